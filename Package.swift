@@ -1,0 +1,47 @@
+// swift-tools-version:6.0
+// hayai: a Swift workbench for small LLMs. Layers (see README "Architecture"), each importing only
+// those below it: CKernels/Kernels → Checkpoints → Tokenizers → Inference → (Training, Evaluation,
+// Chat, RunStore) → the `hayai` executable.
+import PackageDescription
+
+// Kernels need FMA and F16C from the compiler; without them every fma and Float16 conversion is a
+// library call (10–20× slower). CPUs without AVX2 are rejected at start-up by a run-time check.
+let simdFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=x86-64-v3"])]
+let release: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+
+let package = Package(
+    name: "hayai",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "hayai", targets: ["hayai"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+        .target(
+            name: "CKernels",
+            cSettings: [.unsafeFlags(["-O3", "-mavx2", "-mfma", "-mf16c"])]
+        ),
+        .target(name: "Kernels", dependencies: ["COpenBLAS", "CKernels"], swiftSettings: simdFlags + release),
+        .target(name: "Checkpoints", dependencies: ["Kernels"], swiftSettings: simdFlags + release),
+        .target(name: "Tokenizers", dependencies: ["Checkpoints"], swiftSettings: release),
+        .target(name: "Inference", dependencies: ["Kernels", "Checkpoints", "Tokenizers"], swiftSettings: simdFlags + release),
+        .executableTarget(
+            name: "hayai",
+            dependencies: [
+                "Inference", "Checkpoints", "Tokenizers", "Kernels",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: release
+        ),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"], swiftSettings: simdFlags),
+        .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TestSupport"]),
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "Checkpoints", "TestSupport"]),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "Checkpoints", "Tokenizers", "TestSupport"]),
+        .testTarget(name: "HayaiCLITests", dependencies: ["TestSupport"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

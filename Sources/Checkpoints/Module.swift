@@ -1,0 +1,1 @@
+// Checkpoints: safetensors and GGUF files, Hugging Face config files.

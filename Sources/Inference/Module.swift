@@ -1,0 +1,1 @@
+// Inference: model description, weights, forward pass with KV cache, sampling.
