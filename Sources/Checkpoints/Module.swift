@@ -1,1 +1,0 @@
-// Checkpoints: safetensors and GGUF files, Hugging Face config files.
