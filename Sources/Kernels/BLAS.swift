@@ -1,0 +1,29 @@
+// Matrix products through OpenBLAS. Conventions follow PyTorch's Linear: a weight W is (out, in),
+// row-major, and activations X are (T, in) row-major, so Y = X · Wᵀ is (T, out).
+import COpenBLAS
+
+public enum BLAS {
+    /// Sets how many threads OpenBLAS's own pool uses.
+    public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
+
+    /// y (T, out) = x (T, in) · wᵀ (+ y when accumulate). Uses sgemv for one row: sgemm with M=1 is slow.
+    /// x: (t, inFeatures), w: (outFeatures, inFeatures) -> y: (t, outFeatures)
+    public static func linear(_ x: UnsafePointer<Float>, t: Int, _ w: UnsafePointer<Float>, inFeatures: Int, outFeatures: Int,
+                              into y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
+        let beta: Float = accumulate ? 1 : 0
+        if t == 1 {
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(outFeatures), Int32(inFeatures), 1, w, Int32(inFeatures), x, 1, beta, y, 1)
+        } else {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(t), Int32(outFeatures), Int32(inFeatures),
+                        1, x, Int32(inFeatures), w, Int32(inFeatures), beta, y, Int32(outFeatures))
+        }
+    }
+
+    /// General C (m, n) = alpha · op(A) · op(B) + beta · C, row-major with explicit leading dimensions.
+    public static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+                            a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                            beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+}
