@@ -1,0 +1,20 @@
+// Errors from loading and running a model; one line each, naming the file or the limit.
+import Foundation
+
+public enum InferenceError: Error, CustomStringConvertible, LocalizedError {
+    case notAModel(path: String, reason: String)
+    case contextOverflow(tokens: Int, context: Int)
+    case invalidToken(id: Int, vocabularySize: Int)
+    case emptyInput
+
+    public var description: String {
+        switch self {
+        case .notAModel(let p, let r): return "\(p): \(r)"
+        case .contextOverflow(let t, let c):
+            return "prompt needs \(t) tokens but the context holds \(c) (use a shorter prompt or a larger --ctx)"
+        case .invalidToken(let id, let n): return "token id \(id) is outside the vocabulary (0..<\(n))"
+        case .emptyInput: return "no input tokens"
+        }
+    }
+    public var errorDescription: String? { description }
+}

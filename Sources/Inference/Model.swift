@@ -1,0 +1,71 @@
+// A loaded model: its config, weights and (when the checkpoint has one) tokenizer. Sessions
+// (InferenceSession) run it; many sessions can share one Model.
+import Foundation
+import Checkpoints
+import Kernels
+
+public final class Model: @unchecked Sendable {
+    public let config: ModelConfig
+    public let weights: DecoderWeights
+    public let path: String
+    /// The files the weights are mapped from (kept alive with the model).
+    public let sources: [TensorSource]
+    /// Rotary tables for every position the model supports.
+    let ropeCos: [Float], ropeSin: [Float]
+
+    public init(config: ModelConfig, weights: DecoderWeights, path: String, sources: [TensorSource]) {
+        self.config = config
+        self.weights = weights
+        self.path = path
+        self.sources = sources
+        (ropeCos, ropeSin) = Ops.ropeTables(positions: config.maxPositions, rotaryDim: config.rotaryDim, theta: config.ropeTheta)
+    }
+
+    /// Loads a Hugging Face folder (config.json + model.safetensors or shards) or a .gguf file.
+    public static func load(path: String) throws -> Model {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw InferenceError.notAModel(path: path, reason: "no such file or folder")
+        }
+        if isDir.boolValue { return try loadHuggingFace(folder: path) }
+        return try loadGGUF(GGUFFile(path: path))
+    }
+
+    public static func loadGGUF(_ gguf: GGUFFile) throws -> Model {
+        let config = try gguf.modelConfig()
+        let weights = try WeightLookup(sources: [gguf], isGGUF: true, config: config, path: gguf.path).load()
+        return Model(config: config, weights: weights, path: gguf.path, sources: [gguf])
+    }
+
+    public static func loadHuggingFace(folder: String) throws -> Model {
+        let configPath = (folder as NSString).appendingPathComponent("config.json")
+        guard FileManager.default.fileExists(atPath: configPath) else {
+            throw InferenceError.notAModel(path: folder, reason: "not a model folder: config.json is missing")
+        }
+        let config = try HFConfig.load(path: configPath).resolve(path: configPath)
+        let sources = try safetensorsFiles(in: folder).map { try SafetensorsFile(path: $0) as TensorSource }
+        let weights = try WeightLookup(sources: sources, isGGUF: false, config: config,
+                                       path: sources.count == 1 ? sources[0].path : folder).load()
+        return Model(config: config, weights: weights, path: folder, sources: sources)
+    }
+
+    /// model.safetensors, or the shards listed by model.safetensors.index.json.
+    static func safetensorsFiles(in folder: String) throws -> [String] {
+        let single = (folder as NSString).appendingPathComponent("model.safetensors")
+        if FileManager.default.fileExists(atPath: single) { return [single] }
+        let indexPath = (folder as NSString).appendingPathComponent("model.safetensors.index.json")
+        guard let data = FileManager.default.contents(atPath: indexPath) else {
+            throw InferenceError.notAModel(path: folder, reason: "no model.safetensors (or model.safetensors.index.json) in the folder")
+        }
+        guard let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let map = json["weight_map"] as? [String: String] else {
+            throw CheckpointError.malformed(path: indexPath, what: "no weight_map")
+        }
+        return Set(map.values).sorted().map { (folder as NSString).appendingPathComponent($0) }
+    }
+
+    /// Bytes of weights read to produce one token (every matrix once).
+    public var weightBytes: Int {
+        sources.reduce(0) { acc, s in acc + s.tensorInfos.values.reduce(0) { $0 + $1.byteCount } }
+    }
+}

@@ -1,1 +1,0 @@
-// Inference: model description, weights, forward pass with KV cache, sampling.

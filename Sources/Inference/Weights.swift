@@ -1,0 +1,166 @@
+// The decoder's weights, looked up by role from a Hugging Face folder or a GGUF file, checked
+// against the config's shapes. F32 tensors are used in place from the memory map; other types are
+// dequantized to Float32 once at load (quantized matmul keeps them packed; see Linear).
+import Foundation
+import Checkpoints
+import Kernels
+
+/// A Float32 buffer that either points into a mapped file or owns its memory.
+public final class FloatTensor: @unchecked Sendable {
+    public let pointer: UnsafePointer<Float>
+    public let count: Int
+    public let shape: [Int]
+    private let owned: UnsafeMutablePointer<Float>?
+    private let keepAlive: AnyObject?
+
+    init(mapped pointer: UnsafePointer<Float>, shape: [Int], keepAlive: AnyObject) {
+        self.pointer = pointer; self.shape = shape; self.count = shape.reduce(1, *); self.owned = nil; self.keepAlive = keepAlive
+    }
+
+    public init(values: [Float], shape: [Int]) {
+        let p = UnsafeMutablePointer<Float>.allocate(capacity: max(values.count, 1))
+        values.withUnsafeBufferPointer { p.update(from: $0.baseAddress!, count: values.count) }
+        self.owned = p; self.pointer = UnsafePointer(p); self.shape = shape; self.count = values.count; self.keepAlive = nil
+    }
+
+    deinit { owned?.deallocate() }
+
+    public var array: [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
+}
+
+/// A linear layer y = x · Wᵀ + b with W of shape (outFeatures, inFeatures).
+public struct Linear: @unchecked Sendable {
+    public let weight: FloatTensor
+    public let bias: FloatTensor?
+    public var outFeatures: Int { weight.shape[0] }
+    public var inFeatures: Int { weight.shape[1] }
+
+    /// x: (t, in) -> y: (t, out)
+    public func callAsFunction(_ x: UnsafePointer<Float>, t: Int, into y: UnsafeMutablePointer<Float>) {
+        BLAS.linear(x, t: t, weight.pointer, inFeatures: inFeatures, outFeatures: outFeatures, into: y)
+        if let bias {
+            let b = bias.pointer, n = outFeatures
+            for r in 0..<t { let row = y + r * n; for i in 0..<n { row[i] += b[i] } }
+        }
+    }
+}
+
+public struct Norm: @unchecked Sendable {
+    public let weight: FloatTensor
+    public let bias: FloatTensor?
+}
+
+public struct LayerWeights: @unchecked Sendable {
+    public var attnNorm: Norm
+    public var q: Linear?, k: Linear?, v: Linear?
+    public var qkv: Linear?
+    public var o: Linear
+    public var qNorm: FloatTensor?, kNorm: FloatTensor?   // (heads, headDim)
+    public var mlpNorm: Norm?
+    public var gate: Linear?
+    public var up: Linear
+    public var down: Linear
+}
+
+public struct DecoderWeights: @unchecked Sendable {
+    public var embedding: FloatTensor        // (vocab, hidden)
+    public var layers: [LayerWeights]
+    public var finalNorm: Norm
+    public var output: FloatTensor           // (vocab, hidden); the embedding when tied
+}
+
+/// Finds tensors by role in one checkpoint, in its own naming.
+struct WeightLookup {
+    let sources: [TensorSource]       // HF shards or one GGUF
+    let isGGUF: Bool
+    let config: ModelConfig
+    let path: String
+
+    func name(_ role: WeightRole, _ layer: Int) -> String {
+        isGGUF ? role.ggufName(layer: layer) : role.hfName(config.architecture, layer: layer)
+    }
+
+    func find(_ name: String) -> (TensorSource, TensorInfo)? {
+        for s in sources { if let i = s.tensorInfos[name] { return (s, i) } }
+        return nil
+    }
+
+    func tensor(_ name: String, shape: [Int]) throws -> FloatTensor {
+        guard let (source, info) = find(name) else { throw CheckpointError.missingTensor(path: path, name: name) }
+        // GGUF stores vectors as 1-D and so does HF; compare element order-independent shapes exactly.
+        guard info.shape == shape else {
+            throw CheckpointError.shapeMismatch(path: source.path, tensor: name, expected: shape, found: info.shape)
+        }
+        if info.type == .f32, Int(bitPattern: source.rawData(info)) % MemoryLayout<Float>.alignment == 0 {
+            let p = source.rawData(info).assumingMemoryBound(to: Float.self)
+            return FloatTensor(mapped: p, shape: shape, keepAlive: source)
+        }
+        return FloatTensor(values: try source.floats(info), shape: shape)
+    }
+
+    func optional(_ role: WeightRole, _ layer: Int, shape: [Int]) throws -> FloatTensor? {
+        let n = name(role, layer)
+        guard find(n) != nil else { return nil }
+        return try tensor(n, shape: shape)
+    }
+
+    func required(_ role: WeightRole, _ layer: Int, shape: [Int]) throws -> FloatTensor {
+        try tensor(name(role, layer), shape: shape)
+    }
+
+    func linear(_ w: WeightRole, _ b: WeightRole?, _ layer: Int, out: Int, in inF: Int, bias: Bool) throws -> Linear {
+        let weight = try required(w, layer, shape: [out, inF])
+        let biasTensor = (bias && b != nil) ? try required(b!, layer, shape: [out]) : nil
+        return Linear(weight: weight, bias: biasTensor)
+    }
+
+    /// Per-head q/k norm weights as (heads, headDim): one stacked GGUF tensor, or HF's one tensor per head.
+    func headNorm(_ role: WeightRole, _ layer: Int, heads: Int) throws -> FloatTensor {
+        let d = config.headDim
+        if isGGUF { return try required(role, layer, shape: [heads, d]) }
+        var values: [Float] = []
+        values.reserveCapacity(heads * d)
+        let prefix = name(role, layer)
+        for h in 0..<heads { values += try tensor("\(prefix)\(h).weight", shape: [d]).array }
+        return FloatTensor(values: values, shape: [heads, d])
+    }
+
+    func load() throws -> DecoderWeights {
+        let c = config
+        let hidden = c.hiddenSize, qDim = c.numHeads * c.headDim, kvDim = c.numKVHeads * c.headDim
+        let layerNormBias = c.norm == .layerNorm
+        var layers: [LayerWeights] = []
+        for l in 0..<c.numLayers {
+            let attnNorm = Norm(weight: try required(.attnNormWeight, l, shape: [hidden]),
+                                bias: layerNormBias ? try optional(.attnNormBias, l, shape: [hidden]) : nil)
+            var q: Linear?, k: Linear?, v: Linear?, qkv: Linear?
+            if c.fusedQKV != nil {
+                qkv = try linear(.qkv, .qkvBias, l, out: qDim + 2 * kvDim, in: hidden, bias: c.qkvBias)
+            } else {
+                q = try linear(.q, .qBias, l, out: qDim, in: hidden, bias: c.qkvBias)
+                k = try linear(.k, .kBias, l, out: kvDim, in: hidden, bias: c.qkvBias)
+                v = try linear(.v, .vBias, l, out: kvDim, in: hidden, bias: c.qkvBias)
+            }
+            let o = try linear(.o, .oBias, l, out: hidden, in: qDim, bias: c.outputBias)
+            let qNorm = c.qkNorm ? try headNorm(.qNorm, l, heads: c.numHeads) : nil
+            let kNorm = c.qkNorm ? try headNorm(.kNorm, l, heads: c.numKVHeads) : nil
+            // StableLM with a parallel residual has no second norm; GPT-NeoX's parallel residual does.
+            var mlpNorm: Norm?
+            if let w = try optional(.mlpNormWeight, l, shape: [hidden]) {
+                mlpNorm = Norm(weight: w, bias: layerNormBias ? try optional(.mlpNormBias, l, shape: [hidden]) : nil)
+            } else if !(c.parallelResidual && c.architecture == .stablelm) {
+                throw CheckpointError.missingTensor(path: path, name: name(.mlpNormWeight, l))
+            }
+            let gate = c.mlp == .gatedSiLU ? try linear(.gate, nil, l, out: c.intermediateSize, in: hidden, bias: false) : nil
+            let up = try linear(.up, .upBias, l, out: c.intermediateSize, in: hidden, bias: c.mlpBias)
+            let down = try linear(.down, .downBias, l, out: hidden, in: c.intermediateSize, bias: c.mlpBias)
+            layers.append(LayerWeights(attnNorm: attnNorm, q: q, k: k, v: v, qkv: qkv, o: o, qNorm: qNorm, kNorm: kNorm,
+                                       mlpNorm: mlpNorm, gate: gate, up: up, down: down))
+        }
+        let embedding = try required(.tokenEmbedding, 0, shape: [c.vocabSize, hidden])
+        let finalNorm = Norm(weight: try required(.finalNormWeight, 0, shape: [hidden]),
+                             bias: layerNormBias ? try optional(.finalNormBias, 0, shape: [hidden]) : nil)
+        let output = c.tieWordEmbeddings ? embedding : try required(.output, 0, shape: [c.vocabSize, hidden])
+        return DecoderWeights(embedding: embedding, layers: layers, finalNorm: finalNorm, output: output)
+    }
+}
