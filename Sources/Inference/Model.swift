@@ -10,15 +10,18 @@ public final class Model: @unchecked Sendable {
     public let path: String
     /// The files the weights are mapped from (kept alive with the model).
     public let sources: [TensorSource]
-    /// Rotary tables for every position the model supports.
-    let ropeCos: [Float], ropeSin: [Float]
+    /// Rotary tables for every position the model supports: (maxPositions, rotaryDim / 2).
+    let ropeCos: FloatTensor, ropeSin: FloatTensor
 
     public init(config: ModelConfig, weights: DecoderWeights, path: String, sources: [TensorSource]) {
         self.config = config
         self.weights = weights
         self.path = path
         self.sources = sources
-        (ropeCos, ropeSin) = Ops.ropeTables(positions: config.maxPositions, rotaryDim: config.rotaryDim, theta: config.ropeTheta)
+        let (cos, sin) = Ops.ropeTables(positions: config.maxPositions, rotaryDim: config.rotaryDim, theta: config.ropeTheta)
+        let shape = [config.maxPositions, config.rotaryDim / 2]
+        ropeCos = FloatTensor(values: cos, shape: shape)
+        ropeSin = FloatTensor(values: sin, shape: shape)
     }
 
     /// Loads a Hugging Face folder (config.json + model.safetensors or shards) or a .gguf file.

@@ -19,6 +19,13 @@ public enum BLAS {
         }
     }
 
+    /// y (m) = alpha · op(A) · x + beta · y with A (m, n) row-major, leading dimension lda.
+    /// With `trans`, y (n) = alpha · Aᵀ · x (x has m elements).
+    public static func gemv(trans: Bool, m: Int, n: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+                            x: UnsafePointer<Float>, beta: Float = 0, y: UnsafeMutablePointer<Float>) {
+        cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), alpha, a, Int32(lda), x, 1, beta, y, 1)
+    }
+
     /// General C (m, n) = alpha · op(A) · op(B) + beta · C, row-major with explicit leading dimensions.
     public static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,

@@ -1,0 +1,268 @@
+// One sequence running through a model: the decoder's forward pass with a KV cache. A prompt is
+// processed in batches of up to `batchSize` tokens (matrix-matrix products through BLAS), later
+// tokens one at a time (matrix-vector). All activation buffers are allocated once, here.
+import Foundation
+import Checkpoints
+import Kernels
+
+/// Which positions' logits a forward call returns.
+public enum LogitsWanted: Sendable {
+    case last, all, none
+}
+
+public final class InferenceSession {
+    public let model: Model
+    public let cache: KVCache
+    public let batchSize: Int
+    public var contextLength: Int { cache.contextLength }
+    /// Tokens in the cache, in order (the conversation so far).
+    public private(set) var tokens: [Int] = []
+
+    private let buffers: Buffers
+
+    /// - contextLength: positions the cache holds (at most the model's `maxPositions`).
+    /// - batchSize: the most prompt tokens processed in one pass.
+    public init(model: Model, contextLength: Int? = nil, batchSize: Int = 256) {
+        self.model = model
+        let c = model.config
+        let ctx = min(contextLength ?? min(c.maxPositions, 4096), c.maxPositions)
+        self.cache = KVCache(layers: c.numLayers, contextLength: ctx, kvDim: c.numKVHeads * c.headDim)
+        self.batchSize = max(1, min(batchSize, ctx))
+        self.buffers = Buffers(config: c, batch: self.batchSize, context: ctx)
+    }
+
+    public var position: Int { cache.count }
+
+    public func reset() {
+        cache.reset()
+        tokens.removeAll(keepingCapacity: true)
+    }
+
+    /// Drops every position from `n` on, keeping the first `n` tokens' keys and values.
+    public func rewind(to n: Int) {
+        cache.truncate(to: n)
+        tokens.removeLast(tokens.count - n)
+    }
+
+    /// Runs `newTokens` after what the cache holds and returns logits: (vocab) for `.last`,
+    /// (newTokens.count, vocab) row-major for `.all`, empty for `.none`.
+    public func forward(_ newTokens: [Int], logits wanted: LogitsWanted = .last) throws -> [Float] {
+        guard !newTokens.isEmpty else { throw InferenceError.emptyInput }
+        let vocab = model.config.vocabSize
+        for id in newTokens where id < 0 || id >= vocab { throw InferenceError.invalidToken(id: id, vocabularySize: vocab) }
+        guard position + newTokens.count <= contextLength else {
+            throw InferenceError.contextOverflow(tokens: position + newTokens.count, context: contextLength)
+        }
+        var out: [Float] = []
+        if wanted == .all { out.reserveCapacity(newTokens.count * vocab) }
+        var start = 0
+        while start < newTokens.count {
+            let end = min(start + batchSize, newTokens.count)
+            let chunk = Array(newTokens[start..<end])
+            let isLastChunk = end == newTokens.count
+            let rows: LogitsWanted = wanted == .all ? .all : (isLastChunk ? wanted : .none)
+            runBatch(chunk, logits: rows)
+            switch rows {
+            case .all: out.append(contentsOf: UnsafeBufferPointer(start: buffers.logits, count: chunk.count * vocab))
+            case .last: out = Array(UnsafeBufferPointer(start: buffers.logits, count: vocab))
+            case .none: break
+            }
+            start = end
+        }
+        return out
+    }
+
+    /// One decoding step: runs `token` and returns a view of the next-token logits (valid until the
+    /// next call). Allocates nothing.
+    public func step(_ token: Int) throws -> UnsafeBufferPointer<Float> {
+        let vocab = model.config.vocabSize
+        guard token >= 0 && token < vocab else { throw InferenceError.invalidToken(id: token, vocabularySize: vocab) }
+        guard position < contextLength else { throw InferenceError.contextOverflow(tokens: position + 1, context: contextLength) }
+        runBatch(CollectionOfOne(token), logits: .last)
+        return UnsafeBufferPointer(start: buffers.logits, count: vocab)
+    }
+
+    // MARK: - The decoder
+
+    /// Forward pass of t ≤ batchSize tokens at positions position..<position+t; appends their keys and
+    /// values to the cache and leaves logits in buffers.logits (last row first, or every row).
+    private func runBatch<C: Collection>(_ batch: C, logits wanted: LogitsWanted) where C.Element == Int {
+        let c = model.config, w = model.weights, b = buffers
+        let t = batch.count, hidden = c.hiddenSize, p0 = cache.count
+
+        // x: (t, hidden) = embedding rows
+        for (r, id) in batch.enumerated() {
+            (b.x + r * hidden).update(from: w.embedding.pointer + id * hidden, count: hidden)
+        }
+        for l in 0..<c.numLayers {
+            let lw = w.layers[l]
+            norm(lw.attnNorm, b.x, t: t, into: b.h)
+            attention(layer: l, lw, input: b.h, t: t, p0: p0, into: b.attnOut)
+            if c.parallelResidual {
+                // x = x + attn(ln1(x)) + mlp(ln2(x)); StableLM's parallel block feeds the MLP ln1(x).
+                let mlpIn: UnsafeMutablePointer<Float>
+                if let mlpNorm = lw.mlpNorm { norm(mlpNorm, b.x, t: t, into: b.h2); mlpIn = b.h2 } else { mlpIn = b.h }
+                mlp(lw, input: mlpIn, t: t, into: b.mlpOut)
+                add(b.x, b.attnOut, count: t * hidden)
+                add(b.x, b.mlpOut, count: t * hidden)
+            } else {
+                add(b.x, b.attnOut, count: t * hidden)
+                norm(lw.mlpNorm!, b.x, t: t, into: b.h2)
+                mlp(lw, input: b.h2, t: t, into: b.mlpOut)
+                add(b.x, b.mlpOut, count: t * hidden)
+            }
+        }
+        cache.count = p0 + t
+        tokens.append(contentsOf: batch)
+
+        switch wanted {
+        case .none: return
+        case .last:
+            norm(w.finalNorm, b.x + (t - 1) * hidden, t: 1, into: b.h)
+            BLAS.linear(b.h, t: 1, w.output.pointer, inFeatures: hidden, outFeatures: c.vocabSize, into: b.logits)
+        case .all:
+            norm(w.finalNorm, b.x, t: t, into: b.h)
+            BLAS.linear(b.h, t: t, w.output.pointer, inFeatures: hidden, outFeatures: c.vocabSize, into: b.logits)
+        }
+    }
+
+    /// x: (t, hidden) -> out: (t, hidden)
+    private func norm(_ n: Norm, _ x: UnsafePointer<Float>, t: Int, into out: UnsafeMutablePointer<Float>) {
+        let c = model.config
+        switch c.norm {
+        case .layerNorm:
+            Ops.layerNorm(x, t: t, c: c.hiddenSize, weight: n.weight.pointer, bias: n.bias?.pointer, eps: c.normEps, into: out)
+        case .rmsNorm:
+            Ops.rmsNorm(x, t: t, c: c.hiddenSize, weight: n.weight.pointer, eps: c.normEps, into: out)
+        }
+    }
+
+    /// Causal self-attention of t new tokens over the p0 cached positions and themselves.
+    /// input: (t, hidden) -> out: (t, hidden) (after the output projection)
+    private func attention(layer l: Int, _ lw: LayerWeights, input: UnsafePointer<Float>, t: Int, p0: Int,
+                           into out: UnsafeMutablePointer<Float>) {
+        let c = model.config, b = buffers
+        let d = c.headDim, heads = c.numHeads, kvHeads = c.numKVHeads
+        let qDim = heads * d, kvDim = kvHeads * d
+        let keys = cache.keys[l], values = cache.values[l]
+        let kNew = keys + p0 * kvDim, vNew = values + p0 * kvDim
+
+        // Projections: q (t, qDim) into b.q; k and v straight into the cache rows p0..<p0+t.
+        if let qkv = lw.qkv {
+            qkv(input, t: t, into: b.qkv)
+            let width = qDim + 2 * kvDim
+            for r in 0..<t {
+                let row = b.qkv + r * width
+                switch c.fusedQKV! {
+                case .perHead:   // per head: [q, k, v] of d each (GPT-NeoX in HF layout; heads == kvHeads)
+                    for h in 0..<heads {
+                        (b.q + r * qDim + h * d).update(from: row + h * 3 * d, count: d)
+                        (kNew + r * kvDim + h * d).update(from: row + h * 3 * d + d, count: d)
+                        (vNew + r * kvDim + h * d).update(from: row + h * 3 * d + 2 * d, count: d)
+                    }
+                case .blocked:   // all q, then all k, then all v (llama.cpp's fused layout)
+                    (b.q + r * qDim).update(from: row, count: qDim)
+                    (kNew + r * kvDim).update(from: row + qDim, count: kvDim)
+                    (vNew + r * kvDim).update(from: row + qDim + kvDim, count: kvDim)
+                }
+            }
+        } else {
+            lw.q!(input, t: t, into: b.q)
+            lw.k!(input, t: t, into: kNew)
+            lw.v!(input, t: t, into: vNew)
+        }
+
+        // Per-head LayerNorm on q and k (weight per head, no bias), then RoPE at each position.
+        if let qNorm = lw.qNorm, let kNorm = lw.kNorm {
+            for r in 0..<t {
+                for h in 0..<heads {
+                    let v = b.q + r * qDim + h * d
+                    Ops.layerNorm(v, t: 1, c: d, weight: qNorm.pointer + h * d, bias: nil, eps: c.normEps, into: v)
+                }
+                for h in 0..<kvHeads {
+                    let v = kNew + r * kvDim + h * d
+                    Ops.layerNorm(v, t: 1, c: d, weight: kNorm.pointer + h * d, bias: nil, eps: c.normEps, into: v)
+                }
+            }
+        }
+        if c.rotaryDim > 0 {
+            let half = c.rotaryDim / 2, adjacent = c.ropeStyle == .adjacent
+            for r in 0..<t {
+                let cosRow = model.ropeCos.pointer + (p0 + r) * half, sinRow = model.ropeSin.pointer + (p0 + r) * half
+                Ops.rope(b.q + r * qDim, heads: heads, headDim: d, rotaryDim: c.rotaryDim, cos: cosRow, sin: sinRow, adjacentPairs: adjacent)
+                Ops.rope(kNew + r * kvDim, heads: kvHeads, headDim: d, rotaryDim: c.rotaryDim, cos: cosRow, sin: sinRow, adjacentPairs: adjacent)
+            }
+        }
+
+        // Per head: scores (t, L) = q_h · K_hᵀ / √d, causal mask, softmax, then out_h (t, d) = P · V_h.
+        let length = p0 + t, scale = 1 / Float(d).squareRoot(), group = heads / kvHeads
+        for h in 0..<heads {
+            let kvh = h / group
+            let qh = b.q + h * d, kh = keys + kvh * d, vh = values + kvh * d, oh = b.attnHeads + h * d
+            if t == 1 {
+                BLAS.gemv(trans: false, m: length, n: d, alpha: scale, a: kh, lda: kvDim, x: qh, y: b.scores)
+                Ops.softmax(b.scores, n: length)
+                BLAS.gemv(trans: true, m: length, n: d, a: vh, lda: kvDim, x: b.scores, y: oh)
+                continue
+            }
+            BLAS.gemm(transA: false, transB: true, m: t, n: length, k: d, alpha: scale, a: qh, lda: qDim, b: kh, ldb: kvDim,
+                      c: b.scores, ldc: length)
+            for r in 0..<t {
+                let row = b.scores + r * length
+                let visible = p0 + r + 1
+                for j in visible..<length { row[j] = 0 }
+                Ops.softmax(row, n: visible)
+            }
+            BLAS.gemm(transA: false, transB: false, m: t, n: d, k: length, a: b.scores, lda: length, b: vh, ldb: kvDim,
+                      c: oh, ldc: qDim)
+        }
+        lw.o(b.attnHeads, t: t, into: out)
+    }
+
+    /// input: (t, hidden) -> out: (t, hidden)
+    private func mlp(_ lw: LayerWeights, input: UnsafePointer<Float>, t: Int, into out: UnsafeMutablePointer<Float>) {
+        let b = buffers, n = t * model.config.intermediateSize
+        lw.up(input, t: t, into: b.up)
+        switch model.config.mlp {
+        case .gatedSiLU:
+            lw.gate!(input, t: t, into: b.gate)
+            for i in 0..<n { b.up[i] *= Ops.silu(b.gate[i]) }
+        case .gelu:
+            for i in 0..<n { b.up[i] = Ops.gelu(b.up[i]) }
+        case .geluTanh:
+            for i in 0..<n { b.up[i] = Ops.geluTanh(b.up[i]) }
+        }
+        lw.down(b.up, t: t, into: out)
+    }
+
+    @inline(__always) private func add(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count: Int) {
+        for i in 0..<count { x[i] += y[i] }
+    }
+}
+
+/// Activation buffers for one session, sized for `batch` tokens and `context` positions.
+private final class Buffers {
+    let x, h, h2, q, qkv, attnHeads, attnOut, mlpOut, up, gate, scores, logits: UnsafeMutablePointer<Float>
+    private var all: [UnsafeMutablePointer<Float>] = []
+
+    init(config c: ModelConfig, batch t: Int, context: Int) {
+        func alloc(_ n: Int) -> UnsafeMutablePointer<Float> {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: max(n, 1))
+            p.initialize(repeating: 0, count: max(n, 1))
+            return p
+        }
+        let qDim = c.numHeads * c.headDim, kvDim = c.numKVHeads * c.headDim
+        x = alloc(t * c.hiddenSize); h = alloc(t * c.hiddenSize); h2 = alloc(t * c.hiddenSize)
+        q = alloc(t * qDim)
+        qkv = alloc(c.fusedQKV != nil ? t * (qDim + 2 * kvDim) : 0)
+        attnHeads = alloc(t * qDim)
+        attnOut = alloc(t * c.hiddenSize); mlpOut = alloc(t * c.hiddenSize)
+        up = alloc(t * c.intermediateSize)
+        gate = alloc(c.mlp == .gatedSiLU ? t * c.intermediateSize : 0)
+        scores = alloc(t * context)
+        logits = alloc(t * c.vocabSize)
+        all = [x, h, h2, q, qkv, attnHeads, attnOut, mlpOut, up, gate, scores, logits]
+    }
+
+    deinit { all.forEach { $0.deallocate() } }
+}
