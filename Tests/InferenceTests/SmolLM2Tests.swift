@@ -1,0 +1,64 @@
+// A real trained model: SmolLM2-135M-Instruct (llama architecture, Q8_0 tied embeddings, Q4_1
+// matrices) with its weights dequantized to f32, against Hugging Face transformers run on the same
+// dequantized weights (fixtures/smollm2: hf_dequant_last_logits.safetensors, crosscheck_hf_dequant.json).
+import XCTest
+import Foundation
+import Checkpoints
+@testable import Inference
+import TestSupport
+
+final class SmolLM2Tests: XCTestCase {
+    static var cachedModel: Model?
+
+    static func model() throws -> Model {
+        if let m = cachedModel { return m }
+        let url: URL
+        do { url = try SmolLM2.ggufPath() } catch let e as SmolLM2.FetchError {
+            if case .registryUnreachable = e { throw XCTSkip(e.description) }
+            throw e
+        }
+        let m = try Model.load(path: url.path)
+        cachedModel = m
+        return m
+    }
+
+    struct Prompt { var name: String; var ids: [Int]; var hfGreedy: [Int] }
+
+    static func prompts() throws -> [Prompt] {
+        let expected = (try Fixtures.json(Fixtures.fixture("smollm2/expected.json")) as! [String: Any])["prompts"] as! [String: Any]
+        let cross = (try Fixtures.json(Fixtures.fixture("smollm2/crosscheck_hf_dequant.json")) as! [String: Any])["prompts"] as! [String: Any]
+        return expected.keys.sorted().map { name in
+            let ids = ((expected[name] as! [String: Any])["ids"] as! [NSNumber]).map(\.intValue)
+            let hf = ((cross[name] as! [String: Any])["hf_dequant_f32_vs_llamacpp_q4_1"] as! [String: Any])["hf_greedy_32_ids"] as! [NSNumber]
+            return Prompt(name: name, ids: ids, hfGreedy: hf.map(\.intValue))
+        }
+    }
+
+    func testConfigIsReadFromGGUFMetadata() throws {
+        let c = try Self.model().config
+        XCTAssertEqual(c.architecture, .llama)
+        XCTAssertEqual([c.numLayers, c.hiddenSize, c.numHeads, c.numKVHeads, c.headDim, c.intermediateSize, c.vocabSize],
+                       [30, 576, 9, 3, 64, 1536, 49152])
+        XCTAssertTrue(c.tieWordEmbeddings)
+        XCTAssertEqual(c.ropeTheta, 100000)
+        XCTAssertEqual(c.ropeStyle, .adjacent)
+    }
+
+    func testDequantizedLogitsAndGreedyTokensMatchTransformers() throws {
+        let model = try Self.model()
+        let golden = try SafetensorsFile(path: Fixtures.fixture("smollm2/hf_dequant_last_logits.safetensors").path)
+        for prompt in try Self.prompts() {
+            let session = InferenceSession(model: model, contextLength: 256)
+            let last = try session.forward(prompt.ids)
+            let expected = try golden.floats(prompt.name)
+            XCTAssertLessThan(maxAbsDiff(last[...], expected[...]), 1e-3, "\(prompt.name) last-position logits")
+            var next = topK(last[...], 1)[0]
+            var generated: [Int] = []
+            for _ in 0..<prompt.hfGreedy.count {
+                generated.append(next)
+                next = topK(Array(try session.step(next))[...], 1)[0]
+            }
+            XCTAssertEqual(generated, prompt.hfGreedy, "\(prompt.name) greedy 32")
+        }
+    }
+}
