@@ -84,16 +84,34 @@ public final class SafetensorsFile: TensorSource {
 
         static func decode(_ data: Data, path: String) throws -> Header {
             // JSONDecoder would also accept a JSON fragment; a header must be an object.
-            guard (try? JSONSerialization.jsonObject(with: data, options: [])) != nil else {
+            guard let json = try? JSONSerialization.jsonObject(with: data, options: []) else {
                 throw CheckpointError.malformed(path: path, what: "header is not valid JSON")
             }
             do {
                 return try JSONDecoder().decode(Header.self, from: data)
+            } catch DecodingError.dataCorrupted(let ctx) where ctx.codingPath.isEmpty {
+                // Some JSONDecoders report a number that does not fit an Int without saying where.
+                throw CheckpointError.malformed(path: path, what: "\(badNumber(in: json) ?? "header") has a bad value (not a whole number that fits 64 bits)")
             } catch let error as DecodingError {
                 throw CheckpointError.malformed(path: path, what: describe(error))
             } catch {
                 throw CheckpointError.malformed(path: path, what: "header is not valid JSON")
             }
+        }
+
+        /// The first tensor field holding a number that is not a 64-bit whole number.
+        static func badNumber(in json: Any) -> String? {
+            guard let header = json as? [String: Any] else { return nil }
+            for name in header.keys.sorted() where name != "__metadata__" {
+                guard let entry = header[name] as? [String: Any] else { continue }
+                for field in ["shape", "data_offsets"] {
+                    for case let n as NSNumber in (entry[field] as? [Any]) ?? [] {
+                        let d = n.doubleValue
+                        if d != d.rounded() || abs(d) >= 0x1p63 { return "tensor \(name) \(field)" }
+                    }
+                }
+            }
+            return nil
         }
 
         static func describe(_ error: DecodingError) -> String {
