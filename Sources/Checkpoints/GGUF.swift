@@ -55,6 +55,7 @@ public final class GGUFFile: TensorSource {
         self.file = file
         let path = file.path
         var r = ByteReader(file)
+        guard file.count > 0 else { throw CheckpointError.truncated(path: path, what: "the file is empty") }
         guard file.count >= 4 else { throw CheckpointError.badMagic(path: path) }
         let magic = try r.read(UInt32.self, "magic")
         guard magic == Self.magic else { throw CheckpointError.badMagic(path: path) }

@@ -15,6 +15,7 @@ func assertCheckpointError(_ path: String, _ problem: String, file: StaticString
         return nil
     } catch let error as CheckpointError {
         let message = error.description
+        if ProcessInfo.processInfo.environment["HAYAI_PRINT_ERRORS"] != nil { print("error message: \(message)") }
         XCTAssertFalse(message.contains("\n"), "message is not one line: \(message)", file: file, line: line)
         XCTAssertTrue(message.hasPrefix(path + ": "), "message does not start with the path \(path): \(message)", file: file, line: line)
         XCTAssertTrue(message.contains(problem), "message lacks '\(problem)': \(message)", file: file, line: line)
