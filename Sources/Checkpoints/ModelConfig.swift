@@ -128,8 +128,9 @@ public struct HFConfig: Codable, Sendable {
     }
 
     /// Token ids may be one number or a list of them.
-    public struct IntOrList: Codable, Sendable {
+    public struct IntOrList: Codable, Sendable, Equatable {
         public var values: [Int]
+        public init(_ values: [Int]) { self.values = values }
         public init(from decoder: Decoder) throws {
             let c = try decoder.singleValueContainer()
             if let v = try? c.decode(Int.self) { values = [v] } else if c.decodeNil() { values = [] } else { values = try c.decode([Int].self) }
@@ -221,7 +222,9 @@ func decodeJSON<T: Decodable>(_ type: T.Type, from data: Data, path: String) thr
         throw CheckpointError.malformed(path: path, what: "not valid JSON")
     }
     func key(_ ctx: DecodingError.Context) -> String {
-        ctx.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        ctx.codingPath.reduce(into: "") { text, key in
+            if let i = key.intValue { text += "[\(i)]" } else { text += (text.isEmpty ? "" : ".") + key.stringValue }
+        }
     }
     do {
         return try JSONDecoder().decode(T.self, from: data)

@@ -184,7 +184,7 @@ final class ModelConfigTests: XCTestCase {
             ("rope_parameters", 5, "key rope_parameters has the wrong type"),
             ("rope_parameters", ["rope_theta": "big"], "key rope_parameters.rope_theta has the wrong type"),
             ("eos_token_id", "</s>", "key eos_token_id has the wrong type"),
-            ("eos_token_id", [0, "x"], "key eos_token_id.[1] has the wrong type"),
+            ("eos_token_id", [0, "x"], "key eos_token_id[1] has the wrong type"),
             ("num_hidden_layers", 2.5, "key num_hidden_layers has a bad value"),
             ("hidden_size", 1e30, "key hidden_size has a bad value"),
             ("model_type", ["stablelm"], "key model_type has the wrong type"),
