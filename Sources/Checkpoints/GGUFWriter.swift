@@ -26,11 +26,11 @@ public struct GGUFWriter {
     public var alignment: Int { metadata["general.alignment"]?.intValue ?? 32 }
 
     /// Sets a metadata value; a new key goes last, a key set again keeps its place.
-    /// `general.alignment` must be a power of two (llama.cpp reads it as a uint32).
+    /// `general.alignment` must be a uint32 power of two (llama.cpp aborts on any other type).
     public mutating func set(_ key: String, _ value: GGUFValue) throws {
         if key == "general.alignment" {
-            guard let a = value.intValue, a > 0, a <= 1 << 30, a & (a - 1) == 0 else {
-                throw CheckpointError.cannotWrite(path: path, reason: "general.alignment \(value) is not a power of two")
+            guard case .uint32(let a) = value, a > 0, a <= 1 << 30, a & (a - 1) == 0 else {
+                throw CheckpointError.cannotWrite(path: path, reason: "general.alignment \(value) is not a uint32 power of two")
             }
         }
         try checkHomogeneous(value, key)
@@ -40,8 +40,14 @@ public struct GGUFWriter {
 
     /// Adds a tensor from its raw bytes. `shape` is row-major, slowest dimension first, as `TensorInfo.shape`
     /// (a linear weight is [out, in]); the file stores it reversed. Rows must be whole blocks of `type`.
+    /// The bytes are kept until `write()`; to avoid a copy of a large tensor, pass
+    /// `Data(bytesNoCopy:count:deallocator: .none)` over memory that outlives the writer.
     public mutating func addTensor(_ name: String, type: GGMLType, shape: [Int], bytes: Data) throws {
         guard !tensorNames.contains(name) else { throw CheckpointError.cannotWrite(path: path, reason: "tensor \(name) added twice") }
+        // ggml's GGML_MAX_NAME is 64 bytes including the terminating zero.
+        guard !name.isEmpty, name.utf8.count < 64 else {
+            throw CheckpointError.cannotWrite(path: path, reason: "tensor name '\(name)' must be 1 to 63 bytes (llama.cpp's limit)")
+        }
         guard (1...4).contains(shape.count), shape.allSatisfy({ $0 >= 0 }) else {
             throw CheckpointError.cannotWrite(path: path, reason: "tensor \(name) has a bad shape \(shape) (1 to 4 dimensions)")
         }

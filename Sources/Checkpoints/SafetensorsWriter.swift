@@ -25,6 +25,8 @@ public struct SafetensorsWriter {
     public var tensorNames: [String] { entries.keys.sorted(by: Self.byteOrder) }
 
     /// Adds a tensor from its raw little-endian bytes. `shape` is row-major ([rows, cols] for a linear weight).
+    /// The bytes are kept until `write()`; to avoid a copy of a large tensor, pass
+    /// `Data(bytesNoCopy:count:deallocator: .none)` over memory that outlives the writer.
     public mutating func add(_ name: String, type: GGMLType, shape: [Int], bytes: Data) throws {
         guard let dtype = SafetensorsFile.dtypes.first(where: { $0.value == type })?.key else {
             throw CheckpointError.unknownDType(path: path, tensor: name, dtype: "\(typeName(type)) (safetensors holds only unquantized types)")

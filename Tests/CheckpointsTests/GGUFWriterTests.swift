@@ -82,7 +82,9 @@ final class GGUFWriterTests: XCTestCase {
     func testBadInputIsRejected() throws {
         let path = "/nonexistent/w.gguf"
         var writer = GGUFWriter(path: path)
-        assertCheckpointError(path, "not a power of two") { try writer.set("general.alignment", .uint32(48)) }
+        assertCheckpointError(path, "not a uint32 power of two") { try writer.set("general.alignment", .uint32(48)) }
+        assertCheckpointError(path, "not a uint32 power of two") { try writer.set("general.alignment", .uint64(64)) }
+        assertCheckpointError(path, "1 to 63 bytes") { try writer.addTensor(String(repeating: "x", count: 64), shape: [1], floats: [1]) }
         assertCheckpointError(path, "mixes value types") { try writer.set("x", .array([.int32(1), .string("a")])) }
         assertCheckpointError(path, "not whole Q8_0 blocks") { try writer.addTensor("q", type: .q8_0, shape: [33], bytes: Data(count: 34)) }
         assertCheckpointError(path, "needs 34 bytes, 30 given") { try writer.addTensor("q", type: .q8_0, shape: [32], bytes: Data(count: 30)) }
