@@ -142,11 +142,7 @@ public struct HFConfig: Codable, Sendable {
     }
 
     public static func load(path: String) throws -> HFConfig {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw CheckpointError.cannotOpen(path: path, reason: "no such file or not readable")
-        }
-        return try decodeJSON(HFConfig.self, from: data, path: path)
+        try decodeJSON(HFConfig.self, from: readConfigFile(path), path: path)
     }
 
     /// Resolves HF's keys (old top-level rope keys or transformers 5's nested rope_parameters) to a model.

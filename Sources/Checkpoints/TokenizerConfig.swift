@@ -125,12 +125,7 @@ public struct TokenizerConfig: Codable, Sendable, Equatable {
 
 /// The bytes of a JSON config file, or a CheckpointError naming it.
 func readConfigFile(_ path: String) throws -> Data {
-    var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-        throw CheckpointError.cannotOpen(path: path, reason: "no such file")
-    }
-    guard !isDirectory.boolValue else { throw CheckpointError.cannotOpen(path: path, reason: "is a directory") }
-    do { return try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-        throw CheckpointError.cannotOpen(path: path, reason: "not readable")
-    }
+    // Through the same checks as the weights (no directories, no FIFOs that would block).
+    let file = try MappedFile(path: path)
+    return Data(bytes: file.base, count: file.count)
 }

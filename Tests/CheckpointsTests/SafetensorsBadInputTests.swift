@@ -121,6 +121,16 @@ final class SafetensorsBadInputTests: XCTestCase {
         assertCheckpointError(folder.path, "cannot open: is a directory") { try open(folder.path) }
     }
 
+    func testNamedPipesAreRejectedWithoutWaitingForAWriter() throws {
+        let path = folder.appendingPathComponent("pipe").path
+        XCTAssertEqual(mkfifo(path, 0o600), 0)
+        assertCheckpointError(path, "cannot open: not a regular file") { try open(path) }
+        assertCheckpointError(path, "cannot open: not a regular file") { _ = try GGUFFile(path: path) }
+        assertCheckpointError(path, "cannot open: not a regular file") { _ = try HFConfig.load(path: path) }
+        assertCheckpointError(path, "cannot open: not a regular file") { _ = try TokenizerConfig.load(path: path) }
+        assertCheckpointError(path, "cannot open: not a regular file") { _ = try GenerationConfig.load(path: path) }
+    }
+
     func testNamesWithNewlinesStillGiveOneLine() throws {
         let path = try file("newline.safetensors", header: #"{"evil\nname":{"dtype":"Q9","shape":[2],"data_offsets":[0,2]}}"#)
         assertCheckpointError(path, #"tensor evil\nname has unknown"#) { try open(path) }

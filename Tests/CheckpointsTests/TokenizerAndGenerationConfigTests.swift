@@ -139,7 +139,7 @@ final class TokenizerAndGenerationConfigTests: XCTestCase {
             assertCheckpointError(path, problem) { _ = try GenerationConfig.load(path: path) }
         }
         let missing = folder.appendingPathComponent("generation_config.json").path
-        assertCheckpointError(missing, "cannot open: no such file") { _ = try GenerationConfig.load(path: missing) }
+        assertCheckpointError(missing, "cannot open: No such file or directory") { _ = try GenerationConfig.load(path: missing) }
         assertCheckpointError(folder.path, "cannot open: is a directory") { _ = try TokenizerConfig.load(path: folder.path) }
     }
 }
