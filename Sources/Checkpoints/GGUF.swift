@@ -170,7 +170,7 @@ public final class GGUFFile: TensorSource {
             guard t.dims[0] % t.type.blockSize == 0 else {
                 throw CheckpointError.malformed(path: path, what: "tensor \(t.name): row of \(t.dims[0]) elements is not a whole number of \(typeName(t.type)) blocks of \(t.type.blockSize)")
             }
-            guard let count = SafetensorsWriter.byteCount(shape: t.dims, elementSize: 1),
+            guard let count = checkedByteCount(shape: t.dims, elementSize: 1),
                   count / t.type.blockSize <= file.count / t.type.bytesPerBlock, let bytes = t.type.byteCount(elements: count) else {
                 throw CheckpointError.truncated(path: path, what: "tensor \(t.name) of \(typeName(t.type)) dims \(t.dims) is larger than the file (\(file.count) bytes)")
             }

@@ -38,7 +38,7 @@ public final class SafetensorsFile: TensorSource {
             guard offsets.count == 2, offsets[0] >= 0, offsets[1] >= offsets[0] else {
                 throw CheckpointError.malformed(path: path, what: "tensor \(name) has bad data_offsets \(offsets)")
             }
-            guard let expected = SafetensorsWriter.byteCount(shape: shape, elementSize: type.bytesPerBlock) else {
+            guard let expected = checkedByteCount(shape: shape, elementSize: type.bytesPerBlock) else {
                 throw CheckpointError.malformed(path: path, what: "tensor \(name) has an impossibly large shape \(shape)")
             }
             guard offsets[1] - offsets[0] == expected else {

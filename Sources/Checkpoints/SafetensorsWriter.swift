@@ -35,7 +35,7 @@ public struct SafetensorsWriter {
             throw CheckpointError.cannotWrite(path: path, reason: "'\(name)' is not a valid tensor name")
         }
         guard entries[name] == nil else { throw CheckpointError.cannotWrite(path: path, reason: "tensor \(name) added twice") }
-        guard let needed = Self.byteCount(shape: shape, elementSize: type.bytesPerBlock) else {
+        guard let needed = checkedByteCount(shape: shape, elementSize: type.bytesPerBlock) else {
             throw CheckpointError.cannotWrite(path: path, reason: "tensor \(name) has a bad shape \(shape)")
         }
         guard needed == bytes.count else {
@@ -105,17 +105,6 @@ public struct SafetensorsWriter {
     }
 
     static func byteOrder(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
-
-    static func byteCount(shape: [Int], elementSize: Int) -> Int? {
-        var n = elementSize
-        for d in shape {
-            guard d >= 0 else { return nil }
-            let (m, overflow) = n.multipliedReportingOverflow(by: d)
-            guard !overflow else { return nil }
-            n = m
-        }
-        return n
-    }
 }
 
 /// Float32 to bfloat16 bits, rounding to nearest even as PyTorch does; NaN stays a quiet NaN.

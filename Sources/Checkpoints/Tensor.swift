@@ -47,3 +47,16 @@ extension TensorSource {
         return out
     }
 }
+
+/// elementSize × the product of `shape`, or nil when a dimension is negative or the product overflows
+/// (a corrupt header must give an error, not an arithmetic trap).
+func checkedByteCount(shape: [Int], elementSize: Int) -> Int? {
+    var n = elementSize
+    for d in shape {
+        guard d >= 0 else { return nil }
+        let (m, overflow) = n.multipliedReportingOverflow(by: d)
+        guard !overflow else { return nil }
+        n = m
+    }
+    return n
+}
