@@ -9,12 +9,14 @@ public final class MappedFile: @unchecked Sendable {
 
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY)
+        // O_NONBLOCK: opening a FIFO for reading would otherwise wait forever for a writer.
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { throw CheckpointError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw CheckpointError.cannotOpen(path: path, reason: String(cString: strerror(errno))) }
         if (st.st_mode & S_IFMT) == S_IFDIR { throw CheckpointError.cannotOpen(path: path, reason: "is a directory") }
+        if (st.st_mode & S_IFMT) != S_IFREG { throw CheckpointError.cannotOpen(path: path, reason: "not a regular file") }
         count = Int(st.st_size)
         if count == 0 {
             // mmap of length 0 fails; an empty file is represented by a one-byte dummy allocation.

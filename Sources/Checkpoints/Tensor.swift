@@ -42,8 +42,21 @@ extension TensorSource {
         do {
             try out.withUnsafeMutableBufferPointer { try dequantizeReference(info.type, rawData(info), $0.baseAddress!, count: n) }
         } catch let e as DequantizeError {
-            throw CheckpointError.unknownDType(path: file.path, tensor: info.name, dtype: "\(info.type) (\(e))")
+            throw CheckpointError.unknownDType(path: file.path, tensor: info.name, dtype: "\(typeName(info.type)) (\(describe(e)))")
         }
         return out
     }
+}
+
+/// elementSize × the product of `shape`, or nil when a dimension is negative or the product overflows
+/// (a corrupt header must give an error, not an arithmetic trap).
+func checkedByteCount(shape: [Int], elementSize: Int) -> Int? {
+    var n = elementSize
+    for d in shape {
+        guard d >= 0 else { return nil }
+        let (m, overflow) = n.multipliedReportingOverflow(by: d)
+        guard !overflow else { return nil }
+        n = m
+    }
+    return n
 }
