@@ -7,16 +7,27 @@ public struct StreamingDecoder {
     /// Control tokens (BOS, EOS, chat markers) produce no text when true.
     public let skipSpecialTokens: Bool
     private var pending: [UInt8] = []
+    /// Set while the space a SentencePiece encoder put before the text is still to be dropped.
+    private var dropsLeadingSpace: Bool
 
-    public init(tokenizer: Tokenizer, skipSpecialTokens: Bool = true) {
+    /// `stripsEncoderSpacePrefix`: decode a whole encoded text as `decode` does, dropping the space
+    /// a SentencePiece encoder put in front. Leave it off for generated tokens that continue a prompt
+    /// (their leading space is real).
+    public init(tokenizer: Tokenizer, skipSpecialTokens: Bool = true, stripsEncoderSpacePrefix: Bool = false) {
         self.tokenizer = tokenizer
         self.skipSpecialTokens = skipSpecialTokens
+        dropsLeadingSpace = stripsEncoderSpacePrefix && (tokenizer as? SentencePieceTokenizer)?.addsSpacePrefix == true
     }
 
     /// The text that token `id` completes: whole characters only.
     public mutating func append(_ id: Int) -> String {
         if skipSpecialTokens && tokenizer.isSpecial(id) { return "" }
-        pending.append(contentsOf: tokenizer.tokenBytes(id))
+        var bytes = tokenizer.tokenBytes(id)[...]
+        if dropsLeadingSpace && !bytes.isEmpty {
+            if bytes.first == 0x20 { bytes = bytes.dropFirst() }
+            dropsLeadingSpace = false
+        }
+        pending.append(contentsOf: bytes)
         let complete = Self.completePrefixLength(pending)
         if complete == 0 { return "" }
         let text = String(decoding: pending[..<complete], as: UTF8.self)

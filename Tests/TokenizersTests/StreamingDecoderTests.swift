@@ -8,8 +8,8 @@ final class StreamingDecoderTests: XCTestCase {
     private let japanese = "吾輩は猫である。名前はまだ無い。どこで生れたかとんと見当がつかぬ。🐈‍⬛も😺も"
 
     private func assertStreamsWithoutReplacement(_ tokenizer: Tokenizer, _ text: String, file: StaticString = #filePath, line: UInt = #line) {
-        let ids = tokenizer.encode(text, addSpecialTokens: false)
-        var decoder = StreamingDecoder(tokenizer: tokenizer)
+        let ids = tokenizer.encode(text, addSpecialTokens: true)
+        var decoder = StreamingDecoder(tokenizer: tokenizer, stripsEncoderSpacePrefix: true)
         var streamed = ""
         var sawHeldBack = false
         for id in ids {
@@ -19,6 +19,7 @@ final class StreamingDecoderTests: XCTestCase {
             streamed += chunk
         }
         streamed += decoder.flush()
+        XCTAssertEqual(streamed, text, file: file, line: line)
         XCTAssertEqual(streamed, tokenizer.decode(ids, skipSpecialTokens: true), file: file, line: line)
         XCTAssertTrue(sawHeldBack, "no token ended mid-character, the test proves nothing", file: file, line: line)
     }
@@ -32,6 +33,13 @@ final class StreamingDecoderTests: XCTestCase {
     func testSentencePieceByteTokensStreamWithoutReplacementCharacters() throws {
         let tokenizer = try TokenizerFixtures.gguf(Fixtures.data("vocab/ggml-vocab-llama-spm.gguf"))
         assertStreamsWithoutReplacement(tokenizer, japanese)
+    }
+
+    func testGeneratedSentencePieceTokensKeepTheirLeadingSpace() throws {
+        let tokenizer = try TokenizerFixtures.gguf(Fixtures.data("vocab/ggml-vocab-llama-spm.gguf"))
+        var decoder = StreamingDecoder(tokenizer: tokenizer)
+        let paris = try XCTUnwrap(tokenizer.tokenID("\u{2581}Paris"))
+        XCTAssertEqual(decoder.append(paris), " Paris")
     }
 
     func testCharacterCutMidSequenceIsHeldBackUntilFlush() throws {
