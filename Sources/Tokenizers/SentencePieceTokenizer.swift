@@ -36,6 +36,11 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
     private let byteTokenIDs: [Int?]
     private let inlineTokens: InlineTokenMatcher
     private let unknownID: Int?
+    /// True when no piece has "▁" after another character (Llama's vocabulary): then no merge crosses
+    /// the start of a word, so words can be encoded one by one and cached.
+    private let splitsAtWordStarts: Bool
+    private var wordCache: [String: [Int]] = [:]
+    private let cacheLock = NSLock()
 
     init(_ c: Configuration) {
         tokens = c.tokens
@@ -68,6 +73,14 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
             inline.append(InlineToken(content: c.tokens[id], id: id, isControl: type != .userDefined))
         }
         inlineTokens = InlineTokenMatcher(inline)
+        splitsAtWordStarts = !c.tokens.contains { token in
+            var previous: Character? = nil
+            for ch in token {
+                if ch == "\u{2581}", let p = previous, p != "\u{2581}" { return true }
+                previous = ch
+            }
+            return false
+        }
     }
 
     static func byteValue(_ token: String) -> UInt8? {
@@ -92,12 +105,46 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
                 previousWasToken = true
             case .text(let t):
                 let spaced = addsSpacePrefix && previousWasToken ? " " + t : String(t)
-                encodePieces(Array(spaced.replacingOccurrences(of: " ", with: "\u{2581}").utf8), into: &ids)
+                encodeText(Array(spaced.replacingOccurrences(of: " ", with: "\u{2581}").utf8), into: &ids)
                 previousWasToken = false
             }
         }
         if addSpecialTokens && addsEOS, let eos = eosTokenIDs.first { ids.append(eos) }
         return ids
+    }
+
+    /// Encodes escaped text ("▁" for spaces), a word at a time when the vocabulary allows it.
+    private func encodeText(_ bytes: [UInt8], into ids: inout [Int]) {
+        guard splitsAtWordStarts else { return encodePieces(bytes[...], into: &ids) }
+        // A word starts at a "▁" (E2 96 81) that does not follow another "▁".
+        var start = 0
+        var i = 3
+        while i + 2 < bytes.count {
+            if bytes[i] == 0xE2 && bytes[i + 1] == 0x96 && bytes[i + 2] == 0x81
+                && !(bytes[i - 3] == 0xE2 && bytes[i - 2] == 0x96 && bytes[i - 1] == 0x81) {
+                encodeWord(bytes[start..<i], into: &ids)
+                start = i
+                i += 3
+            } else {
+                i += 1
+            }
+        }
+        encodeWord(bytes[start...], into: &ids)
+    }
+
+    private func encodeWord(_ bytes: ArraySlice<UInt8>, into ids: inout [Int]) {
+        let key = String(decoding: bytes, as: UTF8.self)
+        cacheLock.lock()
+        let cached = wordCache[key]
+        cacheLock.unlock()
+        if let cached { ids.append(contentsOf: cached); return }
+        var word: [Int] = []
+        encodePieces(bytes, into: &word)
+        ids.append(contentsOf: word)
+        cacheLock.lock()
+        if wordCache.count >= 100_000 { wordCache.removeAll(keepingCapacity: true) }
+        wordCache[key] = word
+        cacheLock.unlock()
     }
 
     private struct Symbol { var start: Int; var count: Int; var previous: Int; var next: Int }
@@ -108,8 +155,9 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
         a.score > b.score || (a.score == b.score && a.left < b.left)
     }
 
-    private func encodePieces(_ bytes: [UInt8], into ids: inout [Int]) {
-        if bytes.isEmpty { return }
+    private func encodePieces(_ text: ArraySlice<UInt8>, into ids: inout [Int]) {
+        if text.isEmpty { return }
+        let bytes = Array(text)
         // One symbol per UTF-8 character.
         var symbols: [Symbol] = []
         var offset = 0
