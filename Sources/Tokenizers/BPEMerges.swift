@@ -30,6 +30,12 @@ struct BPEMerges: Sendable {
     /// Merges `symbols` (token ids, -1 for a byte missing from the vocabulary) in place.
     func apply(_ symbols: inout [Int32]) {
         if symbols.count < 2 { return }
+        if symbols.count > 256 { applyWithHeap(&symbols) } else { applyByScanning(&symbols) }
+    }
+
+    /// Short words: rescan the pair ranks after each merge, O(n²) but with no allocation.
+    func applyByScanning(_ symbols: inout [Int32]) {
+        if symbols.count < 2 { return }
         // ranks[i] is the merge of symbols[i] and symbols[i+1] (rank << 32 | merged), or .max.
         var ranks = [UInt64](repeating: .max, count: symbols.count - 1)
         for i in 0..<ranks.count { ranks[i] = lookup(symbols[i], symbols[i + 1]) ?? .max }
@@ -47,5 +53,35 @@ struct BPEMerges: Sendable {
             if best > 0 { ranks[best - 1] = lookup(symbols[best - 1], symbols[best]) ?? .max }
             if best < ranks.count { ranks[best] = lookup(symbols[best], symbols[best + 1]) ?? .max }
         }
+    }
+
+    /// The same merges for long words (a minified file, a long run of CJK): a heap of candidate pairs
+    /// over a linked list of symbols, O(n log n) instead of O(n²).
+    func applyWithHeap(_ symbols: inout [Int32]) {
+        struct Candidate { var rank: UInt32; var left: Int32; var leftID: Int32; var rightID: Int32 }
+        let n = symbols.count
+        var next = (0..<n).map { $0 + 1 < n ? Int32($0 + 1) : -1 }
+        var previous = (0..<n).map { Int32($0 - 1) }
+        var heap = BinaryHeap<Candidate> { a, b in a.rank < b.rank || (a.rank == b.rank && a.left < b.left) }
+        func consider(_ left: Int32) {
+            guard left >= 0, next[Int(left)] >= 0 else { return }
+            let l = symbols[Int(left)], r = symbols[Int(next[Int(left)])]
+            if let v = lookup(l, r) { heap.push(Candidate(rank: UInt32(v >> 32), left: left, leftID: l, rightID: r)) }
+        }
+        for i in 0..<n - 1 { consider(Int32(i)) }
+        while let c = heap.pop() {
+            let left = Int(c.left)
+            let right = Int(next[left])
+            // Stale candidates: a side has merged since (merged tokens are longer, so ids never repeat).
+            guard right >= 0, symbols[left] == c.leftID, symbols[right] == c.rightID,
+                  let v = lookup(c.leftID, c.rightID) else { continue }
+            symbols[left] = Int32(truncatingIfNeeded: v & 0xFFFF_FFFF)
+            symbols[right] = -2  // removed
+            next[left] = next[right]
+            if next[right] >= 0 { previous[Int(next[right])] = Int32(left) }
+            consider(previous[left])
+            consider(Int32(left))
+        }
+        symbols.removeAll { $0 == -2 }
     }
 }
