@@ -1,0 +1,217 @@
+// Reading a Hugging Face tokenizer.json (byte-level BPE) and, beside it, tokenizer_config.json and
+// generation_config.json for the BOS/EOS choices the tokenizer.json alone does not record.
+import Foundation
+
+enum HuggingFaceTokenizerFile {
+    /// Chat and document end markers that stop generation when the vocabulary has them.
+    static let endOfGenerationNames = ["<|im_end|>", "<|eot_id|>", "<|endoftext|>", "<|end|>", "<end_of_turn>",
+                                       "<|end_of_text|>", "<|eom_id|>"]
+
+    static func load(folder: String) throws -> ByteLevelBPETokenizer {
+        let folderURL = URL(fileURLWithPath: folder)
+        let path = folderURL.appendingPathComponent("tokenizer.json").path
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw TokenizerError.missingFile(path: folder, what: "no tokenizer.json in this folder")
+        }
+        let json = try readJSONObject(path)
+        let config = try optionalJSONObject(folderURL.appendingPathComponent("tokenizer_config.json").path)
+        let generation = try optionalJSONObject(folderURL.appendingPathComponent("generation_config.json").path)
+        return ByteLevelBPETokenizer(try configuration(json, config: config, generation: generation, path: path))
+    }
+
+    static func readJSONObject(_ path: String) throws -> [String: Any] {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw TokenizerError.unreadable(path: path, reason: error.localizedDescription)
+        }
+        let object: Any
+        do { object = try JSONSerialization.jsonObject(with: data) } catch {
+            throw TokenizerError.malformedJSON(path: path, reason: "not valid JSON (\(data.count) bytes)")
+        }
+        guard let dict = object as? [String: Any] else {
+            throw TokenizerError.malformedJSON(path: path, reason: "the top level is not an object")
+        }
+        return dict
+    }
+
+    static func optionalJSONObject(_ path: String) throws -> [String: Any]? {
+        FileManager.default.fileExists(atPath: path) ? try readJSONObject(path) : nil
+    }
+
+    static func configuration(_ json: [String: Any], config: [String: Any]?, generation: [String: Any]?,
+                              path: String) throws -> ByteLevelBPETokenizer.Configuration {
+        guard let model = json["model"] as? [String: Any] else {
+            throw TokenizerError.malformedJSON(path: path, reason: "no 'model' object")
+        }
+        let modelType = model["type"] as? String ?? (model["merges"] != nil ? "BPE" : "?")
+        guard modelType == "BPE" else { throw TokenizerError.unsupportedModel(path: path, type: modelType) }
+        guard let vocab = model["vocab"] as? [String: Any] else {
+            throw TokenizerError.malformedJSON(path: path, reason: "BPE model without a 'vocab' object")
+        }
+
+        // Vocabulary and added tokens by id.
+        var byID: [Int: String] = [:]
+        for (token, value) in vocab {
+            guard let id = jsonInt(value), id >= 0 else {
+                throw TokenizerError.malformedJSON(path: path, reason: "vocab entry '\(token)' has no integer id")
+            }
+            byID[id] = token
+        }
+        var c = ByteLevelBPETokenizer.Configuration(tokens: [])
+        let added = json["added_tokens"] as? [[String: Any]] ?? []
+        for entry in added {
+            guard let id = jsonInt(entry["id"]), let content = entry["content"] as? String else {
+                throw TokenizerError.malformedJSON(path: path, reason: "added token without 'id' and 'content'")
+            }
+            let isSpecial = entry["special"] as? Bool ?? false
+            byID[id] = content
+            c.literalIDs.insert(id)
+            if isSpecial { c.specialIDs.insert(id) }
+            c.inlineTokens.append(InlineToken(
+                content: content, id: id, isControl: isSpecial,
+                lstrip: entry["lstrip"] as? Bool ?? false, rstrip: entry["rstrip"] as? Bool ?? false,
+                singleWord: entry["single_word"] as? Bool ?? false,
+                normalized: entry["normalized"] as? Bool ?? !isSpecial))
+        }
+        let size = (byID.keys.max() ?? -1) + 1
+        c.tokens = (0..<size).map { byID[$0] ?? "" }
+
+        // Merges: "a b" strings (older files) or ["a", "b"] pairs.
+        let rawMerges = model["merges"] as? [Any] ?? []
+        c.merges.reserveCapacity(rawMerges.count)
+        for m in rawMerges {
+            if let s = m as? String {
+                guard let space = s.dropFirst().firstIndex(of: " ") else {
+                    throw TokenizerError.malformedJSON(path: path, reason: "merge '\(s)' is not two tokens")
+                }
+                c.merges.append((String(s[..<space]), String(s[s.index(after: space)...])))
+            } else if let pair = m as? [String], pair.count == 2 {
+                c.merges.append((pair[0], pair[1]))
+            } else {
+                throw TokenizerError.malformedJSON(path: path, reason: "a merge is neither \"a b\" nor [a, b]")
+            }
+        }
+        c.ignoreMerges = model["ignore_merges"] as? Bool ?? false
+        if let unk = model["unk_token"] as? String, let id = jsonInt(vocab[unk]) { c.unknownID = id }
+
+        if let n = json["normalizer"] as? [String: Any] { c.normalizer = try Normalizer.parse(n, path: path) }
+
+        var sawByteLevel = false
+        c.rules = []
+        if let pre = json["pre_tokenizer"] as? [String: Any] {
+            try parsePreTokenizer(pre, into: &c, sawByteLevel: &sawByteLevel, path: path)
+        }
+        let decoderType = (json["decoder"] as? [String: Any])?["type"] as? String
+        let decoderIsByteLevel = decoderType == "ByteLevel"
+            || ((json["decoder"] as? [String: Any])?["decoders"] as? [[String: Any]])?.contains { $0["type"] as? String == "ByteLevel" } == true
+        guard sawByteLevel || decoderIsByteLevel else {
+            throw TokenizerError.unsupportedComponent(path: path, what: "BPE without a ByteLevel pre-tokenizer or decoder (SentencePiece-style tokenizer.json)")
+        }
+
+        let tokenIDs = Dictionary(c.tokens.enumerated().map { ($1, $0) }, uniquingKeysWith: { _, last in last })
+        if let post = json["post_processor"] as? [String: Any] {
+            try parsePostProcessor(post, into: &c, tokenIDs: tokenIDs, path: path)
+        }
+        applyConfig(config, generation: generation, to: &c, tokenIDs: tokenIDs)
+        return c
+    }
+
+    private static func parsePreTokenizer(_ json: [String: Any], into c: inout ByteLevelBPETokenizer.Configuration,
+                                          sawByteLevel: inout Bool, path: String) throws {
+        let type = json["type"] as? String ?? "?"
+        switch type {
+        case "ByteLevel":
+            sawByteLevel = true
+            if json["add_prefix_space"] as? Bool == true { c.addPrefixSpace = true }
+            if json["use_regex"] as? Bool ?? true { c.rules.append(.gpt2) }
+        case "Sequence":
+            for p in json["pretokenizers"] as? [[String: Any]] ?? [] {
+                try parsePreTokenizer(p, into: &c, sawByteLevel: &sawByteLevel, path: path)
+            }
+        case "Split":
+            let patternObject = json["pattern"] as? [String: Any] ?? [:]
+            let behaviorName = json["behavior"] as? String ?? "Isolated"
+            guard let behavior = SplitBehavior(rawValue: behaviorName) else {
+                throw TokenizerError.unsupportedComponent(path: path, what: "Split behavior '\(behaviorName)'")
+            }
+            let invert = json["invert"] as? Bool ?? false
+            let pattern: String
+            if let regex = patternObject["Regex"] as? String { pattern = regex }
+            else if let literal = patternObject["String"] as? String { pattern = NSRegularExpression.escapedPattern(for: literal) }
+            else { throw TokenizerError.malformedJSON(path: path, reason: "Split pre-tokenizer without a pattern") }
+            do { c.rules.append(try PreTokenizerRule.forPattern(pattern, behavior: behavior, invert: invert)) } catch {
+                throw TokenizerError.unsupportedComponent(path: path, what: "Split regex that NSRegularExpression rejects: \(pattern)")
+            }
+        case "Digits":
+            c.rules.append(json["individual_digits"] as? Bool == true ? .eachNumber : .numberRuns)
+        default:
+            throw TokenizerError.unsupportedComponent(path: path, what: "pre-tokenizer '\(type)'")
+        }
+    }
+
+    private static func parsePostProcessor(_ json: [String: Any], into c: inout ByteLevelBPETokenizer.Configuration,
+                                           tokenIDs: [String: Int], path: String) throws {
+        let type = json["type"] as? String ?? "?"
+        switch type {
+        case "ByteLevel":
+            break
+        case "Sequence":
+            for p in json["processors"] as? [[String: Any]] ?? [] {
+                try parsePostProcessor(p, into: &c, tokenIDs: tokenIDs, path: path)
+            }
+        case "TemplateProcessing":
+            let specials = json["special_tokens"] as? [String: [String: Any]] ?? [:]
+            var beforeSequence = true
+            for item in json["single"] as? [[String: Any]] ?? [] {
+                if item["Sequence"] != nil { beforeSequence = false; continue }
+                guard let name = (item["SpecialToken"] as? [String: Any])?["id"] as? String else { continue }
+                let ids = (specials[name]?["ids"] as? [Any])?.compactMap(jsonInt) ?? tokenIDs[name].map { [$0] } ?? []
+                if beforeSequence { c.prefixIDs += ids } else { c.suffixIDs += ids }
+            }
+        case "RobertaProcessing", "BertProcessing":
+            if let cls = json["cls"] as? [Any], let id = jsonInt(cls.last) { c.prefixIDs.append(id) }
+            if let sep = json["sep"] as? [Any], let id = jsonInt(sep.last) { c.suffixIDs.append(id) }
+        default:
+            throw TokenizerError.unsupportedComponent(path: path, what: "post-processor '\(type)'")
+        }
+    }
+
+    /// tokenizer_config.json names the BOS/EOS tokens and may switch adding BOS/EOS on or off;
+    /// generation_config.json may list further ids that end generation.
+    private static func applyConfig(_ config: [String: Any]?, generation: [String: Any]?,
+                                    to c: inout ByteLevelBPETokenizer.Configuration, tokenIDs: [String: Int]) {
+        func tokenName(_ value: Any?) -> String? {
+            if let s = value as? String { return s }
+            return (value as? [String: Any])?["content"] as? String
+        }
+        let bos = tokenName(config?["bos_token"]).flatMap { tokenIDs[$0] }
+        let eos = tokenName(config?["eos_token"]).flatMap { tokenIDs[$0] }
+        c.bosTokenID = bos ?? c.prefixIDs.first
+        if let bos, let add = config?["add_bos_token"] as? Bool {
+            c.prefixIDs.removeAll { $0 == bos }
+            if add { c.prefixIDs.insert(bos, at: 0) }
+        }
+        if let eos, let add = config?["add_eos_token"] as? Bool {
+            c.suffixIDs.removeAll { $0 == eos }
+            if add { c.suffixIDs.append(eos) }
+        }
+        var stops: [Int] = []
+        if let eos { stops.append(eos) }
+        if let g = generation?["eos_token_id"] {
+            if let n = jsonInt(g) { stops.append(n) }
+            if let list = g as? [Any] { stops += list.compactMap(jsonInt) }
+        }
+        for name in endOfGenerationNames {
+            if let id = tokenIDs[name], c.specialIDs.contains(id) { stops.append(id) }
+        }
+        var seen = Set<Int>()
+        c.eosTokenIDs = stops.filter { seen.insert($0).inserted }
+    }
+}
+
+/// An integer from JSONSerialization output (Int or NSNumber, depending on the platform).
+func jsonInt(_ value: Any?) -> Int? {
+    if let i = value as? Int { return i }
+    if let n = value as? NSNumber, !(value is Bool) { return n.intValue }
+    return nil
+}

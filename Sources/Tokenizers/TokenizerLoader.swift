@@ -1,0 +1,41 @@
+// Finding and loading a tokenizer: a Hugging Face folder (tokenizer.json), or a GGUF file (a full
+// model or a vocabulary-only file) whose `tokenizer.ggml.*` metadata describes it.
+import Foundation
+import Checkpoints
+
+public enum TokenizerLoader {
+    /// A folder in Hugging Face layout holding tokenizer.json (and optionally tokenizer_config.json).
+    public static func load(folder: String) throws -> Tokenizer {
+        try HuggingFaceTokenizerFile.load(folder: folder)
+    }
+
+    /// The tokenizer described by a GGUF file's metadata.
+    public static func load(gguf: GGUFFile) throws -> Tokenizer {
+        try GGUFVocabulary.load(gguf)
+    }
+
+    /// A folder with tokenizer.json, the tokenizer.json file itself, or a .gguf file.
+    public static func load(path: String) throws -> Tokenizer {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw TokenizerError.missingFile(path: path, what: "no such file or folder")
+        }
+        if isDirectory.boolValue { return try load(folder: path) }
+        let url = URL(fileURLWithPath: path)
+        if url.lastPathComponent == "tokenizer.json" { return try load(folder: url.deletingLastPathComponent().path) }
+        if url.pathExtension.lowercased() == "gguf" || hasGGUFMagic(path) {
+            let gguf: GGUFFile
+            do { gguf = try GGUFFile(path: path) } catch {
+                throw TokenizerError.unreadable(path: path, reason: "\(error)")
+            }
+            return try load(gguf: gguf)
+        }
+        throw TokenizerError.missingFile(path: path, what: "neither a folder with tokenizer.json nor a .gguf file")
+    }
+
+    private static func hasGGUFMagic(_ path: String) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? handle.close() }
+        return handle.readData(ofLength: 4) == Data("GGUF".utf8)
+    }
+}
