@@ -6,6 +6,7 @@ public enum InferenceError: Error, CustomStringConvertible, LocalizedError {
     case contextOverflow(tokens: Int, context: Int)
     case invalidToken(id: Int, vocabularySize: Int)
     case emptyInput
+    case invalidSetting(String)
 
     public var description: String {
         switch self {
@@ -14,6 +15,7 @@ public enum InferenceError: Error, CustomStringConvertible, LocalizedError {
             return "prompt needs \(t) tokens but the context holds \(c) (use a shorter prompt or a larger --ctx)"
         case .invalidToken(let id, let n): return "token id \(id) is outside the vocabulary (0..<\(n))"
         case .emptyInput: return "no input tokens"
+        case .invalidSetting(let s): return s
         }
     }
     public var errorDescription: String? { description }

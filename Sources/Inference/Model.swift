@@ -3,18 +3,22 @@
 import Foundation
 import Checkpoints
 import Kernels
+import Tokenizers
 
 public final class Model: @unchecked Sendable {
     public let config: ModelConfig
     public let weights: DecoderWeights
     public let path: String
+    /// The checkpoint's tokenizer (tokenizer.json in the folder, or the GGUF's tokenizer metadata), when it has one.
+    public let tokenizer: Tokenizer?
     /// The files the weights are mapped from (kept alive with the model).
     public let sources: [TensorSource]
     /// Rotary tables for every position the model supports: (maxPositions, rotaryDim / 2).
     let ropeCos: FloatTensor, ropeSin: FloatTensor
 
-    public init(config: ModelConfig, weights: DecoderWeights, path: String, sources: [TensorSource]) {
+    public init(config: ModelConfig, weights: DecoderWeights, path: String, sources: [TensorSource], tokenizer: Tokenizer? = nil) {
         self.config = config
+        self.tokenizer = tokenizer
         self.weights = weights
         self.path = path
         self.sources = sources
@@ -37,7 +41,8 @@ public final class Model: @unchecked Sendable {
     public static func loadGGUF(_ gguf: GGUFFile) throws -> Model {
         let config = try gguf.modelConfig()
         let weights = try WeightLookup(sources: [gguf], isGGUF: true, config: config, path: gguf.path).load()
-        return Model(config: config, weights: weights, path: gguf.path, sources: [gguf])
+        let tokenizer = gguf.string("tokenizer.ggml.model") == nil ? nil : try TokenizerLoader.load(gguf: gguf)
+        return Model(config: config, weights: weights, path: gguf.path, sources: [gguf], tokenizer: tokenizer)
     }
 
     public static func loadHuggingFace(folder: String) throws -> Model {
@@ -49,7 +54,9 @@ public final class Model: @unchecked Sendable {
         let sources = try safetensorsFiles(in: folder).map { try SafetensorsFile(path: $0) as TensorSource }
         let weights = try WeightLookup(sources: sources, isGGUF: false, config: config,
                                        path: sources.count == 1 ? sources[0].path : folder).load()
-        return Model(config: config, weights: weights, path: folder, sources: sources)
+        let hasTokenizer = FileManager.default.fileExists(atPath: (folder as NSString).appendingPathComponent("tokenizer.json"))
+        let tokenizer = hasTokenizer ? try TokenizerLoader.load(folder: folder) : nil
+        return Model(config: config, weights: weights, path: folder, sources: sources, tokenizer: tokenizer)
     }
 
     /// model.safetensors, or the shards listed by model.safetensors.index.json.

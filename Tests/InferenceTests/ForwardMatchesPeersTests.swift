@@ -39,12 +39,6 @@ func topK(_ row: ArraySlice<Float>, _ k: Int) -> [Int] {
     row.indices.sorted { row[$0] != row[$1] ? row[$0] > row[$1] : $0 < $1 }.prefix(k).map { $0 - row.startIndex }
 }
 
-func logSoftmax(_ row: ArraySlice<Float>) -> [Float] {
-    let m = row.max()!
-    let lse = m + Float(log(row.reduce(0.0) { $0 + exp(Double($1 - m)) }))
-    return row.map { $0 - lse }
-}
-
 final class ForwardMatchesPeersTests: XCTestCase {
     static let fixtures = ["stablelm-tiny", "stablelm-tiny-gqa-bias-parallel", "gptneox-tiny"]
 

@@ -62,3 +62,29 @@ final class SmolLM2Tests: XCTestCase {
         }
     }
 }
+
+extension SmolLM2Tests {
+    func testPromptIdsEqualLlamaCppIncludingInlineChatMarkers() throws {
+        let model = try Self.model()
+        let tokenizer = try XCTUnwrap(model.tokenizer)
+        let expected = (try Fixtures.json(Fixtures.fixture("smollm2/expected.json")) as! [String: Any])["prompts"] as! [String: Any]
+        for (name, value) in expected {
+            let p = value as! [String: Any]
+            let text = p["prompt_text"] as! String
+            XCTAssertEqual(tokenizer.encode(text, addSpecialTokens: true), (p["ids"] as! [NSNumber]).map(\.intValue), name)
+        }
+    }
+
+    func testGreedyGenerationNamesParis() throws {
+        let lm = try LocalLanguageModel(model: Self.model(), contextLength: 128)
+        var options = GenerationOptions()
+        options.sampling = .greedy
+        options.maxTokens = 8
+        let prompt = lm.tokenizer.encode("The capital of France is", addSpecialTokens: true)
+        var streamed = ""
+        let result = try lm.generate(prompt: prompt, options: options) { streamed += $0; return true }
+        XCTAssertTrue(result.text.contains("Paris"), result.text)
+        XCTAssertEqual(streamed, result.text)
+        XCTAssertEqual(Array(result.generatedTokens.prefix(4)), [7042, 30, 198, 198])
+    }
+}

@@ -1,0 +1,117 @@
+// What every command shares: reading text that must be valid UTF-8, loading a model with its
+// tokenizer, writing JSON and status lines, and the thread count.
+import Foundation
+import ArgumentParser
+import Checkpoints
+import Inference
+import Kernels
+import Tokenizers
+
+/// A one-line user error (bad flag combination, unreadable input); printed as `Error: message`.
+struct UserError: Error, CustomStringConvertible, LocalizedError {
+    let description: String
+    init(_ description: String) { self.description = description }
+    var errorDescription: String? { description }
+}
+
+enum CLI {
+    /// Index of the first command-line argument that is not valid UTF-8 (Swift would silently repair it).
+    static func firstInvalidUTF8Argument() -> Int? {
+        for i in 0..<Int(CommandLine.argc) {
+            guard let p = CommandLine.unsafeArgv[i] else { continue }
+            let bytes = UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: strlen(p))
+            if String(validating: bytes, as: UTF8.self) == nil { return i }
+        }
+        return nil
+    }
+
+    /// The contents of a text file, which must be valid UTF-8.
+    static func readText(file path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else { throw UserError("\(path): cannot read the file") }
+        guard let text = String(validating: data, as: UTF8.self) else {
+            let offset = firstInvalidUTF8Offset(data) ?? 0
+            throw UserError("\(path): not valid UTF-8 (first bad byte at offset \(offset))")
+        }
+        return text
+    }
+
+    static func firstInvalidUTF8Offset(_ data: Data) -> Int? {
+        var decoder = UTF8()
+        var iterator = data.makeIterator()
+        var offset = 0, consumed = 0
+        while true {
+            switch decoder.decode(&iterator) {
+            case .scalarValue(let s): consumed += UTF8.width(s); offset = consumed
+            case .emptyInput: return nil
+            case .error: return offset
+            }
+        }
+    }
+
+    /// Loads a Hugging Face folder or a GGUF file with the tokenizer it carries.
+    static func loadModel(_ path: String) throws -> (Model, Tokenizer) {
+        let model = try Model.load(path: path)
+        guard let tokenizer = model.tokenizer else {
+            throw UserError("\(path): the checkpoint has no tokenizer (tokenizer.json or GGUF tokenizer metadata)")
+        }
+        return (model, tokenizer)
+    }
+
+    static func setThreads(_ n: Int?) {
+        BLAS.setThreads(n ?? ProcessInfo.processInfo.activeProcessorCount)
+    }
+
+    /// A number with `digits` decimals.
+    static func fixed(_ x: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", x) }
+
+    static func printError(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+
+    static func write(_ s: String) {
+        FileHandle.standardOutput.write(Data(s.utf8))
+    }
+}
+
+/// JSON text for numbers and arrays, written by hand for speed (logits are large) and exact floats.
+enum JSON {
+    static func number(_ f: Float) -> String { f.isFinite ? "\(f)" : "null" }
+    static func number(_ d: Double) -> String { d.isFinite ? "\(d)" : "null" }
+    static func array(_ ints: [Int]) -> String { "[" + ints.map(String.init).joined(separator: ",") + "]" }
+    static func array<C: Collection>(_ floats: C) -> String where C.Element == Float {
+        "[" + floats.map(number).joined(separator: ",") + "]"
+    }
+    static func string(_ s: String) -> String {
+        let data = try! JSONSerialization.data(withJSONObject: s, options: [.fragmentsAllowed, .withoutEscapingSlashes])
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// Options every model command takes.
+struct ModelOptions: ParsableArguments {
+    @Argument(help: "A Hugging Face model folder or a .gguf file.")
+    var model: String
+
+    @Option(name: [.short, .long], help: "Threads for matrix products (default: all cores).")
+    var threads: Int?
+
+    func validate() throws {
+        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+}
+
+/// Text given inline or from a file (exactly one).
+struct TextInput: ParsableArguments {
+    @Option(name: .long, help: "The input text.")
+    var text: String?
+
+    @Option(name: .customLong("file"), help: "Read the input text from a UTF-8 file.")
+    var file: String?
+
+    var isGiven: Bool { text != nil || file != nil }
+
+    func resolve() throws -> String? {
+        if let file { return try CLI.readText(file: file) }
+        return text
+    }
+}
