@@ -18,7 +18,15 @@ _Static_assert(sizeof(hayai_block_q5_K) == 176, "q5_K layout");
 _Static_assert(sizeof(hayai_block_q6_K) == 210, "q6_K layout");
 _Static_assert(sizeof(hayai_block_q8_K) == 292, "q8_K layout");
 
-static inline float f16(uint16_t h) { return _cvtsh_ss(h); }
+// Half -> float. Not _cvtsh_ss: clang lowers it to vpinsrw into whatever register is free, which
+// can be an accumulator, chaining every block's scale onto the previous FMA (measured: Q4_0 ran at
+// ~9 cycles a block). The empty asm makes the zero-extended value a whole register of its own
+// (movzwl + vmovd), so clang cannot shrink it back into a vpinsrw.
+static inline float f16(uint16_t h) {
+    __m128i v = _mm_cvtsi32_si128(h);
+    __asm__("" : "+x"(v));
+    return _mm_cvtss_f32(_mm_cvtph_ps(v));
+}
 
 static inline float hsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -253,9 +261,119 @@ float hayai_avx2_dot_q6_K_q8_K(int n, const void *vw, const void *vx) {
     return hsum(acc);
 }
 
+// ---- Many rows against one activation row. Per-activation-block values that every row needs are
+// computed once per call: the activation scale as float, and for Q4_0 the offset 8·d8·Σq8, which lets
+// the nibbles stay unsigned (Σ (q − 8)·q8 = Σ q·q8 − 8·Σ q8) and saves the sign trick. Where the CPU
+// has AVX512-VNNI (with VL), vpdpbusd replaces maddubs + madd. Measured on the Zen 5 VM, 2048 × 2048
+// Q4_0 from L3, one thread: 201 µs per row-at-a-time pass, 147 µs prepared, 135 µs with VNNI.
+
+static int vnni_allowed = 1;
+
+static int has_vnni(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl");
+    }
+    return cached && __atomic_load_n(&vnni_allowed, __ATOMIC_RELAXED);
+}
+
+int hayai_cpu_has_avx512vnni(void) {
+    int allowed = __atomic_load_n(&vnni_allowed, __ATOMIC_RELAXED);
+    __atomic_store_n(&vnni_allowed, 1, __ATOMIC_RELAXED);
+    int has = has_vnni();
+    __atomic_store_n(&vnni_allowed, allowed, __ATOMIC_RELAXED);
+    return has;
+}
+
+void hayai_allow_vnni(int allowed) { __atomic_store_n(&vnni_allowed, allowed != 0, __ATOMIC_RELAXED); }
+
+#define HAYAI_PREP_MAX 4096  // activation blocks prepared on the stack (131072 elements)
+
+static inline __m256i sum_u8i8_madd(__m256i a, __m256i b) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), _mm256_set1_epi16(1));
+}
+
+__attribute__((target("avx512vnni,avx512vl")))
+static inline __m256i sum_u8i8_vnni(__m256i a, __m256i b) {
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), a, b);
+}
+
+#define Q4_0_ROWS_BODY(SUM)                                                                          \
+    for (int r = 0; r < rows; r++) {                                                                 \
+        const hayai_block_q4_0 *w = (const hayai_block_q4_0 *)((const char *)w0 + (size_t)r * rowBytes); \
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                               \
+        float corr = 0;                                                                              \
+        int i = 0;                                                                                   \
+        for (; i + 1 < nb; i += 2) {                                                                 \
+            __m256i p0 = SUM(nibbles32(w[i].qs), load32(x[i].qs));                                   \
+            __m256i p1 = SUM(nibbles32(w[i + 1].qs), load32(x[i + 1].qs));                           \
+            float d0 = f16(w[i].d), d1 = f16(w[i + 1].d);                                            \
+            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d0 * xd[i]), _mm256_cvtepi32_ps(p0), acc0);        \
+            acc1 = _mm256_fmadd_ps(_mm256_set1_ps(d1 * xd[i + 1]), _mm256_cvtepi32_ps(p1), acc1);    \
+            corr += d0 * xoff[i] + d1 * xoff[i + 1];                                                 \
+        }                                                                                            \
+        for (; i < nb; i++) {                                                                        \
+            __m256i p = SUM(nibbles32(w[i].qs), load32(x[i].qs));                                    \
+            float d = f16(w[i].d);                                                                   \
+            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(d * xd[i]), _mm256_cvtepi32_ps(p), acc0);          \
+            corr += d * xoff[i];                                                                     \
+        }                                                                                            \
+        y[r] = hsum(_mm256_add_ps(acc0, acc1)) - corr;                                               \
+    }
+
+static void q4_0_rows_avx2(int nb, const void *w0, size_t rowBytes, int rows, const hayai_block_q8_0 *x,
+                           const float *xd, const float *xoff, float *y) {
+    Q4_0_ROWS_BODY(sum_u8i8_madd)
+}
+
+__attribute__((target("avx512vnni,avx512vl")))
+static void q4_0_rows_vnni(int nb, const void *w0, size_t rowBytes, int rows, const hayai_block_q8_0 *x,
+                           const float *xd, const float *xoff, float *y) {
+    Q4_0_ROWS_BODY(sum_u8i8_vnni)
+}
+
+static void q8_0_rows(int nb, const void *w0, size_t rowBytes, int rows, const hayai_block_q8_0 *x,
+                      const float *xd, float *y) {
+    for (int r = 0; r < rows; r++) {
+        const hayai_block_q8_0 *w = (const hayai_block_q8_0 *)((const char *)w0 + (size_t)r * rowBytes);
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+        int i = 0;
+        for (; i + 1 < nb; i += 2) {
+            __m256i p0 = dot_i8(load32(w[i].qs), load32(x[i].qs));
+            __m256i p1 = dot_i8(load32(w[i + 1].qs), load32(x[i + 1].qs));
+            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(w[i].d) * xd[i]), _mm256_cvtepi32_ps(p0), acc0);
+            acc1 = _mm256_fmadd_ps(_mm256_set1_ps(f16(w[i + 1].d) * xd[i + 1]), _mm256_cvtepi32_ps(p1), acc1);
+        }
+        for (; i < nb; i++) {
+            __m256i p = dot_i8(load32(w[i].qs), load32(x[i].qs));
+            acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(w[i].d) * xd[i]), _mm256_cvtepi32_ps(p), acc0);
+        }
+        y[r] = hsum(_mm256_add_ps(acc0, acc1));
+    }
+}
+
 typedef float (*dot_fn)(int, const void *, const void *);
 
 int hayai_avx2_dot_rows(uint32_t type, int n, const void *w, size_t rowBytes, int rows, const void *x, float *y) {
+    const int nb = n / HAYAI_QK;
+    if ((type == 2 || type == 8) && nb <= HAYAI_PREP_MAX) {
+        const hayai_block_q8_0 *xb = x;
+        float xd[nb], xoff[nb];
+        for (int i = 0; i < nb; i++) xd[i] = f16(xb[i].d);
+        if (type == 8) {
+            q8_0_rows(nb, w, rowBytes, rows, xb, xd, y);
+            return 1;
+        }
+        for (int i = 0; i < nb; i++) {
+            int s = 0;
+            for (int j = 0; j < 32; j++) s += xb[i].qs[j];
+            xoff[i] = 8.0f * xd[i] * (float)s;
+        }
+        if (has_vnni()) q4_0_rows_vnni(nb, w, rowBytes, rows, xb, xd, xoff, y);
+        else q4_0_rows_avx2(nb, w, rowBytes, rows, xb, xd, xoff, y);
+        return 1;
+    }
     dot_fn f;
     switch (type) {  // GGML type numbers
     case 2: f = hayai_avx2_dot_q4_0_q8_0; break;

@@ -1,5 +1,6 @@
 // Fast dot products (AVX2 and the portable fallback) equal the dot product of the dequantized
 // weights with the dequantized activations, for every weight type.
+import CKernels
 import XCTest
 @testable import Kernels
 
@@ -81,22 +82,30 @@ final class QuantDotTests: XCTestCase {
     }
 
     func testDotRowsMatchesSingleDots() throws {
-        for type in [GGMLType.q4_0, .q6_K] {
-            let n = type.blockSize * 5, rows = 7
-            let w = randomBlocks(type, count: n * rows, seed: 700)
+        // Q4_0 and Q8_0 rows have their own AVX2 kernels (activation scales prepared once, unsigned
+        // nibbles, VNNI where present): check them, with VNNI on and off, against the dequantized dot.
+        let vnniChoices: [Int32] = hayai_cpu_has_avx512vnni() != 0 ? [1, 0] : [1]
+        defer { hayai_allow_vnni(1) }
+        for type in QuantizedDot.supportedTypes {
+            let n = type.blockSize * (type.blockSize == 32 ? 45 : 5), rows = 7
+            let w = randomBlocks(type, count: n * rows, seed: 700 + UInt64(type.rawValue))
             let x = try quantized(QuantizedDot.activationType(for: type)!, randomRow(n, seed: 701))
             let rowBytes = type.byteCount(elements: n)!
             for path in paths() {
-                var y = [Float](repeating: 0, count: rows)
-                w.withUnsafeBytes { wp in
-                    x.withUnsafeBytes { xp in
-                        QuantizedDot.dotRows(type, count: n, weights: wp.baseAddress!, rowBytes: rowBytes, rows: rows,
-                                             activations: xp.baseAddress!, into: &y, path: path)
+                for vnni in vnniChoices {
+                    hayai_allow_vnni(vnni)
+                    var y = [Float](repeating: 0, count: rows)
+                    w.withUnsafeBytes { wp in
+                        x.withUnsafeBytes { xp in
+                            QuantizedDot.dotRows(type, count: n, weights: wp.baseAddress!, rowBytes: rowBytes, rows: rows,
+                                                 activations: xp.baseAddress!, into: &y, path: path)
+                        }
                     }
-                }
-                for r in 0..<rows {
-                    let single = fastDot(type, Array(w[r * rowBytes ..< (r + 1) * rowBytes]), x, count: n, path: path)
-                    XCTAssertEqual(y[r], single, "\(type) row \(r) \(path)")
+                    for r in 0..<rows {
+                        let row = Array(w[r * rowBytes ..< (r + 1) * rowBytes])
+                        let (ref, mag) = try referenceDot(type, row, x, count: n)
+                        XCTAssertEqual(Double(y[r]), ref, accuracy: tolerance(type, magnitude: mag), "\(type) row \(r) \(path) vnni \(vnni)")
+                    }
                 }
             }
         }

@@ -39,6 +39,11 @@ float hayai_avx2_dot_q6_K_q8_K(int n, const void *w, const void *x);
 // `type` is the GGML type number of the weights; returns 0 when the type has no AVX2 kernel.
 int hayai_avx2_dot_rows(uint32_t type, int n, const void *w, size_t rowBytes, int rows, const void *x, float *y);
 
+// Non-zero when the CPU has AVX512-VNNI with VL (then Q4_0 rows use vpdpbusd).
+int hayai_cpu_has_avx512vnni(void);
+// Lets tests turn the VNNI variant off (0) and on again (1) to check both; results are identical.
+void hayai_allow_vnni(int allowed);
+
 // ---- Atomics for the thread pool (sequentially consistent).
 long hayai_atomic_load(const long *p);
 void hayai_atomic_store(long *p, long v);
