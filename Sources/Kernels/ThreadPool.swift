@@ -63,22 +63,25 @@ public final class ThreadPool: @unchecked Sendable {
 
 /// The state shared by the pool and its workers (the workers keep it alive, not the pool, so the
 /// pool's deinit can stop them).
+///
+/// A job is finished when all its indices are done, not when every worker has seen it: with another
+/// process on the second core a worker may wake a whole time slice late, and the caller should not
+/// wait for it when it has already done the work itself. A worker therefore joins a job only while it
+/// is open (`active` += 1, then check `open`); the caller closes it (`open` = 0, then wait for
+/// `active` == 0) before the job's closure goes out of scope. Sequentially consistent atomics make
+/// that handshake safe: either the worker sees the job closed, or the caller sees the worker inside.
 private final class PoolState: @unchecked Sendable {
-    // Atomic slots.
-    private enum Slot: Int, CaseIterable { case generation, next, pending, sleepers, callerWaiting, stop, busy }
+    private enum Slot: Int, CaseIterable { case generation, next, done, open, active, sleepers, callerWaiting, stop, busy }
     private let atomics: UnsafeMutablePointer<Int>
-    private let workerCount: Int
     private let spinNanoseconds: UInt64
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let workCond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private let doneCond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    // The job of the current generation: written before `generation` is published, read by workers
-    // after they see it, cleared only once every worker has checked out.
+    // The open job: written while `open` is 0 and no worker is inside, read by workers inside it.
     private let job = UnsafeMutablePointer<((Int) -> Void)?>.allocate(capacity: 1)
     private var jobCount = 0
 
     init(workers: Int, spinNanoseconds: UInt64) {
-        workerCount = workers
         self.spinNanoseconds = spinNanoseconds
         atomics = .allocate(capacity: Slot.allCases.count)
         atomics.initialize(repeating: 0, count: Slot.allCases.count)
@@ -127,12 +130,14 @@ private final class PoolState: @unchecked Sendable {
 
     func release() { add(.busy, -1) }
 
-    /// Publishes a job, works on it from the calling thread, waits until every worker has checked out.
+    /// Publishes a job, works on it from the calling thread, returns when every index is done and no
+    /// worker is inside the job any more.
     func run(count: Int, body: @escaping (Int) -> Void) {
         job.pointee = body
         jobCount = count
         store(.next, 0)
-        store(.pending, workerCount)
+        store(.done, 0)
+        store(.open, 1)
         add(.generation, 1)
         if load(.sleepers) > 0 {
             pthread_mutex_lock(mutex)
@@ -140,12 +145,18 @@ private final class PoolState: @unchecked Sendable {
             pthread_mutex_unlock(mutex)
         }
         work(body, count)
-        if !spin(until: { load(.pending) == 0 }) {
+        if !spin(until: { load(.done) == count }) {
             pthread_mutex_lock(mutex)
             store(.callerWaiting, 1)
-            while load(.pending) != 0 { pthread_cond_wait(doneCond, mutex) }
+            while load(.done) != count { pthread_cond_wait(doneCond, mutex) }
             store(.callerWaiting, 0)
             pthread_mutex_unlock(mutex)
+        }
+        store(.open, 0)
+        // A worker still inside has no index left to take; it leaves within a few instructions
+        // unless it was preempted in between, in which case give it the core.
+        while load(.active) != 0 {
+            if !spin(until: { load(.active) == 0 }) { sched_yield() }
         }
         job.pointee = nil
     }
@@ -155,6 +166,11 @@ private final class PoolState: @unchecked Sendable {
             let i = add(.next, 1)
             if i >= count { return }
             body(i)
+            if add(.done, 1) == count - 1 && load(.callerWaiting) != 0 {
+                pthread_mutex_lock(mutex)
+                pthread_cond_signal(doneCond)
+                pthread_mutex_unlock(mutex)
+            }
         }
     }
 
@@ -170,12 +186,9 @@ private final class PoolState: @unchecked Sendable {
             }
             seen = load(.generation)
             if load(.stop) != 0 { return }
-            if let body = job.pointee { work(body, jobCount) }
-            if add(.pending, -1) == 1 && load(.callerWaiting) != 0 {
-                pthread_mutex_lock(mutex)
-                pthread_cond_signal(doneCond)
-                pthread_mutex_unlock(mutex)
-            }
+            add(.active, 1)
+            if load(.open) != 0, let body = job.pointee { work(body, jobCount) }
+            add(.active, -1)
         }
     }
 
