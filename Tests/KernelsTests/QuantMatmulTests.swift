@@ -158,7 +158,7 @@ final class QuantMatmulTests: XCTestCase {
         for type in [GGMLType.q4_0, .q8_0, .q4_K] {
             let bytes = randomBlocks(type, count: rows * cols, seed: 92)
             let m = try bytes.withUnsafeBytes { try QuantizedMatrix(type: type, rows: rows, cols: cols, data: $0.baseAddress!) }
-            for t in [2, 8, 32, 128, 512] {
+            for t in [2, 8, 32, 64, 128, 512] {
                 let x = randomRow(t * cols, seed: 93)
                 var y = [Float](repeating: 0, count: t * rows)
                 var line = "matMul \(type) 2048x2048 t=\(t) threads 2:"
