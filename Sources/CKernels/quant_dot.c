@@ -390,3 +390,107 @@ int hayai_avx2_dot_rows(uint32_t type, int n, const void *w, size_t rowBytes, in
     for (int r = 0; r < rows; r++, row += rowBytes) y[r] = f(n, row, x);
     return 1;
 }
+
+// ---- Many rows against several activation rows (prompt processing). Each weight block is loaded,
+// unpacked and its scale converted once, then multiplied with 4 tokens' activations: the weight work
+// per block-token pair drops to a quarter. Activation scales (and Q4_0's 8·d8·Σq8) are prepared per
+// token once per call.
+
+#define TOKENS 4
+
+#define Q4_0_TOKENS_BODY(SUM)                                                                        \
+    for (int r = 0; r < rows; r++) {                                                                 \
+        const hayai_block_q4_0 *w = (const hayai_block_q4_0 *)((const char *)w0 + (size_t)r * rowBytes); \
+        __m256 acc[TOKENS];                                                                          \
+        float corr[TOKENS];                                                                          \
+        for (int k = 0; k < TOKENS; k++) { acc[k] = _mm256_setzero_ps(); corr[k] = 0; }              \
+        for (int i = 0; i < nb; i++) {                                                               \
+            const __m256i q = nibbles32(w[i].qs);                                                    \
+            const float d = f16(w[i].d);                                                             \
+            for (int k = 0; k < TOKENS; k++) {                                                       \
+                __m256i p = SUM(q, load32(x[k][i].qs));                                              \
+                acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * xd[k][i]), _mm256_cvtepi32_ps(p), acc[k]); \
+                corr[k] += d * xoff[k][i];                                                           \
+            }                                                                                        \
+        }                                                                                            \
+        for (int k = 0; k < TOKENS; k++) y[k * ldy + r] = hsum(acc[k]) - corr[k];                    \
+    }
+
+static void q4_0_tokens_avx2(int nb, const void *w0, size_t rowBytes, int rows, const hayai_block_q8_0 *const *x,
+                             float *const *xd, float *const *xoff, float *y, size_t ldy) {
+    Q4_0_TOKENS_BODY(sum_u8i8_madd)
+}
+
+__attribute__((target("avx512vnni,avx512vl")))
+static void q4_0_tokens_vnni(int nb, const void *w0, size_t rowBytes, int rows, const hayai_block_q8_0 *const *x,
+                             float *const *xd, float *const *xoff, float *y, size_t ldy) {
+    Q4_0_TOKENS_BODY(sum_u8i8_vnni)
+}
+
+#define Q8_0_TOKENS_BODY(SUM)                                                                        \
+    for (int r = 0; r < rows; r++) {                                                                 \
+        const hayai_block_q8_0 *w = (const hayai_block_q8_0 *)((const char *)w0 + (size_t)r * rowBytes); \
+        __m256 acc[TOKENS];                                                                          \
+        for (int k = 0; k < TOKENS; k++) acc[k] = _mm256_setzero_ps();                               \
+        for (int i = 0; i < nb; i++) {                                                               \
+            const __m256i q = load32(w[i].qs);                                                       \
+            const __m256i aq = _mm256_sign_epi8(q, q);                                               \
+            const float d = f16(w[i].d);                                                             \
+            for (int k = 0; k < TOKENS; k++) {                                                       \
+                __m256i p = SUM(aq, _mm256_sign_epi8(load32(x[k][i].qs), q));                        \
+                acc[k] = _mm256_fmadd_ps(_mm256_set1_ps(d * xd[k][i]), _mm256_cvtepi32_ps(p), acc[k]); \
+            }                                                                                        \
+        }                                                                                            \
+        for (int k = 0; k < TOKENS; k++) y[k * ldy + r] = hsum(acc[k]);                              \
+    }
+
+static void q8_0_tokens_avx2(int nb, const void *w0, size_t rowBytes, int rows, const hayai_block_q8_0 *const *x,
+                             float *const *xd, float *y, size_t ldy) {
+    Q8_0_TOKENS_BODY(sum_u8i8_madd)
+}
+
+__attribute__((target("avx512vnni,avx512vl")))
+static void q8_0_tokens_vnni(int nb, const void *w0, size_t rowBytes, int rows, const hayai_block_q8_0 *const *x,
+                             float *const *xd, float *y, size_t ldy) {
+    Q8_0_TOKENS_BODY(sum_u8i8_vnni)
+}
+
+int hayai_avx2_dot_rows_tokens(uint32_t type, int n, const void *w, size_t rowBytes, int rows,
+                               const void *x, size_t xStride, int tokens, float *y, size_t ldy) {
+    const int nb = n / HAYAI_QK;
+    if ((type != 2 && type != 8) || nb > HAYAI_PREP_MAX / TOKENS) {
+        for (int s = 0; s < tokens; s++)
+            if (!hayai_avx2_dot_rows(type, n, w, rowBytes, rows, (const char *)x + s * xStride, y + s * ldy)) return 0;
+        return 1;
+    }
+    float prep[2 * TOKENS * nb];
+    int s = 0;
+    for (; s + TOKENS <= tokens; s += TOKENS) {
+        const hayai_block_q8_0 *xs[TOKENS];
+        float *xd[TOKENS], *xoff[TOKENS];
+        for (int k = 0; k < TOKENS; k++) {
+            xs[k] = (const hayai_block_q8_0 *)((const char *)x + (size_t)(s + k) * xStride);
+            xd[k] = prep + k * nb;
+            xoff[k] = prep + (TOKENS + k) * nb;
+            for (int i = 0; i < nb; i++) {
+                xd[k][i] = f16(xs[k][i].d);
+                if (type == 2) {
+                    int sum = 0;
+                    for (int j = 0; j < 32; j++) sum += xs[k][i].qs[j];
+                    xoff[k][i] = 8.0f * xd[k][i] * (float)sum;
+                }
+            }
+        }
+        float *ys = y + (size_t)s * ldy;
+        if (type == 2) {
+            if (has_vnni()) q4_0_tokens_vnni(nb, w, rowBytes, rows, xs, xd, xoff, ys, ldy);
+            else q4_0_tokens_avx2(nb, w, rowBytes, rows, xs, xd, xoff, ys, ldy);
+        } else {
+            if (has_vnni()) q8_0_tokens_vnni(nb, w, rowBytes, rows, xs, xd, ys, ldy);
+            else q8_0_tokens_avx2(nb, w, rowBytes, rows, xs, xd, ys, ldy);
+        }
+    }
+    for (; s < tokens; s++) hayai_avx2_dot_rows(type, n, w, rowBytes, rows, (const char *)x + (size_t)s * xStride, y + (size_t)s * ldy);
+    return 1;
+}
+

@@ -98,25 +98,34 @@ public struct QuantizedMatrix: @unchecked Sendable {
 
     // MARK: Several tokens
 
-    /// The strategy `matMul` uses for `t` tokens when none is given: quantized dots below 128 tokens,
-    /// dequantized tiles + sgemm from 128 on.
+    /// The strategy `matMul` uses for `t` tokens when none is given: quantized dots below a
+    /// crossover, dequantized tiles + sgemm from it on. The crossover is 256 tokens for Q8_0, 128 for
+    /// Q4_0 (both have kernels that reuse each unpacked weight block for 4 tokens) and 64 for the
+    /// other types (one token at a time).
     ///
-    /// Measured on the 2-core Zen 5 VM (release, 2048 × 2048 weights, 2 threads, OpenBLAS Haswell
-    /// sgemm; `QuantMatmulTests.testPrintMatMulStrategyTimings`), milliseconds, quantized dots vs
-    /// dequantize + sgemm:
+    /// Measured on the 2-core Zen 5 VM (release, 2048 × 2048 weights, OpenBLAS Haswell sgemm, best of
+    /// 3–7 alternating runs on a machine shared with other builds; QuantMatmulTests
+    /// .testPrintMatMulStrategyTimings), GFLOP/s, quantized dots / dequantize + sgemm:
     ///
-    ///     t      Q4_0          Q8_0          Q4_K
-    ///     8      1.35 / 15.5   1.11 / 6.3    1.26 / 6.3
-    ///     32     5.2  / 16.9   4.6  / 8.0    5.2  / 8.1
-    ///     64     10.0 / 22.0   9.2  / 10.7   10.2 / 10.6
-    ///     128    19.8 / 20.9   18.5 / 16.3   20.4 / 18.6
-    ///     512    78.5 / 49.5   72.3 / 51.8   41.7 / 43.7   (other runs: Q4_K 121 / 75)
+    ///     1 thread   t=8     32      64      128     256     512
+    ///     Q4_0       71/19   71/48   71/62   56/78   49/83   59/67
+    ///     Q8_0       87/18   88/47   88/43   66/52   59/56   58/57
+    ///     Q4_K       53/18   35/32   38/47   35/52   36/59   34/58
+    ///     2 threads
+    ///     Q4_0       69/11   65/33   67/33   47/44   46/51   46/54
+    ///     Q8_0       80/8    80/33   90/49   105/65  85/75   77/87
+    ///     Q4_K       53/8    52/46   52/71   53/64   79/51   51/83
     ///
-    /// The integer dots hold ~55 GFLOP/s at every t; sgemm reaches 80–100 GFLOP/s but pays for
-    /// dequantizing every tile, which only large t amortizes. (The machine was shared with other
-    /// builds, so single figures vary by ±30%; the crossover stayed between 64 and 128.)
+    /// The integer dots run at a steady rate for every t; sgemm runs faster but first pays for
+    /// dequantizing every tile (scalar reference code), which only large t amortizes.
     public func preferredStrategy(tokens t: Int) -> MatMulStrategy {
-        t < 128 ? .quantizedDots : .dequantizeTilesAndGemm
+        let crossover: Int
+        switch type {
+        case .q8_0: crossover = 256
+        case .q4_0: crossover = 128
+        default: crossover = 64
+        }
+        return t < crossover ? .quantizedDots : .dequantizeTilesAndGemm
     }
 
     /// y (t, rows) = x (t, cols) · Wᵀ.
@@ -136,16 +145,14 @@ public struct QuantizedMatrix: @unchecked Sendable {
         let quantizeRow = { (s: Int) in quantizeActivations(x + s * cols, into: xq + s * xqBytes) }
         if let pool { pool.parallelFor(count: t, body: quantizeRow) } else { for s in 0..<t { quantizeRow(s) } }
 
-        // Work item: a chunk of weight rows (~32 KiB, stays in L1/L2) against every token; each
-        // token's outputs for the chunk are contiguous in y.
+        // Work item: a chunk of weight rows (~32 KiB, stays in L1/L2) against every token.
         let chunk = rowsPerChunk
         let chunks = (rows + chunk - 1) / chunk
         let body = { (c: Int) in
             let r0 = c * chunk, n = min(chunk, rows - r0)
-            for s in 0..<t {
-                QuantizedDot.dotRows(type, count: cols, weights: data + r0 * rowBytes, rowBytes: rowBytes, rows: n,
-                                     activations: xq + s * xqBytes, into: y + s * rows + r0, path: path)
-            }
+            QuantizedDot.dotRowsTokens(type, count: cols, weights: data + r0 * rowBytes, rowBytes: rowBytes, rows: n,
+                                       activations: UnsafeRawPointer(xq), activationStride: xqBytes, tokens: t,
+                                       into: y + r0, ldy: rows, path: path)
         }
         if let pool { pool.parallelFor(count: chunks, body: body) } else { for c in 0..<chunks { body(c) } }
     }

@@ -110,4 +110,39 @@ final class QuantDotTests: XCTestCase {
             }
         }
     }
+
+    func testDotRowsTokensMatchesDequantizedDots() throws {
+        // 6 tokens: one group of 4 through the multi-token kernels, 2 through the single-token path.
+        let vnniChoices: [Int32] = hayai_cpu_has_avx512vnni() != 0 ? [1, 0] : [1]
+        defer { hayai_allow_vnni(1) }
+        for type in [GGMLType.q4_0, .q8_0, .q5_0, .q4_K] {
+            let n = type.blockSize == 32 ? 32 * 27 : 256 * 3, rows = 5, tokens = 6
+            let w = randomBlocks(type, count: n * rows, seed: 800 + UInt64(type.rawValue))
+            let act = QuantizedDot.activationType(for: type)!
+            let xs = try (0..<tokens).map { try quantized(act, randomRow(n, seed: 810 + UInt64($0))) }
+            let x = xs.flatMap { $0 }
+            let rowBytes = type.byteCount(elements: n)!, xBytes = act.byteCount(elements: n)!
+            for path in paths() {
+                for vnni in vnniChoices {
+                    hayai_allow_vnni(vnni)
+                    var y = [Float](repeating: .nan, count: tokens * (rows + 1))
+                    w.withUnsafeBytes { wp in
+                        x.withUnsafeBytes { xp in
+                            QuantizedDot.dotRowsTokens(type, count: n, weights: wp.baseAddress!, rowBytes: rowBytes, rows: rows,
+                                                       activations: xp.baseAddress!, activationStride: xBytes, tokens: tokens,
+                                                       into: &y, ldy: rows + 1, path: path)
+                        }
+                    }
+                    for s in 0..<tokens {
+                        for r in 0..<rows {
+                            let (ref, mag) = try referenceDot(type, Array(w[r * rowBytes ..< (r + 1) * rowBytes]), xs[s], count: n)
+                            XCTAssertEqual(Double(y[s * (rows + 1) + r]), ref, accuracy: tolerance(type, magnitude: mag),
+                                           "\(type) token \(s) row \(r) \(path) vnni \(vnni)")
+                        }
+                        XCTAssertTrue(y[s * (rows + 1) + rows].isNaN, "writes stay within the rows")
+                    }
+                }
+            }
+        }
+    }
 }

@@ -39,6 +39,11 @@ float hayai_avx2_dot_q6_K_q8_K(int n, const void *w, const void *x);
 // `type` is the GGML type number of the weights; returns 0 when the type has no AVX2 kernel.
 int hayai_avx2_dot_rows(uint32_t type, int n, const void *w, size_t rowBytes, int rows, const void *x, float *y);
 
+// The same for `tokens` activation rows `xStride` bytes apart: y[s·ldy + r] = w_r · x_s. Q4_0 and
+// Q8_0 reuse each unpacked weight block for 4 tokens; other types loop over hayai_avx2_dot_rows.
+int hayai_avx2_dot_rows_tokens(uint32_t type, int n, const void *w, size_t rowBytes, int rows,
+                               const void *x, size_t xStride, int tokens, float *y, size_t ldy);
+
 // Non-zero when the CPU has AVX512-VNNI with VL (then Q4_0 rows use vpdpbusd).
 int hayai_cpu_has_avx512vnni(void);
 // Lets tests turn the VNNI variant off (0) and on again (1) to check both; results are identical.

@@ -58,6 +58,21 @@ public enum QuantizedDot {
         }
     }
 
+    /// y[s·ldy + r] = row r · x_s for `rows` weight rows `rowBytes` apart and `tokens` activation rows
+    /// `activationStride` bytes apart (Q4_0 and Q8_0 reuse each unpacked weight block for 4 tokens).
+    public static func dotRowsTokens(_ type: GGMLType, count: Int, weights: UnsafeRawPointer, rowBytes: Int, rows: Int,
+                                     activations: UnsafeRawPointer, activationStride: Int, tokens: Int,
+                                     into y: UnsafeMutablePointer<Float>, ldy: Int, path: Path = bestPath) {
+        if path == .avx2, hayai_avx2_dot_rows_tokens(type.rawValue, Int32(count), weights, rowBytes, Int32(rows),
+                                                     activations, activationStride, Int32(tokens), y, ldy) != 0 {
+            return
+        }
+        for s in 0..<tokens {
+            dotRows(type, count: count, weights: weights, rowBytes: rowBytes, rows: rows,
+                    activations: activations + s * activationStride, into: y + s * ldy, path: path)
+        }
+    }
+
     /// y[r] = row r · x for `rows` consecutive weight rows `rowBytes` apart.
     public static func dotRows(_ type: GGMLType, count: Int, weights: UnsafeRawPointer, rowBytes: Int, rows: Int,
                                activations: UnsafeRawPointer, into y: UnsafeMutablePointer<Float>, path: Path = bestPath) {
