@@ -32,7 +32,8 @@ public struct QuantizedMatrix: @unchecked Sendable {
     public let type: GGMLType
     public let rows: Int
     public let cols: Int
-    /// The first byte of row 0; rows follow each other `rowBytes` apart.
+    /// The first byte of row 0; rows follow each other `rowBytes` apart. Not owned: the memory
+    /// (usually a mapped GGUF file) must outlive the matrix.
     public let data: UnsafeRawPointer
     public let rowBytes: Int
     /// Which dot-product implementation runs (AVX2 where the CPU has it).

@@ -113,14 +113,18 @@ enum QuantizedDotReference {
             let wb = w + 210 * b, xb = x + 292 * b
             var sumi = 0
             for half in 0..<2 {
-                let ql = 64 * half, qh = 128 + 32 * half
-                for k in 0..<4 {  // element 128·half + 32k + l
-                    for g in 0..<2 {  // 16-element groups, one scale each
+                let ql = (wb + 64 * half).assumingMemoryBound(to: UInt8.self)
+                let qh = (wb + 128 + 32 * half).assumingMemoryBound(to: UInt8.self)
+                let q8 = (xb + 4 + 128 * half).assumingMemoryBound(to: Int8.self)
+                // Quarter k of the 128 elements: low nibbles of ql[32·(k%2) + l] (k < 2) or high
+                // nibbles (k ≥ 2), topped up by bits 2k, 2k+1 of qh[l]; one scale per 16 elements.
+                for k in 0..<4 {
+                    let low = ql + 32 * (k % 2), lowShift = UInt8(k < 2 ? 0 : 4), highShift = UInt8(2 * k)
+                    for g in 0..<2 {
                         var s = 0
                         for l in 16 * g..<16 * g + 16 {
-                            let lowNibble = k < 2 ? u8(wb, ql + l + 32 * k) & 0xF : u8(wb, ql + l + 32 * (k - 2)) >> 4
-                            let high = (u8(wb, qh + l) >> (2 * k)) & 3
-                            s += ((lowNibble | high << 4) - 32) * i8(xb, 4 + 128 * half + 32 * k + l)
+                            let q = Int(((low[l] >> lowShift) & 0xF) | (((qh[l] >> highShift) & 3) << 4)) - 32
+                            s += q * Int(q8[32 * k + l])
                         }
                         sumi += i8(wb, 192 + 8 * half + 2 * k + g) * s
                     }
