@@ -1,8 +1,56 @@
-// CKernels: SIMD inner loops that Swift cannot make fast (quantized dot products).
-// Each function has a scalar reference in Swift (Kernels) that tests compare against.
+// CKernels: SIMD inner loops that Swift cannot make fast (quantized dot products), the exact GGUF
+// block layouts they read, and the few atomics the thread pool needs.
+// Each dot product has a scalar reference in Swift (Kernels) that tests compare against.
 #pragma once
 #include <stdint.h>
 #include <stddef.h>
 
 // Returns non-zero when the running CPU has AVX2, FMA and F16C.
 int hayai_cpu_has_avx2(void);
+
+// ---- Block layouts, byte for byte as ggml/GGUF store them (ggml-common.h). Half floats are raw
+// IEEE binary16 bits. Sizes are checked by static asserts in quant_dot.c and by the Swift tests.
+#define HAYAI_QK 32      // elements per block of the 32-element types
+#define HAYAI_QK_K 256   // elements per K-quant super-block
+
+typedef struct { uint16_t d; int8_t qs[32]; } hayai_block_q8_0;                          // 34 bytes
+typedef struct { uint16_t d; uint16_t s; int8_t qs[32]; } hayai_block_q8_1;              // 36: s = d * Σqs
+typedef struct { uint16_t d; uint8_t qs[16]; } hayai_block_q4_0;                         // 18
+typedef struct { uint16_t d; uint16_t m; uint8_t qs[16]; } hayai_block_q4_1;             // 20
+typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[16]; } hayai_block_q5_0;          // 22
+typedef struct { uint16_t d; uint16_t m; uint8_t qh[4]; uint8_t qs[16]; } hayai_block_q5_1; // 24
+typedef struct { uint16_t d; uint16_t dmin; uint8_t scales[12]; uint8_t qs[128]; } hayai_block_q4_K; // 144
+typedef struct { uint16_t d; uint16_t dmin; uint8_t scales[12]; uint8_t qh[32]; uint8_t qs[128]; } hayai_block_q5_K; // 176
+typedef struct { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint16_t d; } hayai_block_q6_K; // 210
+typedef struct { float d; int8_t qs[256]; int16_t bsums[16]; } hayai_block_q8_K;         // 292
+
+// ---- AVX2 dot products of one weight row with one quantized activation row of n elements
+// (n a whole number of blocks). Call only when hayai_cpu_has_avx2() is non-zero.
+float hayai_avx2_dot_q8_0_q8_0(int n, const void *w, const void *x);
+float hayai_avx2_dot_q4_0_q8_0(int n, const void *w, const void *x);
+float hayai_avx2_dot_q4_1_q8_1(int n, const void *w, const void *x);
+float hayai_avx2_dot_q5_0_q8_0(int n, const void *w, const void *x);
+float hayai_avx2_dot_q5_1_q8_1(int n, const void *w, const void *x);
+float hayai_avx2_dot_q4_K_q8_K(int n, const void *w, const void *x);
+float hayai_avx2_dot_q5_K_q8_K(int n, const void *w, const void *x);
+float hayai_avx2_dot_q6_K_q8_K(int n, const void *w, const void *x);
+
+// Dots of `rows` consecutive weight rows (rowBytes apart) with one activation row: y[r] = w_r · x.
+// `type` is the GGML type number of the weights; returns 0 when the type has no AVX2 kernel.
+int hayai_avx2_dot_rows(uint32_t type, int n, const void *w, size_t rowBytes, int rows, const void *x, float *y);
+
+// The same for `tokens` activation rows `xStride` bytes apart: y[s·ldy + r] = w_r · x_s. Q4_0 and
+// Q8_0 reuse each unpacked weight block for 4 tokens; other types loop over hayai_avx2_dot_rows.
+int hayai_avx2_dot_rows_tokens(uint32_t type, int n, const void *w, size_t rowBytes, int rows,
+                               const void *x, size_t xStride, int tokens, float *y, size_t ldy);
+
+// Non-zero when the CPU has AVX512-VNNI with VL (then Q4_0 rows use vpdpbusd).
+int hayai_cpu_has_avx512vnni(void);
+// Lets tests turn the VNNI variant off (0) and on again (1) to check both; results are identical.
+void hayai_allow_vnni(int allowed);
+
+// ---- Atomics for the thread pool (sequentially consistent).
+long hayai_atomic_load(const long *p);
+void hayai_atomic_store(long *p, long v);
+long hayai_atomic_fetch_add(long *p, long v);
+void hayai_cpu_relax(void);

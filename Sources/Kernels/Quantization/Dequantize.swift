@@ -60,6 +60,114 @@ public func dequantizeReference(_ type: GGMLType, _ src: UnsafeRawPointer, _ dst
                 dst[b * 32 + j + 16] = d * Float(qs[j] >> 4) + m
             }
         }
+    case .q5_0:
+        // block: f16 d, uint8 qh[4], uint8 qs[16]; bit j of qh is the 5th bit of element j; x = d * (q - 16)
+        for b in 0..<blocks {
+            let block = src + b * 22
+            let d = readF16(block, 0)
+            let qh = block.loadUnaligned(fromByteOffset: 2, as: UInt32.self)
+            let qs = (block + 6).assumingMemoryBound(to: UInt8.self)
+            for j in 0..<16 {
+                let h0 = UInt8(truncatingIfNeeded: (qh >> UInt32(j)) << 4) & 0x10
+                let h1 = UInt8(truncatingIfNeeded: qh >> UInt32(j + 12)) & 0x10
+                dst[b * 32 + j] = d * Float(Int((qs[j] & 0x0F) | h0) - 16)
+                dst[b * 32 + j + 16] = d * Float(Int((qs[j] >> 4) | h1) - 16)
+            }
+        }
+    case .q5_1:
+        // block: f16 d, f16 m, uint8 qh[4], uint8 qs[16]; x = d * q + m
+        for b in 0..<blocks {
+            let block = src + b * 24
+            let d = readF16(block, 0), m = readF16(block, 2)
+            let qh = block.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
+            let qs = (block + 8).assumingMemoryBound(to: UInt8.self)
+            for j in 0..<16 {
+                let h0 = UInt8(truncatingIfNeeded: (qh >> UInt32(j)) << 4) & 0x10
+                let h1 = UInt8(truncatingIfNeeded: qh >> UInt32(j + 12)) & 0x10
+                dst[b * 32 + j] = d * Float((qs[j] & 0x0F) | h0) + m
+                dst[b * 32 + j + 16] = d * Float((qs[j] >> 4) | h1) + m
+            }
+        }
+    case .q8_1:
+        // block: f16 d, f16 s (= d * Σq, used only by dot products), int8 qs[32]; x = d * q
+        for b in 0..<blocks {
+            let block = src + b * 36
+            let d = readF16(block, 0)
+            let qs = (block + 4).assumingMemoryBound(to: Int8.self)
+            for j in 0..<32 { dst[b * 32 + j] = d * Float(qs[j]) }
+        }
+    case .q4_K:
+        // block: f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 128 bytes nibbles. Each 64 elements
+        // take 32 bytes: low nibbles are sub-block 2i, high nibbles 2i+1; x = d*sc*q - dmin*m.
+        for b in 0..<blocks {
+            let block = src + b * 144
+            let d = readF16(block, 0), dmin = readF16(block, 2)
+            let scales = (block + 4).assumingMemoryBound(to: UInt8.self)
+            let qs = (block + 16).assumingMemoryBound(to: UInt8.self)
+            var out = dst + b * 256
+            for i in 0..<4 {
+                let (s0, m0) = scaleMinK4(2 * i, scales), (s1, m1) = scaleMinK4(2 * i + 1, scales)
+                let d1 = d * Float(s0), mm1 = dmin * Float(m0), d2 = d * Float(s1), mm2 = dmin * Float(m1)
+                let q = qs + 32 * i
+                for l in 0..<32 { out[l] = d1 * Float(q[l] & 0xF) - mm1 }
+                for l in 0..<32 { out[32 + l] = d2 * Float(q[l] >> 4) - mm2 }
+                out += 64
+            }
+        }
+    case .q5_K:
+        // block: f16 d, f16 dmin, 12 bytes scales/mins, 32 bytes qh, 128 bytes nibbles. Like Q4_K; bit
+        // 2i (low nibbles) and 2i+1 (high nibbles) of qh[l] add 16.
+        for b in 0..<blocks {
+            let block = src + b * 176
+            let d = readF16(block, 0), dmin = readF16(block, 2)
+            let scales = (block + 4).assumingMemoryBound(to: UInt8.self)
+            let qh = (block + 16).assumingMemoryBound(to: UInt8.self)
+            let qs = (block + 48).assumingMemoryBound(to: UInt8.self)
+            var out = dst + b * 256
+            for i in 0..<4 {
+                let (s0, m0) = scaleMinK4(2 * i, scales), (s1, m1) = scaleMinK4(2 * i + 1, scales)
+                let d1 = d * Float(s0), mm1 = dmin * Float(m0), d2 = d * Float(s1), mm2 = dmin * Float(m1)
+                let u1 = UInt8(1) << UInt8(2 * i), u2 = UInt8(2) << UInt8(2 * i)
+                let q = qs + 32 * i
+                for l in 0..<32 { out[l] = d1 * Float(Int(q[l] & 0xF) + (qh[l] & u1 != 0 ? 16 : 0)) - mm1 }
+                for l in 0..<32 { out[32 + l] = d2 * Float(Int(q[l] >> 4) + (qh[l] & u2 != 0 ? 16 : 0)) - mm2 }
+                out += 64
+            }
+        }
+    case .q6_K:
+        // block: 128 bytes low nibbles ql, 64 bytes high 2-bit pairs qh, 16 int8 scales, f16 d.
+        // Per 128 elements: ql[l] low/high nibbles are l and l+64, ql[l+32] are l+32 and l+96;
+        // qh[l] bits 0-1, 2-3, 4-5, 6-7 top up l, l+32, l+64, l+96. x = d * scale * (q - 32).
+        for b in 0..<blocks {
+            let block = src + b * 210
+            let d = readF16(block, 208)
+            var ql = block.assumingMemoryBound(to: UInt8.self)
+            var qh = (block + 128).assumingMemoryBound(to: UInt8.self)
+            var sc = (block + 192).assumingMemoryBound(to: Int8.self)
+            var out = dst + b * 256
+            for _ in 0..<2 {
+                for l in 0..<32 {
+                    let s = l / 16
+                    let q1 = Int((ql[l] & 0xF) | ((qh[l] & 3) << 4)) - 32
+                    let q2 = Int((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32
+                    let q3 = Int((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32
+                    let q4 = Int((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32
+                    out[l] = d * Float(sc[s]) * Float(q1)
+                    out[l + 32] = d * Float(sc[s + 2]) * Float(q2)
+                    out[l + 64] = d * Float(sc[s + 4]) * Float(q3)
+                    out[l + 96] = d * Float(sc[s + 6]) * Float(q4)
+                }
+                out += 128; ql += 64; qh += 32; sc += 8
+            }
+        }
+    case .q8_K:
+        // block: f32 d, int8 qs[256], int16 bsums[16] (sums of 16 quants, used only by dot products)
+        for b in 0..<blocks {
+            let block = src + b * 292
+            let d = block.loadUnaligned(as: Float.self)
+            let qs = (block + 4).assumingMemoryBound(to: Int8.self)
+            for j in 0..<256 { dst[b * 256 + j] = d * Float(qs[j]) }
+        }
     default:
         throw DequantizeError.unsupported(type)
     }

@@ -1,0 +1,184 @@
+// Matrix products with quantized weights. A `QuantizedMatrix` points at rows × cols weights in a
+// GGUF block type (usually inside a memory-mapped file) and never copies or dequantizes them whole.
+//
+//   matVec (decoding, one token):  x: (cols) -> y: (rows),  y[r] = W[r] · x
+//   matMul (prompt, t tokens):     x: (t, cols) -> y: (t, rows),  y = x · Wᵀ
+//
+// The activations are quantized once per call (Q8_0, Q8_1 or Q8_K, see QuantizedDot) and every
+// weight row is an integer dot product with them; rows are split over the thread pool in chunks of
+// about `chunkBytes` of weights, handed out dynamically.
+
+public enum QuantizedMatrixError: Error, CustomStringConvertible {
+    case unsupportedType(GGMLType)
+    case partialBlocks(GGMLType, cols: Int)
+    public var description: String {
+        switch self {
+        case .unsupportedType(let t): return "no quantized matrix product for tensor type \(t)"
+        case .partialBlocks(let t, let cols): return "rows of \(cols) elements are not a whole number of \(t) blocks of \(t.blockSize)"
+        }
+    }
+}
+
+public struct QuantizedMatrix: @unchecked Sendable {
+    /// How `matMul` computes a product of several tokens.
+    public enum MatMulStrategy: Sendable, CustomStringConvertible {
+        /// Dequantize tiles of weight rows into a small Float buffer and multiply with sgemm (BLAS).
+        case dequantizeTilesAndGemm
+        /// One quantized dot product per (token, weight row), weight rows reused from cache.
+        case quantizedDots
+        public var description: String { self == .quantizedDots ? "quantized dots" : "dequantize + sgemm" }
+    }
+
+    public let type: GGMLType
+    public let rows: Int
+    public let cols: Int
+    /// The first byte of row 0; rows follow each other `rowBytes` apart. Not owned: the memory
+    /// (usually a mapped GGUF file) must outlive the matrix.
+    public let data: UnsafeRawPointer
+    public let rowBytes: Int
+    /// Which dot-product implementation runs (AVX2 where the CPU has it).
+    public var path: QuantizedDot.Path
+    /// Weight bytes per unit of work handed to a thread.
+    public var chunkBytes = 32 * 1024
+
+    public init(type: GGMLType, rows: Int, cols: Int, data: UnsafeRawPointer, path: QuantizedDot.Path = QuantizedDot.bestPath) throws {
+        guard QuantizedDot.activationType(for: type) != nil else { throw QuantizedMatrixError.unsupportedType(type) }
+        guard let rowBytes = type.byteCount(elements: cols) else { throw QuantizedMatrixError.partialBlocks(type, cols: cols) }
+        self.type = type
+        self.rows = rows
+        self.cols = cols
+        self.data = data
+        self.rowBytes = rowBytes
+        self.path = path
+    }
+
+    /// The format `x` is quantized to.
+    public var activationType: GGMLType { QuantizedDot.activationType(for: type)! }
+    /// Bytes of one quantized activation row.
+    public var activationRowBytes: Int { activationType.byteCount(elements: cols)! }
+
+    /// Quantizes one activation row of `cols` floats into `activationRowBytes` bytes at `xq`.
+    public func quantizeActivations(_ x: UnsafePointer<Float>, into xq: UnsafeMutableRawPointer) {
+        let act = activationType, size = act.bytesPerBlock, block = act.blockSize
+        for b in 0..<cols / block {
+            switch act {
+            case .q8_0: quantizeBlockQ8_0(x + b * block, xq + b * size)
+            case .q8_1: quantizeBlockQ8_1(x + b * block, xq + b * size)
+            default: quantizeBlockQ8_K(x + b * block, xq + b * size)
+            }
+        }
+    }
+
+    private var rowsPerChunk: Int { max(4, chunkBytes / rowBytes) }
+
+    // MARK: One token
+
+    /// y (rows) = W (rows, cols) · x (cols).
+    public func matVec(x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, pool: ThreadPool?) {
+        withUnsafeTemporaryAllocation(byteCount: activationRowBytes, alignment: 64) { xq in
+            quantizeActivations(x, into: xq.baseAddress!)
+            matVec(quantized: UnsafeRawPointer(xq.baseAddress!), into: y, pool: pool)
+        }
+    }
+
+    /// y = W · x for an x already quantized by `quantizeActivations` (share it between matrices that
+    /// multiply the same input, such as the q, k and v projections).
+    public func matVec(quantized xq: UnsafeRawPointer, into y: UnsafeMutablePointer<Float>, pool: ThreadPool?) {
+        let chunk = rowsPerChunk
+        let chunks = (rows + chunk - 1) / chunk
+        guard let pool, pool.threads > 1, chunks > 1 else {
+            QuantizedDot.dotRows(type, count: cols, weights: data, rowBytes: rowBytes, rows: rows, activations: xq, into: y, path: path)
+            return
+        }
+        pool.parallelFor(count: chunks) { c in
+            let r0 = c * chunk, n = min(chunk, rows - r0)
+            QuantizedDot.dotRows(type, count: cols, weights: data + r0 * rowBytes, rowBytes: rowBytes, rows: n,
+                                 activations: xq, into: y + r0, path: path)
+        }
+    }
+
+    // MARK: Several tokens
+
+    /// The strategy `matMul` uses for `t` tokens when none is given: quantized dots below a
+    /// crossover, dequantized tiles + sgemm from it on. The crossover is 256 tokens for Q8_0, 128 for
+    /// Q4_0 (both have kernels that reuse each unpacked weight block for 4 tokens) and 64 for the
+    /// other types (one token at a time).
+    ///
+    /// Measured on the 2-core Zen 5 VM (release, 2048 × 2048 weights, OpenBLAS Haswell sgemm, best of
+    /// 3–7 alternating runs on a machine shared with other builds; QuantMatmulTests
+    /// .testPrintMatMulStrategyTimings), GFLOP/s, quantized dots / dequantize + sgemm:
+    ///
+    ///     1 thread   t=8     32      64      128     256     512
+    ///     Q4_0       71/19   71/48   71/62   56/78   49/83   59/67
+    ///     Q8_0       87/18   88/47   88/43   66/52   59/56   58/57
+    ///     Q4_K       53/18   35/32   38/47   35/52   36/59   34/58
+    ///     2 threads
+    ///     Q4_0       69/11   65/33   67/33   47/44   46/51   46/54
+    ///     Q8_0       80/8    80/33   90/49   105/65  85/75   77/87
+    ///     Q4_K       53/8    52/46   52/71   53/64   79/51   51/83
+    ///
+    /// The integer dots run at a steady rate for every t; sgemm runs faster but first pays for
+    /// dequantizing every tile (scalar reference code), which only large t amortizes.
+    public func preferredStrategy(tokens t: Int) -> MatMulStrategy {
+        let crossover: Int
+        switch type {
+        case .q8_0: crossover = 256
+        case .q4_0: crossover = 128
+        default: crossover = 64
+        }
+        return t < crossover ? .quantizedDots : .dequantizeTilesAndGemm
+    }
+
+    /// y (t, rows) = x (t, cols) · Wᵀ.
+    public func matMul(x: UnsafePointer<Float>, t: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool?,
+                       strategy: MatMulStrategy? = nil) {
+        if t == 1 { return matVec(x: x, into: y, pool: pool) }
+        switch strategy ?? preferredStrategy(tokens: t) {
+        case .quantizedDots: matMulQuantizedDots(x: x, t: t, into: y, pool: pool)
+        case .dequantizeTilesAndGemm: matMulDequantizeGemm(x: x, t: t, into: y, pool: pool)
+        }
+    }
+
+    private func matMulQuantizedDots(x: UnsafePointer<Float>, t: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool?) {
+        let xqBytes = activationRowBytes
+        let xq = UnsafeMutableRawPointer.allocate(byteCount: t * xqBytes, alignment: 64)
+        defer { xq.deallocate() }
+        let quantizeRow = { (s: Int) in quantizeActivations(x + s * cols, into: xq + s * xqBytes) }
+        if let pool { pool.parallelFor(count: t, body: quantizeRow) } else { for s in 0..<t { quantizeRow(s) } }
+
+        // Work item: a chunk of weight rows (~32 KiB, stays in L1/L2) against every token.
+        let chunk = rowsPerChunk
+        let chunks = (rows + chunk - 1) / chunk
+        let body = { (c: Int) in
+            let r0 = c * chunk, n = min(chunk, rows - r0)
+            QuantizedDot.dotRowsTokens(type, count: cols, weights: data + r0 * rowBytes, rowBytes: rowBytes, rows: n,
+                                       activations: UnsafeRawPointer(xq), activationStride: xqBytes, tokens: t,
+                                       into: y + r0, ldy: rows, path: path)
+        }
+        if let pool { pool.parallelFor(count: chunks, body: body) } else { for c in 0..<chunks { body(c) } }
+    }
+
+    private func matMulDequantizeGemm(x: UnsafePointer<Float>, t: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool?) {
+        // Tiles of ~1 MiB of floats: big enough for sgemm to run at speed, small enough to stay in L2/L3.
+        let tileRows = min(rows, max(16, (1 << 18) / cols))
+        let tile = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * cols)
+        defer { tile.deallocate() }
+        for r0 in stride(from: 0, to: rows, by: tileRows) {
+            let n = min(tileRows, rows - r0)
+            dequantizeRows(r0..<r0 + n, into: tile, pool: pool)
+            BLAS.gemm(transA: false, transB: true, m: t, n: n, k: cols, a: x, lda: cols, b: tile, ldb: cols,
+                      c: y + r0, ldc: rows)
+        }
+    }
+
+    /// Dequantizes weight rows `range` into `out` ((range.count, cols) floats), split over `pool`.
+    public func dequantizeRows(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>, pool: ThreadPool? = nil) {
+        let per = max(1, 16384 / cols)
+        let pieces = (range.count + per - 1) / per
+        let body = { (p: Int) in
+            let a = range.lowerBound + p * per, b = min(range.upperBound, a + per)
+            try! dequantizeReference(type, data + a * rowBytes, out + (a - range.lowerBound) * cols, count: (b - a) * cols)
+        }
+        if let pool { pool.parallelFor(count: pieces, body: body) } else { for p in 0..<pieces { body(p) } }
+    }
+}

@@ -1,0 +1,202 @@
+// A pool of persistent worker threads for the kernels: `parallelFor` hands out indices 0..<count to
+// the caller's thread and the workers through one atomic counter, so uneven chunks and a core
+// taken by another process balance themselves. Idle workers spin briefly (the next matrix-vector
+// product usually follows within microseconds), then block on a condition variable: with two
+// cores shared with other work, pools that only spin collapse (see PLATFORM.md).
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import CKernels
+
+public final class ThreadPool: @unchecked Sendable {
+    /// Threads that run a `parallelFor`, the caller's included.
+    public let threads: Int
+    private let state: PoolState
+    private var workers: [pthread_t] = []
+
+    /// A pool with `threads` threads in all (the caller counts as one, so `threads - 1` workers start).
+    /// `threads == 1` starts none and runs every `parallelFor` inline. Idle workers spin for
+    /// `spinMicroseconds` before blocking.
+    public init(threads: Int, spinMicroseconds: Int = 100) {
+        precondition(threads >= 1, "a thread pool needs at least one thread")
+        self.threads = threads
+        state = PoolState(workers: threads - 1, spinNanoseconds: UInt64(max(0, spinMicroseconds)) * 1000)
+        for _ in 1..<max(threads, 1) {
+            var tid = pthread_t()
+            let context = Unmanaged.passRetained(state).toOpaque()
+            let rc = pthread_create(&tid, nil, { raw in
+                let state = Unmanaged<PoolState>.fromOpaque(raw!).takeRetainedValue()
+                state.workerLoop()
+                return nil
+            }, context)
+            precondition(rc == 0, "pthread_create failed (\(rc))")
+            workers.append(tid)
+        }
+    }
+
+    /// Processor cores available to this process.
+    public static var availableCores: Int {
+        max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+    }
+
+    deinit {
+        state.shutdown()
+        for tid in workers { pthread_join(tid, nil) }
+    }
+
+    /// Calls `body(i)` once for every i in 0..<count, spread over the pool's threads; returns when
+    /// all calls have returned. Calls run concurrently, in no particular order. A nested call (from
+    /// inside `body`) or a call while another thread is using the pool runs inline on its caller.
+    public func parallelFor(count: Int, body: (Int) -> Void) {
+        if threads == 1 || count <= 1 || !state.tryAcquire() {
+            for i in 0..<count { body(i) }
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            state.run(count: count, body: body)
+        }
+        state.release()
+    }
+}
+
+/// The state shared by the pool and its workers (the workers keep it alive, not the pool, so the
+/// pool's deinit can stop them).
+///
+/// A job is finished when all its indices are done, not when every worker has seen it: with another
+/// process on the second core a worker may wake a whole time slice late, and the caller should not
+/// wait for it when it has already done the work itself. A worker therefore joins a job only while it
+/// is open (`active` += 1, then check `open`); the caller closes it (`open` = 0, then wait for
+/// `active` == 0) before the job's closure goes out of scope. Sequentially consistent atomics make
+/// that handshake safe: either the worker sees the job closed, or the caller sees the worker inside.
+private final class PoolState: @unchecked Sendable {
+    private enum Slot: Int, CaseIterable { case generation, next, done, open, active, sleepers, callerWaiting, stop, busy }
+    private let atomics: UnsafeMutablePointer<Int>
+    private let spinNanoseconds: UInt64
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let workCond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let doneCond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    // The open job: written while `open` is 0 and no worker is inside, read by workers inside it.
+    private let job = UnsafeMutablePointer<((Int) -> Void)?>.allocate(capacity: 1)
+    private var jobCount = 0
+
+    init(workers: Int, spinNanoseconds: UInt64) {
+        self.spinNanoseconds = spinNanoseconds
+        atomics = .allocate(capacity: Slot.allCases.count)
+        atomics.initialize(repeating: 0, count: Slot.allCases.count)
+        job.initialize(to: nil)
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(workCond, nil)
+        pthread_cond_init(doneCond, nil)
+    }
+
+    deinit {
+        pthread_mutex_destroy(mutex); pthread_cond_destroy(workCond); pthread_cond_destroy(doneCond)
+        mutex.deallocate(); workCond.deallocate(); doneCond.deallocate()
+        job.deinitialize(count: 1); job.deallocate()
+        atomics.deallocate()
+    }
+
+    @inline(__always) private func ptr(_ s: Slot) -> UnsafeMutablePointer<Int> { atomics + s.rawValue }
+    @inline(__always) private func load(_ s: Slot) -> Int { hayai_atomic_load(ptr(s)) }
+    @inline(__always) private func store(_ s: Slot, _ v: Int) { hayai_atomic_store(ptr(s), v) }
+    @inline(__always) @discardableResult private func add(_ s: Slot, _ v: Int) -> Int { hayai_atomic_fetch_add(ptr(s), v) }
+
+    private static func now() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+
+    /// Spins until `done()` or the spin budget runs out; returns whether `done()` became true.
+    @inline(__always) private func spin(until done: () -> Bool) -> Bool {
+        if done() { return true }
+        let start = PoolState.now()
+        while true {
+            for _ in 0..<64 {
+                hayai_cpu_relax()
+                if done() { return true }
+            }
+            if PoolState.now() - start > spinNanoseconds { return done() }
+        }
+    }
+
+    func tryAcquire() -> Bool {
+        if add(.busy, 1) == 0 { return true }
+        add(.busy, -1)
+        return false
+    }
+
+    func release() { add(.busy, -1) }
+
+    /// Publishes a job, works on it from the calling thread, returns when every index is done and no
+    /// worker is inside the job any more.
+    func run(count: Int, body: @escaping (Int) -> Void) {
+        job.pointee = body
+        jobCount = count
+        store(.next, 0)
+        store(.done, 0)
+        store(.open, 1)
+        add(.generation, 1)
+        if load(.sleepers) > 0 {
+            pthread_mutex_lock(mutex)
+            pthread_cond_broadcast(workCond)
+            pthread_mutex_unlock(mutex)
+        }
+        work(body, count)
+        if !spin(until: { load(.done) == count }) {
+            pthread_mutex_lock(mutex)
+            store(.callerWaiting, 1)
+            while load(.done) != count { pthread_cond_wait(doneCond, mutex) }
+            store(.callerWaiting, 0)
+            pthread_mutex_unlock(mutex)
+        }
+        store(.open, 0)
+        // A worker still inside has no index left to take; it leaves within a few instructions
+        // unless it was preempted in between, in which case give it the core.
+        while load(.active) != 0 {
+            if !spin(until: { load(.active) == 0 }) { sched_yield() }
+        }
+        job.pointee = nil
+    }
+
+    @inline(__always) private func work(_ body: (Int) -> Void, _ count: Int) {
+        while true {
+            let i = add(.next, 1)
+            if i >= count { return }
+            body(i)
+            if add(.done, 1) == count - 1 && load(.callerWaiting) != 0 {
+                pthread_mutex_lock(mutex)
+                pthread_cond_signal(doneCond)
+                pthread_mutex_unlock(mutex)
+            }
+        }
+    }
+
+    func workerLoop() {
+        var seen = 0
+        while true {
+            if !spin(until: { load(.generation) != seen }) {
+                pthread_mutex_lock(mutex)
+                add(.sleepers, 1)
+                while load(.generation) == seen { pthread_cond_wait(workCond, mutex) }
+                add(.sleepers, -1)
+                pthread_mutex_unlock(mutex)
+            }
+            seen = load(.generation)
+            if load(.stop) != 0 { return }
+            add(.active, 1)
+            if load(.open) != 0, let body = job.pointee { work(body, jobCount) }
+            add(.active, -1)
+        }
+    }
+
+    func shutdown() {
+        store(.stop, 1)
+        add(.generation, 1)
+        pthread_mutex_lock(mutex)
+        pthread_cond_broadcast(workCond)
+        pthread_mutex_unlock(mutex)
+    }
+}
