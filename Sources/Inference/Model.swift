@@ -29,18 +29,22 @@ public final class Model: @unchecked Sendable {
     }
 
     /// Loads a Hugging Face folder (config.json + model.safetensors or shards) or a .gguf file.
-    public static func load(path: String) throws -> Model {
+    /// Quantized GGUF matrices stay packed (integer dot products, as llama.cpp computes them) unless
+    /// `dequantize` asks for Float32 copies (the reference path that matches transformers).
+    public static func load(path: String, dequantize: Bool = false) throws -> Model {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             throw InferenceError.notAModel(path: path, reason: "no such file or folder")
         }
         if isDir.boolValue { return try loadHuggingFace(folder: path) }
-        return try loadGGUF(GGUFFile(path: path))
+        return try loadGGUF(GGUFFile(path: path), dequantize: dequantize)
     }
 
-    public static func loadGGUF(_ gguf: GGUFFile) throws -> Model {
+    public static func loadGGUF(_ gguf: GGUFFile, dequantize: Bool = false) throws -> Model {
         let config = try gguf.modelConfig()
-        let weights = try WeightLookup(sources: [gguf], isGGUF: true, config: config, path: gguf.path).load()
+        var lookup = WeightLookup(sources: [gguf], isGGUF: true, config: config, path: gguf.path)
+        lookup.keepQuantized = !dequantize
+        let weights = try lookup.load()
         let tokenizer = gguf.string("tokenizer.ggml.model") == nil ? nil : try TokenizerLoader.load(gguf: gguf)
         return Model(config: config, weights: weights, path: gguf.path, sources: [gguf], tokenizer: tokenizer)
     }
@@ -75,7 +79,5 @@ public final class Model: @unchecked Sendable {
     }
 
     /// Bytes of weights read to produce one token (every matrix once).
-    public var weightBytes: Int {
-        sources.reduce(0) { acc, s in acc + s.tensorInfos.values.reduce(0) { $0 + $1.byteCount } }
-    }
+    public var weightBytes: Int { weights.bytesPerToken }
 }

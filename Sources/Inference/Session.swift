@@ -19,11 +19,14 @@ public final class InferenceSession {
     public private(set) var tokens: [Int] = []
 
     private let buffers: Buffers
+    /// Workers for quantized matrix products (BLAS runs its own threads for Float32 ones).
+    public let pool: ThreadPool
 
     /// - contextLength: positions the cache holds (at most the model's `maxPositions`).
     /// - batchSize: the most prompt tokens processed in one pass.
-    public init(model: Model, contextLength: Int? = nil, batchSize: Int = 256) {
+    public init(model: Model, contextLength: Int? = nil, batchSize: Int = 256, threads: Int? = nil) {
         self.model = model
+        self.pool = ThreadPool(threads: threads ?? ThreadPool.availableCores)
         let c = model.config
         let ctx = min(contextLength ?? min(c.maxPositions, 4096), c.maxPositions)
         self.cache = KVCache(layers: c.numLayers, contextLength: ctx, kvDim: c.numKVHeads * c.headDim)
@@ -92,7 +95,7 @@ public final class InferenceSession {
 
         // x: (t, hidden) = embedding rows
         for (r, id) in batch.enumerated() {
-            (b.x + r * hidden).update(from: w.embedding.pointer + id * hidden, count: hidden)
+            w.embedding.copyRow(id, into: b.x + r * hidden)
         }
         for l in 0..<c.numLayers {
             let lw = w.layers[l]
@@ -119,10 +122,10 @@ public final class InferenceSession {
         case .none: return
         case .last:
             norm(w.finalNorm, b.x + (t - 1) * hidden, t: 1, into: b.h)
-            BLAS.linear(b.h, t: 1, w.output.pointer, inFeatures: hidden, outFeatures: c.vocabSize, into: b.logits)
+            w.output.multiply(b.h, t: 1, into: b.logits, pool: pool)
         case .all:
             norm(w.finalNorm, b.x, t: t, into: b.h)
-            BLAS.linear(b.h, t: t, w.output.pointer, inFeatures: hidden, outFeatures: c.vocabSize, into: b.logits)
+            w.output.multiply(b.h, t: t, into: b.logits, pool: pool)
         }
     }
 
@@ -149,7 +152,7 @@ public final class InferenceSession {
 
         // Projections: q (t, qDim) into b.q; k and v straight into the cache rows p0..<p0+t.
         if let qkv = lw.qkv {
-            qkv(input, t: t, into: b.qkv)
+            qkv(input, t: t, into: b.qkv, pool: pool)
             let width = qDim + 2 * kvDim
             for r in 0..<t {
                 let row = b.qkv + r * width
@@ -167,9 +170,9 @@ public final class InferenceSession {
                 }
             }
         } else {
-            lw.q!(input, t: t, into: b.q)
-            lw.k!(input, t: t, into: kNew)
-            lw.v!(input, t: t, into: vNew)
+            lw.q!(input, t: t, into: b.q, pool: pool)
+            lw.k!(input, t: t, into: kNew, pool: pool)
+            lw.v!(input, t: t, into: vNew, pool: pool)
         }
 
         // Per-head LayerNorm on q and k (weight per head, no bias), then RoPE at each position.
@@ -216,23 +219,23 @@ public final class InferenceSession {
             BLAS.gemm(transA: false, transB: false, m: t, n: d, k: length, a: b.scores, lda: length, b: vh, ldb: kvDim,
                       c: oh, ldc: qDim)
         }
-        lw.o(b.attnHeads, t: t, into: out)
+        lw.o(b.attnHeads, t: t, into: out, pool: pool)
     }
 
     /// input: (t, hidden) -> out: (t, hidden)
     private func mlp(_ lw: LayerWeights, input: UnsafePointer<Float>, t: Int, into out: UnsafeMutablePointer<Float>) {
         let b = buffers, n = t * model.config.intermediateSize
-        lw.up(input, t: t, into: b.up)
+        lw.up(input, t: t, into: b.up, pool: pool)
         switch model.config.mlp {
         case .gatedSiLU:
-            lw.gate!(input, t: t, into: b.gate)
+            lw.gate!(input, t: t, into: b.gate, pool: pool)
             for i in 0..<n { b.up[i] *= Ops.silu(b.gate[i]) }
         case .gelu:
             for i in 0..<n { b.up[i] = Ops.gelu(b.up[i]) }
         case .geluTanh:
             for i in 0..<n { b.up[i] = Ops.geluTanh(b.up[i]) }
         }
-        lw.down(b.up, t: t, into: out)
+        lw.down(b.up, t: t, into: out, pool: pool)
     }
 
     @inline(__always) private func add(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count: Int) {

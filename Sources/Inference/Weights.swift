@@ -28,16 +28,53 @@ public final class FloatTensor: @unchecked Sendable {
     public var array: [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
 }
 
+/// A weight matrix (rows, cols): Float32 (in the map or owned), or a GGUF quantized type kept packed
+/// in the map and multiplied with integer dot products (see QuantizedMatrix).
+public enum WeightMatrix: @unchecked Sendable {
+    case dense(FloatTensor)
+    case quantized(QuantizedMatrix, owner: AnyObject)
+
+    public var rows: Int {
+        switch self { case .dense(let w): return w.shape[0]; case .quantized(let q, _): return q.rows }
+    }
+    public var cols: Int {
+        switch self { case .dense(let w): return w.shape[1]; case .quantized(let q, _): return q.cols }
+    }
+    /// Bytes streamed from memory per use of the whole matrix.
+    public var byteCount: Int {
+        switch self { case .dense(let w): return w.count * 4; case .quantized(let q, _): return q.rows * q.rowBytes }
+    }
+    public var typeName: String {
+        switch self { case .dense: return "F32"; case .quantized(let q, _): return "\(q.type)" }
+    }
+
+    /// y (t, rows) = x (t, cols) · Wᵀ
+    public func multiply(_ x: UnsafePointer<Float>, t: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool?) {
+        switch self {
+        case .dense(let w): BLAS.linear(x, t: t, w.pointer, inFeatures: cols, outFeatures: rows, into: y)
+        case .quantized(let q, _): q.matMul(x: x, t: t, into: y, pool: pool)
+        }
+    }
+
+    /// Row r as floats (an embedding lookup).
+    public func copyRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
+        switch self {
+        case .dense(let w): out.update(from: w.pointer + r * cols, count: cols)
+        case .quantized(let q, _): q.dequantizeRows(r..<r + 1, into: out)
+        }
+    }
+}
+
 /// A linear layer y = x · Wᵀ + b with W of shape (outFeatures, inFeatures).
 public struct Linear: @unchecked Sendable {
-    public let weight: FloatTensor
+    public let weight: WeightMatrix
     public let bias: FloatTensor?
-    public var outFeatures: Int { weight.shape[0] }
-    public var inFeatures: Int { weight.shape[1] }
+    public var outFeatures: Int { weight.rows }
+    public var inFeatures: Int { weight.cols }
 
     /// x: (t, in) -> y: (t, out)
-    public func callAsFunction(_ x: UnsafePointer<Float>, t: Int, into y: UnsafeMutablePointer<Float>) {
-        BLAS.linear(x, t: t, weight.pointer, inFeatures: inFeatures, outFeatures: outFeatures, into: y)
+    public func callAsFunction(_ x: UnsafePointer<Float>, t: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool? = nil) {
+        weight.multiply(x, t: t, into: y, pool: pool)
         if let bias {
             let b = bias.pointer, n = outFeatures
             for r in 0..<t { let row = y + r * n; for i in 0..<n { row[i] += b[i] } }
@@ -63,10 +100,19 @@ public struct LayerWeights: @unchecked Sendable {
 }
 
 public struct DecoderWeights: @unchecked Sendable {
-    public var embedding: FloatTensor        // (vocab, hidden)
+    public var embedding: WeightMatrix       // (vocab, hidden)
     public var layers: [LayerWeights]
     public var finalNorm: Norm
-    public var output: FloatTensor           // (vocab, hidden); the embedding when tied
+    public var output: WeightMatrix          // (vocab, hidden); the embedding when tied
+
+    /// Bytes of weights read to produce one token: every matrix once, plus one embedding row.
+    public var bytesPerToken: Int {
+        var total = output.byteCount + embedding.byteCount / max(embedding.rows, 1)
+        for l in layers {
+            for m in [l.q, l.k, l.v, l.qkv, l.o, l.gate, l.up, l.down] { total += m?.weight.byteCount ?? 0 }
+        }
+        return total
+    }
 }
 
 /// Finds tensors by role in one checkpoint, in its own naming.
@@ -75,6 +121,8 @@ struct WeightLookup {
     let isGGUF: Bool
     let config: ModelConfig
     let path: String
+    /// Keep GGUF quantized matrices packed (fast path) or dequantize them to Float32 at load (reference path).
+    var keepQuantized = true
 
     func name(_ role: WeightRole, _ layer: Int) -> String {
         isGGUF ? role.ggufName(layer: layer) : role.hfName(config.architecture, layer: layer)
@@ -98,6 +146,16 @@ struct WeightLookup {
         return FloatTensor(values: try source.floats(info), shape: shape)
     }
 
+    /// A matrix: kept packed when it is of a quantized type with a fast dot product, else Float32.
+    func matrix(_ name: String, shape: [Int]) throws -> WeightMatrix {
+        guard let (source, info) = find(name) else { throw CheckpointError.missingTensor(path: path, name: name) }
+        if keepQuantized, info.type.isQuantized, QuantizedDot.activationType(for: info.type) != nil, info.shape == shape {
+            let q = try QuantizedMatrix(type: info.type, rows: shape[0], cols: shape[1], data: source.rawData(info))
+            return .quantized(q, owner: source)
+        }
+        return .dense(try tensor(name, shape: shape))
+    }
+
     func optional(_ role: WeightRole, _ layer: Int, shape: [Int]) throws -> FloatTensor? {
         let n = name(role, layer)
         guard find(n) != nil else { return nil }
@@ -109,7 +167,7 @@ struct WeightLookup {
     }
 
     func linear(_ w: WeightRole, _ b: WeightRole?, _ layer: Int, out: Int, in inF: Int, bias: Bool) throws -> Linear {
-        let weight = try required(w, layer, shape: [out, inF])
+        let weight = try matrix(name(w, layer), shape: [out, inF])
         let biasTensor = (bias && b != nil) ? try required(b!, layer, shape: [out]) : nil
         return Linear(weight: weight, bias: biasTensor)
     }
@@ -157,10 +215,10 @@ struct WeightLookup {
             layers.append(LayerWeights(attnNorm: attnNorm, q: q, k: k, v: v, qkv: qkv, o: o, qNorm: qNorm, kNorm: kNorm,
                                        mlpNorm: mlpNorm, gate: gate, up: up, down: down))
         }
-        let embedding = try required(.tokenEmbedding, 0, shape: [c.vocabSize, hidden])
+        let embedding = try matrix(name(.tokenEmbedding, 0), shape: [c.vocabSize, hidden])
         let finalNorm = Norm(weight: try required(.finalNormWeight, 0, shape: [hidden]),
                              bias: layerNormBias ? try optional(.finalNormBias, 0, shape: [hidden]) : nil)
-        let output = c.tieWordEmbeddings ? embedding : try required(.output, 0, shape: [c.vocabSize, hidden])
+        let output = c.tieWordEmbeddings ? embedding : try matrix(name(.output, 0), shape: [c.vocabSize, hidden])
         return DecoderWeights(embedding: embedding, layers: layers, finalNorm: finalNorm, output: output)
     }
 }

@@ -8,17 +8,18 @@ import Checkpoints
 import TestSupport
 
 final class SmolLM2Tests: XCTestCase {
-    static var cachedModel: Model?
+    static var cachedModels: [Bool: Model] = [:]
 
-    static func model() throws -> Model {
-        if let m = cachedModel { return m }
+    /// The model with its weights dequantized to Float32 (the reference path), or kept packed.
+    static func model(dequantized: Bool = true) throws -> Model {
+        if let m = cachedModels[dequantized] { return m }
         let url: URL
         do { url = try SmolLM2.ggufPath() } catch let e as SmolLM2.FetchError {
             if case .registryUnreachable = e { throw XCTSkip(e.description) }
             throw e
         }
-        let m = try Model.load(path: url.path)
-        cachedModel = m
+        let m = try Model.load(path: url.path, dequantize: dequantized)
+        cachedModels[dequantized] = m
         return m
     }
 
@@ -64,6 +65,32 @@ final class SmolLM2Tests: XCTestCase {
 }
 
 extension SmolLM2Tests {
+    /// Packed Q4_1/Q8_0 weights with activations quantized as ggml does (Q8_1/Q8_0): the top-1 token
+    /// of llama.cpp at the last prompt position, and its greedy tokens up to the first step whose
+    /// top-1/top-2 margin in the fixture is below 1.0 (beyond that, rounding may flip the choice).
+    func testQuantizedWeightsTrackLlamaCpp() throws {
+        let model = try Self.model(dequantized: false)
+        let golden = try SafetensorsFile(path: Fixtures.fixture("smollm2/last_logits.safetensors").path)
+        let expected = (try Fixtures.json(Fixtures.fixture("smollm2/expected.json")) as! [String: Any])["prompts"] as! [String: Any]
+        for prompt in try Self.prompts() {
+            let session = InferenceSession(model: model, contextLength: 128)
+            let last = try session.forward(prompt.ids)
+            let llama = try golden.floats(prompt.name)
+            print("SmolLM2 \(prompt.name): max |Δ| to llama.cpp's Q4_1 logits \(maxAbsDiff(last[...], llama[...]))")
+            XCTAssertEqual(topK(last[...], 1), topK(llama[...], 1), "\(prompt.name) top-1")
+            let greedy = (expected[prompt.name] as! [String: Any])["greedy_32"] as! [String: Any]
+            let ids = (greedy["ids"] as! [NSNumber]).map(\.intValue)
+            let margins = (greedy["top1_top2_margin_per_step"] as! [NSNumber]).map(\.doubleValue)
+            let reliable = margins.firstIndex { $0 < 1.0 } ?? ids.count
+            var next = topK(last[...], 1)[0], generated: [Int] = []
+            for _ in 0..<reliable {
+                generated.append(next)
+                next = topK(Array(try session.step(next))[...], 1)[0]
+            }
+            XCTAssertEqual(generated, Array(ids.prefix(reliable)), "\(prompt.name) greedy tokens before the first small margin")
+        }
+    }
+
     func testPromptIdsEqualLlamaCppIncludingInlineChatMarkers() throws {
         let model = try Self.model()
         let tokenizer = try XCTUnwrap(model.tokenizer)
