@@ -1,5 +1,5 @@
-// Errors raised while reading checkpoint files. Every message names the file and what is wrong,
-// in one line, so the CLI can print it as is.
+// Errors raised while reading and writing checkpoint files. Every message names the file and what is
+// wrong, in one line, so the CLI can print it as is.
 import Foundation
 
 public enum CheckpointError: Error, CustomStringConvertible, Equatable {
@@ -13,8 +13,22 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     case shapeMismatch(path: String, tensor: String, expected: [Int], found: [Int])
     case unknownArchitecture(path: String, name: String)
     case invalidConfig(path: String, what: String)
+    case cannotWrite(path: String, reason: String)
 
+    /// One line, whatever the file held: control characters in names taken from a corrupt file are escaped.
     public var description: String {
+        var line = ""
+        for scalar in message.unicodeScalars {
+            if scalar.properties.generalCategory == .control || scalar == "\u{2028}" || scalar == "\u{2029}" {
+                line += scalar.escaped(asASCII: true)
+            } else {
+                line.unicodeScalars.append(scalar)
+            }
+        }
+        return line
+    }
+
+    private var message: String {
         switch self {
         case .cannotOpen(let p, let r): return "\(p): cannot open: \(r)"
         case .truncated(let p, let w): return "\(p): file is truncated: \(w)"
@@ -28,6 +42,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
         case .unknownArchitecture(let p, let n):
             return "\(p): unknown architecture '\(n)' (supported: stablelm, gpt_neox, llama, mistral)"
         case .invalidConfig(let p, let w): return "\(p): invalid config: \(w)"
+        case .cannotWrite(let p, let r): return "\(p): cannot write: \(r)"
         }
     }
 }

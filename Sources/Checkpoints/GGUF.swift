@@ -55,6 +55,7 @@ public final class GGUFFile: TensorSource {
         self.file = file
         let path = file.path
         var r = ByteReader(file)
+        guard file.count > 0 else { throw CheckpointError.truncated(path: path, what: "the file is empty") }
         guard file.count >= 4 else { throw CheckpointError.badMagic(path: path) }
         let magic = try r.read(UInt32.self, "magic")
         guard magic == Self.magic else { throw CheckpointError.badMagic(path: path) }
@@ -69,7 +70,9 @@ public final class GGUFFile: TensorSource {
 
         func readString(_ what: String) throws -> String {
             let n = try r.read(UInt64.self, what)
-            guard n <= UInt64(file.count) else { throw CheckpointError.truncated(path: path, what: "\(what) of length \(n)") }
+            guard n <= UInt64(file.count - r.offset) else {
+                throw CheckpointError.truncated(path: path, what: "\(what): string of \(n) bytes at byte \(r.offset) runs past the end (\(file.count) bytes)")
+            }
             let bytes = try r.bytes(Int(n), what)
             return String(decoding: bytes, as: UTF8.self)
         }
@@ -91,9 +94,19 @@ public final class GGUFFile: TensorSource {
             case 9:
                 guard depth < 4 else { throw CheckpointError.malformed(path: path, what: "\(what): arrays nested too deep") }
                 let elementType = try r.read(UInt32.self, what)
+                // Smallest encoding of one element, so a corrupt count cannot reserve more than the file holds.
+                let minimumSize: UInt64
+                switch elementType {
+                case 0, 1, 7: minimumSize = 1
+                case 2, 3: minimumSize = 2
+                case 4, 5, 6: minimumSize = 4
+                case 8, 10, 11, 12: minimumSize = 8
+                case 9: minimumSize = 12
+                default: throw CheckpointError.malformed(path: path, what: "\(what): unknown array element type \(elementType)")
+                }
                 let n = try r.read(UInt64.self, what)
-                guard n <= UInt64(file.count - r.offset) else {
-                    throw CheckpointError.truncated(path: path, what: "\(what): array of \(n) elements")
+                guard n <= UInt64(file.count - r.offset) / minimumSize else {
+                    throw CheckpointError.truncated(path: path, what: "\(what): array of \(n) elements at byte \(r.offset) runs past the end (\(file.count) bytes)")
                 }
                 var items: [GGUFValue] = []
                 items.reserveCapacity(Int(n))
@@ -110,21 +123,24 @@ public final class GGUFFile: TensorSource {
         var keys: [String] = []
         for i in 0..<Int(kvCount) {
             let key = try readString("metadata key \(i)")
+            guard metadata[key] == nil else { throw CheckpointError.malformed(path: path, what: "metadata key \(key) appears twice") }
             let type = try r.read(UInt32.self, "type of \(key)")
             metadata[key] = try readValue(type: type, "value of \(key)")
             keys.append(key)
         }
         self.metadata = metadata
         self.metadataKeys = keys
-        alignment = metadata["general.alignment"]?.intValue ?? 32
-        guard alignment > 0, alignment & (alignment - 1) == 0 else {
-            throw CheckpointError.malformed(path: path, what: "general.alignment \(alignment) is not a power of two")
+        alignment = metadata["general.alignment"].map { $0.intValue ?? -1 } ?? 32
+        guard alignment > 0, alignment <= 1 << 30, alignment & (alignment - 1) == 0 else {
+            throw CheckpointError.malformed(path: path, what: "general.alignment \(metadata["general.alignment"]!) is not a power of two")
         }
 
         struct RawInfo { var name: String; var dims: [Int]; var type: GGMLType; var offset: Int }
         var raw: [RawInfo] = []
+        var seenNames: Set<String> = []
         for i in 0..<Int(tensorCount) {
             let name = try readString("tensor \(i) name")
+            guard seenNames.insert(name).inserted else { throw CheckpointError.malformed(path: path, what: "tensor \(name) appears twice") }
             let nDims = try r.read(UInt32.self, "dimension count of \(name)")
             guard nDims >= 1, nDims <= 4 else { throw CheckpointError.malformed(path: path, what: "tensor \(name) has \(nDims) dimensions") }
             var dims: [Int] = []
@@ -141,6 +157,9 @@ public final class GGUFFile: TensorSource {
             guard offset <= UInt64(file.count) else {
                 throw CheckpointError.truncated(path: path, what: "tensor \(name) data offset \(offset) is past the end (\(file.count) bytes)")
             }
+            guard offset % UInt64(alignment) == 0 else {
+                throw CheckpointError.malformed(path: path, what: "tensor \(name) data offset \(offset) is not a multiple of the alignment \(alignment)")
+            }
             raw.append(RawInfo(name: name, dims: dims, type: type, offset: Int(offset)))
         }
         dataOffset = (r.offset + alignment - 1) / alignment * alignment
@@ -148,9 +167,12 @@ public final class GGUFFile: TensorSource {
         var infos: [TensorInfo] = []
         var byName: [String: TensorInfo] = [:]
         for t in raw {
-            let count = t.dims.reduce(1, *)
-            guard t.dims[0] % t.type.blockSize == 0, let bytes = t.type.byteCount(elements: count) else {
-                throw CheckpointError.malformed(path: path, what: "tensor \(t.name): row of \(t.dims[0]) elements is not a whole number of \(t.type) blocks of \(t.type.blockSize)")
+            guard t.dims[0] % t.type.blockSize == 0 else {
+                throw CheckpointError.malformed(path: path, what: "tensor \(t.name): row of \(t.dims[0]) elements is not a whole number of \(typeName(t.type)) blocks of \(t.type.blockSize)")
+            }
+            guard let count = SafetensorsWriter.byteCount(shape: t.dims, elementSize: 1),
+                  count / t.type.blockSize <= file.count / t.type.bytesPerBlock, let bytes = t.type.byteCount(elements: count) else {
+                throw CheckpointError.truncated(path: path, what: "tensor \(t.name) of \(typeName(t.type)) dims \(t.dims) is larger than the file (\(file.count) bytes)")
             }
             let start = dataOffset + t.offset
             guard start <= file.count, file.count - start >= bytes else {

@@ -13,8 +13,11 @@ extension GGUFFile {
 
     public func modelConfig() throws -> ModelConfig {
         let path = file.path
-        guard let archName = string("general.architecture") else {
+        guard let archValue = metadata["general.architecture"] else {
             throw CheckpointError.invalidConfig(path: path, what: "missing general.architecture")
+        }
+        guard let archName = archValue.stringValue else {
+            throw CheckpointError.invalidConfig(path: path, what: "general.architecture is \(archValue), expected a string")
         }
         let arch: Architecture
         switch archName {
@@ -23,20 +26,33 @@ extension GGUFFile {
         case "llama", "mistral": arch = .llama
         default: throw CheckpointError.unknownArchitecture(path: path, name: archName)
         }
-        func need(_ key: String) throws -> Int {
-            guard let v = int("\(archName).\(key)") else { throw CheckpointError.invalidConfig(path: path, what: "missing \(archName).\(key)") }
+        // A key that is present with the wrong type is an error, not a silent default.
+        func optionalInt(_ key: String) throws -> Int? {
+            guard let value = metadata[key] else { return nil }
+            guard let v = value.intValue else { throw CheckpointError.invalidConfig(path: path, what: "\(key) is \(value), expected an integer") }
             return v
         }
+        func optionalFloat(_ key: String) throws -> Double? {
+            guard let value = metadata[key] else { return nil }
+            guard let v = value.floatValue else { throw CheckpointError.invalidConfig(path: path, what: "\(key) is \(value), expected a number") }
+            return v
+        }
+        func need(_ key: String) throws -> Int {
+            guard let v = try optionalInt("\(archName).\(key)") else { throw CheckpointError.invalidConfig(path: path, what: "missing \(archName).\(key)") }
+            return v
+        }
+        func int(_ key: String) throws -> Int? { try optionalInt(key) }
+        func float(_ key: String) throws -> Double? { try optionalFloat(key) }
         guard let embed = tensorInfos[WeightRole.tokenEmbedding.ggufName()] else {
             throw CheckpointError.missingTensor(path: path, name: WeightRole.tokenEmbedding.ggufName())
         }
         let hidden = try need("embedding_length")
         let heads = try need("attention.head_count")
         guard heads > 0 else { throw CheckpointError.invalidConfig(path: path, what: "\(archName).attention.head_count must be positive") }
-        let kvHeads = int("\(archName).attention.head_count_kv") ?? heads
-        let headDim = int("\(archName).attention.key_length") ?? hidden / heads
+        let kvHeads = try int("\(archName).attention.head_count_kv") ?? heads
+        let headDim = try int("\(archName).attention.key_length") ?? hidden / heads
         let has = { (role: WeightRole) in self.tensorInfos[role.ggufName(layer: 0)] != nil }
-        let eps = float("\(archName).attention.layer_norm_rms_epsilon") ?? float("\(archName).attention.layer_norm_epsilon") ?? 1e-5
+        let eps = try float("\(archName).attention.layer_norm_rms_epsilon") ?? float("\(archName).attention.layer_norm_epsilon") ?? 1e-5
         let parallel: Bool
         switch arch {
         case .stablelm: parallel = bool("stablelm.use_parallel_residual") ?? !has(.mlpNormWeight)
@@ -44,8 +60,8 @@ extension GGUFFile {
         case .llama: parallel = false
         }
         var eos: [Int] = []
-        if let e = int("tokenizer.ggml.eos_token_id") { eos.append(e) }
-        if let e = int("tokenizer.ggml.eot_token_id"), !eos.contains(e) { eos.append(e) }
+        if let e = try int("tokenizer.ggml.eos_token_id") { eos.append(e) }
+        if let e = try int("tokenizer.ggml.eot_token_id"), !eos.contains(e) { eos.append(e) }
         let config = ModelConfig(
             architecture: arch,
             vocabSize: embed.shape[0],
@@ -55,11 +71,11 @@ extension GGUFFile {
             numHeads: heads,
             numKVHeads: kvHeads,
             headDim: headDim,
-            maxPositions: int("\(archName).context_length") ?? 2048,
+            maxPositions: try int("\(archName).context_length") ?? 2048,
             norm: arch == .llama ? .rmsNorm : .layerNorm,
             normEps: Float(eps),
-            rotaryDim: int("\(archName).rope.dimension_count") ?? headDim,
-            ropeTheta: Float(float("\(archName).rope.freq_base") ?? 10000),
+            rotaryDim: try int("\(archName).rope.dimension_count") ?? headDim,
+            ropeTheta: Float(try float("\(archName).rope.freq_base") ?? 10000),
             ropeStyle: arch == .llama ? .adjacent : .halves,
             parallelResidual: parallel,
             qkvBias: has(.qBias) || has(.qkvBias),
@@ -69,7 +85,7 @@ extension GGUFFile {
             mlp: arch == .gptNeoX ? .gelu : .gatedSiLU,
             fusedQKV: has(.qkv) ? .blocked : nil,
             tieWordEmbeddings: tensorInfos[WeightRole.output.ggufName()] == nil,
-            bosTokenID: int("tokenizer.ggml.bos_token_id"),
+            bosTokenID: try int("tokenizer.ggml.bos_token_id"),
             eosTokenIDs: eos)
         try config.validate(path: path)
         return config

@@ -68,6 +68,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         guard vocabSize > 0, hiddenSize > 0, numLayers > 0, numHeads > 0, intermediateSize > 0 else {
             throw fail("vocab_size, hidden_size, num_hidden_layers, num_attention_heads and intermediate_size must be positive")
         }
+        guard headDim > 0 else { throw fail("head dimension \(headDim) must be positive") }
         guard numKVHeads > 0, numHeads % numKVHeads == 0 else {
             throw fail("num_attention_heads \(numHeads) is not a multiple of num_key_value_heads \(numKVHeads)")
         }
@@ -127,8 +128,9 @@ public struct HFConfig: Codable, Sendable {
     }
 
     /// Token ids may be one number or a list of them.
-    public struct IntOrList: Codable, Sendable {
+    public struct IntOrList: Codable, Sendable, Equatable {
         public var values: [Int]
+        public init(_ values: [Int]) { self.values = values }
         public init(from decoder: Decoder) throws {
             let c = try decoder.singleValueContainer()
             if let v = try? c.decode(Int.self) { values = [v] } else if c.decodeNil() { values = [] } else { values = try c.decode([Int].self) }
@@ -144,11 +146,7 @@ public struct HFConfig: Codable, Sendable {
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
             throw CheckpointError.cannotOpen(path: path, reason: "no such file or not readable")
         }
-        do { return try JSONDecoder().decode(HFConfig.self, from: data) } catch let DecodingError.typeMismatch(_, ctx) {
-            throw CheckpointError.invalidConfig(path: path, what: "key \(ctx.codingPath.map(\.stringValue).joined(separator: ".")) has the wrong type")
-        } catch {
-            throw CheckpointError.malformed(path: path, what: "not valid JSON")
-        }
+        return try decodeJSON(HFConfig.self, from: data, path: path)
     }
 
     /// Resolves HF's keys (old top-level rope keys or transformers 5's nested rope_parameters) to a model.
@@ -174,6 +172,10 @@ public struct HFConfig: Codable, Sendable {
         let headDim = head_dim ?? hidden / heads
         let theta = rope_parameters?.rope_theta ?? rope_theta ?? rotary_emb_base ?? 10000
         let fraction = rope_parameters?.partial_rotary_factor ?? partial_rotary_factor ?? rotary_pct ?? (arch == .llama ? 1.0 : (arch == .stablelm ? 0.25 : 0.25))
+        guard fraction >= 0, fraction <= 1, headDim > 0 else {
+            throw CheckpointError.invalidConfig(path: path, what: headDim > 0 ? "partial rotary factor \(fraction) is not between 0 and 1"
+                                                    : "head dimension \(headDim) must be positive")
+        }
         let rotary = Int(Double(headDim) * fraction)
         let act = (hidden_act ?? (arch == .gptNeoX ? "gelu" : "silu")).lowercased()
         let mlp: MLPKind
@@ -211,5 +213,42 @@ public struct HFConfig: Codable, Sendable {
             eosTokenIDs: eos_token_id?.values ?? [])
         try config.validate(path: path)
         return config
+    }
+}
+
+/// Decodes a JSON file's contents, turning decoding failures into one-line errors that name the key.
+func decodeJSON<T: Decodable>(_ type: T.Type, from data: Data, path: String) throws -> T {
+    guard let json = try? JSONSerialization.jsonObject(with: data, options: []) else {
+        throw CheckpointError.malformed(path: path, what: "not valid JSON")
+    }
+    func key(_ ctx: DecodingError.Context) -> String {
+        ctx.codingPath.reduce(into: "") { text, key in
+            if let i = key.intValue { text += "[\(i)]" } else { text += (text.isEmpty ? "" : ".") + key.stringValue }
+        }
+    }
+    do {
+        return try JSONDecoder().decode(T.self, from: data)
+    } catch DecodingError.typeMismatch(_, let ctx) where ctx.codingPath.isEmpty {
+        throw CheckpointError.invalidConfig(path: path, what: "the top level is not a JSON object")
+    } catch DecodingError.typeMismatch(_, let ctx) {
+        throw CheckpointError.invalidConfig(path: path, what: "key \(key(ctx)) has the wrong type")
+    } catch DecodingError.valueNotFound(_, let ctx) {
+        throw CheckpointError.invalidConfig(path: path, what: "key \(key(ctx)) is null")
+    } catch DecodingError.keyNotFound(let missing, let ctx) {
+        let owner = key(ctx)
+        throw CheckpointError.invalidConfig(path: path, what: "missing key \(owner.isEmpty ? "" : owner + ".")\(missing.stringValue)")
+    } catch DecodingError.dataCorrupted(let ctx) where !ctx.codingPath.isEmpty {
+        throw CheckpointError.invalidConfig(path: path, what: "key \(key(ctx)) has a bad value")
+    } catch DecodingError.dataCorrupted {
+        // Some JSONDecoders report a number that does not fit its type (2.5 or 1e30 for an Int) without
+        // saying where; decoding each top-level key alone finds it.
+        let object = json as? [String: Any] ?? [:]
+        let culprit = object.keys.sorted().first { k in
+            guard let one = try? JSONSerialization.data(withJSONObject: [k: object[k]!], options: []) else { return false }
+            do { _ = try JSONDecoder().decode(T.self, from: one); return false } catch DecodingError.dataCorrupted { return true } catch { return false }
+        }
+        throw CheckpointError.invalidConfig(path: path, what: "\(culprit.map { "key \($0)" } ?? "a value") has a bad value (a number that is not whole or is out of range)")
+    } catch {
+        throw CheckpointError.malformed(path: path, what: "not valid JSON")
     }
 }
