@@ -72,3 +72,25 @@ final class FixtureGradientTests: XCTestCase {
         }
     }
 }
+
+final class SplitLoopsTests: XCTestCase {
+    /// Element-wise loops split over two threads give the same loss and gradients as one thread.
+    func testSplittingElementwiseLoopsChangesNothing() throws {
+        let fixture = try GradientFixture(GradientFixture.gptNeoX)
+        func run(split: Bool) throws -> (Float, [Float], [Float]) {
+            Parallel.splitElementwiseLoops = split
+            Parallel.ignoreMinimumForTesting = split
+            defer { Parallel.splitElementwiseLoops = false; Parallel.ignoreMinimumForTesting = false }
+            let store = try ParameterStore.load(folder: fixture.modelFolder.path)
+            let model = try TrainingModel(parameters: store, batchSize: fixture.batch, seqLen: fixture.seqLen)
+            let adam = AdamW(parameters: store)
+            let report = try Trainer(model: model, optimizer: adam, schedule: .constant(1e-3)).step([MicroBatch(tokens: fixture.inputIDs, labels: fixture.labelsMasked)])
+            return (report.loss, Array(UnsafeBufferPointer(start: store.gradients, count: store.count)),
+                    Array(UnsafeBufferPointer(start: store.values, count: store.count)))
+        }
+        let serial = try run(split: false), split = try run(split: true)
+        XCTAssertEqual(serial.0, split.0, accuracy: 1e-6)
+        XCTAssertLessThan(relativeError(split.1, serial.1), 1e-6)
+        XCTAssertLessThan(maxAbs(split.2, serial.2), 1e-7)
+    }
+}
