@@ -1,8 +1,8 @@
 // Saves trained parameters as a Hugging Face model folder: config.json (HF's keys for the model's
-// family), model.safetensors (HF tensor names, F32 or 16-bit), generation_config.json and the
-// tokenizer files copied from a source folder. Everything is written into a temporary folder beside
-// the destination and renamed into place at the end, so an interrupted save leaves the previous
-// checkpoint whole.
+// family), model.safetensors (HF tensor names, F32 or 16-bit), generation_config.json, the
+// tokenizer files copied from a source folder, and optionally the optimizer state for resuming.
+// Everything is written into a temporary folder beside the destination and renamed into place at
+// the end, so an interrupted save leaves the previous checkpoint whole.
 import Foundation
 import Checkpoints
 import Kernels
@@ -18,6 +18,10 @@ public struct CheckpointWriter {
     /// F32 (default), F16 or BF16 for model.safetensors.
     public var dtype: GGMLType = .f32
     public var padTokenID: Int?
+    /// When set, its state goes into the folder as optimizer.safetensors (for resuming).
+    public var optimizer: AdamW?
+
+    public static let optimizerFileName = "optimizer.safetensors"
 
     public init(parameters: ParameterStore, tokenizerFolder: String? = nil) {
         self.parameters = parameters
@@ -47,6 +51,7 @@ public struct CheckpointWriter {
             try writer.add(t.name, shape: t.shape, floats: values, as: dtype)
         }
         try writer.write()
+        if let optimizer { try optimizer.save(path: staging.appendingPathComponent(Self.optimizerFileName).path) }
         if let tokenizerFolder {
             for name in Self.tokenizerFiles {
                 let source = URL(fileURLWithPath: tokenizerFolder).appendingPathComponent(name)

@@ -22,9 +22,16 @@ final class CheckpointWriterTests: XCTestCase {
         let out = dir.appendingPathComponent("checkpoint").path
         var writer = CheckpointWriter(parameters: store, tokenizerFolder: tokenizerFolder)
         writer.padTokenID = 1
+        let optimizer = AdamW(parameters: store)
+        optimizer.expAvg[3] = 0.25
+        writer.optimizer = optimizer
         try writer.write(to: out)
         try writer.write(to: out)      // replacing an existing checkpoint works too
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["checkpoint"], "no stray temporary folders")
+
+        let resumed = AdamW(parameters: store)
+        try resumed.load(path: out + "/" + CheckpointWriter.optimizerFileName)
+        XCTAssertEqual(resumed.expAvg[3], 0.25)
 
         let config = try HFConfig.load(path: out + "/config.json").resolve(path: out)
         XCTAssertEqual(config, store.config, label)
