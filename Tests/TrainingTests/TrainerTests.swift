@@ -129,3 +129,41 @@ final class TrainerTests: XCTestCase {
         XCTAssertLessThan(model.loss, first / 4)
     }
 }
+
+final class ResumeTests: XCTestCase {
+    /// Training 6 steps straight equals 3 steps, a checkpoint with optimizer state, a fresh process-like
+    /// reload of both, and 3 more steps (same schedule position, same data order).
+    func testResumingFromACheckpointContinuesExactly() throws {
+        let config = TinyConfigs.stablelm(vocab: 61)
+        var rng = SeededRandom(seed: 4)
+        let stream = (0..<400).map { _ in Int(rng.next() % 61) }
+        let data = try PretrainingBatches(tokens: stream, batchSize: 2, seqLen: 9, seed: 3)
+        let schedule = LearningRateSchedule(maxLR: 1e-2, minLR: 1e-3, warmupSteps: 2, totalSteps: 6)
+        func trainer(_ store: ParameterStore) throws -> Trainer {
+            Trainer(model: try TrainingModel(parameters: store, batchSize: 2, seqLen: 9), optimizer: AdamW(parameters: store),
+                    schedule: schedule, maxGradientNorm: 0.5)
+        }
+        let straight = try ParameterStore(config: config)
+        straight.initialize(seed: 9)
+        let a = try trainer(straight)
+        for s in 0..<6 { try a.step([data.batch(s)]) }
+
+        let first = try ParameterStore(config: config)
+        first.initialize(seed: 9)
+        let b = try trainer(first)
+        for s in 0..<3 { try b.step([data.batch(s)]) }
+        let dir = Fixtures.temporaryDirectory("hayai-resume")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var writer = CheckpointWriter(parameters: first)
+        writer.optimizer = b.optimizer
+        try writer.write(to: dir.appendingPathComponent("step3").path)
+
+        let reloaded = try ParameterStore.load(folder: dir.appendingPathComponent("step3").path)
+        let c = try trainer(reloaded)
+        try c.optimizer.load(path: dir.appendingPathComponent("step3/\(CheckpointWriter.optimizerFileName)").path)
+        XCTAssertEqual(c.optimizer.step, 3)
+        for s in 3..<6 { try c.step([data.batch(s)]) }
+        XCTAssertEqual(Array(UnsafeBufferPointer(start: reloaded.values, count: reloaded.count)),
+                       Array(UnsafeBufferPointer(start: straight.values, count: straight.count)))
+    }
+}
