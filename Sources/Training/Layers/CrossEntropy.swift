@@ -8,9 +8,9 @@ public enum CrossEntropy {
     /// logits: (n, vocab), targets: (n) -> lse: (n) (log-sum-exp per row); returns (Σ loss, target count)
     public static func forward(logits: UnsafePointer<Float>, targets: UnsafePointer<Int32>, n: Int, vocab: Int,
                                lse: UnsafeMutablePointer<Float>) -> (sum: Double, count: Int) {
-        var partial = [Double](repeating: 0, count: 2)
-        partial.withUnsafeMutableBufferPointer { part in
-            let part = part.baseAddress!
+        var partial: (Double, Double) = (0, 0)   // one sum per thread, no allocation
+        withUnsafeMutableBytes(of: &partial) { raw in
+            let part = raw.baseAddress!.assumingMemoryBound(to: Double.self)
             Parallel.rows(n, minimum: max(2, 32768 / max(vocab, 1))) { rows in
                 var sum: Double = 0
                 for r in rows {
@@ -29,7 +29,7 @@ public enum CrossEntropy {
         }
         var count = 0
         for r in 0..<n where targets[r] >= 0 { count += 1 }
-        return (partial[0] + partial[1], count)
+        return (partial.0 + partial.1, count)
     }
 
     /// In place: logits (n, vocab) -> dlogits (n, vocab), using the forward's lse.
