@@ -28,6 +28,7 @@ let package = Package(
         .target(name: "Checkpoints", dependencies: ["Kernels"], swiftSettings: simdFlags + release),
         .target(name: "Tokenizers", dependencies: ["Checkpoints"], swiftSettings: release),
         .target(name: "Inference", dependencies: ["Kernels", "Checkpoints", "Tokenizers"], swiftSettings: simdFlags + release),
+        .target(name: "Training", dependencies: ["Kernels", "Checkpoints", "Tokenizers", "Inference"], swiftSettings: simdFlags + release),
         .executableTarget(
             name: "hayai",
             dependencies: [
@@ -41,6 +42,7 @@ let package = Package(
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TestSupport"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "Checkpoints", "TestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "Checkpoints", "Tokenizers", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Inference", "Checkpoints", "TestSupport"], swiftSettings: simdFlags),
         .testTarget(name: "HayaiCLITests", dependencies: ["TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
