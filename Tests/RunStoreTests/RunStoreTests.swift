@@ -261,3 +261,17 @@ final class RunStoreTests: XCTestCase {
         }
     }
 }
+
+final class HeartbeatTimerTests: XCTestCase {
+    func testHeartbeatTimerKeepsTheRunFresh() throws {
+        let workspace = Fixtures.temporaryDirectory("runstore-heartbeat")
+        defer { try? FileManager.default.removeItem(at: workspace) }
+        let store = try RunStore.open(workspace: workspace)
+        let run = try store.createRun(kind: .eval, name: "slow")
+        let timer = HeartbeatTimer(store: store, run: run, every: 0.05)
+        let deadline = Date().addingTimeInterval(10)
+        while try store.requireRun(named: "slow").heartbeatAt! <= run.heartbeatAt!, Date() < deadline { usleep(20_000) }
+        timer.cancel()
+        XCTAssertGreaterThan(try store.requireRun(named: "slow").heartbeatAt!, run.heartbeatAt!)
+    }
+}
