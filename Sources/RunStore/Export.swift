@@ -51,7 +51,7 @@ extension RunStore {
     /// history — the files `wandb` itself keeps as text:
     ///
     ///     wandb-history.jsonl   one object per step: {"_step": N, "_runtime": s, "_timestamp": t, "tokens": T, "train/loss": ...}
-    ///     wandb-summary.json    last value of every metric, the run's stored summary, eval scores as "task/metric",
+    ///     wandb-summary.json    last value of every metric (left out when not finite), the run's stored summary, eval scores as "task/metric",
     ///                           and "_step", "_runtime", "_timestamp" of the last step
     ///     config.yaml           W&B's config format: `wandb_version: 1`, then per key `desc: null` and `value:`
     ///                           (values in JSON flow style, which is YAML); key `_hayai` holds name, kind, model, parent
@@ -59,8 +59,8 @@ extension RunStore {
     ///
     /// It is not a binary `run-ID.wandb` transaction log, so `wandb sync` does not read it. To import:
     /// `run = wandb.init(project=P, name=NAME, config={k: v["value"] for k, v in yaml.safe_load(open("config.yaml")).items()
-    /// if k != "wandb_version"})`, then `run.log(row, step=row.pop("_step"))` for each line of wandb-history.jsonl
-    /// (dropping keys that start with "_"), then `run.summary.update(json.load(open("wandb-summary.json")))`.
+    /// if k != "wandb_version"})`; for each line of wandb-history.jsonl, `run.log({k: v for k, v in row.items()
+    /// if not k.startswith("_")}, step=row["_step"])`; then `run.summary.update(json.load(open("wandb-summary.json")))`.
     /// Non-finite values are written as null.
     public func exportWandb(run: Run, to folder: URL) throws {
         do {
@@ -87,7 +87,7 @@ extension RunStore {
 
         summary.merge(run.summaryValues) { _, stored in stored }
         for result in try evalResults(run: run) { summary["\(result.task)/\(result.metric)"] = result.value }
-        var summaryPairs = summary.sorted { $0.key < $1.key }.map { ($0.key, JSONText.number($0.value)) }
+        var summaryPairs = summary.filter { $0.value.isFinite }.sorted { $0.key < $1.key }.map { ($0.key, JSONText.number($0.value)) }
         if let lastStep, let lastTime {
             summaryPairs += [("_step", "\(lastStep)"), ("_runtime", JSONText.number(max(0, lastTime - start))),
                              ("_timestamp", JSONText.number(lastTime))]

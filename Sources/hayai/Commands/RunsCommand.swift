@@ -166,7 +166,12 @@ extension RunsCommand {
                 if let output {
                     try store.export(run: run, format: metricsFormat, to: URL(fileURLWithPath: output))
                 } else {
-                    try store.export(run: run, format: metricsFormat) { FileHandle.standardOutput.write(Data($0.utf8)) }
+                    var pending = ""
+                    try store.export(run: run, format: metricsFormat) { piece in
+                        pending += piece
+                        if pending.utf8.count >= 1 << 16 { FileHandle.standardOutput.write(Data(pending.utf8)); pending = "" }
+                    }
+                    FileHandle.standardOutput.write(Data(pending.utf8))
                 }
             case .wandb:
                 let folder = URL(fileURLWithPath: output ?? "\(run.name)-wandb")
