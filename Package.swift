@@ -17,6 +17,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
@@ -29,10 +30,11 @@ let package = Package(
         .target(name: "Tokenizers", dependencies: ["Checkpoints"], swiftSettings: release),
         .target(name: "Inference", dependencies: ["Kernels", "Checkpoints", "Tokenizers"], swiftSettings: simdFlags + release),
         .target(name: "Training", dependencies: ["Kernels", "Checkpoints", "Tokenizers", "Inference"], swiftSettings: simdFlags + release),
+        .target(name: "RunStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")], swiftSettings: release),
         .executableTarget(
             name: "hayai",
             dependencies: [
-                "Inference", "Checkpoints", "Tokenizers", "Kernels",
+                "Inference", "Training", "RunStore", "Checkpoints", "Tokenizers", "Kernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: release
@@ -43,6 +45,7 @@ let package = Package(
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "Checkpoints", "TestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "Checkpoints", "Tokenizers", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Inference", "Checkpoints", "TestSupport"], swiftSettings: simdFlags),
+        .testTarget(name: "RunStoreTests", dependencies: ["RunStore", "TestSupport"]),
         .testTarget(name: "HayaiCLITests", dependencies: ["TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
