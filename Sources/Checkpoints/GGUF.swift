@@ -168,11 +168,11 @@ public final class GGUFFile: TensorSource {
         var byName: [String: TensorInfo] = [:]
         for t in raw {
             guard t.dims[0] % t.type.blockSize == 0 else {
-                throw CheckpointError.malformed(path: path, what: "tensor \(t.name): row of \(t.dims[0]) elements is not a whole number of \(typeName(t.type)) blocks of \(t.type.blockSize)")
+                throw CheckpointError.malformed(path: path, what: "tensor \(t.name): row of \(t.dims[0]) elements is not a whole number of \(t.type) blocks of \(t.type.blockSize)")
             }
             guard let count = checkedByteCount(shape: t.dims, elementSize: 1),
                   count / t.type.blockSize <= file.count / t.type.bytesPerBlock, let bytes = t.type.byteCount(elements: count) else {
-                throw CheckpointError.truncated(path: path, what: "tensor \(t.name) of \(typeName(t.type)) dims \(t.dims) is larger than the file (\(file.count) bytes)")
+                throw CheckpointError.truncated(path: path, what: "tensor \(t.name) of \(t.type) dims \(t.dims) is larger than the file (\(file.count) bytes)")
             }
             let start = dataOffset + t.offset
             guard start <= file.count, file.count - start >= bytes else {

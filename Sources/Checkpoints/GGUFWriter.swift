@@ -52,7 +52,7 @@ public struct GGUFWriter {
             throw CheckpointError.cannotWrite(path: path, reason: "tensor \(name) has a bad shape \(shape) (1 to 4 dimensions)")
         }
         guard shape.last! % type.blockSize == 0 else {
-            throw CheckpointError.cannotWrite(path: path, reason: "tensor \(name): rows of \(shape.last!) are not whole \(typeName(type)) blocks of \(type.blockSize)")
+            throw CheckpointError.cannotWrite(path: path, reason: "tensor \(name): rows of \(shape.last!) are not whole \(type) blocks of \(type.blockSize)")
         }
         var elements = 1
         for d in shape {
@@ -61,7 +61,7 @@ public struct GGUFWriter {
             elements = m
         }
         guard let needed = type.byteCount(elements: elements), needed == bytes.count else {
-            throw CheckpointError.cannotWrite(path: path, reason: "tensor \(name): \(typeName(type))\(shape) needs \(type.byteCount(elements: elements) ?? -1) bytes, \(bytes.count) given")
+            throw CheckpointError.cannotWrite(path: path, reason: "tensor \(name): \(type)\(shape) needs \(type.byteCount(elements: elements) ?? -1) bytes, \(bytes.count) given")
         }
         tensors.append(Tensor(name: name, type: type, dims: shape.reversed().map { UInt64($0) }, bytes: bytes))
         tensorNames.insert(name)

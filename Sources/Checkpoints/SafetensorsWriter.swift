@@ -29,7 +29,7 @@ public struct SafetensorsWriter {
     /// `Data(bytesNoCopy:count:deallocator: .none)` over memory that outlives the writer.
     public mutating func add(_ name: String, type: GGMLType, shape: [Int], bytes: Data) throws {
         guard let dtype = SafetensorsFile.dtypes.first(where: { $0.value == type })?.key else {
-            throw CheckpointError.unknownDType(path: path, tensor: name, dtype: "\(typeName(type)) (safetensors holds only unquantized types)")
+            throw CheckpointError.unknownDType(path: path, tensor: name, dtype: "\(type) (safetensors holds only unquantized types)")
         }
         guard !name.isEmpty, name != "__metadata__" else {
             throw CheckpointError.cannotWrite(path: path, reason: "'\(name)' is not a valid tensor name")
@@ -52,7 +52,7 @@ public struct SafetensorsWriter {
         case .f16: bytes = floats.map { Float16($0).bitPattern.littleEndian }.withUnsafeBytes { Data($0) }
         case .bf16: bytes = floats.map { bfloat16Bits($0).littleEndian }.withUnsafeBytes { Data($0) }
         default:
-            throw CheckpointError.unknownDType(path: path, tensor: name, dtype: "\(typeName(type)) (floats are written as F32, F16 or BF16)")
+            throw CheckpointError.unknownDType(path: path, tensor: name, dtype: "\(type) (floats are written as F32, F16 or BF16)")
         }
         try add(name, type: type, shape: shape, bytes: bytes)
     }

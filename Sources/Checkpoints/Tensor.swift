@@ -42,7 +42,7 @@ extension TensorSource {
         do {
             try out.withUnsafeMutableBufferPointer { try dequantizeReference(info.type, rawData(info), $0.baseAddress!, count: n) }
         } catch let e as DequantizeError {
-            throw CheckpointError.unknownDType(path: file.path, tensor: info.name, dtype: "\(typeName(info.type)) (\(describe(e)))")
+            throw CheckpointError.unknownDType(path: file.path, tensor: info.name, dtype: "\(info.type) (\(e))")
         }
         return out
     }
