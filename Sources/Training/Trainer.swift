@@ -7,7 +7,11 @@ public struct MicroBatch: Sendable {
     public var tokens: [Int]
     /// Same shape as tokens; -100 marks positions that are not scored. nil: labels = tokens.
     public var labels: [Int]?
-    public init(tokens: [Int], labels: [Int]? = nil) { self.tokens = tokens; self.labels = labels }
+    /// Same shape as tokens: each token's position within its packed document (nil: one document per row).
+    public var positions: [Int]?
+    public init(tokens: [Int], labels: [Int]? = nil, positions: [Int]? = nil) {
+        self.tokens = tokens; self.labels = labels; self.positions = positions
+    }
 }
 
 public struct StepReport: Sendable {
@@ -38,7 +42,7 @@ public final class Trainer {
         model.parameters.zeroGradients()
         var lossSum: Double = 0
         for mb in microBatches {
-            try model.forward(tokens: mb.tokens, labels: mb.labels ?? mb.tokens)
+            try model.forward(tokens: mb.tokens, labels: mb.labels ?? mb.tokens, positions: mb.positions)
             lossSum += model.lossSum
             model.backward(lossScale: total > 0 ? 1 / Float(total) : 0)
         }

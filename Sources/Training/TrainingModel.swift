@@ -25,6 +25,9 @@ public final class TrainingModel {
     private let acts: Activations
     private let ropeCos: [Float], ropeSin: [Float]
     private var logitsAreGradients = false
+    /// Whether the last forward packed documents (acts.positions holds their positions).
+    private var usesPositions = false
+    private var packedPositions: UnsafePointer<Int32>? { usesPositions ? UnsafePointer(acts.positions) : nil }
 
     /// The label value that marks a position as not scored (as in Hugging Face).
     public static let ignoreIndex = -100
@@ -51,11 +54,25 @@ public final class TrainingModel {
     /// Runs B×T `tokens` (row-major, sequence after sequence). With `labels` (same shape, -100 =
     /// ignored) it scores logits[b, t] against labels[b, t+1], as HF's causal-LM loss does, and returns
     /// the mean loss; without labels it only computes logits and returns 0.
+    /// `positions` (same shape) packs several documents into one row: each token's position within its
+    /// document (0 at a document's first token). RoPE uses it and attention stays inside the document.
     @discardableResult
-    public func forward(tokens: [Int], labels: [Int]? = nil) throws -> Float {
+    public func forward(tokens: [Int], labels: [Int]? = nil, positions: [Int]? = nil) throws -> Float {
         let n = batchSize * seqLen, vocab = config.vocabSize
         guard tokens.count == n else { throw TrainingError.badBatch("expected \(batchSize)×\(seqLen) = \(n) tokens, got \(tokens.count)") }
         if let labels, labels.count != n { throw TrainingError.badBatch("expected \(n) labels, got \(labels.count)") }
+        usesPositions = positions != nil
+        if let positions {
+            guard positions.count == n else { throw TrainingError.badBatch("expected \(n) positions, got \(positions.count)") }
+            for (r, pos) in positions.enumerated() {
+                let t = r % seqLen
+                // A document's positions count up from 0 by one; anything else is a malformed packing.
+                guard pos >= 0, pos <= t, t == 0 ? pos == 0 : (pos == 0 || pos == positions[r - 1] + 1) else {
+                    throw TrainingError.badBatch("position \(pos) at \(r) does not continue a document (positions restart at 0 and count up)")
+                }
+                acts.positions[r] = Int32(pos)
+            }
+        }
         for (i, id) in tokens.enumerated() {
             guard id >= 0 && id < vocab else { throw TrainingError.badBatch("token \(id) at \(i) is outside the vocabulary (\(vocab))") }
             acts.tokens[i] = Int32(id)
@@ -171,13 +188,13 @@ public final class TrainingModel {
         ropeCos.withUnsafeBufferPointer { cos in
             ropeSin.withUnsafeBufferPointer { sin in
                 Rotary.forward(la.q, rows: n, seqLen: seqLen, heads: c.numHeads, headDim: d, rotaryDim: c.rotaryDim,
-                               cos: cos.baseAddress!, sin: sin.baseAddress!)
+                               cos: cos.baseAddress!, sin: sin.baseAddress!, positions: packedPositions)
                 Rotary.forward(la.k, rows: n, seqLen: seqLen, heads: c.numKVHeads, headDim: d, rotaryDim: c.rotaryDim,
-                               cos: cos.baseAddress!, sin: sin.baseAddress!)
+                               cos: cos.baseAddress!, sin: sin.baseAddress!, positions: packedPositions)
             }
         }
         CausalAttention.forward(q: la.q, k: la.k, v: la.v, batch: batchSize, seqLen: seqLen, heads: c.numHeads,
-                                kvHeads: c.numKVHeads, headDim: d, probs: la.probs, out: la.heads)
+                                kvHeads: c.numKVHeads, headDim: d, probs: la.probs, out: la.heads, positions: packedPositions)
         LinearLayer.forward(la.heads, t: n, weight: p + o.o, bias: o.oBias.map { p + $0 }, inFeatures: qDim, outFeatures: hidden, into: out)
     }
 
@@ -265,13 +282,14 @@ public final class TrainingModel {
         LinearLayer.backward(dy: dout, x: la.heads, t: n, weight: p + o.o, inFeatures: qDim, outFeatures: hidden, dx: a.dHeads,
                              dweight: g + o.o, dbias: o.oBias.map { g + $0 })
         CausalAttention.backward(dout: a.dHeads, q: la.q, k: la.k, v: la.v, probs: la.probs, batch: batchSize, seqLen: seqLen,
-                                 heads: c.numHeads, kvHeads: c.numKVHeads, headDim: d, dq: a.dQ, dk: a.dK, dv: a.dV, scratch: a.dProbs)
+                                 heads: c.numHeads, kvHeads: c.numKVHeads, headDim: d, dq: a.dQ, dk: a.dK, dv: a.dV, scratch: a.dProbs,
+                                 positions: packedPositions)
         ropeCos.withUnsafeBufferPointer { cos in
             ropeSin.withUnsafeBufferPointer { sin in
                 Rotary.backward(a.dQ, rows: n, seqLen: seqLen, heads: c.numHeads, headDim: d, rotaryDim: c.rotaryDim,
-                                cos: cos.baseAddress!, sin: sin.baseAddress!)
+                                cos: cos.baseAddress!, sin: sin.baseAddress!, positions: packedPositions)
                 Rotary.backward(a.dK, rows: n, seqLen: seqLen, heads: c.numKVHeads, headDim: d, rotaryDim: c.rotaryDim,
-                                cos: cos.baseAddress!, sin: sin.baseAddress!)
+                                cos: cos.baseAddress!, sin: sin.baseAddress!, positions: packedPositions)
             }
         }
         var dqProj = a.dQ, dkProj = a.dK
@@ -320,6 +338,8 @@ public final class TrainingModel {
 final class Activations {
     let arena = BufferArena()
     let tokens: UnsafeMutablePointer<Int32>, targets: UnsafeMutablePointer<Int32>
+    /// Each token's position within its document, for packed batches.
+    let positions: UnsafeMutablePointer<Int32>
     /// The residual stream entering each layer, and after the last: L + 1 buffers of (N, C).
     var residual: [UnsafeMutablePointer<Float>] = []
     var layers: [Layer] = []
@@ -345,6 +365,7 @@ final class Activations {
         let a = arena
         tokens = .allocate(capacity: n); tokens.initialize(repeating: 0, count: n)
         targets = .allocate(capacity: n); targets.initialize(repeating: -1, count: n)
+        positions = .allocate(capacity: n); positions.initialize(repeating: 0, count: n)
         for _ in 0...c.numLayers { residual.append(a.floats(n * hidden)) }
         for _ in 0..<c.numLayers {
             let qk = c.qkNorm
@@ -372,5 +393,5 @@ final class Activations {
         dAct = a.floats(n * inter); dGate = a.floats(c.mlp == .gatedSiLU ? n * inter : 0); dUp = a.floats(n * inter)
     }
 
-    deinit { tokens.deallocate(); targets.deallocate() }
+    deinit { tokens.deallocate(); targets.deallocate(); positions.deallocate() }
 }

@@ -8,7 +8,7 @@ import Checkpoints
 
 final class ModelGradientTests: XCTestCase {
     /// Checks a few entries of every tensor (the largest analytic one and three at random).
-    func checkModel(_ config: ModelConfig, label: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    func checkModel(_ config: ModelConfig, label: String, positions: [Int]? = nil, file: StaticString = #filePath, line: UInt = #line) throws {
         let batch = 2, seqLen = 7
         let store = try ParameterStore(config: config)
         randomize(store, seed: 99)
@@ -17,13 +17,13 @@ final class ModelGradientTests: XCTestCase {
         let tokens = (0..<batch * seqLen).map { _ in Int(rng.next() % UInt64(config.vocabSize)) }
         var labels = tokens
         labels[1] = -100; labels[3] = -100; labels[seqLen + 4] = -100
-        try model.forward(tokens: tokens, labels: labels)
+        try model.forward(tokens: tokens, labels: labels, positions: positions)
         XCTAssertEqual(model.targetCount, 2 * (seqLen - 1) - 3)
         store.zeroGradients()
         model.backward()
         let analytic = Array(UnsafeBufferPointer(start: store.gradients, count: store.count))
         func loss() -> Double {
-            try! model.forward(tokens: tokens, labels: labels)
+            try! model.forward(tokens: tokens, labels: labels, positions: positions)
             return model.lossSum / Double(model.targetCount)
         }
         var worst: Float = 0, worstName = ""
@@ -58,6 +58,11 @@ final class ModelGradientTests: XCTestCase {
     func testGPTNeoXMatchesFiniteDifferences() throws {
         try checkModel(TinyConfigs.gptNeoX(), label: "gpt_neox")
         try checkModel(TinyConfigs.gptNeoX(tanh: true), label: "gpt_neox gelu_new")
+    }
+
+    func testPackedDocumentsMatchFiniteDifferences() throws {
+        // Row 0 holds documents of 3 and 4 tokens, row 1 of 2, 2 and 3: block-diagonal attention, restarted RoPE.
+        try checkModel(TinyConfigs.stablelm(), label: "stablelm packed", positions: [0, 1, 2, 0, 1, 2, 3, 0, 1, 0, 1, 0, 1, 2])
     }
 
     func testRMSNormLlamaMatchesFiniteDifferences() throws {

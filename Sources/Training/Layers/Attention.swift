@@ -2,6 +2,8 @@
 // h / (heads / kvHeads)), after the projections and RoPE. Per sequence b and head h, with the head's
 // rows strided inside the (B·T, heads·D) buffers:
 //   S = Q_h·K_hᵀ / √D (T, T),  P = softmax over j ≤ i (P[i, j > i] = 0),  O_h = P·V_h (T, D).
+// With packed documents, row i also sees only its own document: j ≥ i − positions[i] (block-diagonal
+// causal mask), so nothing leaks across example boundaries.
 // The backward recomputes nothing: it reads the saved P.
 import Foundation
 import Kernels
@@ -10,7 +12,8 @@ public enum CausalAttention {
     /// q: (B·T, H·D), k/v: (B·T, KVH·D) -> probs: (B, H, T, T), out: (B·T, H·D)
     public static func forward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                                batch: Int, seqLen t: Int, heads: Int, kvHeads: Int, headDim d: Int,
-                               probs: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
+                               probs: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>,
+                               positions: UnsafePointer<Int32>? = nil) {
         let qDim = heads * d, kvDim = kvHeads * d, group = heads / kvHeads
         let scale = 1 / Float(d).squareRoot()
         for b in 0..<batch {
@@ -21,9 +24,10 @@ public enum CausalAttention {
                 BLAS.gemm(transA: false, transB: true, m: t, n: t, k: d, alpha: scale, a: qh, lda: qDim, b: kh, ldb: kvDim,
                           c: p, ldc: t)
                 for i in 0..<t {
-                    let row = p + i * t
+                    let row = p + i * t, start = firstVisible(b, i, t, positions)
+                    for j in 0..<start { row[j] = 0 }
                     for j in (i + 1)..<max(t, i + 1) { row[j] = 0 }
-                    Ops.softmax(row, n: i + 1)
+                    Ops.softmax(row + start, n: i + 1 - start)
                 }
                 BLAS.gemm(transA: false, transB: false, m: t, n: d, k: t, a: p, lda: t, b: vh, ldb: kvDim,
                           c: out + b * t * qDim + h * d, ldc: qDim)
@@ -38,7 +42,7 @@ public enum CausalAttention {
     public static func backward(dout: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                                 probs: UnsafePointer<Float>, batch: Int, seqLen t: Int, heads: Int, kvHeads: Int, headDim d: Int,
                                 dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
-                                scratch: UnsafeMutablePointer<Float>) {
+                                scratch: UnsafeMutablePointer<Float>, positions: UnsafePointer<Int32>? = nil) {
         let qDim = heads * d, kvDim = kvHeads * d, group = heads / kvHeads
         let scale = 1 / Float(d).squareRoot()
         dk.update(repeating: 0, count: batch * t * kvDim)
@@ -56,10 +60,11 @@ public enum CausalAttention {
                 BLAS.gemm(transA: false, transB: true, m: t, n: t, k: d, a: dO, lda: qDim, b: v + kvOff, ldb: kvDim,
                           c: scratch, ldc: t)
                 for i in 0..<t {
-                    let pr = p + i * t, dr = scratch + i * t
+                    let pr = p + i * t, dr = scratch + i * t, start = firstVisible(b, i, t, positions)
                     var dot: Float = 0
-                    for j in 0...i { dot += pr[j] * dr[j] }
-                    for j in 0...i { dr[j] = pr[j] * (dr[j] - dot) }
+                    for j in start...i { dot += pr[j] * dr[j] }
+                    for j in 0..<start { dr[j] = 0 }
+                    for j in start...i { dr[j] = pr[j] * (dr[j] - dot) }
                     for j in (i + 1)..<max(t, i + 1) { dr[j] = 0 }
                 }
                 // dQ_h = scale · dS · K_h ;  dK_h += scale · dSᵀ · Q_h
@@ -69,5 +74,12 @@ public enum CausalAttention {
                           beta: 1, c: dk + kvOff, ldc: kvDim)
             }
         }
+    }
+
+    /// The first key position row i of sequence b may attend to: 0, or its document's start when packed.
+    @inline(__always)
+    static func firstVisible(_ b: Int, _ i: Int, _ t: Int, _ positions: UnsafePointer<Int32>?) -> Int {
+        guard let positions else { return 0 }
+        return max(0, i - Int(positions[b * t + i]))
     }
 }

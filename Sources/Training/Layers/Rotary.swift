@@ -3,13 +3,14 @@
 import Kernels
 
 public enum Rotary {
-    /// In place. x: (rows, heads·headDim), row r at position positions(r); cos/sin: (positions, rotaryDim/2)
+    /// In place. x: (rows, heads·headDim), row r at position positions[r] (r % seqLen when nil);
+    /// cos/sin: (positions, rotaryDim/2)
     public static func forward(_ x: UnsafeMutablePointer<Float>, rows: Int, seqLen: Int, heads: Int, headDim: Int, rotaryDim: Int,
-                               cos: UnsafePointer<Float>, sin: UnsafePointer<Float>) {
+                               cos: UnsafePointer<Float>, sin: UnsafePointer<Float>, positions: UnsafePointer<Int32>? = nil) {
         guard rotaryDim > 0 else { return }
         let half = rotaryDim / 2, width = heads * headDim
         for r in 0..<rows {
-            let p = r % seqLen
+            let p = positions.map { Int($0[r]) } ?? r % seqLen
             Ops.rope(x + r * width, heads: heads, headDim: headDim, rotaryDim: rotaryDim,
                      cos: cos + p * half, sin: sin + p * half, adjacentPairs: false)
         }
@@ -18,11 +19,11 @@ public enum Rotary {
     /// In place on the gradient: y_a = x_a·cos − x_b·sin, y_b = x_b·cos + x_a·sin, so
     /// dx_a = dy_a·cos + dy_b·sin and dx_b = dy_b·cos − dy_a·sin.
     public static func backward(_ dx: UnsafeMutablePointer<Float>, rows: Int, seqLen: Int, heads: Int, headDim: Int, rotaryDim: Int,
-                                cos: UnsafePointer<Float>, sin: UnsafePointer<Float>) {
+                                cos: UnsafePointer<Float>, sin: UnsafePointer<Float>, positions: UnsafePointer<Int32>? = nil) {
         guard rotaryDim > 0 else { return }
         let half = rotaryDim / 2, width = heads * headDim
         for r in 0..<rows {
-            let p = r % seqLen, cr = cos + p * half, sr = sin + p * half
+            let p = positions.map { Int($0[r]) } ?? r % seqLen, cr = cos + p * half, sr = sin + p * half
             for h in 0..<heads {
                 let v = dx + r * width + h * headDim
                 for i in 0..<half {
