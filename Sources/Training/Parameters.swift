@@ -31,12 +31,15 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case unsupported(String)
     case badBatch(String)
     case badState(path: String, what: String)
+    /// Training data that cannot be used; the message names the file (and line).
+    case badData(String)
 
     public var description: String {
         switch self {
         case .unsupported(let s): return "training: not supported: \(s)"
         case .badBatch(let s): return "training: bad batch: \(s)"
         case .badState(let p, let w): return "\(p): optimizer state: \(w)"
+        case .badData(let s): return s
         }
     }
 }

@@ -1,0 +1,136 @@
+// Instruction-tuning data in the common JSONL shapes: Alpaca (`instruction`, `input`, `output`) and
+// chat (`messages`: [{role, content}]), read into conversations a chat template renders. Bad lines
+// are reported with file and line; the caller chooses to stop or skip them.
+import Foundation
+
+public struct InstructionTurn: Sendable, Equatable, Codable {
+    public var user: String
+    /// Alpaca's optional `input` (context for the instruction), kept apart so templates with an
+    /// input section (`### 入力:`) can place it.
+    public var input: String
+    public var assistant: String
+    public init(user: String, input: String = "", assistant: String) { self.user = user; self.input = input; self.assistant = assistant }
+}
+
+public struct InstructionRecord: Sendable, Equatable, Codable {
+    public var system: String?
+    public var turns: [InstructionTurn]
+    /// file:line it came from.
+    public var source: String
+    public init(system: String? = nil, turns: [InstructionTurn], source: String) { self.system = system; self.turns = turns; self.source = source }
+}
+
+public struct InstructionDataReport: Sendable, Equatable {
+    public var lines = 0
+    public var records = 0
+    /// "file:line: problem" for each line skipped.
+    public var skipped: [String] = []
+}
+
+public enum InstructionData {
+    /// Reads a JSONL file. With `skipBadLines` false the first bad line throws; otherwise it is
+    /// counted in the report and skipped.
+    public static func load(path: String, skipBadLines: Bool = false) throws -> ([InstructionRecord], InstructionDataReport) {
+        guard let data = FileManager.default.contents(atPath: path) else { throw TrainingError.badData("\(path): cannot read the file") }
+        var report = InstructionDataReport()
+        var records: [InstructionRecord] = []
+        var lineNumber = 0
+        for rawLine in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
+            lineNumber += 1
+            let where_ = "\(path):\(lineNumber)"
+            guard let line = String(validating: rawLine, as: UTF8.self) else {
+                try fail("\(where_): not valid UTF-8", skipBadLines, &report); continue
+            }
+            if line.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { continue }
+            report.lines += 1
+            do {
+                records.append(try parse(line, source: where_))
+            } catch let TrainingError.badData(message) {
+                try fail(message, skipBadLines, &report)
+            }
+        }
+        report.records = records.count
+        guard !records.isEmpty else { throw TrainingError.badData("\(path): no usable examples (\(report.skipped.count) bad lines)") }
+        return (records, report)
+    }
+
+    private static func fail(_ message: String, _ skip: Bool, _ report: inout InstructionDataReport) throws {
+        guard skip else { throw TrainingError.badData(message) }
+        report.skipped.append(message)
+    }
+
+    /// One JSON line in either shape.
+    public static func parse(_ line: String, source: String) throws -> InstructionRecord {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+            throw TrainingError.badData("\(source): not a JSON object")
+        }
+        func string(_ key: String) throws -> String? {
+            guard let value = object[key], !(value is NSNull) else { return nil }
+            guard let s = value as? String else { throw TrainingError.badData("\(source): field '\(key)' is not a string") }
+            return s
+        }
+        if let messages = object["messages"] {
+            guard let list = messages as? [[String: Any]] else { throw TrainingError.badData("\(source): 'messages' is not a list of objects") }
+            var system: String?, turns: [InstructionTurn] = [], pendingUser: String?
+            for (i, m) in list.enumerated() {
+                guard let role = m["role"] as? String, let content = m["content"] as? String else {
+                    throw TrainingError.badData("\(source): message \(i) lacks a string 'role' or 'content'")
+                }
+                switch role {
+                case "system" where i == 0: system = content
+                case "user":
+                    guard pendingUser == nil else { throw TrainingError.badData("\(source): two user messages in a row at message \(i)") }
+                    pendingUser = content
+                case "assistant":
+                    guard let user = pendingUser else { throw TrainingError.badData("\(source): assistant message \(i) does not follow a user message") }
+                    guard !content.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+                        throw TrainingError.badData("\(source): empty response in message \(i)")
+                    }
+                    turns.append(InstructionTurn(user: user, assistant: content))
+                    pendingUser = nil
+                default: throw TrainingError.badData("\(source): unknown role '\(role)' at message \(i) (expected system, user, assistant)")
+                }
+            }
+            guard !turns.isEmpty else { throw TrainingError.badData("\(source): no user/assistant exchange in 'messages'") }
+            return InstructionRecord(system: system, turns: turns, source: source)
+        }
+        guard let instruction = try string("instruction") else {
+            throw TrainingError.badData("\(source): missing field 'instruction' (or 'messages')")
+        }
+        guard let output = try string("output") ?? string("response") else { throw TrainingError.badData("\(source): missing field 'output'") }
+        guard !output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw TrainingError.badData("\(source): empty response in 'output'") }
+        guard !instruction.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { throw TrainingError.badData("\(source): empty 'instruction'") }
+        return InstructionRecord(system: try string("system"),
+                                 turns: [InstructionTurn(user: instruction, input: try string("input") ?? "", assistant: output)],
+                                 source: source)
+    }
+
+    /// JCommonsenseQA's train split (JGLUE, CC BY-SA 4.0) as instructions: the question and its five
+    /// choices in, the right choice's text out. Only the train file may be used for training.
+    public static func jcommonsenseqa(trainFile path: String, limit: Int? = nil) throws -> [InstructionRecord] {
+        guard (path as NSString).lastPathComponent.hasPrefix("train") else {
+            throw TrainingError.badData("\(path): only JCommonsenseQA's train split may be used for training")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else { throw TrainingError.badData("\(path): cannot read the file") }
+        var out: [InstructionRecord] = []
+        var lineNumber = 0
+        for line in data.split(separator: UInt8(ascii: "\n")) {
+            lineNumber += 1
+            if let limit, out.count >= limit { break }
+            guard let o = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
+                  let question = o["question"] as? String, let label = (o["label"] as? NSNumber)?.intValue else {
+                throw TrainingError.badData("\(path):\(lineNumber): not a JCommonsenseQA item")
+            }
+            let choices = (0..<5).compactMap { o["choice\($0)"] as? String }
+            guard choices.count == 5, (0..<5).contains(label) else {
+                throw TrainingError.badData("\(path):\(lineNumber): needs choice0…choice4 and a label in 0…4")
+            }
+            let listed = choices.enumerated().map { "\($0.offset). \($0.element)" }.joined(separator: "\n")
+            out.append(InstructionRecord(turns: [InstructionTurn(
+                user: "質問と回答の選択肢を入力として受け取り、選択肢から回答を選択してください。",
+                input: "質問: \(question)\n選択肢:\n\(listed)",
+                assistant: choices[label])], source: "\(path):\(lineNumber)"))
+        }
+        return out
+    }
+}

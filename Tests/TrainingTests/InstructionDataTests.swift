@@ -1,0 +1,59 @@
+// Reading instruction data: Alpaca and chat shapes, JCommonsenseQA's train split, and bad lines.
+import XCTest
+@testable import Training
+import TestSupport
+
+final class InstructionDataTests: XCTestCase {
+    func write(_ lines: [String]) throws -> String {
+        let url = Fixtures.temporaryDirectory("sft-data").appendingPathComponent("data.jsonl")
+        try lines.joined(separator: "\n").write(to: url, atomically: true, encoding: .utf8)
+        return url.path
+    }
+
+    func testAlpacaAndChatShapes() throws {
+        let path = try write([
+            #"{"instruction": "Translate to Japanese.", "input": "Good morning.", "output": "おはようございます。"}"#,
+            #"{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]}"#,
+            "",
+        ])
+        let (records, report) = try InstructionData.load(path: path)
+        XCTAssertEqual(report.records, 2)
+        XCTAssertEqual(records[0].turns, [InstructionTurn(user: "Translate to Japanese.", input: "Good morning.", assistant: "おはようございます。")])
+        XCTAssertEqual(records[1].system, "Be brief.")
+        XCTAssertEqual(records[1].turns.map(\.assistant), ["Hello!", "4"])
+        XCTAssertEqual(records[1].source, "\(path):2")
+    }
+
+    func testBadLinesNameFileAndLineOrAreSkipped() throws {
+        let path = try write([
+            #"{"instruction": "ok", "output": "fine"}"#,
+            #"{"instruction": "no answer"}"#,
+            #"{"instruction": "empty", "output": "   "}"#,
+            #"{not json"#,
+            #"{"messages": [{"role": "assistant", "content": "orphan"}]}"#,
+        ])
+        XCTAssertThrowsError(try InstructionData.load(path: path)) { XCTAssertEqual("\($0)", "\(path):2: missing field 'output'") }
+        let (records, report) = try InstructionData.load(path: path, skipBadLines: true)
+        XCTAssertEqual(records.count, 1)
+        XCTAssertEqual(report.skipped, ["\(path):2: missing field 'output'", "\(path):3: empty response in 'output'",
+                                        "\(path):4: not a JSON object", "\(path):5: assistant message 0 does not follow a user message"])
+    }
+
+    func testInvalidUTF8AndEmptyFiles() throws {
+        let url = Fixtures.temporaryDirectory("sft-data").appendingPathComponent("bad.jsonl")
+        try Data([0x7B, 0xFF, 0x7D]).write(to: url)
+        XCTAssertThrowsError(try InstructionData.load(path: url.path)) { XCTAssertTrue("\($0)".contains(":1: not valid UTF-8")) }
+        let empty = try write([])
+        XCTAssertThrowsError(try InstructionData.load(path: empty)) { XCTAssertTrue("\($0)".contains("no usable examples")) }
+    }
+
+    func testJCommonsenseQATrainSplitBecomesInstructions() throws {
+        let records = try InstructionData.jcommonsenseqa(trainFile: Fixtures.data("jglue/jcommonsenseqa/train-v1.3.json").path, limit: 3)
+        XCTAssertEqual(records.count, 3)
+        XCTAssertEqual(records[0].turns[0].assistant, "絵本")
+        XCTAssertTrue(records[0].turns[0].input.contains("2. 絵本"))
+        XCTAssertThrowsError(try InstructionData.jcommonsenseqa(trainFile: Fixtures.data("jglue/jcommonsenseqa/valid-v1.3.json").path)) {
+            XCTAssertTrue("\($0)".contains("only JCommonsenseQA's train split"))
+        }
+    }
+}
