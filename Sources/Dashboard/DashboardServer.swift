@@ -164,9 +164,8 @@ struct DashboardAPI: Sendable {
     func runList(_ request: HTTPRequest) throws -> Body {
         // A run whose process died since the last look shows as interrupted, not running forever.
         try store.markInterruptedRuns()
-        let data = try ReportData.load(store: store, runs: selection(request), options: options(request))
-        var seen = Set<String>()
-        let shown = (data.trainingRuns + data.evalRuns).filter { seen.insert($0.name).inserted }
+        // Polled every few seconds: run rows and per-metric counts only, never the series themselves.
+        let shown = try ReportData.selectRuns(store: store, names: selection(request), latest: options.latestRuns)
         return .json(.object(["runs": .array(try shown.map { try runObject($0, withConfig: false) })]))
     }
 

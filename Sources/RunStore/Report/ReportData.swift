@@ -66,14 +66,7 @@ public struct ReportData: Sendable {
 
     /// Reads what `names` select (all of them must exist), or the latest runs when `names` is empty.
     public static func load(store: RunStore, runs names: [String], options: ReportOptions = ReportOptions()) throws -> ReportData {
-        let chosen: [Run]
-        if names.isEmpty {
-            let training = try store.runs(limit: 200).filter { $0.kind == .pretrain || $0.kind == .sft }.prefix(options.latestRuns)
-            let evals = try store.runs(kind: .eval, limit: options.latestRuns)
-            chosen = Array(training) + evals
-        } else {
-            chosen = try names.map { try store.requireRun(named: $0) }
-        }
+        let chosen = try selectRuns(store: store, names: names, latest: options.latestRuns)
         var data = ReportData(trainingRuns: [], metrics: [:], evalRuns: [], evalResults: [:], disagreements: [],
                               disagreementCount: 0, workspace: store.workspace.path, generatedAt: Date())
         for run in chosen {
@@ -92,6 +85,15 @@ public struct ReportData: Sendable {
         }
         try data.loadDisagreements(store: store, limit: options.maxDisagreements)
         return data
+    }
+
+    /// The runs named (each must exist), or without names the `latest` newest training runs
+    /// (pretrain, sft) followed by the `latest` newest eval runs.
+    public static func selectRuns(store: RunStore, names: [String], latest: Int) throws -> [Run] {
+        guard names.isEmpty else { return try names.map { try store.requireRun(named: $0) } }
+        let training = (try store.runs(kind: .pretrain, limit: latest) + store.runs(kind: .sft, limit: latest))
+            .sorted { ($0.startedAt, $0.id ?? 0) > ($1.startedAt, $1.id ?? 0) }.prefix(latest)
+        return Array(training) + (try store.runs(kind: .eval, limit: latest))
     }
 
     /// Every k-th point and the last, when there are more than `limit`.

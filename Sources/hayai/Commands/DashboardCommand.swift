@@ -9,9 +9,9 @@ struct DashboardCommand: ParsableCommand {
         commandName: "dashboard",
         abstract: "Serve live training curves and eval results on http://127.0.0.1:PORT/.",
         discussion: """
-            The page re-reads the run store every two seconds and redraws when a run has logged something new,
-            so it can stay open during training. JSON for scripts: /api/runs, /api/runs/NAME,
-            /api/runs/NAME/metrics (?name=M, ?since=STEP), /api/runs/NAME/eval. It listens on the loopback
+            The page re-reads the run store every two seconds and redraws when a run has logged something new, \
+            so it can stay open during training. JSON for scripts: /api/runs, /api/runs/NAME, \
+            /api/runs/NAME/metrics (?name=M, ?since=STEP), /api/runs/NAME/eval. It listens on the loopback \
             address only. Stop it with Ctrl-C.
             """
     )

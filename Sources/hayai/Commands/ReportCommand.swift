@@ -9,10 +9,10 @@ struct ReportCommand: ParsableCommand {
         commandName: "report",
         abstract: "Write an HTML report: loss curves, learning rate, gradient norm, tokens/s, eval scores and disagreements.",
         discussion: """
-            Without RUN names the report shows the latest training runs and the latest eval runs. Training runs are
-            overlaid in one chart per metric; eval runs get a table and a bar chart per task with 95% intervals,
-            and the items that the first eval run and each other one score differently.
-            The file needs no network: styles, charts (SVG) and its small script are inline.
+            Without RUN names the report shows the latest training runs and the latest eval runs. Training runs \
+            are overlaid in one chart per metric; eval runs get a table and a bar chart per task with 95% \
+            intervals, and the items that the first eval run and each other one score differently. The file \
+            needs no network: styles, charts (SVG) and its small script are inline.
             """
     )
 
