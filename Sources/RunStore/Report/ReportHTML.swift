@@ -247,10 +247,11 @@ struct ReportHTML {
             out += "<option>\(Self.escape(task))</option>"
         }
         out += #"</select> <span id="filter-count"></span></div><div id="disagreement-list">"#
-        for d in data.disagreements {
+        for (i, d) in data.disagreements.enumerated() {
             let search = [d.task, d.question, d.predictionA ?? "", d.predictionB ?? "", d.gold ?? ""].joined(separator: " ").lowercased()
             let snippet = d.question.count > 110 ? String(d.question.prefix(110)) + "…" : d.question
-            out += #"<details class="item" data-task="\#(Self.escape(d.task))" data-search="\#(Self.escape(search))">"#
+            // The first item starts open, so the page shows what an entry holds.
+            out += #"<details class="item"\#(i == 0 ? " open" : "") data-task="\#(Self.escape(d.task))" data-search="\#(Self.escape(search))">"#
             out += #"<summary><span class="task">\#(Self.escape(d.task))</span> <span class="index">#\#(d.itemIndex)</span> "#
             out += #"<span class="q">\#(Self.escape(snippet.replacingOccurrences(of: "\n", with: " ")))</span> "#
             out += #"<span class="verdict">\#(d.correctA ? "✓" : "✗") / \#(d.correctB ? "✓" : "✗")</span></summary><div class="item-body">"#
