@@ -17,6 +17,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/stencilproject/Stencil", from: "0.15.1"),
     ],
     targets: [
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
@@ -28,6 +30,11 @@ let package = Package(
         .target(name: "Checkpoints", dependencies: ["Kernels"], swiftSettings: simdFlags + release),
         .target(name: "Tokenizers", dependencies: ["Checkpoints"], swiftSettings: release),
         .target(name: "Inference", dependencies: ["Kernels", "Checkpoints", "Tokenizers"], swiftSettings: simdFlags + release),
+        .target(
+            name: "Evaluation",
+            dependencies: ["Inference", "Tokenizers", "Yams", .product(name: "Stencil", package: "Stencil")],
+            swiftSettings: release
+        ),
         .executableTarget(
             name: "hayai",
             dependencies: [
@@ -41,6 +48,7 @@ let package = Package(
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TestSupport"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "Checkpoints", "TestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "Checkpoints", "Tokenizers", "TestSupport"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Inference", "TestSupport"]),
         .testTarget(name: "HayaiCLITests", dependencies: ["TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
