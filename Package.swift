@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         // The dashboard's HTTP server: ~17 s clean debug build here, against Hummingbird's ~230 s.
         .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/stencilproject/Stencil", from: "0.15.1"),
     ],
     targets: [
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
@@ -34,10 +36,15 @@ let package = Package(
         .target(name: "Training", dependencies: ["Kernels", "Checkpoints", "Tokenizers", "Inference"], swiftSettings: simdFlags + release),
         .target(name: "RunStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")], swiftSettings: release),
         .target(name: "Dashboard", dependencies: ["RunStore", .product(name: "FlyingFox", package: "FlyingFox")], swiftSettings: release),
+        .target(
+            name: "Evaluation",
+            dependencies: ["Inference", "Tokenizers", "Yams", .product(name: "Stencil", package: "Stencil")],
+            swiftSettings: release
+        ),
         .executableTarget(
             name: "hayai",
             dependencies: [
-                "Inference", "Training", "RunStore", "Dashboard", "Checkpoints", "Tokenizers", "Kernels",
+                "Inference", "Training", "Evaluation", "RunStore", "Dashboard", "Checkpoints", "Tokenizers", "Kernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: release

@@ -1,0 +1,262 @@
+// Evaluates a task on a LanguageModel: builds each item's requests, scores them (all choices of an
+// item over one pass of the shared context), reports progress, hands per-item results to a sink,
+// and aggregates the metrics with lm-eval's standard errors.
+import Foundation
+import Inference
+import Tokenizers
+
+public struct RunOptions: Sendable {
+    /// Evaluate only the first N items.
+    public var limit: Int?
+    /// Score all choices of an item after one pass over the context (KV cache reuse). Off: each
+    /// choice is scored alone with the context recomputed (for benchmarks).
+    public var reuseContext = true
+    /// Overrides the task's num_fewshot.
+    public var numFewshot: Int?
+    /// Overrides the task's few-shot seed.
+    public var fewshotSeed: UInt64?
+    /// Pass over malformed JSONL lines (counted) instead of failing.
+    public var skipBadLines = false
+    /// Overrides where the task's items come from.
+    public var dataFile: String?
+
+    public init(limit: Int? = nil, reuseContext: Bool = true, numFewshot: Int? = nil) {
+        self.limit = limit
+        self.reuseContext = reuseContext
+        self.numFewshot = numFewshot
+    }
+}
+
+public final class Runner {
+    public let model: LanguageModel
+    public var options: RunOptions
+
+    public init(model: LanguageModel, options: RunOptions = RunOptions()) {
+        self.model = model
+        self.options = options
+    }
+
+    /// Loads the task's data (and few-shot pool) as the options say.
+    public func loadData(_ task: EvalTask) throws -> (items: Dataset, pool: [JSONValue], poolIsEvalSet: Bool) {
+        let file = options.dataFile ?? task.dataFile
+        let data = try Dataset.load(path: file, skipBadLines: options.skipBadLines, textSplit: task.textSplit)
+        guard !data.items.isEmpty else { throw EvaluationError.emptyDataset(file: file) }
+        let shots = options.numFewshot ?? task.numFewshot
+        guard shots > 0 else { return (data, [], false) }
+        if let f = task.fewshotDataFile, f != file {
+            let pool = try Dataset.load(path: f, skipBadLines: options.skipBadLines).items
+            return (data, pool, false)
+        }
+        return (data, data.items, true)
+    }
+
+    /// Runs `task`, recording each new item in `sink` and calling `progress` after each item.
+    public func run(_ task: EvalTask, sink: ResultSink? = nil, progress: ((Progress) -> Void)? = nil) throws -> TaskResult {
+        let (data, pool, poolIsEvalSet) = try loadData(task)
+        let count = min(options.limit ?? data.items.count, data.items.count)
+        let shots = options.numFewshot ?? task.numFewshot
+        var task = task
+        if let seed = options.fewshotSeed { task.fewshotSeed = seed }
+
+        var results: [ItemResult] = []
+        let done = sink?.completedItems ?? [:]
+        let todo = (0..<count).filter { done[$0] == nil }
+        let clock = ContinuousClock()
+        let start = clock.now
+        var scored = 0
+        for index in 0..<count {
+            if let previous = done[index] { results.append(previous); continue }
+            let doc = data.items[index]
+            let prefix = try task.prefix(for: doc, item: index, pool: pool, poolIsEvalSet: poolIsEvalSet, numFewshot: shots)
+            let result: ItemResult
+            switch task.outputType {
+            case .multipleChoice: result = try scoreMultipleChoice(task, doc: doc, index: index, prefix: prefix)
+            case .generateUntil: result = try generate(task, doc: doc, index: index, prefix: prefix)
+            case .loglikelihoodRolling: result = try scoreRolling(task, doc: doc, index: index)
+            }
+            try sink?.record(result)
+            results.append(result)
+            scored += 1
+            if let progress {
+                let elapsed = seconds(clock.now - start)
+                let rate = elapsed > 0 ? Double(scored) / elapsed : 0
+                progress(Progress(completed: done.count + scored, total: count, elapsedSeconds: elapsed, itemsPerSecond: rate,
+                                  etaSeconds: rate > 0 ? Double(todo.count - scored) / rate : nil))
+            }
+        }
+        let elapsed = seconds(clock.now - start)
+        return TaskResult(
+            task: task.name, version: task.version, promptVersion: task.promptVersion, outputType: task.outputType,
+            numFewshot: shots, fewshotSeed: task.fewshotSeed, itemCount: results.count, skippedLines: data.skippedLines.count,
+            reuseContext: options.reuseContext, metrics: Runner.aggregate(task, results), seconds: elapsed,
+            itemsPerSecond: elapsed > 0 ? Double(scored) / elapsed : 0)
+    }
+
+    // MARK: multiple choice
+
+    func scoreMultipleChoice(_ task: EvalTask, doc: JSONValue, index: Int, prefix: String) throws -> ItemResult {
+        let choices = try task.choices(doc, item: index)
+        guard !choices.isEmpty else { throw task.itemError(index, "doc_to_choice gave no choices") }
+        let gold = try task.goldIndex(doc, item: index, choices: choices)
+        let tokenizer = model.tokenizer
+        // (context, continuation) per choice; with multiple_inputs the choices are contexts.
+        var pairs: [(context: String, continuation: String)]
+        let prompt: String
+        if task.multipleInputs {
+            let continuation = task.targetDelimiter + (try task.value(task.docToTarget!, doc, item: index, key: "doc_to_target", fieldRequired: true).text)
+            pairs = choices.map { (prefix + $0, continuation) }
+            prompt = prefix + choices[gold]
+        } else {
+            prompt = prefix + (try task.text(doc, item: index))
+            pairs = choices.map { (prompt, task.targetDelimiter + $0) }
+        }
+        var requests: [EncodedRequest] = []
+        for pair in pairs {
+            let encoded = RequestEncoding.encode(context: pair.context, continuation: pair.continuation, tokenizer: tokenizer, mode: task.tokenization)
+            guard !encoded.continuation.isEmpty else { throw task.itemError(index, "a choice encodes to no tokens") }
+            guard let fitted = RequestEncoding.truncate(encoded, contextLength: model.contextLength) else {
+                throw task.itemError(index, "a continuation of \(encoded.continuation.count) tokens does not fit the context of \(model.contextLength)")
+            }
+            requests.append(fitted)
+        }
+        let scores = try score(requests)
+        let lls = scores.map(\.logLikelihood)
+        let predicted = Metrics.argmax(lls)
+        let predictedNorm = Metrics.normalizedArgmax(lls, choices: choices)
+        var item = ItemResult(index: index, doc: doc, prompt: prompt, prediction: choices[predicted], target: choices[gold])
+        item.references = [choices[gold]]
+        item.choices = zip(choices, zip(scores, requests)).map { choice, pair in
+            ChoiceScore(text: choice, logLikelihood: pair.0.logLikelihood, isGreedy: pair.0.isGreedy,
+                        contextTokens: pair.1.context.count, continuationTokens: pair.1.continuation.count)
+        }
+        item.gold = gold
+        item.predicted = predicted
+        item.predictedNormalized = predictedNorm
+        item.correct = predicted == gold
+        item.metrics = ["acc": predicted == gold ? 1 : 0, "acc_norm": predictedNorm == gold ? 1 : 0]
+        return item
+    }
+
+    /// Scores requests; those sharing a context go through one `score` call when reuse is on.
+    func score(_ requests: [EncodedRequest]) throws -> [ContinuationScore] {
+        var out = [ContinuationScore?](repeating: nil, count: requests.count)
+        if options.reuseContext {
+            var groups: [[Int]: [Int]] = [:], order: [[Int]] = []
+            for (i, r) in requests.enumerated() {
+                if groups[r.context] == nil { order.append(r.context) }
+                groups[r.context, default: []].append(i)
+            }
+            for context in order {
+                let members = groups[context]!
+                let scores = try model.score(context: context, continuations: members.map { requests[$0].continuation })
+                for (i, s) in zip(members, scores) { out[i] = s }
+            }
+        } else {
+            for (i, r) in requests.enumerated() {
+                // A one-token different context first, so nothing of this context is left cached.
+                let vocab = model.tokenizer.vocabularySize
+                let other = (r.context[0] + 1) % max(vocab, 2)
+                _ = try model.score(context: [other], continuations: [])
+                out[i] = try model.score(context: r.context, continuations: [r.continuation])[0]
+            }
+        }
+        return out.map { $0! }
+    }
+
+    // MARK: generation
+
+    func generate(_ task: EvalTask, doc: JSONValue, index: Int, prefix: String) throws -> ItemResult {
+        let prompt = prefix + (try task.text(doc, item: index))
+        let references = try task.targets(doc, item: index)
+        let tokenizer = model.tokenizer
+        let maxTokens = task.maxGenTokens ?? max(1, references.map { tokenizer.encode($0, addSpecialTokens: false).count }.max() ?? 1)
+        var tokens = tokenizer.encode(prompt, addSpecialTokens: false)
+        if tokens.isEmpty { tokens = [RequestEncoding.prefixToken(tokenizer)] }
+        // Left-truncate so the prompt and the answer fit (lm-eval keeps the last max_length − max_gen_toks tokens).
+        let room = max(1, model.contextLength - maxTokens)
+        if tokens.count > room { tokens = Array(tokens.suffix(room)) }
+        var options = GenerationOptions()
+        options.maxTokens = min(maxTokens, model.contextLength - tokens.count)
+        options.sampling = .greedy
+        options.stopStrings = task.until
+        let output = try model.generate(prompt: tokens, options: options, onText: { _ in true })
+        var text = output.text
+        for stop in task.until where !stop.isEmpty {
+            if let r = text.range(of: stop) { text = String(text[..<r.lowerBound]) }
+        }
+        var item = ItemResult(index: index, doc: doc, prompt: prompt, prediction: text, target: references.first ?? "")
+        item.references = references
+        for metric in task.metrics {
+            let value: Double
+            switch metric.name {
+            case "exact_match":
+                value = references.contains { Metrics.exactMatch(text, $0, ignoreCase: metric.ignoreCase, ignorePunctuation: metric.ignorePunctuation, regexesToIgnore: metric.regexesToIgnore) } ? 1 : 0
+            case "jsquad_exact_match":
+                value = references.contains { Metrics.jsquadExactMatch(text, $0) } ? 1 : 0
+            case "jsquad_char_f1":
+                value = references.map { Metrics.jsquadCharF1(text, $0) }.max() ?? 0
+            case "numeric_match":
+                value = references.contains { Metrics.numericMatch(text, $0) } ? 1 : 0
+            default: continue
+            }
+            item.metrics[metric.name] = value
+        }
+        if let main = task.metrics.first(where: { $0.name != "jsquad_char_f1" }), let v = item.metrics[main.name] { item.correct = v == 1 }
+        return item
+    }
+
+    // MARK: perplexity
+
+    func scoreRolling(_ task: EvalTask, doc: JSONValue, index: Int) throws -> ItemResult {
+        let text = try task.value(task.docToTarget!, doc, item: index, key: "doc_to_target", fieldRequired: true).text
+        let tokenizer = model.tokenizer
+        let tokens = tokenizer.encode(text, addSpecialTokens: false)
+        // Our scoring API takes context + continuation ≤ contextLength, so a window sees contextLength − 1 tokens.
+        let windows = RequestEncoding.rollingWindows(tokens: tokens, prefixToken: RequestEncoding.prefixToken(tokenizer),
+                                                     maxSequenceLength: model.contextLength - 1)
+        var total = 0.0
+        for w in windows { total += try model.score(context: w.context, continuations: [w.continuation])[0].logLikelihood }
+        var item = ItemResult(index: index, doc: doc, prompt: "", prediction: "", target: text)
+        item.metrics = ["loglikelihood": total, "words": Double(Metrics.wordCount(text)), "bytes": Double(text.utf8.count),
+                        "tokens": Double(tokens.count)]
+        return item
+    }
+
+    // MARK: aggregation
+
+    /// The task's metrics over `items`, with lm-eval's standard errors (mean: sample sd / √n;
+    /// mcc and macro F1: bootstrap of 100; perplexities: none).
+    public static func aggregate(_ task: EvalTask, _ items: [ItemResult]) -> [MetricResult] {
+        var out: [MetricResult] = []
+        for metric in task.metrics {
+            let name = metric.name
+            switch name {
+            case "acc", "acc_norm", "exact_match", "jsquad_exact_match", "jsquad_char_f1", "numeric_match":
+                let xs = items.compactMap { $0.metrics[name] }
+                out.append(MetricResult(name: name, value: Metrics.mean(xs), stderr: Metrics.meanStderr(xs), higherIsBetter: metric.higherIsBetter))
+            case "balanced_acc":
+                let acc = items.map { $0.metrics["acc"] ?? 0 }, gold = items.map { $0.gold ?? -1 }
+                out.append(MetricResult(name: name, value: Metrics.balancedAccuracy(correct: acc, gold: gold), stderr: nil, higherIsBetter: true))
+            case "mcc", "macro_f1":
+                let gold = items.map { $0.gold ?? -1 }, pred = items.map { $0.predicted ?? -1 }
+                let f: ([Int], [Int]) -> Double = name == "mcc" ? Metrics.matthewsCorrelation : Metrics.macroF1
+                let value = f(gold, pred)
+                let stderr = Metrics.bootstrapStderr(count: items.count) { idx in f(idx.map { gold[$0] }, idx.map { pred[$0] }) }
+                out.append(MetricResult(name: name, value: value, stderr: stderr, higherIsBetter: true))
+            case "word_perplexity", "byte_perplexity", "bits_per_byte":
+                let lls = items.map { $0.metrics["loglikelihood"] ?? 0 }
+                let words = items.map { Int($0.metrics["words"] ?? 0) }, bytes = items.map { Int($0.metrics["bytes"] ?? 0) }
+                let value = name == "word_perplexity" ? Metrics.weightedPerplexity(logLikelihoods: lls, units: words)
+                    : name == "byte_perplexity" ? Metrics.weightedPerplexity(logLikelihoods: lls, units: bytes)
+                    : Metrics.bitsPerByte(logLikelihoods: lls, bytes: bytes)
+                out.append(MetricResult(name: name, value: value, stderr: nil, higherIsBetter: false))
+            default: continue
+            }
+        }
+        return out
+    }
+}
+
+private func seconds(_ d: Duration) -> Double {
+    Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+}
