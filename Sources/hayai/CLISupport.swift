@@ -57,6 +57,26 @@ enum CLI {
         return (model, tokenizer)
     }
 
+    /// A folder of the repository (evalsets, prompts, data): looked for in the current directory and
+    /// its parents, then beside the executable and its parents (a build inside the clone).
+    static func findRepositoryFolder(_ name: String) -> String? {
+        var starts = [FileManager.default.currentDirectoryPath]
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        starts.append(executable.deletingLastPathComponent().path)
+        for start in starts {
+            var dir = URL(fileURLWithPath: start)
+            while true {
+                let candidate = dir.appendingPathComponent(name)
+                var isDir: ObjCBool = false
+                if FileManager.default.fileExists(atPath: candidate.path, isDirectory: &isDir), isDir.boolValue { return candidate.path }
+                let parent = dir.deletingLastPathComponent()
+                if parent.path == dir.path { break }
+                dir = parent
+            }
+        }
+        return nil
+    }
+
     static func setThreads(_ n: Int?) {
         BLAS.setThreads(n ?? ProcessInfo.processInfo.activeProcessorCount)
     }
