@@ -47,6 +47,8 @@ public struct TaskResult: Codable, Sendable {
     public var fewshotSeed: UInt64
     public var itemCount: Int
     public var skippedLines: Int
+    /// Few-shot examples came from the evaluated set (its other items), not a separate file.
+    public var fewshotFromEvalSet: Bool
     public var reuseContext: Bool
     public var metrics: [MetricResult]
     public var seconds: Double

@@ -43,7 +43,9 @@ public final class Runner {
         guard !data.items.isEmpty else { throw EvaluationError.emptyDataset(file: file) }
         let shots = options.numFewshot ?? task.numFewshot
         guard shots > 0 else { return (data, [], false) }
-        if let f = task.fewshotDataFile, f != file {
+        // A named few-shot file that is not there (JGLUE's train sets are optional downloads): draw
+        // from the evaluated set instead, never the item itself; TaskResult.fewshotFromEvalSet says so.
+        if let f = task.fewshotDataFile, f != file, FileManager.default.fileExists(atPath: f) {
             let pool = try Dataset.load(path: f, skipBadLines: options.skipBadLines).items
             return (data, pool, false)
         }
@@ -53,6 +55,7 @@ public final class Runner {
     /// Runs `task`, recording each new item in `sink` and calling `progress` after each item.
     public func run(_ task: EvalTask, sink: ResultSink? = nil, progress: ((Progress) -> Void)? = nil) throws -> TaskResult {
         let (data, pool, poolIsEvalSet) = try loadData(task)
+        let fewshotFromEvalSet = poolIsEvalSet
         let count = min(options.limit ?? data.items.count, data.items.count)
         let shots = options.numFewshot ?? task.numFewshot
         var task = task
@@ -88,7 +91,7 @@ public final class Runner {
         return TaskResult(
             task: task.name, version: task.version, promptVersion: task.promptVersion, outputType: task.outputType,
             numFewshot: shots, fewshotSeed: task.fewshotSeed, itemCount: results.count, skippedLines: data.skippedLines.count,
-            reuseContext: options.reuseContext, metrics: Runner.aggregate(task, results), seconds: elapsed,
+            fewshotFromEvalSet: fewshotFromEvalSet, reuseContext: options.reuseContext, metrics: Runner.aggregate(task, results), seconds: elapsed,
             itemsPerSecond: elapsed > 0 ? Double(scored) / elapsed : 0)
     }
 
