@@ -1,0 +1,101 @@
+// `hayai eval` and `hayai compare` as a user runs them: scores equal lm-evaluation-harness's on the
+// fixture task, results land in the store, an eval resumes, and bad task data gives one-line errors.
+import XCTest
+import Foundation
+import TestSupport
+
+final class EvalCommandsTests: XCTestCase {
+    var home: URL!
+    override func setUp() { home = Fixtures.temporaryDirectory("hayai-eval-cli") }
+    override func tearDown() { try? FileManager.default.removeItem(at: home) }
+
+    var environment: [String: String] { ["HAYAI_DATA": Fixtures.data("").path, "HAYAI_EVALSETS": Fixtures.repoRoot.appendingPathComponent("evalsets").path] }
+
+    func run(_ args: [String]) throws -> CommandResult {
+        try HayaiBinary.run(args + ["--home", home.path], environment: environment)
+    }
+
+    func json(_ text: String) throws -> [String: Any] {
+        try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any], text)
+    }
+
+    func metric(_ out: [String: Any], task: String, _ name: String) -> Double? {
+        let tasks = out["tasks"] as? [[String: Any]] ?? []
+        let metrics = tasks.first { $0["task"] as? String == task }?["metrics"] as? [[String: Any]] ?? []
+        return metrics.first { $0["name"] as? String == name }?["value"] as? Double
+    }
+
+    func testFixtureTaskScoresLikeLmEvaluationHarness() throws {
+        let yaml = Fixtures.fixture("lmeval_tinymc/tinymc.yaml").path
+        let r = try run(["eval", Fixtures.fixture("stablelm-tiny").path, "--tasks", yaml, "--json", "--name", "tiny-mc"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let out = try json(r.stdout)
+        XCTAssertEqual(out["run"] as? String, "tiny-mc")
+        XCTAssertEqual(try XCTUnwrap(metric(out, task: "tinymc_bilingual", "acc")), 0.4, accuracy: 1e-9)
+        XCTAssertEqual(try XCTUnwrap(metric(out, task: "tinymc_bilingual", "acc_norm")), 0.4, accuracy: 1e-9)
+        let show = try run(["runs", "show", "tiny-mc", "--json"])
+        XCTAssertEqual(show.status, 0, show.stderr)
+        XCTAssertTrue(show.stdout.contains("tinymc_bilingual"), show.stdout)
+    }
+
+    func testResumeSkipsStoredItemsAndCompareReportsIntervals() throws {
+        let model = Fixtures.fixture("stablelm-tiny").path
+        let first = try run(["eval", model, "--tasks", "hayai-mini-en", "--limit", "4", "--name", "mini"])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        let resumed = try run(["eval", model, "--tasks", "hayai-mini-en", "--limit", "10", "--resume", "mini"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertTrue(resumed.stderr.contains("step 5/10"), "the resumed run starts after the 4 stored items: \(resumed.stderr)")
+        XCTAssertFalse(resumed.stderr.contains("step 4/10"), resumed.stderr)
+
+        let other = try run(["eval", Fixtures.fixture("gptneox-tiny").path, "--tasks", "hayai-mini-en", "--limit", "10", "--name", "mini-neox"])
+        XCTAssertEqual(other.status, 0, other.stderr)
+        let compare = try run(["compare", "mini", "mini-neox", "--json"])
+        XCTAssertEqual(compare.status, 0, compare.stderr)
+        let rows = try json(compare.stdout)["tasks"] as! [[String: Any]]
+        XCTAssertEqual(rows.count, 1)
+        XCTAssertEqual(rows[0]["items"] as? Int, 10, "the resumed run holds all 10 items")
+        let acc = (rows[0]["metrics"] as! [[String: Any]]).first { $0["metric"] as? String == "acc" }!
+        XCTAssertNotNil(acc["lower"]); XCTAssertNotNil(acc["upper"]); XCTAssertNotNil(acc["mcnemarP"])
+        XCTAssertEqual(acc["difference"] as! Double, (acc["b"] as! Double) - (acc["a"] as! Double), accuracy: 1e-12)
+        let text = try run(["compare", "mini", "mini-neox"])
+        XCTAssertTrue(text.stdout.contains("95% CI"), text.stdout)
+    }
+
+    func testBadTaskInputGivesOneLineErrors() throws {
+        let model = Fixtures.fixture("stablelm-tiny").path
+        let unknown = try run(["eval", model, "--tasks", "no-such-task"])
+        XCTAssertEqual(unknown.status, 1)
+        XCTAssertTrue(unknown.stderr.contains("unknown task 'no-such-task'"), unknown.stderr)
+
+        let dir = Fixtures.temporaryDirectory("hayai-eval-bad")
+        let data = dir.appendingPathComponent("items.jsonl")
+        try """
+        {"question": "Q1?", "choices": ["a", "b"], "label": 0}
+        {"question": "Q2?", "choices": ["a", "b"], "label": 
+        {"question": "Q3?", "choices": ["a", "b"], "label": 1}
+        """.write(to: data, atomically: true, encoding: .utf8)
+        let yaml = dir.appendingPathComponent("task.yaml")
+        try """
+        task: bad_mc
+        data_file: items.jsonl
+        output_type: multiple_choice
+        doc_to_text: "{{question}}"
+        doc_to_choice: choices
+        doc_to_target: label
+        metric_list:
+          - metric: acc
+        """.write(to: yaml, atomically: true, encoding: .utf8)
+        let bad = try run(["eval", model, "--tasks", yaml.path])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.stderr.contains("items.jsonl") && bad.stderr.contains("2"), bad.stderr)
+        XCTAssertEqual(bad.stderr.split(separator: "\n").filter { $0.hasPrefix("Error") }.count, 1, bad.stderr)
+        let skipped = try run(["eval", model, "--tasks", yaml.path, "--skip-bad-lines", "--json"])
+        XCTAssertEqual(skipped.status, 0, skipped.stderr)
+        XCTAssertEqual((try json(skipped.stdout)["tasks"] as! [[String: Any]])[0]["itemCount"] as? Int, 2)
+
+        try "task: broken\noutput_type: multiple_choice\n".write(to: yaml, atomically: true, encoding: .utf8)
+        let broken = try run(["eval", model, "--tasks", yaml.path])
+        XCTAssertEqual(broken.status, 1)
+        XCTAssertTrue(broken.stderr.contains(yaml.path), broken.stderr)
+    }
+}
