@@ -134,3 +134,15 @@ final class EvalsetTests: XCTestCase {
         }
     }
 }
+
+final class TaskCatalogTests: XCTestCase {
+    func testFindsTasksByNameAndListsThem() throws {
+        let dirs = [EvalsetTests.evalsets.path]
+        XCTAssertEqual(try TaskCatalog.path(for: "hayai-mini-en", searchPaths: dirs), EvalsetTests.evalsets.appendingPathComponent("hayai-mini-en.yaml").path)
+        XCTAssertTrue(TaskCatalog.available(searchPaths: dirs).contains("jsquad-0.3"))
+        XCTAssertThrowsError(try TaskCatalog.path(for: "jcommonsenseqa-9.9", searchPaths: dirs)) { error in
+            XCTAssertTrue("\(error)".contains("known: hayai-mini-en"), "\(error)")
+        }
+        XCTAssertEqual(try TaskCatalog.load("hayai-mini-ja", searchPaths: dirs).name, "hayai_mini_ja")
+    }
+}
