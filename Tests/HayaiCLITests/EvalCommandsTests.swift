@@ -65,7 +65,7 @@ final class EvalCommandsTests: XCTestCase {
         let model = Fixtures.fixture("stablelm-tiny").path
         let unknown = try run(["eval", model, "--tasks", "no-such-task"])
         XCTAssertEqual(unknown.status, 1)
-        XCTAssertTrue(unknown.stderr.contains("unknown task 'no-such-task'"), unknown.stderr)
+        XCTAssertTrue(unknown.stderr.contains("no-such-task: ") && unknown.stderr.contains("hayai-mini-en"), unknown.stderr)
 
         let dir = Fixtures.temporaryDirectory("hayai-eval-bad")
         let data = dir.appendingPathComponent("items.jsonl")

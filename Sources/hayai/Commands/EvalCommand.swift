@@ -165,28 +165,14 @@ final class StoreSink: ResultSink {
     }
 }
 
-/// Finding task files: a path, or a name in the evalsets folder.
+/// Finding task files: TaskCatalog's search paths, with the --evalsets folder first and the
+/// repository's evalsets/ (found from the current directory or the executable) last.
 enum EvalSets {
-    static func folder(_ explicit: String?) -> String? {
-        if let explicit { return explicit }
-        if let env = ProcessInfo.processInfo.environment["HAYAI_EVALSETS"] { return env }
-        return CLI.findRepositoryFolder("evalsets")
-    }
-
     static func load(_ nameOrPath: String, folder explicit: String?) throws -> EvalTask {
-        if nameOrPath.hasSuffix(".yaml") || nameOrPath.hasSuffix(".yml") || nameOrPath.contains("/") {
-            return try EvalTask.load(path: nameOrPath)
-        }
-        guard let folder = folder(explicit) else {
-            throw UserError("task \(nameOrPath): no evalsets folder found (use --evalsets DIR or HAYAI_EVALSETS)")
-        }
-        let path = (folder as NSString).appendingPathComponent(nameOrPath + ".yaml")
-        guard FileManager.default.fileExists(atPath: path) else {
-            let known = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [])
-                .filter { $0.hasSuffix(".yaml") }.map { String($0.dropLast(5)) }.sorted()
-            throw UserError("unknown task '\(nameOrPath)' (in \(folder): \(known.joined(separator: ", ")))")
-        }
-        return try EvalTask.load(path: path)
+        var paths = TaskCatalog.searchPaths()
+        if let explicit { paths.insert(explicit, at: 0) }
+        if let repository = CLI.findRepositoryFolder("evalsets"), !paths.contains(repository) { paths.append(repository) }
+        return try TaskCatalog.load(nameOrPath, searchPaths: paths)
     }
 }
 
