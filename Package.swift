@@ -30,11 +30,12 @@ let package = Package(
         .target(name: "Tokenizers", dependencies: ["Checkpoints"], swiftSettings: release),
         .target(name: "Inference", dependencies: ["Kernels", "Checkpoints", "Tokenizers"], swiftSettings: simdFlags + release),
         .target(name: "Training", dependencies: ["Kernels", "Checkpoints", "Tokenizers", "Inference"], swiftSettings: simdFlags + release),
+        .target(name: "Corpus", dependencies: ["Tokenizers", "Checkpoints"], swiftSettings: release),
         .target(name: "RunStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")], swiftSettings: release),
         .executableTarget(
             name: "hayai",
             dependencies: [
-                "Inference", "Training", "RunStore", "Checkpoints", "Tokenizers", "Kernels",
+                "Inference", "Training", "RunStore", "Checkpoints", "Tokenizers", "Kernels", "Corpus",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: release
@@ -46,6 +47,7 @@ let package = Package(
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "Checkpoints", "Tokenizers", "TestSupport"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Inference", "Checkpoints", "TestSupport"], swiftSettings: simdFlags),
         .testTarget(name: "RunStoreTests", dependencies: ["RunStore", "TestSupport"]),
+        .testTarget(name: "CorpusTests", dependencies: ["Corpus", "Tokenizers", "TestSupport"]),
         .testTarget(name: "HayaiCLITests", dependencies: ["TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
