@@ -17,6 +17,7 @@ public enum RoffText {
         out.reserveCapacity(source.utf8.count)
         var skipUntil: String? = nil  // ".." ends .de/.ig blocks; a named terminator for .ig xx
         var inTable = false, tableFormat = false
+        var tableTab: Character = "\t"
         var lastWasBreak = true
 
         func paragraph() {
@@ -51,11 +52,12 @@ public enum RoffText {
             guard raw.hasPrefix(".") || raw.hasPrefix("'") else {
                 if inTable && tableFormat {
                     // Options end with ";", the format lines with "."; the data follows.
+                    if let r = raw.range(of: "tab("), r.upperBound < raw.endIndex { tableTab = raw[r.upperBound] }
                     if raw.trimmingCharacters(in: .whitespaces).hasSuffix(".") { tableFormat = false }
                     continue
                 }
                 if inTable {
-                    line(unescape(raw).replacingOccurrences(of: "\t", with: " ").replacingOccurrences(of: "T{", with: "").replacingOccurrences(of: "T}", with: ""))
+                    line(unescape(raw).replacingOccurrences(of: String(tableTab), with: " ").replacingOccurrences(of: "T{", with: "").replacingOccurrences(of: "T}", with: ""))
                     continue
                 }
                 if raw.trimmingCharacters(in: .whitespaces).isEmpty { paragraph(); continue }
@@ -76,8 +78,11 @@ public enum RoffText {
                 if name == "ds" { continue }
                 let args = arguments(argumentText)
                 skipUntil = name == "ig" && args.count >= 1 ? "." + args[0] : ".."
+            case "EQ", "PS", "G1":
+                // eqn, pic and grap blocks are not prose.
+                skipUntil = name == "EQ" ? ".EN" : name == "PS" ? ".PE" : ".G2"
             case "TS":
-                inTable = true; tableFormat = true
+                inTable = true; tableFormat = true; tableTab = "\t"
                 paragraph()
             case "so", "TH", "Dd", "Dt", "Os", "nh", "hy", "ad", "na", "ne", "ft", "ps", "vs", "in", "ti", "ll", "ta",
                  "nr", "rr", "rm", "ie", "if", "el", "ev", "tr", "cc", "c2", "ec", "eo", "lf", "mso", "pc", "PD", "UC",
