@@ -34,6 +34,7 @@ let package = Package(
         .target(name: "Tokenizers", dependencies: ["Checkpoints"], swiftSettings: release),
         .target(name: "Inference", dependencies: ["Kernels", "Checkpoints", "Tokenizers"], swiftSettings: simdFlags + release),
         .target(name: "Training", dependencies: ["Kernels", "Checkpoints", "Tokenizers", "Inference"], swiftSettings: simdFlags + release),
+        .target(name: "Corpus", dependencies: ["Tokenizers", "Checkpoints"], swiftSettings: release),
         .target(name: "RunStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")], swiftSettings: release),
         .target(name: "Dashboard", dependencies: ["RunStore", .product(name: "FlyingFox", package: "FlyingFox")], swiftSettings: release),
         .target(
@@ -44,7 +45,7 @@ let package = Package(
         .executableTarget(
             name: "hayai",
             dependencies: [
-                "Inference", "Training", "Evaluation", "RunStore", "Dashboard", "Checkpoints", "Tokenizers", "Kernels",
+                "Inference", "Training", "Evaluation", "Corpus", "RunStore", "Dashboard", "Checkpoints", "Tokenizers", "Kernels",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: release
@@ -57,6 +58,7 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Inference", "Checkpoints", "TestSupport"], swiftSettings: simdFlags),
         .testTarget(name: "RunStoreTests", dependencies: ["RunStore", "TestSupport"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Inference", "TestSupport"]),
+        .testTarget(name: "CorpusTests", dependencies: ["Corpus", "Tokenizers", "TestSupport"]),
         .testTarget(name: "HayaiCLITests", dependencies: ["TestSupport"]),
         .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "RunStore", "hayai", "TestSupport"]),
     ],
