@@ -140,6 +140,9 @@ public final class PretrainRun {
         trainer.schedule.totalSteps = state.plannedSteps
     }
 
+    /// Names the run-store entry in the checkpoints written from now on.
+    public func recordRunName(_ name: String) { state.runName = name }
+
     /// A config given with --resume must describe the same model and optimiser as the checkpoint's;
     /// only the run's length and the intervals may change.
     static func checkCompatible(_ given: PretrainConfig, saved: PretrainConfig, source: String, checkpoint: String) throws {
