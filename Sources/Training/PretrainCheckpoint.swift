@@ -124,6 +124,15 @@ public enum PretrainCheckpoints {
         }
     }
 
+    /// Removes what a killed writer left behind: hidden staging folders and files (`.NAME.tmp-…`,
+    /// `.NAME.old-…`). The checkpoints themselves are whole.
+    public static func removeLeftovers(_ out: String) {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []
+        for name in names where name.hasPrefix(".") && (name.contains(".tmp-") || name.contains(".old-")) {
+            try? FileManager.default.removeItem(atPath: (out as NSString).appendingPathComponent(name))
+        }
+    }
+
     /// Removes all but the newest `keep` step-N folders (0 keeps all); never `current`.
     static func prune(_ out: String, keep: Int, current: String) {
         guard keep > 0 else { return }

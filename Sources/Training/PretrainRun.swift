@@ -87,6 +87,7 @@ public final class PretrainRun {
         var resumed: (folder: String, state: PretrainState)?
         if options.resume {
             let latest = try PretrainCheckpoints.latest(options.out)
+            PretrainCheckpoints.removeLeftovers(options.out)
             try Self.checkCompatible(given, saved: latest.state.config, source: configSource, checkpoint: latest.folder)
             config = latest.state.config
             resumed = latest
