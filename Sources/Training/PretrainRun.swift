@@ -53,7 +53,7 @@ public struct PretrainOptions {
     public var stopAfterStep: Int?
     /// Recorded in trainer_state.json so a resumed run finds its run-store entry.
     public var runName: String?
-    /// Measure the sgemm peak for MFU (off: MFU is reported as NaN).
+    /// Measure the sgemm peak for MFU when none is given (off: MFU is reported as NaN).
     public var measurePeak = true
     /// Called as each checkpoint file lands in the staging folder (a throw simulates a failed write).
     public var checkpointFault: ((_ checkpoint: String, _ file: String) throws -> Void)?
@@ -77,6 +77,8 @@ public final class PretrainRun {
     public private(set) var resumedFrom: String?
     public let flopsPerToken: Double
     public private(set) var sgemmPeak: Double = .nan
+    /// The sgemm peak (FLOP/s) to measure MFU against; nil: measured once in this process.
+    public var sgemmPeakOverride: Double?
     private let sampler: WindowSampler
     private var clock = DispatchTime.now().uptimeNanoseconds
 
@@ -162,7 +164,7 @@ public final class PretrainRun {
 
     @discardableResult
     public func run(events: PretrainEvents = PretrainEvents()) throws -> PretrainOutcome {
-        if options.measurePeak { sgemmPeak = ModelFLOPs.sgemmPeak }
+        if let peak = sgemmPeakOverride { sgemmPeak = peak } else if options.measurePeak { sgemmPeak = ModelFLOPs.sgemmPeak }
         let tokensPerStep = config.tokensPerStep
         var smoothedStepSeconds: Double?
         let budget = config.minutes.map { $0 * 60 }

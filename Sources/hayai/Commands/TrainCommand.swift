@@ -127,6 +127,9 @@ struct PretrainCommand: ParsableCommand {
                                       config: training.config.jsonText())
         }
         training.recordRunName(run.name)
+        let peak = ModelFLOPs.rememberedSgemmPeak(file: store.workspace.appendingPathComponent("sgemm_peak.json").path,
+                                                  threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        training.sgemmPeakOverride = peak
         let heartbeat = HeartbeatTimer(store: store, run: run, every: 30)
         defer { heartbeat.cancel() }
         stop.install()
@@ -166,13 +169,13 @@ struct PretrainCommand: ParsableCommand {
     private func printBanner(_ training: PretrainRun, run: Run, store: RunStore, outDir: String, progress: ProgressLine) {
         let c = training.parameters.config, cfg = training.config
         let embedding = c.vocabSize * c.hiddenSize * (c.tieWordEmbeddings ? 1 : 2)
-        let peak = ModelFLOPs.sgemmPeak
+        let peak = training.sgemmPeakOverride ?? ModelFLOPs.sgemmPeak
         var lines = [
             "model: stablelm, \(Self.count(training.parameters.count)) parameters (\(Self.count(training.parameters.count - embedding)) without embeddings): "
                 + "hidden \(c.hiddenSize), \(c.numLayers) layers, \(c.numHeads) heads (\(c.numKVHeads) kv), mlp \(c.intermediateSize), vocab \(c.vocabSize)",
             "data: \(Self.count(training.data.train.count)) training tokens, \(Self.count(training.data.validation.count)) validation tokens; "
                 + "\(cfg.gradAccumulation)×\(cfg.microBatchSize)×\(cfg.contextLength) = \(cfg.tokensPerStep) tokens a step",
-            "compute: \(String(format: "%.1f", training.flopsPerToken / 1e6)) MFLOP a token, sgemm peak \(String(format: "%.1f", peak / 1e9)) GFLOP/s (1024³)",
+            "compute: \(String(format: "%.1f", training.flopsPerToken / 1e6)) MFLOP a token, sgemm peak \(String(format: "%.1f", peak / 1e9)) GFLOP/s (1024³, best measured here)",
             "run \(run.name) in \(store.databaseURL.path); checkpoints in \(outDir)",
         ]
         if let from = training.resumedFrom { lines.append("resuming from \(from) at step \(training.state.step)") }
