@@ -145,6 +145,9 @@ public struct PretrainConfig: Codable, Equatable, Sendable {
 
     /// A JSON object of overrides on a preset (`preset`, default `tiny`).
     public static func load(path: String) throws -> PretrainConfig {
+        if path.hasSuffix(".yaml") || path.hasSuffix(".yml") {
+            throw PretrainError.config(path: path, what: "YAML configs are not read; write the same keys as a JSON object (.json)")
+        }
         guard let data = FileManager.default.contents(atPath: path) else { throw PretrainError.config(path: path, what: "cannot read the file") }
         return try parse(data, path: path)
     }
