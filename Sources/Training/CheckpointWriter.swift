@@ -22,6 +22,11 @@ public struct CheckpointWriter {
     public var optimizer: AdamW?
 
     public static let optimizerFileName = "optimizer.safetensors"
+    /// More files for the folder (a trainer's state, say), written with the rest before the rename.
+    public var extraFiles: [String: Data] = [:]
+    /// Called with each file's name once it is in the staging folder; a throw aborts the write as a
+    /// failed disk write would (tests simulate a full disk with it). The previous checkpoint stays.
+    public var afterFileWritten: ((String) throws -> Void)?
 
     public init(parameters: ParameterStore, tokenizerFolder: String? = nil) {
         self.parameters = parameters
@@ -51,7 +56,17 @@ public struct CheckpointWriter {
             try writer.add(t.name, shape: t.shape, floats: values, as: dtype)
         }
         try writer.write()
-        if let optimizer { try optimizer.save(path: staging.appendingPathComponent(Self.optimizerFileName).path) }
+        try afterFileWritten?("model.safetensors")
+        if let optimizer {
+            try optimizer.save(path: staging.appendingPathComponent(Self.optimizerFileName).path)
+            try afterFileWritten?(Self.optimizerFileName)
+        }
+        for (name, data) in extraFiles.sorted(by: { $0.key < $1.key }) {
+            do { try data.write(to: staging.appendingPathComponent(name)) } catch {
+                throw CheckpointError.cannotWrite(path: staging.appendingPathComponent(name).path, reason: error.localizedDescription)
+            }
+            try afterFileWritten?(name)
+        }
         if let tokenizerFolder {
             for name in Self.tokenizerFiles {
                 let source = URL(fileURLWithPath: tokenizerFolder).appendingPathComponent(name)

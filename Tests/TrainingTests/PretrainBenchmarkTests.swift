@@ -1,0 +1,42 @@
+// Training tokens/s and MFU of the `tiny` and `small` presets against this machine's measured sgemm
+// peak, printed not asserted. Runs only with HAYAI_TRAIN_BENCH=1 (meant for `swift test -c release`);
+// the vocabulary is 8000 (HAYAI_BENCH_VOCAB to change), the tokens random. Each step is what
+// `hayai train pretrain` does per step: gradAccumulation micro-batches, clipping, AdamW.
+import XCTest
+import Foundation
+import Checkpoints
+@testable import Training
+
+final class PretrainBenchmarkTests: XCTestCase {
+    func testPrintPresetTokensPerSecondAndMFU() throws {
+        let env = ProcessInfo.processInfo.environment
+        guard env["HAYAI_TRAIN_BENCH"] != nil else {
+            throw XCTSkip("set HAYAI_TRAIN_BENCH=1 (and build with -c release) to measure the presets' training throughput")
+        }
+        let vocab = env["HAYAI_BENCH_VOCAB"].flatMap { Int($0) } ?? 8000
+        let peak = ModelFLOPs.measureSgemmPeak()
+        print(String(format: "sgemm peak: %.1f GFLOP/s (1024³, BLAS threads as set)", peak / 1e9))
+        for name in Presets.names {
+            let config = Presets.named(name)!
+            let model = config.modelConfig(vocabSize: vocab, bosTokenID: 0, eosTokenIDs: [0])
+            let store = try ParameterStore(config: model)
+            store.initialize(seed: 1, scaledResidualInit: true)
+            let training = try TrainingModel(parameters: store, batchSize: config.microBatchSize, seqLen: config.contextLength)
+            let trainer = Trainer(model: training, optimizer: AdamW(parameters: store), schedule: .constant(config.lr),
+                                  maxGradientNorm: Float(config.gradClip))
+            var rng = SeededRandom(seed: 2)
+            func batch() -> MicroBatch { MicroBatch(tokens: (0..<config.microBatchSize * config.contextLength).map { _ in Int(rng.next() % UInt64(vocab)) }) }
+            let batches = (0..<config.gradAccumulation).map { _ in batch() }
+            try trainer.step(batches)   // warm-up
+            let steps = name == "tiny" ? 20 : 5
+            let start = Date()
+            for _ in 0..<steps { try trainer.step(batches) }
+            let seconds = Date().timeIntervalSince(start)
+            let tokensPerSecond = Double(steps * config.tokensPerStep) / seconds
+            let flops = ModelFLOPs.perToken(model, contextLength: config.contextLength)
+            print(String(format: "%@: %.2fM params, %d tokens/step, %.0f tokens/s, %.1f MFLOP/token, MFU %.1f%%, %.0f ms/step",
+                         name, Double(store.count) / 1e6, config.tokensPerStep, tokensPerSecond, flops / 1e6,
+                         100 * flops * tokensPerSecond / peak, 1000 * seconds / Double(steps)))
+        }
+    }
+}

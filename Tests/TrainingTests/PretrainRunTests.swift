@@ -1,0 +1,127 @@
+// The pretraining loop end to end on a tiny model: an interrupted and resumed run equals an
+// uninterrupted one, the final checkpoint reads back in Inference with the trainer's own logits,
+// validation gives loss and bits per byte, and every metric is reported.
+import XCTest
+import Foundation
+import Checkpoints
+import Inference
+@testable import Training
+import TestSupport
+
+final class PretrainRunTests: XCTestCase {
+    var scratch: URL!
+    override func setUp() { scratch = Fixtures.temporaryDirectory("hayai-pretrain") }
+    override func tearDown() { try? FileManager.default.removeItem(at: scratch) }
+
+    func data() throws -> PretrainData {
+        try PretrainData.text(PretrainFixture.writeText(PretrainFixture.text(), in: scratch), tokenizerFolder: PretrainFixture.tokenizerFolder)
+    }
+
+    /// Runs and returns the train/loss of every step and all metric names seen.
+    func train(_ run: PretrainRun) throws -> (outcome: PretrainOutcome, losses: [Int: Double], names: Set<String>) {
+        var losses: [Int: Double] = [:], names = Set<String>()
+        var events = PretrainEvents()
+        events.metrics = { step, _, values in
+            if let l = values["train/loss"] { losses[step] = l }
+            names.formUnion(values.keys)
+        }
+        let outcome = try run.run(events: events)
+        return (outcome, losses, names)
+    }
+
+    func testAStoppedAndResumedRunReachesTheSameLossesAsAnUninterruptedOne() throws {
+        let data = try data(), config = PretrainFixture.config(steps: 8)
+        let straightOut = scratch.appendingPathComponent("straight").path
+        let straight = try PretrainRun(config: config, data: data, options: PretrainFixture.options(straightOut))
+        let a = try train(straight)
+        XCTAssertEqual(a.outcome, .completed(step: 8))
+
+        let splitOut = scratch.appendingPathComponent("split").path
+        var first = PretrainFixture.options(splitOut)
+        first.stopAfterStep = 4
+        let b = try train(PretrainRun(config: config, data: data, options: first))
+        XCTAssertEqual(b.outcome, .interrupted(step: 4))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: splitOut + "/step-4/trainer_state.json"))
+
+        var second = PretrainFixture.options(splitOut)
+        second.resume = true
+        let resumed = try PretrainRun(config: config, data: data, options: second)
+        XCTAssertEqual(resumed.state.step, 4)
+        XCTAssertEqual(resumed.state.microBatchesSeen, 8)
+        let c = try train(resumed)
+        XCTAssertEqual(c.outcome, .completed(step: 8))
+        for step in 1...4 { XCTAssertEqual(b.losses[step]!, a.losses[step]!, accuracy: 1e-6, "step \(step)") }
+        for step in 5...8 { XCTAssertEqual(c.losses[step]!, a.losses[step]!, accuracy: 1e-5, "step \(step)") }
+        XCTAssertNil(c.losses[4], "the resumed run starts after the checkpoint's step")
+        let p = UnsafeBufferPointer(start: straight.parameters.values, count: straight.parameters.count)
+        let q = UnsafeBufferPointer(start: resumed.parameters.values, count: resumed.parameters.count)
+        XCTAssertLessThan(maxAbs(q, p), 1e-5)
+    }
+
+    func testTheFinalCheckpointLoadsInInferenceWithTheTrainersLogits() throws {
+        let out = scratch.appendingPathComponent("run").path
+        let run = try PretrainRun(config: PretrainFixture.config(steps: 5), data: data(), options: PretrainFixture.options(out))
+        let result = try train(run)
+        XCTAssertEqual(result.names, ["train/loss", "lr", "grad_norm", "tokens_per_second", "mfu", "val/loss", "val/bpb"])
+        let fm = FileManager.default
+        for name in ["config.json", "model.safetensors", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+                     "optimizer.safetensors", "trainer_state.json"] {
+            XCTAssertTrue(fm.fileExists(atPath: out + "/" + name), name)
+            XCTAssertTrue(fm.fileExists(atPath: out + "/step-5/" + name), "step-5/" + name)
+        }
+        XCTAssertTrue(fm.fileExists(atPath: out + "/step-4"))
+        XCTAssertFalse(try fm.contentsOfDirectory(atPath: out).contains { $0.hasPrefix(".") }, "no temporary files left")
+        let json = try Fixtures.json(URL(fileURLWithPath: out + "/config.json")) as! [String: Any]
+        XCTAssertEqual(json["model_type"] as? String, "stablelm")
+        XCTAssertEqual(json["vocab_size"] as? Int, 2000)
+        XCTAssertEqual(try PretrainState.load(folder: out).step, 5)
+        XCTAssertTrue(try PretrainState.load(folder: out).finished)
+
+        let inference = try Inference.Model.load(path: out)
+        XCTAssertNotNil(inference.tokenizer)
+        let seqLen = 20
+        let ids = run.data.validation.tokens(0..<seqLen)
+        let trainingModel = try TrainingModel(parameters: run.parameters, batchSize: 1, seqLen: seqLen)
+        try trainingModel.forward(tokens: ids)
+        let logits = try InferenceSession(model: inference).forward(ids, logits: .all)
+        XCTAssertEqual(logits.count, trainingModel.logits.count)
+        XCTAssertLessThan(maxAbs(logits, trainingModel.logits), 1e-4)
+    }
+
+    func testValidationGivesLossAndBitsPerByte() throws {
+        let run = try PretrainRun(config: PretrainFixture.config(steps: 2), data: data(),
+                                  options: PretrainFixture.options(scratch.appendingPathComponent("v").path))
+        let eval = try XCTUnwrap(run.evaluate())
+        // A fresh model is close to uniform over 2000 tokens.
+        XCTAssertEqual(eval.loss, log(2000), accuracy: 0.3)
+        XCTAssertGreaterThan(eval.targets, 0)
+        // Bytes per token of this text are between 1 and 4, so bpb is loss / ln 2 / that.
+        XCTAssertGreaterThan(eval.bitsPerByte, eval.loss / log(2) / 4)
+        XCTAssertLessThan(eval.bitsPerByte, eval.loss / log(2))
+    }
+
+    func testTrainingLowersTheLoss() throws {
+        var config = PretrainFixture.config(steps: 30)
+        config.evalInterval = 0; config.checkpointInterval = 0
+        let result = try train(PretrainRun(config: config, data: data(), options: PretrainFixture.options(scratch.appendingPathComponent("l").path)))
+        XCTAssertLessThan(result.losses[30]!, result.losses[1]! - 1.5)
+    }
+
+    func testMinutesPlansTheRunLengthFromTheStepTime() throws {
+        var options = PretrainFixture.options(scratch.appendingPathComponent("m").path)
+        options.minutes = 0.02     // 1.2 s
+        let run = try PretrainRun(config: PretrainFixture.config(), data: data(), options: options)
+        let start = Date()
+        let result = try train(run)
+        XCTAssertEqual(result.outcome, .completed(step: run.state.step))
+        XCTAssertEqual(run.state.plannedSteps, run.state.step)
+        XCTAssertLessThan(Date().timeIntervalSince(start), 30)
+    }
+
+    func testModelFLOPsFollowNanoGPT() throws {
+        let c = PretrainFixture.config().modelConfig(vocabSize: 2000, bosTokenID: 0, eosTokenIDs: [0])
+        // untied: the input embedding is a lookup; 12·L·H·Q·T for attention.
+        let n = c.parameterCount - 2000 * 32
+        XCTAssertEqual(ModelFLOPs.perToken(c, contextLength: 32), Double(6 * n + 12 * 2 * 4 * 8 * 32))
+    }
+}
