@@ -7,6 +7,7 @@
 // numbers), not fatal: one bad line in a large scrape should not stop a run. A file with no
 // valid text left is an error.
 import Foundation
+import Corpus
 import Tokenizers
 
 public struct PretrainData {
@@ -44,9 +45,9 @@ public struct PretrainData {
         }
         let tokensDir = (folder as NSString).appendingPathComponent("tokens")
         let names = ((try? fm.contentsOfDirectory(atPath: tokensDir)) ?? []).sorted()
-        func shards(_ prefix: String) throws -> [TokenShardReader] {
+        func shards(_ prefix: String) throws -> [TokenShard] {
             try names.filter { $0.hasPrefix(prefix + "_") && $0.hasSuffix(".bin") }
-                .map { try TokenShardReader(path: (tokensDir as NSString).appendingPathComponent($0)) }
+                .map { try TokenShard(path: (tokensDir as NSString).appendingPathComponent($0)) }
         }
         let trainShards = try shards("train"), valShards = try shards("val")
         guard !trainShards.isEmpty else {

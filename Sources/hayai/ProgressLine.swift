@@ -32,13 +32,19 @@ final class ProgressLine {
     /// - Parameters:
     ///   - write: where text goes (standard error by default; tests capture it).
     ///   - clock: seconds on a monotonic clock (tests pass their own).
+    ///   - plainEverySteps: when not on a terminal, print every this many steps instead of by time
+    ///     (training's log interval, as nanoGPT prints).
     init(label: String, total: Int?, isTerminal: Bool = ProgressLine.standardErrorIsTerminal, plainInterval: TimeInterval = 10,
-         redrawInterval: TimeInterval = 0.1, write: @escaping (String) -> Void = ProgressLine.writeStandardError,
+         plainEverySteps: Int? = nil, redrawInterval: TimeInterval = 0.1,
+         write: @escaping (String) -> Void = ProgressLine.writeStandardError,
          clock: @escaping () -> TimeInterval = ProgressLine.monotonicSeconds) {
         self.label = label; self.total = total; self.isTerminal = isTerminal
-        self.plainInterval = plainInterval; self.redrawInterval = redrawInterval
+        self.plainInterval = plainInterval; self.plainEverySteps = plainEverySteps.map { max(1, $0) }
+        self.redrawInterval = redrawInterval
         self.write = write; self.clock = clock
     }
+
+    let plainEverySteps: Int?
 
     /// Reports that `step` is done (steps count from 0 or 1 as the caller likes; `total` is the last + 1).
     func update(step: Int, loss: Double? = nil, tokensPerSecond: Double? = nil, extra: [(String, String)] = []) {
@@ -49,11 +55,21 @@ final class ProgressLine {
         let line = Self.format(label: label, step: step, total: total, loss: loss, tokensPerSecond: tokensPerSecond,
                                elapsed: elapsed, eta: eta(step: step, now: now), extra: extra)
         let interval = isTerminal ? redrawInterval : plainInterval
-        guard isLast || lastShown == -.infinity || now - lastShown >= interval else {
+        let due: Bool
+        if !isTerminal, let every = plainEverySteps { due = step % every == 0 } else { due = now - lastShown >= interval }
+        guard isLast || lastShown == -.infinity || due else {
             pending = line
             return
         }
         show(line, at: now)
+    }
+
+    /// A line of its own (an evaluation, a saved checkpoint); on a terminal it takes the live line's
+    /// place and the next update draws the live line again below it.
+    func message(_ line: String) {
+        if isTerminal && onLine { write("\r\u{1B}[K") }
+        onLine = false
+        write(line + "\n")
     }
 
     /// Shows the last update if it was held back, then ends the line (a terminal's cursor moves on).
@@ -121,6 +137,8 @@ final class ProgressLine {
     static var standardErrorIsTerminal: Bool { isatty(STDERR_FILENO) != 0 }
 
     static func writeStandardError(_ text: String) { FileHandle.standardError.write(Data(text.utf8)) }
+    static func writeStandardOutput(_ text: String) { FileHandle.standardOutput.write(Data(text.utf8)) }
+    static var standardOutputIsTerminal: Bool { isatty(STDOUT_FILENO) != 0 }
 
     static func monotonicSeconds() -> TimeInterval { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 

@@ -60,7 +60,7 @@ final class TrainCommandTests: XCTestCase {
     func testPretrainingATextFileEndsInACheckpointThatGenerateLoads() throws {
         let r = try train(["--config", tinyConfig(), "--name", "tiny-run"])
         XCTAssertEqual(r.status, 0, r.stderr)
-        XCTAssertTrue(r.stdout.contains("step 6/6 | loss "), r.stdout)
+        XCTAssertTrue(r.stdout.contains("step 6/6 100.0% | loss "), r.stdout)
         XCTAssertTrue(r.stdout.contains("MFU "), r.stdout)
         XCTAssertTrue(r.stdout.contains("step 6: val loss "), r.stdout)
         XCTAssertTrue(r.stdout.contains("val bpb"), r.stdout)
@@ -85,7 +85,7 @@ final class TrainCommandTests: XCTestCase {
         try process.run()
         // Wait for a few steps to be printed, then interrupt.
         var seen = Data()
-        while !String(decoding: seen, as: UTF8.self).contains("3/100000 |") {
+        while !String(decoding: seen, as: UTF8.self).contains("3/100000 ") {
             let chunk = stdout.fileHandleForReading.availableData
             if chunk.isEmpty { break }
             seen.append(chunk)

@@ -2,6 +2,7 @@
 // is lost — configs, presets, text and shards, `--resume` without a usable checkpoint, a disk that
 // fills up while a checkpoint is written.
 import XCTest
+import Corpus
 import Foundation
 import Checkpoints
 @testable import Training
@@ -101,9 +102,12 @@ final class PretrainBadInputTests: XCTestCase {
 
         let text = try data()
         let all = text.train.tokens(0..<text.train.count)
-        try TokenShardReader.write(Array(all[..<300]), to: tokens.appendingPathComponent("train_000000.bin").path)
-        try TokenShardReader.write(Array(all[300...]), to: tokens.appendingPathComponent("train_000001.bin").path)
-        try TokenShardReader.write(text.validation.tokens(0..<text.validation.count), to: tokens.appendingPathComponent("val_000000.bin").path)
+        func write(_ ids: [Int], to path: String, vocabularySize: Int = 2000) throws {
+            try TokenShard.write(ids.map { Int32($0) }, to: path, vocabularySize: vocabularySize)
+        }
+        try write(Array(all[..<300]), to: tokens.appendingPathComponent("train_000000.bin").path)
+        try write(Array(all[300...]), to: tokens.appendingPathComponent("train_000001.bin").path)
+        try write(text.validation.tokens(0..<text.validation.count), to: tokens.appendingPathComponent("val_000000.bin").path)
         // The tokenizer is found in CORPUS/tokenizer/.
         try FileManager.default.copyItem(atPath: PretrainFixture.tokenizerFolder, toPath: corpus.appendingPathComponent("tokenizer").path)
         let loaded = try PretrainData.corpus(corpus.path)
@@ -112,23 +116,23 @@ final class PretrainBadInputTests: XCTestCase {
         XCTAssertEqual(loaded.validation.count, text.validation.count)
 
         let wide = tokens.appendingPathComponent("wide.bin").path
-        try TokenShardReader.write([1, 70000, 3], to: wide)
-        let reader = try TokenShardReader(path: wide)
-        XCTAssertEqual(reader.width, 4)
+        try write([1, 70000, 3], to: wide, vocabularySize: 70001)
+        let reader = try TokenShard(path: wide)
+        XCTAssertEqual(reader.version, 2)
         XCTAssertEqual([reader[0], reader[1], reader[2]], [1, 70000, 3])
 
         let shard = tokens.appendingPathComponent("train_000001.bin")
         let good = try Data(contentsOf: shard)
         try good.prefix(good.count - 10).write(to: shard)
-        expectError([shard.path, "truncated"]) { _ = try PretrainData.corpus(corpus.path) }
+        expectError([shard.path, "truncated?"]) { _ = try PretrainData.corpus(corpus.path) }
         var badMagic = good
         badMagic[0] = 1
         try badMagic.write(to: shard)
         expectError([shard.path, "magic"]) { _ = try PretrainData.corpus(corpus.path) }
-        try TokenShardReader.write([5, 2500, 7], to: shard.path)
+        try write([5, 2500, 7], to: shard.path, vocabularySize: 3000)
         expectError(["2500", "vocabulary"]) { _ = try PretrainData.corpus(corpus.path) }
-        try TokenShardReader.write([], to: tokens.appendingPathComponent("train_000000.bin").path)
-        try TokenShardReader.write([], to: shard.path)
+        try write([], to: tokens.appendingPathComponent("train_000000.bin").path)
+        try write([], to: shard.path)
         expectError(["empty"]) { _ = try PretrainData.corpus(corpus.path) }
     }
 

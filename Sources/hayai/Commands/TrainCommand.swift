@@ -134,11 +134,17 @@ struct PretrainCommand: ParsableCommand {
         defer { heartbeat.cancel() }
         stop.install()
 
-        let progress = ProgressLine(interval: training.config.logInterval)
+        let progress = ProgressLine(label: "pretrain", total: training.state.plannedSteps > 0 ? training.state.plannedSteps : nil,
+                                    isTerminal: ProgressLine.standardOutputIsTerminal, plainEverySteps: training.config.logInterval,
+                                    write: ProgressLine.writeStandardOutput)
         printBanner(training, run: run, store: store, outDir: outDir, progress: progress)
         var events = PretrainEvents()
         events.metrics = { step, tokens, values in try store.log(run: run, step: step, tokens: tokens, metrics: values) }
-        events.stepped = { progress.update($0) }
+        events.stepped = { p in
+            var extra = [("lr", String(format: "%.2e", p.learningRate))]
+            if p.mfu.isFinite { extra.append(("MFU", String(format: "%.1f%%", p.mfu * 100))) }
+            progress.update(step: p.step, loss: Double(p.loss), tokensPerSecond: p.tokensPerSecond, extra: extra)
+        }
         events.evaluated = { e in
             progress.message("step \(e.step): val loss \(String(format: "%.4f", e.loss)) | val bpb \(String(format: "%.4f", e.bitsPerByte))")
         }
