@@ -1,6 +1,7 @@
 // libedit through its readline-compatible API (readline, add_history, read_history, write_history),
 // plus a SIGINT flag for the chat REPL: Ctrl-C stops a generation or, at the prompt, interrupts
-// readline. The handler only sets a flag (async-signal-safe); Swift polls it.
+// readline. The handler only sets a flag (async-signal-safe); Swift polls it. The flag is static:
+// call these from one Swift file only (hayai/Chat/LineInput.swift), or each object file has its own.
 #ifndef HAYAI_CLIBEDIT_SHIM_H
 #define HAYAI_CLIBEDIT_SHIM_H
 #include <stdio.h>

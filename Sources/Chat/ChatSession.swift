@@ -133,12 +133,34 @@ public final class ChatSession {
         options.sampling = settings.sampling(seed: settings.seed &+ generations)
         options.stopStrings = template.stopStrings
         generations &+= 1
-        let result = try model.generate(prompt: tokens, options: options, onText: onText)
+        // A piece ending in U+FFFD may be a character cut off by the token limit (the generator
+        // flushes incomplete bytes as U+FFFD): hold it until more text shows it was real.
+        var held = ""
+        let result = try model.generate(prompt: tokens, options: options) { piece in
+            let out = held + piece
+            held = ""
+            if out.hasSuffix("\u{FFFD}") { held = out; return true }
+            return onText(out)
+        }
         var text = result.text
+        let cut = result.stopReason == .maxTokens || result.stopReason == .contextFull || result.stopReason == .cancelled
+        if cut { text = text.droppingTrailingReplacementCharacters() }
+        if !held.isEmpty {
+            let rest = cut ? held.droppingTrailingReplacementCharacters() : held
+            if !rest.isEmpty { _ = onText(rest) }
+        }
         if template.stripContent { text = text.trimmingCharacters(in: .whitespacesAndNewlines) }
         next.turns[next.turns.count - 1].assistant = text
         conversation = next
         contextUsed = min(contextSize, result.promptTokens + result.generatedTokens.count)
         return TurnResult(answer: text, generation: result, droppedTurns: dropped, contextUsed: contextUsed, contextSize: contextSize)
+    }
+}
+
+extension String {
+    func droppingTrailingReplacementCharacters() -> String {
+        var s = Substring(self)
+        while s.last == "\u{FFFD}" { s = s.dropLast() }
+        return String(s)
     }
 }

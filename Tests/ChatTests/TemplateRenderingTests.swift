@@ -104,3 +104,25 @@ final class TemplateRenderingTests: XCTestCase {
 extension ChatTemplate {
     func withDescription(_ d: String?) -> ChatTemplate { var t = self; t.description = d; return t }
 }
+
+final class MessageAssemblerTests: XCTestCase {
+    func testBackslashContinuesAndTripleQuotesMakeABlock() {
+        var a = MessageAssembler()
+        XCTAssertNil(a.feed("first \\"))
+        XCTAssertTrue(a.isContinuing)
+        XCTAssertEqual(a.feed("second"), "first \nsecond")
+        XCTAssertFalse(a.isContinuing)
+        XCTAssertNil(a.feed("\"\"\""))
+        XCTAssertNil(a.feed("line 1"))
+        XCTAssertNil(a.feed(""))
+        XCTAssertEqual(a.feed("line 3\"\"\""), "line 1\n\nline 3")
+        XCTAssertNil(a.feed("\"\"\"opening text"))
+        XCTAssertEqual(a.feed("\"\"\""), "opening text")
+        XCTAssertEqual(a.feed("\"\"\"one line\"\"\""), "one line")
+        XCTAssertEqual(a.feed("日本語"), "日本語")
+        XCTAssertNil(a.feed("\"\"\""))
+        a.reset()
+        XCTAssertFalse(a.isContinuing)
+        XCTAssertEqual(a.feed("plain"), "plain")
+    }
+}
