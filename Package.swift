@@ -42,10 +42,13 @@ let package = Package(
             dependencies: ["Inference", "Tokenizers", "Yams", .product(name: "Stencil", package: "Stencil")],
             swiftSettings: release
         ),
+        .target(name: "Chat", dependencies: ["Inference", "Tokenizers", "Checkpoints"], swiftSettings: release),
+        .systemLibrary(name: "CLibEdit", path: "Sources/CLibEdit"),
         .executableTarget(
             name: "hayai",
             dependencies: [
-                "Inference", "Training", "Evaluation", "Corpus", "RunStore", "Dashboard", "Checkpoints", "Tokenizers", "Kernels",
+                "Inference", "Training", "Evaluation", "Chat", "Corpus", "RunStore", "Dashboard", "Checkpoints", "Tokenizers", "Kernels",
+                "CLibEdit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: release
@@ -61,6 +64,7 @@ let package = Package(
         .testTarget(name: "CorpusTests", dependencies: ["Corpus", "Tokenizers", "TestSupport"]),
         .testTarget(name: "HayaiCLITests", dependencies: ["TestSupport"]),
         .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "RunStore", "hayai", "TestSupport"]),
+        .testTarget(name: "ChatTests", dependencies: ["Chat", "Inference", "Tokenizers", "Checkpoints", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,0 +1,106 @@
+// Where chat input comes from: a terminal through libedit (line editing, history in a file,
+// Ctrl-C interrupts the line), or a pipe/file read line by line with UTF-8 checked per line.
+@preconcurrency import CLibEdit
+import Foundation
+
+/// Ctrl-C as a flag. Every use goes through here: the C flag is `static` in a header, so each object
+/// file that called the C functions directly would get a copy of its own.
+enum Interrupt {
+    static func install() { _ = hayai_install_sigint_handler() }
+    /// Whether Ctrl-C was pressed since the last call (clears it).
+    static func take() -> Bool { hayai_take_sigint() != 0 }
+}
+
+enum InputLine {
+    case line(String)
+    /// Ctrl-C at the prompt.
+    case interrupted
+    case end
+    /// A line that is not valid UTF-8 (1-based line number).
+    case invalidUTF8(line: Int)
+}
+
+protocol LineInput: AnyObject {
+    func read(prompt: String) -> InputLine
+    func remember(_ entry: String)
+}
+
+/// libedit's readline, with history kept in `historyPath`.
+final class TerminalInput: LineInput {
+    let historyPath: String
+
+    init(historyPath: String) {
+        self.historyPath = historyPath
+        // Multibyte editing needs a UTF-8 locale before libedit starts; fall back to C.UTF-8.
+        setlocale(LC_ALL, "")
+        if String(cString: nl_langinfo(nl_item(CODESET))) != "UTF-8" { setlocale(LC_CTYPE, "C.UTF-8") }
+        using_history()
+        stifle_history(2000)
+        _ = read_history(historyPath)
+        Interrupt.install()
+    }
+
+    func read(prompt: String) -> InputLine {
+        _ = Interrupt.take()
+        let raw = readline(prompt)
+        if Interrupt.take() {
+            free(raw)
+            return .interrupted
+        }
+        guard let raw else { return .end }
+        defer { free(raw) }
+        return .line(String(cString: raw))
+    }
+
+    func remember(_ entry: String) {
+        guard !entry.trimmingCharacters(in: .whitespaces).isEmpty else { return }
+        add_history(entry)
+        let dir = (historyPath as NSString).deletingLastPathComponent
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        _ = write_history(historyPath)
+    }
+
+    /// ~/.hayai_history, or chat_history in HAYAI_HOME when that is set.
+    static var defaultHistoryPath: String {
+        let env = ProcessInfo.processInfo.environment
+        if let home = env["HAYAI_HOME"], !home.isEmpty { return (home as NSString).appendingPathComponent("chat_history") }
+        return (NSHomeDirectory() as NSString).appendingPathComponent(".hayai_history")
+    }
+}
+
+/// Lines from a file handle (standard input or --prompt-file); never prompts.
+final class StreamInput: LineInput {
+    private let handle: FileHandle
+    private var buffer = Data()
+    private var atEnd = false
+    private var lineNumber = 0
+
+    init(handle: FileHandle) { self.handle = handle }
+
+    func read(prompt: String) -> InputLine {
+        while true {
+            if let newline = buffer.firstIndex(of: 0x0A) {
+                var bytes = buffer[buffer.startIndex..<newline]
+                buffer = Data(buffer[(newline + 1)...])
+                if bytes.last == 0x0D { bytes = bytes.dropLast() }
+                return decode(bytes)
+            }
+            if atEnd {
+                if buffer.isEmpty { return .end }
+                let rest = buffer
+                buffer = Data()
+                return decode(rest[...])
+            }
+            let chunk = handle.availableData
+            if chunk.isEmpty { atEnd = true } else { buffer.append(chunk) }
+        }
+    }
+
+    private func decode(_ bytes: Data.SubSequence) -> InputLine {
+        lineNumber += 1
+        guard let text = String(validating: bytes, as: UTF8.self) else { return .invalidUTF8(line: lineNumber) }
+        return .line(text)
+    }
+
+    func remember(_ entry: String) {}
+}

@@ -1,0 +1,104 @@
+// `hayai chat [MODEL]`: talk to a model in a libedit REPL, or script a conversation through a pipe.
+import ArgumentParser
+import Chat
+import Foundation
+import Inference
+
+struct ChatCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chat",
+        abstract: "Chat with a model (REPL with history, multi-line input, streaming, slash commands).",
+        discussion: """
+            The chat format comes from the checkpoint's chat template (tokenizer_config.json or GGUF
+            metadata) matched to one of the formats in prompts/, or --template. The KV cache is kept
+            across turns, so a new turn computes only its own tokens. Type /help in the REPL.
+
+            When standard input is not a terminal (or with --prompt-file), each line is a message
+            (lines starting with / are commands) and only the answers are printed; --json prints one
+            JSON object per turn. With --compare BASE INSTRUCT each message goes to both models.
+            """)
+
+    @Argument(help: "A Hugging Face model folder or a .gguf file.")
+    var model: String?
+
+    @Option(name: .customLong("compare"), parsing: .upToNextOption,
+            help: ArgumentHelp("Send each message to two models, e.g. a base and an instruct model.", valueName: "BASE INSTRUCT"))
+    var compare: [String] = []
+
+    @Option(help: "Chat format from prompts/ (default: detected from the checkpoint).")
+    var template: String?
+
+    @Option(help: "System prompt (default: the checkpoint's or the format's).")
+    var system: String?
+
+    @Option(help: "Read messages from this UTF-8 file instead of standard input.")
+    var promptFile: String?
+
+    @Option(name: .customLong("load"), help: "Start from a saved chat (as /load NAME).")
+    var loadName: String?
+
+    @Flag(help: "Scripted mode: print one JSON object per turn.")
+    var json = false
+
+    @Option(name: [.customShort("n"), .customLong("n-predict")], help: "Most tokens per answer.")
+    var maxTokens: Int = 512
+
+    @Option(name: .customLong("ctx"), help: "Context length (default: the model's, at most 4096).")
+    var contextLength: Int?
+
+    @Option(name: [.short, .long], help: "Threads for matrix products (default: all cores).")
+    var threads: Int?
+
+    @OptionGroup var sampling: SamplingOptions
+
+    func validate() throws {
+        if !compare.isEmpty {
+            guard compare.count == 2 else { throw ValidationError("--compare takes two models: BASE INSTRUCT") }
+            guard model == nil else { throw ValidationError("give either MODEL or --compare BASE INSTRUCT, not both") }
+        } else if model == nil {
+            throw ValidationError("give a model (a Hugging Face folder or a .gguf file), or --compare BASE INSTRUCT")
+        }
+        guard maxTokens >= 1 else { throw ValidationError("-n must be ≥ 1") }
+        if let c = contextLength, c < 2 { throw ValidationError("--ctx must be at least 2") }
+        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    func run() throws {
+        CLI.setThreads(threads)
+        let library = TemplateLibrary.standard()
+        for problem in library.problems { CLI.printError("Warning: \(problem)") }
+        if let template { _ = try library.template(named: template) }
+
+        let scripted = promptFile != nil || isatty(STDIN_FILENO) == 0
+        let input: LineInput
+        if let promptFile {
+            guard let handle = FileHandle(forReadingAtPath: promptFile) else { throw UserError("\(promptFile): cannot read the file") }
+            input = StreamInput(handle: handle)
+        } else if scripted {
+            input = StreamInput(handle: FileHandle.standardInput)
+        } else {
+            input = TerminalInput(historyPath: TerminalInput.defaultHistoryPath)
+        }
+        let options = ChatAppOptions(interactive: !scripted, json: json, contextLength: contextLength, templateOverride: template)
+        let app = ChatApp(library: library, options: options, input: input)
+
+        var settings = ChatSettings()
+        let p = sampling.parameters
+        settings.temperature = p.temperature; settings.topK = p.topK; settings.topP = p.topP; settings.minP = p.minP
+        settings.repeatPenalty = p.repetitionPenalty; settings.seed = p.seed; settings.maxTokens = maxTokens
+
+        let models = compare.isEmpty ? [(model!, nil as String?)] : [(compare[0], "base"), (compare[1], "instruct")]
+        for (path, role) in models {
+            let name = (path as NSString).lastPathComponent
+            let label = role.map { "\($0): \(name)" } ?? name
+            app.participants.append(try app.makeSession(path: path, label: label, settings: settings, system: system))
+        }
+        if !scripted {
+            let names = app.participants.map(\.label).joined(separator: " | ")
+            CLI.write(app.dim("hayai chat · \(names) · context \(app.participants[0].chat.contextSize) · /help for commands") + "\n")
+        }
+        if let loadName { _ = app.command("/load \(loadName)") }
+        let status = app.run()
+        if status != 0 { throw ExitCode(status) }
+    }
+}
