@@ -87,8 +87,15 @@ public struct ChatTemplate: Codable, Sendable, Equatable {
     /// The conversation as text. `system`: the system prompt to use (nil or empty: none). With
     /// `addGenerationPrompt`, a last turn without an answer ends with the assistant prefix.
     public func render(system: String?, turns: [Turn], addGenerationPrompt: Bool = true) -> String {
+        segments(system: system, turns: turns, addGenerationPrompt: addGenerationPrompt).map(\.text).joined()
+    }
+
+    /// The rendered text in pieces, each marked as an answer of the assistant (what supervised
+    /// fine-tuning trains on: the answer and its closing suffix) or not (everything the model reads).
+    public func segments(system: String?, turns: [Turn], addGenerationPrompt: Bool = true) -> [(text: String, isAnswer: Bool)] {
         func content(_ s: String) -> String { stripContent ? s.trimmingCharacters(in: .whitespacesAndNewlines) : s }
         let system = system.map(content).flatMap { $0.isEmpty ? nil : $0 }
+        var pieces: [(text: String, isAnswer: Bool)] = []
         var text = ""
         if let system, !systemInFirstUser { text += systemPrefix + system + systemSuffix }
         for (i, turn) in turns.enumerated() {
@@ -97,12 +104,42 @@ public struct ChatTemplate: Codable, Sendable, Equatable {
             text += content(turn.user) + userSuffix
             if let input = turn.input, !input.isEmpty, let inputPrefix { text += inputPrefix + content(input) }
             if let answer = turn.assistant {
-                text += (assistantHistoryPrefix ?? assistantPrefix) + content(answer) + assistantSuffix
+                text += assistantHistoryPrefix ?? assistantPrefix
+                pieces.append((text, false))
+                text = ""
+                pieces.append((content(answer) + assistantSuffix, true))
             } else if i == turns.count - 1 && addGenerationPrompt {
                 text += assistantPrefix
             }
         }
-        return text
+        if !text.isEmpty { pieces.append((text, false)) }
+        return pieces
+    }
+
+    /// A Jinja chat template (Hugging Face `tokenizer_config.json` → `chat_template`) that renders
+    /// the same text for system/user/assistant messages, so other tools format conversations as the
+    /// model was trained and detection recognises the format again.
+    public var jinjaSource: String {
+        func literal(_ s: String) -> String {
+            var out = "'"
+            for c in s.unicodeScalars {
+                switch c {
+                case "\\": out += "\\\\"
+                case "'": out += "\\'"
+                case "\n": out += "\\n"
+                default: out.unicodeScalars.append(c)
+                }
+            }
+            return out + "'"
+        }
+        let system = systemDefault.map { "{% if messages[0]['role'] != 'system' %}{{ \(literal(systemPrefix + $0 + systemSuffix)) }}{% endif %}" } ?? ""
+        return system
+            + "{% for message in messages %}"
+            + "{% if message['role'] == 'system' %}{{ \(literal(systemPrefix)) + message['content'] + \(literal(systemSuffix)) }}"
+            + "{% elif message['role'] == 'user' %}{{ \(literal(userPrefix)) + message['content'] + \(literal(userSuffix)) }}"
+            + "{% elif message['role'] == 'assistant' %}{{ \(literal(assistantHistoryPrefix ?? assistantPrefix)) + message['content'] + \(literal(assistantSuffix)) }}"
+            + "{% endif %}{% endfor %}"
+            + "{% if add_generation_prompt %}{{ \(literal(assistantPrefix)) }}{% endif %}"
     }
 
     /// Rendered text to token ids; special tokens written in the strings are matched inline.

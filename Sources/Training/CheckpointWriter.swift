@@ -68,7 +68,8 @@ public struct CheckpointWriter {
             try afterFileWritten?(name)
         }
         if let tokenizerFolder {
-            for name in Self.tokenizerFiles {
+            // A file given in extraFiles (an edited tokenizer_config.json) wins over the copy.
+            for name in Self.tokenizerFiles where extraFiles[name] == nil {
                 let source = URL(fileURLWithPath: tokenizerFolder).appendingPathComponent(name)
                 guard fm.fileExists(atPath: source.path) else { continue }
                 do { try fm.copyItem(at: source, to: staging.appendingPathComponent(name)) } catch {

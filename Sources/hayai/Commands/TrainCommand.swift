@@ -10,8 +10,8 @@ import Training
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train models: pretrain a base model from scratch.",
-        subcommands: [PretrainCommand.self]
+        abstract: "Train models: pretrain a base model from scratch, then fine-tune it on instructions.",
+        subcommands: [PretrainCommand.self, SFTCommand.self]
     )
 }
 
