@@ -105,8 +105,8 @@ public enum InstructionData {
                                  source: source)
     }
 
-    /// JCommonsenseQA's train split (JGLUE, CC BY-SA 4.0) as instructions: the question and its five
-    /// choices in, the right choice's text out. Only the train file may be used for training.
+    /// JCommonsenseQA's train split (JGLUE, CC BY-SA 4.0) as instructions: the five choices in the
+    /// instruction, the question as input, the right choice's text out. Only the train file may be used.
     public static func jcommonsenseqa(trainFile path: String, limit: Int? = nil) throws -> [InstructionRecord] {
         guard (path as NSString).lastPathComponent.hasPrefix("train") else {
             throw TrainingError.badData("\(path): only JCommonsenseQA's train split may be used for training")
@@ -125,10 +125,11 @@ public enum InstructionData {
             guard choices.count == 5, (0..<5).contains(label) else {
                 throw TrainingError.badData("\(path):\(lineNumber): needs choice0…choice4 and a label in 0…4")
             }
-            let listed = choices.enumerated().map { "\($0.offset). \($0.element)" }.joined(separator: "\n")
+            // The instruction of the JP harness's prompt version 0.3 (what instruct models are scored with).
+            let listed = choices.map { "- \($0)" }.joined(separator: "\n")
             out.append(InstructionRecord(turns: [InstructionTurn(
-                user: "質問と回答の選択肢を入力として受け取り、選択肢から回答を選択してください。",
-                input: "質問: \(question)\n選択肢:\n\(listed)",
+                user: "与えられた選択肢の中から、最適な答えを選んでください。出力は以下から選択してください：\n\(listed)",
+                input: question,
                 assistant: choices[label])], source: "\(path):\(lineNumber)"))
         }
         return out

@@ -51,7 +51,8 @@ final class InstructionDataTests: XCTestCase {
         let records = try InstructionData.jcommonsenseqa(trainFile: Fixtures.data("jglue/jcommonsenseqa/train-v1.3.json").path, limit: 3)
         XCTAssertEqual(records.count, 3)
         XCTAssertEqual(records[0].turns[0].assistant, "絵本")
-        XCTAssertTrue(records[0].turns[0].input.contains("2. 絵本"))
+        XCTAssertTrue(records[0].turns[0].user.contains("- 絵本"))
+        XCTAssertEqual(records[0].turns[0].input, "主に子ども向けのもので、イラストのついた物語が書かれているものはどれ？")
         XCTAssertThrowsError(try InstructionData.jcommonsenseqa(trainFile: Fixtures.data("jglue/jcommonsenseqa/valid-v1.3.json").path)) {
             XCTAssertTrue("\($0)".contains("only JCommonsenseQA's train split"))
         }
