@@ -16,7 +16,7 @@ import Darwin
 
 final class ProgressLine {
     let label: String
-    let total: Int?
+    var total: Int?
     let isTerminal: Bool
     /// Seconds between plain lines when not on a terminal.
     let plainInterval: TimeInterval

@@ -39,6 +39,12 @@ struct QuickstartCommand: ParsableCommand {
     @Option(help: "SFT epochs.")
     var sftEpochs = 3
 
+    @Option(help: "SFT optimizer steps (overrides --sft-epochs).")
+    var sftSteps: Int?
+
+    @Option(help: "Only these sources of the Debian corpus (repeatable; default: all).")
+    var only: [String] = []
+
     @Flag(help: "Do not offer the chat at the end.")
     var noChat = false
 
@@ -68,7 +74,7 @@ struct QuickstartCommand: ParsableCommand {
             """)
 
         try stage(1, "corpus: bilingual text from Debian packages", done: exists(corpus, "manifest.json")) {
-            try DataBuildCommand.parse(["--out", corpus, "--max-bytes", "\(maxBytes)"]).run()
+            try DataBuildCommand.parse(["--out", corpus, "--max-bytes", "\(maxBytes)"] + only.flatMap { ["--only", $0] }).run()
         }
         try stage(2, "tokenizer: byte-level BPE trained on the corpus", done: exists(tokenizer, "tokenizer.json") && exists(corpus, "tokens")) {
             try TokenizerTrainCommand.parse(["--corpus", corpus, "--vocab-size", "\(vocabSize)", "--out", tokenizer, "--tokenize"]).run()
@@ -87,7 +93,7 @@ struct QuickstartCommand: ParsableCommand {
                 throw UserError("data/sft/hayai-instruct-bilingual.jsonl not found: run the quickstart from the repository")
             }
             var args = ["--base", base, "--data", sft, "--out", instruct, "--seq-len", "256", "--epochs", "\(sftEpochs)",
-                        "--name", Self.runName("quickstart-sft")] + homeArgs
+                        "--name", Self.runName("quickstart-sft")] + homeArgs + (sftSteps.map { ["--steps", "\($0)"] } ?? [])
             if let jcqa = Self.jglue("jcommonsenseqa/train-v1.3.json") {
                 args += ["--jcommonsenseqa", jcqa, "--jcommonsenseqa-limit", "3000"]
             } else {

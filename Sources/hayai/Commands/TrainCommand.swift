@@ -141,6 +141,7 @@ struct PretrainCommand: ParsableCommand {
         var events = PretrainEvents()
         events.metrics = { step, tokens, values in try store.log(run: run, step: step, tokens: tokens, metrics: values) }
         events.stepped = { p in
+            progress.total = p.plannedSteps   // --minutes plans the step count from the measured step time
             var extra = [("lr", String(format: "%.2e", p.learningRate))]
             if p.mfu.isFinite { extra.append(("MFU", String(format: "%.1f%%", p.mfu * 100))) }
             progress.update(step: p.step, loss: Double(p.loss), tokensPerSecond: p.tokensPerSecond, extra: extra)

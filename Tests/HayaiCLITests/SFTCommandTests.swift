@@ -1,0 +1,63 @@
+// `hayai train sft` as a user runs it on a fixture base model: an instruct checkpoint whose
+// tokenizer_config.json carries the chat template, detected again by `hayai chat`; bad data and a
+// format the tokenizer cannot express give one-line errors.
+import XCTest
+import Foundation
+import TestSupport
+
+final class SFTCommandTests: XCTestCase {
+    var scratch: URL!
+    override func setUp() { scratch = Fixtures.temporaryDirectory("hayai-sft-cli") }
+    override func tearDown() { try? FileManager.default.removeItem(at: scratch) }
+
+    var base: String { Fixtures.fixture("stablelm-tiny").path }
+
+    func data(_ lines: [String]) throws -> String {
+        let url = scratch.appendingPathComponent("data-\(UUID().uuidString.prefix(6)).jsonl")
+        try lines.joined(separator: "\n").write(to: url, atomically: true, encoding: .utf8)
+        return url.path
+    }
+
+    func testInstructCheckpointCarriesItsTemplateAndChats() throws {
+        let sft = Fixtures.repoRoot.appendingPathComponent("data/sft/hayai-instruct-bilingual.jsonl").path
+        let out = scratch.appendingPathComponent("instruct").path
+        let r = try HayaiBinary.run(["train", "sft", "--base", base, "--data", sft, "--steps", "3", "--seq-len", "128",
+                                     "--batch-size", "4", "--out", out, "--home", scratch.appendingPathComponent("ws").path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("format jslm-instruct"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("sft step 3/3"), r.stdout)
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/tokenizer_config.json"))) as! [String: Any]
+        XCTAssertTrue((config["chat_template"] as? String ?? "").contains("### 指示"))
+        let chat = try HayaiBinary.run(["chat", out, "-n", "4", "--json"], stdin: "こんにちは\n")
+        XCTAssertEqual(chat.status, 0, chat.stderr)
+        XCTAssertTrue(chat.stderr.contains("jslm-instruct"), "the format is detected from the checkpoint: \(chat.stderr)")
+        let runs = try HayaiBinary.run(["runs", "list", "--kind", "sft", "--home", scratch.appendingPathComponent("ws").path])
+        XCTAssertTrue(runs.stdout.contains("completed"), runs.stdout)
+    }
+
+    func testBadDataAndAFormatTheTokenizerLacks() throws {
+        let bad = try data([#"{"instruction": "ok", "output": "fine"}"#, #"{"instruction": "no answer"}"#])
+        let r = try HayaiBinary.run(["train", "sft", "--base", base, "--data", bad, "--steps", "1", "--out", scratch.appendingPathComponent("x").path])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertTrue(r.stderr.contains("\(bad):2: missing field 'output'"), r.stderr)
+
+        let empty = try data([#"{"instruction": "ok", "output": "  "}"#])
+        let e = try HayaiBinary.run(["train", "sft", "--base", base, "--data", empty, "--steps", "1"])
+        XCTAssertEqual(e.status, 1)
+        XCTAssertTrue(e.stderr.contains("empty response"), e.stderr)
+
+        let good = try data([#"{"instruction": "ok", "output": "fine"}"#])
+        let chatml = try HayaiBinary.run(["train", "sft", "--base", base, "--data", good, "--template", "chatml", "--steps", "1"])
+        XCTAssertEqual(chatml.status, 1)
+        XCTAssertTrue(chatml.stderr.contains("no special token <|im_start|>"), chatml.stderr)
+    }
+
+    func testExamplesLongerThanARowAreCutAndCounted() throws {
+        let long = String(repeating: "とても長い答えです。", count: 80)
+        let file = try data([#"{"instruction": "短い質問", "output": "短い答え"}"#, "{\"instruction\": \"長い質問\", \"output\": \"\(long)\"}"])
+        let r = try HayaiBinary.run(["train", "sft", "--base", base, "--data", file, "--steps", "1", "--seq-len", "256", "--batch-size", "2",
+                                     "--out", scratch.appendingPathComponent("y").path, "--home", scratch.appendingPathComponent("ws").path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("2 examples (1 cut to fit a row"), r.stdout)
+    }
+}
