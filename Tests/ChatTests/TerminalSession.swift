@@ -77,6 +77,7 @@ final class TerminalSession {
         throw XCTSkip("gave up")
     }
 
+    @discardableResult
     func waitFor(_ needle: String, count: Int = 1, timeout: Double = 60, file: StaticString = #filePath, line: UInt = #line) throws -> String {
         try wait("\(count)× \"\(needle)\"", timeout: timeout, file: file, line: line) { $0.components(separatedBy: needle).count - 1 >= count }
     }
