@@ -191,3 +191,22 @@ final class ScriptedCommandsTests: XCTestCase {
         XCTAssertEqual(t[1]["context_size"] as? Int, 4096)
     }
 }
+
+final class SavedChatCLITests: XCTestCase {
+    func testLoadOptionStartsFromASavedChatWithItsCacheRecomputed() throws {
+        let tiny = Fixtures.fixture("stablelm-tiny").path
+        let home = Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: home) }
+        let first = try HayaiBinary.run(["chat", tiny, "--temp", "0", "-n", "4", "--json"], stdin: "one\n/set top_k 5\n/save keep\n",
+                                        environment: ["HAYAI_HOME": home.path])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        XCTAssertTrue(first.stderr.contains("saved 1 turns to \(home.path)/chats/keep.json"), first.stderr)
+        let second = try HayaiBinary.run(["chat", tiny, "-n", "4", "--json", "--load", "keep"], stdin: "/show\ntwo\n",
+                                         environment: ["HAYAI_HOME": home.path])
+        XCTAssertEqual(second.status, 0, second.stderr)
+        XCTAssertTrue(second.stderr.contains("loaded 1 turns"), second.stderr)
+        XCTAssertTrue(second.stderr.contains("top_k=5"), "settings come back with the chat: \(second.stderr)")
+        let turn = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(second.stdout.utf8)) as? [String: Any])
+        XCTAssertLessThan(turn["prompt_tokens_evaluated"] as! Int, turn["prompt_tokens"] as! Int)
+    }
+}
