@@ -52,6 +52,7 @@ final class REPLTests: XCTestCase {
         XCTAssertTrue(screen.contains("prompt: 42 new / 42 tokens · generated: "), screen)
         XCTAssertTrue(screen.contains("tokens/s · first token: "), screen)
         XCTAssertTrue(screen.contains("context: 49/4096"), screen)
+        XCTAssertTrue(screen.contains("(context 4096) · /help for commands"), screen)
 
         try terminal.type("/set temp 0"); try terminal.send("Enter")
         try terminal.waitFor("temp = 0")
