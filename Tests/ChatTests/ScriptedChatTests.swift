@@ -146,3 +146,67 @@ final class ScriptedChatTests: XCTestCase {
         XCTAssertTrue(none.stderr.contains("give a model"), none.stderr)
     }
 }
+
+final class ScriptedCommandsTests: XCTestCase {
+    let tiny = Fixtures.fixture("stablelm-tiny").path
+
+    func turns(_ stdout: String) throws -> [[String: Any]] {
+        try stdout.split(separator: "\n").map { line in
+            try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "not a JSON object: \(line)")
+        }
+    }
+
+    func testSystemTemplateUndoAndResetChangeWhatTheModelSees() throws {
+        let script = "/system Be brief.\n/template chatml\none\n/show\ntwo\n/undo\nthree\n/reset\none\n/help\n"
+        let r = try HayaiBinary.run(["chat", tiny, "--temp", "0", "-n", "2", "--json"], stdin: script)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let t = try turns(r.stdout)
+        XCTAssertEqual(t.map { $0["user"] as? String }, ["one", "two", "three", "one"], "only answers on stdout")
+        XCTAssertTrue(r.stderr.contains("chat template: chatml"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("system prompt: \"Be brief.\""), r.stderr)
+        XCTAssertTrue(r.stderr.contains("removed the last exchange"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("/retry"), "the /help text: \(r.stderr)")
+        // "three" follows "one" (two was undone): its prompt holds two exchanges' worth of tokens;
+        // After /reset, "one" again: only the system prompt and itself, as at the start.
+        let p = t.map { $0["prompt_tokens"] as! Int }
+        XCTAssertGreaterThan(p[2], p[0])
+        XCTAssertEqual(p[3], p[0], "after /reset the prompt is as at the start")
+    }
+
+    func testModelCommandSwitchesModelsAndKeepsTheConversation() throws {
+        let smol: String
+        do { smol = try SmolLM2.ggufPath().path } catch let e as SmolLM2.FetchError {
+            if case .registryUnreachable = e { throw XCTSkip("\(e)") }
+            throw e
+        }
+        let r = try HayaiBinary.run(["chat", tiny, "--temp", "0", "-n", "8", "--json"],
+                                    stdin: "hello\n/model \(smol)\nWhat is the capital of France?\n")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("chat template: chatml (detected from the checkpoint)"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("the conversation stays"), r.stderr)
+        let t = try turns(r.stdout)
+        XCTAssertEqual(t.count, 2)
+        XCTAssertEqual(t[1]["model"] as? String, SmolLM2.fileName)
+        XCTAssertEqual(t[1]["prompt_tokens_evaluated"] as? Int, t[1]["prompt_tokens"] as? Int, "a new model computes its cache afresh")
+        XCTAssertEqual(t[1]["context_size"] as? Int, 4096)
+    }
+}
+
+final class SavedChatCLITests: XCTestCase {
+    func testLoadOptionStartsFromASavedChatWithItsCacheRecomputed() throws {
+        let tiny = Fixtures.fixture("stablelm-tiny").path
+        let home = Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: home) }
+        let first = try HayaiBinary.run(["chat", tiny, "--temp", "0", "-n", "4", "--json"], stdin: "one\n/set top_k 5\n/save keep\n",
+                                        environment: ["HAYAI_HOME": home.path])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        XCTAssertTrue(first.stderr.contains("saved 1 turns to \(home.path)/chats/keep.json"), first.stderr)
+        let second = try HayaiBinary.run(["chat", tiny, "-n", "4", "--json", "--load", "keep"], stdin: "/show\ntwo\n",
+                                         environment: ["HAYAI_HOME": home.path])
+        XCTAssertEqual(second.status, 0, second.stderr)
+        XCTAssertTrue(second.stderr.contains("loaded 1 turns"), second.stderr)
+        XCTAssertTrue(second.stderr.contains("top_k=5"), "settings come back with the chat: \(second.stderr)")
+        let turn = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(second.stdout.utf8)) as? [String: Any])
+        XCTAssertLessThan(turn["prompt_tokens_evaluated"] as! Int, turn["prompt_tokens"] as! Int)
+    }
+}

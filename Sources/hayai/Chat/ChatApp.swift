@@ -9,6 +9,8 @@ final class Participant {
     var label: String
     var path: String
     let chat: ChatSession
+    /// What detection found in the checkpoint, so /template can return to it with its default system message.
+    var detected: TemplateDetection?
 
     init(label: String, path: String, chat: ChatSession) {
         self.label = label; self.path = path; self.chat = chat
@@ -49,6 +51,11 @@ final class ChatApp {
         if options.interactive { CLI.write(dim(s) + "\n") } else { CLI.printError(s) }
     }
 
+    /// Command output (/help, /show): on standard error in scripted mode, where stdout holds only answers.
+    func say(_ s: String) {
+        if options.interactive { CLI.write(s) } else { FileHandle.standardError.write(Data(s.utf8)) }
+    }
+
     func error(_ s: String) {
         failures += 1
         if options.interactive { CLI.write((colors ? "\u{1B}[31mError:\u{1B}[0m " : "Error: ") + s + "\n") } else { CLI.printError("Error: " + s) }
@@ -59,15 +66,17 @@ final class ChatApp {
     /// Loads a model and chooses its chat format (the --template override, else detection).
     func makeSession(path: String, label: String, settings: ChatSettings, system: String?) throws -> Participant {
         let model = try LocalLanguageModel(path: path, contextLength: options.contextLength)
-        let (template, checkpointSystem) = try chooseTemplate(for: model, label: label)
+        let detection = TemplateDetection.detect(model: model.model, library: library)
+        let (template, checkpointSystem) = try chooseTemplate(detection, label: label, modelName: model.name)
         let chat = ChatSession(model: model, template: template, checkpointSystem: checkpointSystem, settings: settings)
         chat.conversation.system = system
-        return Participant(label: label, path: path, chat: chat)
+        let p = Participant(label: label, path: path, chat: chat)
+        p.detected = detection
+        return p
     }
 
-    private func chooseTemplate(for model: LocalLanguageModel, label: String) throws -> (ChatTemplate, String?) {
-        let detection = TemplateDetection.detect(model: model.model, library: library)
-        let prefix = participants.count > 1 || label != model.name ? "\(label): " : ""
+    private func chooseTemplate(_ detection: TemplateDetection, label: String, modelName: String) throws -> (ChatTemplate, String?) {
+        let prefix = participants.count > 1 || label != modelName ? "\(label): " : ""
         if let name = options.templateOverride {
             let t = try library.template(named: name)
             notice("\(prefix)chat template: \(t.name) (chosen with --template)")
@@ -210,7 +219,7 @@ final class ChatApp {
         let name = String(trimmed.prefix { !$0.isWhitespace })
         let argument = String(trimmed.dropFirst(name.count)).trimmingCharacters(in: .whitespaces)
         switch name {
-        case "/help", "/?": CLI.write(Self.help + "\n")
+        case "/help", "/?": say(Self.help + "\n")
         case "/quit", "/exit", "/bye": return false
         case "/system":
             let system: String? = argument.isEmpty ? nil : (argument == "\"\"" ? "" : argument)
@@ -259,7 +268,7 @@ final class ChatApp {
             lines.append("system prompt: \(system)" + (c.conversation.system == nil && c.effectiveSystem != nil ? " (default)" : ""))
             lines.append("settings: " + c.settings.summary.map { "\($0.0)=\($0.1)" }.joined(separator: " "))
             lines.append("turns: \(c.conversation.turns.count) · context: \(c.contextUsed)/\(c.contextSize)")
-            CLI.write(lines.joined(separator: "\n") + "\n")
+            say(lines.joined(separator: "\n") + "\n")
         }
     }
 
@@ -267,7 +276,7 @@ final class ChatApp {
         guard !name.isEmpty else {
             for n in library.names {
                 let t = library.templates[n]!
-                CLI.write("\(n)\(participants.contains { $0.chat.template.name == n } ? " *" : "")  \(dim(t.description ?? ""))\n")
+                say("\(n)\(participants.contains { $0.chat.template.name == n } ? " *" : "")  \(dim(t.description ?? ""))\n")
             }
             return
         }
@@ -275,7 +284,7 @@ final class ChatApp {
             let t = try library.template(named: name)
             for p in participants {
                 p.chat.template = t
-                if t.name != "chatml" { p.chat.checkpointSystem = nil }
+                p.chat.checkpointSystem = p.detected.flatMap { $0.matched && $0.template.name == t.name ? $0.defaultSystem : nil }
             }
             notice("chat template: \(t.name)")
         } catch {
@@ -339,8 +348,10 @@ final class ChatApp {
         let p = participants[0]
         do {
             let model = try LocalLanguageModel(path: path, contextLength: options.contextLength)
-            let (template, system) = try chooseTemplate(for: model, label: model.name)
+            let detection = TemplateDetection.detect(model: model.model, library: library)
+            let (template, system) = try chooseTemplate(detection, label: model.name, modelName: model.name)
             p.chat.replaceModel(model, template: template, checkpointSystem: system)
+            p.detected = detection
             p.path = path
             p.label = model.name
             notice("model: \(path) (the conversation stays; its cache is computed on the next turn)")

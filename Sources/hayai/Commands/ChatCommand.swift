@@ -94,8 +94,8 @@ struct ChatCommand: ParsableCommand {
             app.participants.append(try app.makeSession(path: path, label: label, settings: settings, system: system))
         }
         if !scripted {
-            let names = app.participants.map(\.label).joined(separator: " | ")
-            CLI.write(app.dim("hayai chat · \(names) · context \(app.participants[0].chat.contextSize) · /help for commands") + "\n")
+            let names = app.participants.map { "\($0.label) (context \($0.chat.contextSize))" }.joined(separator: " | ")
+            CLI.write(app.dim("hayai chat · \(names) · /help for commands") + "\n")
         }
         if let loadName { _ = app.command("/load \(loadName)") }
         let status = app.run()
