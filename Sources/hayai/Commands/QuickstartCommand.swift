@@ -25,7 +25,7 @@ struct QuickstartCommand: ParsableCommand {
     var home: String?
 
     @Option(help: "Minutes of pretraining.")
-    var minutes: Double = 6
+    var minutes: Double = 5
 
     @Option(help: "Bytes of corpus text.")
     var maxBytes = 4_000_000
@@ -37,7 +37,7 @@ struct QuickstartCommand: ParsableCommand {
     var evalLimit = 300
 
     @Option(help: "SFT epochs.")
-    var sftEpochs = 3
+    var sftEpochs = 2
 
     @Option(help: "SFT optimizer steps (overrides --sft-epochs).")
     var sftSteps: Int?
@@ -95,7 +95,7 @@ struct QuickstartCommand: ParsableCommand {
             var args = ["--base", base, "--data", sft, "--out", instruct, "--seq-len", "256", "--epochs", "\(sftEpochs)",
                         "--name", Self.runName("quickstart-sft")] + homeArgs + (sftSteps.map { ["--steps", "\($0)"] } ?? [])
             if let jcqa = Self.jglue("jcommonsenseqa/train-v1.3.json") {
-                args += ["--jcommonsenseqa", jcqa, "--jcommonsenseqa-limit", "3000"]
+                args += ["--jcommonsenseqa", jcqa, "--jcommonsenseqa-limit", "2000"]
             } else {
                 print("($HAYAI_DATA has no JGLUE: fine-tuning on the hand-written instructions only)")
             }
