@@ -291,3 +291,20 @@ void hayai_kv_rows_to_f32(int type, const void *base, size_t rowBytes, int off, 
         }
     }
 }
+
+// ---- Streaming read for the roofline: touches every 32 bytes of [p, p + bytes) once.
+uint64_t hayai_stream_read(const void *p, size_t bytes) {
+    const __m256i *v = p;
+    size_t n = bytes / 32, i = 0;
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    for (; i + 4 <= n; i += 4) {
+        a0 = _mm256_add_epi64(a0, _mm256_load_si256(v + i));
+        a1 = _mm256_add_epi64(a1, _mm256_load_si256(v + i + 1));
+        a2 = _mm256_add_epi64(a2, _mm256_load_si256(v + i + 2));
+        a3 = _mm256_add_epi64(a3, _mm256_load_si256(v + i + 3));
+    }
+    __m256i s = _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3));
+    uint64_t out[4];
+    _mm256_storeu_si256((__m256i *)out, s);
+    return out[0] + out[1] + out[2] + out[3];
+}

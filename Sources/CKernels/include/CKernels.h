@@ -74,3 +74,5 @@ void hayai_rmsnorm(const float *x, int n, const float *weight, float eps, float 
 void hayai_attend(int type, const float *q, const void *keys, const void *values, size_t rowBytes, int off, int d,
                   int length, float scale, float *scores, float *out);
 void hayai_kv_rows_to_f32(int type, const void *base, size_t rowBytes, int off, int d, int rows, float *out);
+// Reads [p, p + bytes) (32-byte aligned, a multiple of 128 bytes) once; returns a checksum.
+uint64_t hayai_stream_read(const void *p, size_t bytes);

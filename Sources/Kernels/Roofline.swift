@@ -1,0 +1,56 @@
+// The machine's limits as hayai measures them, for `hayai bench`'s roofline columns: read
+// bandwidth (a streaming read over 512 MiB, 16× the L3, split over the pool's threads; best of 8
+// passes) and sgemm throughput (OpenBLAS, the shape of a 512-token prompt through a 2048-wide
+// layer; best of 5). Each is measured once per process and thread count.
+import Foundation
+import CKernels
+
+public enum Roofline {
+    nonisolated(unsafe) private static var bandwidthCache: [Int: Double] = [:]
+    nonisolated(unsafe) private static var sgemmCache: [Int: Double] = [:]
+    private static let lock = NSLock()
+
+    private static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+    /// Bytes per second one streaming read reaches with `threads` threads.
+    public static func readBandwidth(threads: Int) -> Double {
+        lock.lock(); defer { lock.unlock() }
+        if let b = bandwidthCache[threads] { return b }
+        let bytes = 512 << 20
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 4096)
+        defer { buffer.deallocate() }
+        buffer.initializeMemory(as: UInt8.self, repeating: 1, count: bytes)
+        let pool = ThreadPool(threads: threads, spinMicroseconds: 0)
+        let pieces = 64, piece = bytes / pieces
+        let sums = UnsafeMutablePointer<UInt64>.allocate(capacity: pieces)
+        defer { sums.deallocate() }
+        var best = Double.infinity
+        for _ in 0..<8 {
+            let t0 = now()
+            pool.parallelFor(count: pieces) { i in sums[i] = hayai_stream_read(buffer + i * piece, piece) }
+            best = min(best, now() - t0)
+        }
+        let bandwidth = Double(bytes) / best
+        bandwidthCache[threads] = bandwidth
+        return bandwidth
+    }
+
+    /// Float operations per second of sgemm (m = 512, n = k = 2048) with `threads` OpenBLAS threads.
+    public static func sgemmFLOPS(threads: Int) -> Double {
+        lock.lock(); defer { lock.unlock() }
+        if let f = sgemmCache[threads] { return f }
+        let m = 512, n = 2048, k = 2048
+        let a = [Float](repeating: 0.5, count: m * k), b = [Float](repeating: 0.25, count: n * k)
+        var c = [Float](repeating: 0, count: m * n)
+        BLAS.setThreads(threads)
+        var best = Double.infinity
+        for _ in 0..<5 {
+            let t0 = now()
+            BLAS.gemm(transA: false, transB: true, m: m, n: n, k: k, a: a, lda: k, b: b, ldb: k, c: &c, ldc: n)
+            best = min(best, now() - t0)
+        }
+        let flops = 2 * Double(m) * Double(n) * Double(k) / best
+        sgemmCache[threads] = flops
+        return flops
+    }
+}
