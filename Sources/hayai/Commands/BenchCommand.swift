@@ -79,7 +79,6 @@ struct BenchCommand: ParsableCommand {
         let gens = try Self.list(generate, "-n", min: 0).filter { $0 > 0 }
         let threadCounts = try Self.list(threads, "-t", min: 1)
         let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
-        CLI.printError("load average: \(load)")
 
         var m: Model
         let name: String
@@ -92,6 +91,7 @@ struct BenchCommand: ParsableCommand {
             if let type { CLI.printError("quantizing to \(type) in memory…"); m = try m.quantized(to: type) }
             name = (model! as NSString).lastPathComponent
         }
+        CLI.printError("load average: \(load)")
         let c = m.config
         for (label, n) in [("prompt", prompts.max() ?? 0), ("generation", gens.max() ?? 0)] where n >= c.maxPositions {
             throw UserError("\(label) length \(n) does not fit the model's context of \(c.maxPositions)")
@@ -101,9 +101,10 @@ struct BenchCommand: ParsableCommand {
         if !c.tieWordEmbeddings { matrices.append(weights.output) }
         for l in weights.layers { for x in [l.q, l.k, l.v, l.qkv, l.o, l.gate, l.up, l.down] { if let x { matrices.append(x.weight) } } }
         let size = matrices.reduce(0) { $0 + $1.byteCount }
+        // The type: --type's name, else the type holding most bytes of the layers' matrices.
         var typeBytes: [String: Int] = [:]
-        for x in matrices { typeBytes[x.typeName, default: 0] += x.byteCount }
-        let typeLabel = typeBytes.sorted { $0.value > $1.value }.first?.key ?? "?"
+        for x in matrices.dropFirst(c.tieWordEmbeddings ? 1 : 2) { typeBytes[x.typeName, default: 0] += x.byteCount }
+        let typeLabel = type?.rawValue.uppercased() ?? typeBytes.sorted { $0.value > $1.value }.first?.key ?? "?"
         let params = c.parameterCount
         let matrixParams = params - c.vocabSize * c.hiddenSize * (c.tieWordEmbeddings ? 0 : 1)   // embedding: a lookup
         let perTokenWeights = m.weightBytes
