@@ -10,7 +10,7 @@ public enum Roofline {
     nonisolated(unsafe) private static var sgemmCache: [Int: Double] = [:]
     private static let lock = NSLock()
 
-    private static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+    static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
     /// Bytes per second one streaming read reaches with `threads` threads.
     public static func readBandwidth(threads: Int) -> Double {
@@ -33,6 +33,34 @@ public enum Roofline {
         let bandwidth = Double(bytes) / best
         bandwidthCache[threads] = bandwidth
         return bandwidth
+    }
+
+    /// A read-bandwidth probe that keeps its buffer, for measuring between benchmark runs: on a
+    /// shared machine the bandwidth left to this process changes from second to second, so a
+    /// ratio to a probe taken next to each run says more than one to the best figure.
+    public final class Probe {
+        let bytes: Int
+        let buffer: UnsafeMutableRawPointer
+        let pool: ThreadPool
+        public init(threads: Int, megabytes: Int = 256) {
+            bytes = megabytes << 20
+            buffer = .allocate(byteCount: bytes, alignment: 4096)
+            buffer.initializeMemory(as: UInt8.self, repeating: 1, count: bytes)
+            pool = ThreadPool(threads: threads, spinMicroseconds: 0)
+        }
+        deinit { buffer.deallocate() }
+
+        /// Bytes per second of the faster of `passes` streaming reads.
+        public func measure(passes: Int = 2) -> Double {
+            let pieces = 64, piece = bytes / pieces, buffer = self.buffer
+            var best = Double.infinity
+            for _ in 0..<passes {
+                let t0 = Roofline.now()
+                pool.parallelFor(count: pieces) { i in _ = hayai_stream_read(buffer + i * piece, piece) }
+                best = min(best, Roofline.now() - t0)
+            }
+            return Double(bytes) / best
+        }
     }
 
     /// Float operations per second of sgemm (m = 512, n = k = 2048) with `threads` OpenBLAS threads.
