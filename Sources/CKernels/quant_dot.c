@@ -353,6 +353,54 @@ static void q8_0_rows(int nb, const void *w0, size_t rowBytes, int rows, const h
     }
 }
 
+// Q4_1 rows: each weight block's (d, m) pair converted with one vcvtph2ps and multiplied by the
+// activation block's prepared (d8, s) pair: lane 0 is the block's scale, lane 1 its min term m·s.
+// Measured on the Zen 5 VM, SmolLM2-135M Q4_1 generation, one thread: the row-at-a-time loop took
+// 65% of the time; this one is about twice as fast per row.
+#define Q4_1_ROWS_BODY(SUM)                                                                          \
+    for (int r = 0; r < rows; r++) {                                                                 \
+        const hayai_block_q4_1 *w = (const hayai_block_q4_1 *)((const char *)w0 + (size_t)r * rowBytes); \
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                               \
+        __m128 mins0 = _mm_setzero_ps(), mins1 = _mm_setzero_ps();                                   \
+        int i = 0;                                                                                   \
+        for (; i + 1 < nb; i += 2) {                                                                 \
+            __m256i p0 = SUM(nibbles32(w[i].qs), load32(x[i].qs));                                   \
+            __m256i p1 = SUM(nibbles32(w[i + 1].qs), load32(x[i + 1].qs));                           \
+            __m128 s0 = _mm_mul_ps(dm_pair(&w[i]), _mm_castpd_ps(_mm_load_sd((const double *)(xds + 2 * i)))); \
+            __m128 s1 = _mm_mul_ps(dm_pair(&w[i + 1]), _mm_castpd_ps(_mm_load_sd((const double *)(xds + 2 * i + 2)))); \
+            acc0 = _mm256_fmadd_ps(_mm256_broadcastss_ps(s0), _mm256_cvtepi32_ps(p0), acc0);         \
+            acc1 = _mm256_fmadd_ps(_mm256_broadcastss_ps(s1), _mm256_cvtepi32_ps(p1), acc1);         \
+            mins0 = _mm_add_ps(mins0, s0); mins1 = _mm_add_ps(mins1, s1);                            \
+        }                                                                                            \
+        for (; i < nb; i++) {                                                                        \
+            __m256i p = SUM(nibbles32(w[i].qs), load32(x[i].qs));                                    \
+            __m128 s = _mm_mul_ps(dm_pair(&w[i]), _mm_castpd_ps(_mm_load_sd((const double *)(xds + 2 * i)))); \
+            acc0 = _mm256_fmadd_ps(_mm256_broadcastss_ps(s), _mm256_cvtepi32_ps(p), acc0);           \
+            mins0 = _mm_add_ps(mins0, s);                                                            \
+        }                                                                                            \
+        __m128 mins = _mm_add_ps(mins0, mins1);                                                      \
+        y[r] = hsum(_mm256_add_ps(acc0, acc1)) + _mm_cvtss_f32(_mm_movehdup_ps(mins));               \
+    }
+
+// (d, m) of a Q4_1 block as floats in lanes 0 and 1.
+static inline __m128 dm_pair(const hayai_block_q4_1 *b) {
+    uint32_t v; memcpy(&v, &b->d, 4);
+    __m128i h = _mm_cvtsi32_si128((int)v);
+    __asm__("" : "+x"(h));
+    return _mm_cvtph_ps(h);
+}
+
+static void q4_1_rows_avx2(int nb, const void *w0, size_t rowBytes, int rows, const hayai_block_q8_1 *x,
+                           const float *xds, float *y) {
+    Q4_1_ROWS_BODY(sum_u8i8_madd)
+}
+
+__attribute__((target("avx512vnni,avx512vl")))
+static void q4_1_rows_vnni(int nb, const void *w0, size_t rowBytes, int rows, const hayai_block_q8_1 *x,
+                           const float *xds, float *y) {
+    Q4_1_ROWS_BODY(sum_u8i8_vnni)
+}
+
 typedef float (*dot_fn)(int, const void *, const void *);
 
 int hayai_avx2_dot_rows(uint32_t type, int n, const void *w, size_t rowBytes, int rows, const void *x, float *y) {
@@ -372,6 +420,14 @@ int hayai_avx2_dot_rows(uint32_t type, int n, const void *w, size_t rowBytes, in
         }
         if (has_vnni()) q4_0_rows_vnni(nb, w, rowBytes, rows, xb, xd, xoff, y);
         else q4_0_rows_avx2(nb, w, rowBytes, rows, xb, xd, xoff, y);
+        return 1;
+    }
+    if (type == 3 && nb <= HAYAI_PREP_MAX) {
+        const hayai_block_q8_1 *xb = x;
+        float xds[2 * nb] __attribute__((aligned(16)));
+        for (int i = 0; i < nb; i++) { xds[2 * i] = f16(xb[i].d); xds[2 * i + 1] = f16(xb[i].s); }
+        if (has_vnni()) q4_1_rows_vnni(nb, w, rowBytes, rows, xb, xds, y);
+        else q4_1_rows_avx2(nb, w, rowBytes, rows, xb, xds, y);
         return 1;
     }
     dot_fn f;
