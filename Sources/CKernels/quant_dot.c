@@ -63,6 +63,15 @@ static inline __m256i bits_to_bytes(const uint8_t *p) {
 
 static inline __m256i load32(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
 
+// Σ of 32 int8 values.
+static inline int sum_i8x32(const int8_t *q) {
+    __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), load32(q)), _mm256_set1_epi16(1));
+    __m128i t = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
+    return _mm_cvtsi128_si32(t);
+}
+
 // ---- 32-element types. Two accumulators so consecutive blocks do not wait on one FMA chain.
 
 float hayai_avx2_dot_q8_0_q8_0(int n, const void *vw, const void *vx) {
@@ -353,6 +362,76 @@ static void q8_0_rows(int nb, const void *w0, size_t rowBytes, int rows, const h
     }
 }
 
+// ---- Q4_0 rows in 512-bit registers (AVX512-VNNI): two blocks per vpdpbusd. The activations are
+// first rearranged per block pair as [x_i[0:16], x_i+1[0:16], x_i[16:32], x_i+1[16:32]] to match the
+// unpacked nibbles [lo_i, lo_i+1, hi_i, hi_i+1]; a row's scales are gathered 16 at a time (stride 18)
+// and multiplied by the activation scales once, and the offset term Σ d·8·d8·Σq8 is a dot of
+// those with the prepared offsets. Measured on the Zen 5 VM (2048 × 2048 from L3, one thread,
+// shared machine, best of 200): 141 µs with 256-bit VNNI, 132 µs with this.
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,f16c")))
+static void q4_0_rows_zmm(int nb, const void *w0, size_t rowBytes, int rows, const uint8_t *xpairs,
+                          const float *xd, const float *xoff, float *y) {
+    float sc[nb + 16] __attribute__((aligned(64)));
+    const __m512i lowmask = _mm512_set1_epi8(0x0F);
+    const __m512i pairIdx = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1);
+    for (int r = 0; r < rows; r++) {
+        const uint8_t *w = (const uint8_t *)w0 + (size_t)r * rowBytes;
+        // Scales d_i · d8_i for every block, and the offset term.
+        __m512 corr = _mm512_setzero_ps();
+        int i = 0;
+        for (; i + 16 <= nb; i += 16) {
+            // Scalar loads of the 16 scales: a vpgatherdd at stride 18 measured slower here.
+            uint16_t hv[16] __attribute__((aligned(32)));
+            for (int k = 0; k < 16; k++) memcpy(hv + k, w + (size_t)(i + k) * 18, 2);
+            __m512 d = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)hv));
+            __m512 s = _mm512_mul_ps(d, _mm512_loadu_ps(xd + i));
+            _mm512_store_ps(sc + i, s);
+            corr = _mm512_fmadd_ps(d, _mm512_loadu_ps(xoff + i), corr);
+        }
+        float tail = 0;
+        for (; i < nb; i++) {
+            float d = f16(((const hayai_block_q4_0 *)w)[i].d);
+            sc[i] = d * xd[i];
+            tail += d * xoff[i];
+        }
+        __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+        i = 0;
+        for (; i + 3 < nb; i += 4) {
+            const hayai_block_q4_0 *b = (const hayai_block_q4_0 *)w + i;
+            __m256i q01 = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)b[1].qs), _mm_loadu_si128((const __m128i *)b[0].qs));
+            __m256i q23 = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)b[3].qs), _mm_loadu_si128((const __m128i *)b[2].qs));
+            __m512i n01 = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(q01), _mm256_srli_epi16(q01, 4), 1), lowmask);
+            __m512i n23 = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(q23), _mm256_srli_epi16(q23, 4), 1), lowmask);
+            __m512i p01 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), n01, _mm512_load_si512((const void *)(xpairs + (size_t)i * 32)));
+            __m512i p23 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), n23, _mm512_load_si512((const void *)(xpairs + (size_t)i * 32 + 64)));
+            __m512 s01 = _mm512_permutexvar_ps(pairIdx, _mm512_castpd_ps(_mm512_set1_pd(*(const double *)(sc + i))));
+            __m512 s23 = _mm512_permutexvar_ps(pairIdx, _mm512_castpd_ps(_mm512_set1_pd(*(const double *)(sc + i + 2))));
+            acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p01), s01, acc0);
+            acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p23), s23, acc1);
+        }
+        float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+        for (; i < nb; i++) {
+            const hayai_block_q4_0 *b = (const hayai_block_q4_0 *)w + i;
+            const int8_t *xq = (const int8_t *)(xpairs + (size_t)(i & ~1) * 32);
+            int lo = (i & 1) ? 16 : 0, dot = 0;
+            for (int j = 0; j < 16; j++) dot += (b->qs[j] & 0x0F) * xq[lo + j] + (b->qs[j] >> 4) * xq[32 + lo + j];
+            sum += sc[i] * (float)dot;
+        }
+        y[r] = sum - _mm512_reduce_add_ps(corr) - tail;
+    }
+}
+
+static int has_avx512_zmm(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
+                 && __builtin_cpu_supports("avx512vnni");
+    }
+    return cached;
+}
+
 // Q4_1 rows: each weight block's (d, m) pair converted with one vcvtph2ps and multiplied by the
 // activation block's prepared (d8, s) pair: lane 0 is the block's scale, lane 1 its min term m·s.
 // Measured on the Zen 5 VM, SmolLM2-135M Q4_1 generation, one thread: the row-at-a-time loop took
@@ -413,12 +492,17 @@ int hayai_avx2_dot_rows(uint32_t type, int n, const void *w, size_t rowBytes, in
             q8_0_rows(nb, w, rowBytes, rows, xb, xd, y);
             return 1;
         }
-        for (int i = 0; i < nb; i++) {
-            int s = 0;
-            for (int j = 0; j < 32; j++) s += xb[i].qs[j];
-            xoff[i] = 8.0f * xd[i] * (float)s;
-        }
-        if (has_vnni()) q4_0_rows_vnni(nb, w, rowBytes, rows, xb, xd, xoff, y);
+        for (int i = 0; i < nb; i++) xoff[i] = 8.0f * xd[i] * (float)sum_i8x32(xb[i].qs);
+        if (has_vnni() && has_avx512_zmm()) {
+            // Activations rearranged per block pair (an odd last block keeps the same layout, half used).
+            uint8_t xpairs[(size_t)(nb + 1) * 32] __attribute__((aligned(64)));
+            for (int i = 0; i < nb; i++) {
+                uint8_t *dst = xpairs + (size_t)(i & ~1) * 32 + ((i & 1) ? 16 : 0);
+                memcpy(dst, xb[i].qs, 16);
+                memcpy(dst + 32, xb[i].qs + 16, 16);
+            }
+            q4_0_rows_zmm(nb, w, rowBytes, rows, xpairs, xd, xoff, y);
+        } else if (has_vnni()) q4_0_rows_vnni(nb, w, rowBytes, rows, xb, xd, xoff, y);
         else q4_0_rows_avx2(nb, w, rowBytes, rows, xb, xd, xoff, y);
         return 1;
     }
@@ -530,11 +614,7 @@ int hayai_avx2_dot_rows_tokens(uint32_t type, int n, const void *w, size_t rowBy
             xoff[k] = prep + (TOKENS + k) * nb;
             for (int i = 0; i < nb; i++) {
                 xd[k][i] = f16(xs[k][i].d);
-                if (type == 2) {
-                    int sum = 0;
-                    for (int j = 0; j < 32; j++) sum += xs[k][i].qs[j];
-                    xoff[k][i] = 8.0f * xd[k][i] * (float)sum;
-                }
+                if (type == 2) xoff[k][i] = 8.0f * xd[k][i] * (float)sum_i8x32(xs[k][i].qs);
             }
         }
         float *ys = y + (size_t)s * ldy;

@@ -38,8 +38,9 @@ public struct QuantizedMatrix: @unchecked Sendable {
     public let rowBytes: Int
     /// Which dot-product implementation runs (AVX2 where the CPU has it).
     public var path: QuantizedDot.Path
-    /// Weight bytes per unit of work handed to a thread.
-    public var chunkBytes = 32 * 1024
+    /// Weight bytes per unit of work handed to a thread: large enough that the per-call preparation
+    /// of the activations (scales, offsets, Q4_0's pair layout) stays a few percent of the work.
+    public var chunkBytes = 128 * 1024
 
     public init(type: GGMLType, rows: Int, cols: Int, data: UnsafeRawPointer, path: QuantizedDot.Path = QuantizedDot.bestPath) throws {
         guard QuantizedDot.activationType(for: type) != nil else { throw QuantizedMatrixError.unsupportedType(type) }
@@ -146,7 +147,7 @@ public struct QuantizedMatrix: @unchecked Sendable {
         let quantizeRow = { (s: Int) in quantizeActivations(x + s * cols, into: xq + s * xqBytes) }
         if let pool { pool.parallelFor(count: t, body: quantizeRow) } else { for s in 0..<t { quantizeRow(s) } }
 
-        // Work item: a chunk of weight rows (~32 KiB, stays in L1/L2) against every token.
+        // Work item: a chunk of weight rows (~128 KiB, stays in L2) against every token.
         let chunk = rowsPerChunk
         let chunks = (rows + chunk - 1) / chunk
         let body = { (c: Int) in
