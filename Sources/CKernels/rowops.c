@@ -308,3 +308,29 @@ uint64_t hayai_stream_read(const void *p, size_t bytes) {
     _mm256_storeu_si256((__m256i *)out, s);
     return out[0] + out[1] + out[2] + out[3];
 }
+
+// ---- Dequantization of Q8_0 and Q4_0 rows for the prompt path's sgemm tiles (n a whole number
+// of 32-blocks). Equal to the scalar references in Kernels/Quantization/Dequantize.swift.
+void hayai_dequantize_q8_0(const void *src, float *dst, size_t n) {
+    const uint8_t *p = src;
+    for (size_t b = 0; b < n / 32; b++, p += 34, dst += 32) {
+        uint16_t h; memcpy(&h, p, 2);
+        const __m256 d = _mm256_set1_ps(half_to_float(h));
+        for (int j = 0; j < 32; j += 8) _mm256_storeu_ps(dst + j, _mm256_mul_ps(d, load8_i8((const int8_t *)p + 2 + j)));
+    }
+}
+
+void hayai_dequantize_q4_0(const void *src, float *dst, size_t n) {
+    const uint8_t *p = src;
+    for (size_t b = 0; b < n / 32; b++, p += 18, dst += 32) {
+        uint16_t h; memcpy(&h, p, 2);
+        const __m256 d = _mm256_set1_ps(half_to_float(h));
+        __m128i q = _mm_loadu_si128((const __m128i *)(p + 2));
+        __m128i lo = _mm_sub_epi8(_mm_and_si128(q, _mm_set1_epi8(0x0F)), _mm_set1_epi8(8));
+        __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), _mm_set1_epi8(0x0F)), _mm_set1_epi8(8));
+        _mm256_storeu_ps(dst, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo))));
+        _mm256_storeu_ps(dst + 8, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8)))));
+        _mm256_storeu_ps(dst + 16, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi))));
+        _mm256_storeu_ps(dst + 24, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8)))));
+    }
+}

@@ -34,7 +34,7 @@ public final class InferenceSession {
         let ctx = min(contextLength ?? min(c.maxPositions, 4096), c.maxPositions)
         self.cache = KVCache(layers: c.numLayers, contextLength: ctx, kvDim: c.numKVHeads * c.headDim, storage: kvType)
         self.batchSize = max(1, min(batchSize, ctx))
-        self.buffers = Buffers(config: c, batch: self.batchSize, context: ctx)
+        self.buffers = Buffers(config: c, batch: self.batchSize, context: ctx, threads: pool.threads)
     }
 
     /// How the cache stores keys and values.
@@ -223,34 +223,44 @@ public final class InferenceSession {
         }
 
         // Several queries, per head: scores (t, L) = q_h · K_hᵀ / √d, causal mask, softmax, then
-        // out_h (t, d) = P · V_h, through sgemm. A cache that is not F32 is widened per kv head first.
-        var lastKVHead = -1
-        for h in 0..<heads {
-            let kvh = h / group
-            let kh: UnsafePointer<Float>, vh: UnsafePointer<Float>, ld: Int
-            if storage == .f32 {
-                kh = UnsafePointer(keys.assumingMemoryBound(to: Float.self) + kvh * d)
-                vh = UnsafePointer(values.assumingMemoryBound(to: Float.self) + kvh * d)
-                ld = kvDim
-            } else {
-                if kvh != lastKVHead {
-                    storage.rowsAsFloat(keys, rowBytes: rowBytes, offset: kvh * d, d: d, rows: length, into: b.kvWide)
-                    storage.rowsAsFloat(values, rowBytes: rowBytes, offset: kvh * d, d: d, rows: length, into: b.kvWide + length * d)
-                    lastKVHead = kvh
+        // out_h (t, d) = P · V_h, through single-threaded sgemm calls; the heads are split over the
+        // pool's threads, each with its own scratch. A cache that is not F32 is widened per kv head.
+        let context = cache.contextLength, slots = min(pool.threads, heads)
+        let attendHeads = { (slot: Int) in
+            let scores = b.scores + slot * t * context, wide = b.kvWide + slot * 2 * context * d
+            var lastKVHead = -1
+            for h in (heads * slot / slots)..<(heads * (slot + 1) / slots) {
+                let kvh = h / group
+                let kh: UnsafePointer<Float>, vh: UnsafePointer<Float>, ld: Int
+                if storage == .f32 {
+                    kh = UnsafePointer(keys.assumingMemoryBound(to: Float.self) + kvh * d)
+                    vh = UnsafePointer(values.assumingMemoryBound(to: Float.self) + kvh * d)
+                    ld = kvDim
+                } else {
+                    if kvh != lastKVHead {
+                        storage.rowsAsFloat(keys, rowBytes: rowBytes, offset: kvh * d, d: d, rows: length, into: wide)
+                        storage.rowsAsFloat(values, rowBytes: rowBytes, offset: kvh * d, d: d, rows: length, into: wide + length * d)
+                        lastKVHead = kvh
+                    }
+                    kh = UnsafePointer(wide); vh = UnsafePointer(wide + length * d); ld = d
                 }
-                kh = UnsafePointer(b.kvWide); vh = UnsafePointer(b.kvWide + length * d); ld = d
+                let qh = b.q + h * d, oh = b.attnHeads + h * d
+                BLAS.gemm(transA: false, transB: true, m: t, n: length, k: d, alpha: scale, a: qh, lda: qDim, b: kh, ldb: ld,
+                          c: scores, ldc: length)
+                for r in 0..<t {
+                    let row = scores + r * length
+                    let visible = p0 + r + 1
+                    for j in visible..<length { row[j] = 0 }
+                    FastOps.softmax(row, n: visible)
+                }
+                BLAS.gemm(transA: false, transB: false, m: t, n: d, k: length, a: scores, lda: length, b: vh, ldb: ld,
+                          c: oh, ldc: qDim)
             }
-            let qh = b.q + h * d, oh = b.attnHeads + h * d
-            BLAS.gemm(transA: false, transB: true, m: t, n: length, k: d, alpha: scale, a: qh, lda: qDim, b: kh, ldb: ld,
-                      c: b.scores, ldc: length)
-            for r in 0..<t {
-                let row = b.scores + r * length
-                let visible = p0 + r + 1
-                for j in visible..<length { row[j] = 0 }
-                FastOps.softmax(row, n: visible)
-            }
-            BLAS.gemm(transA: false, transB: false, m: t, n: d, k: length, a: b.scores, lda: length, b: vh, ldb: ld,
-                      c: oh, ldc: qDim)
+        }
+        if slots > 1 {
+            BLAS.withSingleThread { pool.parallelFor(count: slots, body: attendHeads) }
+        } else {
+            attendHeads(0)
         }
         lw.o(b.attnHeads, t: t, into: out, pool: pool)
     }
@@ -281,7 +291,7 @@ private final class Buffers {
     let x, h, h2, q, k, v, qkv, attnHeads, attnOut, mlpOut, up, gate, scores, kvWide, logits: UnsafeMutablePointer<Float>
     private var all: [UnsafeMutablePointer<Float>] = []
 
-    init(config c: ModelConfig, batch t: Int, context: Int) {
+    init(config c: ModelConfig, batch t: Int, context: Int, threads: Int) {
         func alloc(_ n: Int) -> UnsafeMutablePointer<Float> {
             let p = UnsafeMutablePointer<Float>.allocate(capacity: max(n, 1))
             p.initialize(repeating: 0, count: max(n, 1))
@@ -295,8 +305,9 @@ private final class Buffers {
         attnOut = alloc(t * c.hiddenSize); mlpOut = alloc(t * c.hiddenSize)
         up = alloc(t * c.intermediateSize)
         gate = alloc(c.mlp == .gatedSiLU ? t * c.intermediateSize : 0)
-        scores = alloc(max(t, c.numHeads) * context)   // one row per query, or per head for one token
-        kvWide = alloc(2 * context * c.headDim)        // one kv head's keys and values widened to Float32
+        let slots = max(1, min(threads, c.numHeads))
+        scores = alloc(max(t * slots, c.numHeads) * context)   // per thread one row per query, or per head for one token
+        kvWide = alloc(slots * 2 * context * c.headDim)       // per thread one kv head's keys and values as Float32
         logits = alloc(t * c.vocabSize)
         all = [x, h, h2, q, k, v, qkv, attnHeads, attnOut, mlpOut, up, gate, scores, kvWide, logits]
     }

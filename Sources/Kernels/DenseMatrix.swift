@@ -3,8 +3,9 @@
 //
 //   matVec (decoding, one token):  x: (cols) -> y: (rows)       rows split over the ThreadPool,
 //                                                               AVX2 dot rows (F16C converts halves)
-//   matMul (prompt, t tokens):     x: (t, cols) -> y: (t, rows) sgemm; F16/BF16 tiles are widened
-//                                                               to Float32 in a small buffer first
+//   matMul (prompt, t tokens):     x: (t, cols) -> y: (t, rows) single-threaded sgemm per tile of
+//                                                               rows, tiles over the pool; F16/BF16
+//                                                               tiles widened to Float32 first
 //
 // Decoding never calls BLAS: OpenBLAS's threads and the pool's workers would both spin on the two
 // cores (see PLATFORM.md), and sgemv is slower than these loops for the small rows of a token.
@@ -70,22 +71,29 @@ public struct DenseMatrix: @unchecked Sendable {
     /// y (t, rows) = x (t, cols) · Wᵀ.
     public func matMul(x: UnsafePointer<Float>, t: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool?) {
         if t == 1 { return matVec(x: x, into: y, pool: pool) }
-        if element == .f32 {
-            return BLAS.linear(x, t: t, data.assumingMemoryBound(to: Float.self), inFeatures: cols, outFeatures: rows, into: y)
-        }
-        // Tiles of ~1 MiB of floats, widened in pieces over the pool, then one sgemm per tile.
+        // Tiles of ~1 MiB of floats (F16/BF16 widened first), one single-threaded sgemm per tile,
+        // tiles spread over the pool (OpenBLAS's own threads stay idle: see BLAS.withSingleThread).
         let tileRows = min(rows, max(16, (1 << 18) / max(cols, 1)))
-        let tile = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * cols)
-        defer { tile.deallocate() }
-        for r0 in stride(from: 0, to: rows, by: tileRows) {
-            let n = min(tileRows, rows - r0)
-            let per = max(1, 16384 / max(cols, 1)), pieces = (n + per - 1) / per
-            let widen = { (p: Int) in
-                let a = p * per, b = min(n, a + per)
-                rowsAsFloat(r0 + a..<r0 + b, into: tile + a * cols)
+        let tiles = (rows + tileRows - 1) / tileRows
+        let body = { (i: Int) in
+            let r0 = i * tileRows, n = min(tileRows, rows - r0)
+            if element == .f32 {
+                let w = data.assumingMemoryBound(to: Float.self) + r0 * cols
+                BLAS.gemm(transA: false, transB: true, m: t, n: n, k: cols, a: x, lda: cols, b: w, ldb: cols, c: y + r0, ldc: rows)
+                return
             }
-            if let pool { pool.parallelFor(count: pieces, body: widen) } else { for p in 0..<pieces { widen(p) } }
+            let tile = UnsafeMutablePointer<Float>.allocate(capacity: n * cols)
+            defer { tile.deallocate() }
+            rowsAsFloat(r0..<r0 + n, into: tile)
             BLAS.gemm(transA: false, transB: true, m: t, n: n, k: cols, a: x, lda: cols, b: tile, ldb: cols, c: y + r0, ldc: rows)
         }
+        guard let pool, pool.threads > 1, tiles > 1 else {
+            if element == .f32 {
+                return BLAS.linear(x, t: t, data.assumingMemoryBound(to: Float.self), inFeatures: cols, outFeatures: rows, into: y)
+            }
+            for i in 0..<tiles { body(i) }
+            return
+        }
+        BLAS.withSingleThread { pool.parallelFor(count: tiles, body: body) }
     }
 }

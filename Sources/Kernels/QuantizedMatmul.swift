@@ -8,6 +8,8 @@
 // weight row is an integer dot product with them; rows are split over the thread pool in chunks of
 // about `chunkBytes` of weights, handed out dynamically.
 
+import CKernels
+
 public enum QuantizedMatrixError: Error, CustomStringConvertible {
     case unsupportedType(GGMLType)
     case partialBlocks(GGMLType, cols: Int)
@@ -162,13 +164,27 @@ public struct QuantizedMatrix: @unchecked Sendable {
     private func matMulDequantizeGemm(x: UnsafePointer<Float>, t: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool?) {
         // Tiles of ~1 MiB of floats: big enough for sgemm to run at speed, small enough to stay in L2/L3.
         let tileRows = min(rows, max(16, (1 << 18) / cols))
-        let tile = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * cols)
-        defer { tile.deallocate() }
-        for r0 in stride(from: 0, to: rows, by: tileRows) {
-            let n = min(tileRows, rows - r0)
-            dequantizeRows(r0..<r0 + n, into: tile, pool: pool)
-            BLAS.gemm(transA: false, transB: true, m: t, n: n, k: cols, a: x, lda: cols, b: tile, ldb: cols,
-                      c: y + r0, ldc: rows)
+        let tiles = (rows + tileRows - 1) / tileRows
+        guard let pool, pool.threads > 1, tiles > 1 else {
+            let tile = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * cols)
+            defer { tile.deallocate() }
+            for r0 in stride(from: 0, to: rows, by: tileRows) {
+                let n = min(tileRows, rows - r0)
+                dequantizeRows(r0..<r0 + n, into: tile, pool: pool)
+                BLAS.gemm(transA: false, transB: true, m: t, n: n, k: cols, a: x, lda: cols, b: tile, ldb: cols, c: y + r0, ldc: rows)
+            }
+            return
+        }
+        // One pool for everything: each thread widens its own tile and runs a single-threaded sgemm
+        // on it, so OpenBLAS's threads never spin against the pool's (see BLAS.withSingleThread).
+        BLAS.withSingleThread {
+            pool.parallelFor(count: tiles) { i in
+                let r0 = i * tileRows, n = min(tileRows, rows - r0)
+                let tile = UnsafeMutablePointer<Float>.allocate(capacity: n * cols)
+                defer { tile.deallocate() }
+                dequantizeRows(r0..<r0 + n, into: tile)
+                BLAS.gemm(transA: false, transB: true, m: t, n: n, k: cols, a: x, lda: cols, b: tile, ldb: cols, c: y + r0, ldc: rows)
+            }
         }
     }
 
@@ -178,7 +194,12 @@ public struct QuantizedMatrix: @unchecked Sendable {
         let pieces = (range.count + per - 1) / per
         let body = { (p: Int) in
             let a = range.lowerBound + p * per, b = min(range.upperBound, a + per)
-            try! dequantizeReference(type, data + a * rowBytes, out + (a - range.lowerBound) * cols, count: (b - a) * cols)
+            let src = data + a * rowBytes, dst = out + (a - range.lowerBound) * cols, count = (b - a) * cols
+            switch type {
+            case .q8_0 where path == .avx2: hayai_dequantize_q8_0(src, dst, count)
+            case .q4_0 where path == .avx2: hayai_dequantize_q4_0(src, dst, count)
+            default: try! dequantizeReference(type, src, dst, count: count)
+            }
         }
         if let pool { pool.parallelFor(count: pieces, body: body) } else { for p in 0..<pieces { body(p) } }
     }

@@ -89,4 +89,17 @@ final class FastOpsTests: XCTestCase {
             }
         }
     }
+
+    func testFastDequantizeOfQ8_0AndQ4_0EqualsTheReference() throws {
+        let rows = 7, cols = 96
+        for type in [GGMLType.q8_0, .q4_0] {
+            let bytes = try quantized(type, randomRow(rows * cols, seed: 11))
+            let expected = try dequantized(type, bytes, count: rows * cols)
+            var got = [Float](repeating: .nan, count: rows * cols)
+            try bytes.withUnsafeBytes { p in
+                try QuantizedMatrix(type: type, rows: rows, cols: cols, data: p.baseAddress!).dequantizeRows(0..<rows, into: &got)
+            }
+            XCTAssertEqual(got, expected, "\(type)")
+        }
+    }
 }

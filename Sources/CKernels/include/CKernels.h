@@ -76,3 +76,5 @@ void hayai_attend(int type, const float *q, const void *keys, const void *values
 void hayai_kv_rows_to_f32(int type, const void *base, size_t rowBytes, int off, int d, int rows, float *out);
 // Reads [p, p + bytes) (32-byte aligned, a multiple of 128 bytes) once; returns a checksum.
 uint64_t hayai_stream_read(const void *p, size_t bytes);
+void hayai_dequantize_q8_0(const void *src, float *dst, size_t n);
+void hayai_dequantize_q4_0(const void *src, float *dst, size_t n);
