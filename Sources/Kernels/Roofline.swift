@@ -1,7 +1,7 @@
 // The machine's limits as hayai measures them, for `hayai bench`'s roofline columns: read
 // bandwidth (a streaming read over 512 MiB, 16× the L3, split over the pool's threads; best of 8
-// passes) and sgemm throughput (OpenBLAS, the shape of a 512-token prompt through a 2048-wide
-// layer; best of 5). Each is measured once per process and thread count.
+// passes) and sgemm throughput (single-threaded OpenBLAS calls side by side on the pool, the shape
+// of a 512-token prompt through a 2048-wide layer; best of 5). Each is measured once per process and thread count.
 import Foundation
 import CKernels
 
