@@ -174,9 +174,7 @@ public final class InferenceSession {
                 }
             }
         } else {
-            lw.q!(input, t: t, into: b.q, pool: pool)
-            lw.k!(input, t: t, into: b.k, pool: pool)
-            lw.v!(input, t: t, into: b.v, pool: pool)
+            together(lw.q!, b.q, lw.k!, b.k, lw.v, b.v, input: input, t: t)
         }
 
         // Per-head LayerNorm on q and k (weight per head, no bias), then RoPE at each position.
@@ -268,17 +266,41 @@ public final class InferenceSession {
     /// input: (t, hidden) -> out: (t, hidden)
     private func mlp(_ lw: LayerWeights, input: UnsafePointer<Float>, t: Int, into out: UnsafeMutablePointer<Float>) {
         let b = buffers, n = t * model.config.intermediateSize
-        lw.up(input, t: t, into: b.up, pool: pool)
         switch model.config.mlp {
         case .gatedSiLU:
-            lw.gate!(input, t: t, into: b.gate, pool: pool)
+            together(lw.up, b.up, lw.gate!, b.gate, nil, nil, input: input, t: t)
             FastOps.siluMul(b.up, gate: b.gate, count: n)
         case .gelu:
+            lw.up(input, t: t, into: b.up, pool: pool)
             for i in 0..<n { b.up[i] = Ops.gelu(b.up[i]) }
         case .geluTanh:
+            lw.up(input, t: t, into: b.up, pool: pool)
             for i in 0..<n { b.up[i] = Ops.geluTanh(b.up[i]) }
         }
         lw.down(b.up, t: t, into: out, pool: pool)
+    }
+
+    /// Two or three linear layers of the same input: for one token with quantized weights, one pass
+    /// over the pool (QuantizedMatrix.matVec(_:into:_:into:_:into:x:pool:)); otherwise one by one.
+    private func together(_ l1: Linear, _ y1: UnsafeMutablePointer<Float>, _ l2: Linear, _ y2: UnsafeMutablePointer<Float>,
+                          _ l3: Linear?, _ y3: UnsafeMutablePointer<Float>?, input: UnsafePointer<Float>, t: Int) {
+        if t == 1, case .quantized(let a, _) = l1.weight, case .quantized(let b, _) = l2.weight {
+            var c: QuantizedMatrix?
+            if let l3, case .quantized(let m, _) = l3.weight { c = m }
+            if l3 == nil || c != nil {
+                QuantizedMatrix.matVec(a, into: y1, b, into: y2, c, into: y3, x: input, pool: pool)
+                addBias(l1, y1); addBias(l2, y2)
+                if let l3, let y3 { addBias(l3, y3) }
+                return
+            }
+        }
+        l1(input, t: t, into: y1, pool: pool)
+        l2(input, t: t, into: y2, pool: pool)
+        if let l3, let y3 { l3(input, t: t, into: y3, pool: pool) }
+    }
+
+    @inline(__always) private func addBias(_ l: Linear, _ y: UnsafeMutablePointer<Float>) {
+        if let bias = l.bias { FastOps.add(y, bias.pointer, count: l.outFeatures) }
     }
 
     @inline(__always) private func add(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count: Int) {

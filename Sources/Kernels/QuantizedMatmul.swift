@@ -100,6 +100,37 @@ public struct QuantizedMatrix: @unchecked Sendable {
         }
     }
 
+    /// y_a = A · x, y_b = B · x and (when given) y_c = C · x in one pass over the pool: x is
+    /// quantized once and the matrices' chunks form one job, so a token's q/k/v (or up/gate)
+    /// projections cost one synchronisation instead of three. The matrices must share `cols` and
+    /// the activation type (else each is multiplied on its own).
+    public static func matVec(_ a: QuantizedMatrix, into ya: UnsafeMutablePointer<Float>,
+                              _ b: QuantizedMatrix, into yb: UnsafeMutablePointer<Float>,
+                              _ c: QuantizedMatrix?, into yc: UnsafeMutablePointer<Float>?,
+                              x: UnsafePointer<Float>, pool: ThreadPool?) {
+        let act = a.activationType
+        guard b.cols == a.cols, b.activationType == act, c.map({ $0.cols == a.cols && $0.activationType == act }) ?? true else {
+            a.matVec(x: x, into: ya, pool: pool); b.matVec(x: x, into: yb, pool: pool)
+            if let c, let yc { c.matVec(x: x, into: yc, pool: pool) }
+            return
+        }
+        withUnsafeTemporaryAllocation(byteCount: a.activationRowBytes, alignment: 64) { buffer in
+            let xq = UnsafeRawPointer(buffer.baseAddress!)
+            a.quantizeActivations(x, into: buffer.baseAddress!)
+            let ca = a.rowsPerChunk, cb = b.rowsPerChunk, cc = c?.rowsPerChunk ?? 1
+            let na = (a.rows + ca - 1) / ca, nb = (b.rows + cb - 1) / cb, nc = c.map { ($0.rows + cc - 1) / cc } ?? 0
+            func run(_ m: QuantizedMatrix, _ chunk: Int, _ i: Int, _ y: UnsafeMutablePointer<Float>) {
+                let r0 = i * chunk, n = min(chunk, m.rows - r0)
+                QuantizedDot.dotRows(m.type, count: m.cols, weights: m.data + r0 * m.rowBytes, rowBytes: m.rowBytes, rows: n,
+                                     activations: xq, into: y + r0, path: m.path)
+            }
+            let body = { (i: Int) in
+                if i < na { run(a, ca, i, ya) } else if i < na + nb { run(b, cb, i - na, yb) } else { run(c!, cc, i - na - nb, yc!) }
+            }
+            if let pool, pool.threads > 1 { pool.parallelFor(count: na + nb + nc, body: body) } else { for i in 0..<(na + nb + nc) { body(i) } }
+        }
+    }
+
     // MARK: Several tokens
 
     /// The strategy `matMul` uses for `t` tokens when none is given: quantized dots below a
