@@ -109,18 +109,19 @@ final class FastOpsTests: XCTestCase {
         for type in [GGMLType.q8_0, .q4_1] {
             let data = try shapes.enumerated().map { i, rows in try quantized(type, randomRow(rows * cols, seed: UInt64(i + 1))) }
             let x = randomRow(cols, seed: 9)
-            var separate = shapes.map { [Float](repeating: 0, count: $0) }, together = separate
+            var separate = shapes.map { [Float](repeating: 0, count: $0) }
+            var t0 = separate[0], t1 = separate[1], t2 = separate[2]
             try data[0].withUnsafeBytes { p0 in try data[1].withUnsafeBytes { p1 in try data[2].withUnsafeBytes { p2 in
                 var m = [try QuantizedMatrix(type: type, rows: shapes[0], cols: cols, data: p0.baseAddress!),
                          try QuantizedMatrix(type: type, rows: shapes[1], cols: cols, data: p1.baseAddress!),
                          try QuantizedMatrix(type: type, rows: shapes[2], cols: cols, data: p2.baseAddress!)]
                 for i in 0..<3 { m[i].chunkBytes = 512; m[i].matVec(x: x, into: &separate[i], pool: nil) }
-                together[0].withUnsafeMutableBufferPointer { y0 in together[1].withUnsafeMutableBufferPointer { y1 in
-                    together[2].withUnsafeMutableBufferPointer { y2 in
+                t0.withUnsafeMutableBufferPointer { y0 in t1.withUnsafeMutableBufferPointer { y1 in
+                    t2.withUnsafeMutableBufferPointer { y2 in
                         QuantizedMatrix.matVec(m[0], into: y0.baseAddress!, m[1], into: y1.baseAddress!, m[2], into: y2.baseAddress!, x: x, pool: pool)
                     } } }
             } } }
-            XCTAssertEqual(together, separate, "\(type)")
+            XCTAssertEqual([t0, t1, t2], separate, "\(type)")
         }
     }
 }
