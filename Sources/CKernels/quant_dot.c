@@ -63,6 +63,15 @@ static inline __m256i bits_to_bytes(const uint8_t *p) {
 
 static inline __m256i load32(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
 
+// Σ of 32 int8 values.
+static inline int sum_i8x32(const int8_t *q) {
+    __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), load32(q)), _mm256_set1_epi16(1));
+    __m128i t = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
+    return _mm_cvtsi128_si32(t);
+}
+
 // ---- 32-element types. Two accumulators so consecutive blocks do not wait on one FMA chain.
 
 float hayai_avx2_dot_q8_0_q8_0(int n, const void *vw, const void *vx) {
@@ -353,6 +362,114 @@ static void q8_0_rows(int nb, const void *w0, size_t rowBytes, int rows, const h
     }
 }
 
+// ---- Q4_0 rows in 512-bit registers (AVX512-VNNI): two blocks per vpdpbusd. The activations are
+// first rearranged per block pair as [x_i[0:16], x_i+1[0:16], x_i[16:32], x_i+1[16:32]] to match the
+// unpacked nibbles [lo_i, lo_i+1, hi_i, hi_i+1]; four blocks' scales are converted with one
+// vcvtph2ps and spread over the lanes with vpermps, and the offset term Σ d·8·d8·Σq8 accumulates
+// four blocks at a time. Measured on the Zen 5 VM (2048 × 2048 from L3, one thread, shared
+// machine, best of 300): 141 µs with 256-bit VNNI, 132 µs with a per-row scale pass, 117 µs so.
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,f16c")))
+static void q4_0_rows_zmm(int nb, const void *w0, size_t rowBytes, int rows, const uint8_t *xpairs,
+                          const float *xd, const float *xoff, float *y) {
+    const __m512i lowmask = _mm512_set1_epi8(0x0F);
+    const __m512i idx01 = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1);
+    const __m512i idx23 = _mm512_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3, 2, 2, 2, 2, 3, 3, 3, 3);
+    for (int r = 0; r < rows; r++) {
+        const hayai_block_q4_0 *w = (const hayai_block_q4_0 *)((const uint8_t *)w0 + (size_t)r * rowBytes);
+        __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+        __m128 corr = _mm_setzero_ps();
+        int i = 0;
+        for (; i + 3 < nb; i += 4) {
+            const hayai_block_q4_0 *b = w + i;
+            // The four blocks' scales, converted together and multiplied by the activation scales.
+            uint32_t d01 = (uint32_t)b[0].d | ((uint32_t)b[1].d << 16), d23 = (uint32_t)b[2].d | ((uint32_t)b[3].d << 16);
+            __m128i dh = _mm_insert_epi32(_mm_cvtsi32_si128((int)d01), (int)d23, 1);
+            __m128 dw = _mm_cvtph_ps(dh);
+            __m128 sv = _mm_mul_ps(dw, _mm_loadu_ps(xd + i));
+            corr = _mm_fmadd_ps(dw, _mm_loadu_ps(xoff + i), corr);
+            __m256i q01 = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)b[1].qs), _mm_loadu_si128((const __m128i *)b[0].qs));
+            __m256i q23 = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)b[3].qs), _mm_loadu_si128((const __m128i *)b[2].qs));
+            __m512i n01 = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(q01), _mm256_srli_epi16(q01, 4), 1), lowmask);
+            __m512i n23 = _mm512_and_si512(_mm512_inserti64x4(_mm512_castsi256_si512(q23), _mm256_srli_epi16(q23, 4), 1), lowmask);
+            __m512i p01 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), n01, _mm512_load_si512((const void *)(xpairs + (size_t)i * 32)));
+            __m512i p23 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), n23, _mm512_load_si512((const void *)(xpairs + (size_t)i * 32 + 64)));
+            __m512 s512 = _mm512_castps128_ps512(sv);
+            acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p01), _mm512_permutexvar_ps(idx01, s512), acc0);
+            acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p23), _mm512_permutexvar_ps(idx23, s512), acc1);
+        }
+        __m128 c2 = _mm_add_ps(corr, _mm_movehl_ps(corr, corr));
+        float sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1)) - _mm_cvtss_f32(_mm_add_ss(c2, _mm_movehdup_ps(c2)));
+        for (; i < nb; i++) {
+            const hayai_block_q4_0 *b = w + i;
+            const int8_t *xq = (const int8_t *)(xpairs + (size_t)(i & ~1) * 32);
+            int lo = (i & 1) ? 16 : 0, dot = 0;
+            for (int j = 0; j < 16; j++) dot += (b->qs[j] & 0x0F) * xq[lo + j] + (b->qs[j] >> 4) * xq[32 + lo + j];
+            float d = f16(b->d);
+            sum += d * xd[i] * (float)dot - d * xoff[i];
+        }
+        y[r] = sum;
+    }
+}
+
+static int has_avx512_zmm(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
+                 && __builtin_cpu_supports("avx512vnni");
+    }
+    return cached;
+}
+
+// Q4_1 rows: each weight block's (d, m) pair converted with one vcvtph2ps and multiplied by the
+// activation block's prepared (d8, s) pair: lane 0 is the block's scale, lane 1 its min term m·s.
+// Measured on the Zen 5 VM, SmolLM2-135M Q4_1 generation, one thread: the row-at-a-time loop took
+// 65% of the time; this one is about twice as fast per row.
+#define Q4_1_ROWS_BODY(SUM)                                                                          \
+    for (int r = 0; r < rows; r++) {                                                                 \
+        const hayai_block_q4_1 *w = (const hayai_block_q4_1 *)((const char *)w0 + (size_t)r * rowBytes); \
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();                               \
+        __m128 mins0 = _mm_setzero_ps(), mins1 = _mm_setzero_ps();                                   \
+        int i = 0;                                                                                   \
+        for (; i + 1 < nb; i += 2) {                                                                 \
+            __m256i p0 = SUM(nibbles32(w[i].qs), load32(x[i].qs));                                   \
+            __m256i p1 = SUM(nibbles32(w[i + 1].qs), load32(x[i + 1].qs));                           \
+            __m128 s0 = _mm_mul_ps(dm_pair(&w[i]), _mm_castpd_ps(_mm_load_sd((const double *)(xds + 2 * i)))); \
+            __m128 s1 = _mm_mul_ps(dm_pair(&w[i + 1]), _mm_castpd_ps(_mm_load_sd((const double *)(xds + 2 * i + 2)))); \
+            acc0 = _mm256_fmadd_ps(_mm256_broadcastss_ps(s0), _mm256_cvtepi32_ps(p0), acc0);         \
+            acc1 = _mm256_fmadd_ps(_mm256_broadcastss_ps(s1), _mm256_cvtepi32_ps(p1), acc1);         \
+            mins0 = _mm_add_ps(mins0, s0); mins1 = _mm_add_ps(mins1, s1);                            \
+        }                                                                                            \
+        for (; i < nb; i++) {                                                                        \
+            __m256i p = SUM(nibbles32(w[i].qs), load32(x[i].qs));                                    \
+            __m128 s = _mm_mul_ps(dm_pair(&w[i]), _mm_castpd_ps(_mm_load_sd((const double *)(xds + 2 * i)))); \
+            acc0 = _mm256_fmadd_ps(_mm256_broadcastss_ps(s), _mm256_cvtepi32_ps(p), acc0);           \
+            mins0 = _mm_add_ps(mins0, s);                                                            \
+        }                                                                                            \
+        __m128 mins = _mm_add_ps(mins0, mins1);                                                      \
+        y[r] = hsum(_mm256_add_ps(acc0, acc1)) + _mm_cvtss_f32(_mm_movehdup_ps(mins));               \
+    }
+
+// (d, m) of a Q4_1 block as floats in lanes 0 and 1.
+static inline __m128 dm_pair(const hayai_block_q4_1 *b) {
+    uint32_t v; memcpy(&v, &b->d, 4);
+    __m128i h = _mm_cvtsi32_si128((int)v);
+    __asm__("" : "+x"(h));
+    return _mm_cvtph_ps(h);
+}
+
+static void q4_1_rows_avx2(int nb, const void *w0, size_t rowBytes, int rows, const hayai_block_q8_1 *x,
+                           const float *xds, float *y) {
+    Q4_1_ROWS_BODY(sum_u8i8_madd)
+}
+
+__attribute__((target("avx512vnni,avx512vl")))
+static void q4_1_rows_vnni(int nb, const void *w0, size_t rowBytes, int rows, const hayai_block_q8_1 *x,
+                           const float *xds, float *y) {
+    Q4_1_ROWS_BODY(sum_u8i8_vnni)
+}
+
 typedef float (*dot_fn)(int, const void *, const void *);
 
 int hayai_avx2_dot_rows(uint32_t type, int n, const void *w, size_t rowBytes, int rows, const void *x, float *y) {
@@ -365,13 +482,26 @@ int hayai_avx2_dot_rows(uint32_t type, int n, const void *w, size_t rowBytes, in
             q8_0_rows(nb, w, rowBytes, rows, xb, xd, y);
             return 1;
         }
-        for (int i = 0; i < nb; i++) {
-            int s = 0;
-            for (int j = 0; j < 32; j++) s += xb[i].qs[j];
-            xoff[i] = 8.0f * xd[i] * (float)s;
-        }
-        if (has_vnni()) q4_0_rows_vnni(nb, w, rowBytes, rows, xb, xd, xoff, y);
+        for (int i = 0; i < nb; i++) xoff[i] = 8.0f * xd[i] * (float)sum_i8x32(xb[i].qs);
+        if (has_vnni() && has_avx512_zmm()) {
+            // Activations rearranged per block pair (an odd last block keeps the same layout, half used).
+            uint8_t xpairs[(size_t)(nb + 1) * 32] __attribute__((aligned(64)));
+            for (int i = 0; i < nb; i++) {
+                uint8_t *dst = xpairs + (size_t)(i & ~1) * 32 + ((i & 1) ? 16 : 0);
+                memcpy(dst, xb[i].qs, 16);
+                memcpy(dst + 32, xb[i].qs + 16, 16);
+            }
+            q4_0_rows_zmm(nb, w, rowBytes, rows, xpairs, xd, xoff, y);
+        } else if (has_vnni()) q4_0_rows_vnni(nb, w, rowBytes, rows, xb, xd, xoff, y);
         else q4_0_rows_avx2(nb, w, rowBytes, rows, xb, xd, xoff, y);
+        return 1;
+    }
+    if (type == 3 && nb <= HAYAI_PREP_MAX) {
+        const hayai_block_q8_1 *xb = x;
+        float xds[2 * nb] __attribute__((aligned(16)));
+        for (int i = 0; i < nb; i++) { xds[2 * i] = f16(xb[i].d); xds[2 * i + 1] = f16(xb[i].s); }
+        if (has_vnni()) q4_1_rows_vnni(nb, w, rowBytes, rows, xb, xds, y);
+        else q4_1_rows_avx2(nb, w, rowBytes, rows, xb, xds, y);
         return 1;
     }
     dot_fn f;
@@ -474,11 +604,7 @@ int hayai_avx2_dot_rows_tokens(uint32_t type, int n, const void *w, size_t rowBy
             xoff[k] = prep + (TOKENS + k) * nb;
             for (int i = 0; i < nb; i++) {
                 xd[k][i] = f16(xs[k][i].d);
-                if (type == 2) {
-                    int sum = 0;
-                    for (int j = 0; j < 32; j++) sum += xs[k][i].qs[j];
-                    xoff[k][i] = 8.0f * xd[k][i] * (float)sum;
-                }
+                if (type == 2) xoff[k][i] = 8.0f * xd[k][i] * (float)sum_i8x32(xs[k][i].qs);
             }
         }
         float *ys = y + (size_t)s * ldy;

@@ -1,27 +1,39 @@
 // The key/value cache of one sequence: for every layer, the rotated keys and the values of every
 // position processed so far, (contextLength, kvDim) row-major each, allocated once per session.
+// Rows are stored as F32, F16 or Q8_0 (blocks of 32 along the row, as llama.cpp's -ctk/-ctv q8_0).
 import Foundation
+import Kernels
 
 public final class KVCache {
     public let layers: Int
     public let contextLength: Int
     public let kvDim: Int
+    /// How rows are stored.
+    public let storage: KVStorage
+    /// Bytes between consecutive positions' rows.
+    public let rowBytes: Int
     /// Positions filled (the next token goes at `count`).
     public internal(set) var count = 0
-    let keys: [UnsafeMutablePointer<Float>]
-    let values: [UnsafeMutablePointer<Float>]
+    let keys: [UnsafeMutableRawPointer]
+    let values: [UnsafeMutableRawPointer]
 
-    public init(layers: Int, contextLength: Int, kvDim: Int) {
+    /// Q8_0 needs kvDim to be a whole number of 32-element blocks; otherwise the cache falls back
+    /// to F16 (check `storage`).
+    public init(layers: Int, contextLength: Int, kvDim: Int, storage: KVStorage = .f32) {
         self.layers = layers
         self.contextLength = contextLength
         self.kvDim = kvDim
-        let n = contextLength * kvDim
-        keys = (0..<layers).map { _ in
-            let p = UnsafeMutablePointer<Float>.allocate(capacity: n); p.initialize(repeating: 0, count: n); return p
+        let s = storage.rowBytes(kvDim) == nil ? KVStorage.f16 : storage
+        self.storage = s
+        self.rowBytes = s.rowBytes(kvDim)!
+        let n = contextLength * rowBytes
+        func alloc() -> UnsafeMutableRawPointer {
+            let p = UnsafeMutableRawPointer.allocate(byteCount: max(n, 1), alignment: 64)
+            p.initializeMemory(as: UInt8.self, repeating: 0, count: max(n, 1))
+            return p
         }
-        values = (0..<layers).map { _ in
-            let p = UnsafeMutablePointer<Float>.allocate(capacity: n); p.initialize(repeating: 0, count: n); return p
-        }
+        keys = (0..<layers).map { _ in alloc() }
+        values = (0..<layers).map { _ in alloc() }
     }
 
     deinit {
@@ -30,7 +42,10 @@ public final class KVCache {
     }
 
     /// Bytes held by the cache.
-    public var byteCount: Int { 2 * layers * contextLength * kvDim * MemoryLayout<Float>.size }
+    public var byteCount: Int { 2 * layers * contextLength * rowBytes }
+
+    /// Bytes of keys and values read by one token's attention over `positions` cached positions.
+    public func bytesRead(positions: Int) -> Int { 2 * layers * positions * rowBytes }
 
     /// Forgets everything after the first `n` positions (n ≤ count), e.g. to rewind a conversation.
     public func truncate(to n: Int) {

@@ -1,6 +1,7 @@
 // The decoder's weights, looked up by role from a Hugging Face folder or a GGUF file, checked
-// against the config's shapes. F32 tensors are used in place from the memory map; other types are
-// dequantized to Float32 once at load (quantized matmul keeps them packed; see Linear).
+// against the config's shapes. F32, F16 and BF16 matrices are used in place from the memory map
+// (DenseMatrix), GGUF quantized ones stay packed (QuantizedMatrix); vectors and anything else are
+// converted to Float32 once at load.
 import Foundation
 import Checkpoints
 import Kernels
@@ -28,30 +29,37 @@ public final class FloatTensor: @unchecked Sendable {
     public var array: [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
 }
 
-/// A weight matrix (rows, cols): Float32 (in the map or owned), or a GGUF quantized type kept packed
-/// in the map and multiplied with integer dot products (see QuantizedMatrix).
+/// A weight matrix (rows, cols): Float32 (in the map or owned), Float16/BFloat16 in the map
+/// (multiplied through F16C without a Float32 copy), or a GGUF quantized type kept packed in the map
+/// and multiplied with integer dot products (see QuantizedMatrix).
 public enum WeightMatrix: @unchecked Sendable {
     case dense(FloatTensor)
+    case half(DenseMatrix, owner: AnyObject)
     case quantized(QuantizedMatrix, owner: AnyObject)
 
     public var rows: Int {
-        switch self { case .dense(let w): return w.shape[0]; case .quantized(let q, _): return q.rows }
+        switch self { case .dense(let w): return w.shape[0]; case .half(let h, _): return h.rows; case .quantized(let q, _): return q.rows }
     }
     public var cols: Int {
-        switch self { case .dense(let w): return w.shape[1]; case .quantized(let q, _): return q.cols }
+        switch self { case .dense(let w): return w.shape[1]; case .half(let h, _): return h.cols; case .quantized(let q, _): return q.cols }
     }
     /// Bytes streamed from memory per use of the whole matrix.
     public var byteCount: Int {
-        switch self { case .dense(let w): return w.count * 4; case .quantized(let q, _): return q.rows * q.rowBytes }
+        switch self {
+        case .dense(let w): return w.count * 4
+        case .half(let h, _): return h.byteCount
+        case .quantized(let q, _): return q.rows * q.rowBytes
+        }
     }
     public var typeName: String {
-        switch self { case .dense: return "F32"; case .quantized(let q, _): return "\(q.type)" }
+        switch self { case .dense: return "F32"; case .half(let h, _): return "\(h.element)"; case .quantized(let q, _): return "\(q.type)" }
     }
 
-    /// y (t, rows) = x (t, cols) · Wᵀ
+    /// y (t, rows) = x (t, cols) · Wᵀ. One token runs on the pool (never BLAS); several use sgemm.
     public func multiply(_ x: UnsafePointer<Float>, t: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool?) {
         switch self {
-        case .dense(let w): BLAS.linear(x, t: t, w.pointer, inFeatures: cols, outFeatures: rows, into: y)
+        case .dense(let w): DenseMatrix(element: .f32, rows: rows, cols: cols, data: w.pointer).matMul(x: x, t: t, into: y, pool: pool)
+        case .half(let h, _): h.matMul(x: x, t: t, into: y, pool: pool)
         case .quantized(let q, _): q.matMul(x: x, t: t, into: y, pool: pool)
         }
     }
@@ -60,6 +68,7 @@ public enum WeightMatrix: @unchecked Sendable {
     public func copyRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
         switch self {
         case .dense(let w): out.update(from: w.pointer + r * cols, count: cols)
+        case .half(let h, _): h.rowsAsFloat(r..<r + 1, into: out)
         case .quantized(let q, _): q.dequantizeRows(r..<r + 1, into: out)
         }
     }
@@ -152,6 +161,11 @@ struct WeightLookup {
         if keepQuantized, info.type.isQuantized, QuantizedDot.activationType(for: info.type) != nil, info.shape == shape {
             let q = try QuantizedMatrix(type: info.type, rows: shape[0], cols: shape[1], data: source.rawData(info))
             return .quantized(q, owner: source)
+        }
+        let raw = source.rawData(info)
+        if keepQuantized, info.type == .f16 || info.type == .bf16, info.shape == shape, Int(bitPattern: raw) % 2 == 0 {
+            let h = DenseMatrix(element: info.type == .f16 ? .f16 : .bf16, rows: shape[0], cols: shape[1], data: raw)
+            return .half(h, owner: source)
         }
         return .dense(try tensor(name, shape: shape))
     }

@@ -6,6 +6,20 @@ public enum BLAS {
     /// Sets how many threads OpenBLAS's own pool uses.
     public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
 
+    /// Threads OpenBLAS's pool uses now.
+    public static var threads: Int { Int(openblas_get_num_threads()) }
+
+    /// Runs `body` with OpenBLAS on one thread (restored after), for code that splits sgemm calls
+    /// over hayai's ThreadPool itself: two pools that both spin-wait on two cores slow each other
+    /// down (PLATFORM.md). Nested calls are fine.
+    public static func withSingleThread<R>(_ body: () throws -> R) rethrows -> R {
+        let saved = threads
+        if saved == 1 { return try body() }
+        setThreads(1)
+        defer { setThreads(saved) }
+        return try body()
+    }
+
     /// y (T, out) = x (T, in) · wᵀ (+ y when accumulate). Uses sgemv for one row: sgemm with M=1 is slow.
     /// x: (t, inFeatures), w: (outFeatures, inFeatures) -> y: (t, outFeatures)
     public static func linear(_ x: UnsafePointer<Float>, t: Int, _ w: UnsafePointer<Float>, inFeatures: Int, outFeatures: Int,

@@ -8,6 +8,8 @@
 // weight row is an integer dot product with them; rows are split over the thread pool in chunks of
 // about `chunkBytes` of weights, handed out dynamically.
 
+import CKernels
+
 public enum QuantizedMatrixError: Error, CustomStringConvertible {
     case unsupportedType(GGMLType)
     case partialBlocks(GGMLType, cols: Int)
@@ -38,8 +40,9 @@ public struct QuantizedMatrix: @unchecked Sendable {
     public let rowBytes: Int
     /// Which dot-product implementation runs (AVX2 where the CPU has it).
     public var path: QuantizedDot.Path
-    /// Weight bytes per unit of work handed to a thread.
-    public var chunkBytes = 32 * 1024
+    /// Weight bytes per unit of work handed to a thread: large enough that the per-call preparation
+    /// of the activations (scales, offsets, Q4_0's pair layout) stays a few percent of the work.
+    public var chunkBytes = 128 * 1024
 
     public init(type: GGMLType, rows: Int, cols: Int, data: UnsafeRawPointer, path: QuantizedDot.Path = QuantizedDot.bestPath) throws {
         guard QuantizedDot.activationType(for: type) != nil else { throw QuantizedMatrixError.unsupportedType(type) }
@@ -98,7 +101,7 @@ public struct QuantizedMatrix: @unchecked Sendable {
     }
 
     /// y_a = A · x, y_b = B · x and (when given) y_c = C · x in one pass over the pool: x is
-    /// quantized once and the three matrices' chunks form one job, so a token's q/k/v (or gate/up)
+    /// quantized once and the matrices' chunks form one job, so a token's q/k/v (or up/gate)
     /// projections cost one synchronisation instead of three. The matrices must share `cols` and
     /// the activation type (else each is multiplied on its own).
     public static func matVec(_ a: QuantizedMatrix, into ya: UnsafeMutablePointer<Float>,
@@ -112,14 +115,14 @@ public struct QuantizedMatrix: @unchecked Sendable {
             return
         }
         withUnsafeTemporaryAllocation(byteCount: a.activationRowBytes, alignment: 64) { buffer in
-            let xq = buffer.baseAddress!
-            a.quantizeActivations(x, into: xq)
+            let xq = UnsafeRawPointer(buffer.baseAddress!)
+            a.quantizeActivations(x, into: buffer.baseAddress!)
             let ca = a.rowsPerChunk, cb = b.rowsPerChunk, cc = c?.rowsPerChunk ?? 1
             let na = (a.rows + ca - 1) / ca, nb = (b.rows + cb - 1) / cb, nc = c.map { ($0.rows + cc - 1) / cc } ?? 0
-            let run = { (m: QuantizedMatrix, chunk: Int, i: Int, y: UnsafeMutablePointer<Float>) in
+            func run(_ m: QuantizedMatrix, _ chunk: Int, _ i: Int, _ y: UnsafeMutablePointer<Float>) {
                 let r0 = i * chunk, n = min(chunk, m.rows - r0)
                 QuantizedDot.dotRows(m.type, count: m.cols, weights: m.data + r0 * m.rowBytes, rowBytes: m.rowBytes, rows: n,
-                                     activations: UnsafeRawPointer(xq), into: y + r0, path: m.path)
+                                     activations: xq, into: y + r0, path: m.path)
             }
             let body = { (i: Int) in
                 if i < na { run(a, ca, i, ya) } else if i < na + nb { run(b, cb, i - na, yb) } else { run(c!, cc, i - na - nb, yc!) }
@@ -177,7 +180,7 @@ public struct QuantizedMatrix: @unchecked Sendable {
         let quantizeRow = { (s: Int) in quantizeActivations(x + s * cols, into: xq + s * xqBytes) }
         if let pool { pool.parallelFor(count: t, body: quantizeRow) } else { for s in 0..<t { quantizeRow(s) } }
 
-        // Work item: a chunk of weight rows (~32 KiB, stays in L1/L2) against every token.
+        // Work item: a chunk of weight rows (~128 KiB, stays in L2) against every token.
         let chunk = rowsPerChunk
         let chunks = (rows + chunk - 1) / chunk
         let body = { (c: Int) in
@@ -192,13 +195,27 @@ public struct QuantizedMatrix: @unchecked Sendable {
     private func matMulDequantizeGemm(x: UnsafePointer<Float>, t: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool?) {
         // Tiles of ~1 MiB of floats: big enough for sgemm to run at speed, small enough to stay in L2/L3.
         let tileRows = min(rows, max(16, (1 << 18) / cols))
-        let tile = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * cols)
-        defer { tile.deallocate() }
-        for r0 in stride(from: 0, to: rows, by: tileRows) {
-            let n = min(tileRows, rows - r0)
-            dequantizeRows(r0..<r0 + n, into: tile, pool: pool)
-            BLAS.gemm(transA: false, transB: true, m: t, n: n, k: cols, a: x, lda: cols, b: tile, ldb: cols,
-                      c: y + r0, ldc: rows)
+        let tiles = (rows + tileRows - 1) / tileRows
+        guard let pool, pool.threads > 1, tiles > 1 else {
+            let tile = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * cols)
+            defer { tile.deallocate() }
+            for r0 in stride(from: 0, to: rows, by: tileRows) {
+                let n = min(tileRows, rows - r0)
+                dequantizeRows(r0..<r0 + n, into: tile, pool: pool)
+                BLAS.gemm(transA: false, transB: true, m: t, n: n, k: cols, a: x, lda: cols, b: tile, ldb: cols, c: y + r0, ldc: rows)
+            }
+            return
+        }
+        // One pool for everything: each thread widens its own tile and runs a single-threaded sgemm
+        // on it, so OpenBLAS's threads never spin against the pool's (see BLAS.withSingleThread).
+        BLAS.withSingleThread {
+            pool.parallelFor(count: tiles) { i in
+                let r0 = i * tileRows, n = min(tileRows, rows - r0)
+                let tile = UnsafeMutablePointer<Float>.allocate(capacity: n * cols)
+                defer { tile.deallocate() }
+                dequantizeRows(r0..<r0 + n, into: tile)
+                BLAS.gemm(transA: false, transB: true, m: t, n: n, k: cols, a: x, lda: cols, b: tile, ldb: cols, c: y + r0, ldc: rows)
+            }
         }
     }
 
@@ -208,7 +225,12 @@ public struct QuantizedMatrix: @unchecked Sendable {
         let pieces = (range.count + per - 1) / per
         let body = { (p: Int) in
             let a = range.lowerBound + p * per, b = min(range.upperBound, a + per)
-            try! dequantizeReference(type, data + a * rowBytes, out + (a - range.lowerBound) * cols, count: (b - a) * cols)
+            let src = data + a * rowBytes, dst = out + (a - range.lowerBound) * cols, count = (b - a) * cols
+            switch type {
+            case .q8_0 where path == .avx2: hayai_dequantize_q8_0(src, dst, count)
+            case .q4_0 where path == .avx2: hayai_dequantize_q4_0(src, dst, count)
+            default: try! dequantizeReference(type, src, dst, count: count)
+            }
         }
         if let pool { pool.parallelFor(count: pieces, body: body) } else { for p in 0..<pieces { body(p) } }
     }

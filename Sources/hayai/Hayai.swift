@@ -7,7 +7,7 @@ struct Hayai: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hayai",
         abstract: "A workbench for small language models: train, evaluate, compare and chat on one machine.",
-        subcommands: [TokenizeCommand.self, LogitsCommand.self, GenerateCommand.self, ChatCommand.self, QuickstartCommand.self, DataCommand.self, TrainCommand.self, TokenizerCommand.self, EvalCommand.self, CompareCommand.self, RunsCommand.self, ReportCommand.self, DashboardCommand.self]
+        subcommands: [TokenizeCommand.self, LogitsCommand.self, GenerateCommand.self, BenchCommand.self, QuantizeCommand.self, ChatCommand.self, QuickstartCommand.self, DataCommand.self, TrainCommand.self, TokenizerCommand.self, EvalCommand.self, CompareCommand.self, RunsCommand.self, ReportCommand.self, DashboardCommand.self]
     )
 
     static func main() {

@@ -54,3 +54,27 @@ long hayai_atomic_load(const long *p);
 void hayai_atomic_store(long *p, long v);
 long hayai_atomic_fetch_add(long *p, long v);
 void hayai_cpu_relax(void);
+
+// ---- Row operations (rowops.c).
+// y[r] = W_r · x for `rows` rows of n elements, `stride` elements apart (F32, F16 or BF16 weights).
+void hayai_f32_dot_rows(const float *w, size_t stride, int rows, int n, const float *x, float *y);
+void hayai_f16_dot_rows(const uint16_t *w, size_t stride, int rows, int n, const float *x, float *y);
+void hayai_bf16_dot_rows(const uint16_t *w, size_t stride, int rows, int n, const float *x, float *y);
+void hayai_f16_to_f32(const uint16_t *src, float *dst, size_t n);
+void hayai_bf16_to_f32(const uint16_t *src, float *dst, size_t n);
+void hayai_f32_to_f16(const float *src, uint16_t *dst, size_t n);
+void hayai_softmax(float *x, int n);
+void hayai_silu_mul(float *up, const float *gate, size_t n);
+void hayai_add(float *x, const float *y, size_t n);
+void hayai_layernorm(const float *x, int n, const float *weight, const float *bias, float eps, float *out);
+void hayai_rmsnorm(const float *x, int n, const float *weight, float eps, float *out);
+// One query head q (d floats) over `length` cached positions: scores = softmax(scale · q·K_j),
+// out = Σ scores_j V_j. Cache rows are rowBytes apart, of `type` (0 F32, 1 F16, 8 Q8_0), the head
+// being elements [off, off + d) of a row. `scores` has room for `length` floats.
+void hayai_attend(int type, const float *q, const void *keys, const void *values, size_t rowBytes, int off, int d,
+                  int length, float scale, float *scores, float *out);
+void hayai_kv_rows_to_f32(int type, const void *base, size_t rowBytes, int off, int d, int rows, float *out);
+// Reads [p, p + bytes) (32-byte aligned, a multiple of 128 bytes) once; returns a checksum.
+uint64_t hayai_stream_read(const void *p, size_t bytes);
+void hayai_dequantize_q8_0(const void *src, float *dst, size_t n);
+void hayai_dequantize_q4_0(const void *src, float *dst, size_t n);

@@ -2,6 +2,9 @@
 import ArgumentParser
 import Foundation
 import Inference
+import Kernels
+
+extension KVStorage: ExpressibleByArgument {}
 
 struct SamplingOptions: ParsableArguments {
     @Option(name: .customLong("temp"), help: "Temperature; 0 is greedy.")
@@ -60,6 +63,9 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .customLong("ctx"), help: "Context length (default: the model's, at most 4096).")
     var contextLength: Int?
 
+    @Option(name: .customLong("kv-type"), help: "KV cache storage: f32, f16 or q8_0.")
+    var kvType: KVStorage = .f32
+
     @OptionGroup var sampling: SamplingOptions
 
     @Flag(help: "Print one JSON object: text, ids, stop reason, timings.")
@@ -76,7 +82,7 @@ struct GenerateCommand: ParsableCommand {
         let (model, tokenizer) = try CLI.loadModel(options.model)
         let text = try promptFile.map(CLI.readText(file:)) ?? prompt!
         let promptTokens = tokenizer.encode(text, addSpecialTokens: true)
-        let session = InferenceSession(model: model, contextLength: contextLength)
+        let session = InferenceSession(model: model, contextLength: contextLength, threads: options.threads, kvType: kvType)
         var opts = GenerationOptions()
         opts.maxTokens = maxTokens
         opts.sampling = sampling.parameters

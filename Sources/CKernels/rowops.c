@@ -1,0 +1,336 @@
+// AVX2 loops of the decoder outside the quantized dot products: matrix-vector products with F32,
+// F16 and BF16 weights, attention of one query over a key/value cache stored as F32, F16 or Q8_0,
+// softmax with a vectorized exp, and the element-wise row operations (norms, SiLU gate, adds).
+// Each has a plain version it is tested against (Kernels/Ops.swift, Tests/KernelsTests/RowOpsTests).
+#include "CKernels.h"
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static inline float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
+static inline float bf16_to_float(uint16_t h) { uint32_t u = (uint32_t)h << 16; float f; memcpy(&f, &u, 4); return f; }
+
+static inline __m256 load8_f16(const uint16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
+static inline __m256 load8_bf16(const uint16_t *p) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
+}
+
+// ---- Matrix-vector products y[r] = W_r · x, W row-major with `stride` elements between rows.
+// Four rows at a time share each load of x; four accumulators per row hide the FMA latency.
+
+#define DOT_ROWS(NAME, T, LOAD8, SCALAR)                                                              \
+void NAME(const T *w, size_t stride, int rows, int n, const float *x, float *y) {                   \
+    int r = 0;                                                                                        \
+    for (; r + 4 <= rows; r += 4) {                                                                   \
+        const T *w0 = w + (size_t)r * stride, *w1 = w0 + stride, *w2 = w1 + stride, *w3 = w2 + stride; \
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps(); \
+        int i = 0;                                                                                    \
+        for (; i + 8 <= n; i += 8) {                                                                  \
+            __m256 xv = _mm256_loadu_ps(x + i);                                                       \
+            a0 = _mm256_fmadd_ps(LOAD8(w0 + i), xv, a0);                                              \
+            a1 = _mm256_fmadd_ps(LOAD8(w1 + i), xv, a1);                                              \
+            a2 = _mm256_fmadd_ps(LOAD8(w2 + i), xv, a2);                                              \
+            a3 = _mm256_fmadd_ps(LOAD8(w3 + i), xv, a3);                                              \
+        }                                                                                             \
+        float s0 = hsum8(a0), s1 = hsum8(a1), s2 = hsum8(a2), s3 = hsum8(a3);                          \
+        for (; i < n; i++) {                                                                          \
+            s0 += SCALAR(w0[i]) * x[i]; s1 += SCALAR(w1[i]) * x[i];                                    \
+            s2 += SCALAR(w2[i]) * x[i]; s3 += SCALAR(w3[i]) * x[i];                                    \
+        }                                                                                             \
+        y[r] = s0; y[r + 1] = s1; y[r + 2] = s2; y[r + 3] = s3;                                       \
+    }                                                                                                 \
+    for (; r < rows; r++) {                                                                           \
+        const T *w0 = w + (size_t)r * stride;                                                         \
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();                                    \
+        int i = 0;                                                                                    \
+        for (; i + 16 <= n; i += 16) {                                                                \
+            a0 = _mm256_fmadd_ps(LOAD8(w0 + i), _mm256_loadu_ps(x + i), a0);                          \
+            a1 = _mm256_fmadd_ps(LOAD8(w0 + i + 8), _mm256_loadu_ps(x + i + 8), a1);                  \
+        }                                                                                             \
+        for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(LOAD8(w0 + i), _mm256_loadu_ps(x + i), a0);   \
+        float s = hsum8(_mm256_add_ps(a0, a1));                                                       \
+        for (; i < n; i++) s += SCALAR(w0[i]) * x[i];                                                 \
+        y[r] = s;                                                                                     \
+    }                                                                                                 \
+}
+
+#define IDENTITY(v) (v)
+DOT_ROWS(hayai_f32_dot_rows, float, _mm256_loadu_ps, IDENTITY)
+DOT_ROWS(hayai_f16_dot_rows, uint16_t, load8_f16, half_to_float)
+DOT_ROWS(hayai_bf16_dot_rows, uint16_t, load8_bf16, bf16_to_float)
+
+void hayai_f16_to_f32(const uint16_t *src, float *dst, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, load8_f16(src + i));
+    for (; i < n; i++) dst[i] = half_to_float(src[i]);
+}
+
+void hayai_bf16_to_f32(const uint16_t *src, float *dst, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, load8_bf16(src + i));
+    for (; i < n; i++) dst[i] = bf16_to_float(src[i]);
+}
+
+void hayai_f32_to_f16(const float *src, uint16_t *dst, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) dst[i] = _cvtss_sh(src[i], _MM_FROUND_TO_NEAREST_INT);
+}
+
+// ---- exp: Cephes-style range reduction and a degree-5 polynomial (relative error ~2e-7).
+
+static inline __m256 exp8(__m256 x) {
+    const __m256 hi = _mm256_set1_ps(88.3762626647949f), lo = _mm256_set1_ps(-87.3365447504f);
+    x = _mm256_max_ps(_mm256_min_ps(x, hi), lo);
+    __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
+    __m256 y = _mm256_set1_ps(1.9875691500E-4f);
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507E-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073E-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894E-2f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459E-1f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201E-1f));
+    y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+}
+
+void hayai_softmax(float *x, int n) {
+    if (n <= 0) return;
+    __m256 mv = _mm256_set1_ps(-INFINITY);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) mv = _mm256_max_ps(mv, _mm256_loadu_ps(x + i));
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mv), _mm256_extractf128_ps(mv, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    float m = _mm_cvtss_f32(m4);
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    const __m256 mb = _mm256_set1_ps(m);
+    __m256 sv = _mm256_setzero_ps();
+    i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), mb));
+        _mm256_storeu_ps(x + i, e);
+        sv = _mm256_add_ps(sv, e);
+    }
+    float sum = hsum8(sv);
+    for (; i < n; i++) { x[i] = expf(x[i] - m); sum += x[i]; }
+    const float inv = 1.0f / sum;
+    const __m256 iv = _mm256_set1_ps(inv);
+    i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), iv));
+    for (; i < n; i++) x[i] *= inv;
+}
+
+// up[i] *= silu(gate[i]) = gate / (1 + exp(-gate))
+void hayai_silu_mul(float *up, const float *gate, size_t n) {
+    size_t i = 0;
+    const __m256 one = _mm256_set1_ps(1.0f);
+    for (; i + 8 <= n; i += 8) {
+        __m256 g = _mm256_loadu_ps(gate + i);
+        __m256 s = _mm256_div_ps(g, _mm256_add_ps(one, exp8(_mm256_sub_ps(_mm256_setzero_ps(), g))));
+        _mm256_storeu_ps(up + i, _mm256_mul_ps(_mm256_loadu_ps(up + i), s));
+    }
+    for (; i < n; i++) up[i] *= gate[i] / (1.0f + expf(-gate[i]));
+}
+
+// x[i] += y[i]
+void hayai_add(float *x, const float *y, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_add_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) x[i] += y[i];
+}
+
+static inline float sum_row(const float *x, int n) {
+    __m256 a = _mm256_setzero_ps(); int i = 0;
+    for (; i + 8 <= n; i += 8) a = _mm256_add_ps(a, _mm256_loadu_ps(x + i));
+    float s = hsum8(a);
+    for (; i < n; i++) s += x[i];
+    return s;
+}
+
+// LayerNorm of one row of n (weight/bias may be NULL); out may alias x.
+void hayai_layernorm(const float *x, int n, const float *weight, const float *bias, float eps, float *out) {
+    const float mean = sum_row(x, n) / (float)n;
+    const __m256 mb = _mm256_set1_ps(mean);
+    __m256 a = _mm256_setzero_ps(); int i = 0;
+    for (; i + 8 <= n; i += 8) { __m256 d = _mm256_sub_ps(_mm256_loadu_ps(x + i), mb); a = _mm256_fmadd_ps(d, d, a); }
+    float var = hsum8(a);
+    for (; i < n; i++) { float d = x[i] - mean; var += d * d; }
+    var /= (float)n;
+    const float rstd = 1.0f / sqrtf(var + eps);
+    for (i = 0; i < n; i++) {
+        float v = (x[i] - mean) * rstd;
+        if (weight) v *= weight[i];
+        if (bias) v += bias[i];
+        out[i] = v;
+    }
+}
+
+void hayai_rmsnorm(const float *x, int n, const float *weight, float eps, float *out) {
+    __m256 a = _mm256_setzero_ps(); int i = 0;
+    for (; i + 8 <= n; i += 8) { __m256 v = _mm256_loadu_ps(x + i); a = _mm256_fmadd_ps(v, v, a); }
+    float ss = hsum8(a);
+    for (; i < n; i++) ss += x[i] * x[i];
+    const float scale = 1.0f / sqrtf(ss / (float)n + eps);
+    for (i = 0; i < n; i++) out[i] = x[i] * scale * weight[i];
+}
+
+// ---- Attention of one query head over a cache. Rows of the cache are `rowBytes` apart and hold
+// kvDim elements of `type` (0 F32, 1 F16, 8 Q8_0 in blocks of 32 along the row); a head is the
+// elements [off, off + d) of each row.
+
+typedef struct { uint16_t d; int8_t qs[32]; } kv_q8;
+
+static inline float q8_elem(const void *row, int i) {
+    const kv_q8 *b = (const kv_q8 *)row + i / 32;
+    return half_to_float(b->d) * (float)b->qs[i % 32];
+}
+
+static inline __m256 load8_i8(const int8_t *p) {
+    return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
+}
+
+static float row_dot(int type, const float *q, const void *row, int off, int d) {
+    int i = 0;
+    __m256 a = _mm256_setzero_ps();
+    float s = 0;
+    switch (type) {
+    case 0: {
+        const float *r = (const float *)row + off;
+        for (; i + 8 <= d; i += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(r + i), _mm256_loadu_ps(q + i), a);
+        s = hsum8(a);
+        for (; i < d; i++) s += r[i] * q[i];
+        return s;
+    }
+    case 1: {
+        const uint16_t *r = (const uint16_t *)row + off;
+        for (; i + 8 <= d; i += 8) a = _mm256_fmadd_ps(load8_f16(r + i), _mm256_loadu_ps(q + i), a);
+        s = hsum8(a);
+        for (; i < d; i++) s += half_to_float(r[i]) * q[i];
+        return s;
+    }
+    default:
+        if (off % 32 == 0 && d % 32 == 0) {
+            const kv_q8 *b = (const kv_q8 *)row + off / 32;
+            for (int k = 0; k < d / 32; k++) {
+                __m256 p = _mm256_mul_ps(load8_i8(b[k].qs), _mm256_loadu_ps(q + 32 * k));
+                p = _mm256_fmadd_ps(load8_i8(b[k].qs + 8), _mm256_loadu_ps(q + 32 * k + 8), p);
+                p = _mm256_fmadd_ps(load8_i8(b[k].qs + 16), _mm256_loadu_ps(q + 32 * k + 16), p);
+                p = _mm256_fmadd_ps(load8_i8(b[k].qs + 24), _mm256_loadu_ps(q + 32 * k + 24), p);
+                a = _mm256_fmadd_ps(_mm256_set1_ps(half_to_float(b[k].d)), p, a);
+            }
+            return hsum8(a);
+        }
+        for (; i < d; i++) s += q8_elem(row, off + i) * q[i];
+        return s;
+    }
+}
+
+// out[i] += p · row[off + i]
+static void row_axpy(int type, float p, const void *row, int off, int d, float *out) {
+    int i = 0;
+    const __m256 pv = _mm256_set1_ps(p);
+    switch (type) {
+    case 0: {
+        const float *r = (const float *)row + off;
+        for (; i + 8 <= d; i += 8) _mm256_storeu_ps(out + i, _mm256_fmadd_ps(pv, _mm256_loadu_ps(r + i), _mm256_loadu_ps(out + i)));
+        for (; i < d; i++) out[i] += p * r[i];
+        return;
+    }
+    case 1: {
+        const uint16_t *r = (const uint16_t *)row + off;
+        for (; i + 8 <= d; i += 8) _mm256_storeu_ps(out + i, _mm256_fmadd_ps(pv, load8_f16(r + i), _mm256_loadu_ps(out + i)));
+        for (; i < d; i++) out[i] += p * half_to_float(r[i]);
+        return;
+    }
+    default:
+        if (off % 32 == 0 && d % 32 == 0) {
+            const kv_q8 *b = (const kv_q8 *)row + off / 32;
+            for (int k = 0; k < d / 32; k++) {
+                const __m256 s = _mm256_set1_ps(p * half_to_float(b[k].d));
+                for (int j = 0; j < 32; j += 8) {
+                    float *o = out + 32 * k + j;
+                    _mm256_storeu_ps(o, _mm256_fmadd_ps(s, load8_i8(b[k].qs + j), _mm256_loadu_ps(o)));
+                }
+            }
+            return;
+        }
+        for (; i < d; i++) out[i] += p * q8_elem(row, off + i);
+        return;
+    }
+}
+
+void hayai_attend(int type, const float *q, const void *keys, const void *values, size_t rowBytes, int off, int d,
+                  int length, float scale, float *scores, float *out) {
+    const char *k = keys, *v = values;
+    for (int j = 0; j < length; j++) scores[j] = scale * row_dot(type, q, k + (size_t)j * rowBytes, off, d);
+    hayai_softmax(scores, length);
+    memset(out, 0, sizeof(float) * (size_t)d);
+    for (int j = 0; j < length; j++) row_axpy(type, scores[j], v + (size_t)j * rowBytes, off, d, out);
+}
+
+// Elements [off, off + d) of `rows` cache rows as floats, (rows, d) row-major.
+void hayai_kv_rows_to_f32(int type, const void *base, size_t rowBytes, int off, int d, int rows, float *out) {
+    const char *p = base;
+    for (int j = 0; j < rows; j++, p += rowBytes) {
+        float *o = out + (size_t)j * d;
+        switch (type) {
+        case 0: memcpy(o, (const float *)p + off, sizeof(float) * (size_t)d); break;
+        case 1: hayai_f16_to_f32((const uint16_t *)p + off, o, (size_t)d); break;
+        default: for (int i = 0; i < d; i++) o[i] = q8_elem(p, off + i); break;
+        }
+    }
+}
+
+// ---- Streaming read for the roofline: touches every 32 bytes of [p, p + bytes) once.
+uint64_t hayai_stream_read(const void *p, size_t bytes) {
+    const __m256i *v = p;
+    size_t n = bytes / 32, i = 0;
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    for (; i + 4 <= n; i += 4) {
+        a0 = _mm256_add_epi64(a0, _mm256_load_si256(v + i));
+        a1 = _mm256_add_epi64(a1, _mm256_load_si256(v + i + 1));
+        a2 = _mm256_add_epi64(a2, _mm256_load_si256(v + i + 2));
+        a3 = _mm256_add_epi64(a3, _mm256_load_si256(v + i + 3));
+    }
+    __m256i s = _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3));
+    uint64_t out[4];
+    _mm256_storeu_si256((__m256i *)out, s);
+    return out[0] + out[1] + out[2] + out[3];
+}
+
+// ---- Dequantization of Q8_0 and Q4_0 rows for the prompt path's sgemm tiles (n a whole number
+// of 32-blocks). Equal to the scalar references in Kernels/Quantization/Dequantize.swift.
+void hayai_dequantize_q8_0(const void *src, float *dst, size_t n) {
+    const uint8_t *p = src;
+    for (size_t b = 0; b < n / 32; b++, p += 34, dst += 32) {
+        uint16_t h; memcpy(&h, p, 2);
+        const __m256 d = _mm256_set1_ps(half_to_float(h));
+        for (int j = 0; j < 32; j += 8) _mm256_storeu_ps(dst + j, _mm256_mul_ps(d, load8_i8((const int8_t *)p + 2 + j)));
+    }
+}
+
+void hayai_dequantize_q4_0(const void *src, float *dst, size_t n) {
+    const uint8_t *p = src;
+    for (size_t b = 0; b < n / 32; b++, p += 18, dst += 32) {
+        uint16_t h; memcpy(&h, p, 2);
+        const __m256 d = _mm256_set1_ps(half_to_float(h));
+        __m128i q = _mm_loadu_si128((const __m128i *)(p + 2));
+        __m128i lo = _mm_sub_epi8(_mm_and_si128(q, _mm_set1_epi8(0x0F)), _mm_set1_epi8(8));
+        __m128i hi = _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(q, 4), _mm_set1_epi8(0x0F)), _mm_set1_epi8(8));
+        _mm256_storeu_ps(dst, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo))));
+        _mm256_storeu_ps(dst + 8, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8)))));
+        _mm256_storeu_ps(dst + 16, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi))));
+        _mm256_storeu_ps(dst + 24, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8)))));
+    }
+}

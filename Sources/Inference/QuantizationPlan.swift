@@ -1,0 +1,95 @@
+// Which GGML type each tensor gets when a model is quantized, following llama.cpp: the converter
+// (convert_hf_to_gguf.py --outtype) for f32/f16/q8_0 and llama-quantize's llama_tensor_get_type for
+// the rest, as far as it applies to dense decoders:
+//   - 1-D tensors (norms, biases) stay F32; so does every tensor for --type f32.
+//   - output.weight (or token_embd.weight when the embeddings are tied) becomes Q6_K for every
+//     quantized type except Q8_0 (Q8_0 when its rows are not whole 256-blocks), as llama-quantize does.
+//   - q4_k_m: Q4_K, with Q6_K for attn_v and ffn_down in the layers use_more_bits picks (the first
+//     and last eighth and every third layer between: about half of them), Q5_K for a fused attn_qkv.
+//   - q4_k / q5_k / q6_k put every matrix in that type (llama.cpp's Q4_K_S/Q5_K_S also bump a few
+//     early attn_v/ffn_down layers; hayai does not).
+//   - Rows that are not whole blocks fall back as llama-quantize does (Q4_K→Q5_0, Q5_K→Q5_1,
+//     Q6_K→Q8_0), and to F16 where even 32-blocks do not fit (what the converter writes).
+import Kernels
+
+public enum QuantizeTarget: String, CaseIterable, Sendable, CustomStringConvertible {
+    case q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, q4_k_m, f16, f32
+
+    /// The type most matrices get.
+    public var baseType: GGMLType {
+        switch self {
+        case .q8_0: return .q8_0
+        case .q4_0: return .q4_0
+        case .q4_1: return .q4_1
+        case .q5_0: return .q5_0
+        case .q5_1: return .q5_1
+        case .q4_k, .q4_k_m: return .q4_K
+        case .q5_k: return .q5_K
+        case .q6_k: return .q6_K
+        case .f16: return .f16
+        case .f32: return .f32
+        }
+    }
+
+    /// llama.cpp's `general.file_type` (enum llama_ftype).
+    public var fileType: UInt32 {
+        switch self {
+        case .f32: return 0
+        case .f16: return 1
+        case .q4_0: return 2
+        case .q4_1: return 3
+        case .q8_0: return 7
+        case .q5_0: return 8
+        case .q5_1: return 9
+        case .q4_k: return 14    // MOSTLY_Q4_K_S
+        case .q4_k_m: return 15
+        case .q5_k: return 16    // MOSTLY_Q5_K_S
+        case .q6_k: return 18
+        }
+    }
+
+    public var description: String { rawValue }
+}
+
+public enum QuantizationPlan {
+    /// llama.cpp's use_more_bits: the first and last eighth of the layers, and every third between.
+    public static func useMoreBits(layer i: Int, of n: Int) -> Bool {
+        i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2
+    }
+
+    /// The type of the tensor `name` (GGUF name) of `shape` (row-major, [rows, cols] for a matrix).
+    /// `hasOutput`: whether the model has its own output.weight (else token_embd plays its part).
+    public static func type(for name: String, shape: [Int], target: QuantizeTarget, layerCount: Int, hasOutput: Bool) -> GGMLType {
+        guard shape.count >= 2, target != .f32 else { return .f32 }
+        if target == .f16 { return .f16 }
+        let cols = shape.last!
+        var type = target.baseType
+        let isOutput = name == "output.weight" || (!hasOutput && name == "token_embd.weight")
+        let layer = layerIndex(name)
+        if isOutput, target != .q8_0 {
+            type = cols % 256 == 0 ? .q6_K : .q8_0
+        } else if target == .q4_k_m, let layer {
+            if name.hasSuffix(".attn_v.weight") || name.hasSuffix(".ffn_down.weight") {
+                if useMoreBits(layer: layer, of: layerCount) { type = .q6_K }
+            } else if name.hasSuffix(".attn_qkv.weight") {
+                type = .q5_K
+            }
+        }
+        if cols % type.blockSize != 0 {
+            switch type {
+            case .q4_K: type = .q5_0
+            case .q5_K: type = .q5_1
+            case .q6_K: type = .q8_0
+            default: break
+            }
+            if cols % type.blockSize != 0 { type = .f16 }
+        }
+        return type
+    }
+
+    /// N in "blk.N.…".
+    static func layerIndex(_ name: String) -> Int? {
+        guard name.hasPrefix("blk.") else { return nil }
+        return Int(name.dropFirst(4).prefix { $0.isNumber })
+    }
+}

@@ -1,0 +1,67 @@
+// The decoder's row operations in AVX2 (CKernels/rowops.c): what inference runs per token.
+// Ops holds the plain versions (and Training's forward halves); tests hold these to them.
+import CKernels
+
+public enum FastOps {
+    /// x: (t, c) -> out: (t, c); `out` may alias `x`.
+    public static func layerNorm(_ x: UnsafePointer<Float>, t: Int, c: Int, weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
+                                 eps: Float, into out: UnsafeMutablePointer<Float>) {
+        for r in 0..<t { hayai_layernorm(x + r * c, Int32(c), weight, bias, eps, out + r * c) }
+    }
+
+    public static func rmsNorm(_ x: UnsafePointer<Float>, t: Int, c: Int, weight: UnsafePointer<Float>, eps: Float,
+                               into out: UnsafeMutablePointer<Float>) {
+        for r in 0..<t { hayai_rmsnorm(x + r * c, Int32(c), weight, eps, out + r * c) }
+    }
+
+    /// In-place softmax of n values.
+    public static func softmax(_ x: UnsafeMutablePointer<Float>, n: Int) { hayai_softmax(x, Int32(n)) }
+
+    /// up[i] *= silu(gate[i])
+    public static func siluMul(_ up: UnsafeMutablePointer<Float>, gate: UnsafePointer<Float>, count: Int) {
+        hayai_silu_mul(up, gate, count)
+    }
+
+    /// x[i] += y[i]
+    public static func add(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, count: Int) { hayai_add(x, y, count) }
+
+    public static func halfToFloat(_ src: UnsafePointer<UInt16>, _ dst: UnsafeMutablePointer<Float>, count: Int) {
+        hayai_f16_to_f32(src, dst, count)
+    }
+
+    public static func floatToHalf(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<UInt16>, count: Int) {
+        hayai_f32_to_f16(src, dst, count)
+    }
+}
+
+/// How a key/value cache stores its rows.
+public enum KVStorage: String, CaseIterable, Sendable, CustomStringConvertible {
+    case f32, f16, q8_0
+    public var ggmlType: GGMLType { switch self { case .f32: return .f32; case .f16: return .f16; case .q8_0: return .q8_0 } }
+    /// Bytes of one row of `elements` (a whole number of 32-blocks for Q8_0).
+    public func rowBytes(_ elements: Int) -> Int? { ggmlType.byteCount(elements: elements) }
+    public var description: String { rawValue }
+
+    /// Attention of one query head over `length` cache rows `rowBytes` apart, the head being the
+    /// elements [offset, offset + d) of each row: scores_j = scale · q·k_j, softmax, out = Σ p_j v_j.
+    /// `scores` has room for `length` floats.
+    public func attend(query q: UnsafePointer<Float>, keys: UnsafeRawPointer, values: UnsafeRawPointer, rowBytes: Int,
+                       offset: Int, d: Int, length: Int, scale: Float, scores: UnsafeMutablePointer<Float>,
+                       into out: UnsafeMutablePointer<Float>) {
+        hayai_attend(Int32(ggmlType.rawValue), q, keys, values, rowBytes, Int32(offset), Int32(d), Int32(length), scale, scores, out)
+    }
+
+    /// Elements [offset, offset + d) of `rows` cache rows as Float32, (rows, d) row-major.
+    public func rowsAsFloat(_ base: UnsafeRawPointer, rowBytes: Int, offset: Int, d: Int, rows: Int, into out: UnsafeMutablePointer<Float>) {
+        hayai_kv_rows_to_f32(Int32(ggmlType.rawValue), base, rowBytes, Int32(offset), Int32(d), Int32(rows), out)
+    }
+
+    /// Stores one row of `elements` floats.
+    public func store(_ x: UnsafePointer<Float>, elements: Int, into row: UnsafeMutableRawPointer) {
+        switch self {
+        case .f32: row.assumingMemoryBound(to: Float.self).update(from: x, count: elements)
+        case .f16: hayai_f32_to_f16(x, row.assumingMemoryBound(to: UInt16.self), elements)
+        case .q8_0: for b in 0..<elements / 32 { quantizeBlockQ8_0(x + 32 * b, row + 34 * b) }
+        }
+    }
+}

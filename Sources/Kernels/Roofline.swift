@@ -1,0 +1,90 @@
+// The machine's limits as hayai measures them, for `hayai bench`'s roofline columns: read
+// bandwidth (a streaming read over 512 MiB, 16× the L3, split over the pool's threads; best of 8
+// passes) and sgemm throughput (single-threaded OpenBLAS calls side by side on the pool, the shape
+// of a 512-token prompt through a 2048-wide layer; best of 5). Each is measured once per process and thread count.
+import Foundation
+import CKernels
+
+public enum Roofline {
+    nonisolated(unsafe) private static var bandwidthCache: [Int: Double] = [:]
+    nonisolated(unsafe) private static var sgemmCache: [Int: Double] = [:]
+    private static let lock = NSLock()
+
+    static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+    /// Bytes per second one streaming read reaches with `threads` threads.
+    public static func readBandwidth(threads: Int) -> Double {
+        lock.lock(); defer { lock.unlock() }
+        if let b = bandwidthCache[threads] { return b }
+        let bytes = 512 << 20
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 4096)
+        defer { buffer.deallocate() }
+        buffer.initializeMemory(as: UInt8.self, repeating: 1, count: bytes)
+        let pool = ThreadPool(threads: threads, spinMicroseconds: 0)
+        let pieces = 64, piece = bytes / pieces
+        let sums = UnsafeMutablePointer<UInt64>.allocate(capacity: pieces)
+        defer { sums.deallocate() }
+        var best = Double.infinity
+        for _ in 0..<8 {
+            let t0 = now()
+            pool.parallelFor(count: pieces) { i in sums[i] = hayai_stream_read(buffer + i * piece, piece) }
+            best = min(best, now() - t0)
+        }
+        let bandwidth = Double(bytes) / best
+        bandwidthCache[threads] = bandwidth
+        return bandwidth
+    }
+
+    /// A read-bandwidth probe that keeps its buffer, for measuring between benchmark runs: on a
+    /// shared machine the bandwidth left to this process changes from second to second, so a
+    /// ratio to a probe taken next to each run says more than one to the best figure.
+    public final class Probe {
+        let bytes: Int
+        let buffer: UnsafeMutableRawPointer
+        let pool: ThreadPool
+        public init(threads: Int, megabytes: Int = 256) {
+            bytes = megabytes << 20
+            buffer = .allocate(byteCount: bytes, alignment: 4096)
+            buffer.initializeMemory(as: UInt8.self, repeating: 1, count: bytes)
+            pool = ThreadPool(threads: threads, spinMicroseconds: 0)
+        }
+        deinit { buffer.deallocate() }
+
+        /// Bytes per second of the faster of `passes` streaming reads.
+        public func measure(passes: Int = 2) -> Double {
+            let pieces = 64, piece = bytes / pieces, buffer = self.buffer
+            var best = Double.infinity
+            for _ in 0..<passes {
+                let t0 = Roofline.now()
+                pool.parallelFor(count: pieces) { i in _ = hayai_stream_read(buffer + i * piece, piece) }
+                best = min(best, Roofline.now() - t0)
+            }
+            return Double(bytes) / best
+        }
+    }
+
+    /// Float operations per second of sgemm (m = 512, n = k = 2048 per thread) run the way prompt
+    /// processing runs it: `threads` single-threaded OpenBLAS calls side by side on the pool.
+    public static func sgemmFLOPS(threads: Int) -> Double {
+        lock.lock(); defer { lock.unlock() }
+        if let f = sgemmCache[threads] { return f }
+        let m = 512, n = 2048, k = 2048
+        let a = [Float](repeating: 0.5, count: m * k), b = [Float](repeating: 0.25, count: n * k)
+        let c = UnsafeMutablePointer<Float>.allocate(capacity: threads * m * n)
+        defer { c.deallocate() }
+        let pool = ThreadPool(threads: threads, spinMicroseconds: 0)
+        var best = Double.infinity
+        BLAS.withSingleThread {
+            for _ in 0..<5 {
+                let t0 = now()
+                pool.parallelFor(count: threads) { i in
+                    BLAS.gemm(transA: false, transB: true, m: m, n: n, k: k, a: a, lda: k, b: b, ldb: k, c: c + i * m * n, ldc: n)
+                }
+                best = min(best, now() - t0)
+            }
+        }
+        let flops = 2 * Double(threads) * Double(m) * Double(n) * Double(k) / best
+        sgemmCache[threads] = flops
+        return flops
+    }
+}

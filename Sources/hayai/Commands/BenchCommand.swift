@@ -1,0 +1,209 @@
+// `hayai bench`: prompt processing and generation speed, llama-bench style, with a roofline:
+// generation reads every weight once per token, so its bound is the read bandwidth hayai measures
+// divided by the bytes read per token (weights + KV cache at the test's mean context); prompt
+// processing is arithmetic, bounded by sgemm's throughput over 2 × the matrix parameters per token.
+import ArgumentParser
+import Foundation
+import Inference
+import Kernels
+
+extension SyntheticShape: ExpressibleByArgument {}
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure prompt processing (ppN) and generation (tgN) tokens/s against the machine's roofline.",
+        discussion: """
+            Each test runs once to warm up, then -r times; t/s is the median ± standard deviation.
+            "bound" is the most the machine allows as hayai measures it: for tg, read bandwidth ÷ bytes
+            read per token; for pp, sgemm FLOP/s ÷ (2 × matrix parameters). Progress goes to standard
+            error, results to standard output (a table, or a JSON array with --json).
+            --synthetic NAME builds random weights of a published shape (stablelm-2-1.6b,
+            stablelm-3b-4e1t, tiny) in memory, quantized to --type, so no download is needed.
+            """)
+
+    @Argument(help: "A Hugging Face model folder or a .gguf file (or use --synthetic).")
+    var model: String?
+
+    @Option(help: "Random weights of a named shape: \(SyntheticShape.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var synthetic: SyntheticShape?
+
+    @Option(name: .long, help: "Weight type for --synthetic (or to quantize MODEL in memory first).")
+    var type: QuantizeTarget?
+
+    @Option(name: [.customShort("p"), .customLong("n-prompt")], help: "Prompt lengths (comma-separated; 0 skips).")
+    var prompt: String = "512"
+
+    @Option(name: [.customShort("n"), .customLong("n-gen")], help: "Generation lengths (comma-separated; 0 skips).")
+    var generate: String = "128"
+
+    @Option(name: [.customShort("t"), .customLong("threads")], help: "Thread counts (comma-separated).")
+    var threads: String = "\(ProcessInfo.processInfo.activeProcessorCount)"
+
+    @Option(name: [.customShort("r"), .customLong("repetitions")], help: "Timed runs per test.")
+    var repetitions: Int = 5
+
+    @Option(name: .customLong("kv-type"), help: "KV cache storage: f32, f16 or q8_0.")
+    var kvType: KVStorage = .f32
+
+    @Flag(help: "Print a JSON array, one object per test.")
+    var json = false
+
+    static func list(_ s: String, _ flag: String, min: Int) throws -> [Int] {
+        let items = s.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !items.isEmpty, items.allSatisfy({ $0 != nil && $0! >= min }) else {
+            throw ValidationError("\(flag) takes comma-separated integers ≥ \(min), got '\(s)'")
+        }
+        return items.map { $0! }
+    }
+
+    func validate() throws {
+        guard (model != nil) != (synthetic != nil) else { throw ValidationError("give a MODEL or --synthetic NAME (exactly one)") }
+        if synthetic != nil, type == nil { throw ValidationError("--synthetic needs --type (e.g. --type q8_0)") }
+        guard repetitions >= 1 else { throw ValidationError("-r must be at least 1") }
+        _ = try Self.list(prompt, "-p", min: 0); _ = try Self.list(generate, "-n", min: 0); _ = try Self.list(threads, "-t", min: 1)
+    }
+
+    struct Row {
+        var test: String, threads: Int, rates: [Double], bound: Double, boundKind: String
+        /// Per run: tokens/s ÷ (read bandwidth probed just before the run ÷ bytes per token).
+        var liveRatios: [Double] = []
+        var liveRatio: Double? { liveRatios.isEmpty ? nil : liveRatios.sorted()[liveRatios.count / 2] }
+        var median: Double { let s = rates.sorted(); return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2 }
+        var stddev: Double {
+            guard rates.count > 1 else { return 0 }
+            let mean = rates.reduce(0, +) / Double(rates.count)
+            return (rates.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(rates.count - 1)).squareRoot()
+        }
+    }
+
+    func run() throws {
+        let prompts = try Self.list(prompt, "-p", min: 0).filter { $0 > 0 }
+        let gens = try Self.list(generate, "-n", min: 0).filter { $0 > 0 }
+        let threadCounts = try Self.list(threads, "-t", min: 1)
+        let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
+
+        var m: Model
+        let name: String
+        if let synthetic {
+            CLI.printError("building synthetic \(synthetic.rawValue) (\(type!)) in memory…")
+            m = try Model.synthetic(synthetic, target: type!)
+            name = "synthetic \(synthetic.rawValue)"
+        } else {
+            m = try Model.load(path: model!)
+            if let type { CLI.printError("quantizing to \(type) in memory…"); m = try m.quantized(to: type) }
+            name = (model! as NSString).lastPathComponent
+        }
+        CLI.printError("load average: \(load)")
+        let c = m.config
+        for (label, n) in [("prompt", prompts.max() ?? 0), ("generation", gens.max() ?? 0)] where n >= c.maxPositions {
+            throw UserError("\(label) length \(n) does not fit the model's context of \(c.maxPositions)")
+        }
+        let weights = m.weights
+        var matrices: [WeightMatrix] = [weights.embedding]
+        if !c.tieWordEmbeddings { matrices.append(weights.output) }
+        for l in weights.layers { for x in [l.q, l.k, l.v, l.qkv, l.o, l.gate, l.up, l.down] { if let x { matrices.append(x.weight) } } }
+        let size = matrices.reduce(0) { $0 + $1.byteCount }
+        // The type: --type's name, else the type holding most bytes of the layers' matrices.
+        var typeBytes: [String: Int] = [:]
+        for x in matrices.dropFirst(c.tieWordEmbeddings ? 1 : 2) { typeBytes[x.typeName, default: 0] += x.byteCount }
+        let typeLabel = type?.rawValue.uppercased() ?? typeBytes.sorted { $0.value > $1.value }.first?.key ?? "?"
+        let params = c.parameterCount
+        let matrixParams = params - c.vocabSize * c.hiddenSize * (c.tieWordEmbeddings ? 0 : 1)   // embedding: a lookup
+        let perTokenWeights = m.weightBytes
+
+        var rows: [Row] = []
+        var rng = SeededGenerator(seed: 7)
+        for t in threadCounts {
+            CLI.printError("measuring read bandwidth and sgemm with \(t) thread(s)…")
+            let bandwidth = Roofline.readBandwidth(threads: t), sgemm = Roofline.sgemmFLOPS(threads: t)
+            CLI.printError(String(format: "  read %.1f GB/s, sgemm %.0f GFLOP/s", bandwidth / 1e9, sgemm / 1e9))
+            BLAS.setThreads(t)
+            let context = min(c.maxPositions, max((prompts.max() ?? 0), (gens.max() ?? 0)) + 1)
+            let session = InferenceSession(model: m, contextLength: context, batchSize: max(prompts.max() ?? 1, 1), threads: t, kvType: kvType)
+            for p in prompts {
+                let tokens = (0..<p).map { _ in Int.random(in: 0..<c.vocabSize, using: &rng) }
+                var rates: [Double] = []
+                for rep in 0...repetitions {
+                    session.reset()
+                    let t0 = DispatchTime.now().uptimeNanoseconds
+                    _ = try session.forward(tokens, logits: .last)
+                    let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+                    if rep > 0 { rates.append(Double(p) / dt) }
+                    CLI.printError("  pp\(p) t=\(t) run \(rep == 0 ? "warm-up" : "\(rep)/\(repetitions)"): \(CLI.fixed(Double(p) / dt, 2)) t/s")
+                }
+                rows.append(Row(test: "pp\(p)", threads: t, rates: rates, bound: sgemm / (2 * Double(matrixParams)), boundKind: "sgemm"))
+            }
+            let probe = gens.isEmpty ? nil : Roofline.Probe(threads: t)
+            for n in gens {
+                var rates: [Double] = [], live: [Double] = []
+                let bytesPerToken = Double(perTokenWeights + session.cache.bytesRead(positions: n / 2))
+                for rep in 0...repetitions {
+                    let bandwidthNow = probe!.measure()
+                    session.reset()
+                    var token = Int.random(in: 0..<c.vocabSize, using: &rng)
+                    let t0 = DispatchTime.now().uptimeNanoseconds
+                    for _ in 0..<n {
+                        let logits = try session.step(token)
+                        token = Int(logits[0].bitPattern % UInt32(c.vocabSize))   // depends on the result, cheap
+                    }
+                    let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+                    if rep > 0 { rates.append(Double(n) / dt); live.append(Double(n) / dt / (bandwidthNow / bytesPerToken)) }
+                    CLI.printError("  tg\(n) t=\(t) run \(rep == 0 ? "warm-up" : "\(rep)/\(repetitions)"): \(CLI.fixed(Double(n) / dt, 2)) t/s"
+                                   + " (read probe \(CLI.fixed(bandwidthNow / 1e9)) GB/s)")
+                }
+                var row = Row(test: "tg\(n)", threads: t, rates: rates, bound: bandwidth / bytesPerToken, boundKind: "bandwidth")
+                row.liveRatios = live
+                rows.append(row)
+            }
+        }
+
+        if json {
+            let objects = rows.map { r -> String in
+                var fields = [
+                    "\"model\":\(JSON.string(name))", "\"type\":\(JSON.string(typeLabel))", "\"params\":\(params)", "\"bytes\":\(size)",
+                    "\"threads\":\(r.threads)", "\"test\":\(JSON.string(r.test))", "\"kv_type\":\(JSON.string(kvType.rawValue))",
+                    "\"tokens_per_second\":\(JSON.number(r.median))", "\"stddev\":\(JSON.number(r.stddev))",
+                    "\"samples\":[\(r.rates.map { JSON.number($0) }.joined(separator: ","))]",
+                ]
+                if r.test.hasPrefix("tg") {
+                    fields.append("\"bound_tokens_per_second\":\(JSON.number(r.bound))")
+                    fields.append("\"read_bandwidth_bytes_per_second\":\(JSON.number(Roofline.readBandwidth(threads: r.threads)))")
+                    fields.append("\"ratio_to_live_bound\":\(JSON.number(r.liveRatio ?? .nan))")
+                } else {
+                    fields.append("\"sgemm_bound_tokens_per_second\":\(JSON.number(r.bound))")
+                    fields.append("\"sgemm_flops\":\(JSON.number(Roofline.sgemmFLOPS(threads: r.threads)))")
+                }
+                return "{" + fields.joined(separator: ",") + "}"
+            }
+            print("[" + objects.joined(separator: ",\n") + "]")
+            return
+        }
+        let header = ["model", "size", "params", "type", "threads", "test", "t/s", "bound t/s", "of bound", "of live bound"]
+        var table = [header]
+        for r in rows {
+            table.append([name, String(format: "%.2f GiB", Double(size) / 1_073_741_824), Self.paramLabel(params), typeLabel,
+                          "\(r.threads)", r.test, "\(CLI.fixed(r.median, 2)) ± \(CLI.fixed(r.stddev, 2))",
+                          "\(CLI.fixed(r.bound, 2)) (\(r.boundKind))", "\(CLI.fixed(100 * r.median / r.bound, 1))%",
+                          r.liveRatio.map { "\(CLI.fixed(100 * $0, 1))%" } ?? "-"])
+        }
+        let widths = header.indices.map { i in table.map { $0[i].count }.max()! }
+        func line(_ cells: [String]) -> String {
+            "| " + cells.enumerated().map { i, s in i < 4 ? s.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+                                                          : String(repeating: " ", count: widths[i] - s.count) + s }.joined(separator: " | ") + " |"
+        }
+        print(line(header))
+        print("| " + widths.enumerated().map { i, w in i < 4 ? String(repeating: "-", count: w) : String(repeating: "-", count: w - 1) + ":" }.joined(separator: " | ") + " |")
+        for r in table.dropFirst() { print(line(r)) }
+        let roof = threadCounts.map { t in
+            String(format: "%d thread(s): read %.1f GB/s, sgemm %.0f GFLOP/s", t, Roofline.readBandwidth(threads: t) / 1e9, Roofline.sgemmFLOPS(threads: t) / 1e9)
+        }.joined(separator: "; ")
+        print("\nroofline: \(roof) (best of 8 passes over 512 MiB); \"of live bound\": median over runs of t/s ÷ (read bandwidth probed"
+              + " just before the run ÷ bytes per token); KV cache \(kvType); \(CLI.fixed(Double(perTokenWeights) / 1e9, 3)) GB of weights read per token; load average at start \(load)")
+    }
+
+    static func paramLabel(_ n: Int) -> String {
+        n >= 1_000_000_000 ? String(format: "%.2f B", Double(n) / 1e9) : n >= 1_000_000 ? String(format: "%.2f M", Double(n) / 1e6)
+            : String(format: "%.2f K", Double(n) / 1e3)
+    }
+}

@@ -1,0 +1,100 @@
+// `hayai bench` and `hayai quantize` as a user runs them: the JSON shape of a synthetic benchmark
+// (not its speed), a quantized file that loads and generates, and bad GGUF input rejected with one
+// line naming the file, without a crash.
+import XCTest
+import Foundation
+import TestSupport
+
+final class BenchAndQuantizeTests: XCTestCase {
+    var scratch: URL!
+    override func setUp() { scratch = Fixtures.temporaryDirectory("hayai-bench-quantize") }
+    override func tearDown() { try? FileManager.default.removeItem(at: scratch) }
+
+    func testSyntheticBenchPrintsOneJSONObjectPerTest() throws {
+        let r = try HayaiBinary.run(["bench", "--synthetic", "tiny", "--type", "q4_0", "-p", "16", "-n", "8", "-t", "1,2", "-r", "2", "--json",
+                                     "--kv-type", "f16"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let rows = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]], r.stdout)
+        XCTAssertEqual(rows.map { $0["test"] as? String }, ["pp16", "tg8", "pp16", "tg8"])
+        XCTAssertEqual(rows.map { $0["threads"] as? Int }, [1, 1, 2, 2])
+        for row in rows {
+            XCTAssertEqual(row["model"] as? String, "synthetic tiny")
+            XCTAssertEqual(row["type"] as? String, "Q4_0")
+            XCTAssertGreaterThan(row["params"] as? Int ?? 0, 300_000)
+            XCTAssertGreaterThan(row["bytes"] as? Int ?? 0, 0)
+            XCTAssertGreaterThan(row["tokens_per_second"] as? Double ?? 0, 0)
+            XCTAssertNotNil(row["stddev"] as? Double)
+            let isTG = (row["test"] as! String).hasPrefix("tg")
+            XCTAssertEqual(row["bound_tokens_per_second"] != nil, isTG, "bound only on generation rows")
+            if isTG { XCTAssertGreaterThan(row["bound_tokens_per_second"] as? Double ?? 0, 0) }
+        }
+        XCTAssertTrue(r.stderr.contains("read"), "progress (bandwidth) goes to standard error")
+    }
+
+    func testBenchTableHasTheRooflineColumns() throws {
+        let r = try HayaiBinary.run(["bench", "--synthetic", "tiny", "--type", "q8_0", "-p", "8", "-n", "4", "-t", "1", "-r", "1"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = r.stdout.split(separator: "\n")
+        XCTAssertTrue(lines[0].contains("model") && lines[0].contains("t/s") && lines[0].contains("bound"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("pp8") && r.stdout.contains("tg4") && r.stdout.contains("roofline: 1 thread(s): read"), r.stdout)
+    }
+
+    func testBenchRejectsMissingModelOrType() throws {
+        XCTAssertNotEqual(try HayaiBinary.run(["bench"]).status, 0)
+        let r = try HayaiBinary.run(["bench", "--synthetic", "tiny"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("--type"), r.stderr)
+    }
+
+    func testQuantizedFileLoadsAndGenerates() throws {
+        let out = scratch.appendingPathComponent("tiny.q4_k_m.gguf").path
+        let q = try HayaiBinary.run(["quantize", Fixtures.fixture("stablelm-tiny").path, out, "--type", "q4_k_m"])
+        XCTAssertEqual(q.status, 0, q.stderr)
+        XCTAssertTrue(q.stderr.contains("wrote"), q.stderr)
+        let g = try HayaiBinary.run(["generate", out, "-p", "Hello", "-n", "4", "--temp", "0", "--json", "--kv-type", "q8_0"])
+        XCTAssertEqual(g.status, 0, g.stderr)
+        XCTAssertTrue(g.stdout.contains("\"ids\""), g.stdout)
+        XCTAssertNotEqual(try HayaiBinary.run(["quantize", Fixtures.fixture("stablelm-tiny").path, out, "--type", "q3_x"]).status, 0)
+    }
+
+    // MARK: Bad GGUF input through quantize and bench
+
+    /// The fixture with the tensor info of `tensor` changed: (type, offset, first dim) patched.
+    func patched(_ tensor: String, type: UInt32? = nil, offset: UInt64? = nil, firstDim: UInt64? = nil, truncateTo: Int? = nil) throws -> String {
+        var data = try Data(contentsOf: Fixtures.fixture("stablelm-tiny.q8_0.gguf"))
+        // A tensor info: u64 name length, name, u32 n_dims, u64 dims…, u32 type, u64 offset.
+        var key = Data(); withUnsafeBytes(of: UInt64(tensor.utf8.count).littleEndian) { key.append(contentsOf: $0) }; key.append(Data(tensor.utf8))
+        let start = try XCTUnwrap(data.range(of: key)).upperBound
+        let dims = Int(data[start..<start + 4].withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) })
+        func put<T: FixedWidthInteger>(_ v: T, at i: Int) { withUnsafeBytes(of: v.littleEndian) { data.replaceSubrange(i..<i + $0.count, with: $0) } }
+        if let firstDim { put(firstDim, at: start + 4) }
+        if let type { put(type, at: start + 4 + 8 * dims) }
+        if let offset { put(offset, at: start + 8 + 8 * dims) }
+        if let truncateTo { data = data.prefix(truncateTo) }
+        let url = scratch.appendingPathComponent("bad-\(UUID().uuidString).gguf")
+        try data.write(to: url)
+        return url.path
+    }
+
+    func expectOneLineError(_ args: [String], _ fragments: [String], file: StaticString = #filePath, line: UInt = #line) throws {
+        let r = try HayaiBinary.run(args)
+        XCTAssertEqual(r.status, 1, "\(args): \(r.stderr)", file: file, line: line)
+        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, "one line: \(r.stderr)", file: file, line: line)
+        for f in fragments { XCTAssertTrue(r.stderr.contains(f), "'\(f)' missing from \(r.stderr)", file: file, line: line) }
+    }
+
+    func testBadGGUFsGiveOneLineErrors() throws {
+        let out = scratch.appendingPathComponent("out.gguf").path
+        let cases: [(String, [String])] = [
+            (try patched("blk.1.attn_v.weight", offset: 1 << 40), ["blk.1.attn_v.weight"]),
+            (try patched("output.weight", type: 99), ["output.weight"]),
+            (try patched("blk.0.attn_q.weight", firstDim: 48), ["blk.0.attn_q.weight"]),
+            (try patched("output.weight", truncateTo: 300_000), ["bad-"]),
+        ]
+        for (path, fragments) in cases {
+            try expectOneLineError(["quantize", path, out, "--type", "q4_0"], [path] + fragments)
+            try expectOneLineError(["bench", path, "-p", "4", "-n", "2", "-r", "1"], [path] + fragments)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out), "no output file from bad input")
+        }
+    }
+}
