@@ -61,6 +61,15 @@ final class EvalCommandsTests: XCTestCase {
         XCTAssertTrue(text.stdout.contains("95% CI"), text.stdout)
     }
 
+    func testTwoPromptVersionsOfATaskAreStoredApart() throws {
+        let r = try run(["eval", Fixtures.fixture("stablelm-tiny").path, "--tasks", "jcommonsenseqa-0.2,jcommonsenseqa-0.3",
+                         "--limit", "3", "--json", "--name", "two-versions"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let tasks = try json(r.stdout)["tasks"] as! [[String: Any]]
+        XCTAssertEqual(tasks.compactMap { $0["task"] as? String }, ["jcommonsenseqa-0.2", "jcommonsenseqa-0.3"])
+        for t in tasks { XCTAssertGreaterThan(t["itemsPerSecond"] as? Double ?? 0, 0, "\(t["task"]!) was scored, not taken from the other version") }
+    }
+
     func testBadTaskInputGivesOneLineErrors() throws {
         let model = Fixtures.fixture("stablelm-tiny").path
         let unknown = try run(["eval", model, "--tasks", "no-such-task"])

@@ -109,17 +109,20 @@ struct EvalSession {
         var results: [TaskResult] = []
         do {
             for task in tasks {
-                let sink = try StoreSink(store: store, run: run, task: task.name)
+                // One task in several prompt versions (jcommonsenseqa 0.2 and 0.3) is stored as several tasks.
+                let key = task.promptVersion.map { "\(task.name)-\($0)" } ?? task.name
+                let sink = try StoreSink(store: store, run: run, task: key)
                 var progress: ProgressLine?
-                let result = try runner.run(task, sink: sink) { p in
+                var result = try runner.run(task, sink: sink) { p in
                     guard !quiet else { return }
-                    if progress == nil { progress = ProgressLine(label: "eval \(task.name)", total: p.total) }
+                    if progress == nil { progress = ProgressLine(label: "eval \(key)", total: p.total) }
                     progress!.update(step: p.completed, extra: [("items/s", CLI.fixed(p.itemsPerSecond))])
                 }
                 progress?.finish()
-                if !quiet { CLI.printError("\(task.name): \(result.itemCount) items, \(CLI.fixed(result.itemsPerSecond)) items/s") }
+                result.task = key
+                if !quiet { CLI.printError("\(key): \(result.itemCount) items, \(CLI.fixed(result.itemsPerSecond)) items/s") }
                 try store.saveEvalResults(result.metrics.map {
-                    EvalResult(task: task.name, taskVersion: result.version, promptVersion: result.promptVersion,
+                    EvalResult(task: key, taskVersion: result.version, promptVersion: result.promptVersion,
                                numFewshot: result.numFewshot, fewshotSeed: Int(truncatingIfNeeded: result.fewshotSeed),
                                metric: $0.name, value: $0.value, stderr: $0.stderr, n: result.itemCount)
                 }, run: run)
