@@ -108,3 +108,32 @@ final class EvalCommandsTests: XCTestCase {
         XCTAssertTrue(broken.stderr.contains(yaml.path), broken.stderr)
     }
 }
+
+/// The real SmolLM2-135M-Instruct GGUF on the JGLUE and XWinograd suites (a few items each), through the CLI.
+final class SmolLM2EvalTests: XCTestCase {
+    func testJapaneseAndEnglishSuitesRunOnARealModel() throws {
+        let model: String
+        do { model = try SmolLM2.ggufPath().path } catch let e as SmolLM2.FetchError {
+            if case .registryUnreachable = e { throw XCTSkip(e.description) }
+            throw e
+        }
+        let home = Fixtures.temporaryDirectory("hayai-eval-smol")
+        defer { try? FileManager.default.removeItem(at: home) }
+        let env = ["HAYAI_DATA": Fixtures.data("").path]
+        let tasks = "jcommonsenseqa-0.3,jnli-0.3,xwinograd-ja,xwinograd-en,jsquad-0.3"
+        let r = try HayaiBinary.run(["eval", model, "--tasks", tasks, "--limit", "4", "--json", "--home", home.path, "--name", "smol"],
+                                    environment: env)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let out = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let results = out["tasks"] as! [[String: Any]]
+        XCTAssertEqual(results.compactMap { $0["task"] as? String },
+                       ["jcommonsenseqa-0.3", "jnli-0.3", "xwinograd_ja", "xwinograd_en", "jsquad-0.3"])
+        for t in results {
+            let metrics = t["metrics"] as! [[String: Any]]
+            XCTAssertFalse(metrics.isEmpty)
+            for m in metrics { XCTAssertTrue((m["value"] as? Double)?.isFinite ?? false, "\(t["task"]!) \(m)") }
+        }
+        let show = try HayaiBinary.run(["runs", "show", "smol", "--home", home.path])
+        XCTAssertTrue(show.stdout.contains("jsquad-0.3"), show.stdout)
+    }
+}
