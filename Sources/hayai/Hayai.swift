@@ -7,7 +7,9 @@ struct Hayai: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hayai",
         abstract: "A workbench for small language models: train, evaluate, compare and chat on one machine.",
-        subcommands: [TokenizeCommand.self, LogitsCommand.self, GenerateCommand.self, BenchCommand.self, QuantizeCommand.self, ChatCommand.self, QuickstartCommand.self, DataCommand.self, TrainCommand.self, TokenizerCommand.self, EvalCommand.self, CompareCommand.self, RunsCommand.self, ReportCommand.self, DashboardCommand.self]
+        subcommands: [QuickstartCommand.self, ChatCommand.self, TrainCommand.self, EvalCommand.self, CompareCommand.self,
+                      DataCommand.self, TokenizerCommand.self, RunsCommand.self, ReportCommand.self, DashboardCommand.self,
+                      GenerateCommand.self, TokenizeCommand.self, LogitsCommand.self, BenchCommand.self, QuantizeCommand.self]
     )
 
     static func main() {
