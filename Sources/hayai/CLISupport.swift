@@ -77,6 +77,19 @@ enum CLI {
         return nil
     }
 
+    /// Folders named by environment variables are read relative to other files later (a task file's
+    /// `${HAYAI_DATA}`): a relative value is made absolute against the current directory once, here.
+    static func absolutizePathVariables() {
+        let cwd = FileManager.default.currentDirectoryPath
+        for name in ["HAYAI_DATA", "HAYAI_HOME", "HAYAI_EVALSETS", "HAYAI_PROMPTS", "HAYAI_CACHE"] {
+            guard let value = ProcessInfo.processInfo.environment[name], !value.isEmpty, !value.hasPrefix("/") else { continue }
+            let absolute = value.split(separator: ":").map { part -> String in
+                part.hasPrefix("/") ? String(part) : URL(fileURLWithPath: cwd).appendingPathComponent(String(part)).standardizedFileURL.path
+            }.joined(separator: ":")
+            setenv(name, absolute, 1)
+        }
+    }
+
     static func setThreads(_ n: Int?) {
         BLAS.setThreads(n ?? ProcessInfo.processInfo.activeProcessorCount)
     }

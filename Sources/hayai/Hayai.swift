@@ -18,6 +18,7 @@ struct Hayai: ParsableCommand {
             CLI.printError("Error: command-line argument \(i) is not valid UTF-8")
             Foundation.exit(1)
         }
+        CLI.absolutizePathVariables()
         main(nil)
     }
 }

@@ -70,6 +70,15 @@ final class EvalCommandsTests: XCTestCase {
         for t in tasks { XCTAssertGreaterThan(t["itemsPerSecond"] as? Double ?? 0, 0, "\(t["task"]!) was scored, not taken from the other version") }
     }
 
+    func testARelativeDataFolderIsReadFromTheCurrentDirectory() throws {
+        // `${HAYAI_DATA}` is expanded inside task files that live elsewhere: a relative value must still work.
+        let r = try HayaiBinary.run(["eval", Fixtures.fixture("stablelm-tiny").path, "--tasks", "jcommonsenseqa-0.2", "--limit", "2",
+                                     "--home", home.path],
+                                    environment: ["HAYAI_DATA": "data", "HAYAI_EVALSETS": Fixtures.repoRoot.appendingPathComponent("evalsets").path],
+                                    currentDirectory: Fixtures.shared)
+        XCTAssertEqual(r.status, 0, r.stderr)
+    }
+
     func testBadTaskInputGivesOneLineErrors() throws {
         let model = Fixtures.fixture("stablelm-tiny").path
         let unknown = try run(["eval", model, "--tasks", "no-such-task"])
