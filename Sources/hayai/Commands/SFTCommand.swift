@@ -109,8 +109,10 @@ struct SFTCommand: ParsableCommand {
                                            "examples": "\(records.count)", "data": data.joined(separator: ",")]
         if let jcommonsenseqa { runConfig["jcommonsenseqa"] = jcommonsenseqa }
         let baseRun = try? store.runs(kind: .pretrain).first { URL(fileURLWithPath: $0.model ?? "").standardizedFileURL == URL(fileURLWithPath: base).standardizedFileURL }
-        var run = try store.createRun(kind: .sft, name: name, model: nil, config: runConfig, parent: baseRun?.name)
-        let outDir = out ?? store.workspace.appendingPathComponent("checkpoints").appendingPathComponent(run.name).path
+        let runName = name ?? QuickstartCommand.runName("sft")
+        let outDir = out ?? store.workspace.appendingPathComponent("checkpoints").appendingPathComponent(runName).path
+        var run = try store.createRun(kind: .sft, name: runName, model: URL(fileURLWithPath: outDir).standardizedFileURL.path,
+                                      config: runConfig, parent: baseRun?.name)
         let heartbeat = HeartbeatTimer(store: store, run: run, every: 30)
         defer { heartbeat.cancel() }
         let stop = StopRequest()
@@ -138,7 +140,6 @@ struct SFTCommand: ParsableCommand {
                 print("step \(done): val loss \(String(format: "%.4f", v))")
             }
             try training.save(to: outDir, tokenizerFolder: base, chatTemplate: format.jinjaSource, templateName: format.name)
-            run.model = URL(fileURLWithPath: outDir).standardizedFileURL.path
             run = try store.finish(run: run, status: stop.isRequested ? .interrupted : .completed, summary: summary)
             print("instruct model in \(outDir) (run \(run.name)); try: hayai chat \(outDir)")
         } catch {
