@@ -134,4 +134,59 @@ public enum InstructionData {
         }
         return out
     }
+
+    /// Dictionary-style pairs derived from a corpus built by `hayai data build`: Jargon File entries
+    /// (public domain) as "what does TERM mean" → the entry's first sentence, and Japanese manual
+    /// pages (manpages-ja, -dev) as "what is NAME" → the page's one-line description. Reads the
+    /// corpus's train split only.
+    public static func corpusPairs(corpus: String, limit: Int? = nil) throws -> [InstructionRecord] {
+        let path = (corpus as NSString).appendingPathComponent("train.jsonl")
+        guard let data = FileManager.default.contents(atPath: path) else { throw TrainingError.badData("\(path): cannot read the corpus's train split") }
+        var out: [InstructionRecord] = []
+        var lineNumber = 0
+        for line in data.split(separator: UInt8(ascii: "\n")) {
+            lineNumber += 1
+            if let limit, out.count >= limit { break }
+            guard let o = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
+                  let text = o["text"] as? String, let source = o["source"] as? String else { continue }
+            let turn: InstructionTurn?
+            switch source {
+            case "jargon-text": turn = jargonPair(text)
+            case "manpages-ja", "manpages-ja-dev": turn = manualPair(text)
+            default: turn = nil
+            }
+            if let turn { out.append(InstructionRecord(turns: [turn], source: "\(path):\(lineNumber)")) }
+        }
+        return out
+    }
+
+    /// "TERM: /pron/, n.\n\n[etymology] Definition. More." → ("What does “TERM” mean…", "Definition.")
+    static func jargonPair(_ text: String) -> InstructionTurn? {
+        let paragraphs = text.components(separatedBy: "\n\n").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        guard paragraphs.count >= 2, let colon = paragraphs[0].range(of: ": ") else { return nil }
+        let term = String(paragraphs[0][..<colon.lowerBound])
+        guard !term.isEmpty, term.count <= 40 else { return nil }
+        var body = paragraphs[1].replacingOccurrences(of: "\n", with: " ")
+        if body.hasPrefix("1. ") { body.removeFirst(3) }
+        if body.hasPrefix("["), let close = body.firstIndex(of: "]") { body = String(body[body.index(after: close)...]) }
+        body = body.replacingOccurrences(of: "{", with: "").replacingOccurrences(of: "}", with: "")
+            .trimmingCharacters(in: .whitespaces)
+        guard let end = body.range(of: ". ")?.lowerBound ?? (body.hasSuffix(".") ? body.index(before: body.endIndex) : nil) else { return nil }
+        let sentence = String(body[...end])
+        guard sentence.count >= 12, sentence.count <= 300 else { return nil }
+        return InstructionTurn(user: "What does “\(term)” mean in hacker jargon?", assistant: sentence)
+    }
+
+    /// "名前\n\nls - ディレクトリの内容をリスト表示する\n\n…" → ("「ls」とは何ですか？", "ls は、ディレクトリの内容をリスト表示する。")
+    static func manualPair(_ text: String) -> InstructionTurn? {
+        let paragraphs = text.components(separatedBy: "\n\n").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        guard paragraphs.count >= 2, ["名前", "名称"].contains(paragraphs[0]) else { return nil }
+        let nameLine = paragraphs[1].replacingOccurrences(of: "\n", with: " ")
+        guard let dash = nameLine.range(of: " - ") else { return nil }
+        let names = String(nameLine[..<dash.lowerBound]).trimmingCharacters(in: .whitespaces)
+        let description = String(nameLine[dash.upperBound...]).trimmingCharacters(in: .whitespaces)
+        guard !names.isEmpty, names.count <= 60, description.count >= 4, description.count <= 120 else { return nil }
+        let end = description.hasSuffix("。") ? "" : "。"
+        return InstructionTurn(user: "Linux のマニュアルによると、「\(names)」とは何ですか？", assistant: "\(names) は、\(description)\(end)")
+    }
 }

@@ -58,3 +58,20 @@ final class InstructionDataTests: XCTestCase {
         }
     }
 }
+
+final class CorpusPairTests: XCTestCase {
+    func testJargonEntriesAndManualPagesBecomeDefinitionPairs() throws {
+        let corpus = Fixtures.temporaryDirectory("corpus-pairs")
+        let docs: [[String: String]] = [
+            ["text": "memetics: /me·met'iks/, n.\n\n[from {meme}] The study of memes. As of early 2003, this is still informal.", "source": "jargon-text"],
+            ["text": "名前\n\nstty - 端末の行設定の変更や表示を行う\n\n書式\n\nstty [-a]", "source": "manpages-ja"],
+            ["text": "In the beginning God created the heaven and the earth.", "source": "bible-kjv-text"],
+        ]
+        let lines = try docs.map { String(decoding: try JSONSerialization.data(withJSONObject: $0), as: UTF8.self) }
+        try lines.joined(separator: "\n").write(to: corpus.appendingPathComponent("train.jsonl"), atomically: true, encoding: .utf8)
+        let pairs = try InstructionData.corpusPairs(corpus: corpus.path)
+        XCTAssertEqual(pairs.map(\.turns[0].user), ["What does “memetics” mean in hacker jargon?", "Linux のマニュアルによると、「stty」とは何ですか？"])
+        XCTAssertEqual(pairs.map(\.turns[0].assistant), ["The study of memes.", "stty は、端末の行設定の変更や表示を行う。"])
+        XCTAssertThrowsError(try InstructionData.corpusPairs(corpus: corpus.appendingPathComponent("none").path))
+    }
+}

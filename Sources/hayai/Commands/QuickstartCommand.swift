@@ -93,6 +93,7 @@ struct QuickstartCommand: ParsableCommand {
                 throw UserError("data/sft/hayai-instruct-bilingual.jsonl not found: run the quickstart from the repository")
             }
             var args = ["--base", base, "--data", sft, "--out", instruct, "--seq-len", "256", "--epochs", "\(sftEpochs)",
+                        "--corpus-pairs", corpus, "--corpus-pairs-limit", "600",
                         "--name", Self.runName("quickstart-sft")] + homeArgs + (sftSteps.map { ["--steps", "\($0)"] } ?? [])
             if let jcqa = Self.jglue("jcommonsenseqa/train-v1.3.json") {
                 args += ["--jcommonsenseqa", jcqa, "--jcommonsenseqa-limit", "2000"]

@@ -15,7 +15,8 @@ struct SFTCommand: ParsableCommand {
         discussion: """
             --data takes JSONL in Alpaca shape ({"instruction","input","output"}) or chat shape
             ({"messages":[{"role","content"}]}); repeat it to mix files. --jcommonsenseqa adds templated items
-            from JCommonsenseQA's train split (never the validation split). Examples are rendered with --template
+            from JCommonsenseQA's train split (never the validation split); --corpus-pairs adds definition pairs
+            from a corpus's Jargon File entries and Japanese manual pages. Examples are rendered with --template
             (a format in prompts/: \(TemplateLibrary.standard().names.joined(separator: ", "))), followed by the
             end-of-text token; only the answers are trained on, and short examples are packed into rows without
             attention crossing them. Examples longer than a row are cut (counted). The instruct checkpoint's
@@ -33,6 +34,12 @@ struct SFTCommand: ParsableCommand {
 
     @Option(help: "At most this many JCommonsenseQA items.")
     var jcommonsenseqaLimit: Int?
+
+    @Option(help: ArgumentHelp("A corpus folder from `hayai data build`: add definition pairs from its Jargon File entries and Japanese manual pages.", valueName: "dir"))
+    var corpusPairs: String?
+
+    @Option(help: "At most this many corpus definition pairs.")
+    var corpusPairsLimit: Int?
 
     @Option(help: "Chat format from prompts/.")
     var template = "jslm-instruct"
@@ -71,7 +78,9 @@ struct SFTCommand: ParsableCommand {
     var skipBadLines = false
 
     func validate() throws {
-        guard !data.isEmpty || jcommonsenseqa != nil else { throw ValidationError("give instruction data: --data FILE.jsonl (repeatable) or --jcommonsenseqa TRAIN") }
+        guard !data.isEmpty || jcommonsenseqa != nil || corpusPairs != nil else {
+            throw ValidationError("give instruction data: --data FILE.jsonl (repeatable), --jcommonsenseqa TRAIN or --corpus-pairs CORPUS")
+        }
         guard epochs > 0, lr > 0, batchSize > 0 else { throw ValidationError("--epochs, --lr and --batch-size must be positive") }
     }
 
@@ -92,6 +101,7 @@ struct SFTCommand: ParsableCommand {
             if !report.skipped.isEmpty { CLI.printError("\(file): skipped \(report.skipped.count) bad lines (first: \(report.skipped[0]))") }
         }
         if let jcommonsenseqa { records += try InstructionData.jcommonsenseqa(trainFile: jcommonsenseqa, limit: jcommonsenseqaLimit) }
+        if let corpusPairs { records += try InstructionData.corpusPairs(corpus: corpusPairs, limit: corpusPairsLimit) }
         let sequences = records.map { SFTPacking.tokenize(Self.example($0, format: format, eos: eosText), tokenizer: tokenizer) }
 
         var config = SFTConfig()
@@ -108,6 +118,7 @@ struct SFTCommand: ParsableCommand {
         var runConfig: [String: String] = ["base": base, "template": format.name, "epochs": "\(epochs)", "lr": "\(lr)",
                                            "examples": "\(records.count)", "data": data.joined(separator: ",")]
         if let jcommonsenseqa { runConfig["jcommonsenseqa"] = jcommonsenseqa }
+        if let corpusPairs { runConfig["corpus_pairs"] = corpusPairs }
         let baseRun = try? store.runs(kind: .pretrain).first { URL(fileURLWithPath: $0.model ?? "").standardizedFileURL == URL(fileURLWithPath: base).standardizedFileURL }
         let runName = name ?? QuickstartCommand.runName("sft")
         let outDir = out ?? store.workspace.appendingPathComponent("checkpoints").appendingPathComponent(runName).path
