@@ -69,6 +69,14 @@ extension DecoderWeights {
     }
 }
 
+extension DecoderWeights {
+    /// Every Q4_0/Q8_0/Q6_K matrix but an untied token embedding repacked for the AVX512-VNNI kernels
+    /// (see WeightMatrix.interleaved()).
+    func interleaved(tied: Bool) -> DecoderWeights {
+        mapMatrices(tied: tied) { name, m in (name == "token_embd.weight" && !tied) ? m : m.interleaved() }
+    }
+}
+
 extension Model {
     /// This model with its matrices re-encoded as `hayai quantize --type target` would write them
     /// (same types per tensor, same quantizer), kept in memory.

@@ -16,10 +16,14 @@ public final class Model: @unchecked Sendable {
     /// Rotary tables for every position the model supports: (maxPositions, rotaryDim / 2).
     let ropeCos: FloatTensor, ropeSin: FloatTensor
 
-    public init(config: ModelConfig, weights: DecoderWeights, path: String, sources: [TensorSource], tokenizer: Tokenizer? = nil) {
+    /// `interleave` repacks Q4_0/Q8_0/Q6_K matrices into the 16-row layout of the AVX512-VNNI kernels
+    /// where the CPU has them (QuantizedMatrix.interleaved(); same size, results equal up to float
+    /// addition order). The token embedding keeps the GGUF layout unless it is also the output.
+    public init(config: ModelConfig, weights: DecoderWeights, path: String, sources: [TensorSource], tokenizer: Tokenizer? = nil,
+                interleave: Bool = true) {
         self.config = config
         self.tokenizer = tokenizer
-        self.weights = weights
+        self.weights = interleave ? weights.interleaved(tied: config.tieWordEmbeddings) : weights
         self.path = path
         self.sources = sources
         let (cos, sin) = Ops.ropeTables(positions: config.maxPositions, rotaryDim: config.rotaryDim, theta: config.ropeTheta)
@@ -31,22 +35,23 @@ public final class Model: @unchecked Sendable {
     /// Loads a Hugging Face folder (config.json + model.safetensors or shards) or a .gguf file.
     /// Quantized GGUF matrices stay packed (integer dot products, as llama.cpp computes them) unless
     /// `dequantize` asks for Float32 copies (the reference path that matches transformers).
-    public static func load(path: String, dequantize: Bool = false) throws -> Model {
+    /// `interleave: false` keeps quantized matrices in the GGUF row layout (see init).
+    public static func load(path: String, dequantize: Bool = false, interleave: Bool = true) throws -> Model {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             throw InferenceError.notAModel(path: path, reason: "no such file or folder")
         }
         if isDir.boolValue { return try loadHuggingFace(folder: path) }
-        return try loadGGUF(GGUFFile(path: path), dequantize: dequantize)
+        return try loadGGUF(GGUFFile(path: path), dequantize: dequantize, interleave: interleave)
     }
 
-    public static func loadGGUF(_ gguf: GGUFFile, dequantize: Bool = false) throws -> Model {
+    public static func loadGGUF(_ gguf: GGUFFile, dequantize: Bool = false, interleave: Bool = true) throws -> Model {
         let config = try gguf.modelConfig()
         var lookup = WeightLookup(sources: [gguf], isGGUF: true, config: config, path: gguf.path)
         lookup.keepQuantized = !dequantize
         let weights = try lookup.load()
         let tokenizer = gguf.string("tokenizer.ggml.model") == nil ? nil : try TokenizerLoader.load(gguf: gguf)
-        return Model(config: config, weights: weights, path: gguf.path, sources: [gguf], tokenizer: tokenizer)
+        return Model(config: config, weights: weights, path: gguf.path, sources: [gguf], tokenizer: tokenizer, interleave: interleave)
     }
 
     public static func loadHuggingFace(folder: String) throws -> Model {

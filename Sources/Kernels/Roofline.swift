@@ -1,7 +1,9 @@
 // The machine's limits as hayai measures them, for `hayai bench`'s roofline columns: read
 // bandwidth (a streaming read over 512 MiB, 16× the L3, split over the pool's threads; best of 8
-// passes) and sgemm throughput (single-threaded OpenBLAS calls side by side on the pool, the shape
-// of a 512-token prompt through a 2048-wide layer; best of 5). Each is measured once per process and thread count.
+// passes), sgemm throughput (single-threaded OpenBLAS calls side by side on the pool, the shape
+// of a 512-token prompt through a 2048-wide layer; best of 5) and, where the CPU has AVX512-VNNI,
+// the int8 multiply-add peak the interleaved quantized kernels run against. Each is measured once
+// per process and thread count.
 import Foundation
 import CKernels
 
@@ -86,5 +88,27 @@ public enum Roofline {
         let flops = 2 * Double(threads) * Double(m) * Double(n) * Double(k) / best
         sgemmCache[threads] = flops
         return flops
+    }
+
+    nonisolated(unsafe) private static var int8Cache: [Int: Double] = [:]
+
+    /// Int8 multiply-adds per second of 512-bit vpdpbusd with no memory traffic, on `threads`
+    /// threads side by side (best of 5): the arithmetic ceiling of the interleaved quantized
+    /// kernels (CKernels/quant_x16.c). Nil where the CPU has no AVX512-VNNI.
+    public static func int8MACs(threads: Int) -> Double? {
+        guard QuantizedMatrix.interleavingAvailable else { return nil }
+        lock.lock(); defer { lock.unlock() }
+        if let r = int8Cache[threads] { return r }
+        let pool = ThreadPool(threads: threads, spinMicroseconds: 0)
+        let iterations = 4_000_000
+        var best = Double.infinity
+        for _ in 0..<5 {
+            let t0 = now()
+            pool.parallelFor(count: threads) { _ in _ = hayai_x16_vnni_peak(iterations) }
+            best = min(best, now() - t0)
+        }
+        let rate = Double(threads) * Double(iterations) * 8 * 64 / best
+        int8Cache[threads] = rate
+        return rate
     }
 }

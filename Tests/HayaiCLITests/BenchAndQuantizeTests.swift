@@ -27,6 +27,12 @@ final class BenchAndQuantizeTests: XCTestCase {
             let isTG = (row["test"] as! String).hasPrefix("tg")
             XCTAssertEqual(row["bound_tokens_per_second"] != nil, isTG, "bound only on generation rows")
             if isTG { XCTAssertGreaterThan(row["bound_tokens_per_second"] as? Double ?? 0, 0) }
+            if !isTG {
+                // Q4_0 runs on the int8 kernels where the CPU has AVX512-VNNI, else through sgemm.
+                XCTAssertGreaterThan(row["compute_bound_tokens_per_second"] as? Double ?? 0, 0)
+                XCTAssertTrue(["int8", "sgemm", "int8+sgemm"].contains(row["compute_bound_kind"] as? String ?? ""), "\(row)")
+                XCTAssertGreaterThan(row["sgemm_bound_tokens_per_second"] as? Double ?? 0, 0)
+            }
         }
         XCTAssertTrue(r.stderr.contains("read"), "progress (bandwidth) goes to standard error")
     }

@@ -5,6 +5,7 @@ import XCTest
 import Foundation
 import Checkpoints
 @testable import Inference
+import Kernels
 import TestSupport
 
 struct GoldenPrompt {
@@ -82,8 +83,17 @@ final class ForwardMatchesPeersTests: XCTestCase {
 
     func testQ8_0GGUFMatchesLlamaCpp() throws {
         let model = try Model.load(path: Fixtures.fixture("stablelm-tiny.q8_0.gguf").path)
+        let rowLayout = try Model.load(path: Fixtures.fixture("stablelm-tiny.q8_0.gguf").path, interleave: false)
+        // Where the CPU has AVX512-VNNI the matrices run interleaved (QuantizedMatrix.interleaved()).
+        XCTAssertEqual(model.weights.layers[0].up.weight.isInterleaved, QuantizedMatrix.interleavingAvailable)
+        XCTAssertEqual(model.weights.output.isInterleaved, QuantizedMatrix.interleavingAvailable)
+        XCTAssertFalse(model.weights.embedding.isInterleaved, "the untied embedding keeps the GGUF layout for row lookups")
+        XCTAssertFalse(rowLayout.weights.layers[0].up.weight.isInterleaved)
         let vocab = model.config.vocabSize
         for prompt in try GoldenPrompt.load("stablelm-tiny") {
+            // Both layouts compute the same integer dots; only the order of float additions differs.
+            let rows = try InferenceSession(model: rowLayout).forward(prompt.ids, logits: .all)
+            XCTAssertLessThan(maxAbsDiff(try InferenceSession(model: model).forward(prompt.ids, logits: .all)[...], rows[...]), 1e-3)
             let expected = try NpyArray(url: Fixtures.fixture("llamacpp_out/stablelm-tiny.q8_0.kvf32.logits.\(prompt.name).npy"))
             XCTAssertEqual(expected.shape, [prompt.ids.count, vocab])
             let logits = try InferenceSession(model: model).forward(prompt.ids, logits: .all)

@@ -49,6 +49,30 @@ int hayai_cpu_has_avx512vnni(void);
 // Lets tests turn the VNNI variant off (0) and on again (1) to check both; results are identical.
 void hayai_allow_vnni(int allowed);
 
+// ---- Q4_0 / Q8_0 / Q6_K weights interleaved by 16 rows for AVX512-VNNI (quant_x16.c explains the
+// layout). A group is 16 rows of nb blocks, hayai_x16_group_bytes(type, nb) bytes (as many as 16
+// GGUF rows).
+// Non-zero when the CPU runs the x16 kernels (AVX512 F/BW/VL/VNNI).
+int hayai_x16_available(void);
+// Non-zero for the GGML types with an x16 layout (Q4_0 = 2, Q8_0 = 8, Q6_K = 14).
+int hayai_x16_supports(uint32_t type);
+size_t hayai_x16_group_bytes(uint32_t type, int nb);
+// `groups` × 16 GGUF rows (rowBytes apart) -> the interleaved layout at dst.
+void hayai_x16_pack(uint32_t type, int nb, const void *src, size_t rowBytes, int groups, void *dst);
+// Row `lane` (0..15) of one group, or every row of `groups` groups, as floats.
+void hayai_x16_dequantize_row(uint32_t type, int nb, const void *group, int lane, float *out);
+void hayai_x16_dequantize(uint32_t type, int nb, const void *w, int groups, float *out);
+// y[r] = w_r · x for the 16·groups rows at w, x a Q8_0 (Q6_K: Q8_K) row of nb blocks; returns 0
+// (and computes nothing) when the CPU or the type has no x16 kernel.
+int hayai_x16_dot_rows(uint32_t type, int nb, const void *w, int groups, const void *x, float *y);
+// The same for `tokens` activation rows xStride bytes apart: y[s·ldy + r] = w_r · x_s.
+int hayai_x16_dot_rows_tokens(uint32_t type, int nb, const void *w, int groups, const void *x, size_t xStride,
+                              int tokens, float *y, size_t ldy);
+
+// 8 × `iterations` 512-bit vpdpbusd (64 int8 multiply-adds each) with no memory traffic, for the
+// int8 roofline of `hayai bench`; returns a checksum (0 without AVX512-VNNI).
+int32_t hayai_x16_vnni_peak(long iterations);
+
 // ---- Atomics for the thread pool (sequentially consistent).
 long hayai_atomic_load(const long *p);
 void hayai_atomic_store(long *p, long v);

@@ -1,0 +1,114 @@
+// The 16-row interleaved layout (QuantizedMatrix.interleaved(), CKernels/quant_x16.c) against the
+// GGUF row layout and the scalar references: same products, same dequantized rows, on shapes with
+// odd and even block counts, one and two threads, one token and several.
+import Foundation
+import XCTest
+import Kernels
+
+final class QuantInterleavedTests: XCTestCase {
+    private let types: [GGMLType] = [.q4_0, .q8_0, .q6_K]
+
+    private func skipUnlessAvailable() throws {
+        try XCTSkipUnless(QuantizedMatrix.interleavingAvailable, "this CPU has no AVX512-VNNI")
+    }
+
+    /// (rows, cols) pairs: odd and even numbers of blocks, several groups.
+    private func shapes(_ type: GGMLType) -> [(Int, Int)] {
+        type == .q6_K ? [(48, 256 * 3), (32, 256 * 2)] : [(48, 32 * 23), (64, 32 * 8), (16, 32)]
+    }
+
+    private func matrix(_ bytes: [UInt8], _ type: GGMLType, _ rows: Int, _ cols: Int, path: QuantizedDot.Path = .avx2) throws -> QuantizedMatrix {
+        try bytes.withUnsafeBytes { try QuantizedMatrix(type: type, rows: rows, cols: cols, data: $0.baseAddress!, path: path) }
+    }
+
+    func testMatVecEqualsScalarReferenceOnOneAndTwoThreads() throws {
+        try skipUnlessAvailable()
+        let pools: [ThreadPool?] = [nil, ThreadPool(threads: 2)]
+        for type in types {
+            for (rows, cols) in shapes(type) {
+                let bytes = try quantized(type, randomRow(rows * cols, seed: 7 + UInt64(cols), scale: 0.05))
+                let x = randomRow(cols, seed: 8)
+                let reference = try matrix(bytes, type, rows, cols, path: .scalar)
+                var expected = [Float](repeating: 0, count: rows)
+                bytes.withUnsafeBytes { _ in reference.matVec(x: x, into: &expected, pool: nil) }
+                var (m, owner) = try XCTUnwrap(try matrix(bytes, type, rows, cols).interleaved())
+                XCTAssertEqual(m.layout, .interleaved16)
+                m.chunkBytes = 1024  // several chunks of whole groups
+                for pool in pools {
+                    var y = [Float](repeating: .nan, count: rows)
+                    withExtendedLifetime(owner) { m.matVec(x: x, into: &y, pool: pool) }
+                    for r in 0..<rows {
+                        XCTAssertEqual(y[r], expected[r], accuracy: 1e-4 * max(1, abs(expected[r])),
+                                       "\(type) \(rows)x\(cols) threads \(pool?.threads ?? 1) row \(r)")
+                    }
+                }
+                _ = owner
+            }
+        }
+    }
+
+    func testMatMulOfSeveralTokensEqualsOneTokenAtATime() throws {
+        try skipUnlessAvailable()
+        let pool = ThreadPool(threads: 2)
+        for type in types {
+            let (rows, cols) = shapes(type)[0]
+            let bytes = try quantized(type, randomRow(rows * cols, seed: 17, scale: 0.05))
+            let w = try dequantized(type, bytes, count: rows * cols)
+            let (m, owner) = try XCTUnwrap(try matrix(bytes, type, rows, cols).interleaved())
+            for t in [2, 4, 7, 9] {
+                let x = randomRow(t * cols, seed: 18 + UInt64(t))
+                var y = [Float](repeating: .nan, count: t * rows)
+                var single = [Float](repeating: .nan, count: rows)
+                withExtendedLifetime(owner) { m.matMul(x: x, t: t, into: &y, pool: pool, strategy: .quantizedDots) }
+                for s in 0..<t {
+                    withExtendedLifetime(owner) {
+                        x.withUnsafeBufferPointer { m.matVec(x: $0.baseAddress! + s * cols, into: &single, pool: nil) }
+                    }
+                    for r in 0..<rows {
+                        XCTAssertEqual(y[s * rows + r], single[r], accuracy: 1e-5 * max(1, abs(single[r])), "\(type) t=\(t) token \(s) row \(r)")
+                    }
+                }
+                // Dequantized tiles + sgemm see the float x: equal to the float product of the weights.
+                var viaGemm = [Float](repeating: .nan, count: t * rows)
+                withExtendedLifetime(owner) { m.matMul(x: x, t: t, into: &viaGemm, pool: pool, strategy: .dequantizeTilesAndGemm) }
+                for s in 0..<t {
+                    for r in 0..<rows {
+                        var exact = 0.0, magnitude = 0.0
+                        for c in 0..<cols {
+                            let p = Double(w[r * cols + c]) * Double(x[s * cols + c])
+                            exact += p; magnitude += abs(p)
+                        }
+                        XCTAssertEqual(Double(viaGemm[s * rows + r]), exact, accuracy: 1e-5 * magnitude + 1e-6, "\(type) t=\(t) token \(s) row \(r)")
+                    }
+                }
+            }
+        }
+    }
+
+    func testDequantizedRowsEqualTheReferenceExactly() throws {
+        try skipUnlessAvailable()
+        for type in types {
+            for (rows, cols) in shapes(type) {
+                let bytes = try quantized(type, randomRow(rows * cols, seed: 27, scale: 0.05))
+                let expected = try dequantized(type, bytes, count: rows * cols)
+                let (m, owner) = try XCTUnwrap(try matrix(bytes, type, rows, cols).interleaved())
+                for range in [0..<rows, 3..<min(rows, 29), (rows - 1)..<rows] {
+                    var out = [Float](repeating: .nan, count: range.count * cols)
+                    withExtendedLifetime(owner) { m.dequantizeRows(range, into: &out) }
+                    XCTAssertEqual(out, Array(expected[range.lowerBound * cols ..< range.upperBound * cols]), "\(type) \(rows)x\(cols) rows \(range)")
+                }
+            }
+        }
+    }
+
+    func testOnlyWholeGroupsOfSupportedTypesOnTheFastPathInterleave() throws {
+        try skipUnlessAvailable()
+        let bytes = [UInt8](repeating: 0, count: 64 * 1024)
+        XCTAssertNil(try matrix(bytes, .q4_0, 37, 64).interleaved(), "rows not a multiple of 16")
+        XCTAssertNil(try matrix(bytes, .q4_K, 16, 256).interleaved(), "no x16 kernel for Q4_K")
+        XCTAssertNil(try matrix(bytes, .q8_0, 16, 64, path: .scalar).interleaved(), "scalar path keeps the GGUF layout")
+        let (m, _) = try XCTUnwrap(try matrix(bytes, .q8_0, 32, 64).interleaved())
+        XCTAssertNil(m.interleaved(), "already interleaved")
+        XCTAssertEqual(m.preferredStrategy(tokens: 512), .quantizedDots)
+    }
+}
