@@ -209,12 +209,14 @@ public final class InferenceSession {
 
         let length = p0 + t, scale = 1 / Float(d).squareRoot(), group = heads / kvHeads
         if t == 1 {
-            // One query: per head, scores over the cache, softmax and the weighted sum of values in one
-            // AVX2 pass (BLAS calls per head cost more than they compute at these sizes); heads in parallel.
-            let scores = b.scores, context = cache.contextLength
-            pool.parallelFor(count: heads) { h in
-                storage.attend(query: b.q + h * d, keys: keys, values: values, rowBytes: rowBytes, offset: (h / group) * d, d: d,
-                               length: length, scale: scale, scores: scores + h * context, into: b.attnHeads + h * d)
+            // One query: scores over the cache, softmax and the weighted sum of values in AVX2 passes
+            // that read each cache row once for a range of heads (BLAS calls per head cost more than
+            // they compute at these sizes); the heads split into one range per thread.
+            let scores = b.scores, context = cache.contextLength, slots = min(pool.threads, heads)
+            pool.parallelFor(count: slots) { slot in
+                storage.attend(queries: b.q, heads: (heads * slot / slots)..<(heads * (slot + 1) / slots), group: group,
+                               keys: keys, values: values, rowBytes: rowBytes, d: d, length: length, scale: scale,
+                               scores: scores, ldScores: context, into: b.attnHeads)
             }
             lw.o(b.attnHeads, t: 1, into: out, pool: pool)
             return

@@ -42,13 +42,14 @@ public enum KVStorage: String, CaseIterable, Sendable, CustomStringConvertible {
     public func rowBytes(_ elements: Int) -> Int? { ggmlType.byteCount(elements: elements) }
     public var description: String { rawValue }
 
-    /// Attention of one query head over `length` cache rows `rowBytes` apart, the head being the
-    /// elements [offset, offset + d) of each row: scores_j = scale · q·k_j, softmax, out = Σ p_j v_j.
-    /// `scores` has room for `length` floats.
-    public func attend(query q: UnsafePointer<Float>, keys: UnsafeRawPointer, values: UnsafeRawPointer, rowBytes: Int,
-                       offset: Int, d: Int, length: Int, scale: Float, scores: UnsafeMutablePointer<Float>,
+    /// Query heads `heads` of one token (q and out are (all heads, d)) over `length` cache rows,
+    /// position by position so that each row's slices are read together; head h reads kv head
+    /// h / group. `scores` has `ldScores` floats per head.
+    public func attend(queries q: UnsafePointer<Float>, heads: Range<Int>, group: Int, keys: UnsafeRawPointer, values: UnsafeRawPointer,
+                       rowBytes: Int, d: Int, length: Int, scale: Float, scores: UnsafeMutablePointer<Float>, ldScores: Int,
                        into out: UnsafeMutablePointer<Float>) {
-        hayai_attend(Int32(ggmlType.rawValue), q, keys, values, rowBytes, Int32(offset), Int32(d), Int32(length), scale, scores, out)
+        hayai_attend_heads(Int32(ggmlType.rawValue), q, keys, values, rowBytes, Int32(d), Int32(group), Int32(heads.lowerBound),
+                           Int32(heads.upperBound), Int32(length), scale, scores, ldScores, out)
     }
 
     /// Elements [offset, offset + d) of `rows` cache rows as Float32, (rows, d) row-major.

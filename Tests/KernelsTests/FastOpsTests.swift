@@ -59,9 +59,10 @@ final class FastOpsTests: XCTestCase {
     }
 
     func testAttentionOverEveryCacheStorageMatchesReference() {
-        for (kvDim, d, off) in [(64, 16, 16), (128, 64, 64), (96, 32, 32), (40, 20, 20)] {
-            let length = 37
-            let keys = randomRow(length * kvDim, seed: 1), values = randomRow(length * kvDim, seed: 2), q = randomRow(d, seed: 3)
+        // (kv dim, head dim, query heads per kv head)
+        for (kvDim, d, group) in [(64, 16, 1), (128, 64, 2), (96, 32, 3), (40, 20, 1)] {
+            let length = 37, kvHeads = kvDim / d, heads = kvHeads * group
+            let keys = randomRow(length * kvDim, seed: 1), values = randomRow(length * kvDim, seed: 2), q = randomRow(heads * d, seed: 3)
             for storage in KVStorage.allCases {
                 guard let rowBytes = storage.rowBytes(kvDim) else { continue }
                 var kc = [UInt8](repeating: 0, count: length * rowBytes), vc = kc
@@ -71,21 +72,30 @@ final class FastOpsTests: XCTestCase {
                         values.withUnsafeBufferPointer { storage.store($0.baseAddress! + j * kvDim, elements: kvDim, into: v.baseAddress! + j * rowBytes) }
                     }
                 } }
-                // Reference over the stored (rounded) values.
-                var kw = [Float](repeating: 0, count: length * d), vw = kw
-                kc.withUnsafeBytes { storage.rowsAsFloat($0.baseAddress!, rowBytes: rowBytes, offset: off, d: d, rows: length, into: &kw) }
-                vc.withUnsafeBytes { storage.rowsAsFloat($0.baseAddress!, rowBytes: rowBytes, offset: off, d: d, rows: length, into: &vw) }
+                // Reference per head over the stored (rounded) values of its kv head.
                 let scale: Float = 0.3
-                var p = (0..<length).map { j in scale * (0..<d).reduce(Float(0)) { $0 + q[$1] * kw[j * d + $1] } }
-                Ops.softmax(&p, n: length)
-                let expected = (0..<d).map { i in (0..<length).reduce(Float(0)) { $0 + p[$1] * vw[$1 * d + i] } }
-                var out = [Float](repeating: .nan, count: d), scores = [Float](repeating: 0, count: length)
-                kc.withUnsafeBytes { k in vc.withUnsafeBytes { v in
-                    storage.attend(query: q, keys: k.baseAddress!, values: v.baseAddress!, rowBytes: rowBytes, offset: off, d: d,
-                                   length: length, scale: scale, scores: &scores, into: &out)
-                } }
-                XCTAssertLessThan(maxDiff(out, expected), 1e-4, "\(storage) kvDim \(kvDim) d \(d)")
-                if storage == .f32 { XCTAssertEqual(kw, (0..<length).flatMap { Array(keys[($0 * kvDim + off)..<($0 * kvDim + off + d)]) }) }
+                var expected = [Float]()
+                for h in 0..<heads {
+                    let off = (h / group) * d
+                    var kw = [Float](repeating: 0, count: length * d), vw = kw
+                    kc.withUnsafeBytes { storage.rowsAsFloat($0.baseAddress!, rowBytes: rowBytes, offset: off, d: d, rows: length, into: &kw) }
+                    vc.withUnsafeBytes { storage.rowsAsFloat($0.baseAddress!, rowBytes: rowBytes, offset: off, d: d, rows: length, into: &vw) }
+                    if storage == .f32 { XCTAssertEqual(kw, (0..<length).flatMap { Array(keys[($0 * kvDim + off)..<($0 * kvDim + off + d)]) }) }
+                    var p = (0..<length).map { j in scale * (0..<d).reduce(Float(0)) { $0 + q[h * d + $1] * kw[j * d + $1] } }
+                    Ops.softmax(&p, n: length)
+                    expected += (0..<d).map { i in (0..<length).reduce(Float(0)) { $0 + p[$1] * vw[$1 * d + i] } }
+                }
+                // All heads in one call, and split into two ranges as two threads run them.
+                for ranges in [[0..<heads], [0..<heads / 2, heads / 2..<heads]] {
+                    var out = [Float](repeating: .nan, count: heads * d), scores = [Float](repeating: 0, count: heads * 40)
+                    kc.withUnsafeBytes { k in vc.withUnsafeBytes { v in
+                        for r in ranges where !r.isEmpty {
+                            storage.attend(queries: q, heads: r, group: group, keys: k.baseAddress!, values: v.baseAddress!, rowBytes: rowBytes,
+                                           d: d, length: length, scale: scale, scores: &scores, ldScores: 40, into: &out)
+                        }
+                    } }
+                    XCTAssertLessThan(maxDiff(out, expected), 1e-4, "\(storage) kvDim \(kvDim) d \(d) group \(group) ranges \(ranges)")
+                }
             }
         }
     }

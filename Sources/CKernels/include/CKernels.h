@@ -92,11 +92,12 @@ void hayai_silu_mul(float *up, const float *gate, size_t n);
 void hayai_add(float *x, const float *y, size_t n);
 void hayai_layernorm(const float *x, int n, const float *weight, const float *bias, float eps, float *out);
 void hayai_rmsnorm(const float *x, int n, const float *weight, float eps, float *out);
-// One query head q (d floats) over `length` cached positions: scores = softmax(scale · q·K_j),
-// out = Σ scores_j V_j. Cache rows are rowBytes apart, of `type` (0 F32, 1 F16, 8 Q8_0), the head
-// being elements [off, off + d) of a row. `scores` has room for `length` floats.
-void hayai_attend(int type, const float *q, const void *keys, const void *values, size_t rowBytes, int off, int d,
-                  int length, float scale, float *scores, float *out);
+// Attention of heads [h0, h1) of one token's query (q, out: (heads, d)) over `length` cached
+// positions: scores = softmax(scale · q_h·K_j), out_h = Σ scores_j V_j. Cache rows are rowBytes
+// apart, of `type` (0 F32, 1 F16, 8 Q8_0); head h reads kv head h / group, elements [kvh·d, kvh·d + d)
+// of a row. Position by position, so each row is read once; scores has ldScores floats per head.
+void hayai_attend_heads(int type, const float *q, const void *keys, const void *values, size_t rowBytes, int d, int group,
+                        int h0, int h1, int length, float scale, float *scores, size_t ldScores, float *out);
 void hayai_kv_rows_to_f32(int type, const void *base, size_t rowBytes, int off, int d, int rows, float *out);
 // Reads [p, p + bytes) (32-byte aligned, a multiple of 128 bytes) once; returns a checksum.
 uint64_t hayai_stream_read(const void *p, size_t bytes);
