@@ -16,6 +16,9 @@ public final class KVCache {
     public internal(set) var count = 0
     let keys: [UnsafeMutableRawPointer]
     let values: [UnsafeMutableRawPointer]
+    /// The memory: zero pages the kernel hands out on first write, so a session with a 4,096-token
+    /// context does not spend seconds clearing a cache it fills a token at a time.
+    private let buffers: [AlignedBytes]
 
     /// Q8_0 needs kvDim to be a whole number of 32-element blocks; otherwise the cache falls back
     /// to F16 (check `storage`).
@@ -27,18 +30,9 @@ public final class KVCache {
         self.storage = s
         self.rowBytes = s.rowBytes(kvDim)!
         let n = contextLength * rowBytes
-        func alloc() -> UnsafeMutableRawPointer {
-            let p = UnsafeMutableRawPointer.allocate(byteCount: max(n, 1), alignment: 64)
-            p.initializeMemory(as: UInt8.self, repeating: 0, count: max(n, 1))
-            return p
-        }
-        keys = (0..<layers).map { _ in alloc() }
-        values = (0..<layers).map { _ in alloc() }
-    }
-
-    deinit {
-        keys.forEach { $0.deallocate() }
-        values.forEach { $0.deallocate() }
+        buffers = (0..<2 * layers).map { _ in AlignedBytes(count: n, zeroed: true) }
+        keys = buffers[..<layers].map(\.pointer)
+        values = buffers[layers...].map(\.pointer)
     }
 
     /// Bytes held by the cache.

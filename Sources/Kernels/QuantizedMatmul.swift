@@ -15,6 +15,9 @@
 
 import CKernels
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#endif
 
 public enum QuantizedMatrixError: Error, CustomStringConvertible {
     case unsupportedType(GGMLType)
@@ -336,9 +339,28 @@ public struct QuantizedMatrix: @unchecked Sendable {
     }
 }
 
-/// Bytes owned by a repacked matrix (64-byte aligned).
+/// Bytes owned by a repacked matrix or a cache (64-byte aligned). Buffers of 8 MiB and more are
+/// anonymous mappings with transparent huge pages requested (fewer page faults to fill them) and
+/// read as zeros until written; `zeroed` clears smaller ones too.
 public final class AlignedBytes: @unchecked Sendable {
     public let pointer: UnsafeMutableRawPointer
-    public init(count: Int) { pointer = .allocate(byteCount: max(count, 1), alignment: 64) }
-    deinit { pointer.deallocate() }
+    private let mappedBytes: Int   // 0 when allocated on the heap
+
+    public init(count: Int, zeroed: Bool = false) {
+        let huge = 2 << 20
+        if count >= 4 * huge {
+            let size = (count + huge - 1) / huge * huge
+            if let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED {
+                _ = madvise(p, size, 14 /* MADV_HUGEPAGE */)
+                pointer = p
+                mappedBytes = size
+                return
+            }
+        }
+        pointer = .allocate(byteCount: max(count, 1), alignment: 64)
+        if zeroed { pointer.initializeMemory(as: UInt8.self, repeating: 0, count: max(count, 1)) }
+        mappedBytes = 0
+    }
+
+    deinit { if mappedBytes > 0 { munmap(pointer, mappedBytes) } else { pointer.deallocate() } }
 }
