@@ -71,9 +71,28 @@ extension DecoderWeights {
 
 extension DecoderWeights {
     /// Every Q4_0/Q8_0/Q6_K matrix but an untied token embedding repacked for the AVX512-VNNI kernels
-    /// (see WeightMatrix.interleaved()).
+    /// (QuantizedMatrix.interleaved(into:)), all into one buffer: it is mapped with huge pages, which
+    /// streamed ~15% faster than 4 KiB pages here (fewer TLB misses), and per-matrix buffers of a few
+    /// MiB would not get them.
     func interleaved(tied: Bool) -> DecoderWeights {
-        mapMatrices(tied: tied) { name, m in (name == "token_embd.weight" && !tied) ? m : m.interleaved() }
+        func candidate(_ name: String, _ m: WeightMatrix) -> QuantizedMatrix? {
+            guard name != "token_embd.weight" || tied, case .quantized(let q, _) = m, q.canInterleave else { return nil }
+            return q
+        }
+        var total = 0
+        _ = mapMatrices(tied: tied) { name, m in
+            if let q = candidate(name, m) { total += (q.rows * q.rowBytes + 63) / 64 * 64 }
+            return m
+        }
+        guard total > 0 else { return self }
+        let arena = AlignedBytes(count: total)
+        var offset = 0
+        return mapMatrices(tied: tied) { name, m in
+            guard let q = candidate(name, m) else { return m }
+            let packed = q.interleaved(into: arena.pointer + offset)
+            offset += (q.rows * q.rowBytes + 63) / 64 * 64
+            return .quantized(packed, owner: arena)
+        }
     }
 }
 

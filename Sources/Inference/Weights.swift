@@ -109,12 +109,6 @@ public struct LayerWeights: @unchecked Sendable {
 }
 
 extension WeightMatrix {
-    /// The same matrix in QuantizedMatrix's 16-row interleaved layout where that applies, else self.
-    public func interleaved() -> WeightMatrix {
-        guard case .quantized(let q, _) = self, let (m, buffer) = q.interleaved() else { return self }
-        return .quantized(m, owner: buffer)
-    }
-
     /// True for a quantized matrix in the interleaved layout.
     public var isInterleaved: Bool {
         if case .quantized(let q, _) = self { return q.layout == .interleaved16 }

@@ -87,20 +87,26 @@ public struct QuantizedMatrix: @unchecked Sendable {
     /// it alive as long as the matrix); nil where `canInterleave` is false.
     public func interleaved() -> (matrix: QuantizedMatrix, owner: AnyObject)? {
         guard canInterleave else { return nil }
+        let owner = AlignedBytes(count: rows * rowBytes)
+        return (interleaved(into: owner.pointer), owner)
+    }
+
+    /// This matrix repacked into the 16-row interleaved layout at `buffer` (rows × rowBytes bytes,
+    /// 64-byte aligned, kept alive by the caller as long as the matrix). Needs `canInterleave`.
+    public func interleaved(into buffer: UnsafeMutableRawPointer) -> QuantizedMatrix {
+        precondition(canInterleave, "\(type) \(rows)x\(cols) cannot be interleaved here")
         let nb = cols / type.blockSize, groups = rows / 16
         let groupBytes = 16 * rowBytes
         precondition(hayai_x16_group_bytes(type.rawValue, Int32(nb)) == groupBytes)
-        let owner = AlignedBytes(count: groups * groupBytes)
-        let src = data, dst = owner.pointer, type = self.type, rowBytes = self.rowBytes
+        let src = data, dst = buffer, type = self.type, rowBytes = self.rowBytes
         let per = max(1, (1 << 20) / groupBytes), pieces = (groups + per - 1) / per
         DispatchQueue.concurrentPerform(iterations: pieces) { p in
             let g0 = p * per, n = min(per, groups - g0)
             hayai_x16_pack(type.rawValue, Int32(nb), src + g0 * groupBytes, rowBytes, Int32(n), dst + g0 * groupBytes)
         }
-        var m = self
-        m = QuantizedMatrix(copying: m, data: UnsafeRawPointer(dst))
+        var m = QuantizedMatrix(copying: self, data: UnsafeRawPointer(dst))
         m.layout = .interleaved16
-        return (m, owner)
+        return m
     }
 
     private init(copying m: QuantizedMatrix, data: UnsafeRawPointer) {

@@ -19,8 +19,9 @@ public enum Roofline {
         lock.lock(); defer { lock.unlock() }
         if let b = bandwidthCache[threads] { return b }
         let bytes = 512 << 20
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 4096)
-        defer { buffer.deallocate() }
+        // Huge pages, as the repacked weights get (AlignedBytes): with 4 KiB pages the same loop read ~15% less.
+        let memory = AlignedBytes(count: bytes)
+        let buffer = memory.pointer
         buffer.initializeMemory(as: UInt8.self, repeating: 1, count: bytes)
         let pool = ThreadPool(threads: threads, spinMicroseconds: 0)
         let pieces = 64, piece = bytes / pieces
@@ -42,15 +43,15 @@ public enum Roofline {
     /// ratio to a probe taken next to each run says more than one to the best figure.
     public final class Probe {
         let bytes: Int
-        let buffer: UnsafeMutableRawPointer
+        let memory: AlignedBytes
+        var buffer: UnsafeMutableRawPointer { memory.pointer }
         let pool: ThreadPool
         public init(threads: Int, megabytes: Int = 256) {
             bytes = megabytes << 20
-            buffer = .allocate(byteCount: bytes, alignment: 4096)
-            buffer.initializeMemory(as: UInt8.self, repeating: 1, count: bytes)
+            memory = AlignedBytes(count: bytes)
+            memory.pointer.initializeMemory(as: UInt8.self, repeating: 1, count: bytes)
             pool = ThreadPool(threads: threads, spinMicroseconds: 0)
         }
-        deinit { buffer.deallocate() }
 
         /// Bytes per second of the faster of `passes` streaming reads.
         public func measure(passes: Int = 2) -> Double {
