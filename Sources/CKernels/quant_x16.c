@@ -173,58 +173,39 @@ void hayai_x16_dequantize(uint32_t type, int nb, const void *w, int groups, floa
 
 static inline int32_t load_i32(const int8_t *p) { int32_t v; memcpy(&v, p, 4); return v; }
 
-ZMM_TARGET static inline void q4_0_x16(int nb, const uint8_t *group, int T, const hayai_block_q8_0 *const *x,
-                                       const float *const *xd, const int32_t *const *xoff, float *const *y) {
+// Q4_0 (q4 = 1) or Q8_0 (q4 = 0) rows of one group against T tokens. A block's 32 quants of a row
+// become eight 4-byte units u[k] (elements 4k..4k+3): Q8_0's are stored so; Q4_0's are the low
+// nibbles (k < 4) and the high nibbles (k ≥ 4) of its four registers.
+ZMM_TARGET static inline void x16_blocks32(int nb, const uint8_t *group, int q4, int T, const hayai_block_q8_0 *const *x,
+                                           const float *const *xd, const int32_t *const *xoff, float *const *y) {
     const __m512i low = _mm512_set1_epi8(0x0F), zero = _mm512_setzero_si512();
+    const size_t pb = q4 ? 256 : 512;
     __m512 acc[4] = { _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps() };
     for (int b = 0; b < nb; b++) {
-        const uint8_t *q = group + part_offset(b, nb, 256);
-        const uint16_t *scales = (const uint16_t *)(group + scale_offset(b, 256));
-        __m512i w[4], lo[4], hi[4];
-        for (int u = 0; u < 4; u++) {
-            w[u] = _mm512_loadu_si512((const void *)(q + 64 * u));
-            lo[u] = _mm512_and_si512(w[u], low);
-            hi[u] = _mm512_andnot_si512(low, w[u]);   // 16 × the high nibble
+        const uint8_t *q = group + part_offset(b, nb, pb);
+        const uint16_t *scales = (const uint16_t *)(group + scale_offset(b, pb));
+        __m512i u[8];
+        if (q4) {
+            for (int k = 0; k < 4; k++) {
+                const __m512i w = _mm512_loadu_si512((const void *)(q + 64 * k));
+                u[k] = _mm512_and_si512(w, low);
+                u[k + 4] = _mm512_and_si512(_mm512_srli_epi16(w, 4), low);
+            }
+        } else {
+            for (int k = 0; k < 8; k++) u[k] = _mm512_loadu_si512((const void *)(q + 64 * k));
         }
         const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)scales));
         for (int t = 0; t < T; t++) {
             const int8_t *xq = x[t][b].qs;
-            __m512i l0 = _mm512_dpbusd_epi32(zero, lo[0], _mm512_set1_epi32(load_i32(xq + 0)));
-            __m512i l1 = _mm512_dpbusd_epi32(zero, lo[2], _mm512_set1_epi32(load_i32(xq + 8)));
-            __m512i h0 = _mm512_dpbusd_epi32(zero, hi[0], _mm512_set1_epi32(load_i32(xq + 16)));
-            __m512i h1 = _mm512_dpbusd_epi32(zero, hi[2], _mm512_set1_epi32(load_i32(xq + 24)));
-            l0 = _mm512_dpbusd_epi32(l0, lo[1], _mm512_set1_epi32(load_i32(xq + 4)));
-            l1 = _mm512_dpbusd_epi32(l1, lo[3], _mm512_set1_epi32(load_i32(xq + 12)));
-            h0 = _mm512_dpbusd_epi32(h0, hi[1], _mm512_set1_epi32(load_i32(xq + 20)));
-            h1 = _mm512_dpbusd_epi32(h1, hi[3], _mm512_set1_epi32(load_i32(xq + 28)));
-            __m512i s = _mm512_add_epi32(_mm512_add_epi32(l0, l1), _mm512_srai_epi32(_mm512_add_epi32(h0, h1), 4));
-            s = _mm512_sub_epi32(s, _mm512_set1_epi32(xoff[t][b]));
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(d, _mm512_set1_ps(xd[t][b])), acc[t]);
-        }
-    }
-    for (int t = 0; t < T; t++) _mm512_storeu_ps(y[t], acc[t]);
-}
-
-ZMM_TARGET static inline void q8_0_x16(int nb, const uint8_t *group, int T, const hayai_block_q8_0 *const *x,
-                                       const float *const *xd, const int32_t *const *xoff, float *const *y) {
-    const __m512i zero = _mm512_setzero_si512();
-    __m512 acc[4] = { _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps() };
-    for (int b = 0; b < nb; b++) {
-        const uint8_t *q = group + part_offset(b, nb, 512);
-        const uint16_t *scales = (const uint16_t *)(group + scale_offset(b, 512));
-        __m512i w[8];
-        for (int u = 0; u < 8; u++) w[u] = _mm512_loadu_si512((const void *)(q + 64 * u));
-        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)scales));
-        for (int t = 0; t < T; t++) {
-            const int8_t *xq = x[t][b].qs;
-            __m512i s0 = _mm512_dpbusd_epi32(zero, w[0], _mm512_set1_epi32(load_i32(xq + 0)));
-            __m512i s1 = _mm512_dpbusd_epi32(zero, w[2], _mm512_set1_epi32(load_i32(xq + 8)));
-            __m512i s2 = _mm512_dpbusd_epi32(zero, w[4], _mm512_set1_epi32(load_i32(xq + 16)));
-            __m512i s3 = _mm512_dpbusd_epi32(zero, w[6], _mm512_set1_epi32(load_i32(xq + 24)));
-            s0 = _mm512_dpbusd_epi32(s0, w[1], _mm512_set1_epi32(load_i32(xq + 4)));
-            s1 = _mm512_dpbusd_epi32(s1, w[3], _mm512_set1_epi32(load_i32(xq + 12)));
-            s2 = _mm512_dpbusd_epi32(s2, w[5], _mm512_set1_epi32(load_i32(xq + 20)));
-            s3 = _mm512_dpbusd_epi32(s3, w[7], _mm512_set1_epi32(load_i32(xq + 28)));
+            // Four chains of two, so consecutive vpdpbusd do not wait on each other.
+            __m512i s0 = _mm512_dpbusd_epi32(zero, u[0], _mm512_set1_epi32(load_i32(xq + 0)));
+            __m512i s1 = _mm512_dpbusd_epi32(zero, u[2], _mm512_set1_epi32(load_i32(xq + 8)));
+            __m512i s2 = _mm512_dpbusd_epi32(zero, u[4], _mm512_set1_epi32(load_i32(xq + 16)));
+            __m512i s3 = _mm512_dpbusd_epi32(zero, u[6], _mm512_set1_epi32(load_i32(xq + 24)));
+            s0 = _mm512_dpbusd_epi32(s0, u[1], _mm512_set1_epi32(load_i32(xq + 4)));
+            s1 = _mm512_dpbusd_epi32(s1, u[3], _mm512_set1_epi32(load_i32(xq + 12)));
+            s2 = _mm512_dpbusd_epi32(s2, u[5], _mm512_set1_epi32(load_i32(xq + 20)));
+            s3 = _mm512_dpbusd_epi32(s3, u[7], _mm512_set1_epi32(load_i32(xq + 28)));
             __m512i s = _mm512_add_epi32(_mm512_add_epi32(s0, s1), _mm512_add_epi32(s2, s3));
             s = _mm512_sub_epi32(s, _mm512_set1_epi32(xoff[t][b]));
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(d, _mm512_set1_ps(xd[t][b])), acc[t]);
@@ -233,14 +214,14 @@ ZMM_TARGET static inline void q8_0_x16(int nb, const uint8_t *group, int T, cons
     for (int t = 0; t < T; t++) _mm512_storeu_ps(y[t], acc[t]);
 }
 
-#define X16_KERNEL(NAME, BODY, T)                                                                     \
+#define X16_KERNEL(NAME, Q4, T)                                                                       \
     __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,f16c")))                             \
     static void NAME(int nb, const uint8_t *group, const hayai_block_q8_0 *const *x, const float *const *xd, \
-                     const int32_t *const *xoff, float *const *y) { BODY(nb, group, T, x, xd, xoff, y); }
-X16_KERNEL(q4_0_x16_t1, q4_0_x16, 1)
-X16_KERNEL(q4_0_x16_t4, q4_0_x16, 4)
-X16_KERNEL(q8_0_x16_t1, q8_0_x16, 1)
-X16_KERNEL(q8_0_x16_t4, q8_0_x16, 4)
+                     const int32_t *const *xoff, float *const *y) { x16_blocks32(nb, group, Q4, T, x, xd, xoff, y); }
+X16_KERNEL(q4_0_x16_t1, 1, 1)
+X16_KERNEL(q4_0_x16_t4, 1, 4)
+X16_KERNEL(q8_0_x16_t1, 0, 1)
+X16_KERNEL(q8_0_x16_t4, 0, 4)
 
 // Q6_K against one Q8_K row. Per super-block and 16 rows: four passes, pass j covering sub-blocks
 // j, j + 4, j + 8, j + 12 (their units come from the same ql/qh registers); each sub-block's exact
