@@ -326,9 +326,6 @@ int hayai_x16_dot_rows_tokens(uint32_t type, int nb, const void *w, int groups, 
     return 1;
 }
 
-int hayai_x16_dot_rows(uint32_t type, int nb, const void *w, int groups, const void *x, float *y) {
-    return hayai_x16_dot_rows_tokens(type, nb, w, groups, x, 0, 1, y, 0);
-}
 
 // ---- The machine's int8 multiply-add peak for `hayai bench`: `iterations` rounds of 8 independent
 // 512-bit vpdpbusd (64 multiply-adds each); returns a checksum so the loop is not removed.

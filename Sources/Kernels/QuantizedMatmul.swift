@@ -114,15 +114,18 @@ public struct QuantizedMatrix: @unchecked Sendable {
         self.data = data
     }
 
-    /// y[r0 ..< r0 + n] = W[r0 ..< r0 + n] · x for one quantized activation row (for the interleaved
-    /// layout r0 and n are whole groups, as `rowsPerChunk` hands them out).
-    func dotRows(_ r0: Int, _ n: Int, activations xq: UnsafeRawPointer, into y: UnsafeMutablePointer<Float>) {
+    /// y[s·ldy + r] = W_r · x_s for rows r0 ..< r0 + n and `tokens` quantized activation rows
+    /// `stride` bytes apart, in either layout (for the interleaved one r0 and n are whole groups, as
+    /// the chunk sizes hand them out).
+    func dotRows(_ r0: Int, _ n: Int, activations xq: UnsafeRawPointer, stride: Int = 0, tokens: Int = 1,
+                 into y: UnsafeMutablePointer<Float>, ldy: Int = 0) {
         switch layout {
         case .rows:
-            QuantizedDot.dotRows(type, count: cols, weights: data + r0 * rowBytes, rowBytes: rowBytes, rows: n,
-                                 activations: xq, into: y + r0, path: path)
+            QuantizedDot.dotRowsTokens(type, count: cols, weights: data + r0 * rowBytes, rowBytes: rowBytes, rows: n,
+                                       activations: xq, activationStride: stride, tokens: tokens, into: y + r0, ldy: ldy, path: path)
         case .interleaved16:
-            let done = hayai_x16_dot_rows(type.rawValue, Int32(cols / type.blockSize), data + r0 * rowBytes, Int32(n / 16), xq, y + r0)
+            let done = hayai_x16_dot_rows_tokens(type.rawValue, Int32(cols / type.blockSize), data + r0 * rowBytes, Int32(n / 16),
+                                                 xq, stride, Int32(tokens), y + r0, ldy)
             precondition(done != 0, "x16 kernels unavailable")
         }
     }
@@ -275,17 +278,8 @@ public struct QuantizedMatrix: @unchecked Sendable {
         let chunk = rowsPerChunk
         let chunks = (rows + chunk - 1) / chunk
         let body = { (c: Int) in
-            let r0 = c * chunk, n = min(chunk, rows - r0)
-            switch layout {
-            case .rows:
-                QuantizedDot.dotRowsTokens(type, count: cols, weights: data + r0 * rowBytes, rowBytes: rowBytes, rows: n,
-                                           activations: UnsafeRawPointer(xq), activationStride: xqBytes, tokens: t,
-                                           into: y + r0, ldy: rows, path: path)
-            case .interleaved16:
-                let done = hayai_x16_dot_rows_tokens(type.rawValue, Int32(cols / type.blockSize), data + r0 * rowBytes, Int32(n / 16),
-                                                     UnsafeRawPointer(xq), xqBytes, Int32(t), y + r0, rows)
-                precondition(done != 0, "x16 kernels unavailable")
-            }
+            let r0 = c * chunk
+            dotRows(r0, min(chunk, rows - r0), activations: UnsafeRawPointer(xq), stride: xqBytes, tokens: t, into: y, ldy: rows)
         }
         if let pool { pool.parallelFor(count: chunks, body: body) } else { for c in 0..<chunks { body(c) } }
     }

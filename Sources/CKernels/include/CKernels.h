@@ -62,10 +62,9 @@ void hayai_x16_pack(uint32_t type, int nb, const void *src, size_t rowBytes, int
 // Row `lane` (0..15) of one group, or every row of `groups` groups, as floats.
 void hayai_x16_dequantize_row(uint32_t type, int nb, const void *group, int lane, float *out);
 void hayai_x16_dequantize(uint32_t type, int nb, const void *w, int groups, float *out);
-// y[r] = w_r · x for the 16·groups rows at w, x a Q8_0 (Q6_K: Q8_K) row of nb blocks; returns 0
-// (and computes nothing) when the CPU or the type has no x16 kernel.
-int hayai_x16_dot_rows(uint32_t type, int nb, const void *w, int groups, const void *x, float *y);
-// The same for `tokens` activation rows xStride bytes apart: y[s·ldy + r] = w_r · x_s.
+// y[s·ldy + r] = w_r · x_s for the 16·groups rows at w and `tokens` activation rows xStride bytes
+// apart, each a Q8_0 (Q6_K: Q8_K) row of nb blocks; returns 0 (and computes nothing) when the CPU or
+// the type has no x16 kernel.
 int hayai_x16_dot_rows_tokens(uint32_t type, int nb, const void *w, int groups, const void *x, size_t xStride,
                               int tokens, float *y, size_t ldy);
 
