@@ -1,4 +1,5 @@
-// Q4_0, Q8_0 and Q6_K weights interleaved by 16 rows ("x16"), multiplied with AVX512-VNNI.
+// Quantized weights interleaved by 16 rows ("x16"), multiplied with AVX512-VNNI: Q4_0, Q4_1, Q5_0,
+// Q5_1 and Q8_0 (blocks of 32) and Q4_K, Q5_K and Q6_K (super-blocks of 256).
 //
 // The GGUF layout keeps each row's blocks together, so a row-at-a-time dot product converts every
 // block's scale, multiplies its integers into a vector that holds one row's partial sums and has to
@@ -12,39 +13,72 @@
 // Group layout, for nb blocks per row (the same byte count as 16 GGUF rows), in pairs of blocks
 // so that one forward stream of aligned cache lines is read (with the scales in a separate region
 // a core streamed less than half of its read bandwidth):
-//   pair p = blocks 2p, 2p + 1:  scales(2p) scales(2p + 1) part(2p) part(2p + 1)
-//   scales(b)  16 half floats (32 bytes): block b's scale (Q6_K: d) of rows 0..15
-//   part(b)    Q4_0 / Q8_0: 16·Q bytes (Q = 16, 32), the 4-byte unit u of row r at (u · 16 + r) · 4,
-//              unit u being bytes [4u, 4u + 4) of the block's qs. Q4_0 keeps its nibbles (low =
-//              element j, high = element j + 16); Q8_0 stores q + 128 as an unsigned byte (the sign
-//              bit flipped), which vpdpbusd needs. Q6_K: see q6_K_pack_row (3,328 bytes).
-//   An odd last block is scales then part.
-// Integer sums are exact: Σ (q − 8)·x = Σ q·x − 8·Σ x, Σ q·x = Σ (q + 128)·x − 128·Σ x and for
-// Q6_K Σ (q − 32)·x = Σ q·x − 32·Σ x, the activation sums being computed once per call (Q8_K
-// carries them); so results equal the scalar references up to the order of float additions.
+//   pair p = blocks 2p, 2p + 1:  header(2p) header(2p + 1) part(2p) part(2p + 1)
+//   header(b)  16 half floats (32 bytes): block b's scale d of rows 0..15; for the types with a
+//              minimum (Q4_1, Q5_1: m; Q4_K, Q5_K: dmin) 16 more half floats follow (64 bytes).
+//   part(b)    everything else of the block's 16 rows; every part is a multiple of 64 bytes.
+//   An odd last block is header then part.
+// The 32-element types share one unit layout: unit u (u < 8) of a row is elements [4u, 4u + 4) of
+// the block, and a 64-byte register holds unit u of the 16 rows (row r at bytes 4r..4r+3).
+//   Q8_0         part = 8 registers, unit u at 64u, as q + 128 (the sign bit flipped: vpdpbusd
+//                multiplies unsigned weight bytes).
+//   Q4_0, Q4_1   part = 4 registers of the block's qs as GGUF orders them: register k holds
+//                qs[4k..4k+3] of each row, low nibbles = unit k, high nibbles = unit k + 4.
+//   Q5_0, Q5_1   part = a qh register (64 bytes), then the 4 nibble registers. Row r's 4 qh bytes
+//                are rearranged so that bit k of byte e is the 5th bit of element 4k + e: unit k's
+//                5th bits are then bit k of each byte, one shift away from bit 4.
+// K-quants: see k4_pack_row (Q4_K, Q5_K) and q6_K_pack_row (Q6_K).
+// Integer sums are exact: Σ (q − o)·x = Σ q·x − o·Σ x for the offset o of the signed types (8, 16,
+// 32, or 128 for Q8_0's flipped bytes), the activation sums being computed once per call (Q8_K
+// carries them, Q8_1 carries d·Σ q for the minimum's term); so results equal the scalar references
+// up to the order of float additions.
 #include "CKernels.h"
 #include <immintrin.h>
 #include <string.h>
 
 #define X16 16
 #define T_Q4_0 2
+#define T_Q4_1 3
+#define T_Q5_0 6
+#define T_Q5_1 7
 #define T_Q8_0 8
+#define T_Q4_K 12
+#define T_Q5_K 13
 #define T_Q6_K 14
 
-// Bytes of one block's quants for 16 rows ("part"): everything but the 16 half-float scales.
-static size_t part_bytes(uint32_t type) { return type == T_Q4_0 ? 256 : type == T_Q8_0 ? 512 : 3328; }
+static int is_k_quant(uint32_t type) { return type == T_Q4_K || type == T_Q5_K || type == T_Q6_K; }
+static int has_min(uint32_t type) { return type == T_Q4_1 || type == T_Q5_1 || type == T_Q4_K || type == T_Q5_K; }
+static int is_q5(uint32_t type) { return type == T_Q5_0 || type == T_Q5_1; }
+// Bytes of one block's header for 16 rows (d, and m or dmin where the type has a minimum).
+static size_t header_bytes(uint32_t type) { return has_min(type) ? 64 : 32; }
+// Bytes of one block's part for 16 rows: everything but the header.
+static size_t part_bytes(uint32_t type) {
+    switch (type) {
+    case T_Q4_0: case T_Q4_1: return 256;
+    case T_Q5_0: case T_Q5_1: return 320;
+    case T_Q8_0: return 512;
+    case T_Q4_K: return 2240;   // 192 bytes of scales and mins, 2048 of nibbles
+    case T_Q5_K: return 2752;   // the same and 512 bytes of 5th bits
+    default: return 3328;       // Q6_K
+    }
+}
 // Elements per block.
-static int block_elements(uint32_t type) { return type == T_Q6_K ? 256 : 32; }
+static int block_elements(uint32_t type) { return is_k_quant(type) ? 256 : 32; }
 
-// Offsets of block b's scales and part inside a group (pairs of blocks, see the layout above).
-static inline size_t scale_offset(int b, size_t pb) { return (size_t)(b >> 1) * (64 + 2 * pb) + (size_t)(b & 1) * 32; }
-static inline size_t part_offset(int b, int nb, size_t pb) {
-    return (size_t)(b >> 1) * (64 + 2 * pb) + ((b & 1) ? 64 + pb : (b == nb - 1 ? 32 : 64));
+// Offsets of block b's header and part inside a group (pairs of blocks, see the layout above).
+static inline size_t header_offset(int b, size_t hb, size_t pb) { return (size_t)(b >> 1) * (2 * hb + 2 * pb) + (size_t)(b & 1) * hb; }
+static inline size_t part_offset(int b, int nb, size_t hb, size_t pb) {
+    return (size_t)(b >> 1) * (2 * hb + 2 * pb) + ((b & 1) ? 2 * hb + pb : (b == nb - 1 ? hb : 2 * hb));
 }
 
-size_t hayai_x16_group_bytes(uint32_t type, int nb) { return (size_t)nb * (32 + part_bytes(type)); }
+size_t hayai_x16_group_bytes(uint32_t type, int nb) { return (size_t)nb * (header_bytes(type) + part_bytes(type)); }
 
-int hayai_x16_supports(uint32_t type) { return type == T_Q4_0 || type == T_Q8_0 || type == T_Q6_K; }
+int hayai_x16_supports(uint32_t type) {
+    switch (type) {
+    case T_Q4_0: case T_Q4_1: case T_Q5_0: case T_Q5_1: case T_Q8_0: case T_Q4_K: case T_Q5_K: case T_Q6_K: return 1;
+    default: return 0;
+    }
+}
 
 int hayai_x16_available(void) {
     static int cached = -1;
@@ -106,26 +140,109 @@ static int q6_K_value(const uint8_t *part, int r, int j) {
     return ((u < 32 ? low & 0xF : low >> 4) | (((high >> (2 * (u >> 4))) & 3) << 4)) - 32;
 }
 
+// Q4_K / Q5_K part of 16 rows. Sub-block s (elements 32s..32s+31) has a 6-bit scale sc[s] and a 6-bit
+// minimum m[s] per row (GGUF packs them in 12 bytes, get_scale_min_k4); they are stored in the same
+// 192 bytes for 16 rows, arranged for the kernel:
+//   K4_LOW (64 bytes)   byte 16·(s & 3) + r = low 4 bits of sc[s] | low 4 bits of sc[s + 4] << 4 (s < 4)
+//   K4_MINS (128 bytes) byte 32·p + 2r + i = m[2p + i] | top 2 bits of sc[2p + i] << 6 (p < 4, i < 2):
+//                       widened to 16 bits, lane r holds the pair (m[2p], m[2p + 1]) for vpdpwssd.
+// Then (Q5_K only) 8 qh registers: register i holds qh[4i..4i+3] of each row (bit 2p of byte l is
+// the 5th bit of element 64p + l, bit 2p + 1 that of element 64p + 32 + l), and 32 nibble registers:
+// register 8p + i holds qs[32p + 4i .. 32p + 4i + 3] of each row, low nibbles = elements 64p + 4i..
+// (sub-block 2p), high nibbles = elements 64p + 32 + 4i.. (sub-block 2p + 1), as GGUF pairs them.
+#define K4_LOW 0
+#define K4_MINS 64
+#define K4_QH 192
+static inline size_t k4_qs_offset(uint32_t type) { return type == T_Q5_K ? 704 : 192; }
+
+// The 12 scale bytes of Q4_K/Q5_K -> 8 six-bit scales and 8 six-bit mins (ggml's get_scale_min_k4).
+static void k4_scales(const uint8_t *q, uint8_t sc[8], uint8_t m[8]) {
+    for (int j = 0; j < 4; j++) {
+        sc[j] = q[j] & 63;
+        m[j] = q[j + 4] & 63;
+        sc[j + 4] = (q[j + 8] & 0xF) | ((q[j] >> 6) << 4);
+        m[j + 4] = (q[j + 8] >> 4) | ((q[j + 4] >> 6) << 4);
+    }
+}
+
+// Row r of a Q4_K (qh = NULL) or Q5_K block into the part.
+static void k4_pack_row(uint32_t type, const uint8_t *scales, const uint8_t *qh, const uint8_t *qs, int r, uint8_t *part) {
+    uint8_t sc[8], m[8];
+    k4_scales(scales, sc, m);
+    for (int s = 0; s < 4; s++) part[K4_LOW + 16 * s + r] = (sc[s] & 0xF) | ((sc[s + 4] & 0xF) << 4);
+    for (int s = 0; s < 8; s++) part[K4_MINS + 32 * (s >> 1) + 2 * r + (s & 1)] = m[s] | ((sc[s] >> 4) << 6);
+    if (qh)
+        for (int l = 0; l < 32; l++) part[K4_QH + 64 * (l >> 2) + 4 * r + (l & 3)] = qh[l];
+    uint8_t *nibbles = part + k4_qs_offset(type);
+    for (int l = 0; l < 128; l++) nibbles[64 * (l >> 2) + 4 * r + (l & 3)] = qs[l];
+}
+
+// Scale and minimum of sub-block s of row r.
+static void k4_scale_min(const uint8_t *part, int r, int s, int *sc, int *m) {
+    const uint8_t low = part[K4_LOW + 16 * (s & 3) + r], mins = part[K4_MINS + 32 * (s >> 1) + 2 * r + (s & 1)];
+    *sc = (s < 4 ? low & 0xF : low >> 4) | ((mins >> 6) << 4);
+    *m = mins & 63;
+}
+
+// Element j (0..255) of row r, unsigned (0..15, Q5_K 0..31).
+static int k4_value(uint32_t type, const uint8_t *part, int r, int j) {
+    const int p = j >> 6, l = j & 31, high = (j >> 5) & 1;   // pair, position in the sub-block, its parity
+    const uint8_t byte = part[k4_qs_offset(type) + 64 * (8 * p + (l >> 2)) + 4 * r + (l & 3)];
+    int q = high ? byte >> 4 : byte & 0xF;
+    if (type == T_Q5_K) q |= ((part[K4_QH + 64 * (l >> 2) + 4 * r + (l & 3)] >> (2 * p + high)) & 1) << 4;
+    return q;
+}
+
+// Row r of a 32-element block (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) into the part.
+static void block32_pack_row(uint32_t type, const uint8_t *blk, int r, uint8_t *part) {
+    if (type == T_Q8_0) {
+        for (int j = 0; j < 32; j++) part[((j >> 2) * X16 + r) * 4 + (j & 3)] = blk[2 + j] ^ 0x80;
+        return;
+    }
+    const uint8_t *qs = blk + (type == T_Q4_0 ? 2 : type == T_Q4_1 ? 4 : type == T_Q5_0 ? 6 : 8);
+    uint8_t *nibbles = part;
+    if (is_q5(type)) {
+        uint32_t qh;
+        memcpy(&qh, blk + (type == T_Q5_0 ? 2 : 4), 4);
+        for (int e = 0; e < 4; e++) {
+            uint8_t byte = 0;
+            for (int k = 0; k < 8; k++) byte |= ((qh >> (4 * k + e)) & 1) << k;
+            part[4 * r + e] = byte;
+        }
+        nibbles = part + 64;
+    }
+    for (int j = 0; j < 16; j++) nibbles[((j >> 2) * X16 + r) * 4 + (j & 3)] = qs[j];
+}
+
+// Element j (0..31) of row r, unsigned (Q8_0: the signed value).
+static int block32_value(uint32_t type, const uint8_t *part, int r, int j) {
+    if (type == T_Q8_0) return (int8_t)(part[((j >> 2) * X16 + r) * 4 + (j & 3)] ^ 0x80);
+    const int k = j & 15;
+    const uint8_t byte = part[(is_q5(type) ? 64 : 0) + ((k >> 2) * X16 + r) * 4 + (k & 3)];
+    int q = j < 16 ? byte & 0x0F : byte >> 4;
+    if (is_q5(type)) q |= ((part[4 * r + (j & 3)] >> (j >> 2)) & 1) << 4;
+    return q;
+}
+
 void hayai_x16_pack(uint32_t type, int nb, const void *src, size_t rowBytes, int groups, void *dst) {
-    const size_t pb = part_bytes(type);
+    const size_t hb = header_bytes(type), pb = part_bytes(type), bytes = (hb + pb) / X16;
     for (int g = 0; g < groups; g++) {
         uint8_t *out = (uint8_t *)dst + (size_t)g * hayai_x16_group_bytes(type, nb);
         for (int r = 0; r < X16; r++) {
             const uint8_t *row = (const uint8_t *)src + ((size_t)g * X16 + r) * rowBytes;
             for (int b = 0; b < nb; b++) {
-                uint8_t *part = out + part_offset(b, nb, pb);
+                uint8_t *part = out + part_offset(b, nb, hb, pb), *header = out + header_offset(b, hb, pb);
+                const uint8_t *blk = row + (size_t)b * bytes;
                 if (type == T_Q6_K) {
-                    const hayai_block_q6_K *blk = (const hayai_block_q6_K *)row + b;
-                    memcpy(out + scale_offset(b, pb) + 2 * r, &blk->d, 2);
-                    q6_K_pack_row(blk, r, part);
+                    memcpy(header + 2 * r, &((const hayai_block_q6_K *)blk)->d, 2);
+                    q6_K_pack_row((const hayai_block_q6_K *)blk, r, part);
                     continue;
                 }
-                const int q = type == T_Q4_0 ? 16 : 32;
-                const uint8_t flip = type == T_Q8_0 ? 0x80 : 0x00;
-                const uint8_t *blk = row + (size_t)b * (2 + q);
-                memcpy(out + scale_offset(b, pb) + 2 * r, blk, 2);
-                for (int u = 0; u < q / 4; u++)
-                    for (int k = 0; k < 4; k++) part[(u * X16 + r) * 4 + k] = blk[2 + 4 * u + k] ^ flip;
+                memcpy(header + 2 * r, blk, 2);                        // d
+                if (has_min(type)) memcpy(header + 32 + 2 * r, blk + 2, 2);  // m or dmin
+                if (type == T_Q4_K) k4_pack_row(type, blk + 4, NULL, blk + 16, r, part);
+                else if (type == T_Q5_K) k4_pack_row(type, blk + 4, blk + 16, blk + 48, r, part);
+                else block32_pack_row(type, blk, r, part);
             }
         }
     }
@@ -133,29 +250,41 @@ void hayai_x16_pack(uint32_t type, int nb, const void *src, size_t rowBytes, int
 
 static inline float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
 
-// Row `lane` of one group as floats (nb blocks), computed as the scalar dequantizers do.
+// Row `lane` of one group as floats (nb blocks), computed as the scalar dequantizers do (the same
+// operations in the same order, none fused).
+#pragma clang fp contract(off)
 void hayai_x16_dequantize_row(uint32_t type, int nb, const void *group, int lane, float *out) {
-    const size_t pb = part_bytes(type);
+    const size_t hb = header_bytes(type), pb = part_bytes(type);
     const int n = block_elements(type);
     for (int b = 0; b < nb; b++) {
-        uint16_t h;
-        memcpy(&h, (const uint8_t *)group + scale_offset(b, pb) + 2 * lane, 2);
-        const float d = half_to_float(h);
-        const uint8_t *part = (const uint8_t *)group + part_offset(b, nb, pb);
+        const uint8_t *header = (const uint8_t *)group + header_offset(b, hb, pb);
+        uint16_t h, hm = 0;
+        memcpy(&h, header + 2 * lane, 2);
+        if (has_min(type)) memcpy(&hm, header + 32 + 2 * lane, 2);
+        const float d = half_to_float(h), m = half_to_float(hm);
+        const uint8_t *part = (const uint8_t *)group + part_offset(b, nb, hb, pb);
         float *o = out + (size_t)b * n;
+        if (type == T_Q4_K || type == T_Q5_K) {
+            for (int s = 0; s < 8; s++) {
+                int sc, mn;
+                k4_scale_min(part, lane, s, &sc, &mn);
+                const float d1 = d * (float)sc, m1 = m * (float)mn;
+                for (int l = 0; l < 32; l++) o[32 * s + l] = d1 * (float)k4_value(type, part, lane, 32 * s + l) - m1;
+            }
+            continue;
+        }
         for (int j = 0; j < n; j++) {
-            if (type == T_Q4_0) {
-                const int k = j & 15;
-                const uint8_t byte = part[((k >> 2) * X16 + lane) * 4 + (k & 3)];
-                o[j] = d * (float)((j < 16 ? byte & 0x0F : byte >> 4) - 8);
-            } else if (type == T_Q8_0) {
-                o[j] = d * (float)(int8_t)(part[((j >> 2) * X16 + lane) * 4 + (j & 3)] ^ 0x80);
-            } else {
-                o[j] = d * (float)(int8_t)part[q6_scale_offset(j >> 4) + lane] * (float)q6_K_value(part, lane, j);
+            switch (type) {
+            case T_Q6_K: o[j] = d * (float)(int8_t)part[q6_scale_offset(j >> 4) + lane] * (float)q6_K_value(part, lane, j); break;
+            case T_Q8_0: o[j] = d * (float)block32_value(type, part, lane, j); break;
+            case T_Q4_0: o[j] = d * (float)(block32_value(type, part, lane, j) - 8); break;
+            case T_Q5_0: o[j] = d * (float)(block32_value(type, part, lane, j) - 16); break;
+            default: o[j] = d * (float)block32_value(type, part, lane, j) + m; break;   // Q4_1, Q5_1
             }
         }
     }
 }
+#pragma clang fp contract(on)
 
 // Rows of whole groups as floats, (groups · 16, nb · elements) row-major.
 void hayai_x16_dequantize(uint32_t type, int nb, const void *w, int groups, float *out) {
@@ -165,38 +294,60 @@ void hayai_x16_dequantize(uint32_t type, int nb, const void *w, int groups, floa
             hayai_x16_dequantize_row(type, nb, (const uint8_t *)w + g * gbytes, r, out + ((size_t)g * X16 + r) * n);
 }
 
-// ---- Products. T tokens share each block's unpacked weights and converted scales. Per token and
-// block the kernel needs the activation quants (the Q8_0 block's qs), its scale as float and the
-// offset (8 or 128)·Σ qs.
+// ---- Products. T tokens share each block's unpacked weights and converted scales.
 
 #define ZMM_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,f16c"), always_inline))
 
-static inline int32_t load_i32(const int8_t *p) { int32_t v; memcpy(&v, p, 4); return v; }
+static inline int32_t load_i32(const void *p) { int32_t v; memcpy(&v, p, 4); return v; }
 
-// Q4_0 (q4 = 1) or Q8_0 (q4 = 0) rows of one group against T tokens. A block's 32 quants of a row
-// become eight 4-byte units u[k] (elements 4k..4k+3): Q8_0's are stored so; Q4_0's are the low
-// nibbles (k < 4) and the high nibbles (k ≥ 4) of its four registers.
-ZMM_TARGET static inline void x16_blocks32(int nb, const uint8_t *group, int q4, int T, const hayai_block_q8_0 *const *x,
-                                           const float *const *xd, const int32_t *const *xoff, float *const *y) {
-    const __m512i low = _mm512_set1_epi8(0x0F), zero = _mm512_setzero_si512();
-    const size_t pb = q4 ? 256 : 512;
+// Bit `bit` of every byte moved to bit 4 (the 5th bit of a quant), other bits left unmasked. The
+// 16-bit shifts carry bits across bytes only into positions other than bit 4.
+ZMM_TARGET static inline __m512i bit_to_4(__m512i v, int bit) {
+    return bit <= 4 ? _mm512_slli_epi16(v, 4 - bit) : _mm512_srli_epi16(v, bit - 4);
+}
+
+// What the 32-element kernels need of each token's activation block b, prepared once per call:
+// the quants (qs of the Q8_0 or Q8_1 block), the scale as float, the offset o·Σ qs of the signed
+// types (o = 8, 16, 128; 0 for the types with a minimum) and Q8_1's s = d·Σ q as float.
+typedef struct {
+    const uint8_t *blocks;   // the token's activation row
+    const float *xd;
+    const int32_t *xoff;
+    const float *xs;
+} x16_tokens32;
+
+// Rows of one group of a 32-element type against T tokens. A block's 32 quants of a row become
+// eight 4-byte units u[k] (elements 4k..4k+3), see the layout at the top.
+ZMM_TARGET static inline void x16_blocks32(uint32_t type, int nb, const uint8_t *group, int T, const x16_tokens32 *x,
+                                           float *const *y) {
+    const __m512i low = _mm512_set1_epi8(0x0F), bit4 = _mm512_set1_epi8(0x10), zero = _mm512_setzero_si512();
+    const size_t hb = header_bytes(type), pb = part_bytes(type);
+    const size_t xbytes = has_min(type) ? sizeof(hayai_block_q8_1) : sizeof(hayai_block_q8_0), xqs = has_min(type) ? 4 : 2;
     __m512 acc[4] = { _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps() };
     for (int b = 0; b < nb; b++) {
-        const uint8_t *q = group + part_offset(b, nb, pb);
-        const uint16_t *scales = (const uint16_t *)(group + scale_offset(b, pb));
+        const uint8_t *q = group + part_offset(b, nb, hb, pb);
+        const uint8_t *header = group + header_offset(b, hb, pb);
         __m512i u[8];
-        if (q4) {
+        if (type == T_Q8_0) {
+            for (int k = 0; k < 8; k++) u[k] = _mm512_loadu_si512((const void *)(q + 64 * k));
+        } else {
+            const uint8_t *nibbles = is_q5(type) ? q + 64 : q;
             for (int k = 0; k < 4; k++) {
-                const __m512i w = _mm512_loadu_si512((const void *)(q + 64 * k));
+                const __m512i w = _mm512_loadu_si512((const void *)(nibbles + 64 * k));
                 u[k] = _mm512_and_si512(w, low);
                 u[k + 4] = _mm512_and_si512(_mm512_srli_epi16(w, 4), low);
             }
-        } else {
-            for (int k = 0; k < 8; k++) u[k] = _mm512_loadu_si512((const void *)(q + 64 * k));
+            if (is_q5(type)) {
+                const __m512i qh = _mm512_loadu_si512((const void *)q);
+                // u | (bits & 0x10): ternary logic 0xF8 = a | (b & c)
+                for (int k = 0; k < 8; k++) u[k] = _mm512_ternarylogic_epi32(u[k], bit_to_4(qh, k), bit4, 0xF8);
+            }
         }
-        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)scales));
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)header));
+        __m512 m = _mm512_setzero_ps();
+        if (has_min(type)) m = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(header + 32)));
         for (int t = 0; t < T; t++) {
-            const int8_t *xq = x[t][b].qs;
+            const uint8_t *xq = x[t].blocks + (size_t)b * xbytes + xqs;
             // Four chains of two, so consecutive vpdpbusd do not wait on each other.
             __m512i s0 = _mm512_dpbusd_epi32(zero, u[0], _mm512_set1_epi32(load_i32(xq + 0)));
             __m512i s1 = _mm512_dpbusd_epi32(zero, u[2], _mm512_set1_epi32(load_i32(xq + 8)));
@@ -207,122 +358,259 @@ ZMM_TARGET static inline void x16_blocks32(int nb, const uint8_t *group, int q4,
             s2 = _mm512_dpbusd_epi32(s2, u[5], _mm512_set1_epi32(load_i32(xq + 20)));
             s3 = _mm512_dpbusd_epi32(s3, u[7], _mm512_set1_epi32(load_i32(xq + 28)));
             __m512i s = _mm512_add_epi32(_mm512_add_epi32(s0, s1), _mm512_add_epi32(s2, s3));
-            s = _mm512_sub_epi32(s, _mm512_set1_epi32(xoff[t][b]));
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(d, _mm512_set1_ps(xd[t][b])), acc[t]);
+            if (!has_min(type)) s = _mm512_sub_epi32(s, _mm512_set1_epi32(x[t].xoff[b]));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(d, _mm512_set1_ps(x[t].xd[b])), acc[t]);
+            if (has_min(type)) acc[t] = _mm512_fmadd_ps(m, _mm512_set1_ps(x[t].xs[b]), acc[t]);
         }
     }
     for (int t = 0; t < T; t++) _mm512_storeu_ps(y[t], acc[t]);
 }
 
-#define X16_KERNEL(NAME, Q4, T)                                                                       \
-    __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,f16c")))                             \
-    static void NAME(int nb, const uint8_t *group, const hayai_block_q8_0 *const *x, const float *const *xd, \
-                     const int32_t *const *xoff, float *const *y) { x16_blocks32(nb, group, Q4, T, x, xd, xoff, y); }
-X16_KERNEL(q4_0_x16_t1, 1, 1)
-X16_KERNEL(q4_0_x16_t4, 1, 4)
-X16_KERNEL(q8_0_x16_t1, 0, 1)
-X16_KERNEL(q8_0_x16_t4, 0, 4)
-
-// Q6_K against one Q8_K row. Per super-block and 16 rows: four passes, pass j covering sub-blocks
-// j, j + 4, j + 8, j + 12 (their units come from the same ql/qh registers); each sub-block's exact
-// integer sum Σ q·x − 32·Σx (Q8_K's bsums) is multiplied by the rows' sub-block scales in int32,
-// and the super-block's total by d·d8 in float, as ggml computes it.
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,f16c")))
-static void q6_K_x16_t1(int nb, const uint8_t *group, const hayai_block_q8_K *x, float *y) {
-    const __m512i low = _mm512_set1_epi8(0x0F), top = _mm512_set1_epi8(0x30), zero = _mm512_setzero_si512();
-    __m512 acc = _mm512_setzero_ps();
+// Q4_K (five = 0) or Q5_K rows of one group against T tokens' Q8_K rows. Per super-block and 16
+// rows: four passes p over the sub-block pairs (2p, 2p + 1), whose units come from the same nibble
+// (and qh) registers; a sub-block's integer sum Σ q·x is multiplied by the rows' 6-bit scales in
+// int32, the minimum's term Σ_s m[s]·Σ_{sub-block s} x comes from Q8_K's bsums with one vpdpwssd
+// per pair, and the super-block's two totals are scaled by d·d8 and dmin·d8 in float, as ggml does.
+// `bsumPairs[t][4b + p]` holds the token's sub-block sums of pair p as two int16.
+ZMM_TARGET static inline void x16_k4(int five, int nb, const uint8_t *group, int T, const hayai_block_q8_K *const *x,
+                                     const int32_t *const *bsumPairs, float *const *y) {
+    const uint32_t type = five ? T_Q5_K : T_Q4_K;
+    const size_t hb = 64, pb = part_bytes(type), qsOffset = k4_qs_offset(type);
+    const __m512i low = _mm512_set1_epi8(0x0F), bit4 = _mm512_set1_epi8(0x10), zero = _mm512_setzero_si512();
+    const __m512i low4 = _mm512_set1_epi32(0xF), two = _mm512_set1_epi32(3), six = _mm512_set1_epi32(0x003F003F);
+    __m512 acc[4] = { _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps() };
     for (int b = 0; b < nb; b++) {
-        const uint8_t *part = group + part_offset(b, nb, 3328);
-        const uint16_t *scales = (const uint16_t *)(group + scale_offset(b, 3328));
-        const int8_t *xq = x[b].qs;
-        const int16_t *bsums = x[b].bsums;
-        __m512i total = zero;
+        const uint8_t *part = group + part_offset(b, nb, hb, pb), *header = group + header_offset(b, hb, pb);
+        const uint8_t *nibbles = part + qsOffset;
+        __m512i sums[4], mins[4];
+        for (int t = 0; t < T; t++) { sums[t] = zero; mins[t] = zero; }
+        for (int p = 0; p < 4; p++) {
+            // Pair p's scales and mins: lane r of `pairs` holds bytes (m | top bits of sc) of
+            // sub-blocks 2p and 2p + 1 widened to 16 bits.
+            const __m512i pairs = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(part + K4_MINS + 32 * p)));
+            const __m512i mp = _mm512_and_si512(pairs, six);
+            const __m512i l0 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(part + K4_LOW + 16 * ((2 * p) & 3))));
+            const __m512i l1 = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(part + K4_LOW + 16 * ((2 * p + 1) & 3))));
+            const __m512i lo0 = p < 2 ? _mm512_and_si512(l0, low4) : _mm512_srli_epi32(l0, 4);
+            const __m512i lo1 = p < 2 ? _mm512_and_si512(l1, low4) : _mm512_srli_epi32(l1, 4);
+            const __m512i sc0 = _mm512_or_si512(lo0, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(pairs, 6), two), 4));
+            const __m512i sc1 = _mm512_or_si512(lo1, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(pairs, 22), two), 4));
+            __m512i u0[8], u1[8];   // sub-block 2p, 2p + 1
+            for (int i = 0; i < 8; i++) {
+                const __m512i w = _mm512_loadu_si512((const void *)(nibbles + 64 * (8 * p + i)));
+                u0[i] = _mm512_and_si512(w, low);
+                u1[i] = _mm512_and_si512(_mm512_srli_epi16(w, 4), low);
+                if (five) {
+                    const __m512i qh = _mm512_loadu_si512((const void *)(part + K4_QH + 64 * i));
+                    u0[i] = _mm512_ternarylogic_epi32(u0[i], bit_to_4(qh, 2 * p), bit4, 0xF8);
+                    u1[i] = _mm512_ternarylogic_epi32(u1[i], bit_to_4(qh, 2 * p + 1), bit4, 0xF8);
+                }
+            }
+            for (int t = 0; t < T; t++) {
+                const int8_t *xq = x[t][b].qs + 64 * p;
+                __m512i a0 = _mm512_dpbusd_epi32(zero, u0[0], _mm512_set1_epi32(load_i32(xq + 0)));
+                __m512i a1 = _mm512_dpbusd_epi32(zero, u0[4], _mm512_set1_epi32(load_i32(xq + 16)));
+                __m512i c0 = _mm512_dpbusd_epi32(zero, u1[0], _mm512_set1_epi32(load_i32(xq + 32)));
+                __m512i c1 = _mm512_dpbusd_epi32(zero, u1[4], _mm512_set1_epi32(load_i32(xq + 48)));
+                for (int i = 1; i < 4; i++) {
+                    a0 = _mm512_dpbusd_epi32(a0, u0[i], _mm512_set1_epi32(load_i32(xq + 4 * i)));
+                    a1 = _mm512_dpbusd_epi32(a1, u0[i + 4], _mm512_set1_epi32(load_i32(xq + 16 + 4 * i)));
+                    c0 = _mm512_dpbusd_epi32(c0, u1[i], _mm512_set1_epi32(load_i32(xq + 32 + 4 * i)));
+                    c1 = _mm512_dpbusd_epi32(c1, u1[i + 4], _mm512_set1_epi32(load_i32(xq + 48 + 4 * i)));
+                }
+                const __m512i s = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_add_epi32(a0, a1), sc0),
+                                                   _mm512_mullo_epi32(_mm512_add_epi32(c0, c1), sc1));
+                sums[t] = _mm512_add_epi32(sums[t], s);
+                mins[t] = _mm512_dpwssd_epi32(mins[t], mp, _mm512_set1_epi32(bsumPairs[t][4 * b + p]));
+            }
+        }
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)header));
+        const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(header + 32)));
+        for (int t = 0; t < T; t++) {
+            const __m512 d8 = _mm512_set1_ps(x[t][b].d);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[t]), _mm512_mul_ps(d, d8), acc[t]);
+            acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mins[t]), _mm512_mul_ps(dmin, d8), acc[t]);
+        }
+    }
+    for (int t = 0; t < T; t++) _mm512_storeu_ps(y[t], acc[t]);
+}
+
+// Q6_K rows of one group against T tokens' Q8_K rows. Per super-block and 16 rows: four passes,
+// pass j covering sub-blocks j, j + 4, j + 8, j + 12 (their units come from the same ql/qh
+// registers); each sub-block's exact integer sum Σ q·x − 32·Σx (Q8_K's bsums) is multiplied by the
+// rows' sub-block scales in int32, and the super-block's total by d·d8 in float, as ggml computes it.
+ZMM_TARGET static inline void x16_q6_K(int nb, const uint8_t *group, int T, const hayai_block_q8_K *const *x, float *const *y) {
+    const __m512i low = _mm512_set1_epi8(0x0F), top = _mm512_set1_epi8(0x30), zero = _mm512_setzero_si512();
+    __m512 acc[4] = { _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps() };
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *part = group + part_offset(b, nb, 32, 3328);
+        const uint16_t *scales = (const uint16_t *)(group + header_offset(b, 32, 3328));
+        __m512i total[4];
+        for (int t = 0; t < T; t++) total[t] = zero;
         for (int j = 0; j < 4; j++) {
-            __m512i s0 = zero, s1 = zero, s2 = zero, s3 = zero;   // sub-blocks j, j + 4, j + 8, j + 12
             const uint8_t *pass = part + 832 * j;
+            __m512i u[4][4];   // [i][k]: unit h = 4j + i of sub-block j + 4k
             for (int i = 0; i < 4; i++) {
-                const int h = 4 * j + i;
                 const __m512i a = _mm512_loadu_si512((const void *)(pass + 192 * i));
                 const __m512i c = _mm512_loadu_si512((const void *)(pass + 192 * i + 64));
                 const __m512i hb = _mm512_loadu_si512((const void *)(pass + 192 * i + 128));
                 // unit | top bits: ternary logic 0xF8 = a | (b & c)
-                const __m512i u0 = _mm512_ternarylogic_epi32(_mm512_and_si512(a, low), _mm512_slli_epi16(hb, 4), top, 0xF8);
-                const __m512i u1 = _mm512_ternarylogic_epi32(_mm512_and_si512(c, low), _mm512_slli_epi16(hb, 2), top, 0xF8);
-                const __m512i u2 = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(a, 4), low), hb, top, 0xF8);
-                const __m512i u3 = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(c, 4), low), _mm512_srli_epi16(hb, 2), top, 0xF8);
-                s0 = _mm512_dpbusd_epi32(s0, u0, _mm512_set1_epi32(load_i32(xq + 4 * h)));
-                s1 = _mm512_dpbusd_epi32(s1, u1, _mm512_set1_epi32(load_i32(xq + 4 * (h + 16))));
-                s2 = _mm512_dpbusd_epi32(s2, u2, _mm512_set1_epi32(load_i32(xq + 4 * (h + 32))));
-                s3 = _mm512_dpbusd_epi32(s3, u3, _mm512_set1_epi32(load_i32(xq + 4 * (h + 48))));
+                u[i][0] = _mm512_ternarylogic_epi32(_mm512_and_si512(a, low), _mm512_slli_epi16(hb, 4), top, 0xF8);
+                u[i][1] = _mm512_ternarylogic_epi32(_mm512_and_si512(c, low), _mm512_slli_epi16(hb, 2), top, 0xF8);
+                u[i][2] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(a, 4), low), hb, top, 0xF8);
+                u[i][3] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(c, 4), low), _mm512_srli_epi16(hb, 2), top, 0xF8);
             }
             const int8_t *sc = (const int8_t *)pass + 768;
-            #define SUB(S, K) _mm512_mullo_epi32(_mm512_sub_epi32(S, _mm512_set1_epi32(32 * bsums[j + 4 * (K)])), \
-                                                 _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(sc + 16 * (K)))))
-            total = _mm512_add_epi32(total, _mm512_add_epi32(_mm512_add_epi32(SUB(s0, 0), SUB(s1, 1)),
-                                                             _mm512_add_epi32(SUB(s2, 2), SUB(s3, 3))));
-            #undef SUB
+            __m512i scale[4];
+            for (int k = 0; k < 4; k++) scale[k] = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(sc + 16 * k)));
+            for (int t = 0; t < T; t++) {
+                const int8_t *xq = x[t][b].qs;
+                const int16_t *bsums = x[t][b].bsums;
+                __m512i s[4] = { zero, zero, zero, zero };   // sub-blocks j, j + 4, j + 8, j + 12
+                for (int i = 0; i < 4; i++) {
+                    const int h = 4 * j + i;
+                    for (int k = 0; k < 4; k++) s[k] = _mm512_dpbusd_epi32(s[k], u[i][k], _mm512_set1_epi32(load_i32(xq + 4 * (h + 16 * k))));
+                }
+                for (int k = 0; k < 4; k++)
+                    total[t] = _mm512_add_epi32(total[t], _mm512_mullo_epi32(_mm512_sub_epi32(s[k], _mm512_set1_epi32(32 * bsums[j + 4 * k])), scale[k]));
+            }
         }
         const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)scales));
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total), _mm512_mul_ps(d, _mm512_set1_ps(x[b].d)), acc);
+        for (int t = 0; t < T; t++)
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total[t]), _mm512_mul_ps(d, _mm512_set1_ps(x[t][b].d)), acc[t]);
     }
-    _mm512_storeu_ps(y, acc);
+    for (int t = 0; t < T; t++) _mm512_storeu_ps(y[t], acc[t]);
 }
 
-#define X16_PREP_MAX 2048  // activation blocks prepared on the stack per token (65536 elements)
+// One kernel per type and token count, so that the type's branches and T fold away.
+#define X16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,f16c")))
+#define BLOCKS32_KERNEL(NAME, TYPE, T)                                                                \
+    X16_TARGET static void NAME(int nb, const uint8_t *group, const x16_tokens32 *x, float *const *y) { \
+        x16_blocks32(TYPE, nb, group, T, x, y);                                                       \
+    }
+BLOCKS32_KERNEL(q4_0_x16_t1, T_Q4_0, 1)
+BLOCKS32_KERNEL(q4_0_x16_t4, T_Q4_0, 4)
+BLOCKS32_KERNEL(q4_1_x16_t1, T_Q4_1, 1)
+BLOCKS32_KERNEL(q4_1_x16_t4, T_Q4_1, 4)
+BLOCKS32_KERNEL(q5_0_x16_t1, T_Q5_0, 1)
+BLOCKS32_KERNEL(q5_0_x16_t4, T_Q5_0, 4)
+BLOCKS32_KERNEL(q5_1_x16_t1, T_Q5_1, 1)
+BLOCKS32_KERNEL(q5_1_x16_t4, T_Q5_1, 4)
+BLOCKS32_KERNEL(q8_0_x16_t1, T_Q8_0, 1)
+BLOCKS32_KERNEL(q8_0_x16_t4, T_Q8_0, 4)
+#define K4_KERNEL(NAME, FIVE, T)                                                                                     \
+    X16_TARGET static void NAME(int nb, const uint8_t *group, const hayai_block_q8_K *const *x, const int32_t *const *bs, \
+                                float *const *y) { x16_k4(FIVE, nb, group, T, x, bs, y); }
+K4_KERNEL(q4_K_x16_t1, 0, 1)
+K4_KERNEL(q4_K_x16_t4, 0, 4)
+K4_KERNEL(q5_K_x16_t1, 1, 1)
+K4_KERNEL(q5_K_x16_t4, 1, 4)
+#define Q6_KERNEL(NAME, T)                                                                                           \
+    X16_TARGET static void NAME(int nb, const uint8_t *group, const hayai_block_q8_K *const *x, float *const *y) {   \
+        x16_q6_K(nb, group, T, x, y);                                                                                \
+    }
+Q6_KERNEL(q6_K_x16_t1, 1)
+Q6_KERNEL(q6_K_x16_t4, 4)
+
+#define X16_PREP_MAX 65536  // activation elements prepared on the stack per token
 #define X16_TOKENS 4
 
-// Scale as float and offset (8 or 128)·Σ qs of each activation block.
-static void prepare(uint32_t type, int nb, const hayai_block_q8_0 *x, float *xd, int32_t *xoff) {
-    const int bias = type == T_Q4_0 ? 8 : 128;
-    for (int b = 0; b < nb; b++) {
-        xd[b] = half_to_float(x[b].d);
-        __m256i v = _mm256_loadu_si256((const __m256i *)x[b].qs);
-        __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), v), _mm256_set1_epi16(1));
-        __m128i t = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-        t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
-        t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
-        xoff[b] = bias * _mm_cvtsi128_si32(t);
+// Σ of the 32 int8 quants at q.
+static inline int32_t sum32(const int8_t *q) {
+    __m256i v = _mm256_loadu_si256((const __m256i *)q);
+    __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), v), _mm256_set1_epi16(1));
+    __m128i t = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
+    return _mm_cvtsi128_si32(t);
+}
+
+// A token's Q8_0 / Q8_1 activation blocks -> scale as float and either o·Σ qs (signed types) or s.
+static void prepare32(uint32_t type, int nb, const uint8_t *x, float *xd, int32_t *xoff, float *xs) {
+    if (has_min(type)) {
+        const hayai_block_q8_1 *blk = (const hayai_block_q8_1 *)x;
+        for (int b = 0; b < nb; b++) { xd[b] = half_to_float(blk[b].d); xs[b] = half_to_float(blk[b].s); }
+        return;
+    }
+    const int bias = type == T_Q4_0 ? 8 : type == T_Q5_0 ? 16 : 128;
+    const hayai_block_q8_0 *blk = (const hayai_block_q8_0 *)x;
+    for (int b = 0; b < nb; b++) { xd[b] = half_to_float(blk[b].d); xoff[b] = bias * sum32(blk[b].qs); }
+}
+
+// A token's Q8_K row -> per super-block and sub-block pair p, the sums of sub-blocks 2p and 2p + 1
+// (32 quants each, |Σ| ≤ 4096) as two int16 in one int32, for vpdpwssd.
+static void prepare_k4(int nb, const hayai_block_q8_K *x, int32_t *pairs) {
+    for (int b = 0; b < nb; b++)
+        for (int p = 0; p < 4; p++) {
+            const int16_t *bs = x[b].bsums + 4 * p;
+            const int32_t s0 = bs[0] + bs[1], s1 = bs[2] + bs[3];
+            pairs[4 * b + p] = (int32_t)(((uint32_t)(uint16_t)s0) | ((uint32_t)(uint16_t)s1 << 16));
+        }
+}
+
+// The K-quants: Q4_K and Q5_K with the sub-block sums' pairs prepared per token, Q6_K without.
+static void dot_k(uint32_t type, int nb, const uint8_t *w, size_t gbytes, int groups, const uint8_t *x, size_t xStride,
+                  int tokens, float *y, size_t ldy) {
+    int32_t pairBuf[X16_TOKENS][4 * nb];
+    for (int s = 0; s < tokens;) {
+        const int T = tokens - s >= X16_TOKENS ? X16_TOKENS : 1;
+        const hayai_block_q8_K *xs[X16_TOKENS];
+        const int32_t *pairs[X16_TOKENS];
+        for (int t = 0; t < T; t++) {
+            xs[t] = (const hayai_block_q8_K *)(x + (size_t)(s + t) * xStride);
+            if (type != T_Q6_K) prepare_k4(nb, xs[t], pairBuf[t]);
+            pairs[t] = pairBuf[t];
+        }
+        for (int g = 0; g < groups; g++) {
+            const uint8_t *group = w + (size_t)g * gbytes;
+            float *ys[X16_TOKENS];
+            for (int t = 0; t < T; t++) ys[t] = y + (size_t)(s + t) * ldy + (size_t)g * X16;
+            const int four = T == X16_TOKENS;
+            switch (type) {
+            case T_Q4_K: if (four) q4_K_x16_t4(nb, group, xs, pairs, ys); else q4_K_x16_t1(nb, group, xs, pairs, ys); break;
+            case T_Q5_K: if (four) q5_K_x16_t4(nb, group, xs, pairs, ys); else q5_K_x16_t1(nb, group, xs, pairs, ys); break;
+            default: if (four) q6_K_x16_t4(nb, group, xs, ys); else q6_K_x16_t1(nb, group, xs, ys); break;
+            }
+        }
+        s += T;
+    }
+}
+
+static void dot_blocks32(uint32_t type, int nb, const uint8_t *w, size_t gbytes, int groups, const uint8_t *x, size_t xStride,
+                         int tokens, float *y, size_t ldy) {
+    float xdBuf[X16_TOKENS][nb], xsBuf[X16_TOKENS][nb];
+    int32_t xoffBuf[X16_TOKENS][nb];
+    for (int s = 0; s < tokens;) {
+        const int T = tokens - s >= X16_TOKENS ? X16_TOKENS : 1;
+        x16_tokens32 xt[X16_TOKENS];
+        for (int t = 0; t < T; t++) {
+            xt[t].blocks = x + (size_t)(s + t) * xStride;
+            prepare32(type, nb, xt[t].blocks, xdBuf[t], xoffBuf[t], xsBuf[t]);
+            xt[t].xd = xdBuf[t]; xt[t].xoff = xoffBuf[t]; xt[t].xs = xsBuf[t];
+        }
+        for (int g = 0; g < groups; g++) {
+            const uint8_t *group = w + (size_t)g * gbytes;
+            float *ys[X16_TOKENS];
+            for (int t = 0; t < T; t++) ys[t] = y + (size_t)(s + t) * ldy + (size_t)g * X16;
+            const int four = T == X16_TOKENS;
+            switch (type) {
+            case T_Q4_0: if (four) q4_0_x16_t4(nb, group, xt, ys); else q4_0_x16_t1(nb, group, xt, ys); break;
+            case T_Q4_1: if (four) q4_1_x16_t4(nb, group, xt, ys); else q4_1_x16_t1(nb, group, xt, ys); break;
+            case T_Q5_0: if (four) q5_0_x16_t4(nb, group, xt, ys); else q5_0_x16_t1(nb, group, xt, ys); break;
+            case T_Q5_1: if (four) q5_1_x16_t4(nb, group, xt, ys); else q5_1_x16_t1(nb, group, xt, ys); break;
+            default: if (four) q8_0_x16_t4(nb, group, xt, ys); else q8_0_x16_t1(nb, group, xt, ys); break;
+            }
+        }
+        s += T;
     }
 }
 
 int hayai_x16_dot_rows_tokens(uint32_t type, int nb, const void *w, int groups, const void *x, size_t xStride,
                               int tokens, float *y, size_t ldy) {
-    if (!hayai_x16_available() || !hayai_x16_supports(type) || nb > X16_PREP_MAX) return 0;
+    if (!hayai_x16_available() || !hayai_x16_supports(type) || nb * block_elements(type) > X16_PREP_MAX) return 0;
     const size_t gbytes = hayai_x16_group_bytes(type, nb);
-    if (type == T_Q6_K) {
-        for (int s = 0; s < tokens; s++) {
-            const hayai_block_q8_K *xs = (const hayai_block_q8_K *)((const uint8_t *)x + (size_t)s * xStride);
-            for (int g = 0; g < groups; g++)
-                q6_K_x16_t1(nb, (const uint8_t *)w + (size_t)g * gbytes, xs, y + (size_t)s * ldy + (size_t)g * X16);
-        }
-        return 1;
-    }
-    float xdBuf[X16_TOKENS][nb];
-    int32_t xoffBuf[X16_TOKENS][nb];
-    int s = 0;
-    while (s < tokens) {
-        const int T = tokens - s >= X16_TOKENS ? X16_TOKENS : 1;
-        const hayai_block_q8_0 *xs[X16_TOKENS];
-        const float *xd[X16_TOKENS];
-        const int32_t *xoff[X16_TOKENS];
-        for (int t = 0; t < T; t++) {
-            xs[t] = (const hayai_block_q8_0 *)((const uint8_t *)x + (size_t)(s + t) * xStride);
-            prepare(type, nb, xs[t], xdBuf[t], xoffBuf[t]);
-            xd[t] = xdBuf[t];
-            xoff[t] = xoffBuf[t];
-        }
-        for (int g = 0; g < groups; g++) {
-            const uint8_t *group = (const uint8_t *)w + (size_t)g * gbytes;
-            float *ys[X16_TOKENS];
-            for (int t = 0; t < T; t++) ys[t] = y + (size_t)(s + t) * ldy + (size_t)g * X16;
-            if (type == T_Q4_0) {
-                if (T == X16_TOKENS) q4_0_x16_t4(nb, group, xs, xd, xoff, ys); else q4_0_x16_t1(nb, group, xs, xd, xoff, ys);
-            } else {
-                if (T == X16_TOKENS) q8_0_x16_t4(nb, group, xs, xd, xoff, ys); else q8_0_x16_t1(nb, group, xs, xd, xoff, ys);
-            }
-        }
-        s += T;
-    }
+    if (is_k_quant(type)) dot_k(type, nb, w, gbytes, groups, x, xStride, tokens, y, ldy);
+    else dot_blocks32(type, nb, w, gbytes, groups, x, xStride, tokens, y, ldy);
     return 1;
 }
 

@@ -8,9 +8,10 @@
 // weight row is an integer dot product with them; rows are split over the thread pool in chunks of
 // about `chunkBytes` of weights, handed out dynamically.
 //
-// Q4_0, Q8_0 and Q6_K matrices can be repacked once (`interleaved()`) into groups of 16 rows whose
-// blocks are interleaved for AVX512-VNNI (CKernels/quant_x16.c): same size, no row reductions,
-// several times the per-core throughput of the row layout. Inference does this at load where the
+// Matrices of every type with a quantized dot (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K) can
+// be repacked once (`interleaved()`) into groups of 16 rows whose blocks are interleaved for
+// AVX512-VNNI (CKernels/quant_x16.c): same size, no row reductions, several times the per-core
+// throughput of the row layout. Inference does this at load where the
 // CPU has the instructions; GGUF files on disk keep the GGUF layout.
 
 import CKernels
@@ -76,10 +77,11 @@ public struct QuantizedMatrix: @unchecked Sendable {
     /// True when this CPU runs the interleaved layout's kernels (AVX512 F/BW/VL and VNNI).
     public static var interleavingAvailable: Bool { hayai_x16_available() != 0 }
 
-    /// Whether `interleaved()` can repack this matrix on this CPU: Q4_0, Q8_0 or Q6_K, whole groups of 16
-    /// rows, AVX512-VNNI present, the fast path selected.
+    /// Whether `interleaved()` can repack this matrix on this CPU: a type with an x16 kernel, whole
+    /// groups of 16 rows, rows of at most 65536 elements (the kernels prepare a token's activations
+    /// on the stack), AVX512-VNNI present, the fast path selected.
     public var canInterleave: Bool {
-        layout == .rows && path == .avx2 && rows % 16 == 0 && rows > 0 && cols / type.blockSize <= 2048
+        layout == .rows && path == .avx2 && rows % 16 == 0 && rows > 0 && cols <= 65536
             && hayai_x16_supports(type.rawValue) != 0 && hayai_x16_available() != 0
     }
 

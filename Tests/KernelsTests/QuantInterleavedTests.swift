@@ -6,7 +6,7 @@ import XCTest
 import Kernels
 
 final class QuantInterleavedTests: XCTestCase {
-    private let types: [GGMLType] = [.q4_0, .q8_0, .q6_K]
+    private let types: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q5_K, .q6_K]
 
     private func skipUnlessAvailable() throws {
         try XCTSkipUnless(QuantizedMatrix.interleavingAvailable, "this CPU has no AVX512-VNNI")
@@ -14,7 +14,7 @@ final class QuantInterleavedTests: XCTestCase {
 
     /// (rows, cols) pairs: odd and even numbers of blocks, several groups.
     private func shapes(_ type: GGMLType) -> [(Int, Int)] {
-        type == .q6_K ? [(48, 256 * 3), (32, 256 * 2)] : [(48, 32 * 23), (64, 32 * 8), (16, 32)]
+        type.blockSize == 256 ? [(48, 256 * 3), (32, 256 * 2), (16, 256)] : [(48, 32 * 23), (64, 32 * 8), (16, 32)]
     }
 
     private func matrix(_ bytes: [UInt8], _ type: GGMLType, _ rows: Int, _ cols: Int, path: QuantizedDot.Path = .avx2) throws -> QuantizedMatrix {
@@ -40,6 +40,38 @@ final class QuantInterleavedTests: XCTestCase {
                     for r in 0..<rows {
                         XCTAssertEqual(y[r], expected[r], accuracy: 1e-4 * max(1, abs(expected[r])),
                                        "\(type) \(rows)x\(cols) threads \(pool?.threads ?? 1) row \(r)")
+                    }
+                }
+                _ = owner
+            }
+        }
+    }
+
+    /// Every bit pattern of the codes, scales and minimums (random block bytes rather than what the
+    /// quantizers choose), against the scalar reference, for 1 to 9 tokens.
+    func testRandomBlocksEqualScalarReferenceForSeveralTokenCounts() throws {
+        try skipUnlessAvailable()
+        let pool = ThreadPool(threads: 2)
+        for type in types {
+            for (rows, cols) in shapes(type) {
+                let bytes = randomBlocks(type, count: rows * cols, seed: 41 + UInt64(cols))
+                let reference = try matrix(bytes, type, rows, cols, path: .scalar)
+                var (m, owner) = try XCTUnwrap(try matrix(bytes, type, rows, cols).interleaved())
+                m.chunkBytes = 2048
+                for t in [1, 3, 4, 9] {
+                    let x = randomRow(t * cols, seed: 42 + UInt64(t))
+                    var expected = [Float](repeating: 0, count: t * rows)
+                    bytes.withUnsafeBytes { _ in
+                        reference.matMul(x: x, t: t, into: &expected, pool: nil, strategy: .quantizedDots)
+                    }
+                    for p in [nil, pool] {
+                        var y = [Float](repeating: .nan, count: t * rows)
+                        withExtendedLifetime(owner) { m.matMul(x: x, t: t, into: &y, pool: p, strategy: .quantizedDots) }
+                        let scale = expected.map { abs($0) }.max()!
+                        for i in 0..<t * rows {
+                            XCTAssertEqual(y[i], expected[i], accuracy: 1e-5 * max(1, scale),
+                                           "\(type) \(rows)x\(cols) t=\(t) threads \(p?.threads ?? 1) token \(i / rows) row \(i % rows)")
+                        }
                     }
                 }
                 _ = owner
@@ -105,7 +137,8 @@ final class QuantInterleavedTests: XCTestCase {
         try skipUnlessAvailable()
         let bytes = [UInt8](repeating: 0, count: 64 * 1024)
         XCTAssertNil(try matrix(bytes, .q4_0, 37, 64).interleaved(), "rows not a multiple of 16")
-        XCTAssertNil(try matrix(bytes, .q4_K, 16, 256).interleaved(), "no x16 kernel for Q4_K")
+        XCTAssertNil(try matrix(bytes, .q4_K, 32, 65536 + 256).interleaved(), "rows longer than the kernels prepare")
+        for type in types { XCTAssertNotNil(try matrix(bytes, type, 16, 256).interleaved(), "\(type) has an x16 kernel") }
         XCTAssertNil(try matrix(bytes, .q8_0, 16, 64, path: .scalar).interleaved(), "scalar path keeps the GGUF layout")
         let (m, _) = try XCTUnwrap(try matrix(bytes, .q8_0, 32, 64).interleaved())
         XCTAssertNil(m.interleaved(), "already interleaved")

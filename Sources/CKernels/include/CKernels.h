@@ -49,12 +49,13 @@ int hayai_cpu_has_avx512vnni(void);
 // Lets tests turn the VNNI variant off (0) and on again (1) to check both; results are identical.
 void hayai_allow_vnni(int allowed);
 
-// ---- Q4_0 / Q8_0 / Q6_K weights interleaved by 16 rows for AVX512-VNNI (quant_x16.c explains the
-// layout). A group is 16 rows of nb blocks, hayai_x16_group_bytes(type, nb) bytes (as many as 16
+// ---- Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K weights interleaved by 16 rows for
+// AVX512-VNNI (quant_x16.c explains the layouts). A group is 16 rows of nb blocks, hayai_x16_group_bytes(type, nb) bytes (as many as 16
 // GGUF rows).
 // Non-zero when the CPU runs the x16 kernels (AVX512 F/BW/VL/VNNI).
 int hayai_x16_available(void);
-// Non-zero for the GGML types with an x16 layout (Q4_0 = 2, Q8_0 = 8, Q6_K = 14).
+// Non-zero for the GGML types with an x16 layout (Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8,
+// Q4_K = 12, Q5_K = 13, Q6_K = 14).
 int hayai_x16_supports(uint32_t type);
 size_t hayai_x16_group_bytes(uint32_t type, int nb);
 // `groups` × 16 GGUF rows (rowBytes apart) -> the interleaved layout at dst.
@@ -63,7 +64,8 @@ void hayai_x16_pack(uint32_t type, int nb, const void *src, size_t rowBytes, int
 void hayai_x16_dequantize_row(uint32_t type, int nb, const void *group, int lane, float *out);
 void hayai_x16_dequantize(uint32_t type, int nb, const void *w, int groups, float *out);
 // y[s·ldy + r] = w_r · x_s for the 16·groups rows at w and `tokens` activation rows xStride bytes
-// apart, each a Q8_0 (Q6_K: Q8_K) row of nb blocks; returns 0 (and computes nothing) when the CPU or
+// apart, each a row of nb blocks in the type's activation format (Q8_0; Q8_1 for Q4_1 and Q5_1; Q8_K
+// for the K-quants); returns 0 (and computes nothing) when the CPU or
 // the type has no x16 kernel.
 int hayai_x16_dot_rows_tokens(uint32_t type, int nb, const void *w, int groups, const void *x, size_t xStride,
                               int tokens, float *y, size_t ldy);
