@@ -70,7 +70,7 @@ extension DecoderWeights {
 }
 
 extension DecoderWeights {
-    /// Every Q4_0/Q8_0/Q6_K matrix but an untied token embedding repacked for the AVX512-VNNI kernels
+    /// Every quantized matrix of a type with x16 kernels but an untied token embedding repacked for the AVX512-VNNI kernels
     /// (QuantizedMatrix.interleaved(into:)), all into one buffer: it is mapped with huge pages, which
     /// streamed ~15% faster than 4 KiB pages here (fewer TLB misses), and per-matrix buffers of a few
     /// MiB would not get them.

@@ -16,7 +16,7 @@ public final class Model: @unchecked Sendable {
     /// Rotary tables for every position the model supports: (maxPositions, rotaryDim / 2).
     let ropeCos: FloatTensor, ropeSin: FloatTensor
 
-    /// `interleave` repacks Q4_0/Q8_0/Q6_K matrices into the 16-row layout of the AVX512-VNNI kernels
+    /// `interleave` repacks quantized matrices (every type with x16 kernels) into the 16-row layout of the AVX512-VNNI kernels
     /// where the CPU has them (QuantizedMatrix.interleaved(); same size, results equal up to float
     /// addition order). The token embedding keeps the GGUF layout unless it is also the output.
     public init(config: ModelConfig, weights: DecoderWeights, path: String, sources: [TensorSource], tokenizer: Tokenizer? = nil,

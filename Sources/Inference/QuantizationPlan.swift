@@ -6,6 +6,7 @@
 //     quantized type except Q8_0 (Q8_0 when its rows are not whole 256-blocks), as llama-quantize does.
 //   - q4_k_m: Q4_K, with Q6_K for attn_v and ffn_down in the layers use_more_bits picks (the first
 //     and last eighth and every third layer between: about half of them), Q5_K for a fused attn_qkv.
+//   - q5_k_m: the same with Q5_K, and Q6_K for a fused attn_qkv.
 //   - q4_k / q5_k / q6_k put every matrix in that type (llama.cpp's Q4_K_S/Q5_K_S also bump a few
 //     early attn_v/ffn_down layers; hayai does not).
 //   - Rows that are not whole blocks fall back as llama-quantize does (Q4_K→Q5_0, Q5_K→Q5_1,
@@ -13,7 +14,7 @@
 import Kernels
 
 public enum QuantizeTarget: String, CaseIterable, Sendable, CustomStringConvertible {
-    case q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, q4_k_m, f16, f32
+    case q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, q4_k_m, q5_k_m, f16, f32
 
     /// The type most matrices get.
     public var baseType: GGMLType {
@@ -24,7 +25,7 @@ public enum QuantizeTarget: String, CaseIterable, Sendable, CustomStringConverti
         case .q5_0: return .q5_0
         case .q5_1: return .q5_1
         case .q4_k, .q4_k_m: return .q4_K
-        case .q5_k: return .q5_K
+        case .q5_k, .q5_k_m: return .q5_K
         case .q6_k: return .q6_K
         case .f16: return .f16
         case .f32: return .f32
@@ -43,6 +44,7 @@ public enum QuantizeTarget: String, CaseIterable, Sendable, CustomStringConverti
         case .q5_1: return 9
         case .q4_k: return 14    // MOSTLY_Q4_K_S
         case .q4_k_m: return 15
+        case .q5_k_m: return 17
         case .q5_k: return 16    // MOSTLY_Q5_K_S
         case .q6_k: return 18
         }
@@ -68,11 +70,11 @@ public enum QuantizationPlan {
         let layer = layerIndex(name)
         if isOutput, target != .q8_0 {
             type = cols % 256 == 0 ? .q6_K : .q8_0
-        } else if target == .q4_k_m, let layer {
+        } else if target == .q4_k_m || target == .q5_k_m, let layer {
             if name.hasSuffix(".attn_v.weight") || name.hasSuffix(".ffn_down.weight") {
                 if useMoreBits(layer: layer, of: layerCount) { type = .q6_K }
             } else if name.hasSuffix(".attn_qkv.weight") {
-                type = .q5_K
+                type = target == .q4_k_m ? .q5_K : .q6_K
             }
         }
         if cols % type.blockSize != 0 {
