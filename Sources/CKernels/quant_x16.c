@@ -384,6 +384,9 @@ ZMM_TARGET static inline void x16_k4(int five, int nb, const uint8_t *group, int
         const uint8_t *nibbles = part + qsOffset;
         __m512i sums[4], mins[4];
         for (int t = 0; t < T; t++) { sums[t] = zero; mins[t] = zero; }
+        // Unrolled, so that Q5_K's shifts of the qh registers are immediates (a loop kept them on the
+        // stack, shifted by a register count).
+        #pragma clang loop unroll(full)
         for (int p = 0; p < 4; p++) {
             // Pair p's scales and mins: lane r of `pairs` holds bytes (m | top bits of sc) of
             // sub-blocks 2p and 2p + 1 widened to 16 bits.

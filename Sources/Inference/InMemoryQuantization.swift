@@ -140,7 +140,12 @@ extension Model {
     /// target` would give it. To build GBs quickly, a matrix repeats a block of 64 random rows
     /// (quantized once); speed does not depend on the values.
     public static func synthetic(_ shape: SyntheticShape, target: QuantizeTarget, seed: UInt64 = 1) throws -> Model {
-        let c = shape.config
+        try synthetic(config: shape.config, target: target, seed: seed, path: "synthetic \(shape.rawValue)")
+    }
+
+    /// The same for any config (a stablelm-style decoder with separate q/k/v); `interleave` as in `init`.
+    public static func synthetic(config c: ModelConfig, target: QuantizeTarget, seed: UInt64 = 1, path: String = "synthetic",
+                                 interleave: Bool = true) throws -> Model {
         var rng = SeededGenerator(seed: seed)
         func vector(_ n: Int, around v: Float) -> FloatTensor {
             FloatTensor(values: (0..<n).map { _ in v + Float.random(in: -0.02...0.02, using: &rng) }, shape: [n])
@@ -187,7 +192,7 @@ extension Model {
         let weights = DecoderWeights(embedding: try matrix("token_embd.weight", c.vocabSize, hidden), layers: layers,
                                      finalNorm: Norm(weight: vector(hidden, around: 1), bias: vector(hidden, around: 0)),
                                      output: try matrix("output.weight", c.vocabSize, hidden))
-        return Model(config: c, weights: weights, path: "synthetic \(shape.rawValue)", sources: [])
+        return Model(config: c, weights: weights, path: path, sources: [], interleave: interleave)
     }
 }
 

@@ -1,0 +1,47 @@
+// Models of the types whose matrices run interleaved on AVX512-VNNI (QuantizedMatrix.interleaved(),
+// CKernels/quant_x16.c) give the logits of the GGUF row layout (AVX2 kernels, themselves tested
+// against the scalar references), for the prompt and for token-by-token decoding. The stablelm-tiny
+// fixtures' rows of 64 are not whole K-quant super-blocks, so this decoder's rows are multiples of 256.
+import XCTest
+import Checkpoints
+import Kernels
+import Inference
+
+final class InterleavedTypesTests: XCTestCase {
+    private let config = ModelConfig(
+        architecture: .stablelm, vocabSize: 512, hiddenSize: 256, intermediateSize: 768, numLayers: 2, numHeads: 4, numKVHeads: 4,
+        maxPositions: 64, norm: .layerNorm, normEps: 1e-5, rotaryDim: 16, ropeTheta: 10000, parallelResidual: false, qkvBias: true,
+        outputBias: false, mlpBias: false, qkNorm: false, mlp: .gatedSiLU, tieWordEmbeddings: false)
+
+    /// Both layouts compute the same integer dots, but their float sums differ in the last bits and an
+    /// activation that lands on a rounding boundary of the next Q8 quantization then takes the other
+    /// code: the logits drift apart by a few such flips. That drift is held to a small share of what
+    /// the format itself costs (the same weights unquantized), which a wrong kernel would not meet.
+    func testKQuantAndLegacyModelsGiveTheRowLayoutsLogits() throws {
+        try XCTSkipUnless(QuantizedMatrix.interleavingAvailable, "this CPU has no AVX512-VNNI")
+        let ids = (0..<11).map { ($0 * 37 + 5) % config.vocabSize }
+        let vocab = config.vocabSize
+        // The synthetic weights draw the same random values for every type: .f32 is them unquantized.
+        let exact = try InferenceSession(model: Model.synthetic(config: config, target: .f32, seed: 3)).forward(ids, logits: .all)
+        for target in [QuantizeTarget.q4_k_m, .q5_k_m, .q4_1, .q5_0, .q5_1] {
+            let fast = try Model.synthetic(config: config, target: target, seed: 3)
+            let rows = try Model.synthetic(config: config, target: target, seed: 3, interleave: false)
+            // Q4_K_M / Q5_K_M: layer 1 (the last eighth) has Q6_K attn_v and ffn_down, the output is Q6_K.
+            XCTAssertTrue(fast.weights.layers[0].up.weight.isInterleaved, "\(target)")
+            XCTAssertTrue(fast.weights.layers[1].down.weight.isInterleaved, "\(target)")
+            XCTAssertTrue(fast.weights.output.isInterleaved, "\(target)")
+            XCTAssertFalse(rows.weights.layers[0].up.weight.isInterleaved)
+            let expected = try InferenceSession(model: rows).forward(ids, logits: .all)
+            let got = try InferenceSession(model: fast).forward(ids, logits: .all)
+            let formatError = maxAbsDiff(expected[...], exact[...])
+            let session = InferenceSession(model: fast)
+            var last: [Float] = []
+            for id in ids { last = Array(try session.step(id)) }
+            let prompt = maxAbsDiff(got[...], expected[...]), decode = maxAbsDiff(last[...], expected[((ids.count - 1) * vocab)...])
+            print("\(target): interleaved vs rows, prompt \(prompt), decode \(decode); rows vs unquantized \(formatError)")
+            XCTAssertGreaterThan(formatError, 0.01, "\(target): the format's error is measurable")
+            XCTAssertLessThan(prompt, 0.1 * formatError, "\(target) prompt")
+            XCTAssertLessThan(decode, 0.1 * formatError, "\(target) decode")
+        }
+    }
+}
