@@ -45,6 +45,17 @@ final class BenchAndQuantizeTests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("pp8") && r.stdout.contains("tg4") && r.stdout.contains("roofline: 1 thread(s): read"), r.stdout)
     }
 
+    func testProfileSplitsThePromptsTimeByOpForEachThreadCount() throws {
+        let r = try HayaiBinary.run(["bench", "--synthetic", "tiny", "--type", "q4_k_m", "-p", "8,16", "-n", "0", "-t", "1,2", "-r", "1", "--profile"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("profile pp16 t=1: forward") && r.stdout.contains("profile pp16 t=2: forward"), r.stdout)
+        XCTAssertFalse(r.stdout.contains("profile pp8"), "only the longest prompt is profiled")
+        for op in ["matrices: mlp down", "activation quantization", "norms", "rest: attention"] { XCTAssertTrue(r.stdout.contains(op), op) }
+        let json = try HayaiBinary.run(["bench", "--synthetic", "tiny", "--type", "q4_0", "-p", "8", "--profile", "--json"])
+        XCTAssertNotEqual(json.status, 0)
+        XCTAssertTrue(json.stderr.contains("--profile"), json.stderr)
+    }
+
     func testBenchRejectsMissingModelOrType() throws {
         XCTAssertNotEqual(try HayaiBinary.run(["bench"]).status, 0)
         let r = try HayaiBinary.run(["bench", "--synthetic", "tiny"])

@@ -25,6 +25,10 @@ struct BenchCommand: ParsableCommand {
             or a JSON array with --json).
             --synthetic NAME builds random weights of a published shape (stablelm-2-1.6b,
             stablelm-3b-4e1t, tiny) in memory, quantized to --type, so no download is needed.
+            --profile adds, per thread count, where the longest prompt's time goes: each kind of op
+            (matrix products by role, activation quantization, norms, the embedding lookup) timed on
+            its own with the model's matrices and pool, and the rest of the forward pass (attention,
+            rotary, residuals, synchronisation) as the remainder.
             """)
 
     @Argument(help: "A Hugging Face model folder or a .gguf file (or use --synthetic).")
@@ -54,6 +58,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print a JSON array, one object per test.")
     var json = false
 
+    @Flag(help: "Also print a per-op profile of prompt processing (the longest -p) for each thread count.")
+    var profile = false
+
     static func list(_ s: String, _ flag: String, min: Int) throws -> [Int] {
         let items = s.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !items.isEmpty, items.allSatisfy({ $0 != nil && $0! >= min }) else {
@@ -67,6 +74,8 @@ struct BenchCommand: ParsableCommand {
         if synthetic != nil, type == nil { throw ValidationError("--synthetic needs --type (e.g. --type q8_0)") }
         guard repetitions >= 1 else { throw ValidationError("-r must be at least 1") }
         _ = try Self.list(prompt, "-p", min: 0); _ = try Self.list(generate, "-n", min: 0); _ = try Self.list(threads, "-t", min: 1)
+        if profile, json { throw ValidationError("--profile prints a table: leave out --json") }
+        if profile, try Self.list(prompt, "-p", min: 0).allSatisfy({ $0 == 0 }) { throw ValidationError("--profile needs a prompt length (-p N, N > 0)") }
     }
 
     struct Row {
@@ -126,6 +135,7 @@ struct BenchCommand: ParsableCommand {
         let perTokenWeights = m.weightBytes
 
         var rows: [Row] = []
+        var profiles: [PromptProfile] = []
         var bestBandwidth: [Int: Double] = [:]
         var rng = SeededGenerator(seed: 7)
         for t in threadCounts {
@@ -153,6 +163,10 @@ struct BenchCommand: ParsableCommand {
                 var row = Row(test: "pp\(p)", threads: t, rates: rates, bound: 1 / computeSeconds, boundKind: computeKind)
                 row.sgemmBound = sgemm / (2 * Double(int8Params + floatParams))
                 rows.append(row)
+                if profile, p == prompts.max() {
+                    CLI.printError("  profiling pp\(p) t=\(t)…")
+                    profiles.append(try PromptProfile.measure(session: session, tokens: tokens))
+                }
             }
             let probe = gens.isEmpty ? nil : Roofline.Probe(threads: t)
             for n in gens {
@@ -239,6 +253,27 @@ struct BenchCommand: ParsableCommand {
         if !ppRows.isEmpty, computeKind != "sgemm" {
             print("pp against sgemm alone (every matrix multiplied as floats): "
                   + ppRows.map { "\($0.test) t=\($0.threads) \(CLI.fixed(100 * $0.median / $0.sgemmBound!, 1))%" }.joined(separator: ", "))
+        }
+        for p in profiles { print(""); Self.printProfile(p, int8: Roofline.int8MACs(threads: p.threads)) }
+    }
+
+    /// One profile as a table: seconds, share of the forward pass and, for products, multiply-adds/s
+    /// and their share of the int8 peak.
+    static func printProfile(_ p: PromptProfile, int8: Double?) {
+        print("profile pp\(p.tokens) t=\(p.threads): forward \(CLI.fixed(p.forwardSeconds * 1000, 1)) ms (ops timed on their own, best of 3)")
+        var table = [["op", "ms", "of forward", "G multiply-adds/s", "of int8 peak"]]
+        func row(_ op: String, _ s: Double, _ macs: Double) {
+            let rate = macs > 0 ? macs / s : 0
+            table.append([op, CLI.fixed(s * 1000, 1), "\(CLI.fixed(100 * s / p.forwardSeconds, 1))%",
+                          macs > 0 ? CLI.fixed(rate / 1e9, 0) : "", macs > 0 ? int8.map { "\(CLI.fixed(100 * rate / $0, 1))%" } ?? "-" : ""])
+        }
+        for e in p.entries { row(e.op, e.seconds, e.multiplyAdds) }
+        row("rest: attention, rotary, residuals, waits", p.remainderSeconds, 0)
+        let widths = table[0].indices.map { i in table.map { $0[i].count }.max()! }
+        for (n, r) in table.enumerated() {
+            print("| " + r.enumerated().map { i, s in i == 0 ? s.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+                                                         : String(repeating: " ", count: widths[i] - s.count) + s }.joined(separator: " | ") + " |")
+            if n == 0 { print("| " + widths.enumerated().map { i, w in i == 0 ? String(repeating: "-", count: w) : String(repeating: "-", count: w - 1) + ":" }.joined(separator: " | ") + " |") }
         }
     }
 

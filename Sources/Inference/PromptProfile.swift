@@ -1,0 +1,103 @@
+// Where the time of processing a prompt goes, op by op (`hayai bench --profile`): each kind of op of
+// a forward pass over t tokens is run on its own, with the model's own matrices, shapes and thread
+// pool, and timed; the forward pass itself is timed too, and what the ops do not explain (attention:
+// q·k, softmax, ·v, rotary, the KV cache writes; residual adds; the pool's synchronisation) is the
+// remainder. Ops run in isolation see warmer caches than inside the pass, so the shares are a guide
+// to what bounds prompt processing, not an exact split.
+import Foundation
+import Kernels
+
+public struct PromptProfile: Sendable {
+    public struct Entry: Sendable {
+        /// What ran ("matrices: mlp down", "norms", ...).
+        public let op: String
+        /// Seconds for the whole prompt (all layers).
+        public let seconds: Double
+        /// Multiply-adds of the op's matrix products (0 for other ops).
+        public let multiplyAdds: Double
+        /// Whether `seconds` is already counted in another entry (activation quantization runs inside the products).
+        public let included: Bool
+    }
+
+    public let tokens: Int
+    public let threads: Int
+    /// The forward pass of `tokens` tokens (logits of the last), seconds.
+    public let forwardSeconds: Double
+    public let entries: [Entry]
+
+    /// Seconds of the forward pass no entry accounts for.
+    public var remainderSeconds: Double { forwardSeconds - entries.filter { !$0.included }.reduce(0) { $0 + $1.seconds } }
+
+    /// Best of `repetitions` timings of each op and of the forward pass, on `session`'s pool.
+    public static func measure(session: InferenceSession, tokens ids: [Int], repetitions: Int = 3) throws -> PromptProfile {
+        let model = session.model, c = model.config, w = model.weights, pool = session.pool
+        let t = ids.count, hidden = c.hiddenSize
+        func best(_ body: () throws -> Void) rethrows -> Double {
+            var result = Double.infinity
+            for _ in 0..<max(1, repetitions) {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                try body()
+                result = min(result, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+            }
+            return result
+        }
+        let forward = try best { session.reset(); _ = try session.forward(ids, logits: .last) }
+        session.reset()
+
+        var rng = SeededGenerator(seed: 11)
+        let widest = max(hidden, c.intermediateSize, c.numHeads * c.headDim)
+        let x = UnsafeMutablePointer<Float>.allocate(capacity: t * widest)
+        defer { x.deallocate() }
+        for i in 0..<t * widest { x[i] = Float.random(in: -1...1, using: &rng) }
+        let layerRows = w.layers.flatMap { l in [l.q, l.k, l.v, l.qkv, l.o, l.gate, l.up, l.down].compactMap { $0?.outFeatures } }.max() ?? hidden
+        let y = UnsafeMutablePointer<Float>.allocate(capacity: max(t * max(layerRows, hidden), c.vocabSize))
+        defer { y.deallocate() }
+
+        var entries: [Entry] = []
+        // The products, grouped by role; one timing covers every layer's matrices of that role.
+        let roles: [(String, (LayerWeights) -> [Linear])] = [
+            ("matrices: attention q, k, v", { l in [l.q, l.k, l.v, l.qkv].compactMap { $0 } }),
+            ("matrices: attention output", { l in [l.o] }),
+            ("matrices: mlp gate, up", { l in [l.gate, l.up].compactMap { $0 } }),
+            ("matrices: mlp down", { l in [l.down] }),
+        ]
+        for (name, linears) in roles {
+            let ms = w.layers.flatMap { linears($0).map(\.weight) }
+            let seconds = best { for m in ms { m.multiply(x, t: t, into: y, pool: pool) } }
+            entries.append(Entry(op: name, seconds: seconds, multiplyAdds: ms.reduce(0) { $0 + Double(t * $1.rows * $1.cols) }, included: false))
+        }
+        let output = best { w.output.multiply(x, t: 1, into: y, pool: pool) }
+        entries.append(Entry(op: "matrices: output (last token)", seconds: output,
+                             multiplyAdds: Double(w.output.rows * w.output.cols), included: false))
+
+        // Activation quantization as the products do it (every row of x, over the pool), once per quantized matrix.
+        let quantized = w.layers.flatMap { l in [l.q, l.k, l.v, l.qkv, l.o, l.gate, l.up, l.down].compactMap { $0?.weight } }
+            .compactMap { m -> QuantizedMatrix? in if case .quantized(let q, _) = m { return q } else { return nil } }
+        if !quantized.isEmpty {
+            let xq = UnsafeMutableRawPointer.allocate(byteCount: t * quantized.map(\.activationRowBytes).max()!, alignment: 64)
+            defer { xq.deallocate() }
+            let seconds = best {
+                for q in quantized {
+                    let bytes = q.activationRowBytes
+                    pool.parallelFor(count: t) { s in q.quantizeActivations(x + s * q.cols, into: xq + s * bytes) }
+                }
+            }
+            entries.append(Entry(op: "  of which activation quantization", seconds: seconds, multiplyAdds: 0, included: true))
+        }
+
+        // Norms: two per layer (one with a parallel residual and no second norm), the final one on the last row.
+        let norms = w.layers.flatMap { [$0.attnNorm] + ($0.mlpNorm.map { [$0] } ?? []) }
+        let normSeconds = best {
+            for n in norms {
+                switch c.norm {
+                case .layerNorm: FastOps.layerNorm(x, t: t, c: hidden, weight: n.weight.pointer, bias: n.bias?.pointer, eps: c.normEps, into: y)
+                case .rmsNorm: FastOps.rmsNorm(x, t: t, c: hidden, weight: n.weight.pointer, eps: c.normEps, into: y)
+                }
+            }
+        }
+        entries.append(Entry(op: "norms", seconds: normSeconds, multiplyAdds: 0, included: false))
+        let embedding = best { for (r, id) in ids.enumerated() { w.embedding.copyRow(id, into: y + r * hidden) } }
+        entries.append(Entry(op: "embedding lookup", seconds: embedding, multiplyAdds: 0, included: false))
+        return PromptProfile(tokens: t, threads: pool.threads, forwardSeconds: forward, entries: entries)
+    }
+}
