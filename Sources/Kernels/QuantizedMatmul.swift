@@ -246,8 +246,10 @@ public struct QuantizedMatrix: @unchecked Sendable {
     /// dequantizing every tile (scalar reference code), which only large t amortizes.
     ///
     /// Interleaved matrices always use the quantized dots: the 16-row VNNI kernels ran 2048 × 2048
-    /// at ~300 GFLOP/s a thread for Q4_0 and Q8_0 and ~145 for Q6_K, for t from 8 to 512 (one thread,
-    /// release), against OpenBLAS sgemm's ~96.
+    /// at ~300 GFLOP/s a thread for Q4_0 and Q8_0, for t from 8 to 512 (one thread, release), against
+    /// OpenBLAS sgemm's ~96. The C kernels alone (all 2048 rows against t = 64, one thread, best of 25
+    /// on the shared VM, 2026-12-02): Q4_0 ~520, Q4_1 ~535, Q5_0 ~475, Q5_1 ~425, Q8_0 ~410, Q4_K
+    /// ~350–415, Q5_K ~255–310, Q6_K ~390–440 GFLOP/s (Q6_K ~210 when it took one token at a time).
     public func preferredStrategy(tokens t: Int) -> MatMulStrategy {
         if layout == .interleaved16 { return .quantizedDots }
         let crossover: Int
