@@ -384,9 +384,8 @@ ZMM_TARGET static inline void x16_k4(int five, int nb, const uint8_t *group, int
         const uint8_t *nibbles = part + qsOffset;
         __m512i sums[4], mins[4];
         for (int t = 0; t < T; t++) { sums[t] = zero; mins[t] = zero; }
-        // Unrolled, so that Q5_K's shifts of the qh registers are immediates (a loop kept them on the
-        // stack, shifted by a register count).
-        #pragma clang loop unroll(full)
+        // A loop, not unrolled: unrolled (all four passes' loads hoisted and spilled) a core streamed
+        // Q4_K from memory at half the rate, though it ran faster from L3.
         for (int p = 0; p < 4; p++) {
             // Pair p's scales and mins: lane r of `pairs` holds bytes (m | top bits of sc) of
             // sub-blocks 2p and 2p + 1 widened to 16 bits.
@@ -399,14 +398,17 @@ ZMM_TARGET static inline void x16_k4(int five, int nb, const uint8_t *group, int
             const __m512i sc0 = _mm512_or_si512(lo0, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(pairs, 6), two), 4));
             const __m512i sc1 = _mm512_or_si512(lo1, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(pairs, 22), two), 4));
             __m512i u0[8], u1[8];   // sub-block 2p, 2p + 1
+            // Q5_K: bits 2p and 2p + 1 of each qh byte moved to bits 0 and 1 by one shift whose count
+            // is in a register (the 16-bit shift carries nothing into them), then to bit 4.
+            const __m128i pairShift = _mm_cvtsi32_si128(2 * p);
             for (int i = 0; i < 8; i++) {
                 const __m512i w = _mm512_loadu_si512((const void *)(nibbles + 64 * (8 * p + i)));
                 u0[i] = _mm512_and_si512(w, low);
                 u1[i] = _mm512_and_si512(_mm512_srli_epi16(w, 4), low);
                 if (five) {
-                    const __m512i qh = _mm512_loadu_si512((const void *)(part + K4_QH + 64 * i));
-                    u0[i] = _mm512_ternarylogic_epi32(u0[i], bit_to_4(qh, 2 * p), bit4, 0xF8);
-                    u1[i] = _mm512_ternarylogic_epi32(u1[i], bit_to_4(qh, 2 * p + 1), bit4, 0xF8);
+                    const __m512i qh = _mm512_srl_epi16(_mm512_loadu_si512((const void *)(part + K4_QH + 64 * i)), pairShift);
+                    u0[i] = _mm512_ternarylogic_epi32(u0[i], _mm512_slli_epi16(qh, 4), bit4, 0xF8);
+                    u1[i] = _mm512_ternarylogic_epi32(u1[i], _mm512_slli_epi16(qh, 3), bit4, 0xF8);
                 }
             }
             for (int t = 0; t < T; t++) {
