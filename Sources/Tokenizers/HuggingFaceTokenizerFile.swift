@@ -11,7 +11,7 @@ enum HuggingFaceTokenizerFile {
         let folderURL = URL(fileURLWithPath: folder)
         let path = folderURL.appendingPathComponent("tokenizer.json").path
         guard FileManager.default.fileExists(atPath: path) else {
-            throw TokenizerError.missingFile(path: folder, what: "no tokenizer.json in this folder")
+            throw TokenizerError.missingFile(path: folder, what: "no tokenizer.json (nor tokenizer.model / spiece.model) in this folder")
         }
         let json = try readJSONObject(path)
         let config = try optionalJSONObject(folderURL.appendingPathComponent("tokenizer_config.json").path)
