@@ -7,36 +7,50 @@
 struct SegmentedPiece { var start: Int; var end: Int; var id: Int }
 
 struct UnigramEncoder {
+    /// sentencepiece keeps path scores in Float and shifts them back to 0 past ±100,000; Hugging Face
+    /// tokenizers keeps them in Double and never shifts. Long texts can tie-break differently.
+    enum Arithmetic { case sentencePiece, huggingFace }
+
     private let trie: ByteTrie
     private let scores: [Float]
     private let isUserDefined: [Bool]
     private let isUnused: [Bool]
     private let unknownID: Int
-    private let unknownScore: Float
+    private let minScore: Float
+    private let arithmetic: Arithmetic
 
-    init(pieces: [SentencePieceModelFile.Piece], unknownID: Int) {
+    /// `minScore`: the score below which unknown characters are put (sentencepiece: the lowest normal
+    /// piece's; Hugging Face: the lowest in the vocabulary).
+    init(pieces: [SentencePieceModelFile.Piece], unknownID: Int, arithmetic: Arithmetic = .sentencePiece, minScore: Float? = nil) {
         var entries: [(String, Int)] = []
-        var minScore = Float.greatestFiniteMagnitude
+        var lowest = Float.greatestFiniteMagnitude
         for (id, p) in pieces.enumerated() {
             if p.type == .normal || p.type == .userDefined || p.type == .unused { entries.append((p.text, id)) }
-            if p.type == .normal { minScore = min(minScore, p.score) }
+            if p.type == .normal { lowest = min(lowest, p.score) }
         }
         trie = ByteTrie(entries)
         scores = pieces.map(\.score)
         isUserDefined = pieces.map { $0.type == .userDefined }
         isUnused = pieces.map { $0.type == .unused }
         self.unknownID = unknownID
-        unknownScore = minScore - 10  // kUnkPenalty
+        self.minScore = minScore ?? lowest
+        self.arithmetic = arithmetic
     }
 
-    /// A user-defined symbol always wins over the pieces it could be split into.
-    @inline(__always) private static func userDefinedScore(_ length: Int) -> Float { Float(0.1 * Double(length - 1)) }
-
     func encode(_ text: UnsafeBufferPointer<UInt8>) -> [SegmentedPiece] {
+        switch arithmetic {
+        case .sentencePiece: return viterbi(text, Float.self, resetsBeyond: 100_000)
+        case .huggingFace: return viterbi(text, Double.self, resetsBeyond: nil)
+        }
+    }
+
+    private func viterbi<Score: BinaryFloatingPoint>(_ text: UnsafeBufferPointer<UInt8>, _: Score.Type,
+                                                      resetsBeyond threshold: Score?) -> [SegmentedPiece] {
         let size = text.count
         if size == 0 { return [] }
+        let unknownScore = Score(minScore) - 10  // kUnkPenalty
         // The best path ending at each byte offset: its score, where its last piece starts, that piece.
-        var bestScore = [Float](repeating: 0, count: size + 1)
+        var bestScore = [Score](repeating: 0, count: size + 1)
         var bestStart = [Int](repeating: -1, count: size + 1)
         var bestID = [Int](repeating: -1, count: size + 1)
         var start = 0
@@ -44,7 +58,7 @@ struct UnigramEncoder {
         while start < size {
             var scoreHere = bestScore[start]
             // Long texts: sentencepiece shifts the scores back to 0 now and then to keep float precision.
-            if scoreHere < -100_000 || scoreHere > 100_000 {
+            if let threshold, scoreHere < -threshold || scoreHere > threshold {
                 let offset = scoreHere
                 for i in start...max(start, frontier) where i == start || bestStart[i] != -1 { bestScore[i] -= offset }
                 scoreHere = 0
@@ -55,7 +69,9 @@ struct UnigramEncoder {
                 if isUnused[id] { return }
                 frontier = max(frontier, end)
                 let length = end - start
-                let candidate = (isUserDefined[id] ? Self.userDefinedScore(length) : scores[id]) + scoreHere
+                // A user-defined symbol always wins over the pieces it could be split into.
+                let score = isUserDefined[id] ? Score(Float(0.1 * Double(length - 1))) : Score(scores[id])
+                let candidate = score + scoreHere
                 if bestStart[end] == -1 || candidate > bestScore[end] {
                     bestScore[end] = candidate
                     bestStart[end] = start
@@ -89,16 +105,16 @@ struct UnigramEncoder {
 
 struct SentencePieceBPEEncoder {
     /// Normal, user-defined and unused pieces: what a merge may produce and a symbol may be output as.
-    private let pieces: [String: Int]
+    private let pieces: [[UInt8]: Int]  // by bytes: String equality would merge canonically equivalent pieces
     private let scores: [Float]
     private let isUnused: [Bool]
     private let userDefined: ByteTrie
     private let unknownID: Int
 
     init(pieces list: [SentencePieceModelFile.Piece], unknownID: Int, userDefined: ByteTrie) {
-        var pieces: [String: Int] = [:]
+        var pieces: [[UInt8]: Int] = [:]
         for (id, p) in list.enumerated() where p.type == .normal || p.type == .userDefined || p.type == .unused {
-            pieces[p.text] = id
+            pieces[Array(p.text.utf8)] = id
         }
         self.pieces = pieces
         scores = list.map(\.score)
@@ -111,7 +127,7 @@ struct SentencePieceBPEEncoder {
     private struct Pair { var left: Int; var right: Int; var score: Float; var size: Int }
 
     private func id(_ text: UnsafeBufferPointer<UInt8>, _ start: Int, _ count: Int) -> Int? {
-        pieces[String(decoding: UnsafeBufferPointer(rebasing: text[start..<start + count]), as: UTF8.self)]
+        pieces[Array(text[start..<start + count])]
     }
 
     func encode(_ text: UnsafeBufferPointer<UInt8>) -> [SegmentedPiece] {

@@ -145,7 +145,7 @@ struct SentencePieceModelFile {
         if treatWhitespaceAsSuffix {
             throw TokenizerError.unsupportedComponent(path: path, what: "SentencePiece treat_whitespace_as_suffix")
         }
-        var seen: [String: Int] = [:]
+        var seen: [[UInt8]: Int] = [:]
         var unknowns = 0
         // BPE keeps every piece in one table; unigram keeps control, unknown and byte pieces apart.
         let sharedNamespace = modelType == .bpe
@@ -153,11 +153,11 @@ struct SentencePieceModelFile {
         for (id, p) in pieces.enumerated() {
             if p.text.isEmpty { throw bad("piece \(id) is empty") }
             // Normal, user-defined and unused pieces share one namespace, the reserved ones another.
-            let namespace = sharedNamespace || [.normal, .userDefined, .unused].contains(p.type) ? "" : "\u{0}"
+            let namespace: [UInt8] = sharedNamespace || [.normal, .userDefined, .unused].contains(p.type) ? [] : [0]
             if p.text.utf8.contains(0) { throw bad("piece \(id) contains a NUL character") }
             if modelType == .unigram && !p.score.isFinite { throw bad("piece \(id) has score \(p.score)") }
-            if let other = seen[namespace + p.text] { throw bad("piece '\(p.text)' is defined twice (ids \(other) and \(id))") }
-            seen[namespace + p.text] = id
+            if let other = seen[namespace + Array(p.text.utf8)] { throw bad("piece '\(p.text)' is defined twice (ids \(other) and \(id))") }
+            seen[namespace + Array(p.text.utf8)] = id
             if p.type == .unknown { unknowns += 1 }
             if p.type == .byte {
                 guard byteFallback else { throw bad("byte piece \(p.text) although byte_fallback is false") }

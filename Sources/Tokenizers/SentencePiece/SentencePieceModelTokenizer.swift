@@ -38,7 +38,7 @@ public final class SentencePieceModelTokenizer: Tokenizer, SpacePrefixing, @unch
     private let segmenter: Segmenter
     private let inlineTokens: InlineTokenMatcher
     private let removesExtraWhitespaces: Bool
-    private let vocabulary: [String: Int]
+    private let vocabulary: [[UInt8]: Int]
 
     /// Reads a .model file.
     public convenience init(path: String, options: SpecialTokenOptions = .init()) throws {
@@ -69,8 +69,8 @@ public final class SentencePieceModelTokenizer: Tokenizer, SpacePrefixing, @unch
             case .control: return Array(p.text.utf8)
             }
         }
-        var vocabulary: [String: Int] = [:]
-        for (id, p) in model.pieces.enumerated() where vocabulary[p.text] == nil { vocabulary[p.text] = id }
+        var vocabulary: [[UInt8]: Int] = [:]
+        for (id, p) in model.pieces.enumerated() where vocabulary[Array(p.text.utf8)] == nil { vocabulary[Array(p.text.utf8)] = id }
         self.vocabulary = vocabulary
         if model.byteFallback {
             var ids = [Int](repeating: 0, count: 256)
@@ -191,7 +191,7 @@ public final class SentencePieceModelTokenizer: Tokenizer, SpacePrefixing, @unch
 
     public func tokenString(_ id: Int) -> String? { id >= 0 && id < vocabularySize ? pieces[id] : nil }
 
-    public func tokenID(_ token: String) -> Int? { vocabulary[token] }
+    public func tokenID(_ token: String) -> Int? { vocabulary[Array(token.utf8)] }
 
     public func isSpecial(_ id: Int) -> Bool {
         guard id >= 0 && id < vocabularySize else { return false }
