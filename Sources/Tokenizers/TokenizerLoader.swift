@@ -18,6 +18,16 @@ public enum TokenizerLoader {
         return try HuggingFaceTokenizerFile.load(folder: folder)
     }
 
+    /// Whether a folder holds a tokenizer `load(folder:)` would read (tokenizer.json or a SentencePiece .model).
+    public static func hasTokenizer(folder: String) -> Bool {
+        let url = URL(fileURLWithPath: folder)
+        return FileManager.default.fileExists(atPath: url.appendingPathComponent("tokenizer.json").path)
+            || SentencePieceModelLoading.modelFile(in: url) != nil
+    }
+
+    /// Whether a parsed tokenizer.json is SentencePiece-style (Unigram, or BPE without a ByteLevel step).
+    public static func isSentencePieceStyle(_ json: [String: Any]) -> Bool { HuggingFaceSentencePieceFile.isSentencePieceStyle(json) }
+
     /// The tokenizer described by a GGUF file's metadata.
     public static func load(gguf: GGUFFile) throws -> Tokenizer {
         try GGUFVocabulary.load(gguf)

@@ -10,7 +10,7 @@ import Kernels
 public struct CheckpointWriter {
     /// Files copied from the tokenizer folder when present.
     public static let tokenizerFiles = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                                        "tokenizer.model", "vocab.json", "merges.txt"]
+                                        "tokenizer.model", "spiece.model", "sentencepiece.bpe.model", "vocab.json", "merges.txt"]
 
     public var parameters: ParameterStore
     /// Where tokenizer files come from (nil: none are copied).

@@ -52,6 +52,7 @@ final class SentencePieceModelFileTests: XCTestCase {
         try FileManager.default.copyItem(at: source, to: folder.appendingPathComponent("spiece.model"))
         let config = folder.appendingPathComponent("tokenizer_config.json")
         try Data(#"{"tokenizer_class": "T5Tokenizer", "extra_ids": 0}"#.utf8).write(to: config)
+        XCTAssertTrue(TokenizerLoader.hasTokenizer(folder: folder.path))
         let t5 = try TokenizerLoader.load(folder: folder.path)
         let plain = try SentencePieceModelTokenizer(path: source.path)
         let text = "ユーザー: 日本の首都は？"
