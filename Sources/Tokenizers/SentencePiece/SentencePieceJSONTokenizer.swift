@@ -56,7 +56,9 @@ public final class SentencePieceJSONTokenizer: Tokenizer, SpacePrefixing, @unche
     private let special: [Bool]
     private let model: Model
     private let unknownID: Int?
-    private let inlineTokens: InlineTokenMatcher
+    /// Added tokens matched in the raw text, and those marked `normalized`, matched after the normalizer.
+    private let rawTokens: InlineTokenMatcher
+    private let normalizedTokens: InlineTokenMatcher
     private let normalizer: Normalizer?
     private let preTokenizer: [PreTokenizerStep]
     private let decoder: [DecoderStep]
@@ -78,7 +80,8 @@ public final class SentencePieceJSONTokenizer: Tokenizer, SpacePrefixing, @unche
         }
         model = c.model
         unknownID = c.unknownID
-        inlineTokens = InlineTokenMatcher(c.inlineTokens)
+        rawTokens = InlineTokenMatcher(c.inlineTokens.filter { !$0.normalized || c.normalizer == nil })
+        normalizedTokens = InlineTokenMatcher(c.normalizer == nil ? [] : c.inlineTokens.filter(\.normalized))
         normalizer = c.normalizer
         preTokenizer = c.preTokenizer
         decoder = c.decoder
@@ -109,13 +112,19 @@ public final class SentencePieceJSONTokenizer: Tokenizer, SpacePrefixing, @unche
     public func encode(_ text: String, addSpecialTokens: Bool, parseSpecial: Bool) -> [Int] {
         var ids: [Int] = addSpecialTokens ? prefixIDs : []
         var atStart = true  // Metaspace's "first" scheme prepends only to text at offset 0
-        for fragment in inlineTokens.partition(Substring(text), parseSpecial: parseSpecial) {
+        for fragment in rawTokens.partition(Substring(text), parseSpecial: parseSpecial) {
             switch fragment {
             case .token(let id):
                 ids.append(id)
             case .text(let raw):
                 let normalized = normalizer?.apply(String(raw)) ?? String(raw)
-                for word in words(normalized, atStart: atStart) { encodeWord(word, into: &ids) }
+                for inner in normalizedTokens.partition(Substring(normalized), parseSpecial: parseSpecial) {
+                    switch inner {
+                    case .token(let id): ids.append(id)
+                    case .text(let t): for word in words(String(t), atStart: atStart) { encodeWord(word, into: &ids) }
+                    }
+                    atStart = false
+                }
             }
             atStart = false
         }
@@ -208,6 +217,8 @@ public final class SentencePieceJSONTokenizer: Tokenizer, SpacePrefixing, @unche
             guard id >= 0 && id < vocabularySize, !(skipSpecialTokens && special[id]) else { return nil }
             return tokens[id]
         }
+        // Without a decoder, tokenizers joins the tokens with spaces.
+        if decoder.isEmpty { return pieces.joined(separator: " ") }
         for step in decoder { pieces = Self.apply(step, pieces) }
         return pieces.joined()
     }
