@@ -133,6 +133,12 @@ final class SentencePieceModelFileTests: XCTestCase {
         assertOneLineError(config.path, "tokenizer_class 'AlbertTokenizer'") { try TokenizerLoader.load(folder: folder.path) }
         try Data(#"{"tokenizer_class": "T5Tokenizer", "extra_ids": 100}"#.utf8).write(to: config)
         assertOneLineError(config.path, "extra_ids = 100") { try TokenizerLoader.load(folder: folder.path) }
+        try Data(#"{"tokenizer_class": "LlamaTokenizer", "legacy": false}"#.utf8).write(to: config)
+        assertOneLineError(config.path, "legacy = false") { try TokenizerLoader.load(folder: folder.path) }
+        try Data(#"{"tokenizer_class": "T5Tokenizer", "do_lower_case": true}"#.utf8).write(to: config)
+        assertOneLineError(config.path, "do_lower_case") { try TokenizerLoader.load(folder: folder.path) }
+        try Data(#"{"tokenizer_class": "T5Tokenizer", "do_lower_case": false, "legacy": true}"#.utf8).write(to: config)
+        XCTAssertNoThrow(try TokenizerLoader.load(folder: folder.path))
     }
 }
 

@@ -113,6 +113,15 @@ final class SentencePieceTokenizerJSONTests: XCTestCase {
         XCTAssertEqual(tokenizer.decode(ids, skipSpecialTokens: true), text)
     }
 
+    func testWithoutADecoderTokensAreJoinedWithSpacesAndUnknownsStaySeparate() throws {
+        let json = #"{"model": {"type": "BPE", "vocab": {"<unk>": 0, "a": 1, "b": 2, "ab": 3}, "merges": [["a", "b"]], "unk_token": "<unk>"}}"#
+        try Data(json.utf8).write(to: folder.appendingPathComponent("tokenizer.json"))
+        let tokenizer = try TokenizerLoader.load(folder: folder.path)
+        XCTAssertEqual(tokenizer.encode("abab", addSpecialTokens: false), [3, 3])
+        XCTAssertEqual(tokenizer.encode("acc", addSpecialTokens: false), [1, 0, 0])  // fuse_unk is off by default
+        XCTAssertEqual(tokenizer.decode([3, 3], skipSpecialTokens: false), "ab ab")
+    }
+
     func testUnimplementedComponentsAreNamedInOneLineErrors() throws {
         let file = folder.appendingPathComponent("tokenizer.json")
         let cases: [(String, String)] = [

@@ -28,6 +28,13 @@ enum SentencePieceModelLoading {
         case let other?:
             throw TokenizerError.unsupportedComponent(path: configPath, what: "tokenizer_class '\(other)' over a SentencePiece .model (hayai knows T5Tokenizer and LlamaTokenizer)")
         }
+        // Options of transformers' slow tokenizers that change the ids and that hayai does not implement.
+        if config?["do_lower_case"] as? Bool == true {
+            throw TokenizerError.unsupportedComponent(path: configPath, what: "do_lower_case = true over a SentencePiece .model")
+        }
+        if tokenizerClass != nil, config?["legacy"] as? Bool == false {
+            throw TokenizerError.unsupportedComponent(path: configPath, what: "legacy = false (\(tokenizerClass!)'s non-legacy handling of text after special tokens)")
+        }
         if let add = config?["add_bos_token"] as? Bool { options.addBOS = add }
         if let add = config?["add_eos_token"] as? Bool { options.addEOS = add }
         return options
