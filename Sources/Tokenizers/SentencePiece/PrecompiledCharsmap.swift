@@ -4,7 +4,20 @@
 
 struct PrecompiledCharsmap {
     private let units: [UInt32]
-    private let replacements: [UInt8]
+    /// The NUL-terminated replacement strings; lookups hand out slices of them without copying,
+    /// valid while this charsmap lives.
+    private let storage: ReplacementStorage
+    private var replacements: UnsafeBufferPointer<UInt8> { storage.bytes }
+
+    private final class ReplacementStorage: @unchecked Sendable {
+        let bytes: UnsafeBufferPointer<UInt8>
+        init(_ source: ArraySlice<UInt8>) {
+            let b = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: source.count)
+            _ = b.initialize(from: source)
+            bytes = UnsafeBufferPointer(b)
+        }
+        deinit { bytes.deallocate() }
+    }
 
     struct Malformed: Error { var reason: String }
 
@@ -17,7 +30,7 @@ struct PrecompiledCharsmap {
         units = stride(from: 4, to: 4 + trieSize, by: 4).map { i in
             UInt32(blob[i]) | UInt32(blob[i + 1]) << 8 | UInt32(blob[i + 2]) << 16 | UInt32(blob[i + 3]) << 24
         }
-        replacements = Array(blob[(4 + trieSize)...])
+        storage = ReplacementStorage(blob[(4 + trieSize)...])
     }
 
     // Darts-clone unit fields.
@@ -27,7 +40,7 @@ struct PrecompiledCharsmap {
     @inline(__always) private static func offset(_ u: UInt32) -> Int { Int((u >> 10) << ((u & (1 << 9)) >> 6)) }
 
     /// The replacement for the longest rule matching at `bytes[start...]`, and how many bytes it covers.
-    func longestMatch(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> (replacement: ArraySlice<UInt8>, length: Int)? {
+    func longestMatch(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> (replacement: UnsafeBufferPointer<UInt8>.SubSequence, length: Int)? {
         var nodePos = 0
         guard !units.isEmpty else { return nil }
         nodePos ^= Self.offset(units[0])

@@ -21,17 +21,24 @@ struct SentencePieceNormalizer {
     }
 
     /// The normalized form of the prefix at `start` and how many input bytes it replaces.
-    private func normalizePrefix(_ input: UnsafeBufferPointer<UInt8>, _ start: Int) -> (ArraySlice<UInt8>, Int) {
+    private func normalizePrefix(_ input: UnsafeBufferPointer<UInt8>, _ start: Int) -> (UnsafeBufferPointer<UInt8>.SubSequence, Int) {
         if let end = userDefined.longestPrefix(of: input, from: start) {
-            return (Array(input[start..<end])[...], end - start)
+            return (input[start..<end], end - start)
         }
         if let charsmap, let match = charsmap.longestMatch(input, from: start) {
-            return (match.replacement, match.length)
+            return match
         }
         let length = UTF8Scan.validCharacterLength(input, start)
-        if length == 0 { return ([0xEF, 0xBF, 0xBD], 1) }  // malformed: U+FFFD for one byte
-        return (Array(input[start..<start + length])[...], length)
+        if length == 0 { return (Self.replacementBuffer[...], 1) }  // malformed: U+FFFD for one byte
+        return (input[start..<start + length], length)
     }
+
+    /// U+FFFD, allocated once for the program (slices of it are handed out above).
+    private static let replacementBuffer: UnsafeBufferPointer<UInt8> = {
+        let p = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: 3)
+        _ = p.initialize(from: [0xEF, 0xBF, 0xBD])
+        return UnsafeBufferPointer(p)
+    }()
 
     func normalize(_ text: String) -> [UInt8] {
         var input = Array(text.utf8)
