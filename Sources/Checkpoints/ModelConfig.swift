@@ -46,6 +46,9 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     public var tieWordEmbeddings: Bool
     public var bosTokenID: Int?
     public var eosTokenIDs: [Int]
+    /// Mistral's sliding-window attention: a query sees only the last `slidingWindow` positions
+    /// (itself included); nil sees every earlier position.
+    public var slidingWindow: Int? = nil
 
     public init(architecture: Architecture, vocabSize: Int, hiddenSize: Int, intermediateSize: Int, numLayers: Int,
                 numHeads: Int, numKVHeads: Int, headDim: Int? = nil, maxPositions: Int, norm: NormKind, normEps: Float,
@@ -79,6 +82,15 @@ public struct ModelConfig: Codable, Sendable, Equatable {
             throw fail("rotary dimension \(rotaryDim) must be even and at most head_dim \(headDim)")
         }
         guard maxPositions > 0 else { throw fail("max_position_embeddings must be positive") }
+        if let w = slidingWindow, w <= 0 { throw fail("sliding_window \(w) must be positive") }
+    }
+
+    /// The first key position the query at `position` attends to (transformers' sliding-window
+    /// mask keeps key j when j > position - sliding_window).
+    @inline(__always)
+    public func firstAttendedPosition(query position: Int) -> Int {
+        guard let w = slidingWindow else { return 0 }
+        return max(0, position - w + 1)
     }
 
     /// Parameter count of the model (embeddings counted once when tied).
@@ -117,6 +129,7 @@ public struct HFConfig: Codable, Sendable {
     public var mlp_bias: Bool?
     public var qk_layernorm: Bool?
     public var tie_word_embeddings: Bool?
+    public var sliding_window: Int?
     public var bos_token_id: IntOrList?
     public var eos_token_id: IntOrList?
 
@@ -142,7 +155,14 @@ public struct HFConfig: Codable, Sendable {
     }
 
     public static func load(path: String) throws -> HFConfig {
-        try decodeJSON(HFConfig.self, from: readConfigFile(path), path: path)
+        let data = try readConfigFile(path)
+        var config = try decodeJSON(HFConfig.self, from: data, path: path)
+        // transformers' MistralConfig defaults sliding_window to 4096 when the key is absent (null turns it off).
+        if config.model_type == "mistral", config.sliding_window == nil,
+           let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any], object["sliding_window"] == nil {
+            config.sliding_window = 4096
+        }
+        return config
     }
 
     /// Resolves HF's keys (old top-level rope keys or transformers 5's nested rope_parameters) to a model.
@@ -182,7 +202,7 @@ public struct HFConfig: Codable, Sendable {
         case (_, "silu"), (_, "swish"): mlp = .gatedSiLU
         default: throw CheckpointError.invalidConfig(path: path, what: "hidden_act '\(act)' is not supported (expected silu)")
         }
-        let config = ModelConfig(
+        var config = ModelConfig(
             architecture: arch,
             vocabSize: try need(vocab_size, "vocab_size"),
             hiddenSize: hidden,
@@ -207,6 +227,7 @@ public struct HFConfig: Codable, Sendable {
             tieWordEmbeddings: tie_word_embeddings ?? (arch == .llama ? false : false),
             bosTokenID: bos_token_id?.values.first,
             eosTokenIDs: eos_token_id?.values ?? [])
+        if type == "mistral" { config.slidingWindow = sliding_window }
         try config.validate(path: path)
         return config
     }

@@ -10,6 +10,7 @@
 import Foundation
 import Checkpoints
 import Kernels
+import Tokenizers
 
 public struct GGUFExportSummary: Sendable {
     public var tensors: Int
@@ -272,7 +273,8 @@ public enum GGUFExport {
               let model = json["model"] as? [String: Any], let vocab = model["vocab"] as? [String: Int] else {
             throw CheckpointError.malformed(path: path, what: "no model.vocab")
         }
-        guard (model["type"] as? String) == "BPE", let rawMerges = model["merges"] as? [Any] else {
+        guard (model["type"] as? String) == "BPE", let rawMerges = model["merges"] as? [Any],
+              !TokenizerLoader.isSentencePieceStyle(json) else {
             throw CheckpointError.malformed(path: path, what: "only byte-level BPE tokenizers can be written to GGUF by hayai")
         }
         var byID: [Int: String] = [:]

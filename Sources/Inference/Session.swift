@@ -212,6 +212,9 @@ public final class InferenceSession {
             // One query: scores over the cache, softmax and the weighted sum of values in AVX2 passes
             // that read each cache row once for a range of heads (BLAS calls per head cost more than
             // they compute at these sizes); the heads split into one range per thread.
+            // A sliding window (Mistral) starts the visible rows later.
+            let first = c.firstAttendedPosition(query: p0)
+            let keys = keys + first * rowBytes, values = values + first * rowBytes, length = length - first
             let scores = b.scores, context = cache.contextLength, slots = min(pool.threads, heads)
             pool.parallelFor(count: slots) { slot in
                 storage.attend(queries: b.q, heads: (heads * slot / slots)..<(heads * (slot + 1) / slots), group: group,
@@ -249,9 +252,10 @@ public final class InferenceSession {
                           c: scores, ldc: length)
                 for r in 0..<t {
                     let row = scores + r * length
-                    let visible = p0 + r + 1
+                    let visible = p0 + r + 1, first = c.firstAttendedPosition(query: p0 + r)
+                    for j in 0..<first { row[j] = 0 }
                     for j in visible..<length { row[j] = 0 }
-                    FastOps.softmax(row, n: visible)
+                    FastOps.softmax(row + first, n: visible - first)
                 }
                 BLAS.gemm(transA: false, transB: false, m: t, n: d, k: length, a: scores, lda: length, b: vh, ldb: ld,
                           c: oh, ldc: qDim)

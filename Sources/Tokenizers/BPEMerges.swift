@@ -9,10 +9,16 @@ struct BPEMerges: Sendable {
     /// Merges as pairs of vocabulary strings in rank order; pairs whose parts or result are not in the
     /// vocabulary are dropped (they could never apply).
     init(_ merges: [(String, String)], vocabulary: [String: Int]) {
+        self.init(merges) { vocabulary[$0] }
+    }
+
+    /// The same with the vocabulary as a lookup (SentencePiece vocabularies key pieces by their bytes:
+    /// Swift's String equality would take "ά" U+1F71 and U+03AC for one piece).
+    init(_ merges: [(String, String)], id: (String) -> Int?) {
         var table: [UInt64: UInt64] = [:]
         table.reserveCapacity(merges.count)
         for (rank, (left, right)) in merges.enumerated() {
-            guard let l = vocabulary[left], let r = vocabulary[right], let m = vocabulary[left + right] else { continue }
+            guard let l = id(left), let r = id(right), let m = id(left + right) else { continue }
             let key = UInt64(l) << 32 | UInt64(r)
             if table[key] == nil { table[key] = UInt64(rank) << 32 | UInt64(m) }
         }

@@ -1,5 +1,6 @@
-// Reading a Hugging Face tokenizer.json (byte-level BPE) and, beside it, tokenizer_config.json and
-// generation_config.json for the BOS/EOS choices the tokenizer.json alone does not record.
+// Reading a Hugging Face tokenizer.json (byte-level BPE here; SentencePiece-style files go to
+// HuggingFaceSentencePieceFile) and, beside it, tokenizer_config.json and generation_config.json for
+// the BOS/EOS choices the tokenizer.json alone does not record.
 import Foundation
 
 enum HuggingFaceTokenizerFile {
@@ -7,15 +8,18 @@ enum HuggingFaceTokenizerFile {
     static let endOfGenerationNames = ["<|im_end|>", "<|eot_id|>", "<|endoftext|>", "<|end|>", "<end_of_turn>",
                                        "<|end_of_text|>", "<|eom_id|>"]
 
-    static func load(folder: String) throws -> ByteLevelBPETokenizer {
+    static func load(folder: String) throws -> Tokenizer {
         let folderURL = URL(fileURLWithPath: folder)
         let path = folderURL.appendingPathComponent("tokenizer.json").path
         guard FileManager.default.fileExists(atPath: path) else {
-            throw TokenizerError.missingFile(path: folder, what: "no tokenizer.json in this folder")
+            throw TokenizerError.missingFile(path: folder, what: "no tokenizer.json (nor tokenizer.model / spiece.model) in this folder")
         }
         let json = try readJSONObject(path)
         let config = try optionalJSONObject(folderURL.appendingPathComponent("tokenizer_config.json").path)
         let generation = try optionalJSONObject(folderURL.appendingPathComponent("generation_config.json").path)
+        if HuggingFaceSentencePieceFile.isSentencePieceStyle(json) {
+            return SentencePieceJSONTokenizer(try HuggingFaceSentencePieceFile.configuration(json, config: config, generation: generation, path: path))
+        }
         return ByteLevelBPETokenizer(try configuration(json, config: config, generation: generation, path: path))
     }
 
@@ -25,7 +29,7 @@ enum HuggingFaceTokenizerFile {
             throw TokenizerError.unreadable(path: path, reason: error.localizedDescription)
         }
         let object: Any
-        do { object = try JSONSerialization.jsonObject(with: data) } catch {
+        do { object = try AnyJSON.object(from: data) } catch {
             throw TokenizerError.malformedJSON(path: path, reason: "not valid JSON (\(data.count) bytes)")
         }
         guard let dict = object as? [String: Any] else {
@@ -58,20 +62,11 @@ enum HuggingFaceTokenizerFile {
             byID[id] = token
         }
         var c = ByteLevelBPETokenizer.Configuration(tokens: [])
-        let added = json["added_tokens"] as? [[String: Any]] ?? []
-        for entry in added {
-            guard let id = jsonInt(entry["id"]), let content = entry["content"] as? String else {
-                throw TokenizerError.malformedJSON(path: path, reason: "added token without 'id' and 'content'")
-            }
-            let isSpecial = entry["special"] as? Bool ?? false
-            byID[id] = content
-            c.literalIDs.insert(id)
-            if isSpecial { c.specialIDs.insert(id) }
-            c.inlineTokens.append(InlineToken(
-                content: content, id: id, isControl: isSpecial,
-                lstrip: entry["lstrip"] as? Bool ?? false, rstrip: entry["rstrip"] as? Bool ?? false,
-                singleWord: entry["single_word"] as? Bool ?? false,
-                normalized: entry["normalized"] as? Bool ?? !isSpecial))
+        for (token, isSpecial) in try addedTokens(json, path: path) {
+            byID[token.id] = token.content
+            c.literalIDs.insert(token.id)
+            if isSpecial { c.specialIDs.insert(token.id) }
+            c.inlineTokens.append(token)
         }
         let size = (byID.keys.max() ?? -1) + 1
         c.tokens = (0..<size).map { byID[$0] ?? "" }
@@ -109,11 +104,31 @@ enum HuggingFaceTokenizerFile {
         }
 
         let tokenIDs = Dictionary(c.tokens.enumerated().map { ($1, $0) }, uniquingKeysWith: { _, last in last })
+        var layout = SpecialTokenLayout(specialIDs: c.specialIDs)
         if let post = json["post_processor"] as? [String: Any] {
-            try parsePostProcessor(post, into: &c, tokenIDs: tokenIDs, path: path)
+            try parsePostProcessor(post, into: &layout, tokenIDs: tokenIDs, path: path)
         }
-        applyConfig(config, generation: generation, to: &c, tokenIDs: tokenIDs)
+        applyConfig(config, generation: generation, to: &layout, tokenIDs: tokenIDs)
+        c.prefixIDs = layout.prefixIDs
+        c.suffixIDs = layout.suffixIDs
+        c.bosTokenID = layout.bosTokenID
+        c.eosTokenIDs = layout.eosTokenIDs
         return c
+    }
+
+    /// tokenizer.json `added_tokens`: each as an inline token, and whether it is special.
+    static func addedTokens(_ json: [String: Any], path: String) throws -> [(InlineToken, Bool)] {
+        try (json["added_tokens"] as? [[String: Any]] ?? []).map { entry in
+            guard let id = jsonInt(entry["id"]), id >= 0, let content = entry["content"] as? String else {
+                throw TokenizerError.malformedJSON(path: path, reason: "added token without 'id' and 'content'")
+            }
+            let isSpecial = entry["special"] as? Bool ?? false
+            return (InlineToken(
+                content: content, id: id, isControl: isSpecial,
+                lstrip: entry["lstrip"] as? Bool ?? false, rstrip: entry["rstrip"] as? Bool ?? false,
+                singleWord: entry["single_word"] as? Bool ?? false,
+                normalized: entry["normalized"] as? Bool ?? !isSpecial), isSpecial)
+        }
     }
 
     private static func parsePreTokenizer(_ json: [String: Any], into c: inout ByteLevelBPETokenizer.Configuration,
@@ -129,19 +144,7 @@ enum HuggingFaceTokenizerFile {
                 try parsePreTokenizer(p, into: &c, sawByteLevel: &sawByteLevel, path: path)
             }
         case "Split":
-            let patternObject = json["pattern"] as? [String: Any] ?? [:]
-            let behaviorName = json["behavior"] as? String ?? "Isolated"
-            guard let behavior = SplitBehavior(rawValue: behaviorName) else {
-                throw TokenizerError.unsupportedComponent(path: path, what: "Split behavior '\(behaviorName)'")
-            }
-            let invert = json["invert"] as? Bool ?? false
-            let pattern: String
-            if let regex = patternObject["Regex"] as? String { pattern = regex }
-            else if let literal = patternObject["String"] as? String { pattern = NSRegularExpression.escapedPattern(for: literal) }
-            else { throw TokenizerError.malformedJSON(path: path, reason: "Split pre-tokenizer without a pattern") }
-            do { c.rules.append(try PreTokenizerRule.forPattern(pattern, behavior: behavior, invert: invert)) } catch {
-                throw TokenizerError.unsupportedComponent(path: path, what: "Split regex that NSRegularExpression rejects: \(pattern)")
-            }
+            c.rules.append(try splitRule(json, path: path))
         case "Digits":
             c.rules.append(json["individual_digits"] as? Bool == true ? .eachNumber : .numberRuns)
         default:
@@ -149,7 +152,24 @@ enum HuggingFaceTokenizerFile {
         }
     }
 
-    private static func parsePostProcessor(_ json: [String: Any], into c: inout ByteLevelBPETokenizer.Configuration,
+    /// A `Split` pre-tokenizer as a rule.
+    static func splitRule(_ json: [String: Any], path: String) throws -> PreTokenizerRule {
+        let patternObject = json["pattern"] as? [String: Any] ?? [:]
+        let behaviorName = json["behavior"] as? String ?? "Isolated"
+        guard let behavior = SplitBehavior(rawValue: behaviorName) else {
+            throw TokenizerError.unsupportedComponent(path: path, what: "Split behavior '\(behaviorName)'")
+        }
+        let invert = json["invert"] as? Bool ?? false
+        let pattern: String
+        if let regex = patternObject["Regex"] as? String { pattern = regex }
+        else if let literal = patternObject["String"] as? String { pattern = NSRegularExpression.escapedPattern(for: literal) }
+        else { throw TokenizerError.malformedJSON(path: path, reason: "Split pre-tokenizer without a pattern") }
+        do { return try PreTokenizerRule.forPattern(pattern, behavior: behavior, invert: invert) } catch {
+            throw TokenizerError.unsupportedComponent(path: path, what: "Split regex that NSRegularExpression rejects: \(pattern)")
+        }
+    }
+
+    static func parsePostProcessor(_ json: [String: Any], into c: inout SpecialTokenLayout,
                                            tokenIDs: [String: Int], path: String) throws {
         let type = json["type"] as? String ?? "?"
         switch type {
@@ -178,8 +198,8 @@ enum HuggingFaceTokenizerFile {
 
     /// tokenizer_config.json names the BOS/EOS tokens and may switch adding BOS/EOS on or off;
     /// generation_config.json may list further ids that end generation.
-    private static func applyConfig(_ config: [String: Any]?, generation: [String: Any]?,
-                                    to c: inout ByteLevelBPETokenizer.Configuration, tokenIDs: [String: Int]) {
+    static func applyConfig(_ config: [String: Any]?, generation: [String: Any]?,
+                            to c: inout SpecialTokenLayout, tokenIDs: [String: Int]) {
         func tokenName(_ value: Any?) -> String? {
             if let s = value as? String { return s }
             return (value as? [String: Any])?["content"] as? String
@@ -207,6 +227,17 @@ enum HuggingFaceTokenizerFile {
         var seen = Set<Int>()
         c.eosTokenIDs = stops.filter { seen.insert($0).inserted }
     }
+}
+
+/// The ids a tokenizer puts around the text and the ones that name BOS/EOS, from the post-processor
+/// and tokenizer_config.json.
+struct SpecialTokenLayout {
+    var prefixIDs: [Int] = []
+    var suffixIDs: [Int] = []
+    var bosTokenID: Int? = nil
+    var eosTokenIDs: [Int] = []
+    /// Added tokens marked special (those that may end generation).
+    var specialIDs: Set<Int> = []
 }
 
 /// An integer from JSONSerialization output (Int or NSNumber, depending on the platform).

@@ -12,10 +12,12 @@ indirect enum Normalizer {
         switch self {
         case .nfc: return text.precomposedStringWithCanonicalMapping
         case .nfd: return text.decomposedStringWithCanonicalMapping
-        case .nfkc: return text.precomposedStringWithCompatibilityMapping
+        // Foundation on Linux leaves some compositions undone after the compatibility mapping
+        // ("ｶﾞ" stays U+30AB U+3099): composing again gives NFKC's "ガ".
+        case .nfkc: return text.precomposedStringWithCompatibilityMapping.precomposedStringWithCanonicalMapping
         case .nfkd: return text.decomposedStringWithCompatibilityMapping
         case .lowercase: return text.lowercased()
-        case .replace(let pattern, let content): return text.replacingOccurrences(of: pattern, with: content)
+        case .replace(let pattern, let content): return replacingBytes(text, pattern, content)
         case .prepend(let prefix): return text.isEmpty ? text : prefix + text
         case .sequence(let steps): return steps.reduce(text) { $1.apply($0) }
         }

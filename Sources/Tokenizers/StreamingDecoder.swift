@@ -16,7 +16,7 @@ public struct StreamingDecoder {
     public init(tokenizer: Tokenizer, skipSpecialTokens: Bool = true, stripsEncoderSpacePrefix: Bool = false) {
         self.tokenizer = tokenizer
         self.skipSpecialTokens = skipSpecialTokens
-        dropsLeadingSpace = stripsEncoderSpacePrefix && (tokenizer as? SentencePieceTokenizer)?.addsSpacePrefix == true
+        dropsLeadingSpace = stripsEncoderSpacePrefix && (tokenizer as? SpacePrefixing)?.addsSpacePrefix == true
     }
 
     /// The text that token `id` completes: whole characters only.

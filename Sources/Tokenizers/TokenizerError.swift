@@ -14,6 +14,8 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable {
     case unsupportedComponent(path: String, what: String)
     /// GGUF `tokenizer.ggml.pre` names a pre-tokenizer variant hayai does not know.
     case unknownPreTokenizer(path: String, name: String)
+    /// A SentencePiece .model file whose protobuf is truncated or corrupt, or whose pieces are inconsistent.
+    case malformedModel(path: String, reason: String)
     /// GGUF tokenizer arrays that are missing, of the wrong type, or of inconsistent lengths.
     case badVocabulary(path: String, reason: String)
 
@@ -22,10 +24,11 @@ public enum TokenizerError: Error, CustomStringConvertible, Equatable {
         case .missingFile(let path, let what): return "\(path): \(what)"
         case .unreadable(let path, let reason): return "\(path): cannot read tokenizer file: \(reason)"
         case .malformedJSON(let path, let reason): return "\(path): malformed tokenizer JSON: \(reason)"
-        case .unsupportedModel(let path, let type): return "\(path): unsupported tokenizer model type '\(type)' (hayai reads byte-level BPE and SentencePiece-style 'llama')"
+        case .unsupportedModel(let path, let type): return "\(path): unsupported tokenizer model type '\(type)' (hayai reads byte-level BPE, SentencePiece unigram and BPE, and SentencePiece-style 'llama')"
         case .unsupportedComponent(let path, let what): return "\(path): unsupported tokenizer component: \(what)"
         case .unknownPreTokenizer(let path, let name): return "\(path): unknown pre-tokenizer variant tokenizer.ggml.pre = '\(name)'"
         case .badVocabulary(let path, let reason): return "\(path): bad tokenizer vocabulary: \(reason)"
+        case .malformedModel(let path, let reason): return "\(path): malformed SentencePiece model: \(reason)"
         }
     }
 }

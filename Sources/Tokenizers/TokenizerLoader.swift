@@ -1,13 +1,32 @@
-// Finding and loading a tokenizer: a Hugging Face folder (tokenizer.json), or a GGUF file (a full
-// model or a vocabulary-only file) whose `tokenizer.ggml.*` metadata describes it.
+// Finding and loading a tokenizer: a Hugging Face folder (tokenizer.json, else a SentencePiece
+// tokenizer.model / spiece.model as transformers' slow tokenizers read it), a .model file, or a GGUF
+// file (a full model or a vocabulary-only file) whose `tokenizer.ggml.*` metadata describes it.
 import Foundation
 import Checkpoints
 
 public enum TokenizerLoader {
-    /// A folder in Hugging Face layout holding tokenizer.json (and optionally tokenizer_config.json).
+    /// A folder in Hugging Face layout holding tokenizer.json or a SentencePiece .model (and
+    /// optionally tokenizer_config.json). tokenizer.json wins, as transformers' fast tokenizers prefer it.
     public static func load(folder: String) throws -> Tokenizer {
-        try HuggingFaceTokenizerFile.load(folder: folder)
+        let url = URL(fileURLWithPath: folder)
+        if !FileManager.default.fileExists(atPath: url.appendingPathComponent("tokenizer.json").path),
+           let model = SentencePieceModelLoading.modelFile(in: url) {
+            let configPath = url.appendingPathComponent("tokenizer_config.json").path
+            let config = try HuggingFaceTokenizerFile.optionalJSONObject(configPath)
+            return try SentencePieceModelLoading.load(model: model, config: config, configPath: configPath)
+        }
+        return try HuggingFaceTokenizerFile.load(folder: folder)
     }
+
+    /// Whether a folder holds a tokenizer `load(folder:)` would read (tokenizer.json or a SentencePiece .model).
+    public static func hasTokenizer(folder: String) -> Bool {
+        let url = URL(fileURLWithPath: folder)
+        return FileManager.default.fileExists(atPath: url.appendingPathComponent("tokenizer.json").path)
+            || SentencePieceModelLoading.modelFile(in: url) != nil
+    }
+
+    /// Whether a parsed tokenizer.json is SentencePiece-style (Unigram, or BPE without a ByteLevel step).
+    public static func isSentencePieceStyle(_ json: [String: Any]) -> Bool { HuggingFaceSentencePieceFile.isSentencePieceStyle(json) }
 
     /// The tokenizer described by a GGUF file's metadata.
     public static func load(gguf: GGUFFile) throws -> Tokenizer {
@@ -23,6 +42,11 @@ public enum TokenizerLoader {
         if isDirectory.boolValue { return try load(folder: path) }
         let url = URL(fileURLWithPath: path)
         if url.lastPathComponent == "tokenizer.json" { return try load(folder: url.deletingLastPathComponent().path) }
+        if url.pathExtension == "model" {
+            let configPath = url.deletingLastPathComponent().appendingPathComponent("tokenizer_config.json").path
+            let config = try HuggingFaceTokenizerFile.optionalJSONObject(configPath)
+            return try SentencePieceModelLoading.load(model: url, config: config, configPath: configPath)
+        }
         if url.pathExtension.lowercased() == "gguf" || hasGGUFMagic(path) {
             let gguf: GGUFFile
             do { gguf = try GGUFFile(path: path) } catch {
@@ -30,7 +54,7 @@ public enum TokenizerLoader {
             }
             return try load(gguf: gguf)
         }
-        throw TokenizerError.missingFile(path: path, what: "neither a folder with tokenizer.json nor a .gguf file")
+        throw TokenizerError.missingFile(path: path, what: "neither a folder with tokenizer.json or tokenizer.model, nor a .model or .gguf file")
     }
 
     private static func hasGGUFMagic(_ path: String) -> Bool {

@@ -10,7 +10,7 @@ import Kernels
 public struct CheckpointWriter {
     /// Files copied from the tokenizer folder when present.
     public static let tokenizerFiles = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-                                        "tokenizer.model", "vocab.json", "merges.txt"]
+                                        "tokenizer.model", "spiece.model", "sentencepiece.bpe.model", "vocab.json", "merges.txt"]
 
     public var parameters: ParameterStore
     /// Where tokenizer files come from (nil: none are copied).
@@ -139,6 +139,9 @@ public struct CheckpointWriter {
                 throw TrainingError.unsupported("a llama config.json cannot express this model's switches")
             }
             json["model_type"] = "llama"; json["architectures"] = ["LlamaForCausalLM"]
+            if let window = c.slidingWindow {  // Mistral is Llama with a sliding window
+                json["model_type"] = "mistral"; json["architectures"] = ["MistralForCausalLM"]; json["sliding_window"] = window
+            }
             json["num_key_value_heads"] = c.numKVHeads; json["hidden_act"] = "silu"; json["head_dim"] = c.headDim
             json["rms_norm_eps"] = number(c.normEps); json["rope_theta"] = number(c.ropeTheta)
             json["attention_bias"] = c.qkvBias; json["mlp_bias"] = c.mlpBias

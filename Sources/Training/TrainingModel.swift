@@ -194,7 +194,8 @@ public final class TrainingModel {
             }
         }
         CausalAttention.forward(q: la.q, k: la.k, v: la.v, batch: batchSize, seqLen: seqLen, heads: c.numHeads,
-                                kvHeads: c.numKVHeads, headDim: d, probs: la.probs, out: la.heads, positions: packedPositions)
+                                kvHeads: c.numKVHeads, headDim: d, probs: la.probs, out: la.heads, positions: packedPositions,
+                                window: c.slidingWindow)
         LinearLayer.forward(la.heads, t: n, weight: p + o.o, bias: o.oBias.map { p + $0 }, inFeatures: qDim, outFeatures: hidden, into: out)
     }
 
@@ -283,7 +284,7 @@ public final class TrainingModel {
                              dweight: g + o.o, dbias: o.oBias.map { g + $0 })
         CausalAttention.backward(dout: a.dHeads, q: la.q, k: la.k, v: la.v, probs: la.probs, batch: batchSize, seqLen: seqLen,
                                  heads: c.numHeads, kvHeads: c.numKVHeads, headDim: d, dq: a.dQ, dk: a.dK, dv: a.dV, scratch: a.dProbs,
-                                 positions: packedPositions)
+                                 positions: packedPositions, window: c.slidingWindow)
         ropeCos.withUnsafeBufferPointer { cos in
             ropeSin.withUnsafeBufferPointer { sin in
                 Rotary.backward(a.dQ, rows: n, seqLen: seqLen, heads: c.numHeads, headDim: d, rotaryDim: c.rotaryDim,

@@ -71,6 +71,14 @@ final class CheckpointWriterTests: XCTestCase {
         }
     }
 
+    func testWrittenMistralCheckpointKeepsItsSlidingWindow() throws {
+        var config = TinyConfigs.llama(vocab: 300)
+        config.slidingWindow = 2  // shorter than the fixture's sequences, so the window shows in the logits
+        let store = try ParameterStore(config: config)
+        store.initialize(seed: 9)
+        try roundTrip(store, tokenizerFolder: nil, label: "mistral")
+    }
+
     func testWrittenTiedFreshModelLoadsInInference() throws {
         var config = TinyConfigs.stablelm(parallel: true, tied: true, vocab: 2000)
         config.bosTokenID = 0; config.eosTokenIDs = [0]

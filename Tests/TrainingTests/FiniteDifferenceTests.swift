@@ -133,6 +133,11 @@ final class FiniteDifferenceTests: XCTestCase {
     }
 
     func testGroupedQueryAttentionMatchesReferenceAndFiniteDifferences() {
+        for window in [nil, 3] as [Int?] { checkGroupedQueryAttention(window: window) }
+    }
+
+    /// `window`: Mistral's sliding window (keys j > i − window).
+    func checkGroupedQueryAttention(window: Int?) {
         let batch = 2, t = 5, heads = 6, kvHeads = 2, d = 5
         let qDim = heads * d, kvDim = kvHeads * d
         var q = randomFloats(batch * t * qDim, seed: 14), k = randomFloats(batch * t * kvDim, seed: 15)
@@ -141,7 +146,8 @@ final class FiniteDifferenceTests: XCTestCase {
         var probs = [Float](repeating: 0, count: batch * heads * t * t)
         func forward(_ q: [Float], _ k: [Float], _ v: [Float]) -> [Float] {
             var out = [Float](repeating: 0, count: batch * t * qDim), p = [Float](repeating: 0, count: batch * heads * t * t)
-            CausalAttention.forward(q: q, k: k, v: v, batch: batch, seqLen: t, heads: heads, kvHeads: kvHeads, headDim: d, probs: &p, out: &out)
+            CausalAttention.forward(q: q, k: k, v: v, batch: batch, seqLen: t, heads: heads, kvHeads: kvHeads, headDim: d, probs: &p, out: &out,
+                                    window: window)
             return out
         }
         // Plain reference, one query at a time in Double.
@@ -150,8 +156,9 @@ final class FiniteDifferenceTests: XCTestCase {
             for h in 0..<heads {
                 let kvh = h / (heads / kvHeads)
                 for i in 0..<t {
-                    var scores = [Double](repeating: 0, count: i + 1)
-                    for j in 0...i {
+                    let first = window.map { max(0, i - $0 + 1) } ?? 0
+                    var scores = [Double](repeating: -.infinity, count: i + 1)
+                    for j in first...i {
                         var s: Double = 0
                         for e in 0..<d { s += Double(q[(b * t + i) * qDim + h * d + e]) * Double(k[(b * t + j) * kvDim + kvh * d + e]) }
                         scores[j] = s / Double(d).squareRoot()
@@ -159,18 +166,19 @@ final class FiniteDifferenceTests: XCTestCase {
                     let m = scores.max()!, z = scores.reduce(0) { $0 + exp($1 - m) }
                     for e in 0..<d {
                         var o: Double = 0
-                        for j in 0...i { o += exp(scores[j] - m) / z * Double(v[(b * t + j) * kvDim + kvh * d + e]) }
+                        for j in first...i { o += exp(scores[j] - m) / z * Double(v[(b * t + j) * kvDim + kvh * d + e]) }
                         XCTAssertEqual(out[(b * t + i) * qDim + h * d + e], Float(o), accuracy: 1e-5)
                     }
                 }
             }
         }
         var o = [Float](repeating: 0, count: batch * t * qDim)
-        CausalAttention.forward(q: q, k: k, v: v, batch: batch, seqLen: t, heads: heads, kvHeads: kvHeads, headDim: d, probs: &probs, out: &o)
+        CausalAttention.forward(q: q, k: k, v: v, batch: batch, seqLen: t, heads: heads, kvHeads: kvHeads, headDim: d, probs: &probs, out: &o,
+                                window: window)
         var dq = [Float](repeating: 0, count: q.count), dk = [Float](repeating: 0, count: k.count), dv = dk
         var scratch = [Float](repeating: 0, count: t * t)
         CausalAttention.backward(dout: dout, q: q, k: k, v: v, probs: probs, batch: batch, seqLen: t, heads: heads, kvHeads: kvHeads,
-                                 headDim: d, dq: &dq, dk: &dk, dv: &dv, scratch: &scratch)
+                                 headDim: d, dq: &dq, dk: &dk, dv: &dv, scratch: &scratch, window: window)
         assertGradient(dq, numericGradient(&q) { dot(forward($0, k, v), dout) }, "attention dq")
         assertGradient(dk, numericGradient(&k) { dot(forward(q, $0, v), dout) }, "attention dk (GQA)")
         assertGradient(dv, numericGradient(&v) { dot(forward(q, k, $0), dout) }, "attention dv (GQA)")

@@ -3,7 +3,8 @@
 // rows strided inside the (B·T, heads·D) buffers:
 //   S = Q_h·K_hᵀ / √D (T, T),  P = softmax over j ≤ i (P[i, j > i] = 0),  O_h = P·V_h (T, D).
 // With packed documents, row i also sees only its own document: j ≥ i − positions[i] (block-diagonal
-// causal mask), so nothing leaks across example boundaries.
+// causal mask), so nothing leaks across example boundaries. A sliding window (Mistral) also drops
+// keys j ≤ i − window.
 // The backward recomputes nothing: it reads the saved P.
 import Foundation
 import Kernels
@@ -13,7 +14,7 @@ public enum CausalAttention {
     public static func forward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                                batch: Int, seqLen t: Int, heads: Int, kvHeads: Int, headDim d: Int,
                                probs: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>,
-                               positions: UnsafePointer<Int32>? = nil) {
+                               positions: UnsafePointer<Int32>? = nil, window: Int? = nil) {
         let qDim = heads * d, kvDim = kvHeads * d, group = heads / kvHeads
         let scale = 1 / Float(d).squareRoot()
         for b in 0..<batch {
@@ -24,7 +25,7 @@ public enum CausalAttention {
                 BLAS.gemm(transA: false, transB: true, m: t, n: t, k: d, alpha: scale, a: qh, lda: qDim, b: kh, ldb: kvDim,
                           c: p, ldc: t)
                 for i in 0..<t {
-                    let row = p + i * t, start = firstVisible(b, i, t, positions)
+                    let row = p + i * t, start = firstVisible(b, i, t, positions, window)
                     for j in 0..<start { row[j] = 0 }
                     for j in (i + 1)..<max(t, i + 1) { row[j] = 0 }
                     Ops.softmax(row + start, n: i + 1 - start)
@@ -42,7 +43,7 @@ public enum CausalAttention {
     public static func backward(dout: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                                 probs: UnsafePointer<Float>, batch: Int, seqLen t: Int, heads: Int, kvHeads: Int, headDim d: Int,
                                 dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
-                                scratch: UnsafeMutablePointer<Float>, positions: UnsafePointer<Int32>? = nil) {
+                                scratch: UnsafeMutablePointer<Float>, positions: UnsafePointer<Int32>? = nil, window: Int? = nil) {
         let qDim = heads * d, kvDim = kvHeads * d, group = heads / kvHeads
         let scale = 1 / Float(d).squareRoot()
         dk.update(repeating: 0, count: batch * t * kvDim)
@@ -60,7 +61,7 @@ public enum CausalAttention {
                 BLAS.gemm(transA: false, transB: true, m: t, n: t, k: d, a: dO, lda: qDim, b: v + kvOff, ldb: kvDim,
                           c: scratch, ldc: t)
                 for i in 0..<t {
-                    let pr = p + i * t, dr = scratch + i * t, start = firstVisible(b, i, t, positions)
+                    let pr = p + i * t, dr = scratch + i * t, start = firstVisible(b, i, t, positions, window)
                     var dot: Float = 0
                     for j in start...i { dot += pr[j] * dr[j] }
                     for j in 0..<start { dr[j] = 0 }
@@ -76,10 +77,11 @@ public enum CausalAttention {
         }
     }
 
-    /// The first key position row i of sequence b may attend to: 0, or its document's start when packed.
+    /// The first key position row i of sequence b may attend to: 0, or its document's start when
+    /// packed, or i − window + 1 when that is later.
     @inline(__always)
-    static func firstVisible(_ b: Int, _ i: Int, _ t: Int, _ positions: UnsafePointer<Int32>?) -> Int {
-        guard let positions else { return 0 }
-        return max(0, i - Int(positions[b * t + i]))
+    static func firstVisible(_ b: Int, _ i: Int, _ t: Int, _ positions: UnsafePointer<Int32>?, _ window: Int?) -> Int {
+        let documentStart = positions.map { max(0, i - Int($0[b * t + i])) } ?? 0
+        return max(documentStart, window.map { i - $0 + 1 } ?? 0)
     }
 }

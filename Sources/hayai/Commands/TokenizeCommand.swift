@@ -7,9 +7,9 @@ struct TokenizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokenize",
         abstract: "Print the token ids of a text.",
-        discussion: "MODEL is a Hugging Face folder (tokenizer.json) or a .gguf file, vocab-only files included.")
+        discussion: "MODEL is a Hugging Face folder (tokenizer.json, or a SentencePiece tokenizer.model / spiece.model), a SentencePiece .model file, or a .gguf file, vocab-only files included.")
 
-    @Argument(help: "A Hugging Face model folder or a .gguf file.")
+    @Argument(help: "A Hugging Face model folder, a SentencePiece .model file or a .gguf file.")
     var model: String
 
     @OptionGroup var input: TextInput
