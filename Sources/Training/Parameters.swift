@@ -3,28 +3,18 @@
 // follows the config's switches; the offsets per layer are what the forward and backward use.
 import Foundation
 import Checkpoints
+import Inference
 
-/// One named tensor inside the flat buffer.
+/// One named tensor inside the flat buffer: a planned weight (a per-head norm is one tensor per head).
 public struct ParameterTensor: Sendable, Equatable {
     public let name: String
     public let shape: [Int]
     public let offset: Int
+    public let role: WeightRole
+    public let layer: Int?
     public var count: Int { shape.reduce(1, *) }
     /// AdamW's usual grouping: matrices (dim ≥ 2) decay; norms and biases do not.
     public var decays: Bool { shape.count >= 2 }
-}
-
-/// Offsets into the flat buffer of one decoder layer's tensors (nil where the config has none).
-public struct LayerOffsets: Sendable {
-    public var attnNormWeight = 0, attnNormBias: Int?
-    public var q: Int?, qBias: Int?, k: Int?, kBias: Int?, v: Int?, vBias: Int?
-    public var qkv: Int?, qkvBias: Int?           // GPT-NeoX fused projection, per head [q, k, v]
-    public var o = 0, oBias: Int?
-    public var qNorm: Int?, kNorm: Int?           // per-head LayerNorm weights, (heads, headDim) contiguous
-    public var mlpNormWeight: Int?, mlpNormBias: Int?
-    public var gate: Int?
-    public var up = 0, upBias: Int?
-    public var down = 0, downBias: Int?
 }
 
 public enum TrainingError: Error, CustomStringConvertible, Equatable {
@@ -44,96 +34,68 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     }
 }
 
+/// The two flat buffers; the weights view points into `values`, so it keeps this (not the store) alive.
+final class ParameterBuffers {
+    let values: UnsafeMutablePointer<Float>
+    let gradients: UnsafeMutablePointer<Float>
+    init(count: Int) {
+        values = .allocate(capacity: max(count, 1)); values.initialize(repeating: 0, count: max(count, 1))
+        gradients = .allocate(capacity: max(count, 1)); gradients.initialize(repeating: 0, count: max(count, 1))
+    }
+    deinit { values.deallocate(); gradients.deallocate() }
+}
+
 public final class ParameterStore: @unchecked Sendable {
     public let config: ModelConfig
+    public let plan: DecoderPlan
     public let tensors: [ParameterTensor]
     /// Total number of parameters (the tied output matrix counted once).
     public let count: Int
-    public let values: UnsafeMutablePointer<Float>
-    public let gradients: UnsafeMutablePointer<Float>
+    public var values: UnsafeMutablePointer<Float> { buffers.values }
+    public var gradients: UnsafeMutablePointer<Float> { buffers.gradients }
+    /// The parameters as the decoder's weights (Float32 views into `values`), for the one forward.
+    public private(set) var weights: DecoderWeights!
     public let embedding: Int
-    public let layers: [LayerOffsets]
-    public let finalNormWeight: Int, finalNormBias: Int?
     /// The LM head; equal to `embedding` when the embeddings are tied.
     public let output: Int
+    private let buffers: ParameterBuffers
     private let index: [String: Int]
 
-    /// Lays out the tensors the config implies, all zero.
+    /// Lays out every weight of the config's plan, all zero.
     public init(config c: ModelConfig) throws {
-        guard c.architecture != .llama || c.norm == .rmsNorm else { throw TrainingError.unsupported("llama with LayerNorm") }
-        if c.fusedQKV != nil {
-            guard c.fusedQKV == .perHead, c.numKVHeads == c.numHeads else {
-                throw TrainingError.unsupported("a fused qkv projection other than GPT-NeoX's per-head layout")
-            }
-        }
         config = c
+        plan = DecoderPlan(config: c)
         var tensors: [ParameterTensor] = []
         var offset = 0
-        func add(_ name: String, _ shape: [Int]) -> Int {
-            let t = ParameterTensor(name: name, shape: shape, offset: offset)
-            tensors.append(t)
-            offset += t.count
-            return t.offset
+        var start: [WeightKey: (offset: Int, shape: [Int])] = [:]
+        for w in plan.weights {
+            start[WeightKey(w.role, w.layer)] = (offset, w.shape)
+            for name in w.hfNames(c.architecture) {
+                let t = ParameterTensor(name: name, shape: w.hfShape, offset: offset, role: w.role, layer: w.layer)
+                tensors.append(t)
+                offset += t.count
+            }
         }
-        let arch = c.architecture, hidden = c.hiddenSize, d = c.headDim
-        let qDim = c.numHeads * d, kvDim = c.numKVHeads * d
-        let normBias = c.norm == .layerNorm
-        embedding = add(WeightRole.tokenEmbedding.hfName(arch), [c.vocabSize, hidden])
-        var layers: [LayerOffsets] = []
-        for l in 0..<c.numLayers {
-            func name(_ r: WeightRole) -> String { r.hfName(arch, layer: l) }
-            var o = LayerOffsets()
-            o.attnNormWeight = add(name(.attnNormWeight), [hidden])
-            if normBias { o.attnNormBias = add(name(.attnNormBias), [hidden]) }
-            if c.fusedQKV != nil {
-                o.qkv = add(name(.qkv), [qDim + 2 * kvDim, hidden])
-                if c.qkvBias { o.qkvBias = add(name(.qkvBias), [qDim + 2 * kvDim]) }
-            } else {
-                o.q = add(name(.q), [qDim, hidden])
-                if c.qkvBias { o.qBias = add(name(.qBias), [qDim]) }
-                o.k = add(name(.k), [kvDim, hidden])
-                if c.qkvBias { o.kBias = add(name(.kBias), [kvDim]) }
-                o.v = add(name(.v), [kvDim, hidden])
-                if c.qkvBias { o.vBias = add(name(.vBias), [kvDim]) }
-            }
-            o.o = add(name(.o), [hidden, qDim])
-            if c.outputBias { o.oBias = add(name(.oBias), [hidden]) }
-            if c.qkNorm {
-                // HF keeps one LayerNorm (weight only) per head: `...q_layernorm.norms.H.weight`.
-                let qPrefix = name(.qNorm), kPrefix = name(.kNorm)
-                o.qNorm = offset
-                for h in 0..<c.numHeads { _ = add("\(qPrefix)\(h).weight", [d]) }
-                o.kNorm = offset
-                for h in 0..<c.numKVHeads { _ = add("\(kPrefix)\(h).weight", [d]) }
-            }
-            // StableLM's parallel block feeds the MLP the attention's norm: no second norm then.
-            if !(c.parallelResidual && arch == .stablelm) {
-                o.mlpNormWeight = add(name(.mlpNormWeight), [hidden])
-                if normBias { o.mlpNormBias = add(name(.mlpNormBias), [hidden]) }
-            }
-            if c.mlp == .gatedSiLU { o.gate = add(name(.gate), [c.intermediateSize, hidden]) }
-            o.up = add(name(.up), [c.intermediateSize, hidden])
-            if c.mlpBias { o.upBias = add(name(.upBias), [c.intermediateSize]) }
-            o.down = add(name(.down), [hidden, c.intermediateSize])
-            if c.mlpBias { o.downBias = add(name(.downBias), [hidden]) }
-            layers.append(o)
-        }
-        self.layers = layers
-        finalNormWeight = add(WeightRole.finalNormWeight.hfName(arch), [hidden])
-        finalNormBias = normBias ? add(WeightRole.finalNormBias.hfName(arch), [hidden]) : nil
-        output = c.tieWordEmbeddings ? embedding : add(WeightRole.output.hfName(arch), [c.vocabSize, hidden])
         self.tensors = tensors
         self.count = offset
+        embedding = start[WeightKey(.tokenEmbedding, nil)]!.offset
+        output = start[WeightKey(.output, nil)]?.offset ?? embedding
         var index: [String: Int] = [:]
         for (i, t) in tensors.enumerated() { index[t.name] = i }
         self.index = index
-        values = .allocate(capacity: max(offset, 1))
-        values.initialize(repeating: 0, count: max(offset, 1))
-        gradients = .allocate(capacity: max(offset, 1))
-        gradients.initialize(repeating: 0, count: max(offset, 1))
+        let buffers = ParameterBuffers(count: offset)
+        self.buffers = buffers
+        weights = DecoderWeights(plan: plan, path: "parameters") { role, layer in
+            guard let (o, shape) = start[WeightKey(role, layer)] else { return nil }
+            let view = FloatTensor(mapped: buffers.values + o, shape: shape, keepAlive: buffers)
+            return shape.count == 2 && !(role == .qNorm || role == .kNorm) ? .matrix(.dense(view)) : .vector(view)
+        }
     }
 
-    deinit { values.deallocate(); gradients.deallocate() }
+    /// The gradient that belongs to a pointer into `values` (the same offset in `gradients`).
+    public func gradient(of p: UnsafePointer<Float>) -> UnsafeMutablePointer<Float> {
+        gradients + (p - UnsafePointer(values))
+    }
 
     public func tensor(_ name: String) -> ParameterTensor? { index[name].map { tensors[$0] } }
 
@@ -157,19 +119,13 @@ public final class ParameterStore: @unchecked Sendable {
     public func initialize(seed: UInt64, std: Float = 0.02, scaledResidualInit: Bool = false) {
         var rng = SeededRandom(seed: seed)
         let residualStd = Double(std) / (2 * Double(config.numLayers)).squareRoot()
-        var residualOffsets = Set<Int>()
-        if scaledResidualInit { for l in layers { residualOffsets.insert(l.o); residualOffsets.insert(l.down) } }
-        var normWeights = Set([finalNormWeight])
-        for l in layers {
-            normWeights.insert(l.attnNormWeight)
-            if let w = l.mlpNormWeight { normWeights.insert(w) }
-        }
+        let normWeights: Set<WeightRole> = [.attnNormWeight, .mlpNormWeight, .finalNormWeight, .qNorm, .kNorm]
         for t in tensors {
             let p = values + t.offset
             if t.decays {
-                let s = residualOffsets.contains(t.offset) ? residualStd : Double(std)
+                let s = scaledResidualInit && (t.role == .o || t.role == .down) ? residualStd : Double(std)
                 for i in 0..<t.count { p[i] = Float(rng.normal(std: s)) }
-            } else if normWeights.contains(t.offset) || t.name.contains("_layernorm.norms.") {
+            } else if normWeights.contains(t.role) {
                 p.update(repeating: 1, count: t.count)
             } else {
                 p.update(repeating: 0, count: t.count)
@@ -180,13 +136,18 @@ public final class ParameterStore: @unchecked Sendable {
     /// Copies every tensor from a Hugging Face folder's model.safetensors (or its shards), converting
     /// F16/BF16 to Float32; shapes must match the config. A tied model ignores a stored lm_head.
     public func load(folder: String) throws {
-        let files = try Self.safetensorsFiles(in: folder).map { try SafetensorsFile(path: $0) }
+        let files = try Model.safetensorsFiles(in: folder).map { try SafetensorsFile(path: $0) }
         try load(from: files, path: folder)
     }
 
     public func load(from sources: [TensorSource], path: String) throws {
+        let optional = Set(plan.weights.filter { $0.requirement == .optional }.map { WeightKey($0.role, $0.layer) })
         for t in tensors {
             guard let (source, info) = sources.lazy.compactMap({ s in s.tensorInfos[t.name].map { (s, $0) } }).first else {
+                if optional.contains(WeightKey(t.role, t.layer)) {   // a missing LayerNorm bias is zeros
+                    (values + t.offset).update(repeating: 0, count: t.count)
+                    continue
+                }
                 throw CheckpointError.missingTensor(path: path, name: t.name)
             }
             guard info.shape == t.shape else {
@@ -204,17 +165,5 @@ public final class ParameterStore: @unchecked Sendable {
         let store = try ParameterStore(config: config)
         try store.load(folder: folder)
         return store
-    }
-
-    static func safetensorsFiles(in folder: String) throws -> [String] {
-        let single = (folder as NSString).appendingPathComponent("model.safetensors")
-        if FileManager.default.fileExists(atPath: single) { return [single] }
-        let indexPath = (folder as NSString).appendingPathComponent("model.safetensors.index.json")
-        guard let data = FileManager.default.contents(atPath: indexPath),
-              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let map = json["weight_map"] as? [String: String] else {
-            throw CheckpointError.cannotOpen(path: folder, reason: "no model.safetensors (or a model.safetensors.index.json with a weight_map)")
-        }
-        return Set(map.values).sorted().map { (folder as NSString).appendingPathComponent($0) }
     }
 }
