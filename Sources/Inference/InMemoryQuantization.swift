@@ -38,7 +38,7 @@ extension WeightMatrix {
     }
 
     /// The whole matrix as floats.
-    func floats() -> [Float] {
+    public func floats() -> [Float] {
         var out = [Float](repeating: 0, count: rows * cols)
         out.withUnsafeMutableBufferPointer { o in for r in 0..<rows { copyRow(r, into: o.baseAddress! + r * cols) } }
         return out

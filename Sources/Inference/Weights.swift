@@ -270,6 +270,57 @@ struct WeightLookup {
     }
 }
 
+extension DecoderWeights {
+    /// The weight of one planned (role, layer): the inverse of init(plan:path:_:); nil where the plan has none.
+    public func weight(_ role: WeightRole, _ layer: Int?) -> LoadedWeight? {
+        guard let l = layer else {
+            switch role {
+            case .tokenEmbedding: return .matrix(embedding)
+            case .output: return .matrix(output)
+            case .finalNormWeight: return .vector(finalNorm.weight)
+            case .finalNormBias: return finalNorm.bias.map { .vector($0) }
+            default: return nil
+            }
+        }
+        let lw = layers[l]
+        if let (_, linear) = lw.linears.first(where: { $0.0 == role }) { return .matrix(linear.weight) }
+        func bias(of r: WeightRole) -> LoadedWeight? {
+            lw.linears.first(where: { $0.0 == r })?.1.bias.map { .vector($0) }
+        }
+        var mlpNorm: Norm?
+        switch lw.wiring {
+        case .sequential(let n), .parallel(let n): mlpNorm = n
+        case .parallelSharedNorm: mlpNorm = nil
+        }
+        switch role {
+        case .attnNormWeight: return .vector(lw.attnNorm.weight)
+        case .attnNormBias: return lw.attnNorm.bias.map { .vector($0) }
+        case .mlpNormWeight: return mlpNorm.map { .vector($0.weight) }
+        case .mlpNormBias: return mlpNorm?.bias.map { .vector($0) }
+        case .qNorm: return lw.qkNorm.map { .vector($0.q) }
+        case .kNorm: return lw.qkNorm.map { .vector($0.k) }
+        case .qBias: return bias(of: .q)
+        case .kBias: return bias(of: .k)
+        case .vBias: return bias(of: .v)
+        case .qkvBias: return bias(of: .qkv)
+        case .oBias: return bias(of: .o)
+        case .upBias: return bias(of: .up)
+        case .downBias: return bias(of: .down)
+        default: return nil
+        }
+    }
+}
+
+extension LoadedWeight {
+    /// The values as Float32, row-major (quantized and half-precision matrices dequantized).
+    public var floats: [Float] {
+        switch self {
+        case .matrix(let m): return m.floats()
+        case .vector(let v): return v.array
+        }
+    }
+}
+
 /// A weight as loaded: a matrix for products, or a Float32 vector (norms, biases).
 public enum LoadedWeight: @unchecked Sendable {
     case matrix(WeightMatrix)

@@ -60,6 +60,8 @@ public final class ParameterStore: @unchecked Sendable {
     public let output: Int
     private let buffers: ParameterBuffers
     private let index: [String: Int]
+    /// Where each planned weight starts in the flat buffer.
+    private let offsets: [WeightKey: Int]
 
     /// Lays out every weight of the config's plan, all zero.
     public init(config c: ModelConfig) throws {
@@ -78,6 +80,7 @@ public final class ParameterStore: @unchecked Sendable {
         }
         self.tensors = tensors
         self.count = offset
+        offsets = start.mapValues(\.offset)
         embedding = start[WeightKey(.tokenEmbedding, nil)]!.offset
         output = start[WeightKey(.output, nil)]?.offset ?? embedding
         var index: [String: Int] = [:]
@@ -156,6 +159,53 @@ public final class ParameterStore: @unchecked Sendable {
             let floats = try source.floats(info)
             floats.withUnsafeBufferPointer { (values + t.offset).update(from: $0.baseAddress!, count: t.count) }
         }
+    }
+
+    /// A store holding `model`'s weights as Float32 in Hugging Face layout, whatever the model was
+    /// loaded from (a GGUF's quantized matrices are dequantized; its llama q/k rows, permuted for
+    /// ggml's RoPE pairing, and its blocked fused qkv rows go back to Hugging Face's order), so what
+    /// trains from it saves as a normal Hugging Face folder.
+    public convenience init(model: Model) throws {
+        let source = model.config
+        var c = source
+        c.ropeStyle = .halves
+        if source.fusedQKV == .blocked {
+            guard source.numKVHeads == source.numHeads else {
+                throw TrainingError.unsupported("\(model.path): a fused qkv projection with grouped-query heads")
+            }
+            c.fusedQKV = .perHead
+        }
+        try self.init(config: c)
+        let d = c.headDim
+        for w in DecoderPlan(config: source).weights {
+            guard let o = offsets[WeightKey(w.role, w.layer)] else { continue }
+            guard var values = model.weights.weight(w.role, w.layer)?.floats else {
+                guard w.requirement == .optional else { throw CheckpointError.missingTensor(path: model.path, name: w.ggufName) }
+                continue   // a missing LayerNorm bias stays zero
+            }
+            let rows = w.shape[0]
+            switch (w.role, source.ropeStyle, source.fusedQKV) {
+            case (.q, .adjacent, _), (.qBias, .adjacent, _):
+                values = GGUFExport.permuteFromGGMLRope(values, heads: c.numHeads, rows: rows)
+            case (.k, .adjacent, _), (.kBias, .adjacent, _):
+                values = GGUFExport.permuteFromGGMLRope(values, heads: c.numKVHeads, rows: rows)
+            case (.qkv, _, .blocked?), (.qkvBias, _, .blocked?):
+                values = GGUFExport.blockedQKVToPerHead(values, heads: c.numHeads, headDim: d, rows: rows)
+            default: break
+            }
+            precondition(values.count == w.count, "\(w.role) of layer \(w.layer ?? -1): \(values.count) values for \(w.shape)")
+            values.withUnsafeBufferPointer { (self.values + o).update(from: $0.baseAddress!, count: w.count) }
+        }
+    }
+
+    /// A store loaded from any checkpoint hayai runs: a Hugging Face folder (F32/F16/BF16, sharded) or
+    /// a GGUF file (see init(model:)).
+    public static func load(base path: String) throws -> ParameterStore {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            return try load(folder: path)
+        }
+        return try ParameterStore(model: Model.load(path: path, dequantize: false, interleave: false))
     }
 
     /// The config of a Hugging Face folder and a store loaded from it.
