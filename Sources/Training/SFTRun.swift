@@ -3,6 +3,7 @@
 // checkpoint in Hugging Face layout whose tokenizer_config.json carries the chat template used.
 import Foundation
 import Checkpoints
+import Tokenizers
 
 public struct SFTConfig: Codable, Equatable, Sendable {
     public var epochs = 3
@@ -37,15 +38,17 @@ public final class SFTRun {
     public let validation: [MicroBatch]
     public let plannedSteps: Int
     public let report: SFTPackingReport
+    public let base: BaseCheckpoint
     private let model: TrainingModel
     private let trainer: Trainer
 
     /// - sequences: tokenized examples (SFTPacking.tokenize), in a fixed order; a seeded shuffle
     ///   splits off the validation examples.
-    public init(base: String, sequences: [SFTSequence], padToken: Int, config: SFTConfig) throws {
+    public init(base: BaseCheckpoint, sequences: [SFTSequence], padToken: Int, config: SFTConfig) throws {
         guard !sequences.isEmpty else { throw TrainingError.badData("no SFT examples to train on") }
         self.config = config
-        parameters = try ParameterStore.load(folder: base)
+        self.base = base
+        parameters = try base.parameters()
         let seqLen = min(config.contextLength ?? parameters.config.maxPositions, parameters.config.maxPositions)
         var rng = SeededRandom(seed: config.seed)
         var order = Array(sequences.indices)
@@ -110,18 +113,12 @@ public final class SFTRun {
         return count > 0 ? sum / Double(count) : nil
     }
 
-    /// Writes the instruct checkpoint: weights, config, the base's tokenizer files, and a
-    /// tokenizer_config.json whose `chat_template` is `chatTemplate`.
-    public func save(to out: String, tokenizerFolder: String, chatTemplate: String, templateName: String) throws {
-        var writer = CheckpointWriter(parameters: parameters, tokenizerFolder: tokenizerFolder)
-        let configPath = (tokenizerFolder as NSString).appendingPathComponent("tokenizer_config.json")
-        var tokenizerConfig: [String: Any] = [:]
-        if let data = FileManager.default.contents(atPath: configPath),
-           let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] { tokenizerConfig = object }
+    /// Writes the instruct checkpoint: weights, config, the base's tokenizer files (written from its
+    /// GGUF vocabulary when it had none), and a tokenizer_config.json whose `chat_template` is `chatTemplate`.
+    public func save(to out: String, chatTemplate: String, templateName: String) throws {
+        var tokenizerConfig = base.tokenizerConfig
         tokenizerConfig["chat_template"] = chatTemplate
         tokenizerConfig["hayai_chat_format"] = templateName
-        writer.extraFiles["tokenizer_config.json"] = try JSONSerialization.data(withJSONObject: tokenizerConfig,
-                                                                                 options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        try writer.write(to: out)
+        try base.writer(for: parameters, tokenizerConfig: tokenizerConfig).write(to: out)
     }
 }

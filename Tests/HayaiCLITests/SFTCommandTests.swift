@@ -35,6 +35,26 @@ final class SFTCommandTests: XCTestCase {
         XCTAssertTrue(runs.stdout.contains("completed"), runs.stdout)
     }
 
+    /// A GGUF base (quantized, no tokenizer.json): the instruct model is a normal Hugging Face folder
+    /// with a tokenizer.json written from the GGUF vocabulary, and chat loads it.
+    func testAGGUFBaseGivesAHuggingFaceFolder() throws {
+        let gguf = Fixtures.fixture("stablelm-tiny.q8_0.gguf").path
+        let sft = Fixtures.repoRoot.appendingPathComponent("data/sft/hayai-instruct-bilingual.jsonl").path
+        let out = scratch.appendingPathComponent("from-gguf").path
+        let r = try HayaiBinary.run(["train", "sft", "--base", gguf, "--data", sft, "--steps", "2", "--seq-len", "128",
+                                     "--batch-size", "2", "--out", out, "--home", scratch.appendingPathComponent("ws").path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        for file in ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/" + file), "\(file) missing")
+        }
+        let text = "こんにちは、hello 123"
+        let a = try HayaiBinary.run(["tokenize", out, "--text", text, "--json"]), b = try HayaiBinary.run(["tokenize", gguf, "--text", text, "--json"])
+        XCTAssertEqual(a.status, 0, a.stderr)
+        XCTAssertEqual(a.stdout, b.stdout, "the written tokenizer.json gives the GGUF's ids")
+        let chat = try HayaiBinary.run(["chat", out, "-n", "4", "--json"], stdin: "こんにちは\n")
+        XCTAssertEqual(chat.status, 0, chat.stderr)
+    }
+
     func testBadDataAndAFormatTheTokenizerLacks() throws {
         let bad = try data([#"{"instruction": "ok", "output": "fine"}"#, #"{"instruction": "no answer"}"#])
         let r = try HayaiBinary.run(["train", "sft", "--base", base, "--data", bad, "--steps", "1", "--out", scratch.appendingPathComponent("x").path])

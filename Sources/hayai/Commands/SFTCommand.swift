@@ -23,7 +23,7 @@ struct SFTCommand: ParsableCommand {
             tokenizer_config.json carries the chat template, so `hayai chat` detects the format.
             """)
 
-    @Option(help: ArgumentHelp("The base checkpoint (a Hugging Face folder hayai can train from).", valueName: "dir"))
+    @Option(help: ArgumentHelp("The base checkpoint: a Hugging Face folder or a .gguf file (quantized weights are dequantized).", valueName: "model"))
     var base: String
 
     @Option(help: ArgumentHelp("Instruction data (JSONL, repeatable).", valueName: "file"))
@@ -88,7 +88,8 @@ struct SFTCommand: ParsableCommand {
         CLI.setThreads(threads)
         let library = TemplateLibrary.standard()
         let format = try library.template(named: template)
-        let tokenizer = try TokenizerLoader.load(folder: base)
+        let baseCheckpoint = try BaseCheckpoint(path: base)
+        let tokenizer = try baseCheckpoint.tokenizer()
         guard let eos = tokenizer.eosTokenIDs.first, let eosText = tokenizer.tokenString(eos) else {
             throw UserError("\(base): the tokenizer names no end-of-sequence token")
         }
@@ -108,7 +109,7 @@ struct SFTCommand: ParsableCommand {
         config.epochs = epochs; config.steps = steps; config.lr = lr; config.minLR = lr / 10
         config.microBatchSize = batchSize; config.contextLength = seqLen; config.seed = seed
         let pad = tokenizer.tokenID("<|padding|>") ?? eos
-        let training = try SFTRun(base: base, sequences: sequences, padToken: pad, config: config)
+        let training = try SFTRun(base: baseCheckpoint, sequences: sequences, padToken: pad, config: config)
         let r = training.report
         print("sft: \(records.count) examples (\(r.truncated) cut to fit a row, \(r.skipped) without a response left), "
               + "\(r.packedRows) packed rows, \(r.trainedTokens) of \(r.totalTokens) tokens trained on; "
@@ -150,7 +151,7 @@ struct SFTCommand: ParsableCommand {
                 summary["val/loss"] = v
                 print("step \(done): val loss \(String(format: "%.4f", v))")
             }
-            try training.save(to: outDir, tokenizerFolder: base, chatTemplate: format.jinjaSource, templateName: format.name)
+            try training.save(to: outDir, chatTemplate: format.jinjaSource, templateName: format.name)
             run = try store.finish(run: run, status: stop.isRequested ? .interrupted : .completed, summary: summary)
             print("instruct model in \(outDir) (run \(run.name)); try: hayai chat \(outDir)")
         } catch {
