@@ -208,7 +208,8 @@ public struct DecoderForward {
     /// over the pool (QuantizedMatrix.matVec(_:into:_:into:_:into:x:pool:)); otherwise one by one.
     private func together(_ l1: Linear, _ y1: UnsafeMutablePointer<Float>, _ l2: Linear, _ y2: UnsafeMutablePointer<Float>,
                           _ l3: Linear?, _ y3: UnsafeMutablePointer<Float>?, input: UnsafePointer<Float>, rows n: Int) {
-        if n == 1, let pool, case .quantized(let a, _) = l1.weight, case .quantized(let b, _) = l2.weight {
+        if n == 1, let pool, l1.lora == nil, l2.lora == nil, l3?.lora == nil,
+           case .quantized(let a, _) = l1.weight, case .quantized(let b, _) = l2.weight {
             var c: QuantizedMatrix?
             if let l3, case .quantized(let m, _) = l3.weight { c = m }
             if l3 == nil || c != nil {

@@ -75,10 +75,12 @@ public enum WeightMatrix: @unchecked Sendable {
     }
 }
 
-/// A linear layer y = x · Wᵀ + b with W of shape (outFeatures, inFeatures).
+/// A linear layer y = x · Wᵀ + b (+ a LoRA update) with W of shape (outFeatures, inFeatures).
 public struct Linear: @unchecked Sendable {
     public let weight: WeightMatrix
     public let bias: FloatTensor?
+    /// A low-rank update trained beside the frozen weight (LoRA.swift).
+    public var lora: LoRAAdapter?
     public var outFeatures: Int { weight.rows }
     public var inFeatures: Int { weight.cols }
 
@@ -87,6 +89,7 @@ public struct Linear: @unchecked Sendable {
     /// x: (t, in) -> y: (t, out)
     public func callAsFunction(_ x: UnsafePointer<Float>, t: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool? = nil) {
         weight.multiply(x, t: t, into: y, pool: pool)
+        lora?.add(x, t: t, inFeatures: inFeatures, outFeatures: outFeatures, into: y)
         if let bias {
             let b = bias.pointer, n = outFeatures
             for r in 0..<t { let row = y + r * n; for i in 0..<n { row[i] += b[i] } }

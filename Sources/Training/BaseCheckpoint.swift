@@ -50,6 +50,15 @@ public struct BaseCheckpoint {
         tokenizerConfig = (try? JSONSerialization.jsonObject(with: files["tokenizer_config.json"]!) as? [String: Any]) ?? [:]
     }
 
+    /// The base's config (without loading its weights).
+    public func modelConfig() throws -> ModelConfig {
+        if isFolder {
+            let configPath = (path as NSString).appendingPathComponent("config.json")
+            return try HFConfig.load(path: configPath).resolve(path: configPath)
+        }
+        return try GGUFFile(path: path).modelConfig()
+    }
+
     /// The base's tokenizer.
     public func tokenizer() throws -> Tokenizer { try TokenizerLoader.load(path: path) }
 
@@ -63,5 +72,15 @@ public struct BaseCheckpoint {
         writer.extraFiles["tokenizer_config.json"] = try JSONSerialization.data(withJSONObject: tokenizerConfig,
                                                                                  options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         return writer
+    }
+}
+
+extension LoRASettings {
+    /// Settings from the command line, checked against the base (targets it has, a rank that fits).
+    public static func parse(rank: Int, alpha: Double?, targets: String, base: BaseCheckpoint) throws -> LoRASettings {
+        let plan = DecoderPlan(config: try base.modelConfig())
+        let settings = LoRASettings(rank: rank, alpha: alpha ?? Double(2 * rank), targets: try LoRASettings.targets(targets, plan: plan))
+        try settings.check(plan: plan)
+        return settings
     }
 }

@@ -88,6 +88,7 @@ public final class ParameterStore: @unchecked Sendable {
         self.index = index
         let buffers = ParameterBuffers(count: offset)
         self.buffers = buffers
+        loraSettings = nil
         weights = DecoderWeights(plan: plan, path: "parameters") { role, layer in
             guard let (o, shape) = start[WeightKey(role, layer)] else { return nil }
             let view = FloatTensor(mapped: buffers.values + o, shape: shape, keepAlive: buffers)
@@ -95,9 +96,69 @@ public final class ParameterStore: @unchecked Sendable {
         }
     }
 
-    /// The gradient that belongs to a pointer into `values` (the same offset in `gradients`).
-    public func gradient(of p: UnsafePointer<Float>) -> UnsafeMutablePointer<Float> {
-        gradients + (p - UnsafePointer(values))
+    /// LoRA stores only: the adapters, as views into `values`, by the (role, layer) of their base matrix.
+    public private(set) var adapters: [WeightKey: LoRAAdapter] = [:]
+    public let loraSettings: LoRASettings?
+
+    /// The gradient that belongs to a pointer into `values` (the same offset in `gradients`); nil for
+    /// a pointer outside this store (a frozen weight).
+    public func gradient(of p: UnsafePointer<Float>) -> UnsafeMutablePointer<Float>? {
+        let offset = p - UnsafePointer(values)
+        return offset >= 0 && offset < count ? gradients + offset : nil
+    }
+
+    /// LoRA adapters for the targeted matrices of `plan`: per layer and target, A (r, in) and B (out, r)
+    /// under PEFT's names; the base itself stays outside (frozen). Zero until initializeLoRA.
+    public init(lora settings: LoRASettings, base plan: DecoderPlan) throws {
+        try settings.check(plan: plan)
+        config = plan.config
+        self.plan = plan
+        loraSettings = settings
+        var tensors: [ParameterTensor] = []
+        var offset = 0
+        var parts: [WeightKey: (a: Int, b: Int, out: Int, in: Int)] = [:]
+        let arch = plan.config.architecture
+        for w in plan.weights where w.kind == .matrix {
+            guard let layer = w.layer, let target = settings.targets.first(where: { $0.role == w.role }) else { continue }
+            func add(_ part: String, _ shape: [Int]) -> Int {
+                let t = ParameterTensor(name: AdapterFolder.tensorName(target, layer: layer, arch: arch, part: part), shape: shape,
+                                        offset: offset, role: w.role, layer: layer)
+                tensors.append(t)
+                offset += t.count
+                return t.offset
+            }
+            let a = add("A", [settings.rank, w.shape[1]]), b = add("B", [w.shape[0], settings.rank])
+            parts[WeightKey(w.role, layer)] = (a, b, w.shape[0], w.shape[1])
+        }
+        self.tensors = tensors
+        self.count = offset
+        offsets = [:]
+        embedding = 0; output = 0
+        var index: [String: Int] = [:]
+        for (i, t) in tensors.enumerated() { index[t.name] = i }
+        self.index = index
+        let buffers = ParameterBuffers(count: offset)
+        self.buffers = buffers
+        weights = nil
+        adapters = parts.mapValues { p in
+            LoRAAdapter(a: FloatTensor(mapped: buffers.values + p.a, shape: [settings.rank, p.in], keepAlive: buffers),
+                        b: FloatTensor(mapped: buffers.values + p.b, shape: [p.out, settings.rank], keepAlive: buffers), scale: settings.scale)
+        }
+    }
+
+    /// PEFT's LoRA initialisation: A ~ U(−1/√in, 1/√in) (kaiming_uniform with a = √5), B = 0, so the
+    /// adapted model starts as the base.
+    public func initializeLoRA(seed: UInt64) {
+        var rng = SeededRandom(seed: seed)
+        for t in tensors {
+            let p = values + t.offset
+            if t.name.hasSuffix(".lora_A.weight") {
+                let bound = 1 / Double(t.shape[1]).squareRoot()
+                for i in 0..<t.count { p[i] = Float((rng.uniform() * 2 - 1) * bound) }
+            } else {
+                p.update(repeating: 0, count: t.count)
+            }
+        }
     }
 
     public func tensor(_ name: String) -> ParameterTensor? { index[name].map { tensors[$0] } }

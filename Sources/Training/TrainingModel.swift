@@ -26,6 +26,8 @@ public final class TrainingModel {
     private let acts: Activations
     private let ropeCos: FloatTensor, ropeSin: FloatTensor
     private let decoder: DecoderForward
+    /// x·Aᵀ and dy·B of one adapted layer in the backward: 2 × (B·T, rank).
+    private let loraScratch: UnsafeMutablePointer<Float>
     private var logitsAreGradients = false
     /// Whether the last forward packed documents (acts.positions holds their positions).
     private var usesPositions = false
@@ -34,8 +36,16 @@ public final class TrainingModel {
     /// The label value that marks a position as not scored (as in Hugging Face).
     public static let ignoreIndex = -100
 
-    public init(parameters: ParameterStore, batchSize: Int, seqLen: Int) throws {
+    /// The weights the forward runs: the store's own (full training), or a frozen base with the store's
+    /// LoRA adapters attached (only pointers into the store get gradients).
+    public let weights: DecoderWeights
+
+    /// - weights: a frozen base (any storage: F32, F16/BF16, quantized) with LoRA adapters from
+    ///   `parameters` attached; nil trains `parameters.weights` themselves.
+    public init(parameters: ParameterStore, weights: DecoderWeights? = nil, batchSize: Int, seqLen: Int) throws {
         let c = parameters.config
+        guard let w = weights ?? parameters.weights else { throw TrainingError.unsupported("a LoRA store needs the base's weights") }
+        self.weights = w
         guard batchSize > 0, seqLen > 0 else { throw TrainingError.badBatch("batch size and sequence length must be positive") }
         guard seqLen <= c.maxPositions else {
             throw TrainingError.badBatch("sequence length \(seqLen) is longer than max_position_embeddings \(c.maxPositions)")
@@ -48,11 +58,22 @@ public final class TrainingModel {
         let (cos, sin) = Ops.ropeTables(positions: seqLen, rotaryDim: c.rotaryDim, theta: c.ropeTheta)
         ropeCos = FloatTensor(values: cos, shape: [seqLen, c.rotaryDim / 2])
         ropeSin = FloatTensor(values: sin, shape: [seqLen, c.rotaryDim / 2])
-        decoder = DecoderForward(plan: parameters.plan, ropeCos: ropeCos.pointer, ropeSin: ropeSin.pointer, pool: nil)
+        // Packed or half-precision base matrices multiply on the pool; Float32 ones through BLAS's threads.
+        let allDense = w.layers.allSatisfy { $0.linears.allSatisfy { if case .dense = $1.weight { return true } else { return false } } }
+        decoder = DecoderForward(plan: parameters.plan, ropeCos: ropeCos.pointer, ropeSin: ropeSin.pointer,
+                                 pool: allDense ? nil : ThreadPool(threads: ThreadPool.availableCores))
+        loraScratch = acts.arena.floats(2 * batchSize * seqLen * (parameters.loraSettings?.rank ?? 0))
     }
 
     /// Floats held for activations and gradient scratch.
     public var activationFloats: Int { acts.arena.floatCount }
+
+    /// The bytes a model of `config` would hold for activations and scratch at this batch shape
+    /// (counted by laying the buffers out without allocating them).
+    public static func activationBytes(config: ModelConfig, batchSize: Int, seqLen: Int, loraRank: Int = 0) -> Int {
+        let counted = Activations(config: config, batch: batchSize, seqLen: seqLen, countOnly: true).arena.floatCount
+        return 4 * (counted + max(1, 2 * batchSize * seqLen * loraRank))   // the LoRA scratch (one float when unused)
+    }
 
     // MARK: - Forward
 
@@ -97,7 +118,7 @@ public final class TrainingModel {
     }
 
     private func runForward() {
-        let c = config, w = parameters.weights!, a = acts
+        let c = config, w = weights, a = acts
         let n = batchSize * seqLen
         decoder.embed(UnsafeBufferPointer(start: a.tokens, count: n).lazy.map { Int($0) }, w, into: a.residual[0])
         decoder.layers(w, rows: n, activations: { a.layerActivations[$0] }, attention: { l in
@@ -116,7 +137,7 @@ public final class TrainingModel {
     /// passes 1/(targets of all micro-batches). Gradients accumulate: zero them between steps.
     public func backward(lossScale: Float? = nil) {
         precondition(!logitsAreGradients, "backward needs a fresh forward")
-        let c = config, w = parameters.weights!, a = acts
+        let c = config, w = weights, a = acts
         let n = batchSize * seqLen, hidden = c.hiddenSize
         let scale = lossScale ?? (targetCount > 0 ? 1 / Float(targetCount) : 0)
 
@@ -149,24 +170,47 @@ public final class TrainingModel {
             }
             normBackward(lw.attnNorm, dout: a.dLn1, x: x, mean: la.ln1Mean, rstd: la.ln1Rstd, dx: dres)
         }
-        Embedding.backward(ids: a.tokens, n: n, dout: dres, c: hidden, dtable: g(w.embedding))
+        if let dtable = g(w.embedding) { Embedding.backward(ids: a.tokens, n: n, dout: dres, c: hidden, dtable: dtable) }
     }
 
     // MARK: - Parameters and their gradients
 
-    /// A matrix's values; training's weights are Float32 views into the store by construction.
-    private func values(_ m: WeightMatrix) -> UnsafePointer<Float> {
-        guard case .dense(let t) = m else { fatalError("training weights are Float32") }
-        return t.pointer
+    /// The gradient of a tensor in the store; nil for a frozen one (the base under LoRA).
+    private func g(_ t: FloatTensor) -> UnsafeMutablePointer<Float>? { parameters.gradient(of: t.pointer) }
+    private func g(_ m: WeightMatrix) -> UnsafeMutablePointer<Float>? {
+        guard case .dense(let t) = m else { return nil }
+        return g(t)
     }
 
-    private func g(_ m: WeightMatrix) -> UnsafeMutablePointer<Float> { parameters.gradient(of: values(m)) }
-    private func g(_ t: FloatTensor) -> UnsafeMutablePointer<Float> { parameters.gradient(of: t.pointer) }
-
-    /// dy: (N, out), x: (N, in) -> dx: (N, in) +=, the layer's weight and bias gradients +=.
+    /// dy: (N, out), x: (N, in) -> dx: (N, in) +=, and += to whichever of the layer's weight, bias and
+    /// LoRA matrices are trained. A frozen weight passes the gradient through in any storage.
     private func linearBackward(_ l: Linear, dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?) {
-        LinearLayer.backward(dy: dy, x: x, t: batchSize * seqLen, weight: values(l.weight), inFeatures: l.inFeatures,
-                             outFeatures: l.outFeatures, dx: dx, dweight: g(l.weight), dbias: l.bias.map { g($0) })
+        let n = batchSize * seqLen
+        if case .dense(let w) = l.weight, let dw = g(w) {
+            LinearLayer.backward(dy: dy, x: x, t: n, weight: w.pointer, inFeatures: l.inFeatures, outFeatures: l.outFeatures, dx: dx,
+                                 dweight: dw, dbias: l.bias.flatMap { g($0) })
+        } else if let dx {
+            l.weight.addInputGradient(dy: dy, t: n, into: dx)
+        }
+        if let lora = l.lora, let dA = g(lora.a), let dB = g(lora.b) {
+            loraBackward(lora, dy: dy, x: x, inFeatures: l.inFeatures, outFeatures: l.outFeatures, dA: dA, dB: dB, dx: dx)
+        }
+    }
+
+    /// y = x·Wᵀ + s·(x·Aᵀ)·Bᵀ with A: (r, in), B: (out, r). With xa = x·Aᵀ and u = dy·B (both (N, r)):
+    /// dB += s·dyᵀ·xa, dA += s·uᵀ·x, dx += s·u·A.
+    private func loraBackward(_ lora: LoRAAdapter, dy: UnsafePointer<Float>, x: UnsafePointer<Float>, inFeatures: Int, outFeatures: Int,
+                              dA: UnsafeMutablePointer<Float>, dB: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?) {
+        let n = batchSize * seqLen, r = lora.rank, s = lora.scale
+        let xa = loraScratch, u = loraScratch + n * r
+        BLAS.gemm(transA: false, transB: true, m: n, n: r, k: inFeatures, a: x, lda: inFeatures, b: lora.a.pointer, ldb: inFeatures, c: xa, ldc: r)
+        BLAS.gemm(transA: true, transB: false, m: outFeatures, n: r, k: n, alpha: s, a: dy, lda: outFeatures, b: xa, ldb: r, beta: 1, c: dB, ldc: r)
+        BLAS.gemm(transA: false, transB: false, m: n, n: r, k: outFeatures, a: dy, lda: outFeatures, b: lora.b.pointer, ldb: r, c: u, ldc: r)
+        BLAS.gemm(transA: true, transB: false, m: r, n: inFeatures, k: n, alpha: s, a: u, lda: r, b: x, ldb: inFeatures, beta: 1, c: dA, ldc: inFeatures)
+        if let dx {
+            BLAS.gemm(transA: false, transB: false, m: n, n: inFeatures, k: r, alpha: s, a: u, lda: r, b: lora.a.pointer, ldb: inFeatures,
+                      beta: 1, c: dx, ldc: inFeatures)
+        }
     }
 
     private func normBackward(_ norm: Norm, dout: UnsafePointer<Float>, x: UnsafePointer<Float>, mean: UnsafePointer<Float>,
@@ -175,7 +219,7 @@ public final class TrainingModel {
         switch c.norm {
         case .layerNorm:
             LayerNorm.backward(dout: dout, x: x, mean: mean, rstd: rstd, t: n, c: c.hiddenSize, weight: norm.weight.pointer, dx: dx,
-                               dweight: g(norm.weight), dbias: norm.bias.map { g($0) })
+                               dweight: g(norm.weight), dbias: norm.bias.flatMap { g($0) })
         case .rmsNorm:
             RMSNorm.backward(dout: dout, x: x, rstd: rstd, t: n, c: c.hiddenSize, weight: norm.weight.pointer, dx: dx, dweight: g(norm.weight))
         }
@@ -183,7 +227,7 @@ public final class TrainingModel {
 
     /// dout: (N, C) -> dinput: (N, C) +=, parameter gradients +=.
     private func mlpBackward(layer l: Int, dout: UnsafePointer<Float>, input: UnsafePointer<Float>, dinput: UnsafeMutablePointer<Float>) {
-        let c = config, lw = parameters.weights.layers[l], la = acts.layers[l], a = acts
+        let c = config, lw = weights.layers[l], la = acts.layers[l], a = acts
         let n = batchSize * seqLen, inter = c.intermediateSize
         a.dAct.update(repeating: 0, count: n * inter)
         linearBackward(lw.down, dy: dout, x: la.act, dx: a.dAct)
@@ -201,7 +245,7 @@ public final class TrainingModel {
 
     /// dout: (N, C) (gradient of the attention block's output) -> dinput: (N, C) +=, parameter gradients +=.
     private func attentionBackward(layer l: Int, dout: UnsafePointer<Float>, dinput: UnsafeMutablePointer<Float>) {
-        let c = config, lw = parameters.weights.layers[l], la = acts.layers[l], a = acts
+        let c = config, lw = weights.layers[l], la = acts.layers[l], a = acts
         let n = batchSize * seqLen, d = c.headDim
         let qDim = c.numHeads * d, kvDim = c.numKVHeads * d
         a.dHeads.update(repeating: 0, count: n * qDim)
@@ -218,17 +262,17 @@ public final class TrainingModel {
         if let qk = lw.qkNorm {
             a.dQPre.update(repeating: 0, count: n * qDim)
             a.dKPre.update(repeating: 0, count: n * kvDim)
-            let dqn = g(qk.q), dkn = g(qk.k)
+            let dqn = g(qk.q), dkn = g(qk.k)   // nil when frozen
             for r in 0..<n {
                 for h in 0..<c.numHeads {
                     let i = r * c.numHeads + h
                     LayerNorm.backwardRow(dout: a.dQ + i * d, x: la.qPre + i * d, mean: la.qMean[i], rstd: la.qRstd[i], c: d,
-                                          weight: qk.q.pointer + h * d, dx: a.dQPre + i * d, dweight: dqn + h * d, dbias: nil)
+                                          weight: qk.q.pointer + h * d, dx: a.dQPre + i * d, dweight: dqn.map { $0 + h * d }, dbias: nil)
                 }
                 for h in 0..<c.numKVHeads {
                     let i = r * c.numKVHeads + h
                     LayerNorm.backwardRow(dout: a.dK + i * d, x: la.kPre + i * d, mean: la.kMean[i], rstd: la.kRstd[i], c: d,
-                                          weight: qk.k.pointer + h * d, dx: a.dKPre + i * d, dweight: dkn + h * d, dbias: nil)
+                                          weight: qk.k.pointer + h * d, dx: a.dKPre + i * d, dweight: dkn.map { $0 + h * d }, dbias: nil)
                 }
             }
             dqProj = a.dQPre; dkProj = a.dKPre
@@ -248,7 +292,7 @@ public final class TrainingModel {
 
 /// Everything the forward keeps for the backward, and the backward's scratch, for B·T = N rows.
 final class Activations {
-    let arena = BufferArena()
+    let arena: BufferArena
     let tokens: UnsafeMutablePointer<Int32>, targets: UnsafeMutablePointer<Int32>
     /// Each token's position within its document, for packed batches.
     let positions: UnsafeMutablePointer<Int32>
@@ -273,7 +317,8 @@ final class Activations {
         var gate, up, act: UnsafeMutablePointer<Float>
     }
 
-    init(config c: ModelConfig, batch: Int, seqLen t: Int) {
+    init(config c: ModelConfig, batch: Int, seqLen t: Int, countOnly: Bool = false) {
+        arena = BufferArena(countOnly: countOnly)
         let n = batch * t, hidden = c.hiddenSize, d = c.headDim
         let qDim = c.numHeads * d, kvDim = c.numKVHeads * d, inter = c.intermediateSize
         let a = arena

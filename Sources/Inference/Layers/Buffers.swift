@@ -6,12 +6,17 @@ import Foundation
 public final class BufferArena {
     private var blocks: [UnsafeMutablePointer<Float>] = []
     public private(set) var floatCount = 0
+    /// Counts what would be allocated without allocating it (a memory estimate); every pointer is then
+    /// one shared dummy float that must not be written.
+    private let countOnly: Bool
+    private static let dummy = UnsafeMutablePointer<Float>.allocate(capacity: 1)
 
-    public init() {}
+    public init(countOnly: Bool = false) { self.countOnly = countOnly }
 
     /// A zeroed buffer of `count` floats (at least one, so empty switches still get a valid pointer).
     public func floats(_ count: Int) -> UnsafeMutablePointer<Float> {
         let n = max(count, 1)
+        if countOnly { floatCount += n; return Self.dummy }
         let p = UnsafeMutablePointer<Float>.allocate(capacity: n)
         p.initialize(repeating: 0, count: n)
         blocks.append(p)

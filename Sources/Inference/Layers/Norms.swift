@@ -86,7 +86,7 @@ public enum RMSNorm {
 
     /// With x̂ = x·rstd and g = dout·w: dx += rstd · (g − x̂ · mean(g·x̂)), dweight += dout·x̂.
     public static func backward(dout: UnsafePointer<Float>, x: UnsafePointer<Float>, rstd: UnsafePointer<Float>, t: Int, c: Int,
-                                weight: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, dweight: UnsafeMutablePointer<Float>) {
+                                weight: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, dweight: UnsafeMutablePointer<Float>?) {
         for r in 0..<t {
             let row = x + r * c, d = dout + r * c, s = rstd[r]
             var gxMean: Float = 0
@@ -95,7 +95,7 @@ public enum RMSNorm {
             for i in 0..<c {
                 let xhat = row[i] * s
                 dx[r * c + i] += s * (d[i] * weight[i] - xhat * gxMean)
-                dweight[i] += d[i] * xhat
+                dweight?[i] += d[i] * xhat
             }
         }
     }
