@@ -71,6 +71,13 @@ public final class Model: @unchecked Sendable {
         return Model(config: config, weights: weights, path: folder, sources: sources, tokenizer: tokenizer)
     }
 
+    /// The weights of a Hugging Face folder laid out as `config` plans them (shapes checked against it),
+    /// without the tokenizer (the trainer's parameter store loads through this).
+    public static func loadWeights(folder: String, config: ModelConfig) throws -> DecoderWeights {
+        let sources = try safetensorsFiles(in: folder).map { try SafetensorsFile(path: $0) as TensorSource }
+        return try WeightLookup(sources: sources, isGGUF: false, config: config, path: sources.count == 1 ? sources[0].path : folder).load()
+    }
+
     /// model.safetensors, or the shards listed by model.safetensors.index.json.
     public static func safetensorsFiles(in folder: String) throws -> [String] {
         let single = (folder as NSString).appendingPathComponent("model.safetensors")

@@ -197,29 +197,10 @@ public final class ParameterStore: @unchecked Sendable {
         }
     }
 
-    /// Copies every tensor from a Hugging Face folder's model.safetensors (or its shards), converting
-    /// F16/BF16 to Float32; shapes must match the config. A tied model ignores a stored lm_head.
+    /// Copies every tensor from a Hugging Face folder's model.safetensors (or its shards) through the
+    /// inference loader (the same plan, lookups and shape checks), converting F16/BF16 to Float32.
     public func load(folder: String) throws {
-        let files = try Model.safetensorsFiles(in: folder).map { try SafetensorsFile(path: $0) }
-        try load(from: files, path: folder)
-    }
-
-    public func load(from sources: [TensorSource], path: String) throws {
-        let optional = Set(plan.weights.filter { $0.requirement == .optional }.map { WeightKey($0.role, $0.layer) })
-        for t in tensors {
-            guard let (source, info) = sources.lazy.compactMap({ s in s.tensorInfos[t.name].map { (s, $0) } }).first else {
-                if optional.contains(WeightKey(t.role, t.layer)) {   // a missing LayerNorm bias is zeros
-                    (values + t.offset).update(repeating: 0, count: t.count)
-                    continue
-                }
-                throw CheckpointError.missingTensor(path: path, name: t.name)
-            }
-            guard info.shape == t.shape else {
-                throw CheckpointError.shapeMismatch(path: source.path, tensor: t.name, expected: t.shape, found: info.shape)
-            }
-            let floats = try source.floats(info)
-            floats.withUnsafeBufferPointer { (values + t.offset).update(from: $0.baseAddress!, count: t.count) }
-        }
+        try copy(from: Model.loadWeights(folder: folder, config: config), plan: plan, path: folder)
     }
 
     /// A store holding `model`'s weights as Float32 in Hugging Face layout, whatever the model was
@@ -237,20 +218,27 @@ public final class ParameterStore: @unchecked Sendable {
             c.fusedQKV = .perHead
         }
         try self.init(config: c)
-        let d = c.headDim
-        for w in DecoderPlan(config: source).weights {
+        try copy(from: model.weights, plan: DecoderPlan(config: source), path: model.path)
+    }
+
+    /// Copies every weight of `weights` (laid out as `source` plans) into the buffer as Float32, turning
+    /// GGUF row layouts back into Hugging Face's; a missing optional weight (a LayerNorm bias) is zeros.
+    private func copy(from weights: DecoderWeights, plan source: DecoderPlan, path: String) throws {
+        let c = config, d = c.headDim
+        for w in source.weights {
             guard let o = offsets[WeightKey(w.role, w.layer)] else { continue }
-            guard var values = model.weights.weight(w.role, w.layer)?.floats else {
-                guard w.requirement == .optional else { throw CheckpointError.missingTensor(path: model.path, name: w.ggufName) }
-                continue   // a missing LayerNorm bias stays zero
+            guard var values = weights.weight(w.role, w.layer)?.floats else {
+                guard w.requirement == .optional else { throw CheckpointError.missingTensor(path: path, name: w.ggufName) }
+                (self.values + o).update(repeating: 0, count: w.count)
+                continue
             }
             let rows = w.shape[0]
-            switch (w.role, source.ropeStyle, source.fusedQKV) {
+            switch (w.role, source.rope, source.qkv) {
             case (.q, .adjacent, _), (.qBias, .adjacent, _):
                 values = GGUFExport.permuteFromGGMLRope(values, heads: c.numHeads, rows: rows)
             case (.k, .adjacent, _), (.kBias, .adjacent, _):
                 values = GGUFExport.permuteFromGGMLRope(values, heads: c.numKVHeads, rows: rows)
-            case (.qkv, _, .blocked?), (.qkvBias, _, .blocked?):
+            case (.qkv, _, .fused(.blocked)), (.qkvBias, _, .fused(.blocked)):
                 values = GGUFExport.blockedQKVToPerHead(values, heads: c.numHeads, headDim: d, rows: rows)
             default: break
             }
