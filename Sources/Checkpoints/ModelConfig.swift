@@ -89,7 +89,13 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     /// mask keeps key j when j > position - sliding_window).
     @inline(__always)
     public func firstAttendedPosition(query position: Int) -> Int {
-        guard let w = slidingWindow else { return 0 }
+        Self.firstAttendedPosition(query: position, window: slidingWindow)
+    }
+
+    /// The same for a window given on its own (nil: every earlier key is visible).
+    @inline(__always)
+    public static func firstAttendedPosition(query position: Int, window: Int?) -> Int {
+        guard let w = window else { return 0 }
         return max(0, position - w + 1)
     }
 

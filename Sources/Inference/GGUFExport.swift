@@ -207,6 +207,28 @@ public enum GGUFExport {
         return out
     }
 
+    /// The inverse of permuteForGGMLRope: a llama GGUF's q/k rows back in Hugging Face's order.
+    public static func permuteFromGGMLRope(_ w: [Float], heads: Int, rows: Int) -> [Float] {
+        let cols = w.count / rows, hd = rows / heads, half = hd / 2
+        var out = w
+        for h in 0..<heads { for j in 0..<2 { for i in 0..<half {
+            let hf = h * hd + j * half + i, ggml = h * hd + i * 2 + j
+            for c in 0..<cols { out[hf * cols + c] = w[ggml * cols + c] }
+        } } }
+        return out
+    }
+
+    /// The inverse of perHeadQKVToBlocked: GGUF's [all q, all k, all v] rows back to HF's per-head [q, k, v].
+    public static func blockedQKVToPerHead(_ w: [Float], heads: Int, headDim d: Int, rows: Int) -> [Float] {
+        let cols = w.count / rows
+        var out = w
+        for h in 0..<heads { for p in 0..<3 { for i in 0..<d {
+            let perHead = h * 3 * d + p * d + i, blocked = p * heads * d + h * d + i
+            for c in 0..<cols { out[perHead * cols + c] = w[blocked * cols + c] }
+        } } }
+        return out
+    }
+
     /// GPT-NeoX's fused qkv: HF rows per head [q, k, v]; GGUF rows [all q, all k, all v].
     static func perHeadQKVToBlocked(_ w: [Float], heads: Int, headDim d: Int, rows: Int) -> [Float] {
         let cols = w.count / rows

@@ -38,7 +38,7 @@ extension WeightMatrix {
     }
 
     /// The whole matrix as floats.
-    func floats() -> [Float] {
+    public func floats() -> [Float] {
         var out = [Float](repeating: 0, count: rows * cols)
         out.withUnsafeMutableBufferPointer { o in for r in 0..<rows { copyRow(r, into: o.baseAddress! + r * cols) } }
         return out
@@ -49,19 +49,8 @@ extension DecoderWeights {
     /// Every matrix with its GGUF name, rebuilt by `body` (the embedding once when tied).
     func mapMatrices(tied: Bool, _ body: (String, WeightMatrix) throws -> WeightMatrix) rethrows -> DecoderWeights {
         var w = self
-        func lin(_ l: Linear?, _ name: String) throws -> Linear? {
-            guard let l else { return nil }
-            return Linear(weight: try body(name, l.weight), bias: l.bias)
-        }
         for i in 0..<w.layers.count {
-            let b = "blk.\(i)."
-            var lw = w.layers[i]
-            lw.q = try lin(lw.q, b + "attn_q.weight"); lw.k = try lin(lw.k, b + "attn_k.weight")
-            lw.v = try lin(lw.v, b + "attn_v.weight"); lw.qkv = try lin(lw.qkv, b + "attn_qkv.weight")
-            lw.o = try lin(lw.o, b + "attn_output.weight")!
-            lw.gate = try lin(lw.gate, b + "ffn_gate.weight"); lw.up = try lin(lw.up, b + "ffn_up.weight")!
-            lw.down = try lin(lw.down, b + "ffn_down.weight")!
-            w.layers[i] = lw
+            w.layers[i] = try w.layers[i].mapLinears { role, l in Linear(weight: try body(role.ggufName(layer: i), l.weight), bias: l.bias) }
         }
         w.embedding = try body("token_embd.weight", embedding)
         w.output = tied ? w.embedding : try body("output.weight", output)
@@ -180,13 +169,13 @@ extension Model {
             let b = "blk.\(l)."
             layers.append(LayerWeights(
                 attnNorm: Norm(weight: vector(hidden, around: 1), bias: vector(hidden, around: 0)),
-                q: try linear(b + "attn_q.weight", qDim, hidden, bias: c.qkvBias),
-                k: try linear(b + "attn_k.weight", kvDim, hidden, bias: c.qkvBias),
-                v: try linear(b + "attn_v.weight", kvDim, hidden, bias: c.qkvBias),
-                qkv: nil, o: try linear(b + "attn_output.weight", hidden, qDim, bias: false), qNorm: nil, kNorm: nil,
-                mlpNorm: Norm(weight: vector(hidden, around: 1), bias: vector(hidden, around: 0)),
-                gate: try linear(b + "ffn_gate.weight", c.intermediateSize, hidden, bias: false),
-                up: try linear(b + "ffn_up.weight", c.intermediateSize, hidden, bias: false),
+                qkv: .separate(q: try linear(b + "attn_q.weight", qDim, hidden, bias: c.qkvBias),
+                               k: try linear(b + "attn_k.weight", kvDim, hidden, bias: c.qkvBias),
+                               v: try linear(b + "attn_v.weight", kvDim, hidden, bias: c.qkvBias)),
+                o: try linear(b + "attn_output.weight", hidden, qDim, bias: false), qkNorm: nil,
+                wiring: .sequential(mlpNorm: Norm(weight: vector(hidden, around: 1), bias: vector(hidden, around: 0))),
+                mlp: .gated(gate: try linear(b + "ffn_gate.weight", c.intermediateSize, hidden, bias: false),
+                            up: try linear(b + "ffn_up.weight", c.intermediateSize, hidden, bias: false)),
                 down: try linear(b + "ffn_down.weight", hidden, c.intermediateSize, bias: false)))
         }
         let weights = DecoderWeights(embedding: try matrix("token_embd.weight", c.vocabSize, hidden), layers: layers,

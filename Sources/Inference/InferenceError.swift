@@ -7,6 +7,8 @@ public enum InferenceError: Error, CustomStringConvertible, LocalizedError {
     case invalidToken(id: Int, vocabularySize: Int)
     case emptyInput
     case invalidSetting(String)
+    /// A LoRA adapter (or its settings) that cannot be used; `path` names the file or option.
+    case badAdapter(path: String, what: String)
 
     public var description: String {
         switch self {
@@ -16,6 +18,7 @@ public enum InferenceError: Error, CustomStringConvertible, LocalizedError {
         case .invalidToken(let id, let n): return "token id \(id) is outside the vocabulary (0..<\(n))"
         case .emptyInput: return "no input tokens"
         case .invalidSetting(let s): return s
+        case .badAdapter(let p, let w): return "\(p): \(w)"
         }
     }
     public var errorDescription: String? { description }

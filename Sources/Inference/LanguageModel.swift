@@ -44,8 +44,9 @@ public final class LocalLanguageModel: LanguageModel {
         self.session = InferenceSession(model: model, contextLength: contextLength)
     }
 
-    public convenience init(path: String, contextLength: Int? = nil) throws {
-        try self.init(model: Model.load(path: path), contextLength: contextLength)
+    /// - adapter: a PEFT LoRA adapter folder to run beside the weights.
+    public convenience init(path: String, adapter: String? = nil, contextLength: Int? = nil) throws {
+        try self.init(model: Model.load(path: path, adapter: adapter), contextLength: contextLength)
     }
 
     public func score(context: [Int], continuations: [[Int]]) throws -> [ContinuationScore] {

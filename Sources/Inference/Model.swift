@@ -7,6 +7,8 @@ import Tokenizers
 
 public final class Model: @unchecked Sendable {
     public let config: ModelConfig
+    /// The decoder's structure, derived once from the config.
+    public let plan: DecoderPlan
     public let weights: DecoderWeights
     public let path: String
     /// The checkpoint's tokenizer (tokenizer.json in the folder, or the GGUF's tokenizer metadata), when it has one.
@@ -22,6 +24,7 @@ public final class Model: @unchecked Sendable {
     public init(config: ModelConfig, weights: DecoderWeights, path: String, sources: [TensorSource], tokenizer: Tokenizer? = nil,
                 interleave: Bool = true) {
         self.config = config
+        self.plan = DecoderPlan(config: config)
         self.tokenizer = tokenizer
         self.weights = interleave ? weights.interleaved(tied: config.tieWordEmbeddings) : weights
         self.path = path
@@ -67,8 +70,15 @@ public final class Model: @unchecked Sendable {
         return Model(config: config, weights: weights, path: folder, sources: sources, tokenizer: tokenizer)
     }
 
+    /// The weights of a Hugging Face folder laid out as `config` plans them (shapes checked against it),
+    /// without the tokenizer (the trainer's parameter store loads through this).
+    public static func loadWeights(folder: String, config: ModelConfig) throws -> DecoderWeights {
+        let sources = try safetensorsFiles(in: folder).map { try SafetensorsFile(path: $0) as TensorSource }
+        return try WeightLookup(sources: sources, isGGUF: false, config: config, path: sources.count == 1 ? sources[0].path : folder).load()
+    }
+
     /// model.safetensors, or the shards listed by model.safetensors.index.json.
-    static func safetensorsFiles(in folder: String) throws -> [String] {
+    public static func safetensorsFiles(in folder: String) throws -> [String] {
         let single = (folder as NSString).appendingPathComponent("model.safetensors")
         if FileManager.default.fileExists(atPath: single) { return [single] }
         let indexPath = (folder as NSString).appendingPathComponent("model.safetensors.index.json")

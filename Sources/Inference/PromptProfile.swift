@@ -6,6 +6,7 @@
 // to what bounds prompt processing, not an exact split.
 import Foundation
 import Kernels
+import Checkpoints
 
 public struct PromptProfile: Sendable {
     public struct Entry: Sendable {
@@ -49,20 +50,20 @@ public struct PromptProfile: Sendable {
         let x = UnsafeMutablePointer<Float>.allocate(capacity: t * widest)
         defer { x.deallocate() }
         for i in 0..<t * widest { x[i] = Float.random(in: -1...1, using: &rng) }
-        let layerRows = w.layers.flatMap { l in [l.q, l.k, l.v, l.qkv, l.o, l.gate, l.up, l.down].compactMap { $0?.outFeatures } }.max() ?? hidden
+        let layerRows = w.layers.flatMap { l in l.linears.map { $0.1.outFeatures } }.max() ?? hidden
         let y = UnsafeMutablePointer<Float>.allocate(capacity: max(t * max(layerRows, hidden), c.vocabSize))
         defer { y.deallocate() }
 
         var entries: [Entry] = []
         // The products, grouped by role; one timing covers every layer's matrices of that role.
-        let roles: [(String, (LayerWeights) -> [Linear])] = [
-            ("matrices: attention q, k, v", { l in [l.q, l.k, l.v, l.qkv].compactMap { $0 } }),
-            ("matrices: attention output", { l in [l.o] }),
-            ("matrices: mlp gate, up", { l in [l.gate, l.up].compactMap { $0 } }),
-            ("matrices: mlp down", { l in [l.down] }),
+        let roles: [(String, Set<WeightRole>)] = [
+            ("matrices: attention q, k, v", [.q, .k, .v, .qkv]),
+            ("matrices: attention output", [.o]),
+            ("matrices: mlp gate, up", [.gate, .up]),
+            ("matrices: mlp down", [.down]),
         ]
-        for (name, linears) in roles {
-            let ms = w.layers.flatMap { linears($0).map(\.weight) }
+        for (name, wanted) in roles {
+            let ms = w.layers.flatMap { $0.linears.filter { wanted.contains($0.0) }.map(\.1.weight) }
             let seconds = best { for m in ms { m.multiply(x, t: t, into: y, pool: pool) } }
             entries.append(Entry(op: name, seconds: seconds, multiplyAdds: ms.reduce(0) { $0 + Double(t * $1.rows * $1.cols) }, included: false))
         }
@@ -71,7 +72,7 @@ public struct PromptProfile: Sendable {
                              multiplyAdds: Double(w.output.rows * w.output.cols), included: false))
 
         // Activation quantization as the products do it (every row of x, over the pool), once per quantized matrix.
-        let quantized = w.layers.flatMap { l in [l.q, l.k, l.v, l.qkv, l.o, l.gate, l.up, l.down].compactMap { $0?.weight } }
+        let quantized = w.layers.flatMap { l in l.linears.map(\.1.weight) }
             .compactMap { m -> QuantizedMatrix? in if case .quantized(let q, _) = m { return q } else { return nil } }
         if !quantized.isEmpty {
             let xq = UnsafeMutableRawPointer.allocate(byteCount: t * quantized.map(\.activationRowBytes).max()!, alignment: 64)
@@ -86,7 +87,12 @@ public struct PromptProfile: Sendable {
         }
 
         // Norms: two per layer (one with a parallel residual and no second norm), the final one on the last row.
-        let norms = w.layers.flatMap { [$0.attnNorm] + ($0.mlpNorm.map { [$0] } ?? []) }
+        let norms = w.layers.flatMap { l -> [Norm] in
+            switch l.wiring {
+            case .sequential(let mlpNorm), .parallel(let mlpNorm): return [l.attnNorm, mlpNorm]
+            case .parallelSharedNorm: return [l.attnNorm]
+            }
+        }
         let normSeconds = best {
             for n in norms {
                 switch c.norm {

@@ -14,7 +14,8 @@ public final class FloatTensor: @unchecked Sendable {
     private let owned: UnsafeMutablePointer<Float>?
     private let keepAlive: AnyObject?
 
-    init(mapped pointer: UnsafePointer<Float>, shape: [Int], keepAlive: AnyObject) {
+    /// A view of floats that `keepAlive` owns (a mapped file, a parameter buffer).
+    public init(mapped pointer: UnsafePointer<Float>, shape: [Int], keepAlive: AnyObject) {
         self.pointer = pointer; self.shape = shape; self.count = shape.reduce(1, *); self.owned = nil; self.keepAlive = keepAlive
     }
 
@@ -74,16 +75,21 @@ public enum WeightMatrix: @unchecked Sendable {
     }
 }
 
-/// A linear layer y = x · Wᵀ + b with W of shape (outFeatures, inFeatures).
+/// A linear layer y = x · Wᵀ + b (+ a LoRA update) with W of shape (outFeatures, inFeatures).
 public struct Linear: @unchecked Sendable {
     public let weight: WeightMatrix
     public let bias: FloatTensor?
+    /// A low-rank update trained beside the frozen weight (LoRA.swift).
+    public var lora: LoRAAdapter?
     public var outFeatures: Int { weight.rows }
     public var inFeatures: Int { weight.cols }
+
+    public init(weight: WeightMatrix, bias: FloatTensor?) { self.weight = weight; self.bias = bias }
 
     /// x: (t, in) -> y: (t, out)
     public func callAsFunction(_ x: UnsafePointer<Float>, t: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool? = nil) {
         weight.multiply(x, t: t, into: y, pool: pool)
+        lora?.add(x, t: t, inFeatures: inFeatures, outFeatures: outFeatures, into: y)
         if let bias {
             let b = bias.pointer, n = outFeatures
             for r in 0..<t { let row = y + r * n; for i in 0..<n { row[i] += b[i] } }
@@ -96,16 +102,75 @@ public struct Norm: @unchecked Sendable {
     public let bias: FloatTensor?
 }
 
+/// q, k and v projections: three matrices, or one fused matrix in a layout.
+public enum QKVWeights: @unchecked Sendable {
+    case separate(q: Linear, k: Linear, v: Linear)
+    case fused(Linear, FusedQKVLayout)
+}
+
+/// The MLP's input projections (the down projection is in every MLP).
+public enum MLPWeights: @unchecked Sendable {
+    case gated(gate: Linear, up: Linear)
+    case plain(up: Linear)
+
+    public var up: Linear {
+        switch self { case .gated(_, let up), .plain(let up): return up }
+    }
+}
+
+/// How the layer meets the residual stream, with the MLP's norm where it has one (see ResidualWiring).
+public enum BlockWiring: @unchecked Sendable {
+    case sequential(mlpNorm: Norm)
+    case parallel(mlpNorm: Norm)
+    case parallelSharedNorm
+}
+
+/// Per-head norm weights on q and k, (heads, headDim) and (kvHeads, headDim).
+public struct HeadNorms: @unchecked Sendable {
+    public let q: FloatTensor
+    public let k: FloatTensor
+}
+
 public struct LayerWeights: @unchecked Sendable {
     public var attnNorm: Norm
-    public var q: Linear?, k: Linear?, v: Linear?
-    public var qkv: Linear?
+    public var qkv: QKVWeights
     public var o: Linear
-    public var qNorm: FloatTensor?, kNorm: FloatTensor?   // (heads, headDim)
-    public var mlpNorm: Norm?
-    public var gate: Linear?
-    public var up: Linear
+    public var qkNorm: HeadNorms?
+    public var wiring: BlockWiring
+    public var mlp: MLPWeights
     public var down: Linear
+
+    /// Every linear layer with its role, in plan order.
+    public var linears: [(WeightRole, Linear)] {
+        var all: [(WeightRole, Linear)] = []
+        switch qkv {
+        case .separate(let q, let k, let v): all += [(.q, q), (.k, k), (.v, v)]
+        case .fused(let l, _): all.append((.qkv, l))
+        }
+        all.append((.o, o))
+        switch mlp {
+        case .gated(let gate, let up): all += [(.gate, gate), (.up, up)]
+        case .plain(let up): all.append((.up, up))
+        }
+        all.append((.down, down))
+        return all
+    }
+
+    /// This layer with every linear layer rebuilt by `body`.
+    public func mapLinears(_ body: (WeightRole, Linear) throws -> Linear) rethrows -> LayerWeights {
+        var l = self
+        switch qkv {
+        case .separate(let q, let k, let v): l.qkv = .separate(q: try body(.q, q), k: try body(.k, k), v: try body(.v, v))
+        case .fused(let w, let layout): l.qkv = .fused(try body(.qkv, w), layout)
+        }
+        l.o = try body(.o, o)
+        switch mlp {
+        case .gated(let gate, let up): l.mlp = .gated(gate: try body(.gate, gate), up: try body(.up, up))
+        case .plain(let up): l.mlp = .plain(up: try body(.up, up))
+        }
+        l.down = try body(.down, down)
+        return l
+    }
 }
 
 extension WeightMatrix {
@@ -122,12 +187,14 @@ public struct DecoderWeights: @unchecked Sendable {
     public var finalNorm: Norm
     public var output: WeightMatrix          // (vocab, hidden); the embedding when tied
 
+    public init(embedding: WeightMatrix, layers: [LayerWeights], finalNorm: Norm, output: WeightMatrix) {
+        self.embedding = embedding; self.layers = layers; self.finalNorm = finalNorm; self.output = output
+    }
+
     /// Bytes of weights read to produce one token: every matrix once, plus one embedding row.
     public var bytesPerToken: Int {
         var total = output.byteCount + embedding.byteCount / max(embedding.rows, 1)
-        for l in layers {
-            for m in [l.q, l.k, l.v, l.qkv, l.o, l.gate, l.up, l.down] { total += m?.weight.byteCount ?? 0 }
-        }
+        for l in layers { for (_, m) in l.linears { total += m.weight.byteCount } }
         return total
     }
 }
@@ -178,69 +245,146 @@ struct WeightLookup {
         return .dense(try tensor(name, shape: shape))
     }
 
-    func optional(_ role: WeightRole, _ layer: Int, shape: [Int]) throws -> FloatTensor? {
-        let n = name(role, layer)
-        guard find(n) != nil else { return nil }
-        return try tensor(n, shape: shape)
+    /// One planned weight: a matrix (kept packed where it can be), a vector, or per-head norms;
+    /// nil for an optional one the checkpoint lacks.
+    private func load(_ w: PlannedWeight) throws -> LoadedWeight? {
+        switch w.kind {
+        case .matrix:
+            return .matrix(try matrix(w.name(isGGUF: isGGUF, config.architecture)[0], shape: w.shape))
+        case .vector:
+            let n = w.name(isGGUF: isGGUF, config.architecture)[0]
+            if w.requirement == .optional, find(n) == nil { return nil }
+            return .vector(try tensor(n, shape: w.shape))
+        case .headNorm:
+            if isGGUF { return .vector(try tensor(w.ggufName, shape: w.shape)) }
+            var values: [Float] = []
+            values.reserveCapacity(w.count)
+            for n in w.hfNames(config.architecture) { values += try tensor(n, shape: w.hfShape).array }
+            return .vector(FloatTensor(values: values, shape: w.shape))
+        }
     }
 
-    func required(_ role: WeightRole, _ layer: Int, shape: [Int]) throws -> FloatTensor {
-        try tensor(name(role, layer), shape: shape)
-    }
-
-    func linear(_ w: WeightRole, _ b: WeightRole?, _ layer: Int, out: Int, in inF: Int, bias: Bool) throws -> Linear {
-        let weight = try matrix(name(w, layer), shape: [out, inF])
-        let biasTensor = (bias && b != nil) ? try required(b!, layer, shape: [out]) : nil
-        return Linear(weight: weight, bias: biasTensor)
-    }
-
-    /// Per-head q/k norm weights as (heads, headDim): one stacked GGUF tensor, or HF's one tensor per head.
-    func headNorm(_ role: WeightRole, _ layer: Int, heads: Int) throws -> FloatTensor {
-        let d = config.headDim
-        if isGGUF { return try required(role, layer, shape: [heads, d]) }
-        var values: [Float] = []
-        values.reserveCapacity(heads * d)
-        let prefix = name(role, layer)
-        for h in 0..<heads { values += try tensor("\(prefix)\(h).weight", shape: [d]).array }
-        return FloatTensor(values: values, shape: [heads, d])
-    }
-
+    /// Every weight of the plan, assembled into the decoder's structure.
     func load() throws -> DecoderWeights {
-        let c = config
-        let hidden = c.hiddenSize, qDim = c.numHeads * c.headDim, kvDim = c.numKVHeads * c.headDim
-        let layerNormBias = c.norm == .layerNorm
+        let plan = DecoderPlan(config: config)
+        var loaded: [WeightKey: LoadedWeight] = [:]
+        for w in plan.weights { loaded[WeightKey(w.role, w.layer)] = try load(w) }
+        return DecoderWeights(plan: plan, path: path) { role, layer in loaded[WeightKey(role, layer)] }
+    }
+}
+
+extension DecoderWeights {
+    /// The weight of one planned (role, layer): the inverse of init(plan:path:_:); nil where the plan has none.
+    public func weight(_ role: WeightRole, _ layer: Int?) -> LoadedWeight? {
+        guard let l = layer else {
+            switch role {
+            case .tokenEmbedding: return .matrix(embedding)
+            case .output: return .matrix(output)
+            case .finalNormWeight: return .vector(finalNorm.weight)
+            case .finalNormBias: return finalNorm.bias.map { .vector($0) }
+            default: return nil
+            }
+        }
+        let lw = layers[l]
+        if let (_, linear) = lw.linears.first(where: { $0.0 == role }) { return .matrix(linear.weight) }
+        func bias(of r: WeightRole) -> LoadedWeight? {
+            lw.linears.first(where: { $0.0 == r })?.1.bias.map { .vector($0) }
+        }
+        var mlpNorm: Norm?
+        switch lw.wiring {
+        case .sequential(let n), .parallel(let n): mlpNorm = n
+        case .parallelSharedNorm: mlpNorm = nil
+        }
+        switch role {
+        case .attnNormWeight: return .vector(lw.attnNorm.weight)
+        case .attnNormBias: return lw.attnNorm.bias.map { .vector($0) }
+        case .mlpNormWeight: return mlpNorm.map { .vector($0.weight) }
+        case .mlpNormBias: return mlpNorm?.bias.map { .vector($0) }
+        case .qNorm: return lw.qkNorm.map { .vector($0.q) }
+        case .kNorm: return lw.qkNorm.map { .vector($0.k) }
+        case .qBias: return bias(of: .q)
+        case .kBias: return bias(of: .k)
+        case .vBias: return bias(of: .v)
+        case .qkvBias: return bias(of: .qkv)
+        case .oBias: return bias(of: .o)
+        case .upBias: return bias(of: .up)
+        case .downBias: return bias(of: .down)
+        default: return nil
+        }
+    }
+}
+
+extension LoadedWeight {
+    /// The values as Float32, row-major (quantized and half-precision matrices dequantized).
+    public var floats: [Float] {
+        switch self {
+        case .matrix(let m): return m.floats()
+        case .vector(let v): return v.array
+        }
+    }
+}
+
+/// A weight as loaded: a matrix for products, or a Float32 vector (norms, biases).
+public enum LoadedWeight: @unchecked Sendable {
+    case matrix(WeightMatrix)
+    case vector(FloatTensor)
+}
+
+/// A planned weight's identity: its role and layer (nil for model-level weights).
+public struct WeightKey: Hashable, Sendable {
+    public let role: WeightRole, layer: Int?
+    public init(_ role: WeightRole, _ layer: Int?) { self.role = role; self.layer = layer }
+}
+
+extension PlannedWeight {
+    /// The names to look up in a GGUF file or a Hugging Face folder.
+    func name(isGGUF: Bool, _ arch: Architecture) -> [String] { isGGUF ? [ggufName] : hfNames(arch) }
+}
+
+extension DecoderWeights {
+    /// Assembles the weights the plan lists, asking `weight` for each (role, layer); a required one
+    /// that is nil or of the wrong kind is a programmer error in the caller (loaders check presence).
+    public init(plan: DecoderPlan, path: String, _ weight: (WeightRole, Int?) -> LoadedWeight?) {
+        func matrix(_ r: WeightRole, _ l: Int?) -> WeightMatrix {
+            guard case .matrix(let m) = weight(r, l) else { fatalError("\(path): no matrix for \(r) in layer \(l ?? -1)") }
+            return m
+        }
+        func vector(_ r: WeightRole, _ l: Int?) -> FloatTensor? {
+            guard case .vector(let v) = weight(r, l) else { return nil }
+            return v
+        }
+        func required(_ r: WeightRole, _ l: Int?) -> FloatTensor {
+            guard let v = vector(r, l) else { fatalError("\(path): no vector for \(r) in layer \(l ?? -1)") }
+            return v
+        }
+        func linear(_ w: WeightRole, _ b: WeightRole, _ l: Int) -> Linear { Linear(weight: matrix(w, l), bias: vector(b, l)) }
+        func norm(_ w: WeightRole, _ b: WeightRole, _ l: Int?) -> Norm { Norm(weight: required(w, l), bias: vector(b, l)) }
+        let c = plan.config
         var layers: [LayerWeights] = []
         for l in 0..<c.numLayers {
-            let attnNorm = Norm(weight: try required(.attnNormWeight, l, shape: [hidden]),
-                                bias: layerNormBias ? try optional(.attnNormBias, l, shape: [hidden]) : nil)
-            var q: Linear?, k: Linear?, v: Linear?, qkv: Linear?
-            if c.fusedQKV != nil {
-                qkv = try linear(.qkv, .qkvBias, l, out: qDim + 2 * kvDim, in: hidden, bias: c.qkvBias)
-            } else {
-                q = try linear(.q, .qBias, l, out: qDim, in: hidden, bias: c.qkvBias)
-                k = try linear(.k, .kBias, l, out: kvDim, in: hidden, bias: c.qkvBias)
-                v = try linear(.v, .vBias, l, out: kvDim, in: hidden, bias: c.qkvBias)
+            let qkv: QKVWeights
+            switch plan.qkv {
+            case .separate: qkv = .separate(q: linear(.q, .qBias, l), k: linear(.k, .kBias, l), v: linear(.v, .vBias, l))
+            case .fused(let layout): qkv = .fused(linear(.qkv, .qkvBias, l), layout)
             }
-            let o = try linear(.o, .oBias, l, out: hidden, in: qDim, bias: c.outputBias)
-            let qNorm = c.qkNorm ? try headNorm(.qNorm, l, heads: c.numHeads) : nil
-            let kNorm = c.qkNorm ? try headNorm(.kNorm, l, heads: c.numKVHeads) : nil
-            // StableLM with a parallel residual has no second norm; GPT-NeoX's parallel residual does.
-            var mlpNorm: Norm?
-            if let w = try optional(.mlpNormWeight, l, shape: [hidden]) {
-                mlpNorm = Norm(weight: w, bias: layerNormBias ? try optional(.mlpNormBias, l, shape: [hidden]) : nil)
-            } else if !(c.parallelResidual && c.architecture == .stablelm) {
-                throw CheckpointError.missingTensor(path: path, name: name(.mlpNormWeight, l))
+            let wiring: BlockWiring
+            switch plan.residual {
+            case .sequential: wiring = .sequential(mlpNorm: norm(.mlpNormWeight, .mlpNormBias, l))
+            case .parallel: wiring = .parallel(mlpNorm: norm(.mlpNormWeight, .mlpNormBias, l))
+            case .parallelSharedNorm: wiring = .parallelSharedNorm
             }
-            let gate = c.mlp == .gatedSiLU ? try linear(.gate, nil, l, out: c.intermediateSize, in: hidden, bias: false) : nil
-            let up = try linear(.up, .upBias, l, out: c.intermediateSize, in: hidden, bias: c.mlpBias)
-            let down = try linear(.down, .downBias, l, out: hidden, in: c.intermediateSize, bias: c.mlpBias)
-            layers.append(LayerWeights(attnNorm: attnNorm, q: q, k: k, v: v, qkv: qkv, o: o, qNorm: qNorm, kNorm: kNorm,
-                                       mlpNorm: mlpNorm, gate: gate, up: up, down: down))
+            let mlp: MLPWeights
+            switch plan.mlp {
+            case .gated: mlp = .gated(gate: Linear(weight: matrix(.gate, l), bias: nil), up: linear(.up, .upBias, l))
+            case .plain: mlp = .plain(up: linear(.up, .upBias, l))
+            }
+            layers.append(LayerWeights(
+                attnNorm: norm(.attnNormWeight, .attnNormBias, l), qkv: qkv, o: linear(.o, .oBias, l),
+                qkNorm: c.qkNorm ? HeadNorms(q: required(.qNorm, l), k: required(.kNorm, l)) : nil,
+                wiring: wiring, mlp: mlp, down: linear(.down, .downBias, l)))
         }
-        let embedding = try matrix(name(.tokenEmbedding, 0), shape: [c.vocabSize, hidden])
-        let finalNorm = Norm(weight: try required(.finalNormWeight, 0, shape: [hidden]),
-                             bias: layerNormBias ? try optional(.finalNormBias, 0, shape: [hidden]) : nil)
-        let output = c.tieWordEmbeddings ? embedding : try matrix(name(.output, 0), shape: [c.vocabSize, hidden])
-        return DecoderWeights(embedding: embedding, layers: layers, finalNorm: finalNorm, output: output)
+        let embedding = matrix(.tokenEmbedding, nil)
+        self.init(embedding: embedding, layers: layers, finalNorm: norm(.finalNormWeight, .finalNormBias, nil),
+                  output: c.tieWordEmbeddings ? embedding : matrix(.output, nil))
     }
 }

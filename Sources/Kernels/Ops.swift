@@ -1,6 +1,6 @@
 // Element-wise and row-wise operations of the decoder, forward direction. Shapes in comments are
-// (rows, columns) of row-major buffers. Training's backward passes sit beside their forwards in
-// module Training and call these for the forward half.
+// (rows, columns) of row-major buffers. The backward passes sit beside their forwards in
+// Inference/Layers and call these for the forward half.
 import Foundation
 
 public enum Ops {
@@ -8,34 +8,44 @@ public enum Ops {
     /// x: (t, c), weight/bias: (c) -> out: (t, c). `out` may alias `x`.
     public static func layerNorm(_ x: UnsafePointer<Float>, t: Int, c: Int, weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
                                  eps: Float, into out: UnsafeMutablePointer<Float>) {
-        for r in 0..<t {
-            let row = x + r * c, o = out + r * c
-            var mean: Float = 0
-            for i in 0..<c { mean += row[i] }
-            mean /= Float(c)
-            var variance: Float = 0
-            for i in 0..<c { let d = row[i] - mean; variance += d * d }
-            variance /= Float(c)
-            let rstd = 1 / (variance + eps).squareRoot()
-            for i in 0..<c {
-                var v = (row[i] - mean) * rstd
-                if let weight { v *= weight[i] }
-                if let bias { v += bias[i] }
-                o[i] = v
-            }
+        for r in 0..<t { _ = layerNormRow(x + r * c, c: c, weight: weight, bias: bias, eps: eps, into: out + r * c) }
+    }
+
+    /// One row of layerNorm, returning the row's mean and 1/std (training's backward keeps them).
+    @inline(__always)
+    public static func layerNormRow(_ x: UnsafePointer<Float>, c: Int, weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
+                                    eps: Float, into out: UnsafeMutablePointer<Float>) -> (mean: Float, rstd: Float) {
+        var mean: Float = 0
+        for i in 0..<c { mean += x[i] }
+        mean /= Float(c)
+        var variance: Float = 0
+        for i in 0..<c { let d = x[i] - mean; variance += d * d }
+        variance /= Float(c)
+        let rstd = 1 / (variance + eps).squareRoot()
+        for i in 0..<c {
+            var v = (x[i] - mean) * rstd
+            if let weight { v *= weight[i] }
+            if let bias { v += bias[i] }
+            out[i] = v
         }
+        return (mean, rstd)
     }
 
     /// RMSNorm over each row: out = x / sqrt(mean(x²) + eps) * weight. x: (t, c) -> out: (t, c).
     public static func rmsNorm(_ x: UnsafePointer<Float>, t: Int, c: Int, weight: UnsafePointer<Float>, eps: Float,
                                into out: UnsafeMutablePointer<Float>) {
-        for r in 0..<t {
-            let row = x + r * c, o = out + r * c
-            var ss: Float = 0
-            for i in 0..<c { ss += row[i] * row[i] }
-            let scale = 1 / (ss / Float(c) + eps).squareRoot()
-            for i in 0..<c { o[i] = row[i] * scale * weight[i] }
-        }
+        for r in 0..<t { _ = rmsNormRow(x + r * c, c: c, weight: weight, eps: eps, into: out + r * c) }
+    }
+
+    /// One row of rmsNorm, returning 1/√(mean(x²) + eps).
+    @inline(__always)
+    public static func rmsNormRow(_ x: UnsafePointer<Float>, c: Int, weight: UnsafePointer<Float>, eps: Float,
+                                  into out: UnsafeMutablePointer<Float>) -> Float {
+        var ss: Float = 0
+        for i in 0..<c { ss += x[i] * x[i] }
+        let scale = 1 / (ss / Float(c) + eps).squareRoot()
+        for i in 0..<c { out[i] = x[i] * scale * weight[i] }
+        return scale
     }
 
     /// In-place softmax of one row of n values.

@@ -51,11 +51,15 @@ public final class ByteLevelBPETokenizer: Tokenizer, @unchecked Sendable {
     private let ignoreMerges: Bool
     private let unknownID: Int?
 
+    /// What it was built from (written back out as tokenizer.json by ByteLevelTokenizerFiles).
+    let configuration: Configuration
+
     private var wordCache: [String: [Int32]] = [:]
     private let cacheLock = NSLock()
     private static let cacheLimit = 100_000
 
     init(_ c: Configuration) {
+        configuration = c
         tokens = c.tokens
         vocabularySize = c.tokens.count
         var vocabulary: [String: Int] = [:]

@@ -6,6 +6,7 @@
 //   p ← p − lr/(1 − β1ᵗ) · m / (√v / √(1 − β2ᵗ) + ε)
 // The state (m, v, step) saves to and loads from a safetensors file named like torch's state dict
 // (`<tensor>.exp_avg`, `<tensor>.exp_avg_sq`), so a run can resume exactly.
+import Inference
 import Foundation
 import Checkpoints
 

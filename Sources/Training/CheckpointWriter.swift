@@ -35,32 +35,27 @@ public struct CheckpointWriter {
 
     /// Writes the folder at `path`, replacing one that is there.
     public func write(to path: String) throws {
-        let fm = FileManager.default
-        let destination = URL(fileURLWithPath: path).standardizedFileURL
-        let parent = destination.deletingLastPathComponent()
-        guard fm.fileExists(atPath: parent.path) else {
-            throw CheckpointError.cannotWrite(path: path, reason: "folder \(parent.path) does not exist")
+        try StagedFolder.write(to: path) { staging in
+            try writeJSON(configJSON(), to: staging.appendingPathComponent("config.json"))
+            try writeJSON(generationConfigJSON(), to: staging.appendingPathComponent("generation_config.json"))
+            var writer = SafetensorsWriter(path: staging.appendingPathComponent("model.safetensors").path, metadata: ["format": "pt"])
+            for t in parameters.tensors {
+                let values = Array(UnsafeBufferPointer(start: parameters.values + t.offset, count: t.count))
+                try writer.add(t.name, shape: t.shape, floats: values, as: dtype)
+            }
+            try writer.write()
+            try afterFileWritten?("model.safetensors")
+            if let optimizer {
+                try optimizer.save(path: staging.appendingPathComponent(Self.optimizerFileName).path)
+                try afterFileWritten?(Self.optimizerFileName)
+            }
+            try writeExtraAndTokenizerFiles(into: staging, path: path)
         }
-        let staging = parent.appendingPathComponent(".\(destination.lastPathComponent).tmp-\(UUID().uuidString.prefix(8))")
-        do { try fm.createDirectory(at: staging, withIntermediateDirectories: false) } catch {
-            throw CheckpointError.cannotWrite(path: path, reason: "cannot create \(staging.path)")
-        }
-        var committed = false
-        defer { if !committed { try? fm.removeItem(at: staging) } }
+    }
 
-        try writeJSON(configJSON(), to: staging.appendingPathComponent("config.json"))
-        try writeJSON(generationConfigJSON(), to: staging.appendingPathComponent("generation_config.json"))
-        var writer = SafetensorsWriter(path: staging.appendingPathComponent("model.safetensors").path, metadata: ["format": "pt"])
-        for t in parameters.tensors {
-            let values = Array(UnsafeBufferPointer(start: parameters.values + t.offset, count: t.count))
-            try writer.add(t.name, shape: t.shape, floats: values, as: dtype)
-        }
-        try writer.write()
-        try afterFileWritten?("model.safetensors")
-        if let optimizer {
-            try optimizer.save(path: staging.appendingPathComponent(Self.optimizerFileName).path)
-            try afterFileWritten?(Self.optimizerFileName)
-        }
+    /// extraFiles, then the tokenizer folder's files that extraFiles does not replace.
+    func writeExtraAndTokenizerFiles(into staging: URL, path: String) throws {
+        let fm = FileManager.default
         for (name, data) in extraFiles.sorted(by: { $0.key < $1.key }) {
             do { try data.write(to: staging.appendingPathComponent(name)) } catch {
                 throw CheckpointError.cannotWrite(path: staging.appendingPathComponent(name).path, reason: error.localizedDescription)
@@ -77,23 +72,6 @@ public struct CheckpointWriter {
                 }
             }
         }
-
-        // Swap in: the old folder steps aside, the new one takes its name, the old one goes.
-        var aside: URL?
-        if fm.fileExists(atPath: destination.path) {
-            let old = parent.appendingPathComponent(".\(destination.lastPathComponent).old-\(UUID().uuidString.prefix(8))")
-            guard rename(destination.path, old.path) == 0 else {
-                throw CheckpointError.cannotWrite(path: path, reason: "cannot move the previous checkpoint aside: \(String(cString: strerror(errno)))")
-            }
-            aside = old
-        }
-        guard rename(staging.path, destination.path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            if let aside { _ = rename(aside.path, destination.path) }
-            throw CheckpointError.cannotWrite(path: path, reason: "rename: \(reason)")
-        }
-        committed = true
-        if let aside { try? fm.removeItem(at: aside) }
     }
 
     /// config.json in the family's own keys. StableLM gets both the top-level rope keys (transformers 4)

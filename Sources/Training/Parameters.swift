@@ -3,28 +3,18 @@
 // follows the config's switches; the offsets per layer are what the forward and backward use.
 import Foundation
 import Checkpoints
+import Inference
 
-/// One named tensor inside the flat buffer.
+/// One named tensor inside the flat buffer: a planned weight (a per-head norm is one tensor per head).
 public struct ParameterTensor: Sendable, Equatable {
     public let name: String
     public let shape: [Int]
     public let offset: Int
+    public let role: WeightRole
+    public let layer: Int?
     public var count: Int { shape.reduce(1, *) }
     /// AdamW's usual grouping: matrices (dim ≥ 2) decay; norms and biases do not.
     public var decays: Bool { shape.count >= 2 }
-}
-
-/// Offsets into the flat buffer of one decoder layer's tensors (nil where the config has none).
-public struct LayerOffsets: Sendable {
-    public var attnNormWeight = 0, attnNormBias: Int?
-    public var q: Int?, qBias: Int?, k: Int?, kBias: Int?, v: Int?, vBias: Int?
-    public var qkv: Int?, qkvBias: Int?           // GPT-NeoX fused projection, per head [q, k, v]
-    public var o = 0, oBias: Int?
-    public var qNorm: Int?, kNorm: Int?           // per-head LayerNorm weights, (heads, headDim) contiguous
-    public var mlpNormWeight: Int?, mlpNormBias: Int?
-    public var gate: Int?
-    public var up = 0, upBias: Int?
-    public var down = 0, downBias: Int?
 }
 
 public enum TrainingError: Error, CustomStringConvertible, Equatable {
@@ -44,96 +34,132 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     }
 }
 
+/// The two flat buffers; the weights view points into `values`, so it keeps this (not the store) alive.
+final class ParameterBuffers {
+    let values: UnsafeMutablePointer<Float>
+    let gradients: UnsafeMutablePointer<Float>
+    init(count: Int) {
+        values = .allocate(capacity: max(count, 1)); values.initialize(repeating: 0, count: max(count, 1))
+        gradients = .allocate(capacity: max(count, 1)); gradients.initialize(repeating: 0, count: max(count, 1))
+    }
+    deinit { values.deallocate(); gradients.deallocate() }
+}
+
 public final class ParameterStore: @unchecked Sendable {
     public let config: ModelConfig
+    public let plan: DecoderPlan
     public let tensors: [ParameterTensor]
     /// Total number of parameters (the tied output matrix counted once).
     public let count: Int
-    public let values: UnsafeMutablePointer<Float>
-    public let gradients: UnsafeMutablePointer<Float>
+    public var values: UnsafeMutablePointer<Float> { buffers.values }
+    public var gradients: UnsafeMutablePointer<Float> { buffers.gradients }
+    /// The parameters as the decoder's weights (Float32 views into `values`), for the one forward.
+    public private(set) var weights: DecoderWeights!
     public let embedding: Int
-    public let layers: [LayerOffsets]
-    public let finalNormWeight: Int, finalNormBias: Int?
     /// The LM head; equal to `embedding` when the embeddings are tied.
     public let output: Int
+    private let buffers: ParameterBuffers
     private let index: [String: Int]
+    /// Where each planned weight starts in the flat buffer.
+    private let offsets: [WeightKey: Int]
 
-    /// Lays out the tensors the config implies, all zero.
+    /// Lays out every weight of the config's plan, all zero.
     public init(config c: ModelConfig) throws {
-        guard c.architecture != .llama || c.norm == .rmsNorm else { throw TrainingError.unsupported("llama with LayerNorm") }
-        if c.fusedQKV != nil {
-            guard c.fusedQKV == .perHead, c.numKVHeads == c.numHeads else {
-                throw TrainingError.unsupported("a fused qkv projection other than GPT-NeoX's per-head layout")
-            }
-        }
         config = c
+        plan = DecoderPlan(config: c)
         var tensors: [ParameterTensor] = []
         var offset = 0
-        func add(_ name: String, _ shape: [Int]) -> Int {
-            let t = ParameterTensor(name: name, shape: shape, offset: offset)
-            tensors.append(t)
-            offset += t.count
-            return t.offset
+        var start: [WeightKey: (offset: Int, shape: [Int])] = [:]
+        for w in plan.weights {
+            start[WeightKey(w.role, w.layer)] = (offset, w.shape)
+            for name in w.hfNames(c.architecture) {
+                let t = ParameterTensor(name: name, shape: w.hfShape, offset: offset, role: w.role, layer: w.layer)
+                tensors.append(t)
+                offset += t.count
+            }
         }
-        let arch = c.architecture, hidden = c.hiddenSize, d = c.headDim
-        let qDim = c.numHeads * d, kvDim = c.numKVHeads * d
-        let normBias = c.norm == .layerNorm
-        embedding = add(WeightRole.tokenEmbedding.hfName(arch), [c.vocabSize, hidden])
-        var layers: [LayerOffsets] = []
-        for l in 0..<c.numLayers {
-            func name(_ r: WeightRole) -> String { r.hfName(arch, layer: l) }
-            var o = LayerOffsets()
-            o.attnNormWeight = add(name(.attnNormWeight), [hidden])
-            if normBias { o.attnNormBias = add(name(.attnNormBias), [hidden]) }
-            if c.fusedQKV != nil {
-                o.qkv = add(name(.qkv), [qDim + 2 * kvDim, hidden])
-                if c.qkvBias { o.qkvBias = add(name(.qkvBias), [qDim + 2 * kvDim]) }
-            } else {
-                o.q = add(name(.q), [qDim, hidden])
-                if c.qkvBias { o.qBias = add(name(.qBias), [qDim]) }
-                o.k = add(name(.k), [kvDim, hidden])
-                if c.qkvBias { o.kBias = add(name(.kBias), [kvDim]) }
-                o.v = add(name(.v), [kvDim, hidden])
-                if c.qkvBias { o.vBias = add(name(.vBias), [kvDim]) }
-            }
-            o.o = add(name(.o), [hidden, qDim])
-            if c.outputBias { o.oBias = add(name(.oBias), [hidden]) }
-            if c.qkNorm {
-                // HF keeps one LayerNorm (weight only) per head: `...q_layernorm.norms.H.weight`.
-                let qPrefix = name(.qNorm), kPrefix = name(.kNorm)
-                o.qNorm = offset
-                for h in 0..<c.numHeads { _ = add("\(qPrefix)\(h).weight", [d]) }
-                o.kNorm = offset
-                for h in 0..<c.numKVHeads { _ = add("\(kPrefix)\(h).weight", [d]) }
-            }
-            // StableLM's parallel block feeds the MLP the attention's norm: no second norm then.
-            if !(c.parallelResidual && arch == .stablelm) {
-                o.mlpNormWeight = add(name(.mlpNormWeight), [hidden])
-                if normBias { o.mlpNormBias = add(name(.mlpNormBias), [hidden]) }
-            }
-            if c.mlp == .gatedSiLU { o.gate = add(name(.gate), [c.intermediateSize, hidden]) }
-            o.up = add(name(.up), [c.intermediateSize, hidden])
-            if c.mlpBias { o.upBias = add(name(.upBias), [c.intermediateSize]) }
-            o.down = add(name(.down), [hidden, c.intermediateSize])
-            if c.mlpBias { o.downBias = add(name(.downBias), [hidden]) }
-            layers.append(o)
-        }
-        self.layers = layers
-        finalNormWeight = add(WeightRole.finalNormWeight.hfName(arch), [hidden])
-        finalNormBias = normBias ? add(WeightRole.finalNormBias.hfName(arch), [hidden]) : nil
-        output = c.tieWordEmbeddings ? embedding : add(WeightRole.output.hfName(arch), [c.vocabSize, hidden])
         self.tensors = tensors
         self.count = offset
+        offsets = start.mapValues(\.offset)
+        embedding = start[WeightKey(.tokenEmbedding, nil)]!.offset
+        output = start[WeightKey(.output, nil)]?.offset ?? embedding
         var index: [String: Int] = [:]
         for (i, t) in tensors.enumerated() { index[t.name] = i }
         self.index = index
-        values = .allocate(capacity: max(offset, 1))
-        values.initialize(repeating: 0, count: max(offset, 1))
-        gradients = .allocate(capacity: max(offset, 1))
-        gradients.initialize(repeating: 0, count: max(offset, 1))
+        let buffers = ParameterBuffers(count: offset)
+        self.buffers = buffers
+        loraSettings = nil
+        weights = DecoderWeights(plan: plan, path: "parameters") { role, layer in
+            guard let (o, shape) = start[WeightKey(role, layer)] else { return nil }
+            let view = FloatTensor(mapped: buffers.values + o, shape: shape, keepAlive: buffers)
+            return shape.count == 2 && !(role == .qNorm || role == .kNorm) ? .matrix(.dense(view)) : .vector(view)
+        }
     }
 
-    deinit { values.deallocate(); gradients.deallocate() }
+    /// LoRA stores only: the adapters, as views into `values`, by the (role, layer) of their base matrix.
+    public private(set) var adapters: [WeightKey: LoRAAdapter] = [:]
+    public let loraSettings: LoRASettings?
+
+    /// The gradient that belongs to a pointer into `values` (the same offset in `gradients`); nil for
+    /// a pointer outside this store (a frozen weight).
+    public func gradient(of p: UnsafePointer<Float>) -> UnsafeMutablePointer<Float>? {
+        let offset = p - UnsafePointer(values)
+        return offset >= 0 && offset < count ? gradients + offset : nil
+    }
+
+    /// LoRA adapters for the targeted matrices of `plan`: per layer and target, A (r, in) and B (out, r)
+    /// under PEFT's names; the base itself stays outside (frozen). Zero until initializeLoRA.
+    public init(lora settings: LoRASettings, base plan: DecoderPlan) throws {
+        try settings.check(plan: plan)
+        config = plan.config
+        self.plan = plan
+        loraSettings = settings
+        var tensors: [ParameterTensor] = []
+        var offset = 0
+        var parts: [WeightKey: (a: Int, b: Int, out: Int, in: Int)] = [:]
+        let arch = plan.config.architecture
+        for w in plan.weights where w.kind == .matrix {
+            guard let layer = w.layer, let target = settings.targets.first(where: { $0.role == w.role }) else { continue }
+            func add(_ part: String, _ shape: [Int]) -> Int {
+                let t = ParameterTensor(name: AdapterFolder.tensorName(target, layer: layer, arch: arch, part: part), shape: shape,
+                                        offset: offset, role: w.role, layer: layer)
+                tensors.append(t)
+                offset += t.count
+                return t.offset
+            }
+            let a = add("A", [settings.rank, w.shape[1]]), b = add("B", [w.shape[0], settings.rank])
+            parts[WeightKey(w.role, layer)] = (a, b, w.shape[0], w.shape[1])
+        }
+        self.tensors = tensors
+        self.count = offset
+        offsets = [:]
+        embedding = 0; output = 0
+        var index: [String: Int] = [:]
+        for (i, t) in tensors.enumerated() { index[t.name] = i }
+        self.index = index
+        let buffers = ParameterBuffers(count: offset)
+        self.buffers = buffers
+        weights = nil
+        adapters = parts.mapValues { p in
+            LoRAAdapter(a: FloatTensor(mapped: buffers.values + p.a, shape: [settings.rank, p.in], keepAlive: buffers),
+                        b: FloatTensor(mapped: buffers.values + p.b, shape: [p.out, settings.rank], keepAlive: buffers), scale: settings.scale)
+        }
+    }
+
+    /// PEFT's LoRA initialisation: A ~ U(−1/√in, 1/√in) (kaiming_uniform with a = √5), B = 0, so the
+    /// adapted model starts as the base.
+    public func initializeLoRA(seed: UInt64) {
+        var rng = SeededRandom(seed: seed)
+        for t in tensors {
+            let p = values + t.offset
+            if t.name.hasSuffix(".lora_A.weight") {
+                let bound = 1 / Double(t.shape[1]).squareRoot()
+                for i in 0..<t.count { p[i] = Float((rng.uniform() * 2 - 1) * bound) }
+            } else {
+                p.update(repeating: 0, count: t.count)
+            }
+        }
+    }
 
     public func tensor(_ name: String) -> ParameterTensor? { index[name].map { tensors[$0] } }
 
@@ -157,19 +183,13 @@ public final class ParameterStore: @unchecked Sendable {
     public func initialize(seed: UInt64, std: Float = 0.02, scaledResidualInit: Bool = false) {
         var rng = SeededRandom(seed: seed)
         let residualStd = Double(std) / (2 * Double(config.numLayers)).squareRoot()
-        var residualOffsets = Set<Int>()
-        if scaledResidualInit { for l in layers { residualOffsets.insert(l.o); residualOffsets.insert(l.down) } }
-        var normWeights = Set([finalNormWeight])
-        for l in layers {
-            normWeights.insert(l.attnNormWeight)
-            if let w = l.mlpNormWeight { normWeights.insert(w) }
-        }
+        let normWeights: Set<WeightRole> = [.attnNormWeight, .mlpNormWeight, .finalNormWeight, .qNorm, .kNorm]
         for t in tensors {
             let p = values + t.offset
             if t.decays {
-                let s = residualOffsets.contains(t.offset) ? residualStd : Double(std)
+                let s = scaledResidualInit && (t.role == .o || t.role == .down) ? residualStd : Double(std)
                 for i in 0..<t.count { p[i] = Float(rng.normal(std: s)) }
-            } else if normWeights.contains(t.offset) || t.name.contains("_layernorm.norms.") {
+            } else if normWeights.contains(t.role) {
                 p.update(repeating: 1, count: t.count)
             } else {
                 p.update(repeating: 0, count: t.count)
@@ -177,24 +197,64 @@ public final class ParameterStore: @unchecked Sendable {
         }
     }
 
-    /// Copies every tensor from a Hugging Face folder's model.safetensors (or its shards), converting
-    /// F16/BF16 to Float32; shapes must match the config. A tied model ignores a stored lm_head.
+    /// Copies every tensor from a Hugging Face folder's model.safetensors (or its shards) through the
+    /// inference loader (the same plan, lookups and shape checks), converting F16/BF16 to Float32.
     public func load(folder: String) throws {
-        let files = try Self.safetensorsFiles(in: folder).map { try SafetensorsFile(path: $0) }
-        try load(from: files, path: folder)
+        try copy(from: Model.loadWeights(folder: folder, config: config), plan: plan, path: folder)
     }
 
-    public func load(from sources: [TensorSource], path: String) throws {
-        for t in tensors {
-            guard let (source, info) = sources.lazy.compactMap({ s in s.tensorInfos[t.name].map { (s, $0) } }).first else {
-                throw CheckpointError.missingTensor(path: path, name: t.name)
+    /// A store holding `model`'s weights as Float32 in Hugging Face layout, whatever the model was
+    /// loaded from (a GGUF's quantized matrices are dequantized; its llama q/k rows, permuted for
+    /// ggml's RoPE pairing, and its blocked fused qkv rows go back to Hugging Face's order), so what
+    /// trains from it saves as a normal Hugging Face folder.
+    public convenience init(model: Model) throws {
+        let source = model.config
+        var c = source
+        c.ropeStyle = .halves
+        if source.fusedQKV == .blocked {
+            guard source.numKVHeads == source.numHeads else {
+                throw TrainingError.unsupported("\(model.path): a fused qkv projection with grouped-query heads")
             }
-            guard info.shape == t.shape else {
-                throw CheckpointError.shapeMismatch(path: source.path, tensor: t.name, expected: t.shape, found: info.shape)
-            }
-            let floats = try source.floats(info)
-            floats.withUnsafeBufferPointer { (values + t.offset).update(from: $0.baseAddress!, count: t.count) }
+            c.fusedQKV = .perHead
         }
+        try self.init(config: c)
+        try copy(from: model.weights, plan: DecoderPlan(config: source), path: model.path)
+    }
+
+    /// Copies every weight of `weights` (laid out as `source` plans) into the buffer as Float32, turning
+    /// GGUF row layouts back into Hugging Face's; a missing optional weight (a LayerNorm bias) is zeros.
+    private func copy(from weights: DecoderWeights, plan source: DecoderPlan, path: String) throws {
+        let c = config, d = c.headDim
+        for w in source.weights {
+            guard let o = offsets[WeightKey(w.role, w.layer)] else { continue }
+            guard var values = weights.weight(w.role, w.layer)?.floats else {
+                guard w.requirement == .optional else { throw CheckpointError.missingTensor(path: path, name: w.ggufName) }
+                (self.values + o).update(repeating: 0, count: w.count)
+                continue
+            }
+            let rows = w.shape[0]
+            switch (w.role, source.rope, source.qkv) {
+            case (.q, .adjacent, _), (.qBias, .adjacent, _):
+                values = GGUFExport.permuteFromGGMLRope(values, heads: c.numHeads, rows: rows)
+            case (.k, .adjacent, _), (.kBias, .adjacent, _):
+                values = GGUFExport.permuteFromGGMLRope(values, heads: c.numKVHeads, rows: rows)
+            case (.qkv, _, .fused(.blocked)), (.qkvBias, _, .fused(.blocked)):
+                values = GGUFExport.blockedQKVToPerHead(values, heads: c.numHeads, headDim: d, rows: rows)
+            default: break
+            }
+            precondition(values.count == w.count, "\(w.role) of layer \(w.layer ?? -1): \(values.count) values for \(w.shape)")
+            values.withUnsafeBufferPointer { (self.values + o).update(from: $0.baseAddress!, count: w.count) }
+        }
+    }
+
+    /// A store loaded from any checkpoint hayai runs: a Hugging Face folder (F32/F16/BF16, sharded) or
+    /// a GGUF file (see init(model:)).
+    public static func load(base path: String) throws -> ParameterStore {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            return try load(folder: path)
+        }
+        return try ParameterStore(model: Model.load(path: path, dequantize: false, interleave: false))
     }
 
     /// The config of a Hugging Face folder and a store loaded from it.
@@ -204,17 +264,5 @@ public final class ParameterStore: @unchecked Sendable {
         let store = try ParameterStore(config: config)
         try store.load(folder: folder)
         return store
-    }
-
-    static func safetensorsFiles(in folder: String) throws -> [String] {
-        let single = (folder as NSString).appendingPathComponent("model.safetensors")
-        if FileManager.default.fileExists(atPath: single) { return [single] }
-        let indexPath = (folder as NSString).appendingPathComponent("model.safetensors.index.json")
-        guard let data = FileManager.default.contents(atPath: indexPath),
-              let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let map = json["weight_map"] as? [String: String] else {
-            throw CheckpointError.cannotOpen(path: folder, reason: "no model.safetensors (or a model.safetensors.index.json with a weight_map)")
-        }
-        return Set(map.values).sorted().map { (folder as NSString).appendingPathComponent($0) }
     }
 }

@@ -76,13 +76,14 @@ public struct PretrainData {
 
     // MARK: - A text file
 
+    /// `tokenizerFolder`: a folder with tokenizer.json, or a .gguf file whose vocabulary tokenizes (a --init base).
     public static func text(_ path: String, tokenizerFolder: String) throws -> PretrainData {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
               let bytes = FileManager.default.contents(atPath: path) else {
             throw PretrainError.data(path: path, what: "cannot read the text file")
         }
-        let tokenizer = try TokenizerLoader.load(folder: tokenizerFolder)
+        let tokenizer = try TokenizerLoader.load(path: tokenizerFolder)
         guard let eos = tokenizer.eosTokenIDs.first ?? tokenizer.tokenID("<|endoftext|>") else {
             throw PretrainError.data(path: tokenizerFolder, what: "the tokenizer has no end-of-text token to separate documents")
         }

@@ -57,6 +57,9 @@ public struct PretrainOptions {
     public var measurePeak = true
     /// Called as each checkpoint file lands in the staging folder (a throw simulates a failed write).
     public var checkpointFault: ((_ checkpoint: String, _ file: String) throws -> Void)?
+    /// Continued pretraining: start from this checkpoint's weights (its shape replaces the config's
+    /// model fields) and write its tokenizer files into every checkpoint.
+    public var initFrom: BaseCheckpoint?
     public init(out: String) { self.out = out }
 }
 
@@ -103,8 +106,22 @@ public final class PretrainRun {
 
         let tokenizer = data.tokenizer
         let eos = tokenizer.eosTokenIDs.isEmpty ? [tokenizer.tokenID("<|endoftext|>")].compactMap { $0 } : tokenizer.eosTokenIDs
-        let modelConfig = config.modelConfig(vocabSize: tokenizer.vocabularySize, bosTokenID: tokenizer.bosTokenID ?? eos.first, eosTokenIDs: eos)
-        parameters = try ParameterStore(config: modelConfig)
+        if let base = options.initFrom {
+            // The checkpoint's own config.json on resume: it is the base's shape, not the preset's.
+            parameters = try resumed.map { try ParameterStore.load(folder: $0.folder) } ?? base.parameters()
+            guard tokenizer.vocabularySize <= parameters.config.vocabSize else {
+                throw PretrainError.data(path: data.tokenizerFolder, what: "the tokenizer has \(tokenizer.vocabularySize) tokens, more than "
+                                         + "\(base.path)'s vocabulary of \(parameters.config.vocabSize); tokenize with the base's tokenizer")
+            }
+            guard config.contextLength <= parameters.config.maxPositions else {
+                throw PretrainError.config(path: configSource, what: "context_length \(config.contextLength) is longer than \(base.path)'s "
+                                           + "max_position_embeddings \(parameters.config.maxPositions)")
+            }
+        } else {
+            let modelConfig = config.modelConfig(vocabSize: tokenizer.vocabularySize, bosTokenID: tokenizer.bosTokenID ?? eos.first, eosTokenIDs: eos)
+            parameters = try ParameterStore(config: modelConfig)
+        }
+        let modelConfig = parameters.config
         model = try TrainingModel(parameters: parameters, batchSize: config.microBatchSize, seqLen: config.contextLength)
         let optimizer = AdamW(parameters: parameters, beta1: config.beta1, beta2: config.beta2, weightDecay: config.weightDecay)
         trainer = Trainer(model: model, optimizer: optimizer,
@@ -119,7 +136,7 @@ public final class PretrainRun {
                 throw PretrainError.checkpoint(path: (resumed.folder as NSString).appendingPathComponent(PretrainState.fileName),
                                                what: "the checkpoint was trained on \(state.trainTokens) tokens, this data has \(data.train.count); resume with the same data")
             }
-            try parameters.load(folder: resumed.folder)
+            if options.initFrom == nil { try parameters.load(folder: resumed.folder) }
             let optimizerPath = (resumed.folder as NSString).appendingPathComponent(CheckpointWriter.optimizerFileName)
             guard FileManager.default.fileExists(atPath: optimizerPath) else {
                 throw PretrainError.checkpoint(path: optimizerPath, what: "missing optimizer state; cannot resume exactly")
@@ -134,7 +151,7 @@ public final class PretrainRun {
             if let name = options.runName { self.state.runName = name }
             resumedFrom = resumed.folder
         } else {
-            parameters.initialize(seed: config.seed, std: Float(config.initStd), scaledResidualInit: true)
+            if options.initFrom == nil { parameters.initialize(seed: config.seed, std: Float(config.initStd), scaledResidualInit: true) }
             // With --minutes the length is planned after a few measured steps; until then, far away.
             state = PretrainState(step: 0, tokensSeen: 0, microBatchesSeen: 0, plannedSteps: config.minutes == nil ? config.steps : 1_000_000, dataSeed: config.seed,
                                   trainTokens: data.train.count, validationTokens: data.validation.count, elapsedSeconds: 0,
@@ -270,12 +287,13 @@ public final class PretrainRun {
             throw CheckpointError.cannotWrite(path: options.out, reason: error.localizedDescription)
         }
         let folder = PretrainCheckpoints.stepFolder(options.out, step: state.step)
-        var writer = CheckpointWriter(parameters: parameters, tokenizerFolder: data.tokenizerFolder)
+        var writer = try options.initFrom.map { try $0.writer(for: parameters, tokenizerConfig: $0.tokenizerConfig) }
+            ?? CheckpointWriter(parameters: parameters, tokenizerFolder: data.tokenizerFolder)
         let tokenizer = data.tokenizer
         writer.padTokenID = tokenizer.tokenID("<|padding|>")
         writer.optimizer = trainer.optimizer
         writer.extraFiles[PretrainState.fileName] = state.encoded()
-        if !fm.fileExists(atPath: (data.tokenizerFolder as NSString).appendingPathComponent("tokenizer_config.json")) {
+        if options.initFrom == nil, !fm.fileExists(atPath: (data.tokenizerFolder as NSString).appendingPathComponent("tokenizer_config.json")) {
             let name = { (id: Int?) in id.flatMap { tokenizer.tokenString($0) } }
             writer.extraFiles["tokenizer_config.json"] = PretrainCheckpoints.minimalTokenizerConfig(
                 bos: name(parameters.config.bosTokenID), eos: name(parameters.config.eosTokenIDs.first),

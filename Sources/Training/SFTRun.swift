@@ -3,6 +3,8 @@
 // checkpoint in Hugging Face layout whose tokenizer_config.json carries the chat template used.
 import Foundation
 import Checkpoints
+import Inference
+import Tokenizers
 
 public struct SFTConfig: Codable, Equatable, Sendable {
     public var epochs = 3
@@ -20,6 +22,8 @@ public struct SFTConfig: Codable, Equatable, Sendable {
     /// Fraction of examples held out for the validation loss.
     public var validationFraction = 0.05
     public var seed: UInt64 = 1337
+    /// Train LoRA adapters beside the frozen base instead of every weight.
+    public var lora: LoRASettings?
 
     public init() {}
 }
@@ -37,16 +41,45 @@ public final class SFTRun {
     public let validation: [MicroBatch]
     public let plannedSteps: Int
     public let report: SFTPackingReport
+    public let base: BaseCheckpoint
+    /// What the run holds in memory (checked against what is free before anything big is allocated).
+    public let memory: MemoryEstimate
+    /// LoRA only: the frozen base the adapters train beside.
+    private let baseModel: Model?
     private let model: TrainingModel
     private let trainer: Trainer
 
     /// - sequences: tokenized examples (SFTPacking.tokenize), in a fixed order; a seeded shuffle
     ///   splits off the validation examples.
-    public init(base: String, sequences: [SFTSequence], padToken: Int, config: SFTConfig) throws {
+    public init(base: BaseCheckpoint, sequences: [SFTSequence], padToken: Int, config: SFTConfig) throws {
         guard !sequences.isEmpty else { throw TrainingError.badData("no SFT examples to train on") }
         self.config = config
-        parameters = try ParameterStore.load(folder: base)
-        let seqLen = min(config.contextLength ?? parameters.config.maxPositions, parameters.config.maxPositions)
+        self.base = base
+        var frozen: DecoderWeights?
+        let modelConfig: ModelConfig
+        if let lora = config.lora {
+            // The base stays as loaded (mapped F32/F16/BF16, packed quantized): forward through its own
+            // kernels, backward through dequantized tiles; only the adapters get gradients.
+            let model = try Model.load(path: base.path, dequantize: false, interleave: false)
+            let adapters = try ParameterStore(lora: lora, base: model.plan)
+            adapters.initializeLoRA(seed: config.seed)
+            parameters = adapters
+            frozen = model.weights.attaching(adapters.adapters)
+            baseModel = model
+            modelConfig = model.config
+        } else {
+            parameters = try base.parameters()
+            baseModel = nil
+            modelConfig = parameters.config
+        }
+        let seqLen = min(config.contextLength ?? modelConfig.maxPositions, modelConfig.maxPositions)
+        let trained = parameters.count * 4
+        memory = MemoryEstimate(weights: frozen.map { w in w.layers.reduce(w.embedding.byteCount + (modelConfig.tieWordEmbeddings ? 0 : w.output.byteCount)) {
+                                    $0 + $1.linears.reduce(0) { $0 + $1.1.weight.byteCount } } } ?? trained,
+                                adapters: frozen == nil ? 0 : trained, optimizer: 3 * trained,
+                                activations: TrainingModel.activationBytes(config: modelConfig, batchSize: config.microBatchSize, seqLen: seqLen,
+                                                                           loraRank: config.lora?.rank ?? 0))
+        try memory.check()
         var rng = SeededRandom(seed: config.seed)
         var order = Array(sequences.indices)
         for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
@@ -61,7 +94,7 @@ public final class SFTRun {
         self.report = report
         let stepsPerEpoch = max(1, trainBatches.count / config.gradAccumulation)
         plannedSteps = config.steps ?? config.epochs * stepsPerEpoch
-        model = try TrainingModel(parameters: parameters, batchSize: config.microBatchSize, seqLen: seqLen)
+        model = try TrainingModel(parameters: parameters, weights: frozen, batchSize: config.microBatchSize, seqLen: seqLen)
         let optimizer = AdamW(parameters: parameters, weightDecay: config.weightDecay)
         let schedule = LearningRateSchedule(maxLR: config.lr, minLR: config.minLR, warmupSteps: min(config.warmupSteps, plannedSteps / 2),
                                             totalSteps: plannedSteps)
@@ -110,18 +143,25 @@ public final class SFTRun {
         return count > 0 ? sum / Double(count) : nil
     }
 
-    /// Writes the instruct checkpoint: weights, config, the base's tokenizer files, and a
-    /// tokenizer_config.json whose `chat_template` is `chatTemplate`.
-    public func save(to out: String, tokenizerFolder: String, chatTemplate: String, templateName: String) throws {
-        var writer = CheckpointWriter(parameters: parameters, tokenizerFolder: tokenizerFolder)
-        let configPath = (tokenizerFolder as NSString).appendingPathComponent("tokenizer_config.json")
-        var tokenizerConfig: [String: Any] = [:]
-        if let data = FileManager.default.contents(atPath: configPath),
-           let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] { tokenizerConfig = object }
+    /// Writes the instruct checkpoint: weights, config, the base's tokenizer files (written from its
+    /// GGUF vocabulary when it had none), and a tokenizer_config.json whose `chat_template` is `chatTemplate`.
+    public func save(to out: String, chatTemplate: String, templateName: String) throws {
+        var tokenizerConfig = base.tokenizerConfig
         tokenizerConfig["chat_template"] = chatTemplate
         tokenizerConfig["hayai_chat_format"] = templateName
-        writer.extraFiles["tokenizer_config.json"] = try JSONSerialization.data(withJSONObject: tokenizerConfig,
-                                                                                 options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        try writer.write(to: out)
+        if let lora = config.lora {
+            // A PEFT adapter folder, with the tokenizer files so chat finds the format it was trained in.
+            var files = base.generatedTokenizerFiles
+            if let folder = base.tokenizerFolder {
+                for name in CheckpointWriter.tokenizerFiles where name != "tokenizer_config.json" {
+                    if let data = FileManager.default.contents(atPath: (folder as NSString).appendingPathComponent(name)) { files[name] = data }
+                }
+            }
+            files["tokenizer_config.json"] = try JSONSerialization.data(withJSONObject: tokenizerConfig,
+                                                                        options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            let basePath = URL(fileURLWithPath: base.path).standardizedFileURL.path
+            return try AdapterFolder.write(parameters.adapters, settings: lora, plan: parameters.plan, base: basePath, to: out, extraFiles: files)
+        }
+        try base.writer(for: parameters, tokenizerConfig: tokenizerConfig).write(to: out)
     }
 }

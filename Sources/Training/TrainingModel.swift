@@ -1,10 +1,11 @@
-// The decoder for training: a forward pass over a batch of B sequences of T tokens that keeps every
-// activation the backward needs, and the backward pass that turns the loss into gradients in the
-// ParameterStore. The math is the inference forward's (Inference/Session.swift) — same norms, RoPE,
-// attention, MLPs and residual wiring, switched by the same ModelConfig — without the KV cache.
-// All buffers are allocated once in init; forward and backward allocate nothing.
+// The decoder for training: the one forward (Inference/Forward.swift) over a batch of B sequences of
+// T tokens, with per-layer buffers so every activation the backward needs is kept, and the backward
+// pass that turns the loss into gradients in the ParameterStore. The backward reads the parameters
+// through the same DecoderWeights the forward used (Float32 views into the store) and finds each
+// one's gradient at the same offset. All buffers are allocated once in init.
 import Foundation
 import Checkpoints
+import Inference
 import Kernels
 
 public final class TrainingModel {
@@ -23,7 +24,10 @@ public final class TrainingModel {
     public var loss: Float { targetCount > 0 ? Float(lossSum / Double(targetCount)) : 0 }
 
     private let acts: Activations
-    private let ropeCos: [Float], ropeSin: [Float]
+    private let ropeCos: FloatTensor, ropeSin: FloatTensor
+    private let decoder: DecoderForward
+    /// x·Aᵀ and dy·B of one adapted layer in the backward: 2 × (B·T, rank).
+    private let loraScratch: UnsafeMutablePointer<Float>
     private var logitsAreGradients = false
     /// Whether the last forward packed documents (acts.positions holds their positions).
     private var usesPositions = false
@@ -32,8 +36,16 @@ public final class TrainingModel {
     /// The label value that marks a position as not scored (as in Hugging Face).
     public static let ignoreIndex = -100
 
-    public init(parameters: ParameterStore, batchSize: Int, seqLen: Int) throws {
+    /// The weights the forward runs: the store's own (full training), or a frozen base with the store's
+    /// LoRA adapters attached (only pointers into the store get gradients).
+    public let weights: DecoderWeights
+
+    /// - weights: a frozen base (any storage: F32, F16/BF16, quantized) with LoRA adapters from
+    ///   `parameters` attached; nil trains `parameters.weights` themselves.
+    public init(parameters: ParameterStore, weights: DecoderWeights? = nil, batchSize: Int, seqLen: Int) throws {
         let c = parameters.config
+        guard let w = weights ?? parameters.weights else { throw TrainingError.unsupported("a LoRA store needs the base's weights") }
+        self.weights = w
         guard batchSize > 0, seqLen > 0 else { throw TrainingError.badBatch("batch size and sequence length must be positive") }
         guard seqLen <= c.maxPositions else {
             throw TrainingError.badBatch("sequence length \(seqLen) is longer than max_position_embeddings \(c.maxPositions)")
@@ -43,11 +55,25 @@ public final class TrainingModel {
         self.batchSize = batchSize
         self.seqLen = seqLen
         acts = Activations(config: c, batch: batchSize, seqLen: seqLen)
-        (ropeCos, ropeSin) = Ops.ropeTables(positions: seqLen, rotaryDim: c.rotaryDim, theta: c.ropeTheta)
+        let (cos, sin) = Ops.ropeTables(positions: seqLen, rotaryDim: c.rotaryDim, theta: c.ropeTheta)
+        ropeCos = FloatTensor(values: cos, shape: [seqLen, c.rotaryDim / 2])
+        ropeSin = FloatTensor(values: sin, shape: [seqLen, c.rotaryDim / 2])
+        // Packed or half-precision base matrices multiply on the pool; Float32 ones through BLAS's threads.
+        let allDense = w.layers.allSatisfy { $0.linears.allSatisfy { if case .dense = $1.weight { return true } else { return false } } }
+        decoder = DecoderForward(plan: parameters.plan, ropeCos: ropeCos.pointer, ropeSin: ropeSin.pointer,
+                                 pool: allDense ? nil : ThreadPool(threads: ThreadPool.availableCores))
+        loraScratch = acts.arena.floats(2 * batchSize * seqLen * (parameters.loraSettings?.rank ?? 0))
     }
 
     /// Floats held for activations and gradient scratch.
     public var activationFloats: Int { acts.arena.floatCount }
+
+    /// The bytes a model of `config` would hold for activations and scratch at this batch shape
+    /// (counted by laying the buffers out without allocating them).
+    public static func activationBytes(config: ModelConfig, batchSize: Int, seqLen: Int, loraRank: Int = 0) -> Int {
+        let counted = Activations(config: config, batch: batchSize, seqLen: seqLen, countOnly: true).arena.floatCount
+        return 4 * (counted + max(1, 2 * batchSize * seqLen * loraRank))   // the LoRA scratch (one float when unused)
+    }
 
     // MARK: - Forward
 
@@ -92,126 +118,16 @@ public final class TrainingModel {
     }
 
     private func runForward() {
-        let c = config, p = parameters.values, a = acts
-        let n = batchSize * seqLen, hidden = c.hiddenSize
-
-        Embedding.forward(ids: a.tokens, n: n, table: p + parameters.embedding, c: hidden, into: a.residual[0])
-        for l in 0..<c.numLayers {
-            let o = parameters.layers[l], la = a.layers[l]
-            let x = a.residual[l], next = a.residual[l + 1]
-            norm(x, weight: p + o.attnNormWeight, bias: o.attnNormBias.map { p + $0 }, into: la.ln1, la.ln1Mean, la.ln1Rstd)
-            attentionForward(layer: l, input: la.ln1, into: a.attnOut)
-            if c.parallelResidual {
-                // x + attn(ln1(x)) + mlp(ln2(x)); StableLM's parallel block feeds the MLP ln1(x).
-                var mlpIn = la.ln1
-                if let w = o.mlpNormWeight {
-                    norm(x, weight: p + w, bias: o.mlpNormBias.map { p + $0 }, into: la.ln2, la.ln2Mean, la.ln2Rstd)
-                    mlpIn = la.ln2
-                }
-                mlpForward(layer: l, input: mlpIn, into: a.mlpOut)
-                for i in 0..<n * hidden { next[i] = x[i] + a.attnOut[i] + a.mlpOut[i] }
-            } else {
-                for i in 0..<n * hidden { la.mid[i] = x[i] + a.attnOut[i] }
-                norm(la.mid, weight: p + o.mlpNormWeight!, bias: o.mlpNormBias.map { p + $0 }, into: la.ln2, la.ln2Mean, la.ln2Rstd)
-                mlpForward(layer: l, input: la.ln2, into: a.mlpOut)
-                for i in 0..<n * hidden { next[i] = la.mid[i] + a.mlpOut[i] }
-            }
-        }
-        norm(a.residual[c.numLayers], weight: p + parameters.finalNormWeight, bias: parameters.finalNormBias.map { p + $0 },
-             into: a.lnf, a.lnfMean, a.lnfRstd)
-        LinearLayer.forward(a.lnf, t: n, weight: p + parameters.output, bias: nil, inFeatures: hidden, outFeatures: c.vocabSize,
-                            into: a.logits)
+        let c = config, w = weights, a = acts
+        let n = batchSize * seqLen
+        decoder.embed(UnsafeBufferPointer(start: a.tokens, count: n).lazy.map { Int($0) }, w, into: a.residual[0])
+        decoder.layers(w, rows: n, activations: { a.layerActivations[$0] }, attention: { l in
+            .causal(batch: self.batchSize, seqLen: self.seqLen, positions: self.packedPositions, probs: a.layers[l].probs)
+        })
+        decoder.logits(w, a.residual[c.numLayers], rows: n, normed: a.lnf, stats: NormStats(mean: a.lnfMean, rstd: a.lnfRstd),
+                       into: a.logits)
         (lossSum, targetCount) = CrossEntropy.forward(logits: a.logits, targets: a.targets, n: n, vocab: c.vocabSize, lse: a.lse)
         logitsAreGradients = false
-    }
-
-    /// x: (N, C) -> out: (N, C), with the row statistics kept (mean unused for RMSNorm).
-    private func norm(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-                      into out: UnsafeMutablePointer<Float>, _ mean: UnsafeMutablePointer<Float>, _ rstd: UnsafeMutablePointer<Float>) {
-        let n = batchSize * seqLen, c = config
-        switch c.norm {
-        case .layerNorm: LayerNorm.forward(x, t: n, c: c.hiddenSize, weight: weight, bias: bias, eps: c.normEps, into: out, mean: mean, rstd: rstd)
-        case .rmsNorm: RMSNorm.forward(x, t: n, c: c.hiddenSize, weight: weight, eps: c.normEps, into: out, rstd: rstd)
-        }
-    }
-
-    private func normBackward(dout: UnsafePointer<Float>, x: UnsafePointer<Float>, mean: UnsafePointer<Float>, rstd: UnsafePointer<Float>,
-                              weight: Int, bias: Int?, dx: UnsafeMutablePointer<Float>) {
-        let n = batchSize * seqLen, c = config, p = parameters.values, g = parameters.gradients
-        switch c.norm {
-        case .layerNorm:
-            LayerNorm.backward(dout: dout, x: x, mean: mean, rstd: rstd, t: n, c: c.hiddenSize, weight: p + weight, dx: dx,
-                               dweight: g + weight, dbias: bias.map { g + $0 })
-        case .rmsNorm:
-            RMSNorm.backward(dout: dout, x: x, rstd: rstd, t: n, c: c.hiddenSize, weight: p + weight, dx: dx, dweight: g + weight)
-        }
-    }
-
-    /// input: (N, C) -> out: (N, C); keeps q, k, v (after norm and RoPE), the probabilities and the heads' output.
-    private func attentionForward(layer l: Int, input: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
-        let c = config, p = parameters.values, o = parameters.layers[l], la = acts.layers[l], a = acts
-        let n = batchSize * seqLen, hidden = c.hiddenSize, d = c.headDim
-        let qDim = c.numHeads * d, kvDim = c.numKVHeads * d
-        // With per-head norms the projections land in qPre/kPre and the norms write q/k.
-        let qProj = c.qkNorm ? la.qPre : la.q, kProj = c.qkNorm ? la.kPre : la.k
-        if let qkv = o.qkv {
-            let width = qDim + 2 * kvDim
-            LinearLayer.forward(input, t: n, weight: p + qkv, bias: o.qkvBias.map { p + $0 }, inFeatures: hidden, outFeatures: width,
-                                into: a.qkv)
-            for r in 0..<n {   // per head [q, k, v] of d each (GPT-NeoX, heads == kvHeads)
-                let row = a.qkv + r * width
-                for h in 0..<c.numHeads {
-                    (qProj + r * qDim + h * d).update(from: row + h * 3 * d, count: d)
-                    (kProj + r * kvDim + h * d).update(from: row + h * 3 * d + d, count: d)
-                    (la.v + r * kvDim + h * d).update(from: row + h * 3 * d + 2 * d, count: d)
-                }
-            }
-        } else {
-            LinearLayer.forward(input, t: n, weight: p + o.q!, bias: o.qBias.map { p + $0 }, inFeatures: hidden, outFeatures: qDim, into: qProj)
-            LinearLayer.forward(input, t: n, weight: p + o.k!, bias: o.kBias.map { p + $0 }, inFeatures: hidden, outFeatures: kvDim, into: kProj)
-            LinearLayer.forward(input, t: n, weight: p + o.v!, bias: o.vBias.map { p + $0 }, inFeatures: hidden, outFeatures: kvDim, into: la.v)
-        }
-        if let qn = o.qNorm, let kn = o.kNorm {
-            for r in 0..<n {
-                for h in 0..<c.numHeads {
-                    let i = r * c.numHeads + h
-                    let s = LayerNorm.forwardRow(qProj + i * d, c: d, weight: p + qn + h * d, bias: nil, eps: c.normEps, into: la.q + i * d)
-                    la.qMean[i] = s.mean; la.qRstd[i] = s.rstd
-                }
-                for h in 0..<c.numKVHeads {
-                    let i = r * c.numKVHeads + h
-                    let s = LayerNorm.forwardRow(kProj + i * d, c: d, weight: p + kn + h * d, bias: nil, eps: c.normEps, into: la.k + i * d)
-                    la.kMean[i] = s.mean; la.kRstd[i] = s.rstd
-                }
-            }
-        }
-        ropeCos.withUnsafeBufferPointer { cos in
-            ropeSin.withUnsafeBufferPointer { sin in
-                Rotary.forward(la.q, rows: n, seqLen: seqLen, heads: c.numHeads, headDim: d, rotaryDim: c.rotaryDim,
-                               cos: cos.baseAddress!, sin: sin.baseAddress!, positions: packedPositions)
-                Rotary.forward(la.k, rows: n, seqLen: seqLen, heads: c.numKVHeads, headDim: d, rotaryDim: c.rotaryDim,
-                               cos: cos.baseAddress!, sin: sin.baseAddress!, positions: packedPositions)
-            }
-        }
-        CausalAttention.forward(q: la.q, k: la.k, v: la.v, batch: batchSize, seqLen: seqLen, heads: c.numHeads,
-                                kvHeads: c.numKVHeads, headDim: d, probs: la.probs, out: la.heads, positions: packedPositions,
-                                window: c.slidingWindow)
-        LinearLayer.forward(la.heads, t: n, weight: p + o.o, bias: o.oBias.map { p + $0 }, inFeatures: qDim, outFeatures: hidden, into: out)
-    }
-
-    /// input: (N, C) -> out: (N, C); keeps the MLP's up (and gate) projections and its activation.
-    private func mlpForward(layer l: Int, input: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
-        let c = config, p = parameters.values, o = parameters.layers[l], la = acts.layers[l]
-        let n = batchSize * seqLen, hidden = c.hiddenSize, inter = c.intermediateSize
-        LinearLayer.forward(input, t: n, weight: p + o.up, bias: o.upBias.map { p + $0 }, inFeatures: hidden, outFeatures: inter, into: la.up)
-        switch c.mlp {
-        case .gatedSiLU:
-            LinearLayer.forward(input, t: n, weight: p + o.gate!, bias: nil, inFeatures: hidden, outFeatures: inter, into: la.gate)
-            GatedSiLU.forward(gate: la.gate, up: la.up, n: n * inter, into: la.act)
-        case .gelu, .geluTanh:
-            GELU.forward(la.up, n: n * inter, tanh: c.mlp == .geluTanh, into: la.act)
-        }
-        LinearLayer.forward(la.act, t: n, weight: p + o.down, bias: o.downBias.map { p + $0 }, inFeatures: inter, outFeatures: hidden, into: out)
     }
 
     // MARK: - Backward
@@ -221,7 +137,7 @@ public final class TrainingModel {
     /// passes 1/(targets of all micro-batches). Gradients accumulate: zero them between steps.
     public func backward(lossScale: Float? = nil) {
         precondition(!logitsAreGradients, "backward needs a fresh forward")
-        let c = config, p = parameters.values, g = parameters.gradients, a = acts
+        let c = config, w = weights, a = acts
         let n = batchSize * seqLen, hidden = c.hiddenSize
         let scale = lossScale ?? (targetCount > 0 ? 1 / Float(targetCount) : 0)
 
@@ -229,121 +145,162 @@ public final class TrainingModel {
         logitsAreGradients = true
         let dres = a.dResidual, dln = a.dLn1
         dln.update(repeating: 0, count: n * hidden)
-        LinearLayer.backward(dy: a.logits, x: a.lnf, t: n, weight: p + parameters.output, inFeatures: hidden, outFeatures: c.vocabSize,
-                             dx: dln, dweight: g + parameters.output, dbias: nil)
+        linearBackward(Linear(weight: w.output, bias: nil), dy: a.logits, x: a.lnf, dx: dln)
         dres.update(repeating: 0, count: n * hidden)
-        normBackward(dout: dln, x: a.residual[c.numLayers], mean: a.lnfMean, rstd: a.lnfRstd,
-                     weight: parameters.finalNormWeight, bias: parameters.finalNormBias, dx: dres)
+        normBackward(w.finalNorm, dout: dln, x: a.residual[c.numLayers], mean: a.lnfMean, rstd: a.lnfRstd, dx: dres)
 
         for l in stride(from: c.numLayers - 1, through: 0, by: -1) {
-            let o = parameters.layers[l], la = a.layers[l], x = a.residual[l]
+            let lw = w.layers[l], la = a.layers[l], x = a.residual[l]
             a.dLn1.update(repeating: 0, count: n * hidden)
             a.dLn2.update(repeating: 0, count: n * hidden)
-            let sharedNorm = c.parallelResidual && o.mlpNormWeight == nil
-            // MLP: its output adds to the residual, so its upstream gradient is dres.
-            mlpBackward(layer: l, dout: dres, input: sharedNorm ? la.ln1 : la.ln2, dinput: sharedNorm ? a.dLn1 : a.dLn2)
-            if !c.parallelResidual {
+            // The MLP's output adds to the residual, so its upstream gradient is dres.
+            switch lw.wiring {
+            case .sequential(let mlpNorm):
+                mlpBackward(layer: l, dout: dres, input: la.ln2, dinput: a.dLn2)
                 // mid = x + attn; ln2 = norm(mid): dres becomes ∂/∂mid.
-                normBackward(dout: a.dLn2, x: la.mid, mean: la.ln2Mean, rstd: la.ln2Rstd, weight: o.mlpNormWeight!, bias: o.mlpNormBias, dx: dres)
+                normBackward(mlpNorm, dout: a.dLn2, x: la.mid, mean: la.ln2Mean, rstd: la.ln2Rstd, dx: dres)
+                attentionBackward(layer: l, dout: dres, dinput: a.dLn1)
+            case .parallel(let mlpNorm):
+                mlpBackward(layer: l, dout: dres, input: la.ln2, dinput: a.dLn2)
+                attentionBackward(layer: l, dout: dres, dinput: a.dLn1)
+                normBackward(mlpNorm, dout: a.dLn2, x: x, mean: la.ln2Mean, rstd: la.ln2Rstd, dx: dres)
+            case .parallelSharedNorm:
+                mlpBackward(layer: l, dout: dres, input: la.ln1, dinput: a.dLn1)
+                attentionBackward(layer: l, dout: dres, dinput: a.dLn1)
             }
-            attentionBackward(layer: l, dout: dres, dinput: a.dLn1)
-            if c.parallelResidual, let w = o.mlpNormWeight {
-                normBackward(dout: a.dLn2, x: x, mean: la.ln2Mean, rstd: la.ln2Rstd, weight: w, bias: o.mlpNormBias, dx: dres)
-            }
-            normBackward(dout: a.dLn1, x: x, mean: la.ln1Mean, rstd: la.ln1Rstd, weight: o.attnNormWeight, bias: o.attnNormBias, dx: dres)
+            normBackward(lw.attnNorm, dout: a.dLn1, x: x, mean: la.ln1Mean, rstd: la.ln1Rstd, dx: dres)
         }
-        Embedding.backward(ids: a.tokens, n: n, dout: dres, c: hidden, dtable: g + parameters.embedding)
+        if let dtable = g(w.embedding) { Embedding.backward(ids: a.tokens, n: n, dout: dres, c: hidden, dtable: dtable) }
+    }
+
+    // MARK: - Parameters and their gradients
+
+    /// The gradient of a tensor in the store; nil for a frozen one (the base under LoRA).
+    private func g(_ t: FloatTensor) -> UnsafeMutablePointer<Float>? { parameters.gradient(of: t.pointer) }
+    private func g(_ m: WeightMatrix) -> UnsafeMutablePointer<Float>? {
+        guard case .dense(let t) = m else { return nil }
+        return g(t)
+    }
+
+    /// dy: (N, out), x: (N, in) -> dx: (N, in) +=, and += to whichever of the layer's weight, bias and
+    /// LoRA matrices are trained. A frozen weight passes the gradient through in any storage.
+    private func linearBackward(_ l: Linear, dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?) {
+        let n = batchSize * seqLen
+        if case .dense(let w) = l.weight, let dw = g(w) {
+            LinearLayer.backward(dy: dy, x: x, t: n, weight: w.pointer, inFeatures: l.inFeatures, outFeatures: l.outFeatures, dx: dx,
+                                 dweight: dw, dbias: l.bias.flatMap { g($0) })
+        } else if let dx {
+            l.weight.addInputGradient(dy: dy, t: n, into: dx)
+        }
+        if let lora = l.lora, let dA = g(lora.a), let dB = g(lora.b) {
+            loraBackward(lora, dy: dy, x: x, inFeatures: l.inFeatures, outFeatures: l.outFeatures, dA: dA, dB: dB, dx: dx)
+        }
+    }
+
+    /// y = x·Wᵀ + s·(x·Aᵀ)·Bᵀ with A: (r, in), B: (out, r). With xa = x·Aᵀ and u = dy·B (both (N, r)):
+    /// dB += s·dyᵀ·xa, dA += s·uᵀ·x, dx += s·u·A.
+    private func loraBackward(_ lora: LoRAAdapter, dy: UnsafePointer<Float>, x: UnsafePointer<Float>, inFeatures: Int, outFeatures: Int,
+                              dA: UnsafeMutablePointer<Float>, dB: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?) {
+        let n = batchSize * seqLen, r = lora.rank, s = lora.scale
+        let xa = loraScratch, u = loraScratch + n * r
+        BLAS.gemm(transA: false, transB: true, m: n, n: r, k: inFeatures, a: x, lda: inFeatures, b: lora.a.pointer, ldb: inFeatures, c: xa, ldc: r)
+        BLAS.gemm(transA: true, transB: false, m: outFeatures, n: r, k: n, alpha: s, a: dy, lda: outFeatures, b: xa, ldb: r, beta: 1, c: dB, ldc: r)
+        BLAS.gemm(transA: false, transB: false, m: n, n: r, k: outFeatures, a: dy, lda: outFeatures, b: lora.b.pointer, ldb: r, c: u, ldc: r)
+        BLAS.gemm(transA: true, transB: false, m: r, n: inFeatures, k: n, alpha: s, a: u, lda: r, b: x, ldb: inFeatures, beta: 1, c: dA, ldc: inFeatures)
+        if let dx {
+            BLAS.gemm(transA: false, transB: false, m: n, n: inFeatures, k: r, alpha: s, a: u, lda: r, b: lora.a.pointer, ldb: inFeatures,
+                      beta: 1, c: dx, ldc: inFeatures)
+        }
+    }
+
+    private func normBackward(_ norm: Norm, dout: UnsafePointer<Float>, x: UnsafePointer<Float>, mean: UnsafePointer<Float>,
+                              rstd: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
+        let n = batchSize * seqLen, c = config
+        switch c.norm {
+        case .layerNorm:
+            LayerNorm.backward(dout: dout, x: x, mean: mean, rstd: rstd, t: n, c: c.hiddenSize, weight: norm.weight.pointer, dx: dx,
+                               dweight: g(norm.weight), dbias: norm.bias.flatMap { g($0) })
+        case .rmsNorm:
+            RMSNorm.backward(dout: dout, x: x, rstd: rstd, t: n, c: c.hiddenSize, weight: norm.weight.pointer, dx: dx, dweight: g(norm.weight))
+        }
     }
 
     /// dout: (N, C) -> dinput: (N, C) +=, parameter gradients +=.
     private func mlpBackward(layer l: Int, dout: UnsafePointer<Float>, input: UnsafePointer<Float>, dinput: UnsafeMutablePointer<Float>) {
-        let c = config, p = parameters.values, g = parameters.gradients, o = parameters.layers[l], la = acts.layers[l], a = acts
-        let n = batchSize * seqLen, hidden = c.hiddenSize, inter = c.intermediateSize
+        let c = config, lw = weights.layers[l], la = acts.layers[l], a = acts
+        let n = batchSize * seqLen, inter = c.intermediateSize
         a.dAct.update(repeating: 0, count: n * inter)
-        LinearLayer.backward(dy: dout, x: la.act, t: n, weight: p + o.down, inFeatures: inter, outFeatures: hidden, dx: a.dAct,
-                             dweight: g + o.down, dbias: o.downBias.map { g + $0 })
-        switch c.mlp {
-        case .gatedSiLU:
+        linearBackward(lw.down, dy: dout, x: la.act, dx: a.dAct)
+        switch (lw.mlp, parameters.plan.mlp) {
+        case (.gated(let gate, _), _):
             GatedSiLU.backward(dout: a.dAct, gate: la.gate, up: la.up, n: n * inter, dgate: a.dGate, dup: a.dUp)
-            LinearLayer.backward(dy: a.dGate, x: input, t: n, weight: p + o.gate!, inFeatures: hidden, outFeatures: inter, dx: dinput,
-                                 dweight: g + o.gate!, dbias: nil)
-        case .gelu, .geluTanh:
-            GELU.backward(dout: a.dAct, x: la.up, n: n * inter, tanh: c.mlp == .geluTanh, dx: a.dUp)
+            linearBackward(gate, dy: a.dGate, x: input, dx: dinput)
+        case (.plain, .plain(let tanh)):
+            GELU.backward(dout: a.dAct, x: la.up, n: n * inter, tanh: tanh, dx: a.dUp)
+        case (.plain, .gated):
+            fatalError("a plain MLP's weights under a gated plan")
         }
-        LinearLayer.backward(dy: a.dUp, x: input, t: n, weight: p + o.up, inFeatures: hidden, outFeatures: inter, dx: dinput,
-                             dweight: g + o.up, dbias: o.upBias.map { g + $0 })
+        linearBackward(lw.mlp.up, dy: a.dUp, x: input, dx: dinput)
     }
 
     /// dout: (N, C) (gradient of the attention block's output) -> dinput: (N, C) +=, parameter gradients +=.
     private func attentionBackward(layer l: Int, dout: UnsafePointer<Float>, dinput: UnsafeMutablePointer<Float>) {
-        let c = config, p = parameters.values, g = parameters.gradients, o = parameters.layers[l], la = acts.layers[l], a = acts
-        let n = batchSize * seqLen, hidden = c.hiddenSize, d = c.headDim
+        let c = config, lw = weights.layers[l], la = acts.layers[l], a = acts
+        let n = batchSize * seqLen, d = c.headDim
         let qDim = c.numHeads * d, kvDim = c.numKVHeads * d
         a.dHeads.update(repeating: 0, count: n * qDim)
-        LinearLayer.backward(dy: dout, x: la.heads, t: n, weight: p + o.o, inFeatures: qDim, outFeatures: hidden, dx: a.dHeads,
-                             dweight: g + o.o, dbias: o.oBias.map { g + $0 })
+        linearBackward(lw.o, dy: dout, x: la.heads, dx: a.dHeads)
         CausalAttention.backward(dout: a.dHeads, q: la.q, k: la.k, v: la.v, probs: la.probs, batch: batchSize, seqLen: seqLen,
                                  heads: c.numHeads, kvHeads: c.numKVHeads, headDim: d, dq: a.dQ, dk: a.dK, dv: a.dV, scratch: a.dProbs,
                                  positions: packedPositions, window: c.slidingWindow)
-        ropeCos.withUnsafeBufferPointer { cos in
-            ropeSin.withUnsafeBufferPointer { sin in
-                Rotary.backward(a.dQ, rows: n, seqLen: seqLen, heads: c.numHeads, headDim: d, rotaryDim: c.rotaryDim,
-                                cos: cos.baseAddress!, sin: sin.baseAddress!, positions: packedPositions)
-                Rotary.backward(a.dK, rows: n, seqLen: seqLen, heads: c.numKVHeads, headDim: d, rotaryDim: c.rotaryDim,
-                                cos: cos.baseAddress!, sin: sin.baseAddress!, positions: packedPositions)
-            }
-        }
+        let positions = RowPositions.perSequence(seqLen: seqLen, packed: packedPositions), pairing = parameters.plan.rope
+        Rotary.backward(a.dQ, rows: n, heads: c.numHeads, headDim: d, rotaryDim: c.rotaryDim, pairing: pairing,
+                        cos: ropeCos.pointer, sin: ropeSin.pointer, positions: positions)
+        Rotary.backward(a.dK, rows: n, heads: c.numKVHeads, headDim: d, rotaryDim: c.rotaryDim, pairing: pairing,
+                        cos: ropeCos.pointer, sin: ropeSin.pointer, positions: positions)
         var dqProj = a.dQ, dkProj = a.dK
-        if let qn = o.qNorm, let kn = o.kNorm {
-            let qPre = la.qPre, kPre = la.kPre
+        if let qk = lw.qkNorm {
             a.dQPre.update(repeating: 0, count: n * qDim)
             a.dKPre.update(repeating: 0, count: n * kvDim)
+            let dqn = g(qk.q), dkn = g(qk.k)   // nil when frozen
             for r in 0..<n {
                 for h in 0..<c.numHeads {
                     let i = r * c.numHeads + h
-                    LayerNorm.backwardRow(dout: a.dQ + i * d, x: qPre + i * d, mean: la.qMean[i], rstd: la.qRstd[i], c: d,
-                                          weight: p + qn + h * d, dx: a.dQPre + i * d, dweight: g + qn + h * d, dbias: nil)
+                    LayerNorm.backwardRow(dout: a.dQ + i * d, x: la.qPre + i * d, mean: la.qMean[i], rstd: la.qRstd[i], c: d,
+                                          weight: qk.q.pointer + h * d, dx: a.dQPre + i * d, dweight: dqn.map { $0 + h * d }, dbias: nil)
                 }
                 for h in 0..<c.numKVHeads {
                     let i = r * c.numKVHeads + h
-                    LayerNorm.backwardRow(dout: a.dK + i * d, x: kPre + i * d, mean: la.kMean[i], rstd: la.kRstd[i], c: d,
-                                          weight: p + kn + h * d, dx: a.dKPre + i * d, dweight: g + kn + h * d, dbias: nil)
+                    LayerNorm.backwardRow(dout: a.dK + i * d, x: la.kPre + i * d, mean: la.kMean[i], rstd: la.kRstd[i], c: d,
+                                          weight: qk.k.pointer + h * d, dx: a.dKPre + i * d, dweight: dkn.map { $0 + h * d }, dbias: nil)
                 }
             }
             dqProj = a.dQPre; dkProj = a.dKPre
         }
-        if let qkv = o.qkv {
-            let width = qDim + 2 * kvDim
-            for r in 0..<n {
-                let row = a.dQKV + r * width
-                for h in 0..<c.numHeads {
-                    (row + h * 3 * d).update(from: dqProj + r * qDim + h * d, count: d)
-                    (row + h * 3 * d + d).update(from: dkProj + r * kvDim + h * d, count: d)
-                    (row + h * 3 * d + 2 * d).update(from: a.dV + r * kvDim + h * d, count: d)
-                }
-            }
-            LinearLayer.backward(dy: a.dQKV, x: la.ln1, t: n, weight: p + qkv, inFeatures: hidden, outFeatures: width, dx: dinput,
-                                 dweight: g + qkv, dbias: o.qkvBias.map { g + $0 })
-        } else {
-            LinearLayer.backward(dy: dqProj, x: la.ln1, t: n, weight: p + o.q!, inFeatures: hidden, outFeatures: qDim, dx: dinput,
-                                 dweight: g + o.q!, dbias: o.qBias.map { g + $0 })
-            LinearLayer.backward(dy: dkProj, x: la.ln1, t: n, weight: p + o.k!, inFeatures: hidden, outFeatures: kvDim, dx: dinput,
-                                 dweight: g + o.k!, dbias: o.kBias.map { g + $0 })
-            LinearLayer.backward(dy: a.dV, x: la.ln1, t: n, weight: p + o.v!, inFeatures: hidden, outFeatures: kvDim, dx: dinput,
-                                 dweight: g + o.v!, dbias: o.vBias.map { g + $0 })
+        switch lw.qkv {
+        case .fused(let qkv, let layout):
+            FusedQKV.merge(q: dqProj, k: dkProj, v: a.dV, rows: n, layout: layout, heads: c.numHeads, kvHeads: c.numKVHeads, headDim: d,
+                           into: a.dQKV)
+            linearBackward(qkv, dy: a.dQKV, x: la.ln1, dx: dinput)
+        case .separate(let q, let k, let v):
+            linearBackward(q, dy: dqProj, x: la.ln1, dx: dinput)
+            linearBackward(k, dy: dkProj, x: la.ln1, dx: dinput)
+            linearBackward(v, dy: a.dV, x: la.ln1, dx: dinput)
         }
     }
 }
 
 /// Everything the forward keeps for the backward, and the backward's scratch, for B·T = N rows.
 final class Activations {
-    let arena = BufferArena()
+    let arena: BufferArena
     let tokens: UnsafeMutablePointer<Int32>, targets: UnsafeMutablePointer<Int32>
     /// Each token's position within its document, for packed batches.
     let positions: UnsafeMutablePointer<Int32>
     /// The residual stream entering each layer, and after the last: L + 1 buffers of (N, C).
     var residual: [UnsafeMutablePointer<Float>] = []
     var layers: [Layer] = []
+    /// Each layer's buffers as the forward writes them.
+    var layerActivations: [LayerActivations] = []
     let lnf, lnfMean, lnfRstd, logits, lse: UnsafeMutablePointer<Float>
     // Scratch shared by all layers.
     let qkv, attnOut, mlpOut: UnsafeMutablePointer<Float>
@@ -360,7 +317,8 @@ final class Activations {
         var gate, up, act: UnsafeMutablePointer<Float>
     }
 
-    init(config c: ModelConfig, batch: Int, seqLen t: Int) {
+    init(config c: ModelConfig, batch: Int, seqLen t: Int, countOnly: Bool = false) {
+        arena = BufferArena(countOnly: countOnly)
         let n = batch * t, hidden = c.hiddenSize, d = c.headDim
         let qDim = c.numHeads * d, kvDim = c.numKVHeads * d, inter = c.intermediateSize
         let a = arena
@@ -370,7 +328,7 @@ final class Activations {
         for _ in 0...c.numLayers { residual.append(a.floats(n * hidden)) }
         for _ in 0..<c.numLayers {
             let qk = c.qkNorm
-            let hasMLPNorm = !(c.parallelResidual && c.architecture == .stablelm)
+            let hasMLPNorm = DecoderPlan(config: c).residual.hasMLPNorm
             layers.append(Layer(
                 ln1: a.floats(n * hidden), ln1Mean: a.floats(n), ln1Rstd: a.floats(n),
                 qPre: a.floats(qk ? n * qDim : 0), kPre: a.floats(qk ? n * kvDim : 0),
@@ -382,10 +340,20 @@ final class Activations {
                 ln2: a.floats(hasMLPNorm ? n * hidden : 0), ln2Mean: a.floats(hasMLPNorm ? n : 0), ln2Rstd: a.floats(hasMLPNorm ? n : 0),
                 gate: a.floats(c.mlp == .gatedSiLU ? n * inter : 0), up: a.floats(n * inter), act: a.floats(n * inter)))
         }
-        lnf = a.floats(n * hidden); lnfMean = a.floats(n); lnfRstd = a.floats(n)
-        logits = a.floats(n * c.vocabSize); lse = a.floats(n)
         qkv = a.floats(c.fusedQKV != nil ? n * (qDim + 2 * kvDim) : 0)
         attnOut = a.floats(n * hidden); mlpOut = a.floats(n * hidden)
+        for l in 0..<c.numLayers {
+            let la = layers[l]
+            func stats(_ mean: UnsafeMutablePointer<Float>, _ rstd: UnsafeMutablePointer<Float>) -> NormStats { NormStats(mean: mean, rstd: rstd) }
+            layerActivations.append(LayerActivations(
+                input: residual[l], output: residual[l + 1], mid: la.mid,
+                ln1: la.ln1, ln1Stats: stats(la.ln1Mean, la.ln1Rstd), ln2: la.ln2, ln2Stats: stats(la.ln2Mean, la.ln2Rstd),
+                qkv: qkv, qProj: c.qkNorm ? la.qPre : la.q, kProj: c.qkNorm ? la.kPre : la.k,
+                qNormStats: c.qkNorm ? stats(la.qMean, la.qRstd) : nil, kNormStats: c.qkNorm ? stats(la.kMean, la.kRstd) : nil,
+                q: la.q, k: la.k, v: la.v, heads: la.heads, attnOut: attnOut, mlpOut: mlpOut, gate: la.gate, up: la.up, act: la.act))
+        }
+        lnf = a.floats(n * hidden); lnfMean = a.floats(n); lnfRstd = a.floats(n)
+        logits = a.floats(n * c.vocabSize); lse = a.floats(n)
         dResidual = a.floats(n * hidden); dLn1 = a.floats(n * hidden); dLn2 = a.floats(n * hidden)
         dHeads = a.floats(n * qDim); dQ = a.floats(n * qDim); dK = a.floats(n * kvDim); dV = a.floats(n * kvDim)
         dQPre = a.floats(c.qkNorm ? n * qDim : 0); dKPre = a.floats(c.qkNorm ? n * kvDim : 0)

@@ -49,8 +49,8 @@ enum CLI {
     }
 
     /// Loads a Hugging Face folder or a GGUF file with the tokenizer it carries.
-    static func loadModel(_ path: String) throws -> (Model, Tokenizer) {
-        let model = try Model.load(path: path)
+    static func loadModel(_ path: String, adapter: String? = nil) throws -> (Model, Tokenizer) {
+        let model = try Model.load(path: path, adapter: adapter)
         guard let tokenizer = model.tokenizer else {
             throw UserError("\(path): the checkpoint has no tokenizer (tokenizer.json or GGUF tokenizer metadata)")
         }
@@ -127,6 +127,9 @@ struct ModelOptions: ParsableArguments {
 
     @Option(name: [.short, .long], help: "Threads for matrix products (default: all cores).")
     var threads: Int?
+
+    @Option(help: ArgumentHelp("A PEFT LoRA adapter folder to run beside the model's weights.", valueName: "dir"))
+    var adapter: String?
 
     func validate() throws {
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }

@@ -9,7 +9,7 @@ struct Hayai: ParsableCommand {
         abstract: "A workbench for small language models: train, evaluate, compare and chat on one machine.",
         subcommands: [QuickstartCommand.self, ChatCommand.self, TrainCommand.self, EvalCommand.self, CompareCommand.self,
                       DataCommand.self, TokenizerCommand.self, RunsCommand.self, ReportCommand.self, DashboardCommand.self,
-                      GenerateCommand.self, TokenizeCommand.self, LogitsCommand.self, BenchCommand.self, QuantizeCommand.self]
+                      GenerateCommand.self, TokenizeCommand.self, LogitsCommand.self, BenchCommand.self, QuantizeCommand.self, MergeCommand.self]
     )
 
     static func main() {

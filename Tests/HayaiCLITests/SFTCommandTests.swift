@@ -35,6 +35,81 @@ final class SFTCommandTests: XCTestCase {
         XCTAssertTrue(runs.stdout.contains("completed"), runs.stdout)
     }
 
+    /// A GGUF base (quantized, no tokenizer.json): the instruct model is a normal Hugging Face folder
+    /// with a tokenizer.json written from the GGUF vocabulary, and chat loads it.
+    func testAGGUFBaseGivesAHuggingFaceFolder() throws {
+        let gguf = Fixtures.fixture("stablelm-tiny.q8_0.gguf").path
+        let sft = Fixtures.repoRoot.appendingPathComponent("data/sft/hayai-instruct-bilingual.jsonl").path
+        let out = scratch.appendingPathComponent("from-gguf").path
+        let r = try HayaiBinary.run(["train", "sft", "--base", gguf, "--data", sft, "--steps", "2", "--seq-len", "128",
+                                     "--batch-size", "2", "--out", out, "--home", scratch.appendingPathComponent("ws").path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        for file in ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/" + file), "\(file) missing")
+        }
+        let text = "こんにちは、hello 123"
+        let a = try HayaiBinary.run(["tokenize", out, "--text", text, "--json"]), b = try HayaiBinary.run(["tokenize", gguf, "--text", text, "--json"])
+        XCTAssertEqual(a.status, 0, a.stderr)
+        XCTAssertEqual(a.stdout, b.stdout, "the written tokenizer.json gives the GGUF's ids")
+        let chat = try HayaiBinary.run(["chat", out, "-n", "4", "--json"], stdin: "こんにちは\n")
+        XCTAssertEqual(chat.status, 0, chat.stderr)
+    }
+
+    /// LoRA from a quantized GGUF base: a PEFT adapter folder that generate and chat use with --adapter,
+    /// and that merge folds into a full folder giving the same greedy text.
+    func testLoRAAdapterFromAGGUFBaseGeneratesAndMerges() throws {
+        let gguf = Fixtures.fixture("stablelm-tiny.q8_0.gguf").path
+        let sft = Fixtures.repoRoot.appendingPathComponent("data/sft/hayai-instruct-bilingual.jsonl").path
+        let adapter = scratch.appendingPathComponent("adapter").path
+        let r = try HayaiBinary.run(["train", "sft", "--base", gguf, "--data", sft, "--steps", "3", "--seq-len", "128", "--batch-size", "2",
+                                     "--lr", "1e-2", "--lora-rank", "4", "--lora-targets", "q,v,down", "--out", adapter,
+                                     "--home", scratch.appendingPathComponent("ws").path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("memory: ~"), r.stdout)
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: adapter + "/adapter_config.json"))) as! [String: Any]
+        XCTAssertEqual(config["peft_type"] as? String, "LORA")
+        XCTAssertEqual(config["target_modules"] as? [String], ["q_proj", "v_proj", "down_proj"])
+        XCTAssertEqual(config["r"] as? Int, 4)
+
+        let prompt = ["-p", "こんにちは", "-n", "6", "--temp", "0"]
+        let plain = try HayaiBinary.run(["generate", gguf] + prompt)
+        let adapted = try HayaiBinary.run(["generate", gguf, "--adapter", adapter] + prompt)
+        XCTAssertEqual(adapted.status, 0, adapted.stderr)
+        let merged = scratch.appendingPathComponent("merged").path
+        let m = try HayaiBinary.run(["merge", gguf, adapter, merged])
+        XCTAssertEqual(m.status, 0, m.stderr)
+        let fromMerged = try HayaiBinary.run(["logits", merged, "--text", "こんにちは", "--json"])
+        let fromAdapter = try HayaiBinary.run(["logits", gguf, "--adapter", adapter, "--text", "こんにちは", "--json"])
+        XCTAssertEqual(fromMerged.status, 0, fromMerged.stderr)
+        XCTAssertNotEqual(plain.stdout + fromAdapter.stdout, "", "outputs exist")
+        let a = (try JSONSerialization.jsonObject(with: Data(fromMerged.stdout.utf8)) as! [String: Any])["logits"] as! [[Double]]
+        let b = (try JSONSerialization.jsonObject(with: Data(fromAdapter.stdout.utf8)) as! [String: Any])["logits"] as! [[Double]]
+        // The merged folder is Float32; the adapter ran beside Q8_0 weights: equal up to Q8_0's rounding.
+        XCTAssertLessThan(zip(a[0], b[0]).map { abs($0 - $1) }.max()!, 0.2)
+        let chat = try HayaiBinary.run(["chat", gguf, "--adapter", adapter, "-n", "4", "--json"], stdin: "こんにちは\n")
+        XCTAssertEqual(chat.status, 0, chat.stderr)
+    }
+
+    func testBadLoRAOptionsAreOneLineErrors() throws {
+        let good = try data([#"{"instruction": "ok", "output": "fine"}"#])
+        for (options, fragment) in [(["--lora-rank", "4", "--lora-targets", "q,zz"], "unknown target 'zz'"),
+                                    (["--lora-rank", "500"], "rank 500 is larger than"),
+                                    (["--lora-rank", "4", "--lora-targets", "qkv"], "no 'qkv' projection")] {
+            let r = try HayaiBinary.run(["train", "sft", "--base", base, "--data", good, "--steps", "1",
+                                         "--out", scratch.appendingPathComponent("bad").path] + options)
+            XCTAssertEqual(r.status, 1, r.stderr)
+            XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr)
+            XCTAssertTrue(r.stderr.contains(fragment), r.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: scratch.appendingPathComponent("bad").path), "nothing written")
+        }
+        let m = try HayaiBinary.run(["merge", base, scratch.appendingPathComponent("no-adapter").path, scratch.appendingPathComponent("m").path])
+        XCTAssertEqual(m.status, 1)
+        XCTAssertTrue(m.stderr.contains("no such adapter folder"), m.stderr)
+        let g = try HayaiBinary.run(["generate", base, "--adapter", scratch.path, "-p", "x", "-n", "1"])
+        XCTAssertEqual(g.status, 1)
+        XCTAssertTrue(g.stderr.contains("adapter_config.json: missing"), g.stderr)
+    }
+
     func testBadDataAndAFormatTheTokenizerLacks() throws {
         let bad = try data([#"{"instruction": "ok", "output": "fine"}"#, #"{"instruction": "no answer"}"#])
         let r = try HayaiBinary.run(["train", "sft", "--base", base, "--data", bad, "--steps", "1", "--out", scratch.appendingPathComponent("x").path])

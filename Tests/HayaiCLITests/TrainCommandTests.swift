@@ -74,6 +74,26 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertTrue(g.stdout.hasPrefix("The quick") || !g.stdout.isEmpty)
     }
 
+    /// Continued pretraining: --init takes the base's weights, shape and tokenizer (a folder or a GGUF);
+    /// the first loss is the base's, not a random model's (ln 2000 ≈ 7.6).
+    func testInitContinuesPretrainingFromAFolderOrAGGUF() throws {
+        for base in [Fixtures.fixture("stablelm-tiny").path, Fixtures.fixture("stablelm-tiny.f32.gguf").path] {
+            let dir = scratch.appendingPathComponent(UUID().uuidString.prefix(6).description).path
+            let r = try HayaiBinary.run(["train", "pretrain", "--init", base, "--config", tinyConfig(steps: 2, checkpointInterval: 2),
+                                         "--text", try file("corpus.txt", corpusText()), "--out", dir, "--home", home, "--threads", "1"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/config.json"))) as! [String: Any]
+            XCTAssertEqual(config["hidden_size"] as? Int, 64, "the base's shape, not the config's 32")
+            XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/tokenizer.json"))
+            let g = try HayaiBinary.run(["generate", dir, "-p", "The quick", "-n", "3", "--temp", "0"])
+            XCTAssertEqual(g.status, 0, g.stderr)
+        }
+        let wrong = try HayaiBinary.run(["train", "pretrain", "--init", Fixtures.fixture("stablelm-tiny").path, "--config", tinyConfig(),
+                                         "--text", try file("corpus.txt", corpusText()), "--tokenizer", Fixtures.data("vocab/ggml-vocab-gpt-2.gguf").path,
+                                         "--out", scratch.appendingPathComponent("wrong").path, "--home", home])
+        expectError(wrong, ["50257 tokens", "vocabulary of 2000"])
+    }
+
     func testCtrlCSavesACheckpointMarksTheRunInterruptedAndResumeFinishesIt() throws {
         let config = try tinyConfig(steps: 100_000, checkpointInterval: 0)
         let process = Process()

@@ -85,10 +85,10 @@ final class ForwardMatchesPeersTests: XCTestCase {
         let model = try Model.load(path: Fixtures.fixture("stablelm-tiny.q8_0.gguf").path)
         let rowLayout = try Model.load(path: Fixtures.fixture("stablelm-tiny.q8_0.gguf").path, interleave: false)
         // Where the CPU has AVX512-VNNI the matrices run interleaved (QuantizedMatrix.interleaved()).
-        XCTAssertEqual(model.weights.layers[0].up.weight.isInterleaved, QuantizedMatrix.interleavingAvailable)
+        XCTAssertEqual(model.weights.layers[0].mlp.up.weight.isInterleaved, QuantizedMatrix.interleavingAvailable)
         XCTAssertEqual(model.weights.output.isInterleaved, QuantizedMatrix.interleavingAvailable)
         XCTAssertFalse(model.weights.embedding.isInterleaved, "the untied embedding keeps the GGUF layout for row lookups")
-        XCTAssertFalse(rowLayout.weights.layers[0].up.weight.isInterleaved)
+        XCTAssertFalse(rowLayout.weights.layers[0].mlp.up.weight.isInterleaved)
         let vocab = model.config.vocabSize
         for prompt in try GoldenPrompt.load("stablelm-tiny") {
             // Both layouts compute the same integer dots; only the order of float additions differs.

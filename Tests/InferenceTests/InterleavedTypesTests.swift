@@ -27,10 +27,10 @@ final class InterleavedTypesTests: XCTestCase {
             let fast = try Model.synthetic(config: config, target: target, seed: 3)
             let rows = try Model.synthetic(config: config, target: target, seed: 3, interleave: false)
             // Q4_K_M / Q5_K_M: layer 1 (the last eighth) has Q6_K attn_v and ffn_down, the output is Q6_K.
-            XCTAssertTrue(fast.weights.layers[0].up.weight.isInterleaved, "\(target)")
+            XCTAssertTrue(fast.weights.layers[0].mlp.up.weight.isInterleaved, "\(target)")
             XCTAssertTrue(fast.weights.layers[1].down.weight.isInterleaved, "\(target)")
             XCTAssertTrue(fast.weights.output.isInterleaved, "\(target)")
-            XCTAssertFalse(rows.weights.layers[0].up.weight.isInterleaved)
+            XCTAssertFalse(rows.weights.layers[0].mlp.up.weight.isInterleaved)
             let expected = try InferenceSession(model: rows).forward(ids, logits: .all)
             let got = try InferenceSession(model: fast).forward(ids, logits: .all)
             let formatError = maxAbsDiff(expected[...], exact[...])

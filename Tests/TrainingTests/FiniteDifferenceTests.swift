@@ -6,6 +6,8 @@
 import XCTest
 import Foundation
 import Kernels
+import Inference
+import Checkpoints
 @testable import Training
 
 func randomFloats(_ n: Int, seed: UInt64, std: Double = 1) -> [Float] {
@@ -104,32 +106,39 @@ final class FiniteDifferenceTests: XCTestCase {
         assertGradient(dw, numericGradient(&w) { dot(forward(x, $0), dout) }, "rmsNorm dw")
     }
 
+    /// Both pairings (HF's halves and ggml's adjacent pairs, which llama GGUF files need).
     func testPartialRotaryBackwardMatchesFiniteDifferences() {
         let batch = 2, seqLen = 5, heads = 3, headDim = 6, rotaryDim = 4, rows = batch * seqLen
         let (cos, sin) = Ops.ropeTables(positions: seqLen, rotaryDim: rotaryDim, theta: 10000)
-        var x = randomFloats(rows * heads * headDim, seed: 12)
-        let dout = randomFloats(x.count, seed: 13)
-        func forward(_ x: [Float]) -> [Float] {
-            var y = x
-            Rotary.forward(&y, rows: rows, seqLen: seqLen, heads: heads, headDim: headDim, rotaryDim: rotaryDim, cos: cos, sin: sin)
-            return y
-        }
-        // Dimensions past rotaryDim pass through; rotated pairs keep their norm.
-        let y = forward(x)
-        for r in 0..<rows {
-            for h in 0..<heads {
-                let base = (r * heads + h) * headDim
-                for i in rotaryDim..<headDim { XCTAssertEqual(y[base + i], x[base + i]) }
-                for i in 0..<rotaryDim / 2 {
-                    let before = x[base + i] * x[base + i] + x[base + i + 2] * x[base + i + 2]
-                    let after = y[base + i] * y[base + i] + y[base + i + 2] * y[base + i + 2]
-                    XCTAssertEqual(before, after, accuracy: 1e-4)
+        let positions = RowPositions.perSequence(seqLen: seqLen, packed: nil)
+        for pairing in [RopeStyle.halves, .adjacent] {
+            var x = randomFloats(rows * heads * headDim, seed: 12)
+            let dout = randomFloats(x.count, seed: 13)
+            func forward(_ x: [Float]) -> [Float] {
+                var y = x
+                Rotary.forward(&y, rows: rows, heads: heads, headDim: headDim, rotaryDim: rotaryDim, pairing: pairing, cos: cos, sin: sin,
+                               positions: positions)
+                return y
+            }
+            // Dimensions past rotaryDim pass through; rotated pairs keep their norm.
+            let y = forward(x)
+            for r in 0..<rows {
+                for h in 0..<heads {
+                    let base = (r * heads + h) * headDim
+                    for i in rotaryDim..<headDim { XCTAssertEqual(y[base + i], x[base + i]) }
+                    for i in 0..<rotaryDim / 2 {
+                        let (a, b) = pairing == .adjacent ? (base + 2 * i, base + 2 * i + 1) : (base + i, base + i + rotaryDim / 2)
+                        let before: Float = x[a] * x[a] + x[b] * x[b]
+                        let after: Float = y[a] * y[a] + y[b] * y[b]
+                        XCTAssertEqual(before, after, accuracy: 1e-4)
+                    }
                 }
             }
+            var dx = dout
+            Rotary.backward(&dx, rows: rows, heads: heads, headDim: headDim, rotaryDim: rotaryDim, pairing: pairing, cos: cos, sin: sin,
+                            positions: positions)
+            assertGradient(dx, numericGradient(&x) { dot(forward($0), dout) }, "rotary dx (\(pairing))")
         }
-        var dx = dout
-        Rotary.backward(&dx, rows: rows, seqLen: seqLen, heads: heads, headDim: headDim, rotaryDim: rotaryDim, cos: cos, sin: sin)
-        assertGradient(dx, numericGradient(&x) { dot(forward($0), dout) }, "rotary dx")
     }
 
     func testGroupedQueryAttentionMatchesReferenceAndFiniteDifferences() {

@@ -2,6 +2,7 @@
 // -100). The forward returns the summed loss and the number of targets; the caller divides, so
 // micro-batches can share one denominator. The backward turns the logits into their gradient in
 // place: dlogits = (softmax(logits) − onehot(target)) · scale, zero on ignored rows.
+import Inference
 import Foundation
 
 public enum CrossEntropy {

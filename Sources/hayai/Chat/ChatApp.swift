@@ -64,8 +64,8 @@ final class ChatApp {
     // MARK: - Models
 
     /// Loads a model and chooses its chat format (the --template override, else detection).
-    func makeSession(path: String, label: String, settings: ChatSettings, system: String?) throws -> Participant {
-        let model = try LocalLanguageModel(path: path, contextLength: options.contextLength)
+    func makeSession(path: String, label: String, settings: ChatSettings, system: String?, adapter: String? = nil) throws -> Participant {
+        let model = try LocalLanguageModel(path: path, adapter: adapter, contextLength: options.contextLength)
         let detection = TemplateDetection.detect(model: model.model, library: library)
         let (template, checkpointSystem) = try chooseTemplate(detection, label: label, modelName: model.name)
         let chat = ChatSession(model: model, template: template, checkpointSystem: checkpointSystem, settings: settings)

@@ -120,7 +120,7 @@ struct BenchCommand: ParsableCommand {
         let weights = m.weights
         var matrices: [WeightMatrix] = [weights.embedding]
         if !c.tieWordEmbeddings { matrices.append(weights.output) }
-        for l in weights.layers { for x in [l.q, l.k, l.v, l.qkv, l.o, l.gate, l.up, l.down] { if let x { matrices.append(x.weight) } } }
+        for l in weights.layers { for (_, x) in l.linears { matrices.append(x.weight) } }
         let size = matrices.reduce(0) { $0 + $1.byteCount }
         // The type: --type's name, else the type holding most bytes of the layers' matrices.
         var typeBytes: [String: Int] = [:]

@@ -46,6 +46,9 @@ struct ChatCommand: ParsableCommand {
     @Option(name: .customLong("ctx"), help: "Context length (default: the model's, at most 4096).")
     var contextLength: Int?
 
+    @Option(help: ArgumentHelp("A PEFT LoRA adapter folder run beside MODEL's weights (with --compare: beside INSTRUCT's).", valueName: "dir"))
+    var adapter: String?
+
     @Option(name: [.short, .long], help: "Threads for matrix products (default: all cores).")
     var threads: Int?
 
@@ -88,10 +91,12 @@ struct ChatCommand: ParsableCommand {
         settings.repeatPenalty = p.repetitionPenalty; settings.seed = p.seed; settings.maxTokens = maxTokens
 
         let models = compare.isEmpty ? [(model!, nil as String?)] : [(compare[0], "base"), (compare[1], "instruct")]
-        for (path, role) in models {
+        for (i, (path, role)) in models.enumerated() {
             let name = (path as NSString).lastPathComponent
             let label = role.map { "\($0): \(name)" } ?? name
-            app.participants.append(try app.makeSession(path: path, label: label, settings: settings, system: system))
+            let withAdapter = i == models.count - 1 ? adapter : nil
+            app.participants.append(try app.makeSession(path: path, label: withAdapter.map { "\(label) + \(($0 as NSString).lastPathComponent)" } ?? label,
+                                                        settings: settings, system: system, adapter: withAdapter))
         }
         if !scripted {
             let names = app.participants.map { "\($0.label) (context \($0.chat.contextSize))" }.joined(separator: " | ")

@@ -63,7 +63,7 @@ struct EvalCommand: ParsableCommand {
         CLI.setThreads(options.threads)
         let store = try RunStore.open(workspace: home.map { URL(fileURLWithPath: $0) })
         let evalTasks = try taskNames.map { try EvalSets.load($0, folder: evalsets) }
-        let model = try LocalLanguageModel(path: options.model, contextLength: contextLength)
+        let model = try LocalLanguageModel(path: options.model, adapter: options.adapter, contextLength: contextLength)
         let config = EvalRunConfig(model: options.model, tasks: taskNames, limit: limit, numFewshot: numFewshot, reuseContext: !noReuse)
         let results = try EvalSession(store: store, model: model, config: config)
             .run(evalTasks, name: name, resume: resume, skipBadLines: skipBadLines, quiet: json)

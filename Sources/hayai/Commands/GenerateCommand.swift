@@ -79,7 +79,7 @@ struct GenerateCommand: ParsableCommand {
 
     func run() throws {
         CLI.setThreads(options.threads)
-        let (model, tokenizer) = try CLI.loadModel(options.model)
+        let (model, tokenizer) = try CLI.loadModel(options.model, adapter: options.adapter)
         let text = try promptFile.map(CLI.readText(file:)) ?? prompt!
         let promptTokens = tokenizer.encode(text, addSpecialTokens: true)
         let session = InferenceSession(model: model, contextLength: contextLength, threads: options.threads, kvType: kvType)

@@ -28,7 +28,7 @@ struct LogitsCommand: ParsableCommand {
 
     func run() throws {
         CLI.setThreads(options.threads)
-        let model = try Model.load(path: options.model)
+        let model = try Model.load(path: options.model, adapter: options.adapter)
         let tokens: [Int]
         if let ids {
             tokens = try ids.split(separator: ",").map {

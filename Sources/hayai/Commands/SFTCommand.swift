@@ -6,6 +6,7 @@ import Foundation
 import Chat
 import RunStore
 import Tokenizers
+import Inference
 import Training
 
 struct SFTCommand: ParsableCommand {
@@ -23,7 +24,7 @@ struct SFTCommand: ParsableCommand {
             tokenizer_config.json carries the chat template, so `hayai chat` detects the format.
             """)
 
-    @Option(help: ArgumentHelp("The base checkpoint (a Hugging Face folder hayai can train from).", valueName: "dir"))
+    @Option(help: ArgumentHelp("The base checkpoint: a Hugging Face folder or a .gguf file (quantized weights are dequantized).", valueName: "model"))
     var base: String
 
     @Option(help: ArgumentHelp("Instruction data (JSONL, repeatable).", valueName: "file"))
@@ -56,6 +57,15 @@ struct SFTCommand: ParsableCommand {
     @Option(help: "Rows per micro-batch.")
     var batchSize = 8
 
+    @Option(help: "Train LoRA adapters of this rank beside the frozen base (which may stay quantized) instead of every weight; saves a PEFT adapter folder.")
+    var loraRank: Int?
+
+    @Option(help: "LoRA alpha: the update is scaled by alpha / rank (default: 2 × rank).")
+    var loraAlpha: Double?
+
+    @Option(help: "Comma-separated linear layers that get adapters: q,k,v,o,gate,up,down (qkv for fused projections).")
+    var loraTargets = "q,k,v,o,gate,up,down"
+
     @Option(help: "Tokens per packed row (default: the base's context).")
     var seqLen: Int?
 
@@ -82,13 +92,15 @@ struct SFTCommand: ParsableCommand {
             throw ValidationError("give instruction data: --data FILE.jsonl (repeatable), --jcommonsenseqa TRAIN or --corpus-pairs CORPUS")
         }
         guard epochs > 0, lr > 0, batchSize > 0 else { throw ValidationError("--epochs, --lr and --batch-size must be positive") }
+        if loraRank == nil && loraAlpha != nil { throw ValidationError("--lora-alpha needs --lora-rank") }
     }
 
     func run() throws {
         CLI.setThreads(threads)
         let library = TemplateLibrary.standard()
         let format = try library.template(named: template)
-        let tokenizer = try TokenizerLoader.load(folder: base)
+        let baseCheckpoint = try BaseCheckpoint(path: base)
+        let tokenizer = try baseCheckpoint.tokenizer()
         guard let eos = tokenizer.eosTokenIDs.first, let eosText = tokenizer.tokenString(eos) else {
             throw UserError("\(base): the tokenizer names no end-of-sequence token")
         }
@@ -107,18 +119,24 @@ struct SFTCommand: ParsableCommand {
         var config = SFTConfig()
         config.epochs = epochs; config.steps = steps; config.lr = lr; config.minLR = lr / 10
         config.microBatchSize = batchSize; config.contextLength = seqLen; config.seed = seed
+        if let loraRank { config.lora = try LoRASettings.parse(rank: loraRank, alpha: loraAlpha, targets: loraTargets, base: baseCheckpoint) }
         let pad = tokenizer.tokenID("<|padding|>") ?? eos
-        let training = try SFTRun(base: base, sequences: sequences, padToken: pad, config: config)
+        let training = try SFTRun(base: baseCheckpoint, sequences: sequences, padToken: pad, config: config)
         let r = training.report
         print("sft: \(records.count) examples (\(r.truncated) cut to fit a row, \(r.skipped) without a response left), "
               + "\(r.packedRows) packed rows, \(r.trainedTokens) of \(r.totalTokens) tokens trained on; "
               + "format \(format.name); \(training.plannedSteps) steps")
+        print("sft: \(training.memory)")
 
         let store = try RunStore.open(workspace: home.map { URL(fileURLWithPath: $0) })
         var runConfig: [String: String] = ["base": base, "template": format.name, "epochs": "\(epochs)", "lr": "\(lr)",
                                            "examples": "\(records.count)", "data": data.joined(separator: ",")]
         if let jcommonsenseqa { runConfig["jcommonsenseqa"] = jcommonsenseqa }
         if let corpusPairs { runConfig["corpus_pairs"] = corpusPairs }
+        if let lora = config.lora {
+            runConfig["lora_rank"] = "\(lora.rank)"; runConfig["lora_alpha"] = "\(lora.alpha)"
+            runConfig["lora_targets"] = lora.targets.map(\.rawValue).joined(separator: ",")
+        }
         let baseRun = try? store.runs(kind: .pretrain).first { URL(fileURLWithPath: $0.model ?? "").standardizedFileURL == URL(fileURLWithPath: base).standardizedFileURL }
         let runName = name ?? QuickstartCommand.runName("sft")
         let outDir = out ?? store.workspace.appendingPathComponent("checkpoints").appendingPathComponent(runName).path
@@ -150,7 +168,7 @@ struct SFTCommand: ParsableCommand {
                 summary["val/loss"] = v
                 print("step \(done): val loss \(String(format: "%.4f", v))")
             }
-            try training.save(to: outDir, tokenizerFolder: base, chatTemplate: format.jinjaSource, templateName: format.name)
+            try training.save(to: outDir, chatTemplate: format.jinjaSource, templateName: format.name)
             run = try store.finish(run: run, status: stop.isRequested ? .interrupted : .completed, summary: summary)
             print("instruct model in \(outDir) (run \(run.name)); try: hayai chat \(outDir)")
         } catch {

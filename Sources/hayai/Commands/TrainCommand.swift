@@ -51,6 +51,9 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Folder with tokenizer.json (default for --data: the corpus's own).", valueName: "dir"))
     var tokenizer: String?
 
+    @Option(name: .customLong("init"), help: ArgumentHelp("Continue pretraining this checkpoint (a Hugging Face folder or .gguf): its weights, shape and tokenizer; --config then gives the training settings.", valueName: "model"))
+    var initModel: String?
+
     @Option(help: "Train this many steps (overrides the config).")
     var steps: Int?
 
@@ -76,7 +79,7 @@ struct PretrainCommand: ParsableCommand {
 
     func validate() throws {
         guard (data != nil) != (text != nil) else { throw ValidationError("give exactly one of --data CORPUS_DIR or --text FILE") }
-        if text != nil && tokenizer == nil { throw ValidationError("--text needs --tokenizer DIR (a folder with tokenizer.json)") }
+        if text != nil && tokenizer == nil && initModel == nil { throw ValidationError("--text needs --tokenizer DIR (a folder with tokenizer.json)") }
         if steps != nil && minutes != nil { throw ValidationError("give --steps or --minutes, not both") }
         if let steps, steps < 1 { throw ValidationError("--steps must be at least 1") }
         if let minutes, !(minutes > 0) { throw ValidationError("--minutes must be positive") }
@@ -104,8 +107,10 @@ struct PretrainCommand: ParsableCommand {
         }
         if let seed { pretrainConfig.seed = seed }
         try pretrainConfig.validate(path: configSource)
-        let corpus: PretrainData = try data.map { try PretrainData.corpus($0, tokenizerFolder: tokenizer) }
-            ?? PretrainData.text(text!, tokenizerFolder: tokenizer!)
+        let base = try initModel.map { try BaseCheckpoint(path: $0) }
+        let tokenizerSource = tokenizer ?? initModel
+        let corpus: PretrainData = try data.map { try PretrainData.corpus($0, tokenizerFolder: base?.tokenizerFolder ?? tokenizer) }
+            ?? PretrainData.text(text!, tokenizerFolder: tokenizerSource!)
         for warning in corpus.warnings { CLI.printError("warning: \(warning)") }
 
         var options = PretrainOptions(out: outDir)
@@ -113,6 +118,7 @@ struct PretrainCommand: ParsableCommand {
         options.steps = steps
         options.minutes = minutes
         options.runName = runName
+        options.initFrom = base
         let stop = StopRequest()
         options.shouldStop = { stop.isRequested }
         options.checkpointFault = Self.faultFromEnvironment()

@@ -1,26 +1,15 @@
 // LayerNorm and RMSNorm over rows, forward and backward. The forwards keep each row's statistics
 // (mean and 1/std) for the backward; their arithmetic is Ops.layerNorm's / Ops.rmsNorm's (the
-// inference forward), so both passes give the same numbers. Backward adds into dx, dweight, dbias.
+// inference forward; one row function in Kernels), so both give the same numbers. Backward adds into
+// dx, dweight, dbias (nil for a frozen weight).
+import Kernels
 
 public enum LayerNorm {
     /// One row. x: (c), weight/bias: (c) -> out: (c); returns (mean, rstd). `out` may alias `x`.
     @inline(__always)
     public static func forwardRow(_ x: UnsafePointer<Float>, c: Int, weight: UnsafePointer<Float>?, bias: UnsafePointer<Float>?,
                                   eps: Float, into out: UnsafeMutablePointer<Float>) -> (mean: Float, rstd: Float) {
-        var mean: Float = 0
-        for i in 0..<c { mean += x[i] }
-        mean /= Float(c)
-        var variance: Float = 0
-        for i in 0..<c { let d = x[i] - mean; variance += d * d }
-        variance /= Float(c)
-        let rstd = 1 / (variance + eps).squareRoot()
-        for i in 0..<c {
-            var v = (x[i] - mean) * rstd
-            if let weight { v *= weight[i] }
-            if let bias { v += bias[i] }
-            out[i] = v
-        }
-        return (mean, rstd)
+        Ops.layerNormRow(x, c: c, weight: weight, bias: bias, eps: eps, into: out)
     }
 
     /// One row's backward: dx += ∂/∂x, dweight += dout·x̂, dbias += dout.
@@ -74,19 +63,12 @@ public enum RMSNorm {
     /// x: (t, c), weight: (c) -> out: (t, c) = x · rstd · weight, rstd: (t) = 1/√(mean(x²) + eps)
     public static func forward(_ x: UnsafePointer<Float>, t: Int, c: Int, weight: UnsafePointer<Float>, eps: Float,
                                into out: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>) {
-        for r in 0..<t {
-            let row = x + r * c, o = out + r * c
-            var ss: Float = 0
-            for i in 0..<c { ss += row[i] * row[i] }
-            let scale = 1 / (ss / Float(c) + eps).squareRoot()
-            rstd[r] = scale
-            for i in 0..<c { o[i] = row[i] * scale * weight[i] }
-        }
+        for r in 0..<t { rstd[r] = Ops.rmsNormRow(x + r * c, c: c, weight: weight, eps: eps, into: out + r * c) }
     }
 
     /// With x̂ = x·rstd and g = dout·w: dx += rstd · (g − x̂ · mean(g·x̂)), dweight += dout·x̂.
     public static func backward(dout: UnsafePointer<Float>, x: UnsafePointer<Float>, rstd: UnsafePointer<Float>, t: Int, c: Int,
-                                weight: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, dweight: UnsafeMutablePointer<Float>) {
+                                weight: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>, dweight: UnsafeMutablePointer<Float>?) {
         for r in 0..<t {
             let row = x + r * c, d = dout + r * c, s = rstd[r]
             var gxMean: Float = 0
@@ -95,7 +77,7 @@ public enum RMSNorm {
             for i in 0..<c {
                 let xhat = row[i] * s
                 dx[r * c + i] += s * (d[i] * weight[i] - xhat * gxMean)
-                dweight[i] += d[i] * xhat
+                dweight?[i] += d[i] * xhat
             }
         }
     }

@@ -1,15 +1,22 @@
-// Memory for a training run: zero-initialised Float32 buffers allocated once and freed together,
+// Memory for a forward pass (training's saved activations): zero-initialised Float32 buffers allocated once and freed together,
 // and the two-way split of element-wise loops over rows (BLAS has its own threads).
 import Foundation
 
 /// Owns a set of Float32 buffers; every pointer it hands out lives as long as the arena.
-final class BufferArena {
+public final class BufferArena {
     private var blocks: [UnsafeMutablePointer<Float>] = []
-    private(set) var floatCount = 0
+    public private(set) var floatCount = 0
+    /// Counts what would be allocated without allocating it (a memory estimate); every pointer is then
+    /// one shared dummy float that must not be written.
+    private let countOnly: Bool
+    private static let dummy = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+
+    public init(countOnly: Bool = false) { self.countOnly = countOnly }
 
     /// A zeroed buffer of `count` floats (at least one, so empty switches still get a valid pointer).
-    func floats(_ count: Int) -> UnsafeMutablePointer<Float> {
+    public func floats(_ count: Int) -> UnsafeMutablePointer<Float> {
         let n = max(count, 1)
+        if countOnly { floatCount += n; return Self.dummy }
         let p = UnsafeMutablePointer<Float>.allocate(capacity: n)
         p.initialize(repeating: 0, count: n)
         blocks.append(p)
@@ -30,9 +37,9 @@ public enum Parallel {
     /// Runs `body` over 0..<count split into two contiguous ranges on two threads when splitting is on
     /// and there is at least `minimum` work, else in one call on the current thread.
     /// Tests set this to split even tiny loops, so the split path is checked on small models.
-    nonisolated(unsafe) static var ignoreMinimumForTesting = false
+    nonisolated(unsafe) public static var ignoreMinimumForTesting = false
 
-    static func rows(_ count: Int, minimum: Int = 64, _ body: (Range<Int>) -> Void) {
+    public static func rows(_ count: Int, minimum: Int = 64, _ body: (Range<Int>) -> Void) {
         guard splitElementwiseLoops, count >= (ignoreMinimumForTesting ? 2 : minimum) else { body(0..<count); return }
         let half = count / 2
         DispatchQueue.concurrentPerform(iterations: 2) { i in body(i == 0 ? 0..<half : half..<count) }

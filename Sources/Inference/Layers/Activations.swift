@@ -4,8 +4,10 @@ import Foundation
 import Kernels
 
 public enum GatedSiLU {
-    /// gate, up: (n) -> out: (n) = silu(gate) · up
+    /// gate, up: (n) -> out: (n) = silu(gate) · up. With out == up (inference keeps no up) the SIMD
+    /// kernel of the same formula runs in place.
     public static func forward(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, n: Int, into out: UnsafeMutablePointer<Float>) {
+        if UnsafePointer(out) == up { return FastOps.siluMul(out, gate: gate, count: n) }
         Parallel.rows(n, minimum: 16384) { r in for i in r { out[i] = Ops.silu(gate[i]) * up[i] } }
     }
 

@@ -8,6 +8,7 @@
 // The backward recomputes nothing: it reads the saved P.
 import Foundation
 import Kernels
+import Checkpoints
 
 public enum CausalAttention {
     /// q: (B·T, H·D), k/v: (B·T, KVH·D) -> probs: (B, H, T, T), out: (B·T, H·D)
@@ -82,6 +83,6 @@ public enum CausalAttention {
     @inline(__always)
     static func firstVisible(_ b: Int, _ i: Int, _ t: Int, _ positions: UnsafePointer<Int32>?, _ window: Int?) -> Int {
         let documentStart = positions.map { max(0, i - Int($0[b * t + i])) } ?? 0
-        return max(documentStart, window.map { i - $0 + 1 } ?? 0)
+        return max(documentStart, ModelConfig.firstAttendedPosition(query: i, window: window))
     }
 }

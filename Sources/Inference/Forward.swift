@@ -1,0 +1,292 @@
+// The decoder's forward pass, written once. Inference (InferenceSession) runs it over the new tokens
+// of one sequence with a KV cache and whatever weights the checkpoint has (F32, F16/BF16 or packed
+// quantized); training (TrainingModel) runs it over B×T tokens with its Float32 parameters and keeps
+// every activation its backward reads. What differs is only where the layer writes (LayerActivations:
+// shared scratch for inference, per-layer buffers for training) and the attention core
+// (AttentionCore: cached or causal over whole sequences). The switches are DecoderPlan's enums.
+import Foundation
+import Checkpoints
+import Kernels
+
+/// Per-row statistics a norm keeps for its backward: (rows) each; the mean is unused for RMSNorm.
+public struct NormStats {
+    public let mean: UnsafeMutablePointer<Float>
+    public let rstd: UnsafeMutablePointer<Float>
+    public init(mean: UnsafeMutablePointer<Float>, rstd: UnsafeMutablePointer<Float>) { self.mean = mean; self.rstd = rstd }
+}
+
+/// Where one layer's forward reads its input and writes what it computes, for n rows. Inference points
+/// input, mid and output at one residual buffer (updated in place), qProj/kProj at q/k and act at up,
+/// and keeps no statistics; training gives every layer buffers of its own.
+public struct LayerActivations {
+    public var input: UnsafeMutablePointer<Float>          // (n, hidden): the residual stream entering
+    public var output: UnsafeMutablePointer<Float>         // (n, hidden): after the layer (may be input)
+    public var mid: UnsafeMutablePointer<Float>            // (n, hidden): input + attention, sequential wiring (may be input)
+    public var ln1: UnsafeMutablePointer<Float>, ln1Stats: NormStats?
+    public var ln2: UnsafeMutablePointer<Float>, ln2Stats: NormStats?    // the MLP's norm, when the wiring has one
+    public var qkv: UnsafeMutablePointer<Float>            // (n, qDim + 2·kvDim): a fused projection's output
+    public var qProj: UnsafeMutablePointer<Float>          // (n, qDim) before the per-head norm (may be q)
+    public var kProj: UnsafeMutablePointer<Float>          // (n, kvDim) before the per-head norm (may be k)
+    public var qNormStats: NormStats?, kNormStats: NormStats?   // (n·heads), (n·kvHeads)
+    public var q, k, v: UnsafeMutablePointer<Float>        // after norms and RoPE
+    public var heads: UnsafeMutablePointer<Float>          // (n, qDim): attention before the output projection
+    public var attnOut, mlpOut: UnsafeMutablePointer<Float>   // (n, hidden)
+    public var gate, up, act: UnsafeMutablePointer<Float>     // (n, intermediate); act may be up
+
+    public init(input: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>, mid: UnsafeMutablePointer<Float>,
+                ln1: UnsafeMutablePointer<Float>, ln1Stats: NormStats? = nil, ln2: UnsafeMutablePointer<Float>, ln2Stats: NormStats? = nil,
+                qkv: UnsafeMutablePointer<Float>, qProj: UnsafeMutablePointer<Float>, kProj: UnsafeMutablePointer<Float>,
+                qNormStats: NormStats? = nil, kNormStats: NormStats? = nil,
+                q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>,
+                heads: UnsafeMutablePointer<Float>, attnOut: UnsafeMutablePointer<Float>, mlpOut: UnsafeMutablePointer<Float>,
+                gate: UnsafeMutablePointer<Float>, up: UnsafeMutablePointer<Float>, act: UnsafeMutablePointer<Float>) {
+        self.input = input; self.output = output; self.mid = mid; self.ln1 = ln1; self.ln1Stats = ln1Stats
+        self.ln2 = ln2; self.ln2Stats = ln2Stats; self.qkv = qkv; self.qProj = qProj; self.kProj = kProj
+        self.qNormStats = qNormStats; self.kNormStats = kNormStats; self.q = q; self.k = k; self.v = v
+        self.heads = heads; self.attnOut = attnOut; self.mlpOut = mlpOut; self.gate = gate; self.up = up; self.act = act
+    }
+}
+
+/// The attention between RoPE and the output projection: q, k, v (after RoPE) -> heads.
+public enum AttentionCore {
+    /// Inference: n new tokens after `start` cached positions of one sequence; their keys and values
+    /// are appended to the cache of `layer`.
+    case cached(CachedAttention, layer: Int, start: Int)
+    /// Training: `batch` sequences of `seqLen` rows, causal within each sequence and, with `positions`,
+    /// within each packed document; keeps the probabilities (batch, heads, seqLen, seqLen) for the backward.
+    case causal(batch: Int, seqLen: Int, positions: UnsafePointer<Int32>?, probs: UnsafeMutablePointer<Float>)
+
+    /// Where each row sits for RoPE.
+    var positions: RowPositions {
+        switch self {
+        case .cached(_, _, let start): return .consecutive(from: start)
+        case .causal(_, let seqLen, let positions, _): return .perSequence(seqLen: seqLen, packed: positions)
+        }
+    }
+}
+
+public struct DecoderForward {
+    public let plan: DecoderPlan
+    /// RoPE tables: (positions, rotaryDim / 2).
+    public let ropeCos: UnsafePointer<Float>, ropeSin: UnsafePointer<Float>
+    /// Workers for packed and half-precision products (nil: BLAS's own threads).
+    public let pool: ThreadPool?
+
+    public init(plan: DecoderPlan, ropeCos: UnsafePointer<Float>, ropeSin: UnsafePointer<Float>, pool: ThreadPool?) {
+        self.plan = plan; self.ropeCos = ropeCos; self.ropeSin = ropeSin; self.pool = pool
+    }
+
+    var config: ModelConfig { plan.config }
+
+    /// ids: (n) -> x: (n, hidden), the embedding rows.
+    public func embed<C: Collection>(_ ids: C, _ w: DecoderWeights, into x: UnsafeMutablePointer<Float>) where C.Element == Int {
+        let hidden = config.hiddenSize
+        for (r, id) in ids.enumerated() { w.embedding.copyRow(id, into: x + r * hidden) }
+    }
+
+    /// Every layer in order over n rows; layer l reads and writes `activations(l)`.
+    public func layers(_ w: DecoderWeights, rows n: Int, activations: (Int) -> LayerActivations, attention: (Int) -> AttentionCore) {
+        for l in 0..<config.numLayers {
+            // INTERRUPT CHECK GOES HERE: between layers (and so between prompt batches), where stopping
+            // leaves no half-written state (the coordinator merges the process-wide flag's check here).
+            layer(w.layers[l], activations(l), rows: n, attention: attention(l))
+        }
+    }
+
+    /// One decoder layer over n rows.
+    public func layer(_ lw: LayerWeights, _ a: LayerActivations, rows n: Int, attention core: AttentionCore) {
+        let hidden = config.hiddenSize
+        norm(lw.attnNorm, a.input, rows: n, into: a.ln1, stats: a.ln1Stats)
+        attention(lw, a, input: a.ln1, rows: n, core: core)
+        switch lw.wiring {
+        case .sequential(let mlpNorm):
+            sum(a.input, a.attnOut, into: a.mid, count: n * hidden)
+            norm(mlpNorm, a.mid, rows: n, into: a.ln2, stats: a.ln2Stats)
+            mlp(lw, a, input: a.ln2, rows: n)
+            sum(a.mid, a.mlpOut, into: a.output, count: n * hidden)
+        case .parallel(let mlpNorm):
+            norm(mlpNorm, a.input, rows: n, into: a.ln2, stats: a.ln2Stats)
+            mlp(lw, a, input: a.ln2, rows: n)
+            sum(a.input, a.attnOut, a.mlpOut, into: a.output, count: n * hidden)
+        case .parallelSharedNorm:
+            mlp(lw, a, input: a.ln1, rows: n)
+            sum(a.input, a.attnOut, a.mlpOut, into: a.output, count: n * hidden)
+        }
+    }
+
+    /// x: (n, hidden) -> out: (n, hidden). With `stats` the row statistics are kept (LayerNorm/RMSNorm
+    /// in Layers/Norms.swift); without, the SIMD kernels of the same formula run (FastOps).
+    public func norm(_ w: Norm, _ x: UnsafePointer<Float>, rows n: Int, into out: UnsafeMutablePointer<Float>, stats: NormStats?) {
+        let c = config
+        switch (plan.norm, stats) {
+        case (.layerNorm, let s?):
+            LayerNorm.forward(x, t: n, c: c.hiddenSize, weight: w.weight.pointer, bias: w.bias?.pointer, eps: c.normEps, into: out,
+                              mean: s.mean, rstd: s.rstd)
+        case (.layerNorm, nil):
+            FastOps.layerNorm(x, t: n, c: c.hiddenSize, weight: w.weight.pointer, bias: w.bias?.pointer, eps: c.normEps, into: out)
+        case (.rmsNorm, let s?):
+            RMSNorm.forward(x, t: n, c: c.hiddenSize, weight: w.weight.pointer, eps: c.normEps, into: out, rstd: s.rstd)
+        case (.rmsNorm, nil):
+            FastOps.rmsNorm(x, t: n, c: c.hiddenSize, weight: w.weight.pointer, eps: c.normEps, into: out)
+        }
+    }
+
+    /// The final norm and the LM head. x: (n, hidden) -> normed: (n, hidden), logits: (n, vocab)
+    public func logits(_ w: DecoderWeights, _ x: UnsafePointer<Float>, rows n: Int, normed: UnsafeMutablePointer<Float>,
+                       stats: NormStats? = nil, into logits: UnsafeMutablePointer<Float>) {
+        norm(w.finalNorm, x, rows: n, into: normed, stats: stats)
+        w.output.multiply(normed, t: n, into: logits, pool: pool)
+    }
+
+    /// input: (n, hidden) -> a.attnOut: (n, hidden), through q/k/v, per-head norms, RoPE, the core and o.
+    func attention(_ lw: LayerWeights, _ a: LayerActivations, input: UnsafePointer<Float>, rows n: Int, core: AttentionCore) {
+        let c = config, d = c.headDim, heads = c.numHeads, kvHeads = c.numKVHeads
+        let qDim = heads * d, kvDim = kvHeads * d
+        switch lw.qkv {
+        case .fused(let qkv, let layout):
+            qkv(input, t: n, into: a.qkv, pool: pool)
+            FusedQKV.split(a.qkv, rows: n, layout: layout, heads: heads, kvHeads: kvHeads, headDim: d, q: a.qProj, k: a.kProj, v: a.v)
+        case .separate(let q, let k, let v):
+            together(q, a.qProj, k, a.kProj, v, a.v, input: input, rows: n)
+        }
+        if let qk = lw.qkNorm {
+            headNorm(a.qProj, rows: n, heads: heads, weight: qk.q.pointer, into: a.q, stats: a.qNormStats)
+            headNorm(a.kProj, rows: n, heads: kvHeads, weight: qk.k.pointer, into: a.k, stats: a.kNormStats)
+        } else {
+            if a.q != a.qProj { a.q.update(from: a.qProj, count: n * qDim) }
+            if a.k != a.kProj { a.k.update(from: a.kProj, count: n * kvDim) }
+        }
+        let positions = core.positions
+        Rotary.forward(a.q, rows: n, heads: heads, headDim: d, rotaryDim: c.rotaryDim, pairing: plan.rope, cos: ropeCos, sin: ropeSin,
+                       positions: positions)
+        Rotary.forward(a.k, rows: n, heads: kvHeads, headDim: d, rotaryDim: c.rotaryDim, pairing: plan.rope, cos: ropeCos, sin: ropeSin,
+                       positions: positions)
+        switch core {
+        case .cached(let cache, let layer, let start):
+            cache.attend(q: a.q, k: a.k, v: a.v, rows: n, layer: layer, start: start, into: a.heads)
+        case .causal(let batch, let seqLen, let packed, let probs):
+            CausalAttention.forward(q: a.q, k: a.k, v: a.v, batch: batch, seqLen: seqLen, heads: heads, kvHeads: kvHeads, headDim: d,
+                                    probs: probs, out: a.heads, positions: packed, window: c.slidingWindow)
+        }
+        lw.o(a.heads, t: n, into: a.attnOut, pool: pool)
+    }
+
+    /// Per-head LayerNorm (weight per head, no bias) of x: (n, heads·d) -> out (may be x).
+    private func headNorm(_ x: UnsafePointer<Float>, rows n: Int, heads: Int, weight: UnsafePointer<Float>,
+                          into out: UnsafeMutablePointer<Float>, stats: NormStats?) {
+        let d = config.headDim, eps = config.normEps
+        for r in 0..<n {
+            for h in 0..<heads {
+                let i = r * heads + h
+                if let stats {
+                    let s = LayerNorm.forwardRow(x + i * d, c: d, weight: weight + h * d, bias: nil, eps: eps, into: out + i * d)
+                    stats.mean[i] = s.mean; stats.rstd[i] = s.rstd
+                } else {
+                    FastOps.layerNorm(x + i * d, t: 1, c: d, weight: weight + h * d, bias: nil, eps: eps, into: out + i * d)
+                }
+            }
+        }
+    }
+
+    /// input: (n, hidden) -> a.mlpOut: (n, hidden)
+    func mlp(_ lw: LayerWeights, _ a: LayerActivations, input: UnsafePointer<Float>, rows n: Int) {
+        let count = n * config.intermediateSize
+        switch (lw.mlp, plan.mlp) {
+        case (.gated(let gate, let up), _):
+            together(up, a.up, gate, a.gate, nil, nil, input: input, rows: n)
+            GatedSiLU.forward(gate: a.gate, up: a.up, n: count, into: a.act)
+        case (.plain(let up), .plain(let tanh)):
+            up(input, t: n, into: a.up, pool: pool)
+            GELU.forward(a.up, n: count, tanh: tanh, into: a.act)
+        case (.plain, .gated):
+            fatalError("a plain MLP's weights under a gated plan")
+        }
+        lw.down(a.act, t: n, into: a.mlpOut, pool: pool)
+    }
+
+    /// Two or three linear layers of the same input: for one token with quantized weights, one pass
+    /// over the pool (QuantizedMatrix.matVec(_:into:_:into:_:into:x:pool:)); otherwise one by one.
+    private func together(_ l1: Linear, _ y1: UnsafeMutablePointer<Float>, _ l2: Linear, _ y2: UnsafeMutablePointer<Float>,
+                          _ l3: Linear?, _ y3: UnsafeMutablePointer<Float>?, input: UnsafePointer<Float>, rows n: Int) {
+        if n == 1, let pool, l1.lora == nil, l2.lora == nil, l3?.lora == nil,
+           case .quantized(let a, _) = l1.weight, case .quantized(let b, _) = l2.weight {
+            var c: QuantizedMatrix?
+            if let l3, case .quantized(let m, _) = l3.weight { c = m }
+            if l3 == nil || c != nil {
+                QuantizedMatrix.matVec(a, into: y1, b, into: y2, c, into: y3, x: input, pool: pool)
+                l1.addBias(y1, rows: 1); l2.addBias(y2, rows: 1)
+                if let l3, let y3 { l3.addBias(y3, rows: 1) }
+                return
+            }
+        }
+        l1(input, t: n, into: y1, pool: pool)
+        l2(input, t: n, into: y2, pool: pool)
+        if let l3, let y3 { l3(input, t: n, into: y3, pool: pool) }
+    }
+
+    /// out = a + b (out may be a).
+    private func sum(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
+        if UnsafePointer(out) != a { out.update(from: a, count: count) }
+        FastOps.add(out, b, count: count)
+    }
+
+    /// out = a + b + c (out may be a).
+    private func sum(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafePointer<Float>,
+                     into out: UnsafeMutablePointer<Float>, count: Int) {
+        sum(a, b, into: out, count: count)
+        FastOps.add(out, c, count: count)
+    }
+}
+
+/// Splitting a fused q/k/v projection's rows and merging their gradients back, in either layout.
+public enum FusedQKV {
+    /// qkv: (n, qDim + 2·kvDim) -> q: (n, qDim), k, v: (n, kvDim)
+    public static func split(_ qkv: UnsafePointer<Float>, rows n: Int, layout: FusedQKVLayout, heads: Int, kvHeads: Int, headDim d: Int,
+                             q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>) {
+        let qDim = heads * d, kvDim = kvHeads * d, width = qDim + 2 * kvDim
+        for r in 0..<n {
+            let row = qkv + r * width
+            switch layout {
+            case .perHead:   // per head: [q, k, v] of d each (GPT-NeoX in HF layout; heads == kvHeads)
+                for h in 0..<heads {
+                    (q + r * qDim + h * d).update(from: row + h * 3 * d, count: d)
+                    (k + r * kvDim + h * d).update(from: row + h * 3 * d + d, count: d)
+                    (v + r * kvDim + h * d).update(from: row + h * 3 * d + 2 * d, count: d)
+                }
+            case .blocked:   // all q, then all k, then all v (llama.cpp's fused layout)
+                (q + r * qDim).update(from: row, count: qDim)
+                (k + r * kvDim).update(from: row + qDim, count: kvDim)
+                (v + r * kvDim).update(from: row + qDim + kvDim, count: kvDim)
+            }
+        }
+    }
+
+    /// The inverse of split: q, k, v rows -> qkv: (n, qDim + 2·kvDim) (overwritten).
+    public static func merge(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, rows n: Int,
+                             layout: FusedQKVLayout, heads: Int, kvHeads: Int, headDim d: Int, into qkv: UnsafeMutablePointer<Float>) {
+        let qDim = heads * d, kvDim = kvHeads * d, width = qDim + 2 * kvDim
+        for r in 0..<n {
+            let row = qkv + r * width
+            switch layout {
+            case .perHead:
+                for h in 0..<heads {
+                    (row + h * 3 * d).update(from: q + r * qDim + h * d, count: d)
+                    (row + h * 3 * d + d).update(from: k + r * kvDim + h * d, count: d)
+                    (row + h * 3 * d + 2 * d).update(from: v + r * kvDim + h * d, count: d)
+                }
+            case .blocked:
+                row.update(from: q + r * qDim, count: qDim)
+                (row + qDim).update(from: k + r * kvDim, count: kvDim)
+                (row + qDim + kvDim).update(from: v + r * kvDim, count: kvDim)
+            }
+        }
+    }
+}
+
+extension Linear {
+    /// y: (rows, out) += bias
+    @inline(__always) func addBias(_ y: UnsafeMutablePointer<Float>, rows: Int) {
+        guard let bias else { return }
+        for r in 0..<rows { FastOps.add(y + r * outFeatures, bias.pointer, count: outFeatures) }
+    }
+}

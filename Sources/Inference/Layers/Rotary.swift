@@ -1,0 +1,54 @@
+// Rotary position embedding on the first `rotaryDim` dimensions of each head, in either pairing
+// (RopeStyle: HF's rotate_half pairs i with i + rotaryDim/2, ggml's NORM mode pairs 2i with 2i+1).
+// The backward is the rotation by the opposite angle.
+import Checkpoints
+import Kernels
+
+/// Where each row of a batch sits in its sequence.
+public enum RowPositions {
+    /// Row r at position start + r (one sequence after a KV cache of `start` positions).
+    case consecutive(from: Int)
+    /// Rows of sequences of seqLen, row r at r % seqLen, or at packed[r] (its position in its document).
+    case perSequence(seqLen: Int, packed: UnsafePointer<Int32>?)
+
+    @inline(__always) public func callAsFunction(_ r: Int) -> Int {
+        switch self {
+        case .consecutive(let start): return start + r
+        case .perSequence(let seqLen, let packed): return packed.map { Int($0[r]) } ?? r % seqLen
+        }
+    }
+}
+
+public enum Rotary {
+    /// In place. x: (rows, heads·headDim); cos/sin: (positions, rotaryDim/2)
+    public static func forward(_ x: UnsafeMutablePointer<Float>, rows: Int, heads: Int, headDim: Int, rotaryDim: Int, pairing: RopeStyle,
+                               cos: UnsafePointer<Float>, sin: UnsafePointer<Float>, positions: RowPositions) {
+        guard rotaryDim > 0 else { return }
+        let half = rotaryDim / 2, width = heads * headDim
+        for r in 0..<rows {
+            let p = positions(r)
+            Ops.rope(x + r * width, heads: heads, headDim: headDim, rotaryDim: rotaryDim,
+                     cos: cos + p * half, sin: sin + p * half, adjacentPairs: pairing == .adjacent)
+        }
+    }
+
+    /// In place on the gradient: y_a = x_a·cos − x_b·sin, y_b = x_b·cos + x_a·sin, so
+    /// dx_a = dy_a·cos + dy_b·sin and dx_b = dy_b·cos − dy_a·sin.
+    public static func backward(_ dx: UnsafeMutablePointer<Float>, rows: Int, heads: Int, headDim: Int, rotaryDim: Int, pairing: RopeStyle,
+                                cos: UnsafePointer<Float>, sin: UnsafePointer<Float>, positions: RowPositions) {
+        guard rotaryDim > 0 else { return }
+        let half = rotaryDim / 2, width = heads * headDim, adjacent = pairing == .adjacent
+        for r in 0..<rows {
+            let p = positions(r), cr = cos + p * half, sr = sin + p * half
+            for h in 0..<heads {
+                let v = dx + r * width + h * headDim
+                for i in 0..<half {
+                    let (a, b) = adjacent ? (2 * i, 2 * i + 1) : (i, i + half)
+                    let ga = v[a], gb = v[b]
+                    v[a] = ga * cr[i] + gb * sr[i]
+                    v[b] = gb * cr[i] - ga * sr[i]
+                }
+            }
+        }
+    }
+}
