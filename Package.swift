@@ -43,12 +43,18 @@ let package = Package(
             swiftSettings: release
         ),
         .target(name: "Chat", dependencies: ["Inference", "Tokenizers", "Checkpoints"], swiftSettings: release),
+        // What commands do (eval runs, train runs, comparisons, the run recorder), for the executable and tests.
+        .target(
+            name: "Workbench",
+            dependencies: ["Inference", "Training", "Evaluation", "Chat", "RunStore", "Checkpoints", "Kernels", "Tokenizers"],
+            swiftSettings: release
+        ),
         .systemLibrary(name: "CLibEdit", path: "Sources/CLibEdit"),
         .executableTarget(
             name: "hayai",
             dependencies: [
-                "Inference", "Training", "Evaluation", "Chat", "Corpus", "RunStore", "Dashboard", "Checkpoints", "Tokenizers", "Kernels",
-                "CLibEdit",
+                "Workbench", "Inference", "Training", "Evaluation", "Chat", "Corpus", "RunStore", "Dashboard", "Checkpoints", "Tokenizers",
+                "Kernels", "CLibEdit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: release
@@ -65,6 +71,7 @@ let package = Package(
         .testTarget(name: "HayaiCLITests", dependencies: ["TestSupport"]),
         .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "RunStore", "hayai", "TestSupport"]),
         .testTarget(name: "ChatTests", dependencies: ["Chat", "Inference", "Tokenizers", "Checkpoints", "TestSupport"]),
+        .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "Evaluation", "RunStore", "Inference", "Kernels", "Tokenizers", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

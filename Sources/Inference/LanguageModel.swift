@@ -35,17 +35,18 @@ public final class LocalLanguageModel: LanguageModel {
     public var name: String { (model.path as NSString).lastPathComponent }
     public var contextLength: Int { session.contextLength }
 
-    public init(model: Model, contextLength: Int? = nil) throws {
+    /// A session on `model` run as `runtime` says (threads for the pool and BLAS, context, KV type).
+    public init(model: Model, runtime: RuntimeOptions = RuntimeOptions()) throws {
         guard let tokenizer = model.tokenizer else {
             throw InferenceError.notAModel(path: model.path, reason: "the checkpoint has no tokenizer")
         }
         self.model = model
         self.tokenizer = tokenizer
-        self.session = InferenceSession(model: model, contextLength: contextLength)
+        self.session = InferenceSession(model: model, runtime: runtime)
     }
 
-    public convenience init(path: String, contextLength: Int? = nil) throws {
-        try self.init(model: Model.load(path: path), contextLength: contextLength)
+    public convenience init(path: String, runtime: RuntimeOptions = RuntimeOptions()) throws {
+        try self.init(model: Model.load(path: path), runtime: runtime)
     }
 
     public func score(context: [Int], continuations: [[Int]]) throws -> [ContinuationScore] {

@@ -54,7 +54,8 @@ public final class InferenceSession {
     }
 
     /// Runs `newTokens` after what the cache holds and returns logits: (vocab) for `.last`,
-    /// (newTokens.count, vocab) row-major for `.all`, empty for `.none`.
+    /// (newTokens.count, vocab) row-major for `.all`, empty for `.none`. Throws `Interrupted` when
+    /// Ctrl-C arrives (checked between batches and layers); the batches done before it stay cached.
     public func forward(_ newTokens: [Int], logits wanted: LogitsWanted = .last) throws -> [Float] {
         guard !newTokens.isEmpty else { throw InferenceError.emptyInput }
         let vocab = model.config.vocabSize
@@ -70,7 +71,7 @@ public final class InferenceSession {
             let chunk = Array(newTokens[start..<end])
             let isLastChunk = end == newTokens.count
             let rows: LogitsWanted = wanted == .all ? .all : (isLastChunk ? wanted : .none)
-            runBatch(chunk, logits: rows)
+            try runBatch(chunk, logits: rows)
             switch rows {
             case .all: out.append(contentsOf: UnsafeBufferPointer(start: buffers.logits, count: chunk.count * vocab))
             case .last: out = Array(UnsafeBufferPointer(start: buffers.logits, count: vocab))
@@ -87,7 +88,7 @@ public final class InferenceSession {
         let vocab = model.config.vocabSize
         guard token >= 0 && token < vocab else { throw InferenceError.invalidToken(id: token, vocabularySize: vocab) }
         guard position < contextLength else { throw InferenceError.contextOverflow(tokens: position + 1, context: contextLength) }
-        runBatch(CollectionOfOne(token), logits: .last)
+        try runBatch(CollectionOfOne(token), logits: .last)
         return UnsafeBufferPointer(start: buffers.logits, count: vocab)
     }
 
@@ -95,7 +96,8 @@ public final class InferenceSession {
 
     /// Forward pass of t ≤ batchSize tokens at positions position..<position+t; appends their keys and
     /// values to the cache and leaves logits in buffers.logits (last row first, or every row).
-    private func runBatch<C: Collection>(_ batch: C, logits wanted: LogitsWanted) where C.Element == Int {
+    /// An interrupt between layers leaves the cache as it was (its count moves only at the end).
+    private func runBatch<C: Collection>(_ batch: C, logits wanted: LogitsWanted) throws where C.Element == Int {
         let c = model.config, w = model.weights, b = buffers
         let t = batch.count, hidden = c.hiddenSize, p0 = cache.count
 
@@ -104,6 +106,7 @@ public final class InferenceSession {
             w.embedding.copyRow(id, into: b.x + r * hidden)
         }
         for l in 0..<c.numLayers {
+            try Interrupt.check()
             let lw = w.layers[l]
             norm(lw.attnNorm, b.x, t: t, into: b.h)
             attention(layer: l, lw, input: b.h, t: t, p0: p0, into: b.attnOut)

@@ -17,7 +17,7 @@ final class SmolLM2ChatTests: XCTestCase {
             if case .registryUnreachable = e { throw XCTSkip("\(e)") }
             throw e
         }
-        let model = try LocalLanguageModel(path: path.path, contextLength: 1024)
+        let model = try LocalLanguageModel(path: path.path, runtime: RuntimeOptions(contextLength: 1024))
         let detection = TemplateDetection.detect(model: model.model, library: library)
         Self.cached = (model, detection)
         return (model, detection)
@@ -67,7 +67,7 @@ final class SmolLM2ChatTests: XCTestCase {
         XCTAssertLessThan(second.generation.promptTokensEvaluated, 20)
 
         // The same prompt from an empty cache gives the same greedy answer.
-        let fresh = try LocalLanguageModel(model: model.model, contextLength: 1024)
+        let fresh = try LocalLanguageModel(model: model.model, runtime: RuntimeOptions(contextLength: 1024))
         var options = GenerationOptions()
         options.maxTokens = 24
         options.sampling = .greedy

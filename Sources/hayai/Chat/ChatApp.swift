@@ -3,6 +3,7 @@
 import Chat
 import Foundation
 import Inference
+import Kernels
 
 /// One model in the chat, with its own conversation and KV cache.
 final class Participant {
@@ -20,7 +21,7 @@ final class Participant {
 struct ChatAppOptions {
     var interactive: Bool
     var json: Bool
-    var contextLength: Int?
+    var runtime: RuntimeOptions
     var templateOverride: String?
 }
 
@@ -65,7 +66,7 @@ final class ChatApp {
 
     /// Loads a model and chooses its chat format (the --template override, else detection).
     func makeSession(path: String, label: String, settings: ChatSettings, system: String?) throws -> Participant {
-        let model = try LocalLanguageModel(path: path, contextLength: options.contextLength)
+        let model = try LocalLanguageModel(path: path, runtime: options.runtime)
         let detection = TemplateDetection.detect(model: model.model, library: library)
         let (template, checkpointSystem) = try chooseTemplate(detection, label: label, modelName: model.name)
         let chat = ChatSession(model: model, template: template, checkpointSystem: checkpointSystem, settings: settings)
@@ -151,21 +152,27 @@ final class ChatApp {
         }
         let streams = !options.json
         var endsWithNewline = true
-        _ = Interrupt.take()
+        // Ctrl-C from here on stops this answer (the forward pass polls the flag); the flag is down
+        // again before the next prompt.
+        Interrupt.clear()
+        defer { Interrupt.clear() }
         do {
             let result = try body { piece in
                 if streams && !piece.isEmpty {
                     CLI.write(piece)
                     endsWithNewline = piece.hasSuffix("\n")
                 }
-                return !Interrupt.take()
+                return true
             }
             if streams && !endsWithNewline { CLI.write("\n") }
             if streams && result.answer.isEmpty && options.interactive { notice("(empty answer)") }
             if result.droppedTurns > 0 {
                 notice("(context full: dropped the \(result.droppedTurns) oldest turn\(result.droppedTurns == 1 ? "" : "s"); the system prompt stays)")
             }
-            if result.generation.stopReason == .cancelled { notice("(stopped)") }
+            if result.generation.stopReason == .interrupted {
+                notice(result.generation.generatedTokens.isEmpty ? "(interrupted before the answer began: the message was not kept)"
+                                                                  : "(interrupted: the partial answer stays in the conversation)")
+            }
             if options.json {
                 print(jsonLine(p, message: message, result))
             } else if options.interactive {
@@ -347,7 +354,7 @@ final class ChatApp {
         guard participants.count == 1 else { error("/model is not available with --compare"); return }
         let p = participants[0]
         do {
-            let model = try LocalLanguageModel(path: path, contextLength: options.contextLength)
+            let model = try LocalLanguageModel(path: path, runtime: options.runtime)
             let detection = TemplateDetection.detect(model: model.model, library: library)
             let (template, system) = try chooseTemplate(detection, label: model.name, modelName: model.name)
             p.chat.replaceModel(model, template: template, checkpointSystem: system)

@@ -43,11 +43,7 @@ struct ChatCommand: ParsableCommand {
     @Option(name: [.customShort("n"), .customLong("n-predict")], help: "Most tokens per answer.")
     var maxTokens: Int = 512
 
-    @Option(name: .customLong("ctx"), help: "Context length (default: the model's, at most 4096).")
-    var contextLength: Int?
-
-    @Option(name: [.short, .long], help: "Threads for matrix products (default: all cores).")
-    var threads: Int?
+    @OptionGroup var runtimeArguments: RuntimeArguments
 
     @OptionGroup var sampling: SamplingOptions
 
@@ -59,12 +55,9 @@ struct ChatCommand: ParsableCommand {
             throw ValidationError("give a model (a Hugging Face folder or a .gguf file), or --compare BASE INSTRUCT")
         }
         guard maxTokens >= 1 else { throw ValidationError("-n must be ≥ 1") }
-        if let c = contextLength, c < 2 { throw ValidationError("--ctx must be at least 2") }
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
     func run() throws {
-        CLI.setThreads(threads)
         let library = TemplateLibrary.standard()
         for problem in library.problems { CLI.printError("Warning: \(problem)") }
         if let template { _ = try library.template(named: template) }
@@ -79,7 +72,7 @@ struct ChatCommand: ParsableCommand {
         } else {
             input = TerminalInput(historyPath: TerminalInput.defaultHistoryPath)
         }
-        let options = ChatAppOptions(interactive: !scripted, json: json, contextLength: contextLength, templateOverride: template)
+        let options = ChatAppOptions(interactive: !scripted, json: json, runtime: runtimeArguments.runtime, templateOverride: template)
         let app = ChatApp(library: library, options: options, input: input)
 
         var settings = ChatSettings()

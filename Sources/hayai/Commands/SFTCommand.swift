@@ -3,6 +3,7 @@
 // chat template.
 import ArgumentParser
 import Foundation
+import Inference
 import Chat
 import RunStore
 import Tokenizers
@@ -85,7 +86,7 @@ struct SFTCommand: ParsableCommand {
     }
 
     func run() throws {
-        CLI.setThreads(threads)
+        RuntimeOptions(threads: threads).applyToBLAS()
         let library = TemplateLibrary.standard()
         let format = try library.template(named: template)
         let tokenizer = try TokenizerLoader.load(folder: base)

@@ -3,6 +3,7 @@
 // and checkpoints in Hugging Face layout (OUT/step-N while training, OUT itself at the end).
 import ArgumentParser
 import Foundation
+import Inference
 import Kernels
 import RunStore
 import Training
@@ -86,7 +87,7 @@ struct PretrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        CLI.setThreads(threads)
+        RuntimeOptions(threads: threads).applyToBLAS()
         let workspaceURL = workspace.home.map { URL(fileURLWithPath: $0) } ?? RunStore.defaultWorkspace
         let runName = name ?? (resume ? nil : Self.generatedName())
         let outDir = out ?? workspaceURL.appendingPathComponent("checkpoints").appendingPathComponent(runName!).path
