@@ -22,7 +22,13 @@ struct ChatAppOptions {
     var interactive: Bool
     var json: Bool
     var runtime: RuntimeOptions
-    var templateOverride: String?
+    /// --template: one format for every model, or with --compare one per side (base, instruct).
+    var templateOverrides: [String] = []
+
+    /// The format --template chose for the model at `position` (0: the only or the base one).
+    func templateOverride(at position: Int) -> String? {
+        templateOverrides.count > 1 ? templateOverrides[min(position, templateOverrides.count - 1)] : templateOverrides.first
+    }
 }
 
 final class ChatApp {
@@ -68,7 +74,8 @@ final class ChatApp {
     func makeSession(path: String, label: String, settings: ChatSettings, system: String?) throws -> Participant {
         let model = try LocalLanguageModel(path: path, runtime: options.runtime)
         let detection = TemplateDetection.detect(model: model.model, library: library)
-        let (template, checkpointSystem) = try chooseTemplate(detection, label: label, modelName: model.name)
+        let (template, checkpointSystem) = try chooseTemplate(detection, label: label, modelName: model.name,
+                                                              override: options.templateOverride(at: participants.count))
         let chat = ChatSession(model: model, template: template, checkpointSystem: checkpointSystem, settings: settings)
         chat.conversation.system = system
         let p = Participant(label: label, path: path, chat: chat)
@@ -76,9 +83,10 @@ final class ChatApp {
         return p
     }
 
-    private func chooseTemplate(_ detection: TemplateDetection, label: String, modelName: String) throws -> (ChatTemplate, String?) {
+    private func chooseTemplate(_ detection: TemplateDetection, label: String, modelName: String,
+                                override: String?) throws -> (ChatTemplate, String?) {
         let prefix = participants.count > 1 || label != modelName ? "\(label): " : ""
-        if let name = options.templateOverride {
+        if let name = override {
             let t = try library.template(named: name)
             notice("\(prefix)chat template: \(t.name) (chosen with --template)")
             return (t, detection.matched && detection.template.name == t.name ? detection.defaultSystem : nil)
@@ -356,7 +364,8 @@ final class ChatApp {
         do {
             let model = try LocalLanguageModel(path: path, runtime: options.runtime)
             let detection = TemplateDetection.detect(model: model.model, library: library)
-            let (template, system) = try chooseTemplate(detection, label: model.name, modelName: model.name)
+            let (template, system) = try chooseTemplate(detection, label: model.name, modelName: model.name,
+                                                        override: options.templateOverride(at: 0))
             p.chat.replaceModel(model, template: template, checkpointSystem: system)
             p.detected = detection
             p.path = path

@@ -25,8 +25,9 @@ struct ChatCommand: ParsableCommand {
             help: ArgumentHelp("Send each message to two models, e.g. a base and an instruct model.", valueName: "BASE INSTRUCT"))
     var compare: [String] = []
 
-    @Option(help: "Chat format from prompts/ (default: detected from the checkpoint).")
-    var template: String?
+    @Option(help: ArgumentHelp("Chat format from prompts/ (default: detected from the checkpoint; a pretraining checkpoint is plain). "
+                               + "With --compare, give it twice for the base and the instruct side.", valueName: "name"))
+    var template: [String] = []
 
     @Option(help: "System prompt (default: the checkpoint's or the format's).")
     var system: String?
@@ -54,13 +55,16 @@ struct ChatCommand: ParsableCommand {
         } else if model == nil {
             throw ValidationError("give a model (a Hugging Face folder or a .gguf file), or --compare BASE INSTRUCT")
         }
+        guard template.count <= (compare.isEmpty ? 1 : 2) else {
+            throw ValidationError(compare.isEmpty ? "give --template once" : "give --template once for both models, or twice: base, then instruct")
+        }
         guard maxTokens >= 1 else { throw ValidationError("-n must be ≥ 1") }
     }
 
     func run() throws {
         let library = TemplateLibrary.standard()
         for problem in library.problems { CLI.printError("Warning: \(problem)") }
-        if let template { _ = try library.template(named: template) }
+        for name in template { _ = try library.template(named: name) }
 
         let scripted = promptFile != nil || isatty(STDIN_FILENO) == 0
         let input: LineInput
@@ -72,7 +76,7 @@ struct ChatCommand: ParsableCommand {
         } else {
             input = TerminalInput(historyPath: TerminalInput.defaultHistoryPath)
         }
-        let options = ChatAppOptions(interactive: !scripted, json: json, runtime: runtimeArguments.runtime, templateOverride: template)
+        let options = ChatAppOptions(interactive: !scripted, json: json, runtime: runtimeArguments.runtime, templateOverrides: template)
         let app = ChatApp(library: library, options: options, input: input)
 
         var settings = ChatSettings()
