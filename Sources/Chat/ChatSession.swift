@@ -24,7 +24,7 @@ public final class ChatSession {
     public var checkpointSystem: String?
     public var conversation = Conversation()
     public var settings: ChatSettings {
-        didSet { if settings.seed != oldValue.seed { generations = 0 } }
+        didSet { if settings.sampling.seed != oldValue.sampling.seed { generations = 0 } }
     }
     /// Positions the cache holds (the prompt and answer of the last generation).
     public private(set) var contextUsed = 0
@@ -130,7 +130,7 @@ public final class ChatSession {
 
         var options = GenerationOptions()
         options.maxTokens = min(settings.maxTokens, contextSize - tokens.count)
-        options.sampling = settings.sampling(seed: settings.seed &+ generations)
+        options.sampling = settings.sampling(generation: generations)
         options.stopStrings = template.stopStrings
         generations &+= 1
         // A piece ending in U+FFFD may be a character cut off by the token limit (the generator

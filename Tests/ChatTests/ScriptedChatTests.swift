@@ -74,6 +74,16 @@ final class ScriptedChatTests: XCTestCase {
         XCTAssertEqual(try turns(r.stdout).count, 1)
     }
 
+    func testEverySamplingOptionReachesTheChatSettings() throws {
+        let r = try HayaiBinary.run(["chat", tiny, "--temp", "0.3", "--top-k", "7", "--top-p", "0.5", "--min-p", "0.2",
+                                     "--repeat-penalty", "1.3", "--repeat-last-n", "9", "--seed", "5", "-n", "3"], stdin: "/show\n")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("settings: temp=0.3 top_k=7 top_p=0.5 min_p=0.2 repeat_penalty=1.3 repeat_last_n=9 max_tokens=3 seed=5"),
+                      r.stderr)
+        let set = try HayaiBinary.run(["chat", tiny, "-n", "3"], stdin: "/set repeat_last_n 3\n/show\n")
+        XCTAssertTrue(set.stderr.contains("repeat_last_n=3"), set.stderr)
+    }
+
     func testCorruptSavedChatIsReportedAndTheConversationStays() throws {
         let home = Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: home) }

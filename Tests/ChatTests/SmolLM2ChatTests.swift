@@ -51,7 +51,7 @@ final class SmolLM2ChatTests: XCTestCase {
     func testSecondTurnComputesOnlyItsNewTokensAndAnswersAsAFreshRecompute() throws {
         let (model, detection) = try smolLM2()
         var settings = ChatSettings()
-        settings.temperature = 0
+        settings.sampling.temperature = 0
         settings.maxTokens = 24
         let chat = ChatSession(model: model, template: detection.template, checkpointSystem: detection.defaultSystem, settings: settings)
         let first = try chat.send("What is the capital of France? Answer in one sentence.")
@@ -80,7 +80,7 @@ final class SmolLM2ChatTests: XCTestCase {
     func testUndoAndRetryReuseTheCache() throws {
         let (model, detection) = try smolLM2()
         var settings = ChatSettings()
-        settings.temperature = 0
+        settings.sampling.temperature = 0
         settings.maxTokens = 12
         let chat = ChatSession(model: model, template: detection.template, checkpointSystem: detection.defaultSystem, settings: settings)
         let a = try chat.send("日本の首都はどこですか？一文で答えてください。")

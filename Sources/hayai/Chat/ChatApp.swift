@@ -214,7 +214,7 @@ final class ChatApp {
     static let help = """
         /help                   this list
         /system TEXT            set the system prompt (/system with no text: the default; /system "" : none)
-        /set NAME VALUE         temp, top_k, top_p, min_p, repeat_penalty, max_tokens, seed
+        /set NAME VALUE         temp, top_k, top_p, min_p, repeat_penalty, repeat_last_n, max_tokens, seed
         /show                   model, chat template, system prompt, settings, context
         /template NAME          switch the chat format (/template lists them)
         /reset                  forget the conversation (keeps system prompt and settings)

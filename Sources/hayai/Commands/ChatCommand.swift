@@ -79,10 +79,7 @@ struct ChatCommand: ParsableCommand {
         let options = ChatAppOptions(interactive: !scripted, json: json, runtime: runtimeArguments.runtime, templateOverrides: template)
         let app = ChatApp(library: library, options: options, input: input)
 
-        var settings = ChatSettings()
-        let p = sampling.parameters
-        settings.temperature = p.temperature; settings.topK = p.topK; settings.topP = p.topP; settings.minP = p.minP
-        settings.repeatPenalty = p.repetitionPenalty; settings.seed = p.seed; settings.maxTokens = maxTokens
+        let settings = ChatSettings(sampling: sampling.parameters, maxTokens: maxTokens)
 
         let models = compare.isEmpty ? [(model!, nil as String?)] : [(compare[0], "base"), (compare[1], "instruct")]
         for (path, role) in models {

@@ -181,8 +181,8 @@ struct QuickstartCommand: ParsableCommand {
     static func sideBySide(base: String, instruct: String, runtime: RuntimeOptions) throws {
         let library = TemplateLibrary.standard()
         var settings = ChatSettings()
-        settings.temperature = 0
-        settings.repeatPenalty = 1.15
+        settings.sampling.temperature = 0
+        settings.sampling.repetitionPenalty = 1.15
         settings.maxTokens = 48
         func session(_ path: String, template: ChatTemplate?) throws -> ChatSession {
             let model = try Model.load(path: path)
