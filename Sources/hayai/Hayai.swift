@@ -1,12 +1,14 @@
 // The `hayai` command line: one subcommand per job (see README).
 import ArgumentParser
 import Foundation
+import Workbench
 
 @main
 struct Hayai: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "hayai",
         abstract: "A workbench for small language models: train, evaluate, compare and chat on one machine.",
+        version: BuildInfo.current.line,
         subcommands: [QuickstartCommand.self, ChatCommand.self, TrainCommand.self, EvalCommand.self, CompareCommand.self,
                       DataCommand.self, TokenizerCommand.self, RunsCommand.self, ReportCommand.self, DashboardCommand.self,
                       GenerateCommand.self, TokenizeCommand.self, LogitsCommand.self, BenchCommand.self, QuantizeCommand.self]

@@ -4,6 +4,7 @@ import Chat
 import Foundation
 import Inference
 import Kernels
+import Workbench
 
 /// One model in the chat, with its own conversation and KV cache.
 final class Participant {
@@ -283,6 +284,9 @@ final class ChatApp {
             lines.append("system prompt: \(system)" + (c.conversation.system == nil && c.effectiveSystem != nil ? " (default)" : ""))
             lines.append("settings: " + c.settings.summary.map { "\($0.0)=\($0.1)" }.joined(separator: " "))
             lines.append("turns: \(c.conversation.turns.count) · context: \(c.contextUsed)/\(c.contextSize)")
+            if let local = c.model as? LocalLanguageModel {
+                lines.append("runtime: \(local.session.pool.threads) threads (BLAS \(BLAS.threads)) · KV cache \(local.session.kvType.rawValue)")
+            }
             say(lines.joined(separator: "\n") + "\n")
         }
     }
@@ -307,12 +311,10 @@ final class ChatApp {
         }
     }
 
-    /// HAYAI_HOME/chats/NAME.json (default workspace ./hayai-runs), or NAME itself when it is a path.
+    /// WORKSPACE/chats/NAME.json (Workspace: $HAYAI_HOME or ./hayai-runs), or NAME itself when it is a path.
     static func savedChatURL(_ name: String) -> URL {
         if name.contains("/") || name.hasSuffix(".json") { return URL(fileURLWithPath: name) }
-        let env = ProcessInfo.processInfo.environment
-        let home = env["HAYAI_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? "hayai-runs"
-        return URL(fileURLWithPath: home).appendingPathComponent("chats").appendingPathComponent(name + ".json")
+        return URL(fileURLWithPath: Workspace.path("chats/\(name).json"))
     }
 
     private func save(_ name: String) {

@@ -9,12 +9,12 @@ struct ChatCommand: ParsableCommand {
         commandName: "chat",
         abstract: "Chat with a model (REPL with history, multi-line input, streaming, slash commands).",
         discussion: """
-            The chat format comes from the checkpoint's chat template (tokenizer_config.json or GGUF
-            metadata) matched to one of the formats in prompts/, or --template. The KV cache is kept
+            The chat format comes from the checkpoint's chat template (tokenizer_config.json or GGUF \
+            metadata) matched to one of the formats in prompts/, or --template. The KV cache is kept \
             across turns, so a new turn computes only its own tokens. Type /help in the REPL.
 
-            When standard input is not a terminal (or with --prompt-file), each line is a message
-            (lines starting with / are commands) and only the answers are printed; --json prints one
+            When standard input is not a terminal (or with --prompt-file), each line is a message \
+            (lines starting with / are commands) and only the answers are printed; --json prints one \
             JSON object per turn. With --compare BASE INSTRUCT each message goes to both models.
             """)
 

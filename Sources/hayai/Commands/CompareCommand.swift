@@ -27,7 +27,7 @@ struct CompareCommand: ParsableCommand {
     @Option(name: .long, parsing: .upToNextOption, help: "Tasks to evaluate when A or B is a model; commas or spaces.")
     var tasks: [String] = []
 
-    @Option(help: "With models: evaluate only the first N items of each task.")
+    @Option(parsing: .unconditional, help: "With models: evaluate only the first N items of each task.")
     var limit: Int?
 
     @Option(help: "Name of the stored comparison (default: generated).")

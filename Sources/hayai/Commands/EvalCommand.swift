@@ -28,7 +28,7 @@ struct EvalCommand: ParsableCommand {
     @Option(name: .long, parsing: .upToNextOption, help: "Tasks (names in evalsets/ or YAML paths); commas or spaces.")
     var tasks: [String] = []
 
-    @Option(help: "Evaluate only the first N items of each task.")
+    @Option(parsing: .unconditional, help: "Evaluate only the first N items of each task.")
     var limit: Int?
 
     @Option(help: "Override each task's number of few-shot examples.")

@@ -39,7 +39,7 @@ struct GenerateCommand: ParsableCommand {
         commandName: "generate",
         abstract: "Complete a prompt.",
         discussion: """
-            Streams the completion to standard output and ends with a stats line on standard error
+            Streams the completion to standard output and ends with a stats line on standard error \
             (prompt and generation tokens/s). With --json, prints one JSON object instead.
             """)
 

@@ -16,9 +16,9 @@ struct QuickstartCommand: ParsableCommand {
         commandName: "quickstart",
         abstract: "Train a base and an instruct model on the bundled data, evaluate and compare them, then chat.",
         discussion: """
-            Works in WORKSPACE/quickstart (WORKSPACE: --home, $HAYAI_HOME or ./hayai-runs). The corpus comes from
-            Debian packages (downloaded once into ~/.cache/hayai), the instructions from data/sft and, when
-            $HAYAI_DATA holds JGLUE (jglue/jcommonsenseqa/train-v1.3.json), from JCommonsenseQA's train split.
+            Works in WORKSPACE/quickstart (WORKSPACE: --home, $HAYAI_HOME or ./hayai-runs). The corpus comes from \
+            Debian packages (downloaded once into ~/.cache/hayai), the instructions from data/sft and, when \
+            $HAYAI_DATA holds JGLUE (jglue/jcommonsenseqa/train-v1.3.json), from JCommonsenseQA's train split. \
             About 15 minutes on 2 cores with the defaults; --minutes sets the pretraining budget.
             """)
 

@@ -14,13 +14,13 @@ struct SFTCommand: ParsableCommand {
         commandName: "sft",
         abstract: "Fine-tune a base model on instructions (supervised fine-tuning).",
         discussion: """
-            --data takes JSONL in Alpaca shape ({"instruction","input","output"}) or chat shape
-            ({"messages":[{"role","content"}]}); repeat it to mix files. --jcommonsenseqa adds templated items
-            from JCommonsenseQA's train split (never the validation split); --corpus-pairs adds definition pairs
-            from a corpus's Jargon File entries and Japanese manual pages. Examples are rendered with --template
-            (a format in prompts/: \(TemplateLibrary.standard().names.joined(separator: ", "))), followed by the
-            end-of-text token; only the answers are trained on, and short examples are packed into rows without
-            attention crossing them. Examples longer than a row are cut (counted). The instruct checkpoint's
+            --data takes JSONL in Alpaca shape ({"instruction","input","output"}) or chat shape \
+            ({"messages":[{"role","content"}]}); repeat it to mix files. --jcommonsenseqa adds templated items \
+            from JCommonsenseQA's train split (never the validation split); --corpus-pairs adds definition pairs \
+            from a corpus's Jargon File entries and Japanese manual pages. Examples are rendered with --template \
+            (a format in prompts/: \(TemplateLibrary.standard().names.joined(separator: ", "))), followed by the \
+            end-of-text token; only the answers are trained on, and short examples are packed into rows without \
+            attention crossing them. Examples longer than a row are cut (counted). The instruct checkpoint's \
             tokenizer_config.json carries the chat template, so `hayai chat` detects the format.
             """)
 

@@ -21,22 +21,22 @@ struct PretrainCommand: ParsableCommand {
         commandName: "pretrain",
         abstract: "Pretrain a StableLM-style base model on the CPU.",
         discussion: """
-            --config is a preset (\(Presets.names.joined(separator: ", "))) or a JSON file of overrides on one, with
+            --config is a preset (\(Presets.names.joined(separator: ", "))) or a JSON file of overrides on one, with \
             Hugging Face's names for the model and nanoGPT's for the run, for example
               {"preset": "tiny", "hidden_size": 128, "num_hidden_layers": 4, "context_length": 128,
                "micro_batch_size": 16, "grad_accumulation": 1, "steps": 500, "lr": 0.003, "min_lr": 0.0003,
                "warmup_steps": 50, "eval_interval": 100, "checkpoint_interval": 250, "seed": 1337}
             The vocabulary size comes from the tokenizer.
 
-            Data is a corpus folder from `hayai data build` (tokens/train_*.bin, val_*.bin and its tokenizer),
-            or a UTF-8 text file with --tokenizer: documents are blocks separated by blank lines, the last 5%
-            of the tokens are held out for validation, and lines that are not valid UTF-8 are skipped with a
+            Data is a corpus folder from `hayai data build` (tokens/train_*.bin, val_*.bin and its tokenizer), \
+            or a UTF-8 text file with --tokenizer: documents are blocks separated by blank lines, the last 5% \
+            of the tokens are held out for validation, and lines that are not valid UTF-8 are skipped with a \
             warning that gives their line numbers.
 
-            Checkpoints go to OUT/step-N every checkpoint_interval steps and to OUT itself at the end (default
-            OUT: WORKSPACE/checkpoints/RUN). Each holds config.json, model.safetensors, the tokenizer files,
-            optimizer.safetensors and trainer_state.json; --resume continues from the newest exactly.
-            Ctrl-C stops after saving a checkpoint (a second Ctrl-C quits at once; the last checkpoint is whole).
+            Checkpoints go to OUT/step-N every checkpoint_interval steps and to OUT itself at the end (default \
+            OUT: WORKSPACE/checkpoints/RUN). Each holds config.json, model.safetensors, the tokenizer files, \
+            optimizer.safetensors and trainer_state.json; --resume continues from the newest exactly. \
+            Ctrl-C stops after saving a checkpoint (a second Ctrl-C quits at once; the last checkpoint is whole). \
             Metrics (train/loss, val/loss, val/bpb, lr, grad_norm, tokens_per_second, mfu) go to the run store.
             """)
 
