@@ -9,10 +9,22 @@ import RunStore
 public final class RunRecorder {
     public let store: RunStore
     public private(set) var run: Run
+    /// Refreshes the run's heartbeat while it runs, so `runs list` tells it from a dead process.
+    private var heartbeatTimer: HeartbeatTimer?
 
     init(store: RunStore, run: Run) {
         self.store = store
         self.run = run
+        heartbeatTimer = HeartbeatTimer(store: store, run: run, every: 30)
+    }
+
+    deinit { heartbeatTimer?.cancel() }
+
+    /// A new run whose config is already JSON text (an object); the build is added as for `create`.
+    public static func create(store: RunStore, kind: RunKind, name: String?, model: String?, configJSON: String,
+                              parent: String? = nil) throws -> RunRecorder {
+        guard let object = try? JSONValue.parse(configJSON) else { throw WorkbenchError.invalid("a run config must be JSON text") }
+        return try create(store: store, kind: kind, name: name, model: model, config: object, parent: parent)
     }
 
     /// A new run. `config` is stored as a JSON object with a `hayai` key added: the version, git
@@ -43,6 +55,8 @@ public final class RunRecorder {
 
     @discardableResult
     public func finish(_ status: RunStatus = .completed, summary: [String: Double] = [:]) throws -> Run {
+        heartbeatTimer?.cancel()
+        heartbeatTimer = nil
         run = try store.finish(run: run, status: status, summary: summary)
         return run
     }

@@ -8,6 +8,7 @@ import Chat
 import RunStore
 import Tokenizers
 import Training
+import Workbench
 
 struct SFTCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -123,23 +124,23 @@ struct SFTCommand: ParsableCommand {
         let baseRun = try? store.runs(kind: .pretrain).first { URL(fileURLWithPath: $0.model ?? "").standardizedFileURL == URL(fileURLWithPath: base).standardizedFileURL }
         let runName = name ?? QuickstartCommand.runName("sft")
         let outDir = out ?? store.workspace.appendingPathComponent("checkpoints").appendingPathComponent(runName).path
-        var run = try store.createRun(kind: .sft, name: runName, model: URL(fileURLWithPath: outDir).standardizedFileURL.path,
-                                      config: runConfig, parent: baseRun?.name)
-        let heartbeat = HeartbeatTimer(store: store, run: run, every: 30)
-        defer { heartbeat.cancel() }
+        runConfig["base_hash"] = try ModelIdentity.contentHash(path: base)
+        let recorder = try RunRecorder.create(store: store, kind: .sft, name: runName, model: URL(fileURLWithPath: outDir).standardizedFileURL.path,
+                                              config: runConfig, parent: baseRun?.name)
         let stop = StopRequest()
         stop.install()
         let progress = ProgressLine(label: "sft", total: training.plannedSteps, isTerminal: ProgressLine.standardOutputIsTerminal,
                                     plainEverySteps: max(1, training.plannedSteps / 10), write: ProgressLine.writeStandardOutput)
         do {
+            try recorder.recording {
             if let v = try training.validationLoss() {
-                try store.log(run: run, step: 0, tokens: 0, metrics: ["val/loss": v])
+                try recorder.log(step: 0, tokens: 0, metrics: ["val/loss": v])
                 progress.message("step 0: val loss \(String(format: "%.4f", v))")
             }
             var tokens = 0
             let done = try training.run(onStep: { p in
                 tokens += config.microBatchSize * config.gradAccumulation * (seqLen ?? training.parameters.config.maxPositions)
-                try store.log(run: run, step: p.step, tokens: tokens, metrics: [
+                try recorder.log(step: p.step, tokens: tokens, metrics: [
                     "train/loss": Double(p.loss), "lr": p.learningRate, "grad_norm": Double(p.gradientNorm), "tokens_per_second": p.tokensPerSecond])
                 progress.update(step: p.step, loss: Double(p.loss), tokensPerSecond: p.tokensPerSecond,
                                 extra: [("epoch", "\(p.epoch)"), ("lr", String(format: "%.2e", p.learningRate))])
@@ -147,16 +148,16 @@ struct SFTCommand: ParsableCommand {
             progress.finish()
             var summary: [String: Double] = ["steps": Double(done)]
             if let v = try training.validationLoss() {
-                try store.log(run: run, step: done, tokens: tokens, metrics: ["val/loss": v])
+                try recorder.log(step: done, tokens: tokens, metrics: ["val/loss": v])
                 summary["val/loss"] = v
                 print("step \(done): val loss \(String(format: "%.4f", v))")
             }
             try training.save(to: outDir, tokenizerFolder: base, chatTemplate: format.jinjaSource, templateName: format.name)
-            run = try store.finish(run: run, status: stop.isRequested ? .interrupted : .completed, summary: summary)
+            let run = try recorder.finish(stop.isRequested ? .interrupted : .completed, summary: summary)
             print("instruct model in \(outDir) (run \(run.name)); try: hayai chat \(outDir)")
+            }
         } catch {
             progress.finish()
-            _ = try? store.finish(run: run, status: .failed)
             throw error
         }
     }

@@ -7,6 +7,7 @@ import Inference
 import Kernels
 import RunStore
 import Training
+import Workbench
 
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -120,19 +121,11 @@ struct PretrainCommand: ParsableCommand {
         let training = try PretrainRun(config: pretrainConfig, data: corpus, options: options, configSource: configSource)
 
         let store = try RunStore.open(workspace: workspaceURL)
-        var run: Run
-        if resume, let previous = try training.state.runName.flatMap({ try store.run(named: $0) }) {
-            run = try store.resume(run: previous)
-        } else {
-            run = try store.createRun(kind: .pretrain, name: training.state.runName, model: URL(fileURLWithPath: outDir).standardizedFileURL.path,
-                                      config: training.config.jsonText())
-        }
-        training.recordRunName(run.name)
+        let trainRun = try TrainRun(training: training, store: store, model: URL(fileURLWithPath: outDir).standardizedFileURL.path)
+        let run = trainRun.run
         let peak = ModelFLOPs.rememberedSgemmPeak(file: store.workspace.appendingPathComponent("sgemm_peak.json").path,
                                                   threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
         training.sgemmPeakOverride = peak
-        let heartbeat = HeartbeatTimer(store: store, run: run, every: 30)
-        defer { heartbeat.cancel() }
         stop.install()
 
         let progress = ProgressLine(label: "pretrain", total: training.state.plannedSteps > 0 ? training.state.plannedSteps : nil,
@@ -140,7 +133,6 @@ struct PretrainCommand: ParsableCommand {
                                     write: ProgressLine.writeStandardOutput)
         printBanner(training, run: run, store: store, outDir: outDir, progress: progress)
         var events = PretrainEvents()
-        events.metrics = { step, tokens, values in try store.log(run: run, step: step, tokens: tokens, metrics: values) }
         events.stepped = { p in
             progress.total = p.plannedSteps   // --minutes plans the step count from the measured step time
             var extra = [("lr", String(format: "%.2e", p.learningRate))]
@@ -154,21 +146,18 @@ struct PretrainCommand: ParsableCommand {
 
         let outcome: PretrainOutcome
         do {
-            outcome = try training.run(events: events)
+            outcome = try trainRun.run(events: events)
         } catch {
             progress.finish()
-            _ = try? store.finish(run: run, status: .failed)
             throw error
         }
         progress.finish()
         let seconds = training.state.elapsedSeconds
         switch outcome {
         case .completed(let step):
-            run = try store.finish(run: run, status: .completed, summary: ["steps": Double(step), "tokens": Double(training.state.tokensSeen)])
             print("done: \(step) steps, \(training.state.tokensSeen) tokens in \(ProgressLine.duration(seconds)); model in \(outDir)")
             print("try: hayai generate \(outDir) -p \"Once upon a time\"")
         case .interrupted(let step):
-            run = try store.finish(run: run, status: .interrupted)
             print("stopped at step \(step); checkpoint in \(PretrainCheckpoints.stepFolder(outDir, step: step)); continue with --resume --out \(outDir)")
             throw ExitCode(130)
         }
