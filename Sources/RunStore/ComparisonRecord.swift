@@ -27,9 +27,12 @@ public struct ComparisonRecord: Codable, Equatable, Sendable {
         public var gold: String
         public var aCorrect: Bool?
         public var bCorrect: Bool?
-        public init(index: Int, question: String, a: String, b: String, gold: String, aCorrect: Bool?, bCorrect: Bool?) {
+        /// The item's answer options (ItemText.choices of its document), for the report.
+        public var choices: [String]
+        public init(index: Int, question: String, a: String, b: String, gold: String, aCorrect: Bool?, bCorrect: Bool?,
+                    choices: [String] = []) {
             self.index = index; self.question = question; self.a = a; self.b = b; self.gold = gold
-            self.aCorrect = aCorrect; self.bCorrect = bCorrect
+            self.aCorrect = aCorrect; self.bCorrect = bCorrect; self.choices = choices
         }
     }
     public struct TaskRow: Codable, Equatable, Sendable {

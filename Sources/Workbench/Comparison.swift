@@ -33,8 +33,9 @@ public enum Comparison {
                 metrics.append(row)
             }
             let disagreements = CompareStats.disagreements(pairedA, pairedB).map {
-                ComparisonRecord.Item(index: $0.index, question: lastLines($0.a.prompt), a: $0.a.prediction, b: $0.b.prediction,
-                                      gold: $0.a.target, aCorrect: $0.a.correct, bCorrect: $0.b.correct)
+                ComparisonRecord.Item(index: $0.index, question: ItemText.question(doc: $0.a.doc.description, prompt: $0.a.prompt, index: $0.index),
+                                      a: $0.a.prediction, b: $0.b.prediction, gold: $0.a.target, aCorrect: $0.a.correct,
+                                      bCorrect: $0.b.correct, choices: ItemText.choices(doc: $0.a.doc.description))
             }
             rows.append(ComparisonRecord.TaskRow(
                 task: task, promptVersionA: resultsA.first { $0.task == task }?.promptVersion,
@@ -53,13 +54,6 @@ public enum Comparison {
         return (record, try recorder.finish(.completed, summary: summary))
     }
 
-    /// The item's own part of a prompt: after the last blank line (few-shot examples and instructions
-    /// come before it), cut to `limit` characters from the end.
-    public static func lastLines(_ prompt: String, limit: Int = 160) -> String {
-        let trimmed = prompt.trimmingCharacters(in: .whitespacesAndNewlines)
-        let own = trimmed.range(of: "\n\n", options: .backwards).map { String(trimmed[$0.upperBound...]) } ?? trimmed
-        return own.count > limit ? "…" + String(own.suffix(limit)) : own
-    }
 }
 
 extension ComparisonRecord {

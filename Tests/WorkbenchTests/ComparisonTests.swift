@@ -51,6 +51,19 @@ final class ComparisonTests: XCTestCase {
         XCTAssertEqual(try store.requireRun(named: "a-vs-b").comparison, record)
     }
 
+    func testTheReportShowsTheStoredComparisonsPairedDifferences() throws {
+        let store = try RunStore.open(workspace: home)
+        let docs = (0..<30).map { "q\($0)" }
+        let a = try evalRun(store, "a", docs: Array(docs.prefix(10)), correct: Array(repeating: false, count: 10))
+        let b = try evalRun(store, "b", docs: docs, correct: (0..<30).map { $0 < 10 })
+        _ = try Comparison.makeAndStore(store: store, a: a, b: b, name: "a-vs-b")
+        let html = try Report.html(store: store, runs: ["a", "b"])
+        XCTAssertTrue(html.contains(#"<section id="comparisons">"#), html)
+        // The paired columns (A 0, B 1 over the 10 shared items) and the 20 of B left out.
+        XCTAssertTrue(html.contains("<tr><td>t</td><td>10</td><td>0/20</td><td>acc</td><td>0.0000</td><td>1.0000</td><td>+1.0000</td>"), html)
+        XCTAssertEqual(html.components(separatedBy: #"<details class="item""#).count - 1, 10)
+    }
+
     func testTheSameIndexWithAnotherDocumentDoesNotPair() throws {
         let store = try RunStore.open(workspace: home)
         let a = try evalRun(store, "a", docs: ["x0", "x1", "x2"], correct: [true, true, true])
