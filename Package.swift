@@ -25,21 +25,23 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+        // The small helpers every layer shares, once: JSON literals, the seeded generator, durations, JSONL reading.
+        .target(name: "Basics"),
         .target(
             name: "CKernels",
             cSettings: [.unsafeFlags(["-O3", "-mavx2", "-mfma", "-mf16c"])]
         ),
         .target(name: "Kernels", dependencies: ["COpenBLAS", "CKernels"], swiftSettings: simdFlags + release),
-        .target(name: "Checkpoints", dependencies: ["Kernels"], swiftSettings: simdFlags + release),
-        .target(name: "Tokenizers", dependencies: ["Checkpoints"], swiftSettings: release),
-        .target(name: "Inference", dependencies: ["Kernels", "Checkpoints", "Tokenizers"], swiftSettings: simdFlags + release),
-        .target(name: "Training", dependencies: ["Kernels", "Checkpoints", "Tokenizers", "Inference", "Corpus"], swiftSettings: simdFlags + release),
-        .target(name: "Corpus", dependencies: ["Tokenizers", "Checkpoints"], swiftSettings: release),
-        .target(name: "RunStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")], swiftSettings: release),
+        .target(name: "Checkpoints", dependencies: ["Kernels", "Basics"], swiftSettings: simdFlags + release),
+        .target(name: "Tokenizers", dependencies: ["Checkpoints", "Basics"], swiftSettings: release),
+        .target(name: "Inference", dependencies: ["Kernels", "Checkpoints", "Tokenizers", "Basics"], swiftSettings: simdFlags + release),
+        .target(name: "Training", dependencies: ["Kernels", "Checkpoints", "Tokenizers", "Inference", "Corpus", "Basics"], swiftSettings: simdFlags + release),
+        .target(name: "Corpus", dependencies: ["Tokenizers", "Checkpoints", "Basics"], swiftSettings: release),
+        .target(name: "RunStore", dependencies: ["Basics", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: release),
         .target(name: "Dashboard", dependencies: ["RunStore", .product(name: "FlyingFox", package: "FlyingFox")], swiftSettings: release),
         .target(
             name: "Evaluation",
-            dependencies: ["Inference", "Tokenizers", "Yams", .product(name: "Stencil", package: "Stencil")],
+            dependencies: ["Inference", "Tokenizers", "Basics", "Yams", .product(name: "Stencil", package: "Stencil")],
             swiftSettings: release
         ),
         .target(name: "Chat", dependencies: ["Inference", "Tokenizers", "Checkpoints"], swiftSettings: release),
@@ -54,7 +56,7 @@ let package = Package(
             name: "hayai",
             dependencies: [
                 "Workbench", "Inference", "Training", "Evaluation", "Chat", "Corpus", "RunStore", "Dashboard", "Checkpoints", "Tokenizers",
-                "Kernels", "CLibEdit",
+                "Kernels", "Basics", "CLibEdit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: release
@@ -64,9 +66,9 @@ let package = Package(
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TestSupport"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "Checkpoints", "TestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "Checkpoints", "Tokenizers", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Inference", "Checkpoints", "Corpus", "TestSupport"], swiftSettings: simdFlags),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Inference", "Checkpoints", "Corpus", "Basics", "TestSupport"], swiftSettings: simdFlags),
         .testTarget(name: "RunStoreTests", dependencies: ["RunStore", "TestSupport"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Inference", "TestSupport"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Inference", "Basics", "TestSupport"]),
         .testTarget(name: "CorpusTests", dependencies: ["Corpus", "Tokenizers", "TestSupport"]),
         .testTarget(name: "HayaiCLITests", dependencies: ["TestSupport"]),
         .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "RunStore", "hayai", "TestSupport"]),

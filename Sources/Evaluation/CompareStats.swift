@@ -1,6 +1,7 @@
 // Statistics for `hayai compare`: two runs of one task, item by item. A paired bootstrap gives a
 // confidence interval for the difference in a per-item metric; McNemar's test asks whether two
 // accuracies differ more than chance; `disagreements` lists the items to look at.
+import Basics
 import Foundation
 
 public struct PairedBootstrap: Sendable, Equatable, Codable {

@@ -3,6 +3,7 @@
 // decay, validation loss and bits-per-byte at intervals, checkpoints at intervals and at the end.
 // What the run reports (progress, metrics, checkpoints) goes out through PretrainEvents; printing and
 // the run store are the caller's.
+import Basics
 import Foundation
 import Checkpoints
 import Kernels

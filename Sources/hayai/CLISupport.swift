@@ -1,5 +1,6 @@
 // What every command shares: reading text that must be valid UTF-8, loading a model with its
 // tokenizer, writing JSON and status lines, and the thread count.
+import Basics
 import Foundation
 import ArgumentParser
 import Checkpoints
@@ -88,16 +89,13 @@ enum CLI {
 
 /// JSON text for numbers and arrays, written by hand for speed (logits are large) and exact floats.
 enum JSON {
-    static func number(_ f: Float) -> String { f.isFinite ? "\(f)" : "null" }
-    static func number(_ d: Double) -> String { d.isFinite ? "\(d)" : "null" }
+    static func number(_ f: Float) -> String { JSONLiteral.number(f) }
+    static func number(_ d: Double) -> String { JSONLiteral.number(d) }
     static func array(_ ints: [Int]) -> String { "[" + ints.map(String.init).joined(separator: ",") + "]" }
     static func array<C: Collection>(_ floats: C) -> String where C.Element == Float {
         "[" + floats.map(number).joined(separator: ",") + "]"
     }
-    static func string(_ s: String) -> String {
-        let data = try! JSONSerialization.data(withJSONObject: s, options: [.fragmentsAllowed, .withoutEscapingSlashes])
-        return String(decoding: data, as: UTF8.self)
-    }
+    static func string(_ s: String) -> String { JSONLiteral.string(s) }
 }
 
 /// How models run (-t, --ctx, --kv-type): parsed once into the one RuntimeOptions value every model

@@ -1,5 +1,6 @@
 // The training loop's parts: gradient accumulation equals the full batch, clipping, the learning-rate
 // schedule, parameter layout and initialisation, and a real learning run on a tiny model.
+import Basics
 import XCTest
 import Foundation
 import Checkpoints

@@ -1,4 +1,5 @@
 // `hayai runs`: list, inspect, export and remove the runs stored in a workspace's hayai.sqlite.
+import Basics
 import ArgumentParser
 import Foundation
 import RunStore
@@ -279,13 +280,7 @@ enum RunsFormat {
         run.status == .running ? max(0, Date().timeIntervalSince(run.startedAt)) : run.duration
     }
 
-    static func duration(_ seconds: TimeInterval?) -> String {
-        guard let seconds else { return "-" }
-        let s = Int(seconds.rounded())
-        if s < 60 { return "\(s)s" }
-        if s < 3600 { return "\(s / 60)m\(String(format: "%02ld", s % 60))s" }
-        return "\(s / 3600)h\(String(format: "%02ld", (s % 3600) / 60))m"
-    }
+    static func duration(_ seconds: TimeInterval?) -> String { Durations.text(seconds) }
 
     static func shorten(_ text: String, to length: Int) -> String {
         text.count <= length ? text : "…" + text.suffix(length - 1)
