@@ -151,17 +151,14 @@ public enum CorpusBuilder {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw CorpusError.unreadable(path: path, reason: "missing split file")
         }
-        var docs: [String] = []
-        var lineNumber = 0
-        for line in data.split(separator: 0x0A) {
-            lineNumber += 1
-            guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
-                  let text = object["text"] as? String else {
-                throw CorpusError.unreadable(path: "\(path):\(lineNumber)", reason: "not a JSON object with a 'text' string")
-            }
-            docs.append(text)
+        do {
+            return try JSONLines.read(path: path, data: data, skipBadLines: false) { line, _ -> String? in
+                guard let text = (try JSONLines.object(line))["text"] as? String else { throw JSONLines.Problem("not a JSON object with a 'text' string") }
+                return text
+            }.items
+        } catch let bad as JSONLines.BadLine {
+            throw CorpusError.unreadable(path: "\(bad.path):\(bad.line)", reason: bad.reason)
         }
-        return docs
     }
 
     // MARK: Helpers

@@ -102,7 +102,13 @@ struct SFTCommand: ParsableCommand {
             records += loaded
             if !report.skipped.isEmpty { CLI.printError("\(file): skipped \(report.skipped.count) bad lines (first: \(report.skipped[0]))") }
         }
-        if let jcommonsenseqa { records += try InstructionData.jcommonsenseqa(trainFile: jcommonsenseqa, limit: jcommonsenseqaLimit) }
+        if let jcommonsenseqa {
+            guard let sft = Repository.folder("data").map({ ($0 as NSString).appendingPathComponent("sft/jcommonsenseqa-instruction.txt") }),
+                  FileManager.default.fileExists(atPath: sft) else {
+                throw UserError("data/sft/jcommonsenseqa-instruction.txt not found: run from the repository")
+            }
+            records += try InstructionData.jcommonsenseqa(trainFile: jcommonsenseqa, instruction: try CLI.readText(file: sft), limit: jcommonsenseqaLimit)
+        }
         if let corpusPairs { records += try InstructionData.corpusPairs(corpus: corpusPairs, limit: corpusPairsLimit) }
         let sequences = records.map { SFTPacking.tokenize(Self.example($0, format: format, eos: eosText), tokenizer: tokenizer) }
 
