@@ -1,4 +1,4 @@
-// The one narrow interface Evaluation and Chat use to talk to a model (DESIGN.md: score tokens,
+// The one narrow interface Evaluation and Chat use to talk to a model (README, Architecture: score tokens,
 // generate tokens), so a checkpoint trained a minute ago and a GGUF file from elsewhere are used
 // the same way.
 import Foundation

@@ -19,6 +19,12 @@ final class UserFacingTruthTests: XCTestCase {
         XCTAssertTrue(r.stdout.contains("debug") || r.stdout.contains("release"), r.stdout)
     }
 
+    func testACPUWithoutAVX2IsRefusedInOneLine() throws {
+        let r = try HayaiBinary.run(["--version"], environment: ["HAYAI_FAULT_NO_AVX2": "1"])
+        XCTAssertEqual(r.status, 1)
+        XCTAssertEqual(r.stderr, "Error: this CPU lacks AVX2, FMA or F16C, which hayai's kernels are built for (x86-64-v3)\n")
+    }
+
     func testThreadsReachTheThreadPoolAndBLAS() throws {
         for t in ["1", "2"] {
             let r = try HayaiBinary.run(["chat", tiny, "-t", t, "-n", "2"], stdin: "/show\n")
