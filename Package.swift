@@ -7,9 +7,9 @@ import PackageDescription
 // Kernels need FMA and F16C from the compiler; without them every fma and Float16 conversion is a
 // library call (10–20× slower). CPUs without AVX2 are refused at start-up (`hayai` exits 1, one line).
 let simdFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=x86-64-v3"])]
-// -Ounchecked (no bounds or overflow checks) only where the hot loops are: the kernels, and the
-// forward and backward passes. Everything that reads input a user hands in (GGUF, safetensors,
-// tokenizer, JSONL, YAML parsers) keeps its checks. README "Release settings" has the measurement.
+// -Ounchecked (no bounds or overflow checks) only for the kernels. Everything else, and every parser
+// of input a user hands in (GGUF, safetensors, tokenizer, JSONL, YAML), keeps its checks: with
+// Inference and Training unchecked too, bench and a training run were no faster (README, "Release settings").
 let kernelsRelease: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
 let release: [SwiftSetting] = []
 
@@ -38,11 +38,11 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["COpenBLAS", "CKernels"], swiftSettings: simdFlags + kernelsRelease),
         .target(name: "Checkpoints", dependencies: ["Kernels", "Basics"], swiftSettings: simdFlags + release),
         .target(name: "Tokenizers", dependencies: ["Checkpoints", "Basics"], swiftSettings: release),
-        .target(name: "Inference", dependencies: ["Kernels", "Checkpoints", "Tokenizers", "Basics"], swiftSettings: simdFlags + kernelsRelease),
-        .target(name: "Training", dependencies: ["Kernels", "Checkpoints", "Tokenizers", "Inference", "Corpus", "Basics"], swiftSettings: simdFlags + kernelsRelease),
+        .target(name: "Inference", dependencies: ["Kernels", "Checkpoints", "Tokenizers", "Basics"], swiftSettings: simdFlags + release),
+        .target(name: "Training", dependencies: ["Kernels", "Checkpoints", "Tokenizers", "Inference", "Corpus", "Basics"], swiftSettings: simdFlags + release),
         .target(name: "Corpus", dependencies: ["Tokenizers", "Checkpoints", "Basics"], swiftSettings: release),
         .target(name: "RunStore", dependencies: ["Basics", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: release),
-        .target(name: "Dashboard", dependencies: ["RunStore", .product(name: "FlyingFox", package: "FlyingFox")], swiftSettings: release),
+        .target(name: "Dashboard", dependencies: ["RunStore", "Basics", .product(name: "FlyingFox", package: "FlyingFox")], swiftSettings: release),
         .target(
             name: "Evaluation",
             dependencies: ["Inference", "Tokenizers", "Basics", "Yams", .product(name: "Stencil", package: "Stencil")],

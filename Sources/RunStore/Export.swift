@@ -101,7 +101,7 @@ extension RunStore {
         entry("_hayai", JSONText.object([("name", JSONText.string(run.name)), ("kind", JSONText.string(run.kind.rawValue)),
                                          ("model", run.model.map(JSONText.string) ?? "null"),
                                          ("parent", run.parent.map(JSONText.string) ?? "null")]))
-        for (key, value) in run.configValues.sorted(by: { $0.key < $1.key }) { entry(key, value.text) }
+        for (key, value) in run.configValues.sorted(by: { $0.key < $1.key }) { entry(key, value.jsonText) }
         try writeFile(folder.appendingPathComponent("config.yaml")) { try $0(yaml) }
 
         let state: String
@@ -140,7 +140,7 @@ extension RunStore {
                                   Self.csvField(item.prediction ?? ""), Self.csvField(item.target ?? ""), Self.csvField(item.metrics ?? "")]
                     try write(fields.joined(separator: ",") + "\n")
                 case .jsonl:
-                    func json(_ text: String?) -> String { text.flatMap { try? JSONValue.parse($0).text } ?? "null" }
+                    func json(_ text: String?) -> String { text.flatMap { try? JSONValue.parse($0).jsonText } ?? "null" }
                     let pairs: [(String, String)] = [
                         ("task", JSONText.string(item.task)), ("item_index", "\(item.itemIndex)"),
                         ("correct", item.correct.map(String.init) ?? "null"), ("prediction", item.prediction.map(JSONText.string) ?? "null"),

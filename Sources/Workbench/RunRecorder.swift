@@ -81,7 +81,7 @@ public final class RunRecorder {
         if object["hayai"] == nil {
             object["hayai"] = try JSONValue.parse(String(decoding: try encoder.encode(BuildInfo.current), as: UTF8.self))
         }
-        return JSONValue.object(object).text
+        return JSONValue.object(object).jsonText
     }
 }
 
