@@ -17,10 +17,11 @@ final class InterruptTests: XCTestCase {
         }
     }
 
-    /// Starts hayai, sends SIGINT when `ready` holds for its stderr (or after `after` seconds), and
-    /// returns the exit status, both outputs and the seconds from the signal to the exit.
+    /// Starts hayai, sends SIGINT `after` seconds once `ready` holds for its (stdout, stderr) — the
+    /// work under way, not the model still loading — and returns the exit status, both outputs and the
+    /// seconds from the signal to the exit.
     func interrupt(_ arguments: [String], environment: [String: String] = [:], after: Double,
-                   ready: (String) -> Bool = { _ in true }) throws -> (status: Int32, stdout: String, stderr: String, seconds: Double) {
+                   ready: (String, String) -> Bool) throws -> (status: Int32, stdout: String, stderr: String, seconds: Double) {
         let out = scratch.appendingPathComponent("out-\(UUID().uuidString)"), err = scratch.appendingPathComponent("err-\(UUID().uuidString)")
         FileManager.default.createFile(atPath: out.path, contents: nil)
         FileManager.default.createFile(atPath: err.path, contents: nil)
@@ -33,9 +34,12 @@ final class InterruptTests: XCTestCase {
         process.standardInput = FileHandle.nullDevice
         try process.run()
         let start = Date()
-        while Date().timeIntervalSince(start) < 120 {
-            let text = (try? String(contentsOf: err, encoding: .utf8)) ?? ""
-            if Date().timeIntervalSince(start) >= after && ready(text) { break }
+        var readyAt: Date?
+        while Date().timeIntervalSince(start) < 180 && process.isRunning {
+            if readyAt == nil, ready((try? String(contentsOf: out, encoding: .utf8)) ?? "", (try? String(contentsOf: err, encoding: .utf8)) ?? "") {
+                readyAt = Date()
+            }
+            if let readyAt, Date().timeIntervalSince(readyAt) >= after { break }
             Thread.sleep(forTimeInterval: 0.05)
         }
         XCTAssertTrue(process.isRunning, "it ended before the signal: \((try? String(contentsOf: err, encoding: .utf8)) ?? "")")
@@ -48,7 +52,9 @@ final class InterruptTests: XCTestCase {
     }
 
     func testGenerateStopsWithinASecondAndKeepsTheText() throws {
-        let r = try interrupt(["generate", try smolLM2(), "-p", "Once upon a time", "-n", "4000", "--temp", "0", "--ignore-eos"], after: 2)
+        let r = try interrupt(["generate", try smolLM2(), "-p", "Once upon a time", "-n", "4000", "--temp", "0", "--ignore-eos"], after: 2) { out, _ in
+            !out.isEmpty
+        }
         XCTAssertEqual(r.status, 130, r.stderr)
         XCTAssertLessThan(r.seconds, 1.0)
         XCTAssertTrue(r.stderr.contains("stop: interrupted"), r.stderr)
@@ -59,7 +65,7 @@ final class InterruptTests: XCTestCase {
         let home = scratch.appendingPathComponent("home").path
         let env = ["HAYAI_EVALSETS": Fixtures.repoRoot.appendingPathComponent("evalsets").path, "HAYAI_DATA": Fixtures.data("").path]
         let r = try interrupt(["eval", try smolLM2(), "--tasks", "jcommonsenseqa-0.2", "--limit", "300", "--name", "long", "--home", home],
-                              environment: env, after: 4)
+                              environment: env, after: 1) { _, err in err.contains("step ") }
         XCTAssertEqual(r.status, 130, r.stderr)
         XCTAssertTrue(r.stderr.contains("items of eval run long are stored; continue with: hayai eval --resume long"), r.stderr)
         let show = try HayaiBinary.run(["runs", "show", "long", "--home", home])

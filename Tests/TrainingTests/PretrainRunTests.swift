@@ -31,7 +31,9 @@ final class PretrainRunTests: XCTestCase {
 
     func testATimeBudgetRePlansTheLengthWithoutTheRateJumpingBack() throws {
         var config = PretrainFixture.config(steps: 8)
-        config.steps = 100_000; config.minutes = 0.04; config.evalInterval = 0; config.checkpointInterval = 0
+        // Small steps and a few seconds, so the run passes the re-plan at step 50 even on a loaded machine.
+        config.steps = 100_000; config.minutes = 0.08; config.evalInterval = 0; config.checkpointInterval = 0
+        config.microBatchSize = 1; config.gradAccumulation = 1
         let run = try PretrainRun(config: config, data: try data(), options: PretrainFixture.options(scratch.appendingPathComponent("timed").path))
         var rates: [Int: Double] = [:]
         var events = PretrainEvents()
