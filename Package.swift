@@ -5,9 +5,13 @@
 import PackageDescription
 
 // Kernels need FMA and F16C from the compiler; without them every fma and Float16 conversion is a
-// library call (10–20× slower). CPUs without AVX2 are rejected at start-up by a run-time check.
+// library call (10–20× slower). CPUs without AVX2 are refused at start-up (`hayai` exits 1, one line).
 let simdFlags: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-march=x86-64-v3"])]
-let release: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+// -Ounchecked (no bounds or overflow checks) only for the kernels. Everything else, and every parser
+// of input a user hands in (GGUF, safetensors, tokenizer, JSONL, YAML), keeps its checks: with
+// Inference and Training unchecked too, bench and a training run were no faster (README, "Release settings").
+let kernelsRelease: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+let release: [SwiftSetting] = []
 
 let package = Package(
     name: "hayai",
@@ -25,30 +29,38 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+        // The small helpers every layer shares, once: JSON literals, the seeded generator, durations, JSONL reading.
+        .target(name: "Basics"),
         .target(
             name: "CKernels",
             cSettings: [.unsafeFlags(["-O3", "-mavx2", "-mfma", "-mf16c"])]
         ),
-        .target(name: "Kernels", dependencies: ["COpenBLAS", "CKernels"], swiftSettings: simdFlags + release),
-        .target(name: "Checkpoints", dependencies: ["Kernels"], swiftSettings: simdFlags + release),
-        .target(name: "Tokenizers", dependencies: ["Checkpoints"], swiftSettings: release),
-        .target(name: "Inference", dependencies: ["Kernels", "Checkpoints", "Tokenizers"], swiftSettings: simdFlags + release),
-        .target(name: "Training", dependencies: ["Kernels", "Checkpoints", "Tokenizers", "Inference", "Corpus"], swiftSettings: simdFlags + release),
-        .target(name: "Corpus", dependencies: ["Tokenizers", "Checkpoints"], swiftSettings: release),
-        .target(name: "RunStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")], swiftSettings: release),
-        .target(name: "Dashboard", dependencies: ["RunStore", .product(name: "FlyingFox", package: "FlyingFox")], swiftSettings: release),
+        .target(name: "Kernels", dependencies: ["COpenBLAS", "CKernels"], swiftSettings: simdFlags + kernelsRelease),
+        .target(name: "Checkpoints", dependencies: ["Kernels", "Basics"], swiftSettings: simdFlags + release),
+        .target(name: "Tokenizers", dependencies: ["Checkpoints", "Basics"], swiftSettings: release),
+        .target(name: "Inference", dependencies: ["Kernels", "Checkpoints", "Tokenizers", "Basics"], swiftSettings: simdFlags + release),
+        .target(name: "Training", dependencies: ["Kernels", "Checkpoints", "Tokenizers", "Inference", "Corpus", "Basics"], swiftSettings: simdFlags + release),
+        .target(name: "Corpus", dependencies: ["Tokenizers", "Checkpoints", "Basics"], swiftSettings: release),
+        .target(name: "RunStore", dependencies: ["Basics", .product(name: "GRDB", package: "GRDB.swift")], swiftSettings: release),
+        .target(name: "Dashboard", dependencies: ["RunStore", "Basics", .product(name: "FlyingFox", package: "FlyingFox")], swiftSettings: release),
         .target(
             name: "Evaluation",
-            dependencies: ["Inference", "Tokenizers", "Yams", .product(name: "Stencil", package: "Stencil")],
+            dependencies: ["Inference", "Tokenizers", "Basics", "Yams", .product(name: "Stencil", package: "Stencil")],
             swiftSettings: release
         ),
         .target(name: "Chat", dependencies: ["Inference", "Tokenizers", "Checkpoints"], swiftSettings: release),
+        // What commands do (eval runs, train runs, comparisons, the run recorder), for the executable and tests.
+        .target(
+            name: "Workbench",
+            dependencies: ["Inference", "Training", "Evaluation", "Chat", "RunStore", "Checkpoints", "Kernels", "Tokenizers"],
+            swiftSettings: release
+        ),
         .systemLibrary(name: "CLibEdit", path: "Sources/CLibEdit"),
         .executableTarget(
             name: "hayai",
             dependencies: [
-                "Inference", "Training", "Evaluation", "Chat", "Corpus", "RunStore", "Dashboard", "Checkpoints", "Tokenizers", "Kernels",
-                "CLibEdit",
+                "Workbench", "Inference", "Training", "Evaluation", "Chat", "Corpus", "RunStore", "Dashboard", "Checkpoints", "Tokenizers",
+                "Kernels", "Basics", "CLibEdit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: release
@@ -58,13 +70,14 @@ let package = Package(
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TestSupport"]),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "Checkpoints", "TestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "Checkpoints", "Tokenizers", "TestSupport"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Inference", "Checkpoints", "Corpus", "TestSupport"], swiftSettings: simdFlags),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Inference", "Checkpoints", "Corpus", "Basics", "TestSupport"], swiftSettings: simdFlags),
         .testTarget(name: "RunStoreTests", dependencies: ["RunStore", "TestSupport"]),
-        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Inference", "TestSupport"]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Inference", "Basics", "TestSupport"]),
         .testTarget(name: "CorpusTests", dependencies: ["Corpus", "Tokenizers", "TestSupport"]),
         .testTarget(name: "HayaiCLITests", dependencies: ["TestSupport"]),
         .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "RunStore", "hayai", "TestSupport"]),
         .testTarget(name: "ChatTests", dependencies: ["Chat", "Inference", "Tokenizers", "Checkpoints", "TestSupport"]),
+        .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "Evaluation", "RunStore", "Inference", "Kernels", "Tokenizers", "Training", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

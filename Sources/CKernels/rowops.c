@@ -1,7 +1,7 @@
 // AVX2 loops of the decoder outside the quantized dot products: matrix-vector products with F32,
 // F16 and BF16 weights, attention of one query over a key/value cache stored as F32, F16 or Q8_0,
 // softmax with a vectorized exp, and the element-wise row operations (norms, SiLU gate, adds).
-// Each has a plain version it is tested against (Kernels/Ops.swift, Tests/KernelsTests/RowOpsTests).
+// Each has a plain version it is tested against (Kernels/Ops.swift, Tests/KernelsTests/FastOpsTests.swift).
 #include "CKernels.h"
 #include <immintrin.h>
 #include <math.h>

@@ -24,7 +24,7 @@ public final class ChatSession {
     public var checkpointSystem: String?
     public var conversation = Conversation()
     public var settings: ChatSettings {
-        didSet { if settings.seed != oldValue.seed { generations = 0 } }
+        didSet { if settings.sampling.seed != oldValue.sampling.seed { generations = 0 } }
     }
     /// Positions the cache holds (the prompt and answer of the last generation).
     public private(set) var contextUsed = 0
@@ -56,7 +56,7 @@ public final class ChatSession {
     }
 
     /// Sends a user message and generates the answer, streaming it to `onText` (return false to stop;
-    /// the partial answer is kept). Throws ChatError.messageTooLong when even the message alone with
+    /// the partial answer is kept; so it is after Ctrl-C, stop reason `.interrupted`). Throws ChatError.messageTooLong when even the message alone with
     /// the system prompt does not fit the context.
     @discardableResult
     public func send(_ message: String, input: String? = nil, onText: (String) -> Bool = { _ in true }) throws -> TurnResult {
@@ -130,7 +130,7 @@ public final class ChatSession {
 
         var options = GenerationOptions()
         options.maxTokens = min(settings.maxTokens, contextSize - tokens.count)
-        options.sampling = settings.sampling(seed: settings.seed &+ generations)
+        options.sampling = settings.sampling(generation: generations)
         options.stopStrings = template.stopStrings
         generations &+= 1
         // A piece ending in U+FFFD may be a character cut off by the token limit (the generator
@@ -143,16 +143,19 @@ public final class ChatSession {
             return onText(out)
         }
         var text = result.text
-        let cut = result.stopReason == .maxTokens || result.stopReason == .contextFull || result.stopReason == .cancelled
+        let cut = [.maxTokens, .contextFull, .cancelled, .interrupted].contains(result.stopReason)
         if cut { text = text.droppingTrailingReplacementCharacters() }
         if !held.isEmpty {
             let rest = cut ? held.droppingTrailingReplacementCharacters() : held
             if !rest.isEmpty { _ = onText(rest) }
         }
         if template.stripContent { text = text.trimmingCharacters(in: .whitespacesAndNewlines) }
+        // Interrupted before the first token (during a long prompt): the message is not kept, as if
+        // never sent; the prompt batches already computed stay cached for a resend.
+        let keep = !(result.stopReason == .interrupted && result.generatedTokens.isEmpty)
         next.turns[next.turns.count - 1].assistant = text
-        conversation = next
-        contextUsed = min(contextSize, result.promptTokens + result.generatedTokens.count)
+        if keep { conversation = next }
+        if keep { contextUsed = min(contextSize, result.promptTokens + result.generatedTokens.count) }
         return TurnResult(answer: text, generation: result, droppedTurns: dropped, contextUsed: contextUsed, contextSize: contextSize)
     }
 }

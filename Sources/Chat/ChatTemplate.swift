@@ -82,7 +82,8 @@ public struct ChatTemplate: Codable, Sendable, Equatable {
 
     /// The built-in plain completion format, used when prompts/ cannot be found.
     public static let plain = ChatTemplate(
-        name: "plain", description: "Plain completion for base models.", systemSuffix: "\n\n", assistantSuffix: "\n\n")
+        name: "plain", description: "Plain completion for base models.", systemSuffix: "\n\n", assistantSuffix: "\n\n",
+        stopStrings: ["\n\n\n"])
 
     /// The conversation as text. `system`: the system prompt to use (nil or empty: none). With
     /// `addGenerationPrompt`, a last turn without an answer ends with the assistant prefix.

@@ -25,37 +25,58 @@ public struct Conversation: Codable, Sendable, Equatable {
     }
 }
 
-/// The settings a user changes with /set; names as llama.cpp's flags.
+/// The settings a user changes with /set; names as llama.cpp's flags. The sampling part is the
+/// generator's own SamplingParameters (so every sampling option reaches it); a saved chat stores
+/// them flat, as before.
 public struct ChatSettings: Codable, Sendable, Equatable {
-    public var temperature: Float = 0.8
-    public var topK: Int = 40
-    public var topP: Float = 0.95
-    public var minP: Float = 0.05
-    public var repeatPenalty: Float = 1.0
+    public var sampling: SamplingParameters
     public var maxTokens: Int = 512
-    public var seed: UInt64 = 42
 
-    public init() {}
+    /// The chat's defaults: llama.cpp's sampling, seed 42 (a seed reproduces a session).
+    public static var defaultSampling: SamplingParameters {
+        var p = SamplingParameters()
+        p.seed = 42
+        return p
+    }
+
+    public init(sampling: SamplingParameters = ChatSettings.defaultSampling, maxTokens: Int = 512) {
+        self.sampling = sampling
+        self.maxTokens = maxTokens
+    }
 
     enum CodingKeys: String, CodingKey {
         case temperature, topK = "top_k", topP = "top_p", minP = "min_p", repeatPenalty = "repeat_penalty"
-        case maxTokens = "max_tokens", seed
+        case repeatLastN = "repeat_last_n", maxTokens = "max_tokens", seed
     }
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        let d = ChatSettings()
-        temperature = try c.decodeIfPresent(Float.self, forKey: .temperature) ?? d.temperature
-        topK = try c.decodeIfPresent(Int.self, forKey: .topK) ?? d.topK
-        topP = try c.decodeIfPresent(Float.self, forKey: .topP) ?? d.topP
-        minP = try c.decodeIfPresent(Float.self, forKey: .minP) ?? d.minP
-        repeatPenalty = try c.decodeIfPresent(Float.self, forKey: .repeatPenalty) ?? d.repeatPenalty
-        maxTokens = try c.decodeIfPresent(Int.self, forKey: .maxTokens) ?? d.maxTokens
-        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
+        var p = Self.defaultSampling
+        p.temperature = try c.decodeIfPresent(Float.self, forKey: .temperature) ?? p.temperature
+        p.topK = try c.decodeIfPresent(Int.self, forKey: .topK) ?? p.topK
+        p.topP = try c.decodeIfPresent(Float.self, forKey: .topP) ?? p.topP
+        p.minP = try c.decodeIfPresent(Float.self, forKey: .minP) ?? p.minP
+        p.repetitionPenalty = try c.decodeIfPresent(Float.self, forKey: .repeatPenalty) ?? p.repetitionPenalty
+        p.repeatLastN = try c.decodeIfPresent(Int.self, forKey: .repeatLastN) ?? p.repeatLastN
+        p.seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? p.seed
+        sampling = p
+        maxTokens = try c.decodeIfPresent(Int.self, forKey: .maxTokens) ?? 512
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(sampling.temperature, forKey: .temperature)
+        try c.encode(sampling.topK, forKey: .topK)
+        try c.encode(sampling.topP, forKey: .topP)
+        try c.encode(sampling.minP, forKey: .minP)
+        try c.encode(sampling.repetitionPenalty, forKey: .repeatPenalty)
+        try c.encode(sampling.repeatLastN, forKey: .repeatLastN)
+        try c.encode(maxTokens, forKey: .maxTokens)
+        try c.encode(sampling.seed, forKey: .seed)
     }
 
     /// The names /set accepts, in /show order.
-    public static let names = ["temp", "top_k", "top_p", "min_p", "repeat_penalty", "max_tokens", "seed"]
+    public static let names = ["temp", "top_k", "top_p", "min_p", "repeat_penalty", "repeat_last_n", "max_tokens", "seed"]
 
     /// Sets one value from text; throws a message naming the setting and its range.
     public mutating func set(_ name: String, to value: String) throws {
@@ -69,15 +90,16 @@ public struct ChatSettings: Codable, Sendable, Equatable {
             return i
         }
         switch name {
-        case "temp", "temperature": copy.temperature = try float()
-        case "top_k", "top-k": copy.topK = try int()
-        case "top_p", "top-p": copy.topP = try float()
-        case "min_p", "min-p": copy.minP = try float()
-        case "repeat_penalty", "repeat-penalty": copy.repeatPenalty = try float()
+        case "temp", "temperature": copy.sampling.temperature = try float()
+        case "top_k", "top-k": copy.sampling.topK = try int()
+        case "top_p", "top-p": copy.sampling.topP = try float()
+        case "min_p", "min-p": copy.sampling.minP = try float()
+        case "repeat_penalty", "repeat-penalty": copy.sampling.repetitionPenalty = try float()
+        case "repeat_last_n", "repeat-last-n": copy.sampling.repeatLastN = try int()
         case "max_tokens", "max-tokens", "n_predict": copy.maxTokens = try int()
         case "seed":
             guard let s = UInt64(value) else { throw ChatError.invalidSetting("seed needs a whole number ≥ 0 (got \"\(value)\")") }
-            copy.seed = s
+            copy.sampling.seed = s
         default:
             throw ChatError.invalidSetting("unknown setting \"\(name)\" (one of: \(Self.names.joined(separator: ", ")))")
         }
@@ -87,19 +109,20 @@ public struct ChatSettings: Codable, Sendable, Equatable {
 
     public func validate() throws {
         guard maxTokens >= 1 else { throw ChatError.invalidSetting("max_tokens must be ≥ 1 (got \(maxTokens))") }
-        do { try sampling(seed: seed).validate() } catch { throw ChatError.invalidSetting("\(error)") }
+        do { try sampling.validate() } catch { throw ChatError.invalidSetting("\(error)") }
     }
 
     /// One line per setting, for /show.
     public var summary: [(String, String)] {
-        [("temp", "\(temperature)"), ("top_k", "\(topK)"), ("top_p", "\(topP)"), ("min_p", "\(minP)"),
-         ("repeat_penalty", "\(repeatPenalty)"), ("max_tokens", "\(maxTokens)"), ("seed", "\(seed)")]
+        [("temp", "\(sampling.temperature)"), ("top_k", "\(sampling.topK)"), ("top_p", "\(sampling.topP)"), ("min_p", "\(sampling.minP)"),
+         ("repeat_penalty", "\(sampling.repetitionPenalty)"), ("repeat_last_n", "\(sampling.repeatLastN)"),
+         ("max_tokens", "\(maxTokens)"), ("seed", "\(sampling.seed)")]
     }
 
-    public func sampling(seed: UInt64) -> SamplingParameters {
-        var p = SamplingParameters()
-        p.temperature = temperature; p.topK = topK; p.topP = topP; p.minP = minP
-        p.repetitionPenalty = repeatPenalty; p.seed = seed
+    /// The sampling of the n-th generation of a session: its own seed (seed + n), so /retry samples anew.
+    public func sampling(generation n: UInt64) -> SamplingParameters {
+        var p = sampling
+        p.seed = sampling.seed &+ n
         return p
     }
 }

@@ -64,8 +64,22 @@ public struct TemplateDetection: Sendable {
     }
 
     /// Detection for a loaded model (its GGUF metadata or its folder's tokenizer_config.json).
+    /// A pretraining checkpoint (hayai's, with its trainer_state.json) is a base model: it continues
+    /// plain text whatever chat template its tokenizer folder carries (the tokenizer trainer writes
+    /// one for the instruct model to come).
     public static func detect(model: Model, library: TemplateLibrary) -> TemplateDetection {
+        if isPretrainingCheckpoint(path: model.path) {
+            return TemplateDetection(template: library.templates["plain"] ?? .plain, defaultSystem: nil, matched: false,
+                                     notice: "a base model (pretraining checkpoint): plain completion (choose a format with /template NAME)")
+        }
         let source = (model.sources.first as? GGUFFile)?.string("tokenizer.chat_template") ?? checkpointTemplate(path: model.path)
         return detect(source: source, library: library)
+    }
+
+    /// Whether `path` is a folder written by pretraining (it holds trainer_state.json).
+    public static func isPretrainingCheckpoint(path: String) -> Bool {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue else { return false }
+        return FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("trainer_state.json"))
     }
 }

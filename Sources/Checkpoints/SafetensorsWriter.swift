@@ -3,6 +3,7 @@
 // and data_offsets) padded with spaces to a multiple of 8 bytes, then the tensor bytes. Data is laid
 // out by decreasing element size, then name, so every tensor starts aligned to its element size and
 // can be used in place from a memory map.
+import Basics
 import Foundation
 import Kernels
 
@@ -115,23 +116,5 @@ public func bfloat16Bits(_ x: Float) -> UInt16 {
     return UInt16(truncatingIfNeeded: rounded >> 16)
 }
 
-/// A JSON string literal (quotes included) with the escapes JSON requires.
-func jsonString(_ s: String) -> String {
-    var out = "\""
-    for scalar in s.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        default:
-            if scalar.value < 0x20 {
-                out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
-            } else {
-                out.unicodeScalars.append(scalar)
-            }
-        }
-    }
-    return out + "\""
-}
+/// A JSON string literal (JSONLiteral's one rule).
+func jsonString(_ s: String) -> String { JSONLiteral.string(s) }

@@ -5,6 +5,7 @@
 // first source to bring one keeps it), then paragraphs of 64 bytes or more seen before anywhere
 // (licence blurbs, "see also" footers and translation credits that man pages and HTML pages
 // repeat) — the paragraph-level pass catches most near-duplicates that differ only in boilerplate.
+import Basics
 import Foundation
 
 public struct CorpusBuildOptions {
@@ -77,7 +78,7 @@ public enum CorpusBuilder {
             var remaining = cap
             for (k, s) in order.enumerated() {
                 let share = remaining / (order.count - k)
-                var rng = SplitMix64(seed: options.seed &+ UInt64(s))
+                var rng = SeededRandom(seed: options.seed &+ UInt64(s))
                 var picked: [Int] = [], used = 0
                 for i in shuffledIndices(documentsBySource[s].count, &rng) {
                     let n = documentsBySource[s][i].utf8.count
@@ -114,7 +115,7 @@ public enum CorpusBuilder {
             }
         }
         guard !train.isEmpty else { throw CorpusError.emptyCorpus(reason: "no documents left for the training split") }
-        var rng = SplitMix64(seed: options.seed)
+        var rng = SeededRandom(seed: options.seed)
         train = shuffledIndices(train.count, &rng).map { train[$0] }
         val = shuffledIndices(val.count, &rng).map { val[$0] }
 
@@ -150,17 +151,14 @@ public enum CorpusBuilder {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw CorpusError.unreadable(path: path, reason: "missing split file")
         }
-        var docs: [String] = []
-        var lineNumber = 0
-        for line in data.split(separator: 0x0A) {
-            lineNumber += 1
-            guard let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
-                  let text = object["text"] as? String else {
-                throw CorpusError.unreadable(path: "\(path):\(lineNumber)", reason: "not a JSON object with a 'text' string")
-            }
-            docs.append(text)
+        do {
+            return try JSONLines.read(path: path, data: data, skipBadLines: false) { line, _ -> String? in
+                guard let text = (try JSONLines.object(line))["text"] as? String else { throw JSONLines.Problem("not a JSON object with a 'text' string") }
+                return text
+            }.items
+        } catch let bad as JSONLines.BadLine {
+            throw CorpusError.unreadable(path: "\(bad.path):\(bad.line)", reason: bad.reason)
         }
-        return docs
     }
 
     // MARK: Helpers
@@ -181,7 +179,7 @@ public enum CorpusBuilder {
 
     static func total(_ docs: [String]) -> Int { docs.reduce(0) { $0 + $1.utf8.count } }
 
-    static func shuffledIndices(_ n: Int, _ rng: inout SplitMix64) -> [Int] {
+    static func shuffledIndices(_ n: Int, _ rng: inout SeededRandom) -> [Int] {
         var idx = Array(0..<n)
         if n > 1 { for i in stride(from: n - 1, to: 0, by: -1) { idx.swapAt(i, Int(rng.next() % UInt64(i + 1))) } }
         return idx
@@ -233,20 +231,8 @@ struct Fingerprint: Hashable {
             h1 = (h1 ^ UInt64(byte)) &* 0x100_0000_01b3
             h2 = (h2 ^ UInt64(byte)) &* 0x100_0000_01b3 &+ 0x9e37_79b9
         }
-        a = SplitMix64.mix(h1); b = SplitMix64.mix(h2)
+        a = SeededRandom.mix(h1); b = SeededRandom.mix(h2)
     }
-    func mixed(with seed: UInt64) -> UInt64 { SplitMix64.mix(a ^ SplitMix64.mix(seed)) }
+    func mixed(with seed: UInt64) -> UInt64 { SeededRandom.mix(a ^ SeededRandom.mix(seed)) }
 }
 
-/// A small seeded generator for reproducible shuffles and splits.
-struct SplitMix64 {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 { state &+= 0x9e37_79b9_7f4a_7c15; return Self.mix(state) }
-    static func mix(_ x: UInt64) -> UInt64 {
-        var z = x
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-}

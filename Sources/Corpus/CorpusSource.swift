@@ -1,6 +1,7 @@
 // Where corpus text comes from: plain text files, JSONL files with a text field, and Debian packages
 // (DebianSources.swift). A source yields raw documents and the manifest record that describes it;
 // cleaning and deduplication happen later, the same for all.
+import Basics
 import Foundation
 
 public protocol CorpusSource {
@@ -92,25 +93,17 @@ public struct JSONLSource: CorpusSource {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw CorpusError.unreadable(path: path, reason: "no such file or not readable")
         }
-        var documents: [String] = []
-        var lineNumber = 0
-        for rawLine in data.split(separator: 0x0A, omittingEmptySubsequences: false) {
-            lineNumber += 1
-            guard String(validating: rawLine, as: UTF8.self) != nil else {
-                if record.invalidUTF8Lines < context.reportLimit { context.log("warning: \(path):\(lineNumber): invalid UTF-8, line skipped") }
-                record.invalidUTF8Lines += 1
-                continue
+        // A source's bad lines are skipped and reported (as every source problem is), counted by kind.
+        let (documents, skipped) = try JSONLines.read(path: path, data: data, skipBadLines: true) { line, _ -> String? in
+            guard let text = (try JSONLines.object(line))[field] as? String else {
+                throw JSONLines.Problem("not a JSON object with a string field '\(field)'")
             }
-            if rawLine.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
-            let object = try? JSONSerialization.jsonObject(with: Data(rawLine))
-            guard let text = (object as? [String: Any])?[field] as? String else {
-                if record.malformedLines < context.reportLimit {
-                    context.log("warning: \(path):\(lineNumber): not a JSON object with a string field '\(field)', line skipped")
-                }
-                record.malformedLines += 1
-                continue
-            }
-            documents.append(text)
+            return text
+        }
+        for (i, bad) in skipped.enumerated() {
+            let utf8 = bad.reason == "not valid UTF-8"
+            if utf8 { record.invalidUTF8Lines += 1 } else { record.malformedLines += 1 }
+            if i < context.reportLimit { context.log("warning: \(bad.path):\(bad.line): \(utf8 ? "invalid UTF-8" : bad.reason), line skipped") }
         }
         record.rawDocuments = documents.count
         return LoadedSource(record: record, documents: documents)

@@ -137,7 +137,7 @@ struct DashboardAPI: Sendable {
                                 body: Data(text.utf8))
         case .json(let value):
             return HTTPResponse(statusCode: status, headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
-                                body: Data(value.text.utf8))
+                                body: Data(value.jsonText.utf8))
         }
     }
 
@@ -185,8 +185,8 @@ struct DashboardAPI: Sendable {
             "status": .string(run.status.rawValue), "started_at": .double(run.startedAt.timeIntervalSince1970),
             "ended_at": run.endedAt.map { .double($0.timeIntervalSince1970) } ?? .null,
             "heartbeat_at": run.heartbeatAt.map { .double($0.timeIntervalSince1970) } ?? .null,
-            "last_step": stats.map(\.lastStep).max().map { .int(Int64($0)) } ?? .null,
-            "points": .int(Int64(stats.map(\.count).reduce(0, +))),
+            "last_step": stats.map(\.lastStep).max().map { .int($0) } ?? .null,
+            "points": .int(stats.map(\.count).reduce(0, +)),
             "last": .object(Dictionary(uniqueKeysWithValues: stats.map { ($0.name, JSON.double($0.last)) })),
             "summary": .object(run.summaryValues.mapValues(JSON.double)),
             "parent": run.parent.map(JSON.string) ?? .null,
@@ -200,8 +200,8 @@ struct DashboardAPI: Sendable {
         let since = request.query["since"].flatMap { Int($0) }
         var byName: [String: (steps: [JSON], tokens: [JSON], values: [JSON])] = [:]
         for p in try store.metrics(run: run, name: request.query["name"]) where since.map({ p.step > $0 }) ?? true {
-            byName[p.name, default: ([], [], [])].steps.append(.int(Int64(p.step)))
-            byName[p.name]!.tokens.append(p.tokens.map { .int(Int64($0)) } ?? .null)
+            byName[p.name, default: ([], [], [])].steps.append(.int(p.step))
+            byName[p.name]!.tokens.append(p.tokens.map { .int($0) } ?? .null)
             byName[p.name]!.values.append(.double(p.value))
         }
         return .json(.object([
@@ -214,7 +214,7 @@ struct DashboardAPI: Sendable {
         let run = try requireRun(request)
         let results = try store.evalResults(run: run).map { r -> JSON in
             .object(["task": .string(r.task), "metric": .string(r.metric), "value": .double(r.value),
-                     "stderr": r.stderr.map(JSON.double) ?? .null, "n": .int(Int64(r.n)), "num_fewshot": .int(Int64(r.numFewshot))])
+                     "stderr": r.stderr.map(JSON.double) ?? .null, "n": .int(r.n), "num_fewshot": .int(r.numFewshot)])
         }
         return .json(.object(["run": .string(run.name), "results": .array(results)]))
     }

@@ -1,6 +1,7 @@
 // Statistics for `hayai compare`: two runs of one task, item by item. A paired bootstrap gives a
 // confidence interval for the difference in a per-item metric; McNemar's test asks whether two
 // accuracies differ more than chance; `disagreements` lists the items to look at.
+import Basics
 import Foundation
 
 public struct PairedBootstrap: Sendable, Equatable, Codable {
@@ -33,7 +34,7 @@ public struct Disagreement: Sendable {
 }
 
 public enum CompareStats {
-    /// Percentile bootstrap of mean(b − a) over paired items (same index in both arrays).
+    /// Percentile bootstrap of mean(b − a) over paired values (a[i] pairs with b[i]).
     public static func pairedBootstrap(_ a: [Double], _ b: [Double], resamples: Int = 1000, confidence: Double = 0.95,
                                        seed: UInt64 = 1234) -> PairedBootstrap {
         precondition(a.count == b.count, "paired values must have the same count")
@@ -78,7 +79,7 @@ public enum CompareStats {
         return McNemarResult(onlyA: onlyA, onlyB: onlyB, exactP: exact, chiSquare: chi, chiSquareP: erfc((chi / 2).squareRoot()))
     }
 
-    /// McNemar's test on two runs' per-item correctness (paired by item index).
+    /// McNemar's test on two runs' per-item correctness (paired items only, see `pairing`).
     public static func mcnemar(_ a: [ItemResult], _ b: [ItemResult]) -> McNemarResult {
         var onlyA = 0, onlyB = 0
         for (x, y) in pairs(a, b) {
@@ -99,7 +100,8 @@ public enum CompareStats {
         return pairedBootstrap(p.map { value($0.0) }, p.map { value($0.1) }, resamples: resamples, seed: seed)
     }
 
-    /// Items present in both runs where the outcome (or, for items without one, the prediction) differs.
+    /// Paired items where the outcome (or, for items without one, the prediction) differs: the one
+    /// rule for "A and B disagree", used by `hayai compare` and, through the stored comparison, the report.
     public static func disagreements(_ a: [ItemResult], _ b: [ItemResult]) -> [Disagreement] {
         pairs(a, b).compactMap { x, y in
             let differ = (x.correct != nil || y.correct != nil) ? x.correct != y.correct : x.prediction != y.prediction
@@ -107,10 +109,27 @@ public enum CompareStats {
         }
     }
 
-    /// Items with the same index in both runs, in index order.
-    static func pairs(_ a: [ItemResult], _ b: [ItemResult]) -> [(ItemResult, ItemResult)] {
+    /// Items of two runs of one task matched as the same question: the same index and the same
+    /// document (a run over another data file, or another order, does not pair by index alone).
+    public struct Pairing: Sendable {
+        public var pairs: [(a: ItemResult, b: ItemResult)]
+        /// Items of A (of B) with no partner in B (in A).
+        public var unpairedA: Int
+        public var unpairedB: Int
+    }
+
+    public static func pairing(_ a: [ItemResult], _ b: [ItemResult]) -> Pairing {
         let byIndex = Dictionary(b.map { ($0.index, $0) }, uniquingKeysWith: { x, _ in x })
-        return a.sorted { $0.index < $1.index }.compactMap { x in byIndex[x.index].map { (x, $0) } }
+        let matched = a.sorted { $0.index < $1.index }.compactMap { x -> (a: ItemResult, b: ItemResult)? in
+            guard let y = byIndex[x.index], y.doc == x.doc else { return nil }
+            return (x, y)
+        }
+        return Pairing(pairs: matched, unpairedA: a.count - matched.count, unpairedB: b.count - matched.count)
+    }
+
+    /// Paired items in index order (see `pairing`).
+    static func pairs(_ a: [ItemResult], _ b: [ItemResult]) -> [(ItemResult, ItemResult)] {
+        pairing(a, b).pairs.map { ($0.a, $0.b) }
     }
 
     static func logChoose(_ n: Int, _ k: Int) -> Double {

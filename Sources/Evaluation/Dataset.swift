@@ -1,5 +1,6 @@
 // Reading a task's items: JSON Lines, a JSON array, SQuAD-style nested JSON (flattened to one item
 // per question, as Hugging Face `datasets` does), or plain text for perplexity.
+import Basics
 import Foundation
 
 public struct Dataset: Sendable {
@@ -88,23 +89,16 @@ public struct Dataset: Sendable {
     }
 
     static func jsonLines(_ text: String, file: String, skipBadLines: Bool) throws -> Dataset {
-        var items: [JSONValue] = [], skipped: [Int] = []
-        var lineNumber = 0
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
-            lineNumber += 1
-            let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
-            if trimmed.isEmpty { continue }
-            let reason: String
-            if let value = try? JSONValue.parse(Data(trimmed.utf8)) {
-                if case .object = value { items.append(value); continue }
-                reason = "expected a JSON object on each line"
-            } else {
-                reason = "malformed JSON line"
+        do {
+            let (items, skipped) = try JSONLines.read(path: file, data: Data(text.utf8), skipBadLines: skipBadLines) { line, _ -> JSONValue? in
+                guard let value = try? JSONValue.parse(Data(line.utf8)) else { throw JSONLines.Problem("malformed JSON line") }
+                guard case .object = value else { throw JSONLines.Problem("expected a JSON object on each line") }
+                return value
             }
-            if skipBadLines { skipped.append(lineNumber); continue }
-            throw EvaluationError.invalidData(file: file, line: lineNumber, reason: reason + " (use skipBadLines to pass over it)")
+            return Dataset(file: file, items: items, skippedLines: skipped.map(\.line))
+        } catch let bad as JSONLines.BadLine {
+            throw EvaluationError.invalidData(file: file, line: bad.line, reason: bad.reason + " (use skipBadLines to pass over it)")
         }
-        return Dataset(file: file, items: items, skippedLines: skipped)
     }
 
     static func textDocuments(_ text: String, split: TextSplit) -> [String] {

@@ -1,5 +1,6 @@
 // Per-item scores and their aggregation, as lm-evaluation-harness computes them (api/metrics.py),
 // plus the Japanese harness's JSQuAD exact match and character F1.
+import Basics
 import Foundation
 
 public enum Metrics {

@@ -29,6 +29,10 @@ public struct ItemResult: Codable, Sendable {
     public var correct: Bool?
     /// Per-item metric values (acc, acc_norm, exact_match, ...; loglikelihood, words, bytes for perplexity).
     public var metrics: [String: Double] = [:]
+
+    public init(index: Int, doc: JSONValue, prompt: String, prediction: String, target: String) {
+        self.index = index; self.doc = doc; self.prompt = prompt; self.prediction = prediction; self.target = target
+    }
 }
 
 public struct MetricResult: Codable, Sendable, Equatable {

@@ -3,6 +3,7 @@
 // and aggregates the metrics with lm-eval's standard errors.
 import Foundation
 import Inference
+import Kernels
 import Tokenizers
 
 public struct RunOptions: Sendable {
@@ -69,6 +70,7 @@ public final class Runner {
         var scored = 0
         for index in 0..<count {
             if let previous = done[index] { results.append(previous); continue }
+            try Interrupt.check()   // Ctrl-C: stop between items; the ones recorded so far stay
             let doc = data.items[index]
             let prefix = try task.prefix(for: doc, item: index, pool: pool, poolIsEvalSet: poolIsEvalSet, numFewshot: shots)
             let result: ItemResult
@@ -183,6 +185,7 @@ public final class Runner {
         options.sampling = .greedy
         options.stopStrings = task.until
         let output = try model.generate(prompt: tokens, options: options, onText: { _ in true })
+        if output.stopReason == .interrupted { throw Interrupted() }   // a cut-off answer is not a result
         var text = output.text
         for stop in task.until where !stop.isEmpty {
             if let r = text.range(of: stop) { text = String(text[..<r.lowerBound]) }
@@ -230,33 +233,33 @@ public final class Runner {
     /// The task's metrics over `items`, with lm-eval's standard errors (mean: sample sd / √n;
     /// mcc and macro F1: bootstrap of 100; perplexities: none).
     public static func aggregate(_ task: EvalTask, _ items: [ItemResult]) -> [MetricResult] {
-        var out: [MetricResult] = []
-        for metric in task.metrics {
-            let name = metric.name
-            switch name {
-            case "acc", "acc_norm", "exact_match", "jsquad_exact_match", "jsquad_char_f1", "numeric_match":
-                let xs = items.compactMap { $0.metrics[name] }
-                out.append(MetricResult(name: name, value: Metrics.mean(xs), stderr: Metrics.meanStderr(xs), higherIsBetter: metric.higherIsBetter))
-            case "balanced_acc":
-                let acc = items.map { $0.metrics["acc"] ?? 0 }, gold = items.map { $0.gold ?? -1 }
-                out.append(MetricResult(name: name, value: Metrics.balancedAccuracy(correct: acc, gold: gold), stderr: nil, higherIsBetter: true))
-            case "mcc", "macro_f1":
-                let gold = items.map { $0.gold ?? -1 }, pred = items.map { $0.predicted ?? -1 }
-                let f: ([Int], [Int]) -> Double = name == "mcc" ? Metrics.matthewsCorrelation : Metrics.macroF1
-                let value = f(gold, pred)
-                let stderr = Metrics.bootstrapStderr(count: items.count) { idx in f(idx.map { gold[$0] }, idx.map { pred[$0] }) }
-                out.append(MetricResult(name: name, value: value, stderr: stderr, higherIsBetter: true))
-            case "word_perplexity", "byte_perplexity", "bits_per_byte":
-                let lls = items.map { $0.metrics["loglikelihood"] ?? 0 }
-                let words = items.map { Int($0.metrics["words"] ?? 0) }, bytes = items.map { Int($0.metrics["bytes"] ?? 0) }
-                let value = name == "word_perplexity" ? Metrics.weightedPerplexity(logLikelihoods: lls, units: words)
-                    : name == "byte_perplexity" ? Metrics.weightedPerplexity(logLikelihoods: lls, units: bytes)
-                    : Metrics.bitsPerByte(logLikelihoods: lls, bytes: bytes)
-                out.append(MetricResult(name: name, value: value, stderr: nil, higherIsBetter: false))
-            default: continue
-            }
+        task.metrics.compactMap { aggregate(metric: $0.name, higherIsBetter: $0.higherIsBetter, items) }
+    }
+
+    /// One metric over `items` (nil for a name no scorer produces); comparisons call it on paired items.
+    public static func aggregate(metric name: String, higherIsBetter: Bool, _ items: [ItemResult]) -> MetricResult? {
+        switch name {
+        case "acc", "acc_norm", "exact_match", "jsquad_exact_match", "jsquad_char_f1", "numeric_match":
+            let xs = items.compactMap { $0.metrics[name] }
+            return MetricResult(name: name, value: Metrics.mean(xs), stderr: Metrics.meanStderr(xs), higherIsBetter: higherIsBetter)
+        case "balanced_acc":
+            let acc = items.map { $0.metrics["acc"] ?? 0 }, gold = items.map { $0.gold ?? -1 }
+            return MetricResult(name: name, value: Metrics.balancedAccuracy(correct: acc, gold: gold), stderr: nil, higherIsBetter: true)
+        case "mcc", "macro_f1":
+            let gold = items.map { $0.gold ?? -1 }, pred = items.map { $0.predicted ?? -1 }
+            let f: ([Int], [Int]) -> Double = name == "mcc" ? Metrics.matthewsCorrelation : Metrics.macroF1
+            let value = f(gold, pred)
+            let stderr = Metrics.bootstrapStderr(count: items.count) { idx in f(idx.map { gold[$0] }, idx.map { pred[$0] }) }
+            return MetricResult(name: name, value: value, stderr: stderr, higherIsBetter: true)
+        case "word_perplexity", "byte_perplexity", "bits_per_byte":
+            let lls = items.map { $0.metrics["loglikelihood"] ?? 0 }
+            let words = items.map { Int($0.metrics["words"] ?? 0) }, bytes = items.map { Int($0.metrics["bytes"] ?? 0) }
+            let value = name == "word_perplexity" ? Metrics.weightedPerplexity(logLikelihoods: lls, units: words)
+                : name == "byte_perplexity" ? Metrics.weightedPerplexity(logLikelihoods: lls, units: bytes)
+                : Metrics.bitsPerByte(logLikelihoods: lls, bytes: bytes)
+            return MetricResult(name: name, value: value, stderr: nil, higherIsBetter: false)
+        default: return nil
         }
-        return out
     }
 }
 

@@ -1,5 +1,6 @@
 // Finding tasks by name: `jcommonsenseqa-0.2` means evalsets/jcommonsenseqa-0.2.yaml in the first
-// folder that has it (HAYAI_EVALSETS, then ./evalsets), or a path to a YAML file.
+// folder that has it (HAYAI_EVALSETS, then ./evalsets), or the file whose `task:` is that name, or a
+// path to a YAML file.
 import Foundation
 
 public enum TaskCatalog {
@@ -23,9 +24,31 @@ public enum TaskCatalog {
             let candidate = (dir as NSString).appendingPathComponent(name + ".yaml")
             if FileManager.default.fileExists(atPath: candidate) { return candidate }
         }
+        // A task's own name (`task: xwinograd_en` in xwinograd-en.yaml) names it too, as in lm-eval.
+        // Several files may declare one task in different prompt versions: then the file name must say which.
+        for dir in searchPaths {
+            let files = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted().filter { $0.hasSuffix(".yaml") }
+            let matches = files.filter { declaredName(ofTaskFile: (dir as NSString).appendingPathComponent($0)) == name }
+            if matches.count == 1 { return (dir as NSString).appendingPathComponent(matches[0]) }
+            if matches.count > 1 {
+                throw EvaluationError.invalidTask(file: name, reason: "several task files declare this task: "
+                    + matches.map { String($0.dropLast(5)) }.joined(separator: ", ") + "; name one of them")
+            }
+        }
         let known = available(searchPaths: searchPaths)
         throw EvaluationError.invalidTask(file: name, reason: "no task of that name in \(searchPaths.joined(separator: ", "))"
             + (known.isEmpty ? "" : " (known: \(known.joined(separator: ", ")))"))
+    }
+
+    /// The top-level `task:` value of a task file (read without parsing the rest).
+    static func declaredName(ofTaskFile path: String) -> String? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n", omittingEmptySubsequences: true) where line.hasPrefix("task:") {
+            var value = line.dropFirst("task:".count).trimmingCharacters(in: .whitespaces)
+            if let hash = value.range(of: " #") { value = String(value[..<hash.lowerBound]).trimmingCharacters(in: .whitespaces) }
+            return value.trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
+        }
+        return nil
     }
 
     /// Task names found in the search paths, sorted.

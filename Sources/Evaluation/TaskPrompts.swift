@@ -1,6 +1,7 @@
 // From an item to what the model sees: the prompt text (description, few-shot examples, the
 // item's own text), the choices and the gold answer — lm-eval's doc_to_text / doc_to_choice /
 // doc_to_target and its few-shot sampler.
+import Basics
 import Foundation
 
 extension EvalTask {

@@ -84,13 +84,19 @@ public struct DecoderForward {
         for (r, id) in ids.enumerated() { w.embedding.copyRow(id, into: x + r * hidden) }
     }
 
-    /// Every layer in order over n rows; layer l reads and writes `activations(l)`.
-    public func layers(_ w: DecoderWeights, rows n: Int, activations: (Int) -> LayerActivations, attention: (Int) -> AttentionCore) {
+    /// Every layer in order over n rows; layer l reads and writes `activations(l)`. `beforeLayer` runs
+    /// between layers, where stopping leaves no half-written state (inference checks `Interrupt` there).
+    public func layers(_ w: DecoderWeights, rows n: Int, activations: (Int) -> LayerActivations, attention: (Int) -> AttentionCore,
+                       beforeLayer: () throws -> Void) rethrows {
         for l in 0..<config.numLayers {
-            // INTERRUPT CHECK GOES HERE: between layers (and so between prompt batches), where stopping
-            // leaves no half-written state (the coordinator merges the process-wide flag's check here).
+            try beforeLayer()
             layer(w.layers[l], activations(l), rows: n, attention: attention(l))
         }
+    }
+
+    /// The same with nothing between layers (training and validation).
+    public func layers(_ w: DecoderWeights, rows n: Int, activations: (Int) -> LayerActivations, attention: (Int) -> AttentionCore) {
+        layers(w, rows: n, activations: activations, attention: attention, beforeLayer: {})
     }
 
     /// One decoder layer over n rows.

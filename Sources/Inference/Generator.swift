@@ -2,6 +2,7 @@
 // sample token by token, streaming whole characters, until EOS, a stop string, the token limit or
 // the end of the context.
 import Foundation
+import Kernels
 import Tokenizers
 
 public struct GenerationOptions: Sendable {
@@ -17,6 +18,8 @@ public struct GenerationOptions: Sendable {
 
 public enum StopReason: String, Sendable, Codable {
     case endOfSequence = "eos", stopString = "stop", maxTokens = "length", contextFull = "context", cancelled
+    /// Ctrl-C (Kernels' `Interrupt`), during the prompt or between tokens; what was generated is kept.
+    case interrupted
 }
 
 public struct GenerationResult: Sendable {
@@ -48,6 +51,8 @@ public final class Generator {
 
     /// Generates after `promptTokens`. `onText` receives each piece of text as it becomes final
     /// (whole characters, never part of a possible stop string); returning false stops generation.
+    /// An interrupt (Ctrl-C) ends it with `.interrupted` and the text so far, in the prompt too: the
+    /// prompt batches computed before it stay cached.
     public func generate(promptTokens: [Int], options: GenerationOptions,
                          onText: (String) -> Bool = { _ in true }) throws -> GenerationResult {
         try options.sampling.validate()
@@ -63,13 +68,15 @@ public final class Generator {
         shared = min(shared, promptTokens.count - 1)
         session.rewind(to: shared)
         let fresh = Array(promptTokens[shared...])
-        var logits = try session.forward(fresh, logits: .last)
+        var logits: [Float] = []
+        var reason = StopReason.maxTokens
+        do { logits = try session.forward(fresh, logits: .last) } catch is Interrupted { reason = .interrupted }
         let promptDone = clock.now
+        let evaluated = session.position - shared
 
         var sampler = Sampler(options.sampling)
         var decoder = StreamingDecoder(tokenizer: tokenizer)
         var generated: [Int] = [], text = "", pending = ""
-        var reason = StopReason.maxTokens
         var firstTokenAt: ContinuousClock.Instant?
         let eos = Set(options.stopAtEOS ? tokenizer.eosTokenIDs : [])
         var history = promptTokens
@@ -94,8 +101,9 @@ public final class Generator {
             return true
         }
 
-        var running = options.maxTokens > 0
+        var running = options.maxTokens > 0 && reason != .interrupted
         while running {
+            if Interrupt.isRequested { reason = .interrupted; break }
             let next = logits.withUnsafeBufferPointer { sampler.sample($0, history: history) }
             if firstTokenAt == nil { firstTokenAt = clock.now }
             if eos.contains(next) { reason = .endOfSequence; break }
@@ -105,7 +113,7 @@ public final class Generator {
             guard emit(final: false) else { break }
             if generated.count >= options.maxTokens { reason = .maxTokens; break }
             if session.position >= session.contextLength { reason = .contextFull; break }
-            logits = Array(try session.step(next))
+            do { logits = Array(try session.step(next)) } catch is Interrupted { reason = .interrupted; break }
             running = true
         }
         if reason != .stopString && reason != .cancelled {
@@ -115,7 +123,7 @@ public final class Generator {
         let end = clock.now
         func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18 }
         return GenerationResult(
-            promptTokens: promptTokens.count, promptTokensEvaluated: fresh.count, generatedTokens: generated, text: text,
+            promptTokens: promptTokens.count, promptTokensEvaluated: evaluated, generatedTokens: generated, text: text,
             stopReason: reason, promptSeconds: seconds(promptDone - start),
             generationSeconds: seconds(end - (firstTokenAt ?? end)), timeToFirstToken: seconds((firstTokenAt ?? end) - start))
     }

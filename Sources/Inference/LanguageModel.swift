@@ -1,4 +1,4 @@
-// The one narrow interface Evaluation and Chat use to talk to a model (DESIGN.md: score tokens,
+// The one narrow interface Evaluation and Chat use to talk to a model (README, Architecture: score tokens,
 // generate tokens), so a checkpoint trained a minute ago and a GGUF file from elsewhere are used
 // the same way.
 import Foundation
@@ -35,18 +35,19 @@ public final class LocalLanguageModel: LanguageModel {
     public var name: String { (model.path as NSString).lastPathComponent }
     public var contextLength: Int { session.contextLength }
 
-    public init(model: Model, contextLength: Int? = nil) throws {
+    /// A session on `model` run as `runtime` says (threads for the pool and BLAS, context, KV type).
+    public init(model: Model, runtime: RuntimeOptions = RuntimeOptions()) throws {
         guard let tokenizer = model.tokenizer else {
             throw InferenceError.notAModel(path: model.path, reason: "the checkpoint has no tokenizer")
         }
         self.model = model
         self.tokenizer = tokenizer
-        self.session = InferenceSession(model: model, contextLength: contextLength)
+        self.session = InferenceSession(model: model, runtime: runtime)
     }
 
     /// - adapter: a PEFT LoRA adapter folder to run beside the weights.
-    public convenience init(path: String, adapter: String? = nil, contextLength: Int? = nil) throws {
-        try self.init(model: Model.load(path: path, adapter: adapter), contextLength: contextLength)
+    public convenience init(path: String, adapter: String? = nil, runtime: RuntimeOptions = RuntimeOptions()) throws {
+        try self.init(model: Model.load(path: path, adapter: adapter), runtime: runtime)
     }
 
     public func score(context: [Int], continuations: [[Int]]) throws -> [ContinuationScore] {

@@ -1,5 +1,6 @@
 // Choosing the next token from logits, in llama.cpp's order: repetition penalty, top-k, top-p,
 // min-p, temperature, then a draw from a seeded generator (or the argmax when temperature is 0).
+import Basics
 import Foundation
 
 public struct SamplingParameters: Sendable, Equatable, Codable {
@@ -39,15 +40,8 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     private var s: (UInt64, UInt64, UInt64, UInt64)
 
     public init(seed: UInt64) {
-        var x = seed
-        func splitmix() -> UInt64 {
-            x &+= 0x9E37_79B9_7F4A_7C15
-            var z = x
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        s = (splitmix(), splitmix(), splitmix(), splitmix())
+        var splitmix = SeededRandom(seed: seed)
+        s = (splitmix.next(), splitmix.next(), splitmix.next(), splitmix.next())
     }
 
     public mutating func next() -> UInt64 {

@@ -60,7 +60,8 @@ public final class InferenceSession {
     }
 
     /// Runs `newTokens` after what the cache holds and returns logits: (vocab) for `.last`,
-    /// (newTokens.count, vocab) row-major for `.all`, empty for `.none`.
+    /// (newTokens.count, vocab) row-major for `.all`, empty for `.none`. Throws `Interrupted` when
+    /// Ctrl-C arrives (checked between batches and layers); the batches done before it stay cached.
     public func forward(_ newTokens: [Int], logits wanted: LogitsWanted = .last) throws -> [Float] {
         guard !newTokens.isEmpty else { throw InferenceError.emptyInput }
         let vocab = model.config.vocabSize
@@ -76,7 +77,7 @@ public final class InferenceSession {
             let chunk = Array(newTokens[start..<end])
             let isLastChunk = end == newTokens.count
             let rows: LogitsWanted = wanted == .all ? .all : (isLastChunk ? wanted : .none)
-            runBatch(chunk, logits: rows)
+            try runBatch(chunk, logits: rows)
             switch rows {
             case .all: out.append(contentsOf: UnsafeBufferPointer(start: buffers.logits, count: chunk.count * vocab))
             case .last: out = Array(UnsafeBufferPointer(start: buffers.logits, count: vocab))
@@ -93,7 +94,7 @@ public final class InferenceSession {
         let vocab = model.config.vocabSize
         guard token >= 0 && token < vocab else { throw InferenceError.invalidToken(id: token, vocabularySize: vocab) }
         guard position < contextLength else { throw InferenceError.contextOverflow(tokens: position + 1, context: contextLength) }
-        runBatch(CollectionOfOne(token), logits: .last)
+        try runBatch(CollectionOfOne(token), logits: .last)
         return UnsafeBufferPointer(start: buffers.logits, count: vocab)
     }
 
@@ -101,11 +102,13 @@ public final class InferenceSession {
 
     /// Forward pass of t ≤ batchSize tokens at positions position..<position+t (Forward.swift); appends
     /// their keys and values to the cache and leaves logits in buffers.logits (last row, or every row).
-    private func runBatch<C: Collection>(_ batch: C, logits wanted: LogitsWanted) where C.Element == Int {
+    /// An interrupt between layers leaves the cache as it was (its count moves only at the end).
+    private func runBatch<C: Collection>(_ batch: C, logits wanted: LogitsWanted) throws where C.Element == Int {
         let w = model.weights, b = buffers
         let t = batch.count, hidden = model.config.hiddenSize, p0 = cache.count
         decoder.embed(batch, w, into: b.x)
-        decoder.layers(w, rows: t, activations: { _ in b.layer }, attention: { .cached(self.attention, layer: $0, start: p0) })
+        try decoder.layers(w, rows: t, activations: { _ in b.layer }, attention: { .cached(self.attention, layer: $0, start: p0) },
+                       beforeLayer: { try Interrupt.check() })
         cache.count = p0 + t
         tokens.append(contentsOf: batch)
 

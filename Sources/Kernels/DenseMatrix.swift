@@ -8,7 +8,7 @@
 //                                                               tiles widened to Float32 first
 //
 // Decoding never calls BLAS: OpenBLAS's threads and the pool's workers would both spin on the two
-// cores (see PLATFORM.md), and sgemv is slower than these loops for the small rows of a token.
+// cores (measured on a 2-vCPU VM), and sgemv is slower than these loops for the small rows of a token.
 import CKernels
 
 public struct DenseMatrix: @unchecked Sendable {

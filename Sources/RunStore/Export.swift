@@ -6,6 +6,7 @@
 //        metric logged at that step (non-finite values as null; "tokens" only when known; the keys
 //        step/tokens/time win over metrics of the same name).
 // wandb  see `exportWandb`.
+// An eval run has items, not metric points: csv and jsonl then hold its items (`exportEvalItems`).
 import Foundation
 import GRDB
 
@@ -29,6 +30,7 @@ extension RunStore {
     /// Streams the export in pieces to `write`, reading the metrics with a cursor so a long run is
     /// never held in memory whole.
     public func export(run: Run, format: MetricsFormat, write: (String) throws -> Void) throws {
+        if run.kind == .eval { return try exportEvalItems(run: run, format: format, write: write) }
         switch format {
         case .csv:
             try write("step,tokens,name,value,time\n")
@@ -99,7 +101,7 @@ extension RunStore {
         entry("_hayai", JSONText.object([("name", JSONText.string(run.name)), ("kind", JSONText.string(run.kind.rawValue)),
                                          ("model", run.model.map(JSONText.string) ?? "null"),
                                          ("parent", run.parent.map(JSONText.string) ?? "null")]))
-        for (key, value) in run.configValues.sorted(by: { $0.key < $1.key }) { entry(key, value.text) }
+        for (key, value) in run.configValues.sorted(by: { $0.key < $1.key }) { entry(key, value.jsonText) }
         try writeFile(folder.appendingPathComponent("config.yaml")) { try $0(yaml) }
 
         let state: String
@@ -119,6 +121,35 @@ extension RunStore {
             ("state", JSONText.string(state)),
         ])
         try writeFile(folder.appendingPathComponent("wandb-metadata.json")) { try $0(metadata + "\n") }
+    }
+
+    /// An eval run's items (it logs no metric points): csv `task,item_index,correct,prediction,target,metrics`
+    /// (metrics as JSON text); jsonl one object per item with its doc, prompt and metrics as JSON values.
+    public func exportEvalItems(run: Run, format: MetricsFormat, write: (String) throws -> Void) throws {
+        let id = try requireID(run)
+        if format == .csv { try write("task,item_index,correct,prediction,target,metrics\n") }
+        try pool.read { db in
+            let cursor = try EvalItem.fetchCursor(db, sql: """
+                SELECT task, item_index, doc, prompt, prediction, target, scores, correct, metrics
+                FROM eval_item WHERE run_id = ? ORDER BY task, item_index
+                """, arguments: [id])
+            while let item = try cursor.next() {
+                switch format {
+                case .csv:
+                    let fields = [Self.csvField(item.task), "\(item.itemIndex)", item.correct.map(String.init) ?? "",
+                                  Self.csvField(item.prediction ?? ""), Self.csvField(item.target ?? ""), Self.csvField(item.metrics ?? "")]
+                    try write(fields.joined(separator: ",") + "\n")
+                case .jsonl:
+                    func json(_ text: String?) -> String { text.flatMap { try? JSONValue.parse($0).jsonText } ?? "null" }
+                    let pairs: [(String, String)] = [
+                        ("task", JSONText.string(item.task)), ("item_index", "\(item.itemIndex)"),
+                        ("correct", item.correct.map(String.init) ?? "null"), ("prediction", item.prediction.map(JSONText.string) ?? "null"),
+                        ("target", item.target.map(JSONText.string) ?? "null"), ("metrics", json(item.metrics)),
+                        ("doc", json(item.doc)), ("prompt", item.prompt.map(JSONText.string) ?? "null")]
+                    try write(JSONText.object(pairs) + "\n")
+                }
+            }
+        }
     }
 
     // MARK: - Helpers

@@ -1,5 +1,6 @@
 // Small JSON helpers: the store keeps JSON as text, and exports write numbers in Swift's shortest
 // round-trip form (0.1, not 0.10000000000000001) with non-finite values as null (JSON has no NaN).
+import Basics
 import Foundation
 
 enum JSONText {
@@ -28,29 +29,9 @@ enum JSONText {
 
     static func requireObject(_ text: String, what: String) throws { try parseObject(text, what: what) }
 
-    static func number(_ value: Double) -> String { value.isFinite ? "\(value)" : "null" }
-
-    static func string(_ value: String) -> String {
-        var out = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20 || scalar == "\u{2028}" || scalar == "\u{2029}":
-                out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
-
-    /// `{"key": value, ...}` with keys in the given order.
-    static func object(_ pairs: [(String, String)]) -> String {
-        "{" + pairs.map { "\(string($0.0)): \($0.1)" }.joined(separator: ", ") + "}"
-    }
+    static func number(_ value: Double) -> String { JSONLiteral.number(value) }
+    static func string(_ value: String) -> String { JSONLiteral.string(value) }
+    static func object(_ pairs: [(String, String)]) -> String { JSONLiteral.object(pairs) }
 
     /// A summary object: finite numbers only, keys sorted.
     static func numbers(_ values: [String: Double]) -> String {

@@ -2,6 +2,7 @@
 // (BPE model with vocab and merges, NFC normalizer, ByteLevel pre-tokenizer / post-processor /
 // decoder, the special tokens as added tokens) and tokenizer_config.json (EOS/BOS/PAD names and a
 // ChatML chat template). Hugging Face `tokenizers`, transformers and hayai's TokenizerLoader read it.
+import Basics
 import Foundation
 
 public enum TokenizerJSONWriter {
@@ -54,20 +55,6 @@ public enum TokenizerJSONWriter {
         return s
     }
 
-    /// A JSON string literal (UTF-8 kept as is; quotes, backslashes and control characters escaped).
-    static func quote(_ text: String) -> String {
-        var out = "\""
-        for u in text.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 || u.value == 0x7F { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
-    }
+    /// A JSON string literal (JSONLiteral's one rule).
+    static func quote(_ text: String) -> String { JSONLiteral.string(text) }
 }

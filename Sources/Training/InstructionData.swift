@@ -1,6 +1,7 @@
 // Instruction-tuning data in the common JSONL shapes: Alpaca (`instruction`, `input`, `output`) and
 // chat (`messages`: [{role, content}]), read into conversations a chat template renders. Bad lines
 // are reported with file and line; the caller chooses to stop or skip them.
+import Basics
 import Foundation
 
 public struct InstructionTurn: Sendable, Equatable, Codable {
@@ -31,32 +32,25 @@ public enum InstructionData {
     /// Reads a JSONL file. With `skipBadLines` false the first bad line throws; otherwise it is
     /// counted in the report and skipped.
     public static func load(path: String, skipBadLines: Bool = false) throws -> ([InstructionRecord], InstructionDataReport) {
-        guard let data = FileManager.default.contents(atPath: path) else { throw TrainingError.badData("\(path): cannot read the file") }
         var report = InstructionDataReport()
-        var records: [InstructionRecord] = []
-        var lineNumber = 0
-        for rawLine in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
-            lineNumber += 1
-            let where_ = "\(path):\(lineNumber)"
-            guard let line = String(validating: rawLine, as: UTF8.self) else {
-                try fail("\(where_): not valid UTF-8", skipBadLines, &report); continue
-            }
-            if line.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { continue }
+        let (records, skipped) = try read(path: path, skipBadLines: skipBadLines) { line, number in
             report.lines += 1
-            do {
-                records.append(try parse(line, source: where_))
-            } catch let TrainingError.badData(message) {
-                try fail(message, skipBadLines, &report)
+            do { return try parse(line, source: "\(path):\(number)") } catch let TrainingError.badData(message) {
+                throw JSONLines.Problem(message.hasPrefix("\(path):\(number): ") ? String(message.dropFirst("\(path):\(number): ".count)) : message)
             }
         }
+        report.skipped = skipped.map(\.description)
         report.records = records.count
         guard !records.isEmpty else { throw TrainingError.badData("\(path): no usable examples (\(report.skipped.count) bad lines)") }
         return (records, report)
     }
 
-    private static func fail(_ message: String, _ skip: Bool, _ report: inout InstructionDataReport) throws {
-        guard skip else { throw TrainingError.badData(message) }
-        report.skipped.append(message)
+    /// JSONLines.read with its bad lines as TrainingError.badData("path:line: reason").
+    static func read<Item>(path: String, skipBadLines: Bool, limit: Int? = nil,
+                           parse: (String, Int) throws -> Item?) throws -> (items: [Item], skipped: [JSONLines.BadLine]) {
+        do { return try JSONLines.read(path: path, skipBadLines: skipBadLines, limit: limit, parse: parse) } catch let bad as JSONLines.BadLine {
+            throw TrainingError.badData(bad.line == 0 ? "\(bad.path): \(bad.reason)" : bad.description)
+        }
     }
 
     /// One JSON line in either shape.
@@ -105,59 +99,50 @@ public enum InstructionData {
                                  source: source)
     }
 
-    /// JCommonsenseQA's train split (JGLUE, CC BY-SA 4.0) as instructions: the five choices in the
-    /// instruction, the question as input, the right choice's text out. Only the train file may be used.
-    public static func jcommonsenseqa(trainFile path: String, limit: Int? = nil) throws -> [InstructionRecord] {
+    /// JCommonsenseQA's train split (JGLUE, CC BY-SA 4.0) as instructions: `instruction` (a text with
+    /// `{{choices}}` where the five choices go as "- choice" lines; data/sft/jcommonsenseqa-instruction.txt
+    /// holds the one of the JP harness's prompt version 0.3, what instruct models are scored with), the
+    /// question as input, the right choice's text out. Only the train file may be used.
+    public static func jcommonsenseqa(trainFile path: String, instruction: String, limit: Int? = nil) throws -> [InstructionRecord] {
+        guard instruction.contains("{{choices}}") else {
+            throw TrainingError.badData("the JCommonsenseQA instruction has no {{choices}} placeholder")
+        }
         guard (path as NSString).lastPathComponent.hasPrefix("train") else {
             throw TrainingError.badData("\(path): only JCommonsenseQA's train split may be used for training")
         }
-        guard let data = FileManager.default.contents(atPath: path) else { throw TrainingError.badData("\(path): cannot read the file") }
-        var out: [InstructionRecord] = []
-        var lineNumber = 0
-        for line in data.split(separator: UInt8(ascii: "\n")) {
-            lineNumber += 1
-            if let limit, out.count >= limit { break }
-            guard let o = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
-                  let question = o["question"] as? String, let label = (o["label"] as? NSNumber)?.intValue else {
-                throw TrainingError.badData("\(path):\(lineNumber): not a JCommonsenseQA item")
+        return try read(path: path, skipBadLines: false, limit: limit) { line, number in
+            let o = try JSONLines.object(line)
+            guard let question = o["question"] as? String, let label = (o["label"] as? NSNumber)?.intValue else {
+                throw JSONLines.Problem("not a JCommonsenseQA item")
             }
             let choices = (0..<5).compactMap { o["choice\($0)"] as? String }
-            guard choices.count == 5, (0..<5).contains(label) else {
-                throw TrainingError.badData("\(path):\(lineNumber): needs choice0…choice4 and a label in 0…4")
-            }
-            // The instruction of the JP harness's prompt version 0.3 (what instruct models are scored with).
+            guard choices.count == 5, (0..<5).contains(label) else { throw JSONLines.Problem("needs choice0…choice4 and a label in 0…4") }
             let listed = choices.map { "- \($0)" }.joined(separator: "\n")
-            out.append(InstructionRecord(turns: [InstructionTurn(
-                user: "与えられた選択肢の中から、最適な答えを選んでください。出力は以下から選択してください：\n\(listed)",
-                input: question,
-                assistant: choices[label])], source: "\(path):\(lineNumber)"))
-        }
-        return out
+            return InstructionRecord(turns: [InstructionTurn(user: instruction.replacingOccurrences(of: "{{choices}}", with: listed),
+                                                             input: question, assistant: choices[label])],
+                                     source: "\(path):\(number)")
+        }.items
     }
 
     /// Dictionary-style pairs derived from a corpus built by `hayai data build`: Jargon File entries
     /// (public domain) as "what does TERM mean" → the entry's first sentence, and Japanese manual
     /// pages (manpages-ja, -dev) as "what is NAME" → the page's one-line description. Reads the
     /// corpus's train split only.
-    public static func corpusPairs(corpus: String, limit: Int? = nil) throws -> [InstructionRecord] {
+    public static func corpusPairs(corpus: String, limit: Int? = nil, skipBadLines: Bool = false) throws -> [InstructionRecord] {
         let path = (corpus as NSString).appendingPathComponent("train.jsonl")
-        guard let data = FileManager.default.contents(atPath: path) else { throw TrainingError.badData("\(path): cannot read the corpus's train split") }
-        var out: [InstructionRecord] = []
-        var lineNumber = 0
-        for line in data.split(separator: UInt8(ascii: "\n")) {
-            lineNumber += 1
-            if let limit, out.count >= limit { break }
-            guard let o = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
-                  let text = o["text"] as? String, let source = o["source"] as? String else { continue }
+        return try read(path: path, skipBadLines: skipBadLines, limit: limit) { line, number in
+            let o = try JSONLines.object(line)
+            guard let text = o["text"] as? String, let source = o["source"] as? String else {
+                throw JSONLines.Problem("not a corpus document (needs 'text' and 'source' strings)")
+            }
             let turn: InstructionTurn?
             switch source {
             case "jargon-text": turn = jargonPair(text)
             case "manpages-ja", "manpages-ja-dev": turn = manualPair(text)
             default: turn = nil
             }
-            if let turn { out.append(InstructionRecord(turns: [turn], source: "\(path):\(lineNumber)")) }
-        }
-        return out
+            return turn.map { InstructionRecord(turns: [$0], source: "\(path):\(number)") }
+        }.items
     }
 
     /// "TERM: /pron/, n.\n\n[etymology] Definition. More." → ("What does “TERM” mean…", "Definition.")

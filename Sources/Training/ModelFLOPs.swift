@@ -4,6 +4,7 @@
 // N counts the weights used in matrix products — every layer matrix and the LM head; an untied input
 // embedding is a lookup and costs nothing. The second term is attention's QKᵀ and AV, counted as if
 // not causal (as nanoGPT does), for L layers, H heads of size Q and context T.
+import Basics
 import Foundation
 import Checkpoints
 import Kernels

@@ -1,6 +1,7 @@
 // The model's trainable parameters as one flat Float32 buffer, with a gradient buffer of the same
 // layout, and named views in Hugging Face tensor names (the keys of model.safetensors). The layout
 // follows the config's switches; the offsets per layer are what the forward and backward use.
+import Basics
 import Foundation
 import Checkpoints
 import Inference

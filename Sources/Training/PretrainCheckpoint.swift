@@ -16,6 +16,8 @@ public struct PretrainState: Codable, Equatable, Sendable {
     public var microBatchesSeen: Int
     /// The step the schedule decays to (the run's length; planned from the time budget with --minutes).
     public var plannedSteps: Int
+    /// Where a re-planned decay continues from (LearningRateSchedule.anchor), so a resume keeps the curve.
+    public var scheduleAnchor: LearningRateSchedule.DecayAnchor?
     public var dataSeed: UInt64
     public var trainTokens: Int
     public var validationTokens: Int
@@ -33,6 +35,7 @@ public struct PretrainState: Codable, Equatable, Sendable {
         case format, step, tokensSeen = "tokens_seen", microBatchesSeen = "micro_batches_seen", plannedSteps = "planned_steps"
         case dataSeed = "data_seed", trainTokens = "train_tokens", validationTokens = "validation_tokens"
         case elapsedSeconds = "elapsed_seconds", runName = "run_name", lastLoss = "last_loss", finished, config
+        case scheduleAnchor = "schedule_anchor"
     }
 
     public func encoded() -> Data {

@@ -3,6 +3,7 @@
 // decay, validation loss and bits-per-byte at intervals, checkpoints at intervals and at the end.
 // What the run reports (progress, metrics, checkpoints) goes out through PretrainEvents; printing and
 // the run store are the caller's.
+import Basics
 import Foundation
 import Checkpoints
 import Kernels
@@ -130,6 +131,7 @@ public final class PretrainRun {
         sampler = try WindowSampler(stream: data.train, batchSize: config.microBatchSize, seqLen: config.contextLength, seed: config.seed)
         flopsPerToken = ModelFLOPs.perToken(modelConfig, contextLength: config.contextLength)
 
+        var storedPlan: Int?
         if let resumed {
             let state = resumed.state
             guard state.trainTokens == data.train.count else {
@@ -146,6 +148,7 @@ public final class PretrainRun {
                 throw PretrainError.checkpoint(path: optimizerPath, what: "optimizer state is at step \(optimizer.step), \(PretrainState.fileName) at \(state.step)")
             }
             self.state = state
+            storedPlan = state.plannedSteps
             if options.steps != nil { self.state.plannedSteps = config.steps }
             self.state.finished = false
             if let name = options.runName { self.state.runName = name }
@@ -157,7 +160,11 @@ public final class PretrainRun {
                                   trainTokens: data.train.count, validationTokens: data.validation.count, elapsedSeconds: 0,
                                   runName: options.runName, lastLoss: nil, finished: false, config: config)
         }
-        trainer.schedule.totalSteps = state.plannedSteps
+        // The stored curve, then any new length given with --resume --steps, continued without a jump.
+        trainer.schedule.totalSteps = storedPlan ?? state.plannedSteps
+        trainer.schedule.anchor = state.scheduleAnchor
+        trainer.schedule.replan(totalSteps: state.plannedSteps, at: state.step)
+        state.scheduleAnchor = trainer.schedule.anchor
     }
 
     /// Names the run-store entry in the checkpoints written from now on.
@@ -215,7 +222,8 @@ public final class PretrainRun {
                     // Plan the run's length from the measured step time; the schedule decays to it.
                     let perStep = state.elapsedSeconds / Double(max(state.step, 1))
                     state.plannedSteps = max(state.step + 1, state.step + Int((budget - state.elapsedSeconds) / perStep))
-                    trainer.schedule.totalSteps = state.plannedSteps
+                    trainer.schedule.replan(totalSteps: state.plannedSteps, at: state.step)
+                    state.scheduleAnchor = trainer.schedule.anchor
                 }
                 if state.elapsedSeconds >= budget { state.plannedSteps = state.step; trainer.schedule.totalSteps = state.step }
             }

@@ -2,6 +2,7 @@
 // cut into non-overlapping windows of seqLen tokens, visited in a seeded random order that is
 // reshuffled each epoch. Labels are the tokens themselves; the model shifts them (HF convention),
 // so a window of T tokens gives T − 1 targets.
+import Basics
 
 public struct PretrainingBatches: Sendable {
     public let tokens: [Int]

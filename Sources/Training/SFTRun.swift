@@ -1,6 +1,7 @@
 // Supervised fine-tuning from a base checkpoint: packed, prompt-masked batches (SFTPacking), AdamW
 // with warmup and cosine decay over a few epochs, a held-out validation loss, and an instruct
 // checkpoint in Hugging Face layout whose tokenizer_config.json carries the chat template used.
+import Basics
 import Foundation
 import Checkpoints
 import Inference

@@ -1,11 +1,13 @@
 // What every command shares: reading text that must be valid UTF-8, loading a model with its
 // tokenizer, writing JSON and status lines, and the thread count.
+import Basics
 import Foundation
 import ArgumentParser
 import Checkpoints
 import Inference
 import Kernels
 import Tokenizers
+import Workbench
 
 /// A one-line user error (bad flag combination, unreadable input); printed as `Error: message`.
 struct UserError: Error, CustomStringConvertible, LocalizedError {
@@ -57,25 +59,8 @@ enum CLI {
         return (model, tokenizer)
     }
 
-    /// A folder of the repository (evalsets, prompts, data): looked for in the current directory and
-    /// its parents, then beside the executable and its parents (a build inside the clone).
-    static func findRepositoryFolder(_ name: String) -> String? {
-        var starts = [FileManager.default.currentDirectoryPath]
-        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        starts.append(executable.deletingLastPathComponent().path)
-        for start in starts {
-            var dir = URL(fileURLWithPath: start)
-            while true {
-                let candidate = dir.appendingPathComponent(name)
-                var isDir: ObjCBool = false
-                if FileManager.default.fileExists(atPath: candidate.path, isDirectory: &isDir), isDir.boolValue { return candidate.path }
-                let parent = dir.deletingLastPathComponent()
-                if parent.path == dir.path { break }
-                dir = parent
-            }
-        }
-        return nil
-    }
+    /// A folder of the repository (evalsets, prompts, data); see Repository.folder.
+    static func findRepositoryFolder(_ name: String) -> String? { Repository.folder(name) }
 
     /// Folders named by environment variables are read relative to other files later (a task file's
     /// `${HAYAI_DATA}`): a relative value is made absolute against the current directory once, here.
@@ -88,10 +73,6 @@ enum CLI {
             }.joined(separator: ":")
             setenv(name, absolute, 1)
         }
-    }
-
-    static func setThreads(_ n: Int?) {
-        BLAS.setThreads(n ?? ProcessInfo.processInfo.activeProcessorCount)
     }
 
     /// A number with `digits` decimals.
@@ -108,15 +89,32 @@ enum CLI {
 
 /// JSON text for numbers and arrays, written by hand for speed (logits are large) and exact floats.
 enum JSON {
-    static func number(_ f: Float) -> String { f.isFinite ? "\(f)" : "null" }
-    static func number(_ d: Double) -> String { d.isFinite ? "\(d)" : "null" }
+    static func number(_ f: Float) -> String { JSONLiteral.number(f) }
+    static func number(_ d: Double) -> String { JSONLiteral.number(d) }
     static func array(_ ints: [Int]) -> String { "[" + ints.map(String.init).joined(separator: ",") + "]" }
     static func array<C: Collection>(_ floats: C) -> String where C.Element == Float {
         "[" + floats.map(number).joined(separator: ",") + "]"
     }
-    static func string(_ s: String) -> String {
-        let data = try! JSONSerialization.data(withJSONObject: s, options: [.fragmentsAllowed, .withoutEscapingSlashes])
-        return String(decoding: data, as: UTF8.self)
+    static func string(_ s: String) -> String { JSONLiteral.string(s) }
+}
+
+/// How models run (-t, --ctx, --kv-type): parsed once into the one RuntimeOptions value every model
+/// the command opens is given.
+struct RuntimeArguments: ParsableArguments {
+    @Option(name: [.short, .long], help: "Threads for matrix products and attention, BLAS's included (default: all cores).")
+    var threads: Int?
+
+    @Option(name: .customLong("ctx"), help: "Context length (default: the model's, at most 4096).")
+    var contextLength: Int?
+
+    @Option(name: .customLong("kv-type"), help: "KV cache storage: f32, f16 or q8_0.")
+    var kvType: KVStorage = .f32
+
+    var runtime: RuntimeOptions { RuntimeOptions(threads: threads, contextLength: contextLength, kvType: kvType) }
+
+    func validate() throws {
+        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+        if let c = contextLength, c < 2 { throw ValidationError("--ctx must be at least 2") }
     }
 }
 
@@ -125,15 +123,12 @@ struct ModelOptions: ParsableArguments {
     @Argument(help: "A Hugging Face model folder or a .gguf file.")
     var model: String
 
-    @Option(name: [.short, .long], help: "Threads for matrix products (default: all cores).")
-    var threads: Int?
+    @OptionGroup var runtimeArguments: RuntimeArguments
 
     @Option(help: ArgumentHelp("A PEFT LoRA adapter folder to run beside the model's weights.", valueName: "dir"))
     var adapter: String?
 
-    func validate() throws {
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
-    }
+    var runtime: RuntimeOptions { runtimeArguments.runtime }
 }
 
 /// Text given inline or from a file (exactly one).

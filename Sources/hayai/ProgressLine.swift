@@ -7,6 +7,7 @@
 //
 // ETA is the remaining steps at the average pace since the first update (a resumed run's earlier
 // steps don't count).
+import Basics
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -126,13 +127,7 @@ final class ProgressLine {
     }
 
     /// 45s, 3m05s, 2h04m.
-    static func duration(_ seconds: TimeInterval) -> String {
-        guard seconds.isFinite else { return "?" }
-        let s = Int(seconds.rounded())
-        if s < 60 { return "\(s)s" }
-        if s < 3600 { return "\(s / 60)m" + String(format: "%02ld", s % 60) + "s" }
-        return "\(s / 3600)h" + String(format: "%02ld", (s % 3600) / 60) + "m"
-    }
+    static func duration(_ seconds: TimeInterval) -> String { Durations.text(seconds) }
 
     static var standardErrorIsTerminal: Bool { isatty(STDERR_FILENO) != 0 }
 

@@ -9,7 +9,7 @@ final class ChatSessionTests: XCTestCase {
     func tinySession(maxTokens: Int = 8) throws -> ChatSession {
         let model = try LocalLanguageModel(path: Fixtures.fixture("stablelm-tiny").path)
         var settings = ChatSettings()
-        settings.temperature = 0
+        settings.sampling.temperature = 0
         settings.maxTokens = maxTokens
         let library = TemplateLibrary.load(folder: Fixtures.repoRoot.appendingPathComponent("prompts"))
         return ChatSession(model: model, template: try library.template(named: "chatml"), settings: settings)
@@ -59,7 +59,7 @@ final class ChatSessionTests: XCTestCase {
         try SavedChat(model: "m", template: chat.template.name, conversation: chat.conversation, settings: chat.settings).write(to: url)
         let loaded = try SavedChat.read(from: url)
         XCTAssertEqual(loaded.conversation, chat.conversation)
-        XCTAssertEqual(loaded.settings.topK, 7)
+        XCTAssertEqual(loaded.settings.sampling.topK, 7)
 
         let other = try tinySession()
         other.conversation = loaded.conversation
@@ -87,12 +87,12 @@ final class ChatSessionTests: XCTestCase {
     func testSettingsAreCheckedByName() throws {
         var s = ChatSettings()
         try s.set("temp", to: "0")
-        XCTAssertEqual(s.temperature, 0)
+        XCTAssertEqual(s.sampling.temperature, 0)
         try s.set("max_tokens", to: "5")
         XCTAssertEqual(s.maxTokens, 5)
         XCTAssertThrowsError(try s.set("top_p", to: "2")) { XCTAssertTrue("\($0)".contains("top-p"), "\($0)") }
         XCTAssertThrowsError(try s.set("temp", to: "hot")) { XCTAssertTrue("\($0)".contains("temp needs a number"), "\($0)") }
         XCTAssertThrowsError(try s.set("warmth", to: "1")) { XCTAssertTrue("\($0)".contains("unknown setting"), "\($0)") }
-        XCTAssertEqual(s.temperature, 0, "a rejected value leaves the settings as they were")
+        XCTAssertEqual(s.sampling.temperature, 0, "a rejected value leaves the settings as they were")
     }
 }

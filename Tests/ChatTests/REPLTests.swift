@@ -67,22 +67,63 @@ final class REPLTests: XCTestCase {
         XCTAssertTrue(screen.contains("prompt: 1 new / 42 tokens"), "a retry reuses the cached prompt: \(screen)")
     }
 
-    func testCtrlCStopsALongGenerationAndReturnsToThePrompt() throws {
-        try start([try smolLM2(), "-n", "3000", "--template", "plain", "--temp", "0"])
-        try terminal.type("1, 2, 3, 4, 5, 6, 7, 8,"); try terminal.send("Enter")
-        try terminal.wait("the generation to be under way") { $0.contains(" 12,") }
+    /// Seconds from `start` until `needle` is on the screen (checked every 20 ms, up to `limit`).
+    func secondsUntil(_ needle: String, count: Int = 1, limit: Double = 10) throws -> Double {
+        let start = Date()
+        while Date().timeIntervalSince(start) < limit {
+            if try terminal.screen().components(separatedBy: needle).count - 1 >= count { return Date().timeIntervalSince(start) }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        return .infinity
+    }
+
+    func testCtrlCStopsALongAnswerWithinASecondKeepsItAndTheNextTurnAnswers() throws {
+        try start([try smolLM2(), "-n", "4000", "--temp", "0"])
+        try terminal.type("Tell me a very long story about a dragon who learns to bake bread."); try terminal.send("Enter")
+        try terminal.wait("the answer to be under way") { $0.components(separatedBy: "\n").count > 8 || $0.contains(".") && $0.contains(" the ") }
+        Thread.sleep(forTimeInterval: 2)
         try terminal.send("C-c")
-        let screen = try terminal.waitFor("stop: cancelled", timeout: 20)
-        XCTAssertTrue(screen.contains("(stopped)"), screen)
+        let seconds = try secondsUntil("stop: interrupted")
+        XCTAssertLessThanOrEqual(seconds, 1.0, "Ctrl-C took \(seconds) s to stop the answer")
+        try terminal.waitFor("(interrupted: the partial answer stays in the conversation)")
         try terminal.waitFor("\n>>> ")
-        // The session goes on: a command works after the interrupted answer.
+        // The partial answer is the conversation's first turn; the next message is answered after it.
         try terminal.type("/show"); try terminal.send("Enter")
         try terminal.waitFor("turns: 1")
+        try terminal.type("/set max_tokens 8"); try terminal.send("Enter")
+        try terminal.waitFor("max_tokens = 8")
+        try terminal.type("Thanks!"); try terminal.send("Enter")
+        let screen = try terminal.waitFor("stop: length", timeout: 60)
+        XCTAssertTrue(screen.contains("generated: 8 tokens"), screen)
         // Ctrl-C twice at an empty prompt leaves.
         try terminal.send("C-c")
         try terminal.waitFor("Ctrl-C again or Ctrl-D to quit")
         try terminal.send("C-c")
         try terminal.waitFor("EXIT=0", timeout: 10)
+    }
+
+    func testCtrlCDuringALongPromptStopsItWithinASecond() throws {
+        try start([try smolLM2(), "-n", "16", "--temp", "0"])
+        // About 4000 tokens of prompt: seconds of prompt processing in any build.
+        let long = String(repeating: "the quick brown fox jumps over the lazy dog and ", count: 370) + "END"
+        // In pieces: tmux refuses one send-keys message of this size.
+        var rest = Substring(long)
+        while !rest.isEmpty { try terminal.type(String(rest.prefix(1000))); rest = rest.dropFirst(1000) }
+        try terminal.waitFor("dog and END", timeout: 120)   // the whole line is in libedit's buffer
+        try terminal.send("Enter")
+        Thread.sleep(forTimeInterval: 1)
+        try terminal.send("C-c")
+        let seconds = try secondsUntil("stop: interrupted")
+        XCTAssertLessThanOrEqual(seconds, 1.0, "Ctrl-C took \(seconds) s to stop the prompt")
+        let screen = try terminal.waitFor("(interrupted before the answer began: the message was not kept)")
+        XCTAssertTrue(screen.contains("generated: 0 tokens"), screen)
+        try terminal.waitFor("\n>>> ")
+        try terminal.type("/show"); try terminal.send("Enter")
+        try terminal.waitFor("turns: 0")
+        try terminal.type("Hello!"); try terminal.send("Enter")
+        try terminal.waitFor("stop: ", count: 2, timeout: 60)
+        try terminal.type("/show"); try terminal.send("Enter")
+        try terminal.waitFor("turns: 1")
     }
 
     func testSaveThenLoadInANewProcessRestoresTheConversationAndHistorySurvives() throws {

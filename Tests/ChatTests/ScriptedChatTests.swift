@@ -74,6 +74,16 @@ final class ScriptedChatTests: XCTestCase {
         XCTAssertEqual(try turns(r.stdout).count, 1)
     }
 
+    func testEverySamplingOptionReachesTheChatSettings() throws {
+        let r = try HayaiBinary.run(["chat", tiny, "--temp", "0.3", "--top-k", "7", "--top-p", "0.5", "--min-p", "0.2",
+                                     "--repeat-penalty", "1.3", "--repeat-last-n", "9", "--seed", "5", "-n", "3"], stdin: "/show\n")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("settings: temp=0.3 top_k=7 top_p=0.5 min_p=0.2 repeat_penalty=1.3 repeat_last_n=9 max_tokens=3 seed=5"),
+                      r.stderr)
+        let set = try HayaiBinary.run(["chat", tiny, "-n", "3"], stdin: "/set repeat_last_n 3\n/show\n")
+        XCTAssertTrue(set.stderr.contains("repeat_last_n=3"), set.stderr)
+    }
+
     func testCorruptSavedChatIsReportedAndTheConversationStays() throws {
         let home = Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: home) }
@@ -135,6 +145,42 @@ final class ScriptedChatTests: XCTestCase {
         let labelled = try HayaiBinary.run(["chat", "--compare", tiny, model, "--temp", "0", "-n", "4"], stdin: "Hello!\n")
         XCTAssertTrue(labelled.stdout.hasPrefix("[base: stablelm-tiny]\n"), labelled.stdout)
         XCTAssertTrue(labelled.stdout.contains("\n[instruct: \(SmolLM2.fileName)]\n"), labelled.stdout)
+    }
+
+    /// The tiny fixture as a pretraining run leaves it: trainer_state.json, and a tokenizer_config.json
+    /// whose ChatML template the tokenizer trainer wrote for the instruct model to come.
+    func pretrainedBase() throws -> String {
+        let dir = Fixtures.temporaryDirectory("hayai-base")
+        let base = dir.appendingPathComponent("base")
+        try FileManager.default.copyItem(at: URL(fileURLWithPath: tiny), to: base)
+        try Data(#"{"step": 10}"#.utf8).write(to: base.appendingPathComponent("trainer_state.json"))
+        let chatml = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}"
+        let config = try JSONSerialization.data(withJSONObject: ["chat_template": chatml])
+        try config.write(to: base.appendingPathComponent("tokenizer_config.json"))
+        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
+        return base.path
+    }
+
+    func testCompareRendersAPretrainingCheckpointAsPlainTextAndLabelsBothSides() throws {
+        let base = try pretrainedBase()
+        let r = try HayaiBinary.run(["chat", "--compare", base, tiny, "--temp", "0", "-n", "60", "--json"], stdin: "Hello!\n")
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("base: base: a base model (pretraining checkpoint): plain completion"), r.stderr)
+        XCTAssertFalse(r.stderr.contains("chatml"), r.stderr)
+        let t = try turns(r.stdout)
+        XCTAssertEqual(t.map { $0["model"] as? String }, ["base: base", "instruct: stablelm-tiny"])
+        // The same model and message in one format render the same prompt: 2 tokens of "Hello!" plus BOS handling.
+        XCTAssertEqual(t[0]["prompt_tokens"] as? Int, t[1]["prompt_tokens"] as? Int, "both sides plain: \(t)")
+        for turn in t { XCTAssertFalse((turn["assistant"] as? String ?? "").contains("\n\n\n"), "no runs of blank lines: \(turn)") }
+        // Per side: --template twice (base, then instruct).
+        let sides = try HayaiBinary.run(["chat", "--compare", base, tiny, "--template", "plain", "--template", "chatml", "-n", "2"],
+                                        stdin: "Hello!\n")
+        XCTAssertEqual(sides.status, 0, sides.stderr)
+        XCTAssertTrue(sides.stderr.contains("base: base: chat template: plain (chosen with --template)"), sides.stderr)
+        XCTAssertTrue(sides.stderr.contains("instruct: stablelm-tiny: chat template: chatml (chosen with --template)"), sides.stderr)
+        let three = try HayaiBinary.run(["chat", "--compare", base, tiny, "--template", "plain", "--template", "chatml", "--template", "plain"],
+                                        stdin: "")
+        XCTAssertEqual(three.status, 64, three.stderr)
     }
 
     func testMissingModelIsAOneLineError() throws {

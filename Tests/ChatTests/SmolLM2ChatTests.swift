@@ -17,7 +17,7 @@ final class SmolLM2ChatTests: XCTestCase {
             if case .registryUnreachable = e { throw XCTSkip("\(e)") }
             throw e
         }
-        let model = try LocalLanguageModel(path: path.path, contextLength: 1024)
+        let model = try LocalLanguageModel(path: path.path, runtime: RuntimeOptions(contextLength: 1024))
         let detection = TemplateDetection.detect(model: model.model, library: library)
         Self.cached = (model, detection)
         return (model, detection)
@@ -51,7 +51,7 @@ final class SmolLM2ChatTests: XCTestCase {
     func testSecondTurnComputesOnlyItsNewTokensAndAnswersAsAFreshRecompute() throws {
         let (model, detection) = try smolLM2()
         var settings = ChatSettings()
-        settings.temperature = 0
+        settings.sampling.temperature = 0
         settings.maxTokens = 24
         let chat = ChatSession(model: model, template: detection.template, checkpointSystem: detection.defaultSystem, settings: settings)
         let first = try chat.send("What is the capital of France? Answer in one sentence.")
@@ -67,7 +67,7 @@ final class SmolLM2ChatTests: XCTestCase {
         XCTAssertLessThan(second.generation.promptTokensEvaluated, 20)
 
         // The same prompt from an empty cache gives the same greedy answer.
-        let fresh = try LocalLanguageModel(model: model.model, contextLength: 1024)
+        let fresh = try LocalLanguageModel(model: model.model, runtime: RuntimeOptions(contextLength: 1024))
         var options = GenerationOptions()
         options.maxTokens = 24
         options.sampling = .greedy
@@ -80,7 +80,7 @@ final class SmolLM2ChatTests: XCTestCase {
     func testUndoAndRetryReuseTheCache() throws {
         let (model, detection) = try smolLM2()
         var settings = ChatSettings()
-        settings.temperature = 0
+        settings.sampling.temperature = 0
         settings.maxTokens = 12
         let chat = ChatSession(model: model, template: detection.template, checkpointSystem: detection.defaultSystem, settings: settings)
         let a = try chat.send("日本の首都はどこですか？一文で答えてください。")

@@ -70,6 +70,8 @@ final class TemplateRenderingTests: XCTestCase {
         XCTAssertEqual(try library.template(named: "chatml").stopStrings, ["<|im_end|>", "<|im_start|>"])
         XCTAssertTrue(try library.template(named: "jslm-instruct").stopStrings.contains("\n\n### 指示"))
         XCTAssertTrue(try library.template(named: "llama2").stopStrings.contains("[INST]"))
+        // A base model in plain completion ends at two blank lines in a row instead of padding the context with them.
+        XCTAssertEqual(try library.template(named: "plain").stopStrings, ["\n\n\n"])
     }
 
     func testUnknownTemplateNamesTheKnownOnes() {

@@ -1,4 +1,5 @@
 // Metric, statistics, template and windowing unit tests: values worked out by hand or with Python.
+import Basics
 import XCTest
 @testable import Evaluation
 

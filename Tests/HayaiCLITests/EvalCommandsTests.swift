@@ -38,27 +38,52 @@ final class EvalCommandsTests: XCTestCase {
         XCTAssertTrue(show.stdout.contains("tinymc_bilingual"), show.stdout)
     }
 
-    func testResumeSkipsStoredItemsAndCompareReportsIntervals() throws {
+    func testResumeNeedsOnlyTheNameAndRefusesOtherSettings() throws {
         let model = Fixtures.fixture("stablelm-tiny").path
         let first = try run(["eval", model, "--tasks", "hayai-mini-en", "--limit", "4", "--name", "mini"])
         XCTAssertEqual(first.status, 0, first.stderr)
-        let resumed = try run(["eval", model, "--tasks", "hayai-mini-en", "--limit", "10", "--resume", "mini"])
+        // Another limit, another model, other tasks: each refused in one line, the stored run untouched.
+        let limit = try run(["eval", model, "--tasks", "hayai-mini-en", "--limit", "10", "--resume", "mini"])
+        XCTAssertEqual(limit.status, 1, limit.stderr)
+        XCTAssertTrue(limit.stderr.contains("cannot resume mini: its --limit was 4, now 10"), limit.stderr)
+        let other = try run(["eval", Fixtures.fixture("gptneox-tiny").path, "--resume", "mini"])
+        XCTAssertEqual(other.status, 1, other.stderr)
+        XCTAssertTrue(other.stderr.contains("cannot resume mini: its model was"), other.stderr)
+        let tasks = try run(["eval", "--tasks", "hayai-mini-ja", "--resume", "mini"])
+        XCTAssertEqual(tasks.status, 1, tasks.stderr)
+        XCTAssertTrue(tasks.stderr.contains("its tasks was hayai-mini-en, now hayai-mini-ja"), tasks.stderr)
+        // --resume NAME alone: model, tasks and limit come from the store; nothing is scored again.
+        let resumed = try run(["eval", "--resume", "mini", "--json"])
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
-        XCTAssertTrue(resumed.stderr.contains("step 5/10"), "the resumed run starts after the 4 stored items: \(resumed.stderr)")
-        XCTAssertFalse(resumed.stderr.contains("step 4/10"), resumed.stderr)
+        let task = try XCTUnwrap((try json(resumed.stdout)["tasks"] as? [[String: Any]])?.first)
+        XCTAssertEqual(task["itemCount"] as? Int, 4)
+        XCTAssertEqual(task["itemsPerSecond"] as? Double, 0, "every item came from the store")
+    }
 
+    func testCompareUsesPairedItemsOnlyAndIsStored() throws {
+        let model = Fixtures.fixture("stablelm-tiny").path
+        XCTAssertEqual(try run(["eval", model, "--tasks", "hayai-mini-en", "--limit", "4", "--name", "mini"]).status, 0)
         let other = try run(["eval", Fixtures.fixture("gptneox-tiny").path, "--tasks", "hayai-mini-en", "--limit", "10", "--name", "mini-neox"])
         XCTAssertEqual(other.status, 0, other.stderr)
-        let compare = try run(["compare", "mini", "mini-neox", "--json"])
+        let compare = try run(["compare", "mini", "mini-neox", "--json", "--name", "mini-vs-neox"])
         XCTAssertEqual(compare.status, 0, compare.stderr)
         let rows = try json(compare.stdout)["tasks"] as! [[String: Any]]
         XCTAssertEqual(rows.count, 1)
-        XCTAssertEqual(rows[0]["items"] as? Int, 10, "the resumed run holds all 10 items")
+        XCTAssertEqual(rows[0]["items"] as? Int, 4, "only the 4 items both runs scored pair")
+        XCTAssertEqual(rows[0]["unpairedA"] as? Int, 0)
+        XCTAssertEqual(rows[0]["unpairedB"] as? Int, 6)
         let acc = (rows[0]["metrics"] as! [[String: Any]]).first { $0["metric"] as? String == "acc" }!
         XCTAssertNotNil(acc["lower"]); XCTAssertNotNil(acc["upper"]); XCTAssertNotNil(acc["mcnemarP"])
         XCTAssertEqual(acc["difference"] as! Double, (acc["b"] as! Double) - (acc["a"] as! Double), accuracy: 1e-12)
+        // B's column is over the same 4 items, not its 10: a multiple of 1/4.
+        let b = acc["b"] as! Double
+        XCTAssertEqual(b * 4, (b * 4).rounded(), accuracy: 1e-9, "B is averaged over the paired items: \(b)")
         let text = try run(["compare", "mini", "mini-neox"])
         XCTAssertTrue(text.stdout.contains("95% CI"), text.stdout)
+        XCTAssertTrue(text.stdout.contains("0 of A and 6 of B have no partner"), text.stdout)
+        let shown = try run(["runs", "show", "mini-vs-neox", "--json"])
+        XCTAssertEqual(shown.status, 0, shown.stderr)
+        XCTAssertTrue(shown.stdout.contains("compare"), shown.stdout)
     }
 
     func testTwoPromptVersionsOfATaskAreStoredApart() throws {

@@ -94,7 +94,32 @@ enum ReportFixtures {
         try logTraining(store, name: "sft-b", kind: .sft, steps: sftSteps, start: 3.2, parent: "pretrain-a")
         try logEval(store, name: "eval-base", model: 0)
         try logEval(store, name: "eval-sft", model: 1)
+        try logComparison(store, a: "eval-base", b: "eval-sft")
         return store
+    }
+
+    /// What `hayai compare eval-base eval-sft` stores (the workbench computes it; here it is written out).
+    static func logComparison(_ store: RunStore, a: String, b: String) throws {
+        var rows: [ComparisonRecord.TaskRow] = []
+        for (t, task) in tasks.enumerated() {
+            let right = (0...1).map { m in (0..<items).filter { correct(model: m, task: t, item: $0) }.count }
+            let accA = Double(right[0]) / Double(items), accB = Double(right[1]) / Double(items)
+            let differing = (0..<items).filter { correct(model: 0, task: t, item: $0) != correct(model: 1, task: t, item: $0) }
+            let disagreements = differing.map { i -> ComparisonRecord.Item in
+                let q = task.questions[i]
+                func prediction(_ m: Int) -> String { correct(model: m, task: t, item: i) ? q.choices[0] : q.choices[1 + (i % (q.choices.count - 1))] }
+                return ComparisonRecord.Item(index: i, question: q.question, a: prediction(0), b: prediction(1), gold: q.choices[0],
+                                             aCorrect: correct(model: 0, task: t, item: i), bCorrect: correct(model: 1, task: t, item: i),
+                                             choices: q.choices)
+            }
+            rows.append(ComparisonRecord.TaskRow(task: task.name, promptVersionA: nil, promptVersionB: nil, items: items, unpairedA: 0,
+                                                 unpairedB: 0, metrics: [ComparisonRecord.MetricRow(metric: "acc", a: accA, b: accB,
+                                                 difference: accB - accA, lower: accB - accA - 0.1, upper: accB - accA + 0.1, mcnemarP: 0.01)],
+                                                 disagreements: disagreements))
+        }
+        let record = ComparisonRecord(a: a, b: b, modelA: "runs/base", modelB: "runs/instruct", tasks: rows)
+        let run = try store.createRun(kind: .compare, name: "\(a)-vs-\(b)", config: try JSONText.encode(record), parent: a)
+        try store.finish(run: run)
     }
 
     /// Deterministic noise in [0, 1).

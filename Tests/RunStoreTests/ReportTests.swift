@@ -49,6 +49,11 @@ final class ReportTests: XCTestCase {
             XCTAssertEqual(chart.components(separatedBy: #"<g class="bar""#).count - 1, 4, "\(task): 2 metrics × 2 runs")
             XCTAssertEqual(chart.components(separatedBy: #"class="ci""#).count - 1, 4, "\(task): an interval on each bar")
         }
+        // The stored comparison's paired differences, with their intervals.
+        let paired = try XCTUnwrap(section(html, from: #"<section id="comparisons">"#, to: "</section>"))
+        XCTAssertTrue(paired.contains("eval-sft − eval-base"), paired)
+        XCTAssertEqual(paired.components(separatedBy: "<tr><td>").count - 1, 2, "2 tasks × acc")
+        XCTAssertTrue(paired.contains("95% CI") && paired.contains("[+"), paired)
         let expected = (0..<ReportFixtures.tasks.count).map(ReportFixtures.expectedDisagreements).reduce(0, +)
         XCTAssertGreaterThan(expected, 10)
         XCTAssertEqual(html.components(separatedBy: #"<details class="item""#).count - 1, expected)

@@ -3,6 +3,7 @@
 // analytic input gradient is backward(dout = w). Differences are taken in Float32 with a step of
 // 1e-2 on values of order one and the step actually represented (x+h − (x−h)) as denominator;
 // errors are max|analytic − numeric| / max|numeric| over the checked entries.
+import Basics
 import XCTest
 import Foundation
 import Kernels

@@ -39,6 +39,28 @@ final class InstructionDataTests: XCTestCase {
                                         "\(path):4: not a JSON object", "\(path):5: assistant message 0 does not follow a user message"])
     }
 
+    func testEveryReaderCountsBlankLinesAndNamesOrStopsAtABadLine() throws {
+        // JCommonsenseQA: a blank line before the bad item; the line number is the file's.
+        let dir = Fixtures.temporaryDirectory("sft-lines")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let item = #"{"q_id": 0, "question": "q", "choice0": "a", "choice1": "b", "choice2": "c", "choice3": "d", "choice4": "e", "label": 1}"#
+        let train = dir.appendingPathComponent("train-v1.3.json")
+        try [item, "", #"{"question": "no choices"}"#].joined(separator: "\n").write(to: train, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try InstructionData.jcommonsenseqa(trainFile: train.path, instruction: "{{choices}}")) {
+            XCTAssertEqual("\($0)", "\(train.path):3: not a JCommonsenseQA item")
+        }
+        // Corpus pairs: a corrupt line of the corpus is an error at its true line, not silently dropped.
+        let corpus = dir.appendingPathComponent("corpus")
+        try FileManager.default.createDirectory(at: corpus, withIntermediateDirectories: true)
+        let doc = #"{"text": "名前\n\nls - ディレクトリの内容をリスト表示する\n\n書式", "source": "manpages-ja"}"#
+        try [doc, "", "", "{broken", doc].joined(separator: "\n").write(to: corpus.appendingPathComponent("train.jsonl"), atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try InstructionData.corpusPairs(corpus: corpus.path)) {
+            XCTAssertEqual("\($0)", "\(corpus.path)/train.jsonl:4: not a JSON object")
+        }
+        let pairs = try InstructionData.corpusPairs(corpus: corpus.path, skipBadLines: true)
+        XCTAssertEqual(pairs.map(\.source), ["\(corpus.path)/train.jsonl:1", "\(corpus.path)/train.jsonl:5"])
+    }
+
     func testInvalidUTF8AndEmptyFiles() throws {
         let url = Fixtures.temporaryDirectory("sft-data").appendingPathComponent("bad.jsonl")
         try Data([0x7B, 0xFF, 0x7D]).write(to: url)
@@ -48,12 +70,17 @@ final class InstructionDataTests: XCTestCase {
     }
 
     func testJCommonsenseQATrainSplitBecomesInstructions() throws {
-        let records = try InstructionData.jcommonsenseqa(trainFile: Fixtures.data("jglue/jcommonsenseqa/train-v1.3.json").path, limit: 3)
+        let instruction = try String(contentsOf: Fixtures.repoRoot.appendingPathComponent("data/sft/jcommonsenseqa-instruction.txt"), encoding: .utf8)
+        let records = try InstructionData.jcommonsenseqa(trainFile: Fixtures.data("jglue/jcommonsenseqa/train-v1.3.json").path,
+                                                         instruction: instruction, limit: 3)
+        // The instruction is the eval's (jcommonsenseqa-0.3's doc_to_text) with the item's choices listed.
+        XCTAssertTrue(records[0].turns[0].user.hasPrefix("与えられた選択肢の中から、最適な答えを選んでください。出力は以下から選択してください：\n- "))
         XCTAssertEqual(records.count, 3)
         XCTAssertEqual(records[0].turns[0].assistant, "絵本")
         XCTAssertTrue(records[0].turns[0].user.contains("- 絵本"))
         XCTAssertEqual(records[0].turns[0].input, "主に子ども向けのもので、イラストのついた物語が書かれているものはどれ？")
-        XCTAssertThrowsError(try InstructionData.jcommonsenseqa(trainFile: Fixtures.data("jglue/jcommonsenseqa/valid-v1.3.json").path)) {
+        XCTAssertThrowsError(try InstructionData.jcommonsenseqa(trainFile: Fixtures.data("jglue/jcommonsenseqa/valid-v1.3.json").path,
+                                                                instruction: instruction)) {
             XCTAssertTrue("\($0)".contains("only JCommonsenseQA's train split"))
         }
     }

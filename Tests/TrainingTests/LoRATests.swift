@@ -4,6 +4,7 @@
 // and bad settings and adapter folders as one-line errors.
 import XCTest
 import Foundation
+import Basics
 import Checkpoints
 import Inference
 import Kernels

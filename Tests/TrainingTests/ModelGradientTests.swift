@@ -1,6 +1,7 @@
 // The whole decoder's backward against finite differences of its loss, for tiny configs that switch
 // on every family difference: GQA, partial rotary, qkv bias, per-head q/k norms, sequential and
 // parallel residuals, tied embeddings, GELU and gated SiLU MLPs, RMSNorm — with ignored labels.
+import Basics
 import XCTest
 import Foundation
 import Checkpoints

@@ -2,6 +2,7 @@
 // peak, printed not asserted. Runs only with HAYAI_TRAIN_BENCH=1 (meant for `swift test -c release`);
 // the vocabulary is 8000 (HAYAI_BENCH_VOCAB to change), the tokens random. Each step is what
 // `hayai train pretrain` does per step: gradAccumulation micro-batches, clipping, AdamW.
+import Basics
 import XCTest
 import Foundation
 import Checkpoints

@@ -29,6 +29,24 @@ final class PretrainRunTests: XCTestCase {
         return (outcome, losses, names)
     }
 
+    func testATimeBudgetRePlansTheLengthWithoutTheRateJumpingBack() throws {
+        var config = PretrainFixture.config(steps: 8)
+        // Small steps and a few seconds, so the run passes the re-plan at step 50 even on a loaded machine.
+        config.steps = 100_000; config.minutes = 0.08; config.evalInterval = 0; config.checkpointInterval = 0
+        config.microBatchSize = 1; config.gradAccumulation = 1
+        let run = try PretrainRun(config: config, data: try data(), options: PretrainFixture.options(scratch.appendingPathComponent("timed").path))
+        var rates: [Int: Double] = [:]
+        var events = PretrainEvents()
+        events.metrics = { step, _, values in if let lr = values["lr"] { rates[step] = lr } }
+        _ = try run.run(events: events)
+        let steps = rates.keys.sorted()
+        XCTAssertGreaterThan(steps.count, 60, "the budget re-plans at step 50: the run must get past it")
+        // After warmup the rate only goes down, through every re-plan.
+        for (a, b) in zip(steps, steps.dropFirst()) where a > config.warmupSteps {
+            XCTAssertLessThanOrEqual(rates[b]!, rates[a]! + 1e-12, "lr rose from step \(a) to \(b)")
+        }
+    }
+
     func testAStoppedAndResumedRunReachesTheSameLossesAsAnUninterruptedOne() throws {
         let data = try data(), config = PretrainFixture.config(steps: 8)
         let straightOut = scratch.appendingPathComponent("straight").path

@@ -1,5 +1,6 @@
 // Helpers shared by the training tests: the gradient fixtures (batch.json and the safetensors
 // beside it), per-tensor relative error, and small random configs of awkward sizes.
+import Basics
 import Foundation
 import XCTest
 import Checkpoints

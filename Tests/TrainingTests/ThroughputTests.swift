@@ -1,5 +1,6 @@
 // Training-step throughput, printed not asserted. Runs a StableLM-shaped model of a few million
 // parameters only when HAYAI_TRAIN_BENCH is set (meant for `swift test -c release`).
+import Basics
 import XCTest
 import Foundation
 import Checkpoints

@@ -1,5 +1,6 @@
 // The training loop's parts: gradient accumulation equals the full batch, clipping, the learning-rate
 // schedule, parameter layout and initialisation, and a real learning run on a tiny model.
+import Basics
 import XCTest
 import Foundation
 import Checkpoints
@@ -53,6 +54,33 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(GradientClipping.globalNorm(store), 1.5, accuracy: 1e-5)
         // Direction is kept.
         XCTAssertEqual(store.gradients[5] / store.gradients[1], saved[5] / saved[1], accuracy: 1e-5)
+    }
+
+    func testReplanningTheLengthMidDecayKeepsTheRateContinuous() {
+        var s = LearningRateSchedule(maxLR: 1e-3, minLR: 1e-4, warmupSteps: 10, totalSteps: 110)
+        let before = s(60)
+        var jumped = s
+        jumped.totalSteps = 300
+        XCTAssertGreaterThan(jumped(60) - before, 1e-4, "setting the total alone jumps back up")
+        s.replan(totalSteps: 300, at: 60)
+        XCTAssertEqual(s(60), before, accuracy: 1e-15)
+        var last = before
+        for step in 61...300 {
+            XCTAssertLessThanOrEqual(s(step), last + 1e-15, "step \(step)")
+            XCTAssertLessThan(last - s(step), 1e-5, "no drop either at step \(step)")
+            last = s(step)
+        }
+        XCTAssertEqual(s(300), 1e-4, accuracy: 1e-15)
+        // Shorter too, and during warmup only the end moves.
+        var shorter = LearningRateSchedule(maxLR: 1e-3, minLR: 1e-4, warmupSteps: 10, totalSteps: 110)
+        let at = shorter(60)
+        shorter.replan(totalSteps: 80, at: 60)
+        XCTAssertEqual(shorter(60), at, accuracy: 1e-15)
+        XCTAssertEqual(shorter(80), 1e-4, accuracy: 1e-15)
+        var warm = LearningRateSchedule(maxLR: 1e-3, minLR: 1e-4, warmupSteps: 10, totalSteps: 1_000_000)
+        warm.replan(totalSteps: 110, at: 3)
+        XCTAssertNil(warm.anchor)
+        XCTAssertEqual(warm(60), LearningRateSchedule(maxLR: 1e-3, minLR: 1e-4, warmupSteps: 10, totalSteps: 110)(60))
     }
 
     func testLearningRateScheduleWarmsUpThenDecaysToTheFloor() {

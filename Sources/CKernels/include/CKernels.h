@@ -8,6 +8,15 @@
 // Returns non-zero when the running CPU has AVX2, FMA and F16C.
 int hayai_cpu_has_avx2(void);
 
+// The process-wide interrupt flag (interrupt.c): SIGINT sets it; the forward pass polls it.
+int hayai_interrupt_install(void);
+int hayai_interrupt_requested(void);
+void hayai_interrupt_set(void);
+void hayai_interrupt_clear(void);
+
+// xxHash64-style content hash of `length` bytes (hash.c); model files' identity in the run store.
+uint64_t hayai_hash64(const void *data, size_t length, uint64_t seed);
+
 // ---- Block layouts, byte for byte as ggml/GGUF store them (ggml-common.h). Half floats are raw
 // IEEE binary16 bits. Sizes are checked by static asserts in quant_dot.c and by the Swift tests.
 #define HAYAI_QK 32      // elements per block of the 32-element types

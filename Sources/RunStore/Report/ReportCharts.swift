@@ -2,6 +2,7 @@
 // anywhere (no network, scripts off) and tests can count what was drawn. A line chart's series is one
 // <path class="series"> whose `data-points` is the number of points drawn (NaN breaks the line; on a
 // log axis values <= 0 are left out); a bar chart draws each bar with its 95% interval (±1.96 stderr).
+import Basics
 import Foundation
 
 /// Colours of runs in the order they are listed (Tableau 10, readable on white).
@@ -227,13 +228,7 @@ enum ReportFormat {
         return base + " ± " + String(format: "%.2g", BarChart.z95 * se)
     }
 
-    static func duration(_ seconds: TimeInterval?) -> String {
-        guard let seconds else { return "-" }
-        let s = Int(seconds.rounded())
-        if s < 60 { return "\(s)s" }
-        if s < 3600 { return "\(s / 60)m\(String(format: "%02ld", s % 60))s" }
-        return "\(s / 3600)h\(String(format: "%02ld", (s % 3600) / 60))m"
-    }
+    static func duration(_ seconds: TimeInterval?) -> String { Durations.text(seconds) }
 
     static func time(_ date: Date) -> String {
         let formatter = DateFormatter()

@@ -1,5 +1,6 @@
 // What a report shows, read from the store: the runs chosen (those named, else the latest few), their
-// metric series, the eval runs' scores, and the items where two eval runs disagree on the same task.
+// metric series, the eval runs' scores, and the stored comparisons between them (paired differences
+// and the items where the two disagree, as `hayai compare` computed them).
 import Foundation
 
 /// How a report is drawn.
@@ -34,7 +35,7 @@ public struct LiveRefresh: Sendable {
     }
 }
 
-/// One item that two eval runs scored differently (one right, one wrong).
+/// One item that two eval runs scored differently, as their stored comparison found it.
 public struct Disagreement: Sendable, Equatable {
     public var task: String
     public var itemIndex: Int
@@ -58,6 +59,9 @@ public struct ReportData: Sendable {
     public var evalRuns: [Run]
     /// run name → scores.
     public var evalResults: [String: [EvalResult]]
+    /// Stored comparisons of the eval runs shown (and compare runs named): paired differences with intervals.
+    public var comparisons: [(run: Run, record: ComparisonRecord)]
+    /// The items where a comparison's two runs disagree, from the stored comparisons.
     public var disagreements: [Disagreement]
     /// All disagreeing items, of which `disagreements` holds the first `maxDisagreements`.
     public var disagreementCount: Int
@@ -67,7 +71,7 @@ public struct ReportData: Sendable {
     /// Reads what `names` select (all of them must exist), or the latest runs when `names` is empty.
     public static func load(store: RunStore, runs names: [String], options: ReportOptions = ReportOptions()) throws -> ReportData {
         let chosen = try selectRuns(store: store, names: names, latest: options.latestRuns)
-        var data = ReportData(trainingRuns: [], metrics: [:], evalRuns: [], evalResults: [:], disagreements: [],
+        var data = ReportData(trainingRuns: [], metrics: [:], evalRuns: [], evalResults: [:], comparisons: [], disagreements: [],
                               disagreementCount: 0, workspace: store.workspace.path, generatedAt: Date())
         for run in chosen {
             let points = try store.metrics(run: run)
@@ -78,12 +82,12 @@ public struct ReportData: Sendable {
                 data.metrics[run.name] = byName.mapValues { thin($0, to: options.maxPointsPerSeries) }
             }
             let results = try store.evalResults(run: run)
-            if !results.isEmpty || run.kind == .eval {
+            if run.kind != .compare && (!results.isEmpty || run.kind == .eval) {
                 data.evalRuns.append(run)
                 data.evalResults[run.name] = results
             }
         }
-        try data.loadDisagreements(store: store, limit: options.maxDisagreements)
+        try data.loadComparisons(store: store, named: chosen, limit: options.maxDisagreements)
         return data
     }
 
@@ -105,55 +109,30 @@ public struct ReportData: Sendable {
         return kept
     }
 
-    /// The first eval run against each other one, task by task, on items both scored as right or wrong.
-    mutating func loadDisagreements(store: RunStore, limit: Int) throws {
-        guard let first = evalRuns.first else { return }
-        let tasksA = Set((evalResults[first.name] ?? []).map(\.task))
-        for other in evalRuns.dropFirst() {
-            let tasksB = Set((evalResults[other.name] ?? []).map(\.task))
-            for task in tasksA.intersection(tasksB).sorted() {
-                let itemsB = Dictionary(try store.evalItems(run: other, task: task).map { ($0.itemIndex, $0) }) { a, _ in a }
-                for a in try store.evalItems(run: first, task: task) {
-                    guard let b = itemsB[a.itemIndex], let ca = a.correct, let cb = b.correct, (ca != 0) != (cb != 0) else { continue }
+    /// Stored comparisons (`hayai compare`) between eval runs shown here, the newest for each pair, and
+    /// the compare runs named; their disagreeing items are the report's (paired as the comparison paired them).
+    mutating func loadComparisons(store: RunStore, named: [Run], limit: Int) throws {
+        let shown = Set(evalRuns.map(\.name))
+        var chosen: [Run] = named.filter { $0.kind == .compare }
+        var pairs = Set(chosen.compactMap { $0.comparison.map { "\($0.a)\u{0}\($0.b)" } })
+        for run in try store.runs(kind: .compare, status: .completed) {   // newest first
+            guard let record = run.comparison, shown.contains(record.a), shown.contains(record.b) else { continue }
+            if pairs.insert("\(record.a)\u{0}\(record.b)").inserted { chosen.append(run) }
+        }
+        for run in chosen {
+            guard let record = run.comparison else { continue }
+            comparisons.append((run, record))
+            for task in record.tasks {
+                for item in task.disagreements {
                     disagreementCount += 1
                     guard disagreements.count < limit else { continue }
-                    let doc = a.doc ?? b.doc
                     disagreements.append(Disagreement(
-                        task: task, itemIndex: a.itemIndex, question: Self.question(doc: doc, prompt: a.prompt ?? b.prompt, index: a.itemIndex),
-                        choices: Self.choices(doc: doc), runA: first.name, predictionA: a.prediction, correctA: ca != 0,
-                        runB: other.name, predictionB: b.prediction, correctB: cb != 0, gold: a.target ?? b.target))
+                        task: task.task, itemIndex: item.index, question: item.question, choices: item.choices, runA: record.a,
+                        predictionA: item.a, correctA: item.aCorrect ?? false, runB: record.b, predictionB: item.b,
+                        correctB: item.bCorrect ?? false, gold: item.gold))
                 }
             }
         }
-    }
-
-    /// The question of an item: the task document's usual question field (lm-eval and JGLUE names),
-    /// else the end of the rendered prompt.
-    static func question(doc: String?, prompt: String?, index: Int) -> String {
-        if let doc, case .object(let fields)? = try? JSONValue.parse(doc) {
-            func text(_ key: String) -> String? { if case .string(let s)? = fields[key], !s.isEmpty { return s }; return nil }
-            if let premise = text("sentence1"), let hypothesis = text("sentence2") { return premise + "\n⇒ " + hypothesis }
-            for key in ["question", "query", "sentence", "premise", "context", "ctx", "text", "input", "instruction", "prompt"] {
-                if let value = text(key) { return value }
-            }
-        }
-        if let prompt, !prompt.isEmpty { return prompt.count > 600 ? "…" + prompt.suffix(600) : prompt }
-        return "item \(index)"
-    }
-
-    /// The answer options of a multiple-choice document: `choices`, `choice0`…, or `option1`/`option2`.
-    static func choices(doc: String?) -> [String] {
-        guard let doc, case .object(let fields)? = try? JSONValue.parse(doc) else { return [] }
-        if case .array(let values)? = fields["choices"] {
-            return values.compactMap { if case .string(let s) = $0 { return s }; return nil }
-        }
-        for (prefix, start) in [("choice", 0), ("option", 1)] {
-            var found: [String] = []
-            var i = start
-            while case .string(let s)? = fields["\(prefix)\(i)"] { found.append(s); i += 1 }
-            if !found.isEmpty { return found }
-        }
-        return []
     }
 
     /// Metric names across the training runs, in a fixed order of charts.

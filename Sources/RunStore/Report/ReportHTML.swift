@@ -97,8 +97,31 @@ struct ReportHTML {
         var out = runsSection()
         if !data.trainingRuns.isEmpty { out += trainingSection() }
         if !data.evalRuns.isEmpty { out += evalSection() }
-        if data.evalRuns.count >= 2 { out += disagreementSection() }
+        if !data.comparisons.isEmpty { out += comparisonSection() }
+        if data.evalRuns.count >= 2 || !data.comparisons.isEmpty { out += disagreementSection() }
         return out
+    }
+
+    // MARK: - Paired differences
+
+    /// Each stored comparison as `hayai compare` printed it: per task and metric, both runs on the
+    /// paired items, B − A with its 95% paired-bootstrap interval, McNemar's p, and the unpaired counts.
+    func comparisonSection() -> String {
+        var out = #"<section id="comparisons"><h2>Paired differences</h2>"#
+        for (run, r) in data.comparisons {
+            out += "<h3>\(Self.escape(r.b)) − \(Self.escape(r.a)) <span class=\"note\">(\(Self.escape(run.name)))</span></h3>"
+            out += #"<table class="comparison"><thead><tr><th>task</th><th>paired</th><th>unpaired A/B</th><th>metric</th><th>A</th><th>B</th><th>B − A</th><th>95% CI</th><th>McNemar p</th></tr></thead><tbody>"#
+            for t in r.tasks {
+                for m in t.metrics {
+                    let ci = m.lower.map { String(format: "[%+.3f, %+.3f]", $0, m.upper ?? $0) } ?? "-"
+                    out += "<tr><td>\(Self.escape(t.task))</td><td>\(t.items)</td><td>\(t.unpairedA)/\(t.unpairedB)</td><td>\(Self.escape(m.metric))</td>"
+                    out += "<td>\(String(format: "%.4f", m.a))</td><td>\(String(format: "%.4f", m.b))</td>"
+                    out += "<td>\(String(format: "%+.4f", m.difference))</td><td>\(ci)</td><td>\(m.mcnemarP.map { String(format: "%.3g", $0) } ?? "-")</td></tr>"
+                }
+            }
+            out += "</tbody></table>"
+        }
+        return out + "</section>\n"
     }
 
     // MARK: - Runs
@@ -228,8 +251,11 @@ struct ReportHTML {
 
     func disagreementSection() -> String {
         var out = #"<section id="disagreements"><h2>Where the models disagree</h2>"#
+        guard !data.comparisons.isEmpty else {
+            return out + #"<p class="empty">No stored comparison of these eval runs: run <code>hayai compare A B</code>.</p></section>"# + "\n"
+        }
         guard data.disagreementCount > 0 else {
-            return out + #"<p class="empty">No item scored right by one eval run and wrong by the other.</p></section>"# + "\n"
+            return out + #"<p class="empty">No paired item where the two eval runs disagree.</p></section>"# + "\n"
         }
         let pairs = Dictionary(grouping: data.disagreements) { "\($0.runA) vs \($0.runB) · \($0.task)" }
         out += "<ul class=\"pairs\">"

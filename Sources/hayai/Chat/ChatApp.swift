@@ -3,6 +3,8 @@
 import Chat
 import Foundation
 import Inference
+import Kernels
+import Workbench
 
 /// One model in the chat, with its own conversation and KV cache.
 final class Participant {
@@ -20,8 +22,14 @@ final class Participant {
 struct ChatAppOptions {
     var interactive: Bool
     var json: Bool
-    var contextLength: Int?
-    var templateOverride: String?
+    var runtime: RuntimeOptions
+    /// --template: one format for every model, or with --compare one per side (base, instruct).
+    var templateOverrides: [String] = []
+
+    /// The format --template chose for the model at `position` (0: the only or the base one).
+    func templateOverride(at position: Int) -> String? {
+        templateOverrides.count > 1 ? templateOverrides[min(position, templateOverrides.count - 1)] : templateOverrides.first
+    }
 }
 
 final class ChatApp {
@@ -65,9 +73,10 @@ final class ChatApp {
 
     /// Loads a model and chooses its chat format (the --template override, else detection).
     func makeSession(path: String, label: String, settings: ChatSettings, system: String?, adapter: String? = nil) throws -> Participant {
-        let model = try LocalLanguageModel(path: path, adapter: adapter, contextLength: options.contextLength)
+        let model = try LocalLanguageModel(path: path, adapter: adapter, runtime: options.runtime)
         let detection = TemplateDetection.detect(model: model.model, library: library)
-        let (template, checkpointSystem) = try chooseTemplate(detection, label: label, modelName: model.name)
+        let (template, checkpointSystem) = try chooseTemplate(detection, label: label, modelName: model.name,
+                                                              override: options.templateOverride(at: participants.count))
         let chat = ChatSession(model: model, template: template, checkpointSystem: checkpointSystem, settings: settings)
         chat.conversation.system = system
         let p = Participant(label: label, path: path, chat: chat)
@@ -75,9 +84,10 @@ final class ChatApp {
         return p
     }
 
-    private func chooseTemplate(_ detection: TemplateDetection, label: String, modelName: String) throws -> (ChatTemplate, String?) {
+    private func chooseTemplate(_ detection: TemplateDetection, label: String, modelName: String,
+                                override: String?) throws -> (ChatTemplate, String?) {
         let prefix = participants.count > 1 || label != modelName ? "\(label): " : ""
-        if let name = options.templateOverride {
+        if let name = override {
             let t = try library.template(named: name)
             notice("\(prefix)chat template: \(t.name) (chosen with --template)")
             return (t, detection.matched && detection.template.name == t.name ? detection.defaultSystem : nil)
@@ -151,21 +161,27 @@ final class ChatApp {
         }
         let streams = !options.json
         var endsWithNewline = true
-        _ = Interrupt.take()
+        // Ctrl-C from here on stops this answer (the forward pass polls the flag); the flag is down
+        // again before the next prompt.
+        Interrupt.clear()
+        defer { Interrupt.clear() }
         do {
             let result = try body { piece in
                 if streams && !piece.isEmpty {
                     CLI.write(piece)
                     endsWithNewline = piece.hasSuffix("\n")
                 }
-                return !Interrupt.take()
+                return true
             }
             if streams && !endsWithNewline { CLI.write("\n") }
             if streams && result.answer.isEmpty && options.interactive { notice("(empty answer)") }
             if result.droppedTurns > 0 {
                 notice("(context full: dropped the \(result.droppedTurns) oldest turn\(result.droppedTurns == 1 ? "" : "s"); the system prompt stays)")
             }
-            if result.generation.stopReason == .cancelled { notice("(stopped)") }
+            if result.generation.stopReason == .interrupted {
+                notice(result.generation.generatedTokens.isEmpty ? "(interrupted before the answer began: the message was not kept)"
+                                                                  : "(interrupted: the partial answer stays in the conversation)")
+            }
             if options.json {
                 print(jsonLine(p, message: message, result))
             } else if options.interactive {
@@ -199,7 +215,7 @@ final class ChatApp {
     static let help = """
         /help                   this list
         /system TEXT            set the system prompt (/system with no text: the default; /system "" : none)
-        /set NAME VALUE         temp, top_k, top_p, min_p, repeat_penalty, max_tokens, seed
+        /set NAME VALUE         temp, top_k, top_p, min_p, repeat_penalty, repeat_last_n, max_tokens, seed
         /show                   model, chat template, system prompt, settings, context
         /template NAME          switch the chat format (/template lists them)
         /reset                  forget the conversation (keeps system prompt and settings)
@@ -268,6 +284,9 @@ final class ChatApp {
             lines.append("system prompt: \(system)" + (c.conversation.system == nil && c.effectiveSystem != nil ? " (default)" : ""))
             lines.append("settings: " + c.settings.summary.map { "\($0.0)=\($0.1)" }.joined(separator: " "))
             lines.append("turns: \(c.conversation.turns.count) · context: \(c.contextUsed)/\(c.contextSize)")
+            if let local = c.model as? LocalLanguageModel {
+                lines.append("runtime: \(local.session.pool.threads) threads (BLAS \(BLAS.threads)) · KV cache \(local.session.kvType.rawValue)")
+            }
             say(lines.joined(separator: "\n") + "\n")
         }
     }
@@ -292,12 +311,10 @@ final class ChatApp {
         }
     }
 
-    /// HAYAI_HOME/chats/NAME.json (default workspace ./hayai-runs), or NAME itself when it is a path.
+    /// WORKSPACE/chats/NAME.json (Workspace: $HAYAI_HOME or ./hayai-runs), or NAME itself when it is a path.
     static func savedChatURL(_ name: String) -> URL {
         if name.contains("/") || name.hasSuffix(".json") { return URL(fileURLWithPath: name) }
-        let env = ProcessInfo.processInfo.environment
-        let home = env["HAYAI_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? "hayai-runs"
-        return URL(fileURLWithPath: home).appendingPathComponent("chats").appendingPathComponent(name + ".json")
+        return URL(fileURLWithPath: Workspace.path("chats/\(name).json"))
     }
 
     private func save(_ name: String) {
@@ -347,9 +364,10 @@ final class ChatApp {
         guard participants.count == 1 else { error("/model is not available with --compare"); return }
         let p = participants[0]
         do {
-            let model = try LocalLanguageModel(path: path, contextLength: options.contextLength)
+            let model = try LocalLanguageModel(path: path, runtime: options.runtime)
             let detection = TemplateDetection.detect(model: model.model, library: library)
-            let (template, system) = try chooseTemplate(detection, label: model.name, modelName: model.name)
+            let (template, system) = try chooseTemplate(detection, label: model.name, modelName: model.name,
+                                                        override: options.templateOverride(at: 0))
             p.chat.replaceModel(model, template: template, checkpointSystem: system)
             p.detected = detection
             p.path = path

@@ -2,14 +2,7 @@
 // Ctrl-C interrupts the line), or a pipe/file read line by line with UTF-8 checked per line.
 @preconcurrency import CLibEdit
 import Foundation
-
-/// Ctrl-C as a flag. Every use goes through here: the C flag is `static` in a header, so each object
-/// file that called the C functions directly would get a copy of its own.
-enum Interrupt {
-    static func install() { _ = hayai_install_sigint_handler() }
-    /// Whether Ctrl-C was pressed since the last call (clears it).
-    static func take() -> Bool { hayai_take_sigint() != 0 }
-}
+import Kernels
 
 enum InputLine {
     case line(String)
@@ -37,13 +30,14 @@ final class TerminalInput: LineInput {
         using_history()
         stifle_history(2000)
         _ = read_history(historyPath)
-        Interrupt.install()
+        Interrupt.installSIGINTHandler()
     }
 
     func read(prompt: String) -> InputLine {
-        _ = Interrupt.take()
+        Interrupt.clear()
         let raw = readline(prompt)
-        if Interrupt.take() {
+        if Interrupt.isRequested {
+            Interrupt.clear()
             free(raw)
             return .interrupted
         }

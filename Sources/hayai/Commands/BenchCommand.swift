@@ -16,14 +16,15 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure prompt processing (ppN) and generation (tgN) tokens/s against the machine's roofline.",
         discussion: """
-            Each test runs once to warm up, then -r times; t/s is the median ± standard deviation.
-            "bound" is the most the machine allows as hayai measures it: for tg, read bandwidth (the best
-            of hayai's streaming-read probes in this run: one before the tests, one before each run) ÷
-            bytes read per token; for pp, the arithmetic peak: matrix parameters at the int8 multiply-add rate
-            of 512-bit VNNI for matrices in the interleaved layout ("int8") and at sgemm FLOP/s ÷ 2 for
-            the others ("sgemm"). Progress goes to standard error, results to standard output (a table,
+            Each test runs once to warm up, then -r times; t/s is the median ± standard deviation. \
+            "bound" is the most the machine allows as hayai measures it: for tg, read bandwidth (the best \
+            of hayai's streaming-read probes in this run: one before the tests, one before each run) ÷ \
+            bytes read per token; for pp, the arithmetic peak: matrix parameters at the int8 multiply-add rate \
+            of 512-bit VNNI for matrices in the interleaved layout ("int8") and at sgemm FLOP/s ÷ 2 for \
+            the others ("sgemm"). Progress goes to standard error, results to standard output (a table, \
             or a JSON array with --json).
-            --synthetic NAME builds random weights of a published shape (stablelm-2-1.6b,
+
+            --synthetic NAME builds random weights of a published shape (stablelm-2-1.6b, \
             stablelm-3b-4e1t, tiny) in memory, quantized to --type, so no download is needed.
             --profile adds, per thread count, where the longest prompt's time goes: each kind of op
             (matrix products by role, activation quantization, norms, the embedding lookup) timed on

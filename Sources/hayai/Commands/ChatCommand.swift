@@ -9,12 +9,12 @@ struct ChatCommand: ParsableCommand {
         commandName: "chat",
         abstract: "Chat with a model (REPL with history, multi-line input, streaming, slash commands).",
         discussion: """
-            The chat format comes from the checkpoint's chat template (tokenizer_config.json or GGUF
-            metadata) matched to one of the formats in prompts/, or --template. The KV cache is kept
+            The chat format comes from the checkpoint's chat template (tokenizer_config.json or GGUF \
+            metadata) matched to one of the formats in prompts/, or --template. The KV cache is kept \
             across turns, so a new turn computes only its own tokens. Type /help in the REPL.
 
-            When standard input is not a terminal (or with --prompt-file), each line is a message
-            (lines starting with / are commands) and only the answers are printed; --json prints one
+            When standard input is not a terminal (or with --prompt-file), each line is a message \
+            (lines starting with / are commands) and only the answers are printed; --json prints one \
             JSON object per turn. With --compare BASE INSTRUCT each message goes to both models.
             """)
 
@@ -25,8 +25,9 @@ struct ChatCommand: ParsableCommand {
             help: ArgumentHelp("Send each message to two models, e.g. a base and an instruct model.", valueName: "BASE INSTRUCT"))
     var compare: [String] = []
 
-    @Option(help: "Chat format from prompts/ (default: detected from the checkpoint).")
-    var template: String?
+    @Option(help: ArgumentHelp("Chat format from prompts/ (default: detected from the checkpoint; a pretraining checkpoint is plain). "
+                               + "With --compare, give it twice for the base and the instruct side.", valueName: "name"))
+    var template: [String] = []
 
     @Option(help: "System prompt (default: the checkpoint's or the format's).")
     var system: String?
@@ -43,14 +44,10 @@ struct ChatCommand: ParsableCommand {
     @Option(name: [.customShort("n"), .customLong("n-predict")], help: "Most tokens per answer.")
     var maxTokens: Int = 512
 
-    @Option(name: .customLong("ctx"), help: "Context length (default: the model's, at most 4096).")
-    var contextLength: Int?
-
     @Option(help: ArgumentHelp("A PEFT LoRA adapter folder run beside MODEL's weights (with --compare: beside INSTRUCT's).", valueName: "dir"))
     var adapter: String?
 
-    @Option(name: [.short, .long], help: "Threads for matrix products (default: all cores).")
-    var threads: Int?
+    @OptionGroup var runtimeArguments: RuntimeArguments
 
     @OptionGroup var sampling: SamplingOptions
 
@@ -61,16 +58,16 @@ struct ChatCommand: ParsableCommand {
         } else if model == nil {
             throw ValidationError("give a model (a Hugging Face folder or a .gguf file), or --compare BASE INSTRUCT")
         }
+        guard template.count <= (compare.isEmpty ? 1 : 2) else {
+            throw ValidationError(compare.isEmpty ? "give --template once" : "give --template once for both models, or twice: base, then instruct")
+        }
         guard maxTokens >= 1 else { throw ValidationError("-n must be ≥ 1") }
-        if let c = contextLength, c < 2 { throw ValidationError("--ctx must be at least 2") }
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
     func run() throws {
-        CLI.setThreads(threads)
         let library = TemplateLibrary.standard()
         for problem in library.problems { CLI.printError("Warning: \(problem)") }
-        if let template { _ = try library.template(named: template) }
+        for name in template { _ = try library.template(named: name) }
 
         let scripted = promptFile != nil || isatty(STDIN_FILENO) == 0
         let input: LineInput
@@ -82,13 +79,10 @@ struct ChatCommand: ParsableCommand {
         } else {
             input = TerminalInput(historyPath: TerminalInput.defaultHistoryPath)
         }
-        let options = ChatAppOptions(interactive: !scripted, json: json, contextLength: contextLength, templateOverride: template)
+        let options = ChatAppOptions(interactive: !scripted, json: json, runtime: runtimeArguments.runtime, templateOverrides: template)
         let app = ChatApp(library: library, options: options, input: input)
 
-        var settings = ChatSettings()
-        let p = sampling.parameters
-        settings.temperature = p.temperature; settings.topK = p.topK; settings.topP = p.topP; settings.minP = p.minP
-        settings.repeatPenalty = p.repetitionPenalty; settings.seed = p.seed; settings.maxTokens = maxTokens
+        let settings = ChatSettings(sampling: sampling.parameters, maxTokens: maxTokens)
 
         let models = compare.isEmpty ? [(model!, nil as String?)] : [(compare[0], "base"), (compare[1], "instruct")]
         for (i, (path, role)) in models.enumerated() {

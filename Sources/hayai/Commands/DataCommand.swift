@@ -3,6 +3,7 @@
 import ArgumentParser
 import Corpus
 import Foundation
+import Workbench
 
 struct DataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,8 +24,10 @@ struct DataBuildCommand: ParsableCommand {
         invalid UTF-8 lines are reported as file:line and skipped. Sources that fail are reported and skipped.
         """)
 
-    @Option(name: .long, help: "The corpus folder to write.")
-    var out: String = "hayai-runs/corpus"
+    @Option(name: .long, help: "The corpus folder to write (default: WORKSPACE/corpus; WORKSPACE is $HAYAI_HOME or ./hayai-runs).")
+    var out: String?
+
+    var outFolder: String { out ?? Workspace.path("corpus") }
 
     @Option(name: .long, help: "A named source: debian-default (the bilingual Debian corpus).")
     var source: [String] = []
@@ -80,11 +83,11 @@ struct DataBuildCommand: ParsableCommand {
         let context = SourceContext(cacheFolder: DefaultCorpus.cacheFolder, log: { CLI.printError($0) })
         let started = Date()
         let manifest: CorpusManifest
-        do { manifest = try CorpusBuilder.build(sources: sources, into: out, options: options, context: context) } catch let e as CorpusError {
+        do { manifest = try CorpusBuilder.build(sources: sources, into: outFolder, options: options, context: context) } catch let e as CorpusError {
             throw UserError(e.description)
         }
         let train = manifest.splits["train"]!, val = manifest.splits["val"]!
-        print("corpus \(out): \(manifest.sources.count) sources, train \(train.documents) documents / \(train.bytes) bytes, val \(val.documents) documents / \(val.bytes) bytes (\(CLI.fixed(Date().timeIntervalSince(started))) s)")
+        print("corpus \(outFolder): \(manifest.sources.count) sources, train \(train.documents) documents / \(train.bytes) bytes, val \(val.documents) documents / \(val.bytes) bytes (\(CLI.fixed(Date().timeIntervalSince(started))) s)")
         for s in manifest.sources {
             print("  \(s.name)\(s.packageVersion.map { " \($0)" } ?? ""): \(s.documents) documents, \(s.bytes) bytes; licence: \(s.licence)")
         }

@@ -39,7 +39,7 @@ struct GenerateCommand: ParsableCommand {
         commandName: "generate",
         abstract: "Complete a prompt.",
         discussion: """
-            Streams the completion to standard output and ends with a stats line on standard error
+            Streams the completion to standard output and ends with a stats line on standard error \
             (prompt and generation tokens/s). With --json, prints one JSON object instead.
             """)
 
@@ -60,12 +60,6 @@ struct GenerateCommand: ParsableCommand {
     @Flag(help: "Keep going past end-of-sequence tokens.")
     var ignoreEOS = false
 
-    @Option(name: .customLong("ctx"), help: "Context length (default: the model's, at most 4096).")
-    var contextLength: Int?
-
-    @Option(name: .customLong("kv-type"), help: "KV cache storage: f32, f16 or q8_0.")
-    var kvType: KVStorage = .f32
-
     @OptionGroup var sampling: SamplingOptions
 
     @Flag(help: "Print one JSON object: text, ids, stop reason, timings.")
@@ -74,21 +68,21 @@ struct GenerateCommand: ParsableCommand {
     func validate() throws {
         guard (prompt != nil) != (promptFile != nil) else { throw ValidationError("give exactly one of -p PROMPT or --file PATH") }
         guard maxTokens >= 0 else { throw ValidationError("-n must be ≥ 0") }
-        if let c = contextLength, c < 1 { throw ValidationError("--ctx must be at least 1") }
     }
 
     func run() throws {
-        CLI.setThreads(options.threads)
         let (model, tokenizer) = try CLI.loadModel(options.model, adapter: options.adapter)
         let text = try promptFile.map(CLI.readText(file:)) ?? prompt!
         let promptTokens = tokenizer.encode(text, addSpecialTokens: true)
-        let session = InferenceSession(model: model, contextLength: contextLength, threads: options.threads, kvType: kvType)
+        let session = InferenceSession(model: model, runtime: options.runtime)
         var opts = GenerationOptions()
         opts.maxTokens = maxTokens
         opts.sampling = sampling.parameters
         opts.stopStrings = stopStrings
         opts.stopAtEOS = !ignoreEOS
         let generator = Generator(session: session, tokenizer: tokenizer)
+        // Ctrl-C ends the generation (stop: interrupted) with what was produced printed; exit status 130.
+        Interrupt.installSIGINTHandler()
         let result = try generator.generate(promptTokens: promptTokens, options: opts) { piece in
             if !json { CLI.write(piece) }
             return true
@@ -106,5 +100,6 @@ struct GenerateCommand: ParsableCommand {
                            + "generated: \(result.generatedTokens.count) tokens, \(CLI.fixed(result.tokensPerSecond)) tokens/s | "
                            + "stop: \(result.stopReason.rawValue)")
         }
+        if result.stopReason == .interrupted { throw ExitCode(130) }
     }
 }

@@ -27,7 +27,6 @@ struct LogitsCommand: ParsableCommand {
     }
 
     func run() throws {
-        CLI.setThreads(options.threads)
         let model = try Model.load(path: options.model, adapter: options.adapter)
         let tokens: [Int]
         if let ids {
@@ -39,7 +38,9 @@ struct LogitsCommand: ParsableCommand {
             guard let tokenizer = model.tokenizer else { throw UserError("\(options.model): the checkpoint has no tokenizer; use --ids") }
             tokens = tokenizer.encode(try input.resolve() ?? "", addSpecialTokens: true)
         }
-        let session = InferenceSession(model: model, contextLength: min(model.config.maxPositions, max(tokens.count, 1)))
+        var runtime = options.runtime
+        runtime.contextLength = runtime.contextLength ?? min(model.config.maxPositions, max(tokens.count, 1))
+        let session = InferenceSession(model: model, runtime: runtime)
         guard tokens.count <= model.config.maxPositions else {
             throw InferenceError.contextOverflow(tokens: tokens.count, context: model.config.maxPositions)
         }

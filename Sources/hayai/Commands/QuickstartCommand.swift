@@ -9,15 +9,16 @@ import Evaluation
 import Inference
 import RunStore
 import Tokenizers
+import Workbench
 
 struct QuickstartCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quickstart",
         abstract: "Train a base and an instruct model on the bundled data, evaluate and compare them, then chat.",
         discussion: """
-            Works in WORKSPACE/quickstart (WORKSPACE: --home, $HAYAI_HOME or ./hayai-runs). The corpus comes from
-            Debian packages (downloaded once into ~/.cache/hayai), the instructions from data/sft and, when
-            $HAYAI_DATA holds JGLUE (jglue/jcommonsenseqa/train-v1.3.json), from JCommonsenseQA's train split.
+            Works in WORKSPACE/quickstart (WORKSPACE: --home, $HAYAI_HOME or ./hayai-runs). The corpus comes from \
+            Debian packages (downloaded once into ~/.cache/hayai), the instructions from data/sft and, when \
+            $HAYAI_DATA holds JGLUE (jglue/jcommonsenseqa/train-v1.3.json), from JCommonsenseQA's train split. \
             About 15 minutes on 2 cores with the defaults; --minutes sets the pretraining budget.
             """)
 
@@ -52,7 +53,10 @@ struct QuickstartCommand: ParsableCommand {
     var threads: Int?
 
     func run() throws {
-        CLI.setThreads(threads)
+        let runtime = RuntimeOptions(threads: threads)
+        runtime.applyToBLAS()
+        // Each stage is the command a user would type: -t goes to every one of them.
+        let threadArgs = threads.map { ["-t", "\($0)"] } ?? []
         let workspace = home.map { URL(fileURLWithPath: $0) } ?? RunStore.defaultWorkspace
         let q = workspace.appendingPathComponent("quickstart")
         try FileManager.default.createDirectory(at: q, withIntermediateDirectories: true)
@@ -85,7 +89,7 @@ struct QuickstartCommand: ParsableCommand {
                 .write(to: config)
             let resume = FileManager.default.fileExists(atPath: base) && PretrainCheckpointsProbe.hasStepFolder(base)
             try PretrainCommand.parse(["--config", config.path, "--data", corpus, "--out", base, "--minutes", "\(minutes)"]
-                                      + (resume ? ["--resume"] : ["--name", Self.runName("quickstart-base")]) + homeArgs).run()
+                                      + (resume ? ["--resume"] : ["--name", Self.runName("quickstart-base")]) + homeArgs + threadArgs).run()
         }
         try stage(4, "instruct model: supervised fine-tuning", done: exists(instruct, "config.json")) {
             guard let sft = CLI.findRepositoryFolder("data").map({ ($0 as NSString).appendingPathComponent("sft/hayai-instruct-bilingual.jsonl") }),
@@ -100,7 +104,7 @@ struct QuickstartCommand: ParsableCommand {
             } else {
                 print("($HAYAI_DATA has no JGLUE: fine-tuning on the hand-written instructions only)")
             }
-            try SFTCommand.parse(args).run()
+            try SFTCommand.parse(args + threadArgs).run()
         }
 
         let store = try RunStore.open(workspace: workspace)
@@ -111,21 +115,23 @@ struct QuickstartCommand: ParsableCommand {
             for (label, path) in [("base", base), ("instruct", instruct)] {
                 let name = "quickstart-eval-\(label)-\(Self.stamp(of: path))"
                 if let run = try store.run(named: name), run.status == .completed { evalRuns[label] = run; continue }
-                let model = try LocalLanguageModel(path: path)
                 let evalTasks = try tasks.map { try EvalSets.load($0, folder: nil) }
-                let config = EvalRunConfig(model: path, tasks: tasks, limit: evalLimit, numFewshot: nil, reuseContext: true)
-                let resume = try store.run(named: name) != nil ? name : nil
-                let result = try EvalSession(store: store, model: model, config: config)
-                    .run(evalTasks, name: resume == nil ? name : nil, resume: resume, skipBadLines: false)
-                print("\(label):\n" + EvalTable.render(result.tasks))
-                evalRuns[label] = result.run
+                let evalRun = try store.run(named: name) != nil
+                    ? try EvalRun.resume(store: store, name: name) { try EvalSets.load($0, folder: nil) }
+                    : try EvalRun.create(store: store, config: EvalRunConfig(model: path, tasks: tasks, limit: evalLimit),
+                                         tasks: evalTasks, name: name)
+                let model = try LocalLanguageModel(path: path, runtime: runtime)
+                let results = try EvalCommand.execute(evalRun, model: model, skipBadLines: false, quiet: false)
+                print("\(label):\n" + EvalTable.render(results))
+                evalRuns[label] = evalRun.run
             }
         }
         try stage(6, "compare: instruct (B) against base (A)", done: false) {
-            print(try Comparison.make(store: store, a: evalRuns["base"]!, b: evalRuns["instruct"]!).text(show: 3))
+            print(try Comparison.makeAndStore(store: store, a: evalRuns["base"]!, b: evalRuns["instruct"]!,
+                                              name: Self.runName("quickstart-compare")).record.text(show: 3))
         }
         try stage(7, "side by side: the same prompts to both models", done: false) {
-            try Self.sideBySide(base: base, instruct: instruct)
+            try Self.sideBySide(base: base, instruct: instruct, runtime: runtime)
         }
         let report = q.appendingPathComponent("report.html")
         try stage(8, "report", done: false) {
@@ -141,7 +147,7 @@ struct QuickstartCommand: ParsableCommand {
             print("Start that chat now? [Y/n] ", terminator: "")
             fflush(stdout)
             let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased() ?? "n"
-            if answer.isEmpty || answer.hasPrefix("y") { try ChatCommand.parse(["--compare", base, instruct]).run() }
+            if answer.isEmpty || answer.hasPrefix("y") { try ChatCommand.parse(["--compare", base, instruct] + threadArgs).run() }
         }
     }
 
@@ -172,16 +178,16 @@ struct QuickstartCommand: ParsableCommand {
 
     /// Both models answer the same prompts (greedy): the base as plain completion, the instruct model
     /// in the chat format detected from its checkpoint.
-    static func sideBySide(base: String, instruct: String) throws {
+    static func sideBySide(base: String, instruct: String, runtime: RuntimeOptions) throws {
         let library = TemplateLibrary.standard()
         var settings = ChatSettings()
-        settings.temperature = 0
-        settings.repeatPenalty = 1.15
+        settings.sampling.temperature = 0
+        settings.sampling.repetitionPenalty = 1.15
         settings.maxTokens = 48
         func session(_ path: String, template: ChatTemplate?) throws -> ChatSession {
             let model = try Model.load(path: path)
             let detection = TemplateDetection.detect(model: model, library: library)
-            return ChatSession(model: try LocalLanguageModel(model: model, contextLength: 512),
+            return ChatSession(model: try LocalLanguageModel(model: model, runtime: RuntimeOptions(threads: runtime.threads, contextLength: 512)),
                                template: template ?? detection.template, checkpointSystem: detection.defaultSystem, settings: settings)
         }
         let plain = try library.template(named: "plain")

@@ -1,4 +1,5 @@
 // `hayai runs`: list, inspect, export and remove the runs stored in a workspace's hayai.sqlite.
+import Basics
 import ArgumentParser
 import Foundation
 import RunStore
@@ -8,7 +9,7 @@ struct RunsCommand: ParsableCommand {
         commandName: "runs",
         abstract: "List, inspect, export and remove stored training and eval runs.",
         discussion: """
-            Runs live in hayai.sqlite in the workspace: --home, else $HAYAI_HOME, else ./hayai-runs.
+            Runs live in hayai.sqlite in the workspace: --home, else $HAYAI_HOME, else ./hayai-runs. \
             A run whose process died without finishing is shown as interrupted; what it logged is kept.
             """,
         subcommands: [List.self, Show.self, Export.self, Remove.self, WriteTestMetrics.self],
@@ -141,10 +142,13 @@ extension RunsCommand {
 
         static let configuration = CommandConfiguration(
             commandName: "export",
-            abstract: "Write a run's metrics as CSV, JSON lines, or a Weights & Biases run folder.",
+            abstract: "Write a run's metrics (an eval run's items) as CSV, JSON lines, or a Weights & Biases run folder.",
             discussion: """
-                csv: step,tokens,name,value,time — one row per point. jsonl: one object per step with all its metrics.
-                wandb: a folder with wandb-history.jsonl, wandb-summary.json, config.yaml and wandb-metadata.json,
+                csv: step,tokens,name,value,time — one row per point (an eval run:                 task,item_index,correct,prediction,target,metrics — one row per item).
+
+                jsonl: one object per step with all its metrics (an eval run: one object per item, with its document and prompt).
+
+                wandb: a folder with wandb-history.jsonl, wandb-summary.json, config.yaml and wandb-metadata.json, \
                 as in a W&B run's files/ folder (default ./NAME-wandb).
                 """
         )
@@ -276,13 +280,7 @@ enum RunsFormat {
         run.status == .running ? max(0, Date().timeIntervalSince(run.startedAt)) : run.duration
     }
 
-    static func duration(_ seconds: TimeInterval?) -> String {
-        guard let seconds else { return "-" }
-        let s = Int(seconds.rounded())
-        if s < 60 { return "\(s)s" }
-        if s < 3600 { return "\(s / 60)m\(String(format: "%02ld", s % 60))s" }
-        return "\(s / 3600)h\(String(format: "%02ld", (s % 3600) / 60))m"
-    }
+    static func duration(_ seconds: TimeInterval?) -> String { Durations.text(seconds) }
 
     static func shorten(_ text: String, to length: Int) -> String {
         text.count <= length ? text : "…" + text.suffix(length - 1)

@@ -3,24 +3,26 @@
 // chat template.
 import ArgumentParser
 import Foundation
+import Inference
 import Chat
 import RunStore
 import Tokenizers
 import Inference
 import Training
+import Workbench
 
 struct SFTCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sft",
         abstract: "Fine-tune a base model on instructions (supervised fine-tuning).",
         discussion: """
-            --data takes JSONL in Alpaca shape ({"instruction","input","output"}) or chat shape
-            ({"messages":[{"role","content"}]}); repeat it to mix files. --jcommonsenseqa adds templated items
-            from JCommonsenseQA's train split (never the validation split); --corpus-pairs adds definition pairs
-            from a corpus's Jargon File entries and Japanese manual pages. Examples are rendered with --template
-            (a format in prompts/: \(TemplateLibrary.standard().names.joined(separator: ", "))), followed by the
-            end-of-text token; only the answers are trained on, and short examples are packed into rows without
-            attention crossing them. Examples longer than a row are cut (counted). The instruct checkpoint's
+            --data takes JSONL in Alpaca shape ({"instruction","input","output"}) or chat shape \
+            ({"messages":[{"role","content"}]}); repeat it to mix files. --jcommonsenseqa adds templated items \
+            from JCommonsenseQA's train split (never the validation split); --corpus-pairs adds definition pairs \
+            from a corpus's Jargon File entries and Japanese manual pages. Examples are rendered with --template \
+            (a format in prompts/: \(TemplateLibrary.standard().names.joined(separator: ", "))), followed by the \
+            end-of-text token; only the answers are trained on, and short examples are packed into rows without \
+            attention crossing them. Examples longer than a row are cut (counted). The instruct checkpoint's \
             tokenizer_config.json carries the chat template, so `hayai chat` detects the format.
             """)
 
@@ -96,7 +98,7 @@ struct SFTCommand: ParsableCommand {
     }
 
     func run() throws {
-        CLI.setThreads(threads)
+        RuntimeOptions(threads: threads).applyToBLAS()
         let library = TemplateLibrary.standard()
         let format = try library.template(named: template)
         let baseCheckpoint = try BaseCheckpoint(path: base)
@@ -112,7 +114,13 @@ struct SFTCommand: ParsableCommand {
             records += loaded
             if !report.skipped.isEmpty { CLI.printError("\(file): skipped \(report.skipped.count) bad lines (first: \(report.skipped[0]))") }
         }
-        if let jcommonsenseqa { records += try InstructionData.jcommonsenseqa(trainFile: jcommonsenseqa, limit: jcommonsenseqaLimit) }
+        if let jcommonsenseqa {
+            guard let sft = Repository.folder("data").map({ ($0 as NSString).appendingPathComponent("sft/jcommonsenseqa-instruction.txt") }),
+                  FileManager.default.fileExists(atPath: sft) else {
+                throw UserError("data/sft/jcommonsenseqa-instruction.txt not found: run from the repository")
+            }
+            records += try InstructionData.jcommonsenseqa(trainFile: jcommonsenseqa, instruction: try CLI.readText(file: sft), limit: jcommonsenseqaLimit)
+        }
         if let corpusPairs { records += try InstructionData.corpusPairs(corpus: corpusPairs, limit: corpusPairsLimit) }
         let sequences = records.map { SFTPacking.tokenize(Self.example($0, format: format, eos: eosText), tokenizer: tokenizer) }
 
@@ -140,23 +148,23 @@ struct SFTCommand: ParsableCommand {
         let baseRun = try? store.runs(kind: .pretrain).first { URL(fileURLWithPath: $0.model ?? "").standardizedFileURL == URL(fileURLWithPath: base).standardizedFileURL }
         let runName = name ?? QuickstartCommand.runName("sft")
         let outDir = out ?? store.workspace.appendingPathComponent("checkpoints").appendingPathComponent(runName).path
-        var run = try store.createRun(kind: .sft, name: runName, model: URL(fileURLWithPath: outDir).standardizedFileURL.path,
-                                      config: runConfig, parent: baseRun?.name)
-        let heartbeat = HeartbeatTimer(store: store, run: run, every: 30)
-        defer { heartbeat.cancel() }
+        runConfig["base_hash"] = try ModelIdentity.contentHash(path: base)
+        let recorder = try RunRecorder.create(store: store, kind: .sft, name: runName, model: URL(fileURLWithPath: outDir).standardizedFileURL.path,
+                                              config: runConfig, parent: baseRun?.name)
         let stop = StopRequest()
         stop.install()
         let progress = ProgressLine(label: "sft", total: training.plannedSteps, isTerminal: ProgressLine.standardOutputIsTerminal,
                                     plainEverySteps: max(1, training.plannedSteps / 10), write: ProgressLine.writeStandardOutput)
         do {
+            try recorder.recording {
             if let v = try training.validationLoss() {
-                try store.log(run: run, step: 0, tokens: 0, metrics: ["val/loss": v])
+                try recorder.log(step: 0, tokens: 0, metrics: ["val/loss": v])
                 progress.message("step 0: val loss \(String(format: "%.4f", v))")
             }
             var tokens = 0
             let done = try training.run(onStep: { p in
                 tokens += config.microBatchSize * config.gradAccumulation * (seqLen ?? training.parameters.config.maxPositions)
-                try store.log(run: run, step: p.step, tokens: tokens, metrics: [
+                try recorder.log(step: p.step, tokens: tokens, metrics: [
                     "train/loss": Double(p.loss), "lr": p.learningRate, "grad_norm": Double(p.gradientNorm), "tokens_per_second": p.tokensPerSecond])
                 progress.update(step: p.step, loss: Double(p.loss), tokensPerSecond: p.tokensPerSecond,
                                 extra: [("epoch", "\(p.epoch)"), ("lr", String(format: "%.2e", p.learningRate))])
@@ -164,16 +172,20 @@ struct SFTCommand: ParsableCommand {
             progress.finish()
             var summary: [String: Double] = ["steps": Double(done)]
             if let v = try training.validationLoss() {
-                try store.log(run: run, step: done, tokens: tokens, metrics: ["val/loss": v])
+                try recorder.log(step: done, tokens: tokens, metrics: ["val/loss": v])
                 summary["val/loss"] = v
                 print("step \(done): val loss \(String(format: "%.4f", v))")
             }
             try training.save(to: outDir, chatTemplate: format.jinjaSource, templateName: format.name)
-            run = try store.finish(run: run, status: stop.isRequested ? .interrupted : .completed, summary: summary)
-            print("instruct model in \(outDir) (run \(run.name)); try: hayai chat \(outDir)")
+            let run = try recorder.finish(stop.isRequested ? .interrupted : .completed, summary: summary)
+            if config.lora != nil {
+                print("LoRA adapter in \(outDir) (run \(run.name)); try: hayai chat \(base) --adapter \(outDir)")
+            } else {
+                print("instruct model in \(outDir) (run \(run.name)); try: hayai chat \(outDir)")
+            }
+            }
         } catch {
             progress.finish()
-            _ = try? store.finish(run: run, status: .failed)
             throw error
         }
     }

@@ -17,11 +17,26 @@ struct TokenizeCommand: ParsableCommand {
     @Flag(help: "Do not add BOS/EOS as the tokenizer's post-processor would.")
     var noSpecial = false
 
-    @Flag(help: "Print {\"ids\":[...]} instead of one id and its piece per line.")
+    @Flag(help: "Print {\"ids\":[...]} instead of one id and its text piece per line.")
     var json = false
 
     func validate() throws {
         guard input.isGiven else { throw ValidationError("give the text with --text TEXT or --file PATH") }
+    }
+
+    /// Bytes as text: whole UTF-8 characters as themselves, any other byte as <0xNN>.
+    static func text(of bytes: [UInt8]) -> String {
+        var out = "", i = 0
+        while i < bytes.count {
+            let lead = bytes[i]
+            let width = lead < 0x80 ? 1 : lead >> 5 == 0b110 ? 2 : lead >> 4 == 0b1110 ? 3 : lead >> 3 == 0b11110 ? 4 : 0
+            if width > 0, i + width <= bytes.count, let s = String(validating: bytes[i..<i + width], as: UTF8.self) {
+                out += s; i += width
+            } else {
+                out += String(format: "<0x%02X>", lead); i += 1
+            }
+        }
+        return out
     }
 
     func run() throws {
@@ -31,7 +46,13 @@ struct TokenizeCommand: ParsableCommand {
         if json {
             print("{\"ids\":\(JSON.array(ids))}")
         } else {
-            for id in ids { print("\(id)\t\(JSON.string(tokenizer.tokenString(id) ?? ""))") }
+            // The piece as text (a token's bytes, decoded), with bytes that are part of a character split
+            // across tokens as <0xNN>; special tokens by name. The vocabulary's byte-level spelling
+            // (`æĹ` for a Japanese byte pair) says nothing to a reader.
+            for id in ids {
+                let piece = tokenizer.isSpecial(id) ? (tokenizer.tokenString(id) ?? "") : Self.text(of: tokenizer.tokenBytes(id))
+                print("\(id)\t\(JSON.string(piece))")
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 import ArgumentParser
 import Corpus
 import Foundation
+import Workbench
 import Tokenizers
 
 struct TokenizerCommand: ParsableCommand {
@@ -31,7 +32,7 @@ struct TokenizerTrainCommand: ParsableCommand {
     @Option(name: .long, help: "Vocabulary size, special tokens and the 256 bytes included.")
     var vocabSize: Int
 
-    @Option(name: .long, help: "The tokenizer folder to write (default: CORPUS/tokenizer, or hayai-runs/tokenizer).")
+    @Option(name: .long, help: "The tokenizer folder to write (default: CORPUS/tokenizer, or WORKSPACE/tokenizer; WORKSPACE is $HAYAI_HOME or ./hayai-runs).")
     var out: String?
 
     @Option(name: .long, help: "Pairs seen fewer times than this are not merged.")
@@ -57,7 +58,7 @@ struct TokenizerTrainCommand: ParsableCommand {
         } catch let e as CorpusError { throw UserError(e.description) }
         let bytes = documents.reduce(0) { $0 + $1.utf8.count }
         guard bytes > 0 else { throw UserError("\(corpus ?? text!): no text to train on") }
-        let folder = out ?? (corpus.map { URL(fileURLWithPath: $0).appendingPathComponent("tokenizer").path } ?? "hayai-runs/tokenizer")
+        let folder = out ?? (corpus.map { URL(fileURLWithPath: $0).appendingPathComponent("tokenizer").path } ?? Workspace.path("tokenizer"))
         let started = Date()
         let trained = BPETrainer.train(documents: documents, options: BPETrainerOptions(vocabSize: vocabSize, minFrequency: minFrequency))
         let seconds = Date().timeIntervalSince(started)

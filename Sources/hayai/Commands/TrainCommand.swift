@@ -3,9 +3,11 @@
 // and checkpoints in Hugging Face layout (OUT/step-N while training, OUT itself at the end).
 import ArgumentParser
 import Foundation
+import Inference
 import Kernels
 import RunStore
 import Training
+import Workbench
 
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,22 +22,22 @@ struct PretrainCommand: ParsableCommand {
         commandName: "pretrain",
         abstract: "Pretrain a StableLM-style base model on the CPU.",
         discussion: """
-            --config is a preset (\(Presets.names.joined(separator: ", "))) or a JSON file of overrides on one, with
+            --config is a preset (\(Presets.names.joined(separator: ", "))) or a JSON file of overrides on one, with \
             Hugging Face's names for the model and nanoGPT's for the run, for example
               {"preset": "tiny", "hidden_size": 128, "num_hidden_layers": 4, "context_length": 128,
                "micro_batch_size": 16, "grad_accumulation": 1, "steps": 500, "lr": 0.003, "min_lr": 0.0003,
                "warmup_steps": 50, "eval_interval": 100, "checkpoint_interval": 250, "seed": 1337}
             The vocabulary size comes from the tokenizer.
 
-            Data is a corpus folder from `hayai data build` (tokens/train_*.bin, val_*.bin and its tokenizer),
-            or a UTF-8 text file with --tokenizer: documents are blocks separated by blank lines, the last 5%
-            of the tokens are held out for validation, and lines that are not valid UTF-8 are skipped with a
+            Data is a corpus folder from `hayai data build` (tokens/train_*.bin, val_*.bin and its tokenizer), \
+            or a UTF-8 text file with --tokenizer: documents are blocks separated by blank lines, the last 5% \
+            of the tokens are held out for validation, and lines that are not valid UTF-8 are skipped with a \
             warning that gives their line numbers.
 
-            Checkpoints go to OUT/step-N every checkpoint_interval steps and to OUT itself at the end (default
-            OUT: WORKSPACE/checkpoints/RUN). Each holds config.json, model.safetensors, the tokenizer files,
-            optimizer.safetensors and trainer_state.json; --resume continues from the newest exactly.
-            Ctrl-C stops after saving a checkpoint (a second Ctrl-C quits at once; the last checkpoint is whole).
+            Checkpoints go to OUT/step-N every checkpoint_interval steps and to OUT itself at the end (default \
+            OUT: WORKSPACE/checkpoints/RUN). Each holds config.json, model.safetensors, the tokenizer files, \
+            optimizer.safetensors and trainer_state.json; --resume continues from the newest exactly. \
+            Ctrl-C stops after saving a checkpoint (a second Ctrl-C quits at once; the last checkpoint is whole). \
             Metrics (train/loss, val/loss, val/bpb, lr, grad_norm, tokens_per_second, mfu) go to the run store.
             """)
 
@@ -89,7 +91,7 @@ struct PretrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        CLI.setThreads(threads)
+        RuntimeOptions(threads: threads).applyToBLAS()
         let workspaceURL = workspace.home.map { URL(fileURLWithPath: $0) } ?? RunStore.defaultWorkspace
         let runName = name ?? (resume ? nil : Self.generatedName())
         let outDir = out ?? workspaceURL.appendingPathComponent("checkpoints").appendingPathComponent(runName!).path
@@ -125,19 +127,11 @@ struct PretrainCommand: ParsableCommand {
         let training = try PretrainRun(config: pretrainConfig, data: corpus, options: options, configSource: configSource)
 
         let store = try RunStore.open(workspace: workspaceURL)
-        var run: Run
-        if resume, let previous = try training.state.runName.flatMap({ try store.run(named: $0) }) {
-            run = try store.resume(run: previous)
-        } else {
-            run = try store.createRun(kind: .pretrain, name: training.state.runName, model: URL(fileURLWithPath: outDir).standardizedFileURL.path,
-                                      config: training.config.jsonText())
-        }
-        training.recordRunName(run.name)
+        let trainRun = try TrainRun(training: training, store: store, model: URL(fileURLWithPath: outDir).standardizedFileURL.path)
+        let run = trainRun.run
         let peak = ModelFLOPs.rememberedSgemmPeak(file: store.workspace.appendingPathComponent("sgemm_peak.json").path,
                                                   threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
         training.sgemmPeakOverride = peak
-        let heartbeat = HeartbeatTimer(store: store, run: run, every: 30)
-        defer { heartbeat.cancel() }
         stop.install()
 
         let progress = ProgressLine(label: "pretrain", total: training.state.plannedSteps > 0 ? training.state.plannedSteps : nil,
@@ -145,7 +139,6 @@ struct PretrainCommand: ParsableCommand {
                                     write: ProgressLine.writeStandardOutput)
         printBanner(training, run: run, store: store, outDir: outDir, progress: progress)
         var events = PretrainEvents()
-        events.metrics = { step, tokens, values in try store.log(run: run, step: step, tokens: tokens, metrics: values) }
         events.stepped = { p in
             progress.total = p.plannedSteps   // --minutes plans the step count from the measured step time
             var extra = [("lr", String(format: "%.2e", p.learningRate))]
@@ -159,21 +152,18 @@ struct PretrainCommand: ParsableCommand {
 
         let outcome: PretrainOutcome
         do {
-            outcome = try training.run(events: events)
+            outcome = try trainRun.run(events: events)
         } catch {
             progress.finish()
-            _ = try? store.finish(run: run, status: .failed)
             throw error
         }
         progress.finish()
         let seconds = training.state.elapsedSeconds
         switch outcome {
         case .completed(let step):
-            run = try store.finish(run: run, status: .completed, summary: ["steps": Double(step), "tokens": Double(training.state.tokensSeen)])
             print("done: \(step) steps, \(training.state.tokensSeen) tokens in \(ProgressLine.duration(seconds)); model in \(outDir)")
             print("try: hayai generate \(outDir) -p \"Once upon a time\"")
         case .interrupted(let step):
-            run = try store.finish(run: run, status: .interrupted)
             print("stopped at step \(step); checkpoint in \(PretrainCheckpoints.stepFolder(outDir, step: step)); continue with --resume --out \(outDir)")
             throw ExitCode(130)
         }
