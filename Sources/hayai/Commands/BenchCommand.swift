@@ -26,9 +26,10 @@ struct BenchCommand: ParsableCommand {
 
             --synthetic NAME builds random weights of a published shape (stablelm-2-1.6b, \
             stablelm-3b-4e1t, tiny) in memory, quantized to --type, so no download is needed.
-            --profile adds, per thread count, where the longest prompt's time goes: each kind of op
-            (matrix products by role, activation quantization, norms, the embedding lookup) timed on
-            its own with the model's matrices and pool, and the rest of the forward pass (attention,
+
+            --profile adds, per thread count, where the longest prompt's time goes: each kind of op \
+            (matrix products by role, activation quantization, norms, the embedding lookup) timed on \
+            its own with the model's matrices and pool, and the rest of the forward pass (attention, \
             rotary, residuals, synchronisation) as the remainder.
             """)
 
