@@ -48,6 +48,8 @@ public final class SFTRun {
     private let baseModel: Model?
     private let model: TrainingModel
     private let trainer: Trainer
+    /// LoRA with dropout: on while training, off for the validation loss.
+    private let dropout: LoRADropout?
 
     /// - sequences: tokenized examples (SFTPacking.tokenize), in a fixed order; a seeded shuffle
     ///   splits off the validation examples.
@@ -56,6 +58,7 @@ public final class SFTRun {
         self.config = config
         self.base = base
         var frozen: DecoderWeights?
+        var dropout: LoRADropout?
         let modelConfig: ModelConfig
         if let lora = config.lora {
             // The base stays as loaded (mapped F32/F16/BF16, packed quantized): forward through its own
@@ -64,7 +67,13 @@ public final class SFTRun {
             let adapters = try ParameterStore(lora: lora, base: model.plan)
             adapters.initializeLoRA(seed: config.seed)
             parameters = adapters
-            frozen = model.weights.attaching(adapters.adapters)
+            var attached = adapters.adapters
+            if lora.dropout > 0 {
+                let d = LoRADropout(p: Float(lora.dropout), seed: config.seed &+ 2)
+                attached = d.attach(to: attached)
+                dropout = d
+            }
+            frozen = model.weights.attaching(attached)
             baseModel = model
             modelConfig = model.config
         } else {
@@ -78,7 +87,8 @@ public final class SFTRun {
                                     $0 + $1.linears.reduce(0) { $0 + $1.1.weight.byteCount } } } ?? trained,
                                 adapters: frozen == nil ? 0 : trained, optimizer: 3 * trained,
                                 activations: TrainingModel.activationBytes(config: modelConfig, batchSize: config.microBatchSize, seqLen: seqLen,
-                                                                           loraRank: config.lora?.rank ?? 0))
+                                                                           loraRank: config.lora?.rank ?? 0, loraDropout: dropout != nil))
+        self.dropout = dropout
         try memory.check()
         var rng = SeededRandom(seed: config.seed)
         var order = Array(sequences.indices)
@@ -134,6 +144,8 @@ public final class SFTRun {
     /// Mean loss over the held-out examples' response tokens (nil when none were held out).
     public func validationLoss() throws -> Double? {
         guard !validation.isEmpty else { return nil }
+        dropout?.enabled = false
+        defer { dropout?.enabled = true }
         var sum = 0.0, count = 0
         for batch in validation {
             try model.forward(tokens: batch.tokens, labels: batch.labels, positions: batch.positions)

@@ -28,6 +28,10 @@ public final class TrainingModel {
     private let decoder: DecoderForward
     /// x·Aᵀ and dy·B of one adapted layer in the backward: 2 × (B·T, rank).
     private let loraScratch: UnsafeMutablePointer<Float>
+    /// LoRA dropout only: dropout(x) and the masked input gradient of one adapted layer, 2 × (B·T, widest input).
+    private let dropoutScratch: UnsafeMutablePointer<Float>
+    /// The adapters' dropout (LoRA with --lora-dropout), advanced to a new mask on every training forward.
+    public let dropout: LoRADropout?
     private var logitsAreGradients = false
     /// Whether the last forward packed documents (acts.positions holds their positions).
     private var usesPositions = false
@@ -63,6 +67,12 @@ public final class TrainingModel {
         decoder = DecoderForward(plan: parameters.plan, ropeCos: ropeCos.pointer, ropeSin: ropeSin.pointer,
                                  pool: allDense ? nil : ThreadPool(threads: ThreadPool.availableCores))
         loraScratch = acts.arena.floats(2 * batchSize * seqLen * (parameters.loraSettings?.rank ?? 0))
+        dropout = w.layers.lazy.flatMap { $0.linears.compactMap { $0.1.lora?.dropout } }.first
+        dropoutScratch = acts.arena.floats(dropout == nil ? 0 : Self.dropoutScratchFloats(config: c, rows: batchSize * seqLen))
+    }
+
+    private static func dropoutScratchFloats(config c: ModelConfig, rows: Int) -> Int {
+        2 * rows * max(c.hiddenSize, c.intermediateSize, c.numHeads * c.headDim)
     }
 
     /// Floats held for activations and gradient scratch.
@@ -70,9 +80,10 @@ public final class TrainingModel {
 
     /// The bytes a model of `config` would hold for activations and scratch at this batch shape
     /// (counted by laying the buffers out without allocating them).
-    public static func activationBytes(config: ModelConfig, batchSize: Int, seqLen: Int, loraRank: Int = 0) -> Int {
+    public static func activationBytes(config: ModelConfig, batchSize: Int, seqLen: Int, loraRank: Int = 0, loraDropout: Bool = false) -> Int {
         let counted = Activations(config: config, batch: batchSize, seqLen: seqLen, countOnly: true).arena.floatCount
-        return 4 * (counted + max(1, 2 * batchSize * seqLen * loraRank))   // the LoRA scratch (one float when unused)
+        let dropout = loraDropout ? dropoutScratchFloats(config: config, rows: batchSize * seqLen) : 0
+        return 4 * (counted + max(1, 2 * batchSize * seqLen * loraRank) + max(1, dropout))   // LoRA and dropout scratch (one float each when unused)
     }
 
     // MARK: - Forward
@@ -113,6 +124,7 @@ public final class TrainingModel {
                 acts.targets[r] = Int32(label)
             }
         }
+        if let dropout, dropout.isActive { dropout.pass &+= 1 }
         runForward()
         return loss
     }
@@ -197,17 +209,28 @@ public final class TrainingModel {
         }
     }
 
-    /// y = x·Wᵀ + s·(x·Aᵀ)·Bᵀ with A: (r, in), B: (out, r). With xa = x·Aᵀ and u = dy·B (both (N, r)):
-    /// dB += s·dyᵀ·xa, dA += s·uᵀ·x, dx += s·u·A.
-    private func loraBackward(_ lora: LoRAAdapter, dy: UnsafePointer<Float>, x: UnsafePointer<Float>, inFeatures: Int, outFeatures: Int,
+    /// y = x·Wᵀ + s·(d(x)·Aᵀ)·Bᵀ with A: (r, in), B: (out, r) and d the dropout mask (identity without).
+    /// With xa = d(x)·Aᵀ and u = dy·B (both (N, r)): dB += s·dyᵀ·xa, dA += s·uᵀ·d(x), dx += d(s·u·A).
+    private func loraBackward(_ lora: LoRAAdapter, dy: UnsafePointer<Float>, x original: UnsafePointer<Float>, inFeatures: Int, outFeatures: Int,
                               dA: UnsafeMutablePointer<Float>, dB: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?) {
         let n = batchSize * seqLen, r = lora.rank, s = lora.scale
         let xa = loraScratch, u = loraScratch + n * r
+        var x = original
+        let drop = lora.activeDropout
+        if let drop {
+            drop.apply(original, count: n * inFeatures, salt: lora.dropoutSalt, into: dropoutScratch)
+            x = UnsafePointer(dropoutScratch)
+        }
         BLAS.gemm(transA: false, transB: true, m: n, n: r, k: inFeatures, a: x, lda: inFeatures, b: lora.a.pointer, ldb: inFeatures, c: xa, ldc: r)
         BLAS.gemm(transA: true, transB: false, m: outFeatures, n: r, k: n, alpha: s, a: dy, lda: outFeatures, b: xa, ldb: r, beta: 1, c: dB, ldc: r)
         BLAS.gemm(transA: false, transB: false, m: n, n: r, k: outFeatures, a: dy, lda: outFeatures, b: lora.b.pointer, ldb: r, c: u, ldc: r)
         BLAS.gemm(transA: true, transB: false, m: r, n: inFeatures, k: n, alpha: s, a: u, lda: r, b: x, ldb: inFeatures, beta: 1, c: dA, ldc: inFeatures)
-        if let dx {
+        if let dx, let drop {
+            let g = dropoutScratch + n * inFeatures
+            BLAS.gemm(transA: false, transB: false, m: n, n: inFeatures, k: r, alpha: s, a: u, lda: r, b: lora.a.pointer, ldb: inFeatures,
+                      c: g, ldc: inFeatures)
+            drop.addGradient(g, count: n * inFeatures, salt: lora.dropoutSalt, into: dx)
+        } else if let dx {
             BLAS.gemm(transA: false, transB: false, m: n, n: inFeatures, k: r, alpha: s, a: u, lda: r, b: lora.a.pointer, ldb: inFeatures,
                       beta: 1, c: dx, ldc: inFeatures)
         }
