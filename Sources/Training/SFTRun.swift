@@ -22,6 +22,9 @@ public struct SFTConfig: Codable, Equatable, Sendable {
     /// Fraction of examples held out for the validation loss.
     public var validationFraction = 0.05
     public var seed: UInt64 = 1337
+    /// Wall-clock budget: no step starts once this many seconds have passed (the planned steps stay the
+    /// schedule's length, so a budget cut ends partway down the decay).
+    public var timeLimitSeconds: Double?
     /// Train LoRA adapters beside the frozen base instead of every weight.
     public var lora: LoRASettings?
 
@@ -118,7 +121,13 @@ public final class SFTRun {
         var order: [Int] = [], cursor = 0, epoch = 0
         let clock = ContinuousClock()
         var step = 0
-        while step < plannedSteps && !shouldStop() {
+        let began = clock.now
+        func overBudget() -> Bool {
+            guard let limit = config.timeLimitSeconds else { return false }
+            let d = (clock.now - began).components
+            return Double(d.seconds) + Double(d.attoseconds) * 1e-18 >= limit
+        }
+        while step < plannedSteps && !shouldStop() && !overBudget() {
             let start = clock.now
             var micro: [MicroBatch] = []
             for _ in 0..<config.gradAccumulation {

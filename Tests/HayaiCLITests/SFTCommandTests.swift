@@ -91,6 +91,17 @@ final class SFTCommandTests: XCTestCase {
         XCTAssertEqual(chat.status, 0, chat.stderr)
     }
 
+    /// --minutes stops starting steps when the budget is spent and saves what was trained.
+    func testMinutesBudgetStopsTrainingAndSaves() throws {
+        let sft = Fixtures.repoRoot.appendingPathComponent("data/sft/hayai-instruct-bilingual.jsonl").path
+        let adapter = scratch.appendingPathComponent("budget").path
+        let r = try HayaiBinary.run(["train", "sft", "--base", base, "--data", sft, "--steps", "500", "--seq-len", "256", "--batch-size", "2",
+                                     "--lora-rank", "2", "--minutes", "0.00001", "--out", adapter, "--home", scratch.appendingPathComponent("ws").path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("step 1: val loss"), "one step inside a 0.6 ms budget: \(r.stdout.suffix(400))")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: adapter + "/adapter_config.json"))
+    }
+
     func testBadLoRAOptionsAreOneLineErrors() throws {
         let good = try data([#"{"instruction": "ok", "output": "fine"}"#])
         for (options, fragment) in [(["--lora-rank", "4", "--lora-targets", "q,zz"], "unknown target 'zz'"),

@@ -64,7 +64,7 @@ struct EvalCommand: ParsableCommand {
         let store = try RunStore.open(workspace: home.map { URL(fileURLWithPath: $0) })
         let evalTasks = try taskNames.map { try EvalSets.load($0, folder: evalsets) }
         let model = try LocalLanguageModel(path: options.model, adapter: options.adapter, contextLength: contextLength)
-        let config = EvalRunConfig(model: options.model, tasks: taskNames, limit: limit, numFewshot: numFewshot, reuseContext: !noReuse)
+        let config = EvalRunConfig(model: options.model, adapter: options.adapter, tasks: taskNames, limit: limit, numFewshot: numFewshot, reuseContext: !noReuse)
         let results = try EvalSession(store: store, model: model, config: config)
             .run(evalTasks, name: name, resume: resume, skipBadLines: skipBadLines, quiet: json)
         if json {
@@ -80,6 +80,8 @@ struct EvalCommand: ParsableCommand {
 /// What an eval run was asked to do (stored as the run's config).
 struct EvalRunConfig: Codable {
     var model: String
+    /// The LoRA adapter run beside `model`, if any.
+    var adapter: String? = nil
     var tasks: [String]
     var limit: Int?
     var numFewshot: Int?

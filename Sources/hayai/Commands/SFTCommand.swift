@@ -69,6 +69,9 @@ struct SFTCommand: ParsableCommand {
     @Option(help: "Comma-separated linear layers that get adapters: q,k,v,o,gate,up,down (qkv for fused projections).")
     var loraTargets = "q,k,v,o,gate,up,down"
 
+    @Option(help: "Stop starting new steps after this many minutes (the adapter or model trained so far is saved).")
+    var minutes: Double?
+
     @Option(help: "Tokens per packed row (default: the base's context).")
     var seqLen: Int?
 
@@ -95,6 +98,7 @@ struct SFTCommand: ParsableCommand {
             throw ValidationError("give instruction data: --data FILE.jsonl (repeatable), --jcommonsenseqa TRAIN or --corpus-pairs CORPUS")
         }
         guard epochs > 0, lr > 0, batchSize > 0 else { throw ValidationError("--epochs, --lr and --batch-size must be positive") }
+        if let minutes, !(minutes > 0) { throw ValidationError("--minutes must be positive") }
     }
 
     func run() throws {
@@ -124,6 +128,7 @@ struct SFTCommand: ParsableCommand {
         var config = SFTConfig()
         config.epochs = epochs; config.steps = steps; config.lr = lr; config.minLR = lr / 10
         config.microBatchSize = batchSize; config.contextLength = seqLen; config.seed = seed
+        config.timeLimitSeconds = minutes.map { $0 * 60 }
         if let loraRank { config.lora = try LoRASettings.parse(rank: loraRank, alpha: loraAlpha, dropout: loraDropout ?? 0, targets: loraTargets, base: baseCheckpoint) }
         let pad = tokenizer.tokenID("<|padding|>") ?? eos
         let training = try SFTRun(base: baseCheckpoint, sequences: sequences, padToken: pad, config: config)
