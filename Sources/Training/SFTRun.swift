@@ -90,7 +90,8 @@ public final class SFTRun {
                                     $0 + $1.linears.reduce(0) { $0 + $1.1.weight.byteCount } } } ?? trained,
                                 adapters: frozen == nil ? 0 : trained, optimizer: 3 * trained,
                                 activations: TrainingModel.activationBytes(config: modelConfig, batchSize: config.microBatchSize, seqLen: seqLen,
-                                                                           loraRank: config.lora?.rank ?? 0, loraDropout: dropout != nil))
+                                                                           loraRank: config.lora?.rank ?? 0, loraDropout: dropout != nil,
+                                                                           logitChunkRows: Self.logitChunkRows))
         self.dropout = dropout
         try memory.check()
         var rng = SeededRandom(seed: config.seed)
@@ -107,12 +108,17 @@ public final class SFTRun {
         self.report = report
         let stepsPerEpoch = max(1, trainBatches.count / config.gradAccumulation)
         plannedSteps = config.steps ?? config.epochs * stepsPerEpoch
-        model = try TrainingModel(parameters: parameters, weights: frozen, batchSize: config.microBatchSize, seqLen: seqLen)
+        model = try TrainingModel(parameters: parameters, weights: frozen, batchSize: config.microBatchSize, seqLen: seqLen,
+                                  logitChunkRows: Self.logitChunkRows)
         let optimizer = AdamW(parameters: parameters, weightDecay: config.weightDecay)
         let schedule = LearningRateSchedule(maxLR: config.lr, minLR: config.minLR, warmupSteps: min(config.warmupSteps, plannedSteps / 2),
                                             totalSteps: plannedSteps)
         trainer = Trainer(model: model, optimizer: optimizer, schedule: schedule, maxGradientNorm: config.gradClip)
     }
+
+    /// Rows of vocabulary-wide logits held at once (their (B·T, vocab) whole would be most of a small
+    /// model's activations: 0.2 GB for SmolLM2's 49152 tokens at 4 × 256).
+    static let logitChunkRows = 128
 
     /// Trains `plannedSteps` steps, cycling through the batches in a new seeded order each epoch.
     /// `shouldStop` is asked between steps (Ctrl-C); returns the steps done.
