@@ -116,9 +116,10 @@ public final class SFTRun {
         trainer = Trainer(model: model, optimizer: optimizer, schedule: schedule, maxGradientNorm: config.gradClip)
     }
 
-    /// Rows of vocabulary-wide logits held at once (their (B·T, vocab) whole would be most of a small
-    /// model's activations: 0.2 GB for SmolLM2's 49152 tokens at 4 × 256).
-    static let logitChunkRows = 128
+    /// Rows of vocabulary-wide logits held at once (their (B·T, vocab) whole is 0.2 GB for SmolLM2's
+    /// 49152 tokens at 4 × 256). 256 is at least every quantized type's crossover to dequantize-and-gemm
+    /// (QuantizedMatrix.preferredStrategy), so a quantized output matrix gives the unchunked logits.
+    static let logitChunkRows = 256
 
     /// Trains `plannedSteps` steps, cycling through the batches in a new seeded order each epoch.
     /// `shouldStop` is asked between steps (Ctrl-C); returns the steps done.
