@@ -36,6 +36,13 @@ struct QuickstartLoRATrack {
         return tasks
     }
 
+    /// Eight hex digits of FNV-1a over `text` (stable across runs, unlike Hasher).
+    static func fingerprint(_ text: String) -> String {
+        var h: UInt32 = 2_166_136_261
+        for byte in text.utf8 { h = (h ^ UInt32(byte)) &* 16_777_619 }
+        return String(format: "%08x", h)
+    }
+
     func run() throws {
         guard FileManager.default.fileExists(atPath: model) else { throw UserError("\(model): no such model folder or file") }
         guard minutes > 0 else { throw UserError("--minutes must be positive") }
@@ -64,8 +71,10 @@ struct QuickstartLoRATrack {
         let tasks = Self.tasks()
         var runs: [String: Run] = [:]
         try stage(2, "evaluation: \(tag) and \(tag) + adapter on \(tasks.joined(separator: ", "))", done: false) {
-            let baseStamp = QuickstartCommand.stamp(of: model)
-            let adapterStamp = QuickstartCommand.stamp(of: adapter, weights: "adapter_model.safetensors")
+            // The names carry the task set and limit, so a run asked for other tasks is a new run, not a resume.
+            let asked = Self.fingerprint(tasks.joined(separator: ",") + "/\(evalLimit)")
+            let baseStamp = QuickstartCommand.stamp(of: model) + "-" + asked
+            let adapterStamp = QuickstartCommand.stamp(of: adapter, weights: "adapter_model.safetensors") + "-" + asked
             runs["base"] = try QuickstartCommand.evaluate(store: store, name: "\(prefix)-eval-base-\(baseStamp)", label: "base", model: model,
                                                           adapter: nil, tasks: tasks, limit: evalLimit)
             runs["tuned"] = try QuickstartCommand.evaluate(store: store, name: "\(prefix)-eval-tuned-\(adapterStamp)", label: "base + adapter",
