@@ -17,7 +17,7 @@ public enum AdapterFolder {
 
     /// adapter_config.json as PEFT writes it (the entries that matter for loading, and the usual defaults).
     public static func configJSON(_ settings: LoRASettings, arch: Architecture, base: String) -> [String: Any] {
-        ["peft_type": "LORA", "task_type": "CAUSAL_LM", "r": settings.rank, "lora_alpha": settings.alpha, "lora_dropout": 0.0,
+        ["peft_type": "LORA", "task_type": "CAUSAL_LM", "r": settings.rank, "lora_alpha": settings.alpha, "lora_dropout": settings.dropout,
          "target_modules": settings.targets.map { $0.moduleName(arch) }, "base_model_name_or_path": base, "bias": "none",
          "fan_in_fan_out": false, "inference_mode": true, "init_lora_weights": true, "use_rslora": false, "use_dora": false,
          "modules_to_save": NSNull(), "rank_pattern": [String: Any](), "alpha_pattern": [String: Any](), "revision": NSNull()]
@@ -39,6 +39,7 @@ public enum AdapterFolder {
         }
         guard let rank = json["r"] as? Int, rank > 0 else { throw InferenceError.badAdapter(path: path, what: "r is missing or not a positive integer") }
         let alpha = (json["lora_alpha"] as? NSNumber)?.doubleValue ?? 8
+        let dropout = (json["lora_dropout"] as? NSNumber)?.doubleValue ?? 0
         for (key, unsupported) in [("use_dora", true), ("fan_in_fan_out", true), ("use_rslora", true)] where json[key] as? Bool == unsupported {
             throw InferenceError.badAdapter(path: path, what: "\(key) is not supported")
         }
@@ -56,7 +57,7 @@ public enum AdapterFolder {
             }
             return t
         }
-        return (LoRASettings(rank: rank, alpha: alpha, targets: targets), json["base_model_name_or_path"] as? String)
+        return (LoRASettings(rank: rank, alpha: alpha, targets: targets, dropout: dropout), json["base_model_name_or_path"] as? String)
     }
 
     /// The adapters of `dir` for a model of `plan`, by (role, layer). Every tensor must be one the plan

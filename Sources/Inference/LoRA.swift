@@ -10,18 +10,80 @@ public struct LoRAAdapter: @unchecked Sendable {
     public let b: FloatTensor      // (out, rank)
     public let scale: Float        // lora_alpha / r
     public var rank: Int { a.shape[0] }
+    /// Training only: dropout on the adapter's input (PEFT's lora_dropout), and this adapter's salt for its mask.
+    public var dropout: LoRADropout?
+    public var dropoutSalt: UInt64 = 0
 
     public init(a: FloatTensor, b: FloatTensor, scale: Float) { self.a = a; self.b = b; self.scale = scale }
 
-    /// y (t, out) += scale · (x Aᵀ) Bᵀ for x: (t, in).
+    /// The dropout that applies to this pass (nil when there is none or it is switched off).
+    public var activeDropout: LoRADropout? { dropout.flatMap { $0.isActive ? $0 : nil } }
+
+    /// y (t, out) += scale · (dropout(x) Aᵀ) Bᵀ for x: (t, in).
     func add(_ x: UnsafePointer<Float>, t: Int, inFeatures: Int, outFeatures: Int, into y: UnsafeMutablePointer<Float>) {
         let r = rank
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: t * r) { xa in
-            BLAS.gemm(transA: false, transB: true, m: t, n: r, k: inFeatures, a: x, lda: inFeatures, b: a.pointer, ldb: inFeatures,
-                      c: xa.baseAddress!, ldc: r)
-            BLAS.gemm(transA: false, transB: true, m: t, n: outFeatures, k: r, alpha: scale, a: xa.baseAddress!, lda: r,
-                      b: b.pointer, ldb: r, beta: 1, c: y, ldc: outFeatures)
+        func run(_ input: UnsafePointer<Float>) {
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: t * r) { xa in
+                BLAS.gemm(transA: false, transB: true, m: t, n: r, k: inFeatures, a: input, lda: inFeatures, b: a.pointer, ldb: inFeatures,
+                          c: xa.baseAddress!, ldc: r)
+                BLAS.gemm(transA: false, transB: true, m: t, n: outFeatures, k: r, alpha: scale, a: xa.baseAddress!, lda: r,
+                          b: b.pointer, ldb: r, beta: 1, c: y, ldc: outFeatures)
+            }
         }
+        guard let d = activeDropout else { return run(x) }
+        let dropped = UnsafeMutablePointer<Float>.allocate(capacity: t * inFeatures)
+        defer { dropped.deallocate() }
+        d.apply(x, count: t * inFeatures, salt: dropoutSalt, into: dropped)
+        run(dropped)
+    }
+}
+
+/// PEFT's lora_dropout: while training, each adapter sees its input with elements zeroed at rate p
+/// and the rest scaled by 1/(1−p) (the frozen weight sees x unchanged). The mask is a hash of (seed,
+/// pass, adapter, element) rather than a stored tensor, so the backward regenerates exactly the
+/// forward's mask without holding one per adapted layer. Each training forward is a new pass.
+public final class LoRADropout: @unchecked Sendable {
+    public let p: Float
+    public let seed: UInt64
+    /// Which pass's masks apply; the trainer advances it once per forward.
+    public var pass: UInt64 = 0
+    /// Off for validation and inference: the adapter then sees x itself.
+    public var enabled = true
+    public var isActive: Bool { enabled && p > 0 }
+
+    public init(p: Float, seed: UInt64) { self.p = p; self.seed = seed }
+
+    /// 0 or 1/(1−p) for element `i` of the adapter salted `salt` in the current pass.
+    @inline(__always) public func factor(salt: UInt64, index i: Int) -> Float {
+        var z = seed &+ pass &* 0x9E37_79B9_7F4A_7C15 &+ salt &* 0xBF58_476D_1CE4_E5B9 &+ UInt64(i) &* 0x94D0_49BB_1331_11EB
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        let u = Float(z >> 40) * (1 / Float(1 << 24))   // uniform in [0, 1)
+        return u < p ? 0 : 1 / (1 - p)
+    }
+
+    /// out[i] = x[i] · factor(i).
+    public func apply(_ x: UnsafePointer<Float>, count: Int, salt: UInt64, into out: UnsafeMutablePointer<Float>) {
+        for i in 0..<count { out[i] = x[i] * factor(salt: salt, index: i) }
+    }
+
+    /// dx[i] += g[i] · factor(i): the gradient through the dropout back to its input.
+    public func addGradient(_ g: UnsafePointer<Float>, count: Int, salt: UInt64, into dx: UnsafeMutablePointer<Float>) {
+        for i in 0..<count { dx[i] += g[i] * factor(salt: salt, index: i) }
+    }
+
+    /// `adapters` with this dropout, each with its own salt (from its layer and role) so no two share a mask.
+    public func attach(to adapters: [WeightKey: LoRAAdapter]) -> [WeightKey: LoRAAdapter] {
+        var out: [WeightKey: LoRAAdapter] = [:]
+        for (key, adapter) in adapters {
+            var a = adapter
+            a.dropout = self
+            let roleIndex = WeightRole.allCases.firstIndex(of: key.role) ?? 0
+            a.dropoutSalt = UInt64((key.layer ?? 0) + 1) &* 1000 &+ UInt64(roleIndex)
+            out[key] = a
+        }
+        return out
     }
 }
 
@@ -55,9 +117,24 @@ public struct LoRASettings: Codable, Sendable, Equatable {
     public var rank: Int
     public var alpha: Double
     public var targets: [LoRATarget]
+    /// PEFT's lora_dropout on the adapters' input while training (0: none).
+    public var dropout: Double = 0
     public var scale: Float { Float(alpha / Double(rank)) }
 
-    public init(rank: Int, alpha: Double, targets: [LoRATarget]) { self.rank = rank; self.alpha = alpha; self.targets = targets }
+    public init(rank: Int, alpha: Double, targets: [LoRATarget], dropout: Double = 0) {
+        self.rank = rank; self.alpha = alpha; self.targets = targets; self.dropout = dropout
+    }
+
+    enum CodingKeys: String, CodingKey { case rank, alpha, targets, dropout }
+
+    /// Settings recorded before dropout existed decode with none.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        rank = try c.decode(Int.self, forKey: .rank)
+        alpha = try c.decode(Double.self, forKey: .alpha)
+        targets = try c.decode([LoRATarget].self, forKey: .targets)
+        dropout = try c.decodeIfPresent(Double.self, forKey: .dropout) ?? 0
+    }
 
     /// Parses `q,k,v` against the model's plan: every name must be a target and be a linear layer the model has.
     public static func targets(_ list: String, plan: DecoderPlan) throws -> [LoRATarget] {
@@ -80,6 +157,7 @@ public struct LoRASettings: Codable, Sendable, Equatable {
     public func check(plan: DecoderPlan) throws {
         guard rank > 0 else { throw InferenceError.badAdapter(path: "--lora-rank", what: "the rank must be positive") }
         guard alpha > 0 else { throw InferenceError.badAdapter(path: "--lora-alpha", what: "alpha must be positive") }
+        guard dropout >= 0 && dropout < 1 else { throw InferenceError.badAdapter(path: "--lora-dropout", what: "the dropout rate must be in [0, 1)") }
         for t in targets {
             guard let w = plan.weights.first(where: { $0.role == t.role }) else { continue }
             guard rank <= min(w.shape[0], w.shape[1]) else {

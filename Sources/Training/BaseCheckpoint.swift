@@ -77,9 +77,10 @@ public struct BaseCheckpoint {
 
 extension LoRASettings {
     /// Settings from the command line, checked against the base (targets it has, a rank that fits).
-    public static func parse(rank: Int, alpha: Double?, targets: String, base: BaseCheckpoint) throws -> LoRASettings {
+    public static func parse(rank: Int, alpha: Double?, dropout: Double = 0, targets: String, base: BaseCheckpoint) throws -> LoRASettings {
         let plan = DecoderPlan(config: try base.modelConfig())
-        let settings = LoRASettings(rank: rank, alpha: alpha ?? Double(2 * rank), targets: try LoRASettings.targets(targets, plan: plan))
+        let settings = LoRASettings(rank: rank, alpha: alpha ?? Double(2 * rank), targets: try LoRASettings.targets(targets, plan: plan),
+                                    dropout: dropout)
         try settings.check(plan: plan)
         return settings
     }

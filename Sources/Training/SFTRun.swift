@@ -23,6 +23,9 @@ public struct SFTConfig: Codable, Equatable, Sendable {
     /// Fraction of examples held out for the validation loss.
     public var validationFraction = 0.05
     public var seed: UInt64 = 1337
+    /// Wall-clock budget: no step starts once this many seconds have passed (the planned steps stay the
+    /// schedule's length, so a budget cut ends partway down the decay).
+    public var timeLimitSeconds: Double?
     /// Train LoRA adapters beside the frozen base instead of every weight.
     public var lora: LoRASettings?
 
@@ -49,6 +52,8 @@ public final class SFTRun {
     private let baseModel: Model?
     private let model: TrainingModel
     private let trainer: Trainer
+    /// LoRA with dropout: on while training, off for the validation loss.
+    private let dropout: LoRADropout?
 
     /// - sequences: tokenized examples (SFTPacking.tokenize), in a fixed order; a seeded shuffle
     ///   splits off the validation examples.
@@ -57,6 +62,7 @@ public final class SFTRun {
         self.config = config
         self.base = base
         var frozen: DecoderWeights?
+        var dropout: LoRADropout?
         let modelConfig: ModelConfig
         if let lora = config.lora {
             // The base stays as loaded (mapped F32/F16/BF16, packed quantized): forward through its own
@@ -65,7 +71,13 @@ public final class SFTRun {
             let adapters = try ParameterStore(lora: lora, base: model.plan)
             adapters.initializeLoRA(seed: config.seed)
             parameters = adapters
-            frozen = model.weights.attaching(adapters.adapters)
+            var attached = adapters.adapters
+            if lora.dropout > 0 {
+                let d = LoRADropout(p: Float(lora.dropout), seed: config.seed &+ 2)
+                attached = d.attach(to: attached)
+                dropout = d
+            }
+            frozen = model.weights.attaching(attached)
             baseModel = model
             modelConfig = model.config
         } else {
@@ -79,7 +91,9 @@ public final class SFTRun {
                                     $0 + $1.linears.reduce(0) { $0 + $1.1.weight.byteCount } } } ?? trained,
                                 adapters: frozen == nil ? 0 : trained, optimizer: 3 * trained,
                                 activations: TrainingModel.activationBytes(config: modelConfig, batchSize: config.microBatchSize, seqLen: seqLen,
-                                                                           loraRank: config.lora?.rank ?? 0))
+                                                                           loraRank: config.lora?.rank ?? 0, loraDropout: dropout != nil,
+                                                                           logitChunkRows: Self.logitChunkRows))
+        self.dropout = dropout
         try memory.check()
         var rng = SeededRandom(seed: config.seed)
         var order = Array(sequences.indices)
@@ -95,12 +109,18 @@ public final class SFTRun {
         self.report = report
         let stepsPerEpoch = max(1, trainBatches.count / config.gradAccumulation)
         plannedSteps = config.steps ?? config.epochs * stepsPerEpoch
-        model = try TrainingModel(parameters: parameters, weights: frozen, batchSize: config.microBatchSize, seqLen: seqLen)
+        model = try TrainingModel(parameters: parameters, weights: frozen, batchSize: config.microBatchSize, seqLen: seqLen,
+                                  logitChunkRows: Self.logitChunkRows)
         let optimizer = AdamW(parameters: parameters, weightDecay: config.weightDecay)
         let schedule = LearningRateSchedule(maxLR: config.lr, minLR: config.minLR, warmupSteps: min(config.warmupSteps, plannedSteps / 2),
                                             totalSteps: plannedSteps)
         trainer = Trainer(model: model, optimizer: optimizer, schedule: schedule, maxGradientNorm: config.gradClip)
     }
+
+    /// Rows of vocabulary-wide logits held at once (their (B·T, vocab) whole is 0.2 GB for SmolLM2's
+    /// 49152 tokens at 4 × 256). 256 is at least every quantized type's crossover to dequantize-and-gemm
+    /// (QuantizedMatrix.preferredStrategy), so a quantized output matrix gives the unchunked logits.
+    static let logitChunkRows = 256
 
     /// Trains `plannedSteps` steps, cycling through the batches in a new seeded order each epoch.
     /// `shouldStop` is asked between steps (Ctrl-C); returns the steps done.
@@ -109,7 +129,13 @@ public final class SFTRun {
         var order: [Int] = [], cursor = 0, epoch = 0
         let clock = ContinuousClock()
         var step = 0
-        while step < plannedSteps && !shouldStop() {
+        let began = clock.now
+        func overBudget() -> Bool {
+            guard let limit = config.timeLimitSeconds else { return false }
+            let d = (clock.now - began).components
+            return Double(d.seconds) + Double(d.attoseconds) * 1e-18 >= limit
+        }
+        while step < plannedSteps && !shouldStop() && !overBudget() {
             let start = clock.now
             var micro: [MicroBatch] = []
             for _ in 0..<config.gradAccumulation {
@@ -135,6 +161,8 @@ public final class SFTRun {
     /// Mean loss over the held-out examples' response tokens (nil when none were held out).
     public func validationLoss() throws -> Double? {
         guard !validation.isEmpty else { return nil }
+        dropout?.enabled = false
+        defer { dropout?.enabled = true }
         var sum = 0.0, count = 0
         for batch in validation {
             try model.forward(tokens: batch.tokens, labels: batch.labels, positions: batch.positions)

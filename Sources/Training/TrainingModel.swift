@@ -15,8 +15,15 @@ public final class TrainingModel {
     public let seqLen: Int
     /// Targets of the last forward: (B·T), labels shifted left by one, -1 where ignored.
     public var targets: UnsafePointer<Int32> { UnsafePointer(acts.targets) }
-    /// Logits of the last forward: (B·T, vocab). The backward overwrites them with their gradient.
-    public var logits: UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: acts.logits, count: batchSize * seqLen * config.vocabSize) }
+    /// Logits of the last forward: (B·T, vocab), when they are held whole (no logitChunkRows). The backward
+    /// overwrites them with their gradient.
+    public var logits: UnsafeBufferPointer<Float> {
+        precondition(logitRows == batchSize * seqLen, "the logits are computed in chunks of \(logitRows) rows and not kept")
+        return UnsafeBufferPointer(start: acts.logits, count: batchSize * seqLen * config.vocabSize)
+    }
+    /// Rows of logits held at once: the loss and its gradient go through (rows, vocab) chunks, the
+    /// backward recomputing each chunk's logits from the kept final-norm output (all but the last).
+    public let logitRows: Int
     /// Σ of the last forward's per-target losses and the number of targets.
     public private(set) var lossSum: Double = 0
     public private(set) var targetCount = 0
@@ -28,6 +35,10 @@ public final class TrainingModel {
     private let decoder: DecoderForward
     /// x·Aᵀ and dy·B of one adapted layer in the backward: 2 × (B·T, rank).
     private let loraScratch: UnsafeMutablePointer<Float>
+    /// LoRA dropout only: dropout(x) and the masked input gradient of one adapted layer, 2 × (B·T, widest input).
+    private let dropoutScratch: UnsafeMutablePointer<Float>
+    /// The adapters' dropout (LoRA with --lora-dropout), advanced to a new mask on every training forward.
+    public let dropout: LoRADropout?
     private var logitsAreGradients = false
     /// Whether the last forward packed documents (acts.positions holds their positions).
     private var usesPositions = false
@@ -42,7 +53,9 @@ public final class TrainingModel {
 
     /// - weights: a frozen base (any storage: F32, F16/BF16, quantized) with LoRA adapters from
     ///   `parameters` attached; nil trains `parameters.weights` themselves.
-    public init(parameters: ParameterStore, weights: DecoderWeights? = nil, batchSize: Int, seqLen: Int) throws {
+    /// - logitChunkRows: hold logits for this many rows at a time instead of all B·T (the vocabulary-wide
+    ///   logits and their gradient are the biggest activation of a small model); nil holds them all.
+    public init(parameters: ParameterStore, weights: DecoderWeights? = nil, batchSize: Int, seqLen: Int, logitChunkRows: Int? = nil) throws {
         let c = parameters.config
         guard let w = weights ?? parameters.weights else { throw TrainingError.unsupported("a LoRA store needs the base's weights") }
         self.weights = w
@@ -54,7 +67,8 @@ public final class TrainingModel {
         self.parameters = parameters
         self.batchSize = batchSize
         self.seqLen = seqLen
-        acts = Activations(config: c, batch: batchSize, seqLen: seqLen)
+        logitRows = Self.logitRows(batchSize * seqLen, chunk: logitChunkRows)
+        acts = Activations(config: c, batch: batchSize, seqLen: seqLen, logitRows: logitRows)
         let (cos, sin) = Ops.ropeTables(positions: seqLen, rotaryDim: c.rotaryDim, theta: c.ropeTheta)
         ropeCos = FloatTensor(values: cos, shape: [seqLen, c.rotaryDim / 2])
         ropeSin = FloatTensor(values: sin, shape: [seqLen, c.rotaryDim / 2])
@@ -63,6 +77,14 @@ public final class TrainingModel {
         decoder = DecoderForward(plan: parameters.plan, ropeCos: ropeCos.pointer, ropeSin: ropeSin.pointer,
                                  pool: allDense ? nil : ThreadPool(threads: ThreadPool.availableCores))
         loraScratch = acts.arena.floats(2 * batchSize * seqLen * (parameters.loraSettings?.rank ?? 0))
+        dropout = w.layers.lazy.flatMap { $0.linears.compactMap { $0.1.lora?.dropout } }.first
+        dropoutScratch = acts.arena.floats(dropout == nil ? 0 : Self.dropoutScratchFloats(config: c, rows: batchSize * seqLen))
+    }
+
+    private static func logitRows(_ n: Int, chunk: Int?) -> Int { min(n, max(1, chunk ?? n)) }
+
+    private static func dropoutScratchFloats(config c: ModelConfig, rows: Int) -> Int {
+        2 * rows * max(c.hiddenSize, c.intermediateSize, c.numHeads * c.headDim)
     }
 
     /// Floats held for activations and gradient scratch.
@@ -70,9 +92,12 @@ public final class TrainingModel {
 
     /// The bytes a model of `config` would hold for activations and scratch at this batch shape
     /// (counted by laying the buffers out without allocating them).
-    public static func activationBytes(config: ModelConfig, batchSize: Int, seqLen: Int, loraRank: Int = 0) -> Int {
-        let counted = Activations(config: config, batch: batchSize, seqLen: seqLen, countOnly: true).arena.floatCount
-        return 4 * (counted + max(1, 2 * batchSize * seqLen * loraRank))   // the LoRA scratch (one float when unused)
+    public static func activationBytes(config: ModelConfig, batchSize: Int, seqLen: Int, loraRank: Int = 0, loraDropout: Bool = false,
+                                       logitChunkRows: Int? = nil) -> Int {
+        let rows = logitRows(batchSize * seqLen, chunk: logitChunkRows)
+        let counted = Activations(config: config, batch: batchSize, seqLen: seqLen, logitRows: rows, countOnly: true).arena.floatCount
+        let dropout = loraDropout ? dropoutScratchFloats(config: config, rows: batchSize * seqLen) : 0
+        return 4 * (counted + max(1, 2 * batchSize * seqLen * loraRank) + max(1, dropout))   // LoRA and dropout scratch (one float each when unused)
     }
 
     // MARK: - Forward
@@ -113,6 +138,7 @@ public final class TrainingModel {
                 acts.targets[r] = Int32(label)
             }
         }
+        if let dropout, dropout.isActive { dropout.pass &+= 1 }
         runForward()
         return loss
     }
@@ -124,9 +150,14 @@ public final class TrainingModel {
         decoder.layers(w, rows: n, activations: { a.layerActivations[$0] }, attention: { l in
             .causal(batch: self.batchSize, seqLen: self.seqLen, positions: self.packedPositions, probs: a.layers[l].probs)
         })
-        decoder.logits(w, a.residual[c.numLayers], rows: n, normed: a.lnf, stats: NormStats(mean: a.lnfMean, rstd: a.lnfRstd),
-                       into: a.logits)
-        (lossSum, targetCount) = CrossEntropy.forward(logits: a.logits, targets: a.targets, n: n, vocab: c.vocabSize, lse: a.lse)
+        lossSum = 0; targetCount = 0
+        for r0 in stride(from: 0, to: n, by: logitRows) {
+            let m = min(logitRows, n - r0), h = c.hiddenSize
+            decoder.logits(w, a.residual[c.numLayers] + r0 * h, rows: m, normed: a.lnf + r0 * h,
+                           stats: NormStats(mean: a.lnfMean + r0, rstd: a.lnfRstd + r0), into: a.logits)
+            let (sum, count) = CrossEntropy.forward(logits: a.logits, targets: a.targets + r0, n: m, vocab: c.vocabSize, lse: a.lse + r0)
+            lossSum += sum; targetCount += count
+        }
         logitsAreGradients = false
     }
 
@@ -141,11 +172,18 @@ public final class TrainingModel {
         let n = batchSize * seqLen, hidden = c.hiddenSize
         let scale = lossScale ?? (targetCount > 0 ? 1 / Float(targetCount) : 0)
 
-        CrossEntropy.backward(logits: a.logits, targets: a.targets, lse: a.lse, n: n, vocab: c.vocabSize, scale: scale)
-        logitsAreGradients = true
         let dres = a.dResidual, dln = a.dLn1
         dln.update(repeating: 0, count: n * hidden)
-        linearBackward(Linear(weight: w.output, bias: nil), dy: a.logits, x: a.lnf, dx: dln)
+        // Last chunk first: its logits are still in the buffer from the forward; the others are recomputed.
+        let output = Linear(weight: w.output, bias: nil)
+        let last = (n - 1) / logitRows * logitRows
+        for r0 in stride(from: last, through: 0, by: -logitRows) {
+            let m = min(logitRows, n - r0)
+            if r0 != last { output(a.lnf + r0 * hidden, t: m, into: a.logits, pool: decoder.pool) }
+            CrossEntropy.backward(logits: a.logits, targets: a.targets + r0, lse: a.lse + r0, n: m, vocab: c.vocabSize, scale: scale)
+            linearBackward(output, dy: a.logits, x: a.lnf + r0 * hidden, dx: dln + r0 * hidden, rows: m)
+        }
+        logitsAreGradients = true
         dres.update(repeating: 0, count: n * hidden)
         normBackward(w.finalNorm, dout: dln, x: a.residual[c.numLayers], mean: a.lnfMean, rstd: a.lnfRstd, dx: dres)
 
@@ -184,8 +222,9 @@ public final class TrainingModel {
 
     /// dy: (N, out), x: (N, in) -> dx: (N, in) +=, and += to whichever of the layer's weight, bias and
     /// LoRA matrices are trained. A frozen weight passes the gradient through in any storage.
-    private func linearBackward(_ l: Linear, dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?) {
-        let n = batchSize * seqLen
+    private func linearBackward(_ l: Linear, dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?,
+                                rows: Int? = nil) {
+        let n = rows ?? batchSize * seqLen
         if case .dense(let w) = l.weight, let dw = g(w) {
             LinearLayer.backward(dy: dy, x: x, t: n, weight: w.pointer, inFeatures: l.inFeatures, outFeatures: l.outFeatures, dx: dx,
                                  dweight: dw, dbias: l.bias.flatMap { g($0) })
@@ -193,21 +232,33 @@ public final class TrainingModel {
             l.weight.addInputGradient(dy: dy, t: n, into: dx)
         }
         if let lora = l.lora, let dA = g(lora.a), let dB = g(lora.b) {
+            precondition(n == batchSize * seqLen, "LoRA layers run over the whole batch")
             loraBackward(lora, dy: dy, x: x, inFeatures: l.inFeatures, outFeatures: l.outFeatures, dA: dA, dB: dB, dx: dx)
         }
     }
 
-    /// y = x·Wᵀ + s·(x·Aᵀ)·Bᵀ with A: (r, in), B: (out, r). With xa = x·Aᵀ and u = dy·B (both (N, r)):
-    /// dB += s·dyᵀ·xa, dA += s·uᵀ·x, dx += s·u·A.
-    private func loraBackward(_ lora: LoRAAdapter, dy: UnsafePointer<Float>, x: UnsafePointer<Float>, inFeatures: Int, outFeatures: Int,
+    /// y = x·Wᵀ + s·(d(x)·Aᵀ)·Bᵀ with A: (r, in), B: (out, r) and d the dropout mask (identity without).
+    /// With xa = d(x)·Aᵀ and u = dy·B (both (N, r)): dB += s·dyᵀ·xa, dA += s·uᵀ·d(x), dx += d(s·u·A).
+    private func loraBackward(_ lora: LoRAAdapter, dy: UnsafePointer<Float>, x original: UnsafePointer<Float>, inFeatures: Int, outFeatures: Int,
                               dA: UnsafeMutablePointer<Float>, dB: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?) {
         let n = batchSize * seqLen, r = lora.rank, s = lora.scale
         let xa = loraScratch, u = loraScratch + n * r
+        var x = original
+        let drop = lora.activeDropout
+        if let drop {
+            drop.apply(original, count: n * inFeatures, salt: lora.dropoutSalt, into: dropoutScratch)
+            x = UnsafePointer(dropoutScratch)
+        }
         BLAS.gemm(transA: false, transB: true, m: n, n: r, k: inFeatures, a: x, lda: inFeatures, b: lora.a.pointer, ldb: inFeatures, c: xa, ldc: r)
         BLAS.gemm(transA: true, transB: false, m: outFeatures, n: r, k: n, alpha: s, a: dy, lda: outFeatures, b: xa, ldb: r, beta: 1, c: dB, ldc: r)
         BLAS.gemm(transA: false, transB: false, m: n, n: r, k: outFeatures, a: dy, lda: outFeatures, b: lora.b.pointer, ldb: r, c: u, ldc: r)
         BLAS.gemm(transA: true, transB: false, m: r, n: inFeatures, k: n, alpha: s, a: u, lda: r, b: x, ldb: inFeatures, beta: 1, c: dA, ldc: inFeatures)
-        if let dx {
+        if let dx, let drop {
+            let g = dropoutScratch + n * inFeatures
+            BLAS.gemm(transA: false, transB: false, m: n, n: inFeatures, k: r, alpha: s, a: u, lda: r, b: lora.a.pointer, ldb: inFeatures,
+                      c: g, ldc: inFeatures)
+            drop.addGradient(g, count: n * inFeatures, salt: lora.dropoutSalt, into: dx)
+        } else if let dx {
             BLAS.gemm(transA: false, transB: false, m: n, n: inFeatures, k: r, alpha: s, a: u, lda: r, b: lora.a.pointer, ldb: inFeatures,
                       beta: 1, c: dx, ldc: inFeatures)
         }
@@ -230,6 +281,13 @@ public final class TrainingModel {
         let c = config, lw = weights.layers[l], la = acts.layers[l], a = acts
         let n = batchSize * seqLen, inter = c.intermediateSize
         a.dAct.update(repeating: 0, count: n * inter)
+        // The MLP's activation is one buffer for all layers (the forward's last layer wrote it): rebuilt
+        // from this layer's kept gate and up, which costs one pass instead of (N, intermediate) per layer.
+        switch (lw.mlp, parameters.plan.mlp) {
+        case (.gated, _): GatedSiLU.forward(gate: la.gate, up: la.up, n: n * inter, into: la.act)
+        case (.plain, .plain(let tanh)): GELU.forward(la.up, n: n * inter, tanh: tanh, into: la.act)
+        case (.plain, .gated): fatalError("a plain MLP's weights under a gated plan")
+        }
         linearBackward(lw.down, dy: dout, x: la.act, dx: a.dAct)
         switch (lw.mlp, parameters.plan.mlp) {
         case (.gated(let gate, _), _):
@@ -314,10 +372,11 @@ final class Activations {
         var heads: UnsafeMutablePointer<Float>                                    // (N, H·D) before the output projection
         var mid: UnsafeMutablePointer<Float>                                      // sequential residual only
         var ln2, ln2Mean, ln2Rstd: UnsafeMutablePointer<Float>
-        var gate, up, act: UnsafeMutablePointer<Float>
+        var gate, up: UnsafeMutablePointer<Float>
+        var act: UnsafeMutablePointer<Float>                                      // shared by all layers, rebuilt in the backward
     }
 
-    init(config c: ModelConfig, batch: Int, seqLen t: Int, countOnly: Bool = false) {
+    init(config c: ModelConfig, batch: Int, seqLen t: Int, logitRows: Int, countOnly: Bool = false) {
         arena = BufferArena(countOnly: countOnly)
         let n = batch * t, hidden = c.hiddenSize, d = c.headDim
         let qDim = c.numHeads * d, kvDim = c.numKVHeads * d, inter = c.intermediateSize
@@ -326,6 +385,7 @@ final class Activations {
         targets = .allocate(capacity: n); targets.initialize(repeating: -1, count: n)
         positions = .allocate(capacity: n); positions.initialize(repeating: 0, count: n)
         for _ in 0...c.numLayers { residual.append(a.floats(n * hidden)) }
+        let act = a.floats(n * inter)
         for _ in 0..<c.numLayers {
             let qk = c.qkNorm
             let hasMLPNorm = DecoderPlan(config: c).residual.hasMLPNorm
@@ -338,7 +398,7 @@ final class Activations {
                 probs: a.floats(batch * c.numHeads * t * t), heads: a.floats(n * qDim),
                 mid: a.floats(c.parallelResidual ? 0 : n * hidden),
                 ln2: a.floats(hasMLPNorm ? n * hidden : 0), ln2Mean: a.floats(hasMLPNorm ? n : 0), ln2Rstd: a.floats(hasMLPNorm ? n : 0),
-                gate: a.floats(c.mlp == .gatedSiLU ? n * inter : 0), up: a.floats(n * inter), act: a.floats(n * inter)))
+                gate: a.floats(c.mlp == .gatedSiLU ? n * inter : 0), up: a.floats(n * inter), act: act))
         }
         qkv = a.floats(c.fusedQKV != nil ? n * (qDim + 2 * kvDim) : 0)
         attnOut = a.floats(n * hidden); mlpOut = a.floats(n * hidden)
@@ -353,7 +413,7 @@ final class Activations {
                 q: la.q, k: la.k, v: la.v, heads: la.heads, attnOut: attnOut, mlpOut: mlpOut, gate: la.gate, up: la.up, act: la.act))
         }
         lnf = a.floats(n * hidden); lnfMean = a.floats(n); lnfRstd = a.floats(n)
-        logits = a.floats(n * c.vocabSize); lse = a.floats(n)
+        logits = a.floats(logitRows * c.vocabSize); lse = a.floats(n)
         dResidual = a.floats(n * hidden); dLn1 = a.floats(n * hidden); dLn2 = a.floats(n * hidden)
         dHeads = a.floats(n * qDim); dQ = a.floats(n * qDim); dK = a.floats(n * kvDim); dV = a.floats(n * kvDim)
         dQPre = a.floats(c.qkNorm ? n * qDim : 0); dKPre = a.floats(c.qkNorm ? n * kvDim : 0)

@@ -62,7 +62,7 @@ final class SFTCommandTests: XCTestCase {
         let sft = Fixtures.repoRoot.appendingPathComponent("data/sft/hayai-instruct-bilingual.jsonl").path
         let adapter = scratch.appendingPathComponent("adapter").path
         let r = try HayaiBinary.run(["train", "sft", "--base", gguf, "--data", sft, "--steps", "3", "--seq-len", "128", "--batch-size", "2",
-                                     "--lr", "1e-2", "--lora-rank", "4", "--lora-targets", "q,v,down", "--out", adapter,
+                                     "--lr", "1e-2", "--lora-rank", "4", "--lora-targets", "q,v,down", "--lora-dropout", "0.05", "--out", adapter,
                                      "--home", scratch.appendingPathComponent("ws").path])
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("memory: ~"), r.stdout)
@@ -70,6 +70,7 @@ final class SFTCommandTests: XCTestCase {
         XCTAssertEqual(config["peft_type"] as? String, "LORA")
         XCTAssertEqual(config["target_modules"] as? [String], ["q_proj", "v_proj", "down_proj"])
         XCTAssertEqual(config["r"] as? Int, 4)
+        XCTAssertEqual(config["lora_dropout"] as? Double, 0.05)
 
         let prompt = ["-p", "こんにちは", "-n", "6", "--temp", "0"]
         let plain = try HayaiBinary.run(["generate", gguf] + prompt)
@@ -90,11 +91,24 @@ final class SFTCommandTests: XCTestCase {
         XCTAssertEqual(chat.status, 0, chat.stderr)
     }
 
+    /// --minutes stops starting steps when the budget is spent and saves what was trained.
+    func testMinutesBudgetStopsTrainingAndSaves() throws {
+        let sft = Fixtures.repoRoot.appendingPathComponent("data/sft/hayai-instruct-bilingual.jsonl").path
+        let adapter = scratch.appendingPathComponent("budget").path
+        let r = try HayaiBinary.run(["train", "sft", "--base", base, "--data", sft, "--steps", "500", "--seq-len", "256", "--batch-size", "2",
+                                     "--lora-rank", "2", "--minutes", "0.00001", "--out", adapter, "--home", scratch.appendingPathComponent("ws").path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("step 1: val loss"), "one step inside a 0.6 ms budget: \(r.stdout.suffix(400))")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: adapter + "/adapter_config.json"))
+    }
+
     func testBadLoRAOptionsAreOneLineErrors() throws {
         let good = try data([#"{"instruction": "ok", "output": "fine"}"#])
         for (options, fragment) in [(["--lora-rank", "4", "--lora-targets", "q,zz"], "unknown target 'zz'"),
                                     (["--lora-rank", "500"], "rank 500 is larger than"),
-                                    (["--lora-rank", "4", "--lora-targets", "qkv"], "no 'qkv' projection")] {
+                                    (["--lora-rank", "4", "--lora-targets", "qkv"], "no 'qkv' projection"),
+                                    (["--lora-rank", "4", "--lora-dropout", "1.5"], "dropout rate must be in [0, 1)"),
+                                    (["--lora-dropout", "0.1"], "--lora-dropout needs --lora-rank")] {
             let r = try HayaiBinary.run(["train", "sft", "--base", base, "--data", good, "--steps", "1",
                                          "--out", scratch.appendingPathComponent("bad").path] + options)
             XCTAssertEqual(r.status, 1, r.stderr)

@@ -30,24 +30,31 @@ final class LoRATests: XCTestCase {
 
     // MARK: - Gradients
 
-    func checkGradients(_ config: ModelConfig, targets: [LoRATarget], label: String) throws {
+    /// With `dropout`, every forward runs the same pass (one fixed mask), so the loss is a smooth function to difference.
+    func checkGradients(_ config: ModelConfig, targets: [LoRATarget], label: String, dropout: LoRADropout? = nil) throws {
         let batch = 2, seqLen = 6
         let base = try ParameterStore(config: config)
         randomize(base, seed: 3)
         let settings = LoRASettings(rank: 3, alpha: 5, targets: targets)
         let adapters = try ParameterStore(lora: settings, base: base.plan)
         randomize(adapters, seed: 4)   // B ≠ 0, so A's gradient is not trivially zero
-        let model = try TrainingModel(parameters: adapters, weights: base.weights.attaching(adapters.adapters), batchSize: batch, seqLen: seqLen)
+        let attached = dropout.map { $0.attach(to: adapters.adapters) } ?? adapters.adapters
+        let model = try TrainingModel(parameters: adapters, weights: base.weights.attaching(attached), batchSize: batch, seqLen: seqLen)
         var rng = SeededRandom(seed: 8)
         let ids = (0..<batch * seqLen).map { _ in Int(rng.next() % UInt64(config.vocabSize)) }
         var labels = ids
         labels[2] = -100
+        dropout?.pass = 6
         try model.forward(tokens: ids, labels: labels)
         adapters.zeroGradients(); base.zeroGradients()
         model.backward()
         XCTAssertTrue(UnsafeBufferPointer(start: base.gradients, count: base.count).allSatisfy { $0 == 0 }, "\(label): the base is frozen")
         let analytic = Array(UnsafeBufferPointer(start: adapters.gradients, count: adapters.count))
-        func loss() -> Double { try! model.forward(tokens: ids, labels: labels); return model.lossSum / Double(model.targetCount) }
+        func loss() -> Double {
+            dropout?.pass = 6
+            try! model.forward(tokens: ids, labels: labels)
+            return model.lossSum / Double(model.targetCount)
+        }
         XCTAssertEqual(adapters.tensors.count, 2 * targets.count * config.numLayers)
         for t in adapters.tensors {
             var picks = Set((0..<3).map { _ in t.offset + Int(rng.next() % UInt64(t.count)) })
@@ -70,6 +77,56 @@ final class LoRATests: XCTestCase {
         try checkGradients(TinyConfigs.stablelm(parallel: true), targets: [.q, .v, .down], label: "stablelm parallel")
         try checkGradients(TinyConfigs.gptNeoX(), targets: [.qkv, .o, .up, .down], label: "gpt_neox")
         try checkGradients(TinyConfigs.llama(), targets: [.q, .k, .v, .o, .gate, .up, .down], label: "llama")
+    }
+
+    func testLoRAGradientsWithDropoutMatchFiniteDifferencesUnderAFixedMask() throws {
+        try checkGradients(TinyConfigs.stablelm(), targets: [.q, .k, .v, .o, .gate, .up, .down], label: "stablelm dropout",
+                           dropout: LoRADropout(p: 0.3, seed: 11))
+        try checkGradients(TinyConfigs.gptNeoX(), targets: [.qkv, .o, .up, .down], label: "gpt_neox dropout", dropout: LoRADropout(p: 0.5, seed: 12))
+    }
+
+    /// Dropout acts on the adapter path only, only while enabled, and each pass draws a new seeded mask.
+    func testLoRADropoutMasksTheAdapterInputOnlyWhileTraining() throws {
+        let config = TinyConfigs.stablelm()
+        let base = try ParameterStore(config: config)
+        randomize(base, seed: 3)
+        let adapters = try ParameterStore(lora: LoRASettings(rank: 3, alpha: 5, targets: [.q, .v, .up, .down]), base: base.plan)
+        randomize(adapters, seed: 4)
+        let ids = tokens.prefix(8).map { $0 % config.vocabSize }
+        func logits(_ dropout: LoRADropout?) throws -> [Float] {
+            let attached = dropout.map { $0.attach(to: adapters.adapters) } ?? adapters.adapters
+            let m = try TrainingModel(parameters: adapters, weights: base.weights.attaching(attached), batchSize: 1, seqLen: ids.count)
+            try m.forward(tokens: ids)
+            return Array(m.logits)
+        }
+        let plain = try logits(nil)
+        let off = LoRADropout(p: 0.5, seed: 1); off.enabled = false
+        XCTAssertEqual(try logits(off), plain, "disabled dropout is the identity")
+        XCTAssertEqual(try logits(LoRADropout(p: 0, seed: 1)), plain, "p = 0 is the identity")
+        let a = try logits(LoRADropout(p: 0.5, seed: 1)), b = try logits(LoRADropout(p: 0.5, seed: 1)), c = try logits(LoRADropout(p: 0.5, seed: 2))
+        XCTAssertEqual(a, b, "the same seed gives the same mask")
+        XCTAssertGreaterThan(relativeError(a, plain), 1e-4, "dropout changes the adapter's output")
+        XCTAssertGreaterThan(relativeError(a, c), 1e-4, "another seed, another mask")
+        // The mask keeps about 1 − p of the elements, scaled by 1/(1 − p): its mean is about 1.
+        let d = LoRADropout(p: 0.25, seed: 5)
+        let n = 100_000
+        let factors = (0..<n).map { d.factor(salt: 7, index: $0) }
+        XCTAssertEqual(Double(factors.filter { $0 == 0 }.count) / Double(n), 0.25, accuracy: 0.01)
+        XCTAssertEqual(Double(factors.reduce(0, +)) / Double(n), 1, accuracy: 0.02)
+        d.pass += 1
+        XCTAssertNotEqual((0..<64).map { d.factor(salt: 7, index: $0) }, Array(factors.prefix(64)), "a new pass draws a new mask")
+    }
+
+    func testAdapterConfigRecordsTheDropout() throws {
+        let model = try Model.load(path: Fixtures.fixture("stablelm-tiny").path)
+        let settings = LoRASettings(rank: 2, alpha: 4, targets: [.q, .v], dropout: 0.1)
+        let adapters = try ParameterStore(lora: settings, base: model.plan)
+        let dir = scratch.appendingPathComponent("dropout-adapter").path
+        try AdapterFolder.write(adapters.adapters, settings: settings, plan: model.plan, base: "b", to: dir)
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/adapter_config.json"))) as! [String: Any]
+        XCTAssertEqual(json["lora_dropout"] as? Double, 0.1)
+        XCTAssertEqual(try AdapterFolder.readConfig(dir, arch: model.config.architecture).settings, settings)
+        XCTAssertThrowsError(try LoRASettings(rank: 2, alpha: 4, targets: [.q], dropout: 1).check(plan: model.plan))
     }
 
     /// The frozen base's input gradient through dequantized tiles equals the dense product.
@@ -192,5 +249,10 @@ final class LoRATests: XCTestCase {
         let store = try ParameterStore(config: TinyConfigs.stablelm())
         let model = try TrainingModel(parameters: store, batchSize: 2, seqLen: 9)
         XCTAssertEqual(TrainingModel.activationBytes(config: store.config, batchSize: 2, seqLen: 9), 4 * model.activationFloats)
+        let lora = try ParameterStore(lora: LoRASettings(rank: 2, alpha: 4, targets: [.q, .down], dropout: 0.1), base: store.plan)
+        let dropped = try TrainingModel(parameters: lora, weights: store.weights!.attaching(LoRADropout(p: 0.1, seed: 1).attach(to: lora.adapters)),
+                                        batchSize: 2, seqLen: 9)
+        XCTAssertEqual(TrainingModel.activationBytes(config: store.config, batchSize: 2, seqLen: 9, loraRank: 2, loraDropout: true),
+                       4 * dropped.activationFloats)
     }
 }

@@ -14,13 +14,24 @@ import Workbench
 struct QuickstartCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quickstart",
-        abstract: "Train a base and an instruct model on the bundled data, evaluate and compare them, then chat.",
+        abstract: "Train a base and an instruct model on the bundled data (or LoRA-tune a model you have: --base), evaluate and compare them, then chat.",
         discussion: """
             Works in WORKSPACE/quickstart (WORKSPACE: --home, $HAYAI_HOME or ./hayai-runs). The corpus comes from \
             Debian packages (downloaded once into ~/.cache/hayai), the instructions from data/sft and, when \
             $HAYAI_DATA holds JGLUE (jglue/jcommonsenseqa/train-v1.3.json), from JCommonsenseQA's train split. \
             About 15 minutes on 2 cores with the defaults; --minutes sets the pretraining budget.
+
+            With --base MODEL (a Hugging Face folder or a GGUF file, e.g. SmolLM2-135M-Instruct from
+            scripts/fetch-smollm2) it skips pretraining: LoRA-tunes MODEL on the same instructions within
+            --minutes, evaluates MODEL and MODEL + adapter on the instruction-format sets, compares them and
+            writes the report, in WORKSPACE/quickstart-lora/NAME.
             """)
+
+    @Option(help: "LoRA-tune this model (Hugging Face folder or GGUF) instead of pretraining one.")
+    var base: String?
+
+    @Option(help: "With --base: the LoRA rank.")
+    var loraRank = 8
 
     @Option(help: "Workspace (default: $HAYAI_HOME or ./hayai-runs).")
     var home: String?
@@ -58,20 +69,17 @@ struct QuickstartCommand: ParsableCommand {
         // Each stage is the command a user would type: -t goes to every one of them.
         let threadArgs = threads.map { ["-t", "\($0)"] } ?? []
         let workspace = home.map { URL(fileURLWithPath: $0) } ?? RunStore.defaultWorkspace
+        if let base {
+            return try QuickstartLoRATrack(model: base, workspace: workspace, minutes: minutes, loraRank: loraRank, sftSteps: sftSteps,
+                                           evalLimit: evalLimit, noChat: noChat, runtime: runtime).run()
+        }
         let q = workspace.appendingPathComponent("quickstart")
         try FileManager.default.createDirectory(at: q, withIntermediateDirectories: true)
         let corpus = q.appendingPathComponent("corpus").path, tokenizer = q.appendingPathComponent("corpus/tokenizer").path
         let base = q.appendingPathComponent("base").path, instruct = q.appendingPathComponent("instruct").path
         let homeArgs = ["--home", workspace.path]
-        let started = Date()
-        func exists(_ path: String, _ file: String) -> Bool {
-            FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent(file))
-        }
-        func stage(_ n: Int, _ title: String, done: Bool, _ body: () throws -> Void) throws {
-            let elapsed = Int(Date().timeIntervalSince(started))
-            print("\n== \(n)/8 \(title)" + (done ? " (done before: skipped)" : "") + "  [\(elapsed / 60)m\(String(format: "%02ld", elapsed % 60))s]")
-            if !done { try body() }
-        }
+        let stage = QuickstartStages(count: 8)
+        let exists = QuickstartStages.exists
         print("""
             hayai quickstart in \(q.path): about \(Int(minutes) + 9) minutes on this machine \
             (\(Int(minutes)) of pretraining); stages already done are skipped.
@@ -92,10 +100,7 @@ struct QuickstartCommand: ParsableCommand {
                                       + (resume ? ["--resume"] : ["--name", Self.runName("quickstart-base")]) + homeArgs + threadArgs).run()
         }
         try stage(4, "instruct model: supervised fine-tuning", done: exists(instruct, "config.json")) {
-            guard let sft = CLI.findRepositoryFolder("data").map({ ($0 as NSString).appendingPathComponent("sft/hayai-instruct-bilingual.jsonl") }),
-                  FileManager.default.fileExists(atPath: sft) else {
-                throw UserError("data/sft/hayai-instruct-bilingual.jsonl not found: run the quickstart from the repository")
-            }
+            let sft = try Self.bundledInstructions()
             var args = ["--base", base, "--data", sft, "--out", instruct, "--seq-len", "256", "--epochs", "\(sftEpochs)",
                         "--corpus-pairs", corpus, "--corpus-pairs-limit", "600",
                         "--name", Self.runName("quickstart-sft")] + homeArgs + (sftSteps.map { ["--steps", "\($0)"] } ?? [])
@@ -113,17 +118,8 @@ struct QuickstartCommand: ParsableCommand {
         var evalRuns: [String: Run] = [:]
         try stage(5, "evaluation: both models on \(tasks.joined(separator: ", "))", done: false) {
             for (label, path) in [("base", base), ("instruct", instruct)] {
-                let name = "quickstart-eval-\(label)-\(Self.stamp(of: path))"
-                if let run = try store.run(named: name), run.status == .completed { evalRuns[label] = run; continue }
-                let evalTasks = try tasks.map { try EvalSets.load($0, folder: nil) }
-                let evalRun = try store.run(named: name) != nil
-                    ? try EvalRun.resume(store: store, name: name) { try EvalSets.load($0, folder: nil) }
-                    : try EvalRun.create(store: store, config: EvalRunConfig(model: path, tasks: tasks, limit: evalLimit),
-                                         tasks: evalTasks, name: name)
-                let model = try LocalLanguageModel(path: path, runtime: runtime)
-                let results = try EvalCommand.execute(evalRun, model: model, skipBadLines: false, quiet: false)
-                print("\(label):\n" + EvalTable.render(results))
-                evalRuns[label] = evalRun.run
+                evalRuns[label] = try Self.evaluate(store: store, name: "quickstart-eval-\(label)-\(Self.stamp(of: path))", label: label,
+                                                    model: path, adapter: nil, tasks: tasks, limit: evalLimit, runtime: runtime)
             }
         }
         try stage(6, "compare: instruct (B) against base (A)", done: false) {
@@ -140,14 +136,42 @@ struct QuickstartCommand: ParsableCommand {
             print("wrote \(report.path) (open it in a browser)")
         }
         try Self.summary(store: store, corpus: corpus, tokenizer: tokenizer, q: q)
-        let elapsed = Int(Date().timeIntervalSince(started))
-        print("\nquickstart finished in \(elapsed / 60)m\(String(format: "%02ld", elapsed % 60))s")
-        print("chat with both: hayai chat --compare \(base) \(instruct)")
+        print("\nquickstart finished in \(stage.elapsed)")
+        try Self.offerChat(["--compare", base, instruct] + threadArgs, noChat: noChat)
+    }
+
+    /// data/sft/hayai-instruct-bilingual.jsonl of the repository the quickstart runs in.
+    static func bundledInstructions() throws -> String {
+        guard let sft = CLI.findRepositoryFolder("data").map({ ($0 as NSString).appendingPathComponent("sft/hayai-instruct-bilingual.jsonl") }),
+              FileManager.default.fileExists(atPath: sft) else {
+            throw UserError("data/sft/hayai-instruct-bilingual.jsonl not found: run the quickstart from the repository")
+        }
+        return sft
+    }
+
+    /// One model (with an adapter, or not) on `tasks` into the eval run `name`: reused when that run
+    /// completed, resumed when it stopped partway.
+    static func evaluate(store: RunStore, name: String, label: String, model path: String, adapter: String?, tasks: [String],
+                         limit: Int?, runtime: RuntimeOptions) throws -> Run {
+        if let run = try store.run(named: name), run.status == .completed { return run }
+        let evalRun = try store.run(named: name) != nil
+            ? try EvalRun.resume(store: store, name: name) { try EvalSets.load($0, folder: nil) }
+            : try EvalRun.create(store: store, config: EvalRunConfig(model: path, adapter: adapter, tasks: tasks, limit: limit),
+                                 tasks: try tasks.map { try EvalSets.load($0, folder: nil) }, name: name)
+        let model = try LocalLanguageModel(path: path, adapter: adapter, runtime: runtime)
+        let results = try EvalCommand.execute(evalRun, model: model, skipBadLines: false, quiet: false)
+        print("\(label):\n" + EvalTable.render(results))
+        return evalRun.run
+    }
+
+    /// Prints `hayai chat ARGS` and, at a terminal, offers to start it.
+    static func offerChat(_ args: [String], noChat: Bool) throws {
+        print("chat with both: hayai chat " + args.joined(separator: " "))
         if !noChat && isatty(STDIN_FILENO) != 0 && isatty(STDOUT_FILENO) != 0 {
             print("Start that chat now? [Y/n] ", terminator: "")
             fflush(stdout)
             let answer = readLine()?.trimmingCharacters(in: .whitespaces).lowercased() ?? "n"
-            if answer.isEmpty || answer.hasPrefix("y") { try ChatCommand.parse(["--compare", base, instruct] + threadArgs).run() }
+            if answer.isEmpty || answer.hasPrefix("y") { try ChatCommand.parse(args).run() }
         }
     }
 
@@ -160,8 +184,12 @@ struct QuickstartCommand: ParsableCommand {
     }
 
     /// A short tag of a checkpoint's weights file (its modification time), so evals of a retrained model get new runs.
-    static func stamp(of checkpoint: String) -> String {
-        let attributes = try? FileManager.default.attributesOfItem(atPath: (checkpoint as NSString).appendingPathComponent("model.safetensors"))
+    /// `checkpoint` is a folder holding `weights`, or the weights file itself (a GGUF).
+    static func stamp(of checkpoint: String, weights: String = "model.safetensors") -> String {
+        var isDirectory: ObjCBool = false
+        let isFolder = FileManager.default.fileExists(atPath: checkpoint, isDirectory: &isDirectory) && isDirectory.boolValue
+        let file = isFolder ? (checkpoint as NSString).appendingPathComponent(weights) : checkpoint
+        let attributes = try? FileManager.default.attributesOfItem(atPath: file)
         let date = attributes?[.modificationDate] as? Date ?? Date()
         return String(Int(date.timeIntervalSince1970))
     }
@@ -226,5 +254,25 @@ struct QuickstartCommand: ParsableCommand {
 enum PretrainCheckpointsProbe {
     static func hasStepFolder(_ out: String) -> Bool {
         ((try? FileManager.default.contentsOfDirectory(atPath: out)) ?? []).contains { $0.hasPrefix("step-") }
+    }
+}
+
+/// The quickstart's numbered stage headers, with the time since the start; a stage whose output exists is skipped.
+struct QuickstartStages {
+    let count: Int
+    let started = Date()
+
+    var elapsed: String {
+        let s = Int(Date().timeIntervalSince(started))
+        return "\(s / 60)m\(String(format: "%02ld", s % 60))s"
+    }
+
+    func callAsFunction(_ n: Int, _ title: String, done: Bool, _ body: () throws -> Void) throws {
+        print("\n== \(n)/\(count) \(title)" + (done ? " (done before: skipped)" : "") + "  [\(elapsed)]")
+        if !done { try body() }
+    }
+
+    static func exists(_ path: String, _ file: String) -> Bool {
+        FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent(file))
     }
 }

@@ -65,8 +65,14 @@ struct SFTCommand: ParsableCommand {
     @Option(help: "LoRA alpha: the update is scaled by alpha / rank (default: 2 × rank).")
     var loraAlpha: Double?
 
+    @Option(help: "LoRA dropout: the rate at which the adapters' inputs are zeroed while training, as PEFT's lora_dropout (default 0).")
+    var loraDropout: Double?
+
     @Option(help: "Comma-separated linear layers that get adapters: q,k,v,o,gate,up,down (qkv for fused projections).")
     var loraTargets = "q,k,v,o,gate,up,down"
+
+    @Option(help: "Stop starting new steps after this many minutes (the adapter or model trained so far is saved).")
+    var minutes: Double?
 
     @Option(help: "Tokens per packed row (default: the base's context).")
     var seqLen: Int?
@@ -94,10 +100,13 @@ struct SFTCommand: ParsableCommand {
             throw ValidationError("give instruction data: --data FILE.jsonl (repeatable), --jcommonsenseqa TRAIN or --corpus-pairs CORPUS")
         }
         guard epochs > 0, lr > 0, batchSize > 0 else { throw ValidationError("--epochs, --lr and --batch-size must be positive") }
-        if loraRank == nil && loraAlpha != nil { throw ValidationError("--lora-alpha needs --lora-rank") }
+        if let minutes, !(minutes > 0) { throw ValidationError("--minutes must be positive") }
     }
 
     func run() throws {
+        for (name, given) in [("--lora-alpha", loraAlpha != nil), ("--lora-dropout", loraDropout != nil)] where given && loraRank == nil {
+            throw UserError("\(name) needs --lora-rank")
+        }
         RuntimeOptions(threads: threads).applyToBLAS()
         let library = TemplateLibrary.standard()
         let format = try library.template(named: template)
@@ -127,7 +136,8 @@ struct SFTCommand: ParsableCommand {
         var config = SFTConfig()
         config.epochs = epochs; config.steps = steps; config.lr = lr; config.minLR = lr / 10
         config.microBatchSize = batchSize; config.contextLength = seqLen; config.seed = seed
-        if let loraRank { config.lora = try LoRASettings.parse(rank: loraRank, alpha: loraAlpha, targets: loraTargets, base: baseCheckpoint) }
+        config.timeLimitSeconds = minutes.map { $0 * 60 }
+        if let loraRank { config.lora = try LoRASettings.parse(rank: loraRank, alpha: loraAlpha, dropout: loraDropout ?? 0, targets: loraTargets, base: baseCheckpoint) }
         let pad = tokenizer.tokenID("<|padding|>") ?? eos
         let training = try SFTRun(base: baseCheckpoint, sequences: sequences, padToken: pad, config: config)
         let r = training.report
@@ -142,7 +152,7 @@ struct SFTCommand: ParsableCommand {
         if let jcommonsenseqa { runConfig["jcommonsenseqa"] = jcommonsenseqa }
         if let corpusPairs { runConfig["corpus_pairs"] = corpusPairs }
         if let lora = config.lora {
-            runConfig["lora_rank"] = "\(lora.rank)"; runConfig["lora_alpha"] = "\(lora.alpha)"
+            runConfig["lora_rank"] = "\(lora.rank)"; runConfig["lora_alpha"] = "\(lora.alpha)"; runConfig["lora_dropout"] = "\(lora.dropout)"
             runConfig["lora_targets"] = lora.targets.map(\.rawValue).joined(separator: ",")
         }
         let baseRun = try? store.runs(kind: .pretrain).first { URL(fileURLWithPath: $0.model ?? "").standardizedFileURL == URL(fileURLWithPath: base).standardizedFileURL }
@@ -153,6 +163,7 @@ struct SFTCommand: ParsableCommand {
                                               config: runConfig, parent: baseRun?.name)
         let stop = StopRequest()
         stop.install()
+        defer { stop.uninstall() }
         let progress = ProgressLine(label: "sft", total: training.plannedSteps, isTerminal: ProgressLine.standardOutputIsTerminal,
                                     plainEverySteps: max(1, training.plannedSteps / 10), write: ProgressLine.writeStandardOutput)
         do {

@@ -133,6 +133,7 @@ struct PretrainCommand: ParsableCommand {
                                                   threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
         training.sgemmPeakOverride = peak
         stop.install()
+        defer { stop.uninstall() }
 
         let progress = ProgressLine(label: "pretrain", total: training.state.plannedSteps > 0 ? training.state.plannedSteps : nil,
                                     isTerminal: ProgressLine.standardOutputIsTerminal, plainEverySteps: training.config.logInterval,
@@ -233,5 +234,13 @@ final class StopRequest: @unchecked Sendable {
             source.resume()
             sources.append(source)
         }
+    }
+
+    /// Gives SIGINT and SIGTERM back their default actions once training is over, so later stages
+    /// (the quickstart's evals, a chat) can be stopped as usual.
+    func uninstall() {
+        for source in sources { source.cancel() }
+        sources.removeAll()
+        for sig in [SIGINT, SIGTERM] { signal(sig, SIG_DFL) }
     }
 }
