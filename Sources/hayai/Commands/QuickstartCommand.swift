@@ -21,9 +21,9 @@ struct QuickstartCommand: ParsableCommand {
             $HAYAI_DATA holds JGLUE (jglue/jcommonsenseqa/train-v1.3.json), from JCommonsenseQA's train split. \
             About 15 minutes on 2 cores with the defaults; --minutes sets the pretraining budget.
 
-            With --base MODEL (a Hugging Face folder or a GGUF file, e.g. SmolLM2-135M-Instruct from
-            scripts/fetch-smollm2) it skips pretraining: LoRA-tunes MODEL on the same instructions within
-            --minutes, evaluates MODEL and MODEL + adapter on the instruction-format sets, compares them and
+            With --base MODEL (a Hugging Face folder or a GGUF file, e.g. SmolLM2-135M-Instruct from \
+            scripts/fetch-smollm2) it skips pretraining: LoRA-tunes MODEL on the same instructions within \
+            --minutes, evaluates MODEL and MODEL + adapter on the instruction-format sets, compares them and \
             writes the report, in WORKSPACE/quickstart-lora/NAME.
             """)
 
@@ -124,7 +124,7 @@ struct QuickstartCommand: ParsableCommand {
         }
         try stage(6, "compare: instruct (B) against base (A)", done: false) {
             print(try Comparison.makeAndStore(store: store, a: evalRuns["base"]!, b: evalRuns["instruct"]!,
-                                              name: Self.runName("quickstart-compare")).record.text(show: 3))
+                                              name: try Self.unusedRunName("quickstart-compare", in: store)).record.text(show: 3))
         }
         try stage(7, "side by side: the same prompts to both models", done: false) {
             try Self.sideBySide(base: base, instruct: instruct, runtime: runtime)
@@ -181,6 +181,14 @@ struct QuickstartCommand: ParsableCommand {
         f.locale = Locale(identifier: "en_US_POSIX")
         f.dateFormat = "yyyyMMdd-HHmmss"
         return "\(prefix)-\(f.string(from: Date()))"
+    }
+
+    /// runName(prefix), with -2, -3, ... added when a run of that name exists (a stage repeated within the second).
+    static func unusedRunName(_ prefix: String, in store: RunStore) throws -> String {
+        let name = runName(prefix)
+        var candidate = name, n = 1
+        while try store.run(named: candidate) != nil { n += 1; candidate = "\(name)-\(n)" }
+        return candidate
     }
 
     /// A short tag of a checkpoint's weights file (its modification time), so evals of a retrained model get new runs.

@@ -88,7 +88,7 @@ struct QuickstartLoRATrack {
         }
         try stage(3, "compare: base + adapter (B) against base (A)", done: false) {
             print(try Comparison.makeAndStore(store: store, a: runs["base"]!, b: runs["tuned"]!,
-                                              name: QuickstartCommand.runName("\(prefix)-compare")).record.text(show: 3))
+                                              name: try QuickstartCommand.unusedRunName("\(prefix)-compare", in: store)).record.text(show: 3))
         }
         let report = q.appendingPathComponent("report.html")
         try stage(4, "report", done: false) {
