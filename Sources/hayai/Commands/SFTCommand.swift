@@ -156,7 +156,7 @@ struct SFTCommand: ParsableCommand {
             runConfig["lora_targets"] = lora.targets.map(\.rawValue).joined(separator: ",")
         }
         let baseRun = try? store.runs(kind: .pretrain).first { URL(fileURLWithPath: $0.model ?? "").standardizedFileURL == URL(fileURLWithPath: base).standardizedFileURL }
-        let runName = name ?? QuickstartCommand.runName("sft")
+        let runName = try name ?? QuickstartCommand.unusedRunName("sft", in: store)
         let outDir = out ?? store.workspace.appendingPathComponent("checkpoints").appendingPathComponent(runName).path
         runConfig["base_hash"] = try ModelIdentity.contentHash(path: base)
         let recorder = try RunRecorder.create(store: store, kind: .sft, name: runName, model: URL(fileURLWithPath: outDir).standardizedFileURL.path,

@@ -93,7 +93,7 @@ struct PretrainCommand: ParsableCommand {
     func run() throws {
         RuntimeOptions(threads: threads).applyToBLAS()
         let workspaceURL = workspace.home.map { URL(fileURLWithPath: $0) } ?? RunStore.defaultWorkspace
-        let runName = name ?? (resume ? nil : Self.generatedName())
+        let runName = try name ?? (resume ? nil : Self.generatedName(workspace: workspaceURL))
         let outDir = out ?? workspaceURL.appendingPathComponent("checkpoints").appendingPathComponent(runName!).path
 
         // Everything that can be wrong with the input is found before the run store is touched.
@@ -190,11 +190,19 @@ struct PretrainCommand: ParsableCommand {
         n >= 1_000_000 ? String(format: "%.2fM", Double(n) / 1e6) : n >= 10_000 ? String(format: "%.1fK", Double(n) / 1e3) : "\(n)"
     }
 
-    static func generatedName() -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.dateFormat = "yyyyMMdd-HHmmss"
-        return "pretrain-\(formatter.string(from: Date()))"
+    /// `pretrain-YYYYMMDD-HHMMSS`, with -2, -3, ... when a run or a checkpoint folder of that name exists
+    /// (two runs started within the same second). Reads the store only when it exists.
+    static func generatedName(workspace: URL) throws -> String {
+        let name = QuickstartCommand.runName("pretrain")
+        let hasStore = FileManager.default.fileExists(atPath: workspace.appendingPathComponent(RunStore.databaseFileName).path)
+        let store = hasStore ? try RunStore.open(workspace: workspace) : nil
+        var candidate = name, n = 1
+        while try FileManager.default.fileExists(atPath: workspace.appendingPathComponent("checkpoints/\(candidate)").path)
+                || store?.run(named: candidate) != nil {
+            n += 1
+            candidate = "\(name)-\(n)"
+        }
+        return candidate
     }
 
     /// HAYAI_FAULT_CHECKPOINT_WRITE=N makes the N-th checkpoint write fail as a full disk would, after
