@@ -11,13 +11,7 @@ final class TokenizerErrorTests: XCTestCase {
 
     private func assertThrowsNaming(_ path: String, _ fragment: String, _ body: () throws -> Tokenizer,
                                     file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertThrowsError(try body(), file: file, line: line) { error in
-            XCTAssertTrue(error is TokenizerError, "\(type(of: error)): \(error)", file: file, line: line)
-            let message = "\(error)"
-            XCTAssertTrue(message.contains(path), "message does not name \(path): \(message)", file: file, line: line)
-            XCTAssertTrue(message.contains(fragment), "message does not say '\(fragment)': \(message)", file: file, line: line)
-            XCTAssertFalse(message.contains("\n"), "message is not one line: \(message)", file: file, line: line)
-        }
+        assertOneLineError(path, fragment, of: TokenizerError.self, body, file: file, line: line)
     }
 
     func testFolderWithoutTokenizerJSONIsRejected() {

@@ -183,10 +183,7 @@ final class LoRATests: XCTestCase {
     /// Trained beside a llama GGUF (q/k rows permuted for ggml's RoPE), the adapter is saved in Hugging
     /// Face's row order: on the same model as a Hugging Face folder it gives the same logits.
     func testAdapterTrainedOnAGGUFBaseIsInHuggingFaceOrder() throws {
-        let config = ModelConfig(architecture: .llama, vocabSize: 2000, hiddenSize: 48, intermediateSize: 76, numLayers: 2,
-                                 numHeads: 6, numKVHeads: 2, headDim: 8, maxPositions: 64, norm: .rmsNorm, normEps: 1e-5,
-                                 rotaryDim: 8, ropeTheta: 10000, parallelResidual: false, qkvBias: false, outputBias: false,
-                                 mlpBias: false, qkNorm: false, mlp: .gatedSiLU, tieWordEmbeddings: false)
+        let config = TinyConfigs.llamaGGUF()
         let store = try ParameterStore(config: config)
         randomize(store, seed: 5, std: 0.2)
         let folder = scratch.appendingPathComponent("llama").path, gguf = scratch.appendingPathComponent("llama.gguf").path

@@ -47,10 +47,7 @@ final class OneDecoderTests: XCTestCase {
     /// Llama with grouped-query attention and RMSNorm, from a random config: as a Hugging Face folder,
     /// and as a GGUF whose q/k rows are permuted for ggml's RoPE pairing.
     func testLlamaWithGQAGivesEqualLogitsFromFolderAndGGUF() throws {
-        let config = ModelConfig(architecture: .llama, vocabSize: 2000, hiddenSize: 48, intermediateSize: 76, numLayers: 2,
-                                 numHeads: 6, numKVHeads: 2, headDim: 8, maxPositions: 64, norm: .rmsNorm, normEps: 1e-5,
-                                 rotaryDim: 8, ropeTheta: 10000, parallelResidual: false, qkvBias: false, outputBias: false,
-                                 mlpBias: false, qkNorm: false, mlp: .gatedSiLU, tieWordEmbeddings: false)
+        let config = TinyConfigs.llamaGGUF()
         let store = try ParameterStore(config: config)
         randomize(store, seed: 5, std: 0.2)
         let dir = Fixtures.temporaryDirectory("one-decoder-llama")

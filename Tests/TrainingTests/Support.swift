@@ -71,6 +71,15 @@ enum TinyConfigs {
                     rotaryDim: 6, ropeTheta: 10000, parallelResidual: false, qkvBias: false, outputBias: false,
                     mlpBias: false, qkNorm: false, mlp: .gatedSiLU, tieWordEmbeddings: true)
     }
+
+    /// Llama with grouped-query attention, wide enough to export as a GGUF (rows of whole blocks) and
+    /// with q/k rows that ggml's RoPE pairing permutes.
+    static func llamaGGUF() -> ModelConfig {
+        ModelConfig(architecture: .llama, vocabSize: 2000, hiddenSize: 48, intermediateSize: 76, numLayers: 2,
+                    numHeads: 6, numKVHeads: 2, headDim: 8, maxPositions: 64, norm: .rmsNorm, normEps: 1e-5,
+                    rotaryDim: 8, ropeTheta: 10000, parallelResidual: false, qkvBias: false, outputBias: false,
+                    mlpBias: false, qkNorm: false, mlp: .gatedSiLU, tieWordEmbeddings: false)
+    }
 }
 
 /// Fills every parameter with normal(0, std) noise (norm weights around 1) so no gradient is trivially zero.
