@@ -49,10 +49,11 @@ let package = Package(
             swiftSettings: release
         ),
         .target(name: "Chat", dependencies: ["Inference", "Tokenizers", "Checkpoints"], swiftSettings: release),
-        // What commands do (eval runs, train runs, comparisons, the run recorder), for the executable and tests.
+        // What commands do (eval runs, pretraining and fine-tuning jobs, corpus and tokenizer jobs, comparisons, the
+        // quickstart's stages, the run recorder), for the executable and tests.
         .target(
             name: "Workbench",
-            dependencies: ["Inference", "Training", "Evaluation", "Chat", "RunStore", "Checkpoints", "Kernels", "Tokenizers"],
+            dependencies: ["Inference", "Training", "Evaluation", "Chat", "Corpus", "RunStore", "Checkpoints", "Kernels", "Tokenizers", "Basics"],
             swiftSettings: release
         ),
         .systemLibrary(name: "CLibEdit", path: "Sources/CLibEdit"),
@@ -75,7 +76,7 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Inference", "Basics", "TestSupport"]),
         .testTarget(name: "CorpusTests", dependencies: ["Corpus", "Tokenizers", "TestSupport"]),
         .testTarget(name: "HayaiCLITests", dependencies: ["TestSupport"]),
-        .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "RunStore", "hayai", "TestSupport"]),
+        .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "RunStore", "Workbench", "hayai", "TestSupport"]),
         .testTarget(name: "ChatTests", dependencies: ["Chat", "Inference", "Tokenizers", "Checkpoints", "TestSupport"]),
         .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "Evaluation", "RunStore", "Inference", "Kernels", "Tokenizers", "Training", "TestSupport"]),
     ],

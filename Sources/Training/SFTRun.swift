@@ -23,8 +23,9 @@ public struct SFTConfig: Codable, Equatable, Sendable {
     /// Fraction of examples held out for the validation loss.
     public var validationFraction = 0.05
     public var seed: UInt64 = 1337
-    /// Wall-clock budget: no step starts once this many seconds have passed (the planned steps stay the
-    /// schedule's length, so a budget cut ends partway down the decay).
+    /// Wall-clock budget: no step starts once this many seconds have passed. The step count is planned
+    /// again from the measured step time (after 3 steps, then every 50), and the learning-rate schedule
+    /// decays to that count, so a run cut by the budget still ends at the bottom of the decay.
     public var timeLimitSeconds: Double?
     /// Train LoRA adapters beside the frozen base instead of every weight.
     public var lora: LoRASettings?
@@ -135,7 +136,8 @@ public final class SFTRun {
             let d = (clock.now - began).components
             return Double(d.seconds) + Double(d.attoseconds) * 1e-18 >= limit
         }
-        while step < plannedSteps && !shouldStop() && !overBudget() {
+        var planned = plannedSteps
+        while step < planned && !shouldStop() && !overBudget() {
             let start = clock.now
             var micro: [MicroBatch] = []
             for _ in 0..<config.gradAccumulation {
@@ -152,10 +154,28 @@ public final class SFTRun {
             step = r.step
             let d = (clock.now - start).components
             let seconds = Double(d.seconds) + Double(d.attoseconds) * 1e-18
-            try onStep(SFTProgress(step: step, plannedSteps: plannedSteps, epoch: epoch, loss: r.loss, learningRate: r.learningRate,
+            if let limit = config.timeLimitSeconds, step == 3 || (step > 3 && step % 50 == 0) {
+                let e = (clock.now - began).components
+                let replanned = Self.replannedSteps(planned: plannedSteps, step: step,
+                                                    elapsed: Double(e.seconds) + Double(e.attoseconds) * 1e-18, budget: limit)
+                if replanned != planned {
+                    planned = replanned
+                    trainer.schedule.replan(totalSteps: planned, at: step)
+                }
+            }
+            try onStep(SFTProgress(step: step, plannedSteps: planned, epoch: epoch, loss: r.loss, learningRate: r.learningRate,
                                    gradientNorm: r.gradientNorm, tokensPerSecond: seconds > 0 ? Double(r.tokens) / seconds : 0))
         }
         return step
+    }
+
+    /// The steps a time budget allows at the pace so far: never more than the data plan (`planned`),
+    /// never fewer than one more step.
+    public static func replannedSteps(planned: Int, step: Int, elapsed: Double, budget: Double) -> Int {
+        guard step > 0, elapsed > 0 else { return planned }
+        let perStep = elapsed / Double(step)
+        let more = max(1, Int(((budget - elapsed) / perStep).rounded(.down)))
+        return min(planned, step + more)
     }
 
     /// Mean loss over the held-out examples' response tokens (nil when none were held out).

@@ -3,6 +3,7 @@
 // interrupted (a failure as failed). `hayai train pretrain` parses, builds the PretrainRun and calls
 // this; tests call it the same way.
 import Foundation
+import Basics
 import RunStore
 import Training
 
@@ -12,13 +13,22 @@ public final class TrainRun {
     public var run: Run { recorder.run }
 
     /// Records `training` in `store`: resuming the run its checkpoint names when it exists, else a new one.
-    public init(training: PretrainRun, store: RunStore, model: String) throws {
+    /// `initFrom`: the checkpoint a continued pretraining (`--init`) starts from, kept in the run's config
+    /// as `init` and `init_hash` (its content hash) beside the training settings.
+    public init(training: PretrainRun, store: RunStore, model: String, initFrom: InitRecord? = nil) throws {
         self.training = training
         if training.resumedFrom != nil, let name = training.state.runName, let previous = try store.run(named: name) {
             recorder = try RunRecorder.resume(store: store, run: previous)
         } else {
+            guard case .object(var config)? = try? JSONValue.parse(training.config.jsonText()) else {
+                throw WorkbenchError.invalid("a pretraining config must encode as a JSON object")
+            }
+            if let initFrom {
+                config["init"] = .string(initFrom.path)
+                config["init_hash"] = .string(initFrom.hash)
+            }
             recorder = try RunRecorder.create(store: store, kind: .pretrain, name: training.state.runName, model: model,
-                                              configJSON: training.config.jsonText())
+                                              config: JSONValue.object(config))
         }
         training.recordRunName(recorder.run.name)
     }

@@ -1,6 +1,6 @@
 // The progress line's text: whole lines at an interval when not on a terminal, one redrawn line on one.
 import XCTest
-@testable import hayai
+@testable import Workbench
 
 final class ProgressLineTests: XCTestCase {
     final class Capture {

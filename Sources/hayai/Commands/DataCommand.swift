@@ -62,36 +62,12 @@ struct DataBuildCommand: ParsableCommand {
     }
 
     func run() throws {
-        var sources: [CorpusSource] = []
-        var useDefault = source.contains("debian-default") || (text.isEmpty && jsonl.isEmpty)
-        if !only.isEmpty { useDefault = true }
-        if useDefault {
-            let all = DefaultCorpus.sources
-            let picked = only.isEmpty ? all : all.filter { only.contains($0.name) || only.contains($0.package) }
-            if !only.isEmpty && picked.isEmpty {
-                throw UserError("--only matches no default source (known: \(all.map(\.name).joined(separator: ", ")))")
-            }
-            sources += picked as [CorpusSource]
-        }
-        sources += text.map { TextFileSource(path: $0) as CorpusSource }
-        sources += jsonl.map { JSONLSource(path: $0, field: field) as CorpusSource }
-
-        var options = CorpusBuildOptions()
-        options.valFraction = valFraction
-        options.maxBytes = maxBytes
-        options.seed = seed
-        let context = SourceContext(cacheFolder: DefaultCorpus.cacheFolder, log: { CLI.printError($0) })
-        let started = Date()
-        let manifest: CorpusManifest
-        do { manifest = try CorpusBuilder.build(sources: sources, into: outFolder, options: options, context: context) } catch let e as CorpusError {
-            throw UserError(e.description)
-        }
-        let train = manifest.splits["train"]!, val = manifest.splits["val"]!
-        print("corpus \(outFolder): \(manifest.sources.count) sources, train \(train.documents) documents / \(train.bytes) bytes, val \(val.documents) documents / \(val.bytes) bytes (\(CLI.fixed(Date().timeIntervalSince(started))) s)")
-        for s in manifest.sources {
-            print("  \(s.name)\(s.packageVersion.map { " \($0)" } ?? ""): \(s.documents) documents, \(s.bytes) bytes; licence: \(s.licence)")
-        }
-        for f in manifest.failedSources { print("  skipped \(f.name): \(f.error)") }
+        var request = CorpusBuildRequest(out: outFolder)
+        request.useDefault = source.contains("debian-default")
+        request.only = only
+        request.textFiles = text; request.jsonlFiles = jsonl; request.field = field
+        request.valFraction = valFraction; request.maxBytes = maxBytes; request.seed = seed
+        for line in try CorpusJobs.build(request, log: { CLI.printError($0) }) { print(line) }
     }
 }
 
@@ -115,20 +91,6 @@ struct DataTokenizeCommand: ParsableCommand {
     }
 
     func run() throws {
-        try DataTokenizeCommand.tokenize(corpus: corpus, tokenizer: tokenizer, shardTokens: shardTokens)
-    }
-
-    static func tokenize(corpus: String, tokenizer: String, shardTokens: Int = 100_000_000) throws {
-        let started = Date()
-        do {
-            let m = try CorpusTokenization.tokenize(corpus: corpus, tokenizerPath: tokenizer, shardTokens: shardTokens,
-                                                    log: { CLI.printError($0) })
-            let train = m.splits["train"]!, val = m.splits["val"]!
-            print("tokens \(corpus)/\(CorpusTokenization.tokensFolder): train \(train.tokens ?? 0), val \(val.tokens ?? 0) (\(CLI.fixed(Date().timeIntervalSince(started))) s)")
-        } catch let e as CorpusError {
-            throw UserError(e.description)
-        } catch let e as CustomStringConvertible & Error {
-            throw UserError(e.description)
-        }
+        print(try CorpusJobs.tokenize(corpus: corpus, tokenizer: tokenizer, shardTokens: shardTokens, log: { CLI.printError($0) }))
     }
 }

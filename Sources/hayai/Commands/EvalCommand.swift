@@ -95,24 +95,11 @@ struct EvalCommand: ParsableCommand {
         }
     }
 
-    /// Runs `evalRun` with a progress line per task; Ctrl-C says how to resume and exits 130.
+    /// Runs `evalRun` with progress (Workbench's); Ctrl-C says how to resume and exits 130.
     static func execute(_ evalRun: EvalRun, model: LanguageModel, skipBadLines: Bool, quiet: Bool) throws -> [TaskResult] {
-        var progress: (key: String, line: ProgressLine)?
-        let callbacks = EvalRun.Callbacks(progress: { key, p in
-            guard !quiet else { return }
-            if progress?.key != key { progress = (key, ProgressLine(label: "eval \(key)", total: p.total)) }
-            progress!.line.update(step: p.completed, extra: [("items/s", CLI.fixed(p.itemsPerSecond))])
-        }, taskDone: { result in
-            progress?.line.finish()
-            progress = nil
-            if !quiet { CLI.printError("\(result.task): \(result.itemCount) items, \(CLI.fixed(result.itemsPerSecond)) items/s") }
-        })
-        Interrupt.clear()
-        Interrupt.installSIGINTHandler()
         do {
-            return try evalRun.run(model: model, skipBadLines: skipBadLines, callbacks: callbacks)
+            return try evalRun.runShowingProgress(model: model, skipBadLines: skipBadLines, quiet: quiet)
         } catch let stopped as EvalInterrupted {
-            progress?.line.finish()
             CLI.printError("\n\(stopped)")
             throw ExitCode(130)
         }

@@ -51,22 +51,9 @@ struct TokenizerTrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        let documents: [String]
-        do {
-            if let corpus { documents = try CorpusBuilder.documents(corpus: corpus, split: "train") }
-            else { documents = [try CLI.readText(file: text!)] }
-        } catch let e as CorpusError { throw UserError(e.description) }
-        let bytes = documents.reduce(0) { $0 + $1.utf8.count }
-        guard bytes > 0 else { throw UserError("\(corpus ?? text!): no text to train on") }
+        let documents = try corpus.map { try CorpusJobs.trainingDocuments(corpus: $0) } ?? [try CLI.readText(file: text!)]
         let folder = out ?? (corpus.map { URL(fileURLWithPath: $0).appendingPathComponent("tokenizer").path } ?? Workspace.path("tokenizer"))
-        let started = Date()
-        let trained = BPETrainer.train(documents: documents, options: BPETrainerOptions(vocabSize: vocabSize, minFrequency: minFrequency))
-        let seconds = Date().timeIntervalSince(started)
-        do { try TokenizerJSONWriter.write(trained, to: folder) } catch {
-            throw UserError("\(folder): cannot write the tokenizer: \(error.localizedDescription)")
-        }
-        let note = trained.tokens.count < vocabSize ? " (stopped early: no pair left with frequency ≥ \(minFrequency))" : ""
-        print("tokenizer \(folder): \(trained.tokens.count) tokens, \(trained.merges.count) merges from \(bytes) bytes, \(trained.distinctWords) distinct words (\(CLI.fixed(seconds, 2)) s)\(note)")
-        if tokenize, let corpus { try DataTokenizeCommand.tokenize(corpus: corpus, tokenizer: folder) }
+        print(try CorpusJobs.trainTokenizer(documents: documents, source: corpus ?? text!, vocabSize: vocabSize, minFrequency: minFrequency, out: folder))
+        if tokenize, let corpus { print(try CorpusJobs.tokenize(corpus: corpus, tokenizer: folder, log: { CLI.printError($0) })) }
     }
 }

@@ -1,8 +1,8 @@
-// The executable's training stop request (Ctrl-C saves a checkpoint after the step) must give the
+// Training's stop request (Ctrl-C saves a checkpoint after the step) must give the
 // signals back when training ends: the quickstart runs evals and a chat in the same process after it.
 import XCTest
 import Foundation
-@testable import hayai
+import Workbench
 
 final class StopRequestTests: XCTestCase {
     private func handler(of sig: Int32) -> sighandler_t? {
@@ -36,7 +36,7 @@ final class GeneratedRunNameTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: workspace) }
         var seen: Set<String> = []
         for _ in 0..<3 {
-            let name = try PretrainCommand.generatedName(workspace: workspace)
+            let name = try RunNaming.unused("pretrain", workspace: workspace)
             XCTAssertFalse(seen.contains(name), "\(name) given twice")
             seen.insert(name)
             try FileManager.default.createDirectory(at: workspace.appendingPathComponent("checkpoints/\(name)"), withIntermediateDirectories: true)

@@ -15,14 +15,14 @@ import Glibc
 import Darwin
 #endif
 
-final class ProgressLine {
-    let label: String
-    var total: Int?
-    let isTerminal: Bool
+public final class ProgressLine {
+    public let label: String
+    public var total: Int?
+    public let isTerminal: Bool
     /// Seconds between plain lines when not on a terminal.
-    let plainInterval: TimeInterval
+    public let plainInterval: TimeInterval
     /// Seconds between redraws on a terminal.
-    let redrawInterval: TimeInterval
+    public let redrawInterval: TimeInterval
     private let write: (String) -> Void
     private let clock: () -> TimeInterval
     private var first: (step: Int, time: TimeInterval)?
@@ -35,7 +35,7 @@ final class ProgressLine {
     ///   - clock: seconds on a monotonic clock (tests pass their own).
     ///   - plainEverySteps: when not on a terminal, print every this many steps instead of by time
     ///     (training's log interval, as nanoGPT prints).
-    init(label: String, total: Int?, isTerminal: Bool = ProgressLine.standardErrorIsTerminal, plainInterval: TimeInterval = 10,
+    public init(label: String, total: Int?, isTerminal: Bool = ProgressLine.standardErrorIsTerminal, plainInterval: TimeInterval = 10,
          plainEverySteps: Int? = nil, redrawInterval: TimeInterval = 0.1,
          write: @escaping (String) -> Void = ProgressLine.writeStandardError,
          clock: @escaping () -> TimeInterval = ProgressLine.monotonicSeconds) {
@@ -45,10 +45,10 @@ final class ProgressLine {
         self.write = write; self.clock = clock
     }
 
-    let plainEverySteps: Int?
+    public let plainEverySteps: Int?
 
     /// Reports that `step` is done (steps count from 0 or 1 as the caller likes; `total` is the last + 1).
-    func update(step: Int, loss: Double? = nil, tokensPerSecond: Double? = nil, extra: [(String, String)] = []) {
+    public func update(step: Int, loss: Double? = nil, tokensPerSecond: Double? = nil, extra: [(String, String)] = []) {
         let now = clock()
         if first == nil { first = (step, now) }
         let elapsed = now - first!.time
@@ -67,14 +67,14 @@ final class ProgressLine {
 
     /// A line of its own (an evaluation, a saved checkpoint); on a terminal it takes the live line's
     /// place and the next update draws the live line again below it.
-    func message(_ line: String) {
+    public func message(_ line: String) {
         if isTerminal && onLine { write("\r\u{1B}[K") }
         onLine = false
         write(line + "\n")
     }
 
     /// Shows the last update if it was held back, then ends the line (a terminal's cursor moves on).
-    func finish(_ message: String? = nil) {
+    public func finish(_ message: String? = nil) {
         if let pending { show(pending, at: clock()) }
         if isTerminal && onLine { write("\n") }
         onLine = false
@@ -100,7 +100,7 @@ final class ProgressLine {
         return Double(max(0, total - step)) * pace
     }
 
-    static func format(label: String, step: Int, total: Int?, loss: Double?, tokensPerSecond: Double?,
+    public static func format(label: String, step: Int, total: Int?, loss: Double?, tokensPerSecond: Double?,
                        elapsed: TimeInterval, eta: TimeInterval?, extra: [(String, String)] = []) -> String {
         var head = "\(label) step \(step)"
         if let total, total > 0 {
@@ -116,7 +116,7 @@ final class ProgressLine {
     }
 
     /// 1234567 → "1,234,567".
-    static func grouped(_ n: Int) -> String {
+    public static func grouped(_ n: Int) -> String {
         let digits = String(abs(n))
         var out = ""
         for (i, c) in digits.enumerated() {
@@ -127,17 +127,17 @@ final class ProgressLine {
     }
 
     /// 45s, 3m05s, 2h04m.
-    static func duration(_ seconds: TimeInterval) -> String { Durations.text(seconds) }
+    public static func duration(_ seconds: TimeInterval) -> String { Durations.text(seconds) }
 
-    static var standardErrorIsTerminal: Bool { isatty(STDERR_FILENO) != 0 }
+    public static var standardErrorIsTerminal: Bool { isatty(STDERR_FILENO) != 0 }
 
-    static func writeStandardError(_ text: String) { FileHandle.standardError.write(Data(text.utf8)) }
-    static func writeStandardOutput(_ text: String) { FileHandle.standardOutput.write(Data(text.utf8)) }
-    static var standardOutputIsTerminal: Bool { isatty(STDOUT_FILENO) != 0 }
+    public static func writeStandardError(_ text: String) { FileHandle.standardError.write(Data(text.utf8)) }
+    public static func writeStandardOutput(_ text: String) { FileHandle.standardOutput.write(Data(text.utf8)) }
+    public static var standardOutputIsTerminal: Bool { isatty(STDOUT_FILENO) != 0 }
 
-    static func monotonicSeconds() -> TimeInterval { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+    public static func monotonicSeconds() -> TimeInterval { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
-    static func terminalColumns() -> Int? {
+    public static func terminalColumns() -> Int? {
         var size = winsize()
         guard ioctl(STDERR_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return nil }
         return Int(size.ws_col)

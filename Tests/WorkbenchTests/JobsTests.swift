@@ -1,0 +1,133 @@
+// Pretraining, fine-tuning and the quickstart's stages as library calls (what `hayai train`, `hayai
+// train sft` and `hayai quickstart` call): runs recorded with what they started from, the SFT time
+// budget re-planned so the schedule decays to the end, and the LoRA quickstart chained without the CLI.
+import XCTest
+import Foundation
+import Kernels
+import RunStore
+import Training
+import TestSupport
+@testable import Workbench
+
+final class JobsTests: XCTestCase {
+    var home: URL!
+    override func setUp() { home = Fixtures.temporaryDirectory("hayai-jobs") }
+    override func tearDown() { try? FileManager.default.removeItem(at: home) }
+
+    static let instructions = Fixtures.repoRoot.appendingPathComponent("data/sft/hayai-instruct-bilingual.jsonl").path
+
+    func modelCopy() throws -> String {
+        let copy = home.appendingPathComponent("model")
+        try FileManager.default.copyItem(at: Fixtures.fixture("stablelm-tiny"), to: copy)
+        return copy.path
+    }
+
+    func testSFTJobTrainsRecordsItsBaseAndSavesTheTemplate() throws {
+        let base = try modelCopy()
+        var request = SFTRequest(base: base, workspace: home)
+        request.data = [Self.instructions]
+        request.config.steps = 2
+        request.config.microBatchSize = 2
+        request.config.contextLength = 128
+        request.out = home.appendingPathComponent("instruct").path
+        request.name = "sft-direct"
+        let job = try SFTJob(request)
+        XCTAssertGreaterThan(job.examples, 10)
+        var steps: [Int] = []
+        var events = SFTEvents()
+        events.stepped = { steps.append($0.step) }
+        let outcome = try job.run(events: events)
+        XCTAssertEqual(steps, [1, 2])
+        XCTAssertEqual(outcome.run.status, .completed)
+        let store = try RunStore.open(workspace: home)
+        let run = try store.requireRun(named: "sft-direct")
+        XCTAssertEqual(run.kind, .sft)
+        XCTAssertEqual(run.configValues["base_hash"], .string(try ModelIdentity.contentHash(path: base)))
+        XCTAssertEqual(try store.metrics(run: run).filter { $0.name == "train/loss" }.count, 2)
+        let config = try XCTUnwrap(try Fixtures.json(URL(fileURLWithPath: outcome.out).appendingPathComponent("tokenizer_config.json")) as? [String: Any])
+        XCTAssertTrue((config["chat_template"] as? String ?? "").contains("### 指示"), "the jslm-instruct format travels with the model")
+    }
+
+    func testAnSFTJobNeedsDataAndLoRASettingsNeedARank() throws {
+        let base = try modelCopy()
+        XCTAssertThrowsError(try SFTJob(SFTRequest(base: base, workspace: home))) { XCTAssertTrue("\($0)".contains("give instruction data"), "\($0)") }
+        var request = SFTRequest(base: base, workspace: home)
+        request.data = [Self.instructions]
+        request.loraAlpha = 16
+        XCTAssertThrowsError(try SFTJob(request)) { XCTAssertEqual("\($0)", "--lora-alpha needs --lora-rank") }
+    }
+
+    /// With a time budget the step count is planned from the measured pace and the learning rate decays
+    /// to it: the last steps run near the bottom of the schedule, not at the peak of a plan for 1,000 epochs.
+    func testAnSFTTimeBudgetReplansTheScheduleToDecayByTheEnd() throws {
+        var request = SFTRequest(base: try modelCopy(), workspace: home)
+        request.data = [Self.instructions]
+        request.config.epochs = 1000
+        request.config.microBatchSize = 2
+        request.config.contextLength = 128
+        request.config.warmupSteps = 1
+        request.config.timeLimitSeconds = 4
+        request.out = home.appendingPathComponent("budget").path
+        let job = try SFTJob(request)
+        var last: SFTProgress?
+        var events = SFTEvents()
+        events.stepped = { last = $0 }
+        let outcome = try job.run(events: events)
+        let end = try XCTUnwrap(last)
+        XCTAssertGreaterThan(outcome.steps, 3)
+        XCTAssertLessThan(end.plannedSteps, job.training.plannedSteps, "re-planned from the budget")
+        let maxLR = request.config.lr, minLR = request.config.minLR
+        XCTAssertLessThan(end.learningRate, minLR + 0.5 * (maxLR - minLR),
+                          "step \(end.step) of \(end.plannedSteps) ran at lr \(end.learningRate): the schedule did not decay toward the budget's end")
+    }
+
+    func testReplannedStepsFollowThePaceWithinThePlan() {
+        XCTAssertEqual(SFTRun.replannedSteps(planned: 1000, step: 10, elapsed: 10, budget: 60), 60)
+        XCTAssertEqual(SFTRun.replannedSteps(planned: 30, step: 10, elapsed: 10, budget: 60), 30, "never past the data plan")
+        XCTAssertEqual(SFTRun.replannedSteps(planned: 1000, step: 10, elapsed: 70, budget: 60), 11, "over budget: one more step at most")
+    }
+
+    func testContinuedPretrainingRecordsItsInitCheckpointInTheRun() throws {
+        let text = home.appendingPathComponent("corpus.txt")
+        try (0..<60).map { "Paragraph \($0): a small model learns the shape of language. 小さな言語モデル \($0)。" }
+            .joined(separator: "\n\n").write(to: text, atomically: true, encoding: .utf8)
+        let config = home.appendingPathComponent("pretrain.json")
+        try Data(#"{"preset": "tiny", "context_length": 32, "micro_batch_size": 2, "steps": 2, "eval_interval": 2, "checkpoint_interval": 2, "warmup_steps": 1}"#.utf8)
+            .write(to: config)
+        let base = try modelCopy()
+        var request = PretrainRequest(workspace: home)
+        request.config = config.path
+        request.text = text.path
+        request.initModel = base
+        request.name = "continued"
+        let job = try PretrainJob(request)
+        XCTAssertEqual(try job.run(), .completed(step: 2))
+        let run = try RunStore.open(workspace: home).requireRun(named: "continued")
+        XCTAssertEqual(run.status, .completed)
+        XCTAssertEqual(run.configValues["init"], .string(base))
+        XCTAssertEqual(run.configValues["init_hash"], .string(try ModelIdentity.contentHash(path: base)))
+    }
+
+    /// The real-model track's stages (LoRA SFT, two evals, the stored comparison, the report) run as
+    /// library calls: no command line is parsed on the way.
+    func testTheLoRAQuickstartChainsItsStagesThroughTheLibrary() throws {
+        let model = try modelCopy()
+        var request = QuickstartRequest(workspace: home)
+        request.minutes = 0.5
+        request.sftSteps = 2
+        request.evalLimit = 4
+        var said: [String] = []
+        request.say = { said.append($0) }
+        let track = QuickstartLoRA(model: model, loraRank: 4, request: request)
+        let chat = try track.run()
+        XCTAssertEqual(chat, ["--compare", model, model, "--adapter", track.adapter])
+        XCTAssertTrue(FileManager.default.fileExists(atPath: track.adapter + "/adapter_config.json"))
+        let store = try RunStore.open(workspace: home)
+        let runs = try store.runs(limit: 50)
+        XCTAssertEqual(runs.filter { $0.kind == .sft && $0.status == .completed }.count, 1)
+        XCTAssertEqual(runs.filter { $0.kind == .eval && $0.status == .completed }.count, 2)
+        XCTAssertEqual(runs.filter { $0.kind == .compare }.count, 1)
+        XCTAssertTrue(said.contains { $0.hasPrefix("\n== 4/4 report") }, said.joined(separator: "\n"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: track.folder.appendingPathComponent("report.html").path))
+    }
+}
