@@ -104,6 +104,12 @@ public final class EvalRun {
     /// Continues the stored eval run `name`. `loadTask` finds a task by the name it was stored with.
     public static func resume(store: RunStore, name: String, given: Given = Given(),
                               loadTask: (String) throws -> EvalTask) throws -> EvalRun {
+        try resume(store: store, name: name, given: given, tasks: { [try loadTask($0)] })
+    }
+
+    /// The same, where one stored name may stand for several tasks (a group).
+    public static func resume(store: RunStore, name: String, given: Given = Given(),
+                              tasks loadTasks: (String) throws -> [EvalTask]) throws -> EvalRun {
         let stored = try store.requireRun(named: name)
         guard stored.kind == .eval else { throw WorkbenchError.wrongKind(run: name, kind: stored.kind.rawValue, expected: "eval") }
         let config: EvalRunConfig
@@ -137,7 +143,7 @@ public final class EvalRun {
                 throw WorkbenchError.resumeMismatch(run: name, what: "adapter \(adapter) (content hash)", stored: storedHash, given: now)
             }
         }
-        let tasks = try config.tasks.map(loadTask)
+        let tasks = try config.tasks.flatMap(loadTasks)
         for task in tasks {
             let k = key(task), now = TaskIdentity(task: task, numFewshot: config.numFewshot)
             if let was = config.taskIdentities?[k], was != now {
@@ -222,10 +228,25 @@ public final class StoreSink: ResultSink {
 /// Finding task files: TaskCatalog's search paths, with an explicit --evalsets folder first and the
 /// repository's evalsets/ last.
 public enum EvalSets {
-    public static func load(_ nameOrPath: String, folder explicit: String? = nil) throws -> EvalTask {
+    static func searchPaths(_ explicit: String?) -> [String] {
         var paths = TaskCatalog.searchPaths()
         if let explicit { paths.insert(explicit, at: 0) }
         if let repository = Repository.folder("evalsets"), !paths.contains(repository) { paths.append(repository) }
-        return try TaskCatalog.load(nameOrPath, searchPaths: paths)
+        return paths
+    }
+
+    public static func load(_ nameOrPath: String, folder explicit: String? = nil) throws -> EvalTask {
+        try TaskCatalog.load(nameOrPath, searchPaths: searchPaths(explicit))
+    }
+
+    /// The group of that name (evalsets/groups/NAME.yaml, or a group file's `group:` name); nil for none.
+    public static func group(_ name: String, folder explicit: String? = nil) throws -> EvalGroup? {
+        try TaskCatalog.groupPath(for: name, searchPaths: searchPaths(explicit)).map { try EvalGroup.load(path: $0) }
+    }
+
+    /// A task, or every task of a group, as `--tasks NAME` means it.
+    public static func loadTasks(_ name: String, folder explicit: String? = nil) throws -> [EvalTask] {
+        if let group = try group(name, folder: explicit) { return try group.tasks.map { try load($0, folder: explicit) } }
+        return [try load(name, folder: explicit)]
     }
 }
