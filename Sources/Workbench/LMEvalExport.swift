@@ -7,6 +7,7 @@ import Foundation
 import Checkpoints
 import Evaluation
 import RunStore
+import Tokenizers
 
 public enum LMEvalExport {
     /// What was written: the results file and the samples files (empty without samples).
@@ -135,7 +136,36 @@ public enum LMEvalExport {
             "total_evaluation_time_seconds": .string(String(run.duration ?? 0)), "hayai_version": .string(build.version),
         ]
         if !groupResults.isEmpty { document["groups"] = .object(groupResults) }
+        for (k, v) in modelFields(config.model) { document[k] = v }
         return .object(document)
+    }
+
+    /// What lm-eval's HF model reports about the model: its special tokens as [text, "id"] (the pad token
+    /// falling back to unk, then eos, as HFLM does), eot_token_id (eos) and max_length (the model's
+    /// positions). Empty when the model's files cannot be read (a run exported after its model moved).
+    static func modelFields(_ path: String) -> [String: JSONValue] {
+        guard let tokenizer = try? TokenizerLoader.load(path: path) else { return [:] }
+        func token(_ id: Int?) -> JSONValue? {
+            guard let id, let text = tokenizer.tokenString(id) else { return nil }
+            return .array([.string(text), .string(String(id))])
+        }
+        var pad: Int?, unk: Int?
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
+            let config = try? TokenizerConfig.load(path: (path as NSString).appendingPathComponent("tokenizer_config.json"))
+            pad = config?.pad_token.flatMap { tokenizer.tokenID($0.content) }
+            unk = config?.unk_token.flatMap { tokenizer.tokenID($0.content) }
+        } else if let gguf = try? GGUFFile(path: path) {
+            pad = gguf.int("tokenizer.ggml.padding_token_id"); unk = gguf.int("tokenizer.ggml.unknown_token_id")
+        }
+        let eos = tokenizer.eosTokenIDs.first
+        var fields: [String: JSONValue] = [:]
+        fields["tokenizer_pad_token"] = token(pad ?? unk ?? eos)
+        fields["tokenizer_eos_token"] = token(eos)
+        fields["tokenizer_bos_token"] = token(tokenizer.bosTokenID)
+        fields["eot_token_id"] = eos.map { .int($0) }
+        fields["max_length"] = modelConfig(path).map { .int($0.maxPositions) }
+        return fields
     }
 
     /// lm-eval's model_name_sanitized: `/` and other unsafe characters as `__`.
@@ -146,15 +176,17 @@ public enum LMEvalExport {
     /// Every weight the model's config plans (norms and biases included; tied embeddings once), as
     /// Hugging Face's num_parameters() counts them; nil when the config cannot be read.
     static func parameterCount(_ path: String) -> Int? {
+        modelConfig(path).map { DecoderPlan(config: $0).weights.reduce(0) { $0 + $1.count } }
+    }
+
+    /// The model's config (a Hugging Face folder's config.json or a GGUF's metadata), nil when unreadable.
+    static func modelConfig(_ path: String) -> ModelConfig? {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { return nil }
-        let config: ModelConfig?
         if isDir.boolValue {
             let file = (path as NSString).appendingPathComponent("config.json")
-            config = try? HFConfig.load(path: file).resolve(path: file)
-        } else {
-            config = try? GGUFFile(path: path).modelConfig()
+            return try? HFConfig.load(path: file).resolve(path: file)
         }
-        return config.map { DecoderPlan(config: $0).weights.reduce(0) { $0 + $1.count } }
+        return try? GGUFFile(path: path).modelConfig()
     }
 }

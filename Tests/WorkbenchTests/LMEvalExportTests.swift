@@ -23,8 +23,6 @@ final class LMEvalExportTests: XCTestCase {
     static let resultsDiffering: Set<String> = [
         "date", "pretty_env_info", "transformers_version", "lm_eval_version", "git_hash", "total_evaluation_time_seconds",
         "model_source", "model_name", "model_name_sanitized",
-        // The tokenizer's special tokens and the context length are the model's, not the run's; hayai does not restate them.
-        "tokenizer_pad_token", "tokenizer_eos_token", "tokenizer_bos_token", "eot_token_id", "max_length",
         "config.model", "config.model_args", "config.model_dtype", "config.model_revision", "config.model_sha",
         // hayai bootstraps with 100 resamples, has no Python/NumPy/torch seeds, and draws few-shot examples with its own seed.
         "config.bootstrap_iters", "config.random_seed", "config.numpy_seed", "config.torch_seed", "config.fewshot_seed",
