@@ -90,6 +90,60 @@ final class LMEvalExportTests: XCTestCase {
         XCTAssertEqual(lines.count, samples.count)
     }
 
+    func testGenerationPartialScoringAndPerplexitySamplesHaveLMEvalsShapes() throws {
+        setenv("HAYAI_DATA", Fixtures.data("").path, 1)
+        let store = try RunStore.open(workspace: home)
+        let evalsets = Fixtures.repoRoot.appendingPathComponent("evalsets").path
+        let names = ["jsquad-0.2", "xwinograd-en", "perplexity"]
+        let model = Fixtures.fixture("stablelm-tiny").path
+        let evalRun = try EvalRun.create(store: store, config: EvalRunConfig(model: model, tasks: names, limit: 2, numFewshot: 0),
+                                         tasks: try names.map { try EvalSets.load($0, folder: evalsets) }, name: "shapes")
+        _ = try evalRun.run(model: LocalLanguageModel(path: model))
+        let written = try LMEvalExport.write(store: store, run: try store.requireRun(named: "shapes"),
+                                             resultsPath: home.appendingPathComponent("shapes/results.json").path, logSamples: true, evalsets: evalsets)
+        func samples(_ task: String) throws -> [[String: Any]] {
+            let path = try XCTUnwrap(written.samples.first { $0.hasSuffix("samples_\(task).jsonl") }, task)
+            return try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map {
+                try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+            }
+        }
+        func args(_ s: [String: Any], _ i: Int) -> [String: Any] { (s["arguments"] as! [String: Any])["gen_args_\(i)"] as! [String: Any] }
+
+        // Generation: one request (prompt, generation kwargs), the text as response, the references' str() as target.
+        for s in try samples("jsquad-0.2") {
+            let request = args(s, 0), kwargs = request["arg_1"] as! [String: Any]
+            XCTAssertEqual(kwargs["do_sample"] as? Bool, false)
+            XCTAssertEqual(kwargs["until"] as? [String], ["\n"])
+            let text = (s["filtered_resps"] as! [String])[0]
+            XCTAssertEqual((s["resps"] as! [[String]])[0][0], text)
+            XCTAssertEqual(s["prompt_hash"] as? String, SHA256.hex(request["arg_0"] as! String))
+            XCTAssertTrue((s["target"] as! String).hasPrefix("['"), "str() of the answers list: \(s["target"]!)")
+            XCTAssertEqual(s["target_hash"] as? String, SHA256.hex(s["target"] as! String))
+            XCTAssertNotNil(s["jsquad_exact_match"] as? Double); XCTAssertNotNil(s["jsquad_char_f1"] as? Double)
+        }
+        // Partial scoring: a context per choice (the sentence up to the blank, filled), one shared continuation.
+        for s in try samples("xwinograd_en") {
+            let doc = s["doc"] as! [String: Any], sentence = doc["sentence"] as! String
+            let blank = sentence.range(of: "_")!
+            XCTAssertEqual(args(s, 0)["arg_0"] as? String, String(sentence[..<blank.lowerBound]) + (doc["option1"] as! String))
+            XCTAssertEqual(args(s, 1)["arg_0"] as? String, String(sentence[..<blank.lowerBound]) + (doc["option2"] as! String))
+            XCTAssertEqual(args(s, 0)["arg_1"] as? String, " " + (s["target"] as! String))
+            XCTAssertEqual(s["prompt_hash"] as? String, SHA256.hex(args(s, 0)["arg_0"] as! String))
+        }
+        // Rolling log-likelihood: the text as the one argument, (loglikelihood, words or bytes) per metric.
+        for s in try samples("perplexity") {
+            let ll = Double((s["filtered_resps"] as! [String])[0])!
+            XCTAssertLessThan(ll, 0)
+            let words = s["word_perplexity"] as! [Double], bytes = s["bits_per_byte"] as! [Double]
+            XCTAssertEqual(words[0], ll, accuracy: 1e-9); XCTAssertEqual(bytes[0], ll, accuracy: 1e-9)
+            XCTAssertEqual(Int(bytes[1]), (args(s, 0)["arg_0"] as! String).utf8.count)
+        }
+        let results = try Fixtures.json(URL(fileURLWithPath: written.results)) as! [String: Any]
+        let perplexity = (results["results"] as! [String: [String: Any]])["perplexity"]!
+        XCTAssertEqual(perplexity["word_perplexity_stderr,none"] as? String, "N/A")
+        XCTAssertEqual((results["configs"] as! [String: [String: Any]])["jsquad-0.2"]?["num_fewshot"] as? Int, 0)
+    }
+
     /// Every key of `expected` must be in `actual` with an equal value (numbers, and strings holding
     /// numbers, within 1e-4), except the `skipping` paths; `actual` may add only the `added` paths.
     func compare(_ expected: Any, _ actual: Any?, path: String, skipping: Set<String>, added: Set<String>, problems: inout [String]) {
