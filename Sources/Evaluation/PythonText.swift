@@ -110,23 +110,7 @@ public enum PythonText {
     }
 
     /// A JSON string literal as Python's json module writes it with ensure_ascii=False.
-    static func string(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
+    static func string(_ s: String) -> String { JSONLiteral.string(s, python: true) }
 
     /// Just enough of a JSON reader to see keys in order (values are parsed elsewhere).
     struct Scanner {

@@ -71,6 +71,8 @@ final class LMEvalShapeTests: XCTestCase {
         let python = "{\n  \"question\": \"日本の首都は\\\"どこ\\\"？\\n\",\n  \"choices\": [\n    \"東京\",\n    {\n      \"b\": 1.5,\n      \"a\": null\n    }\n  ],\n  \"label\": 0,\n  \"ok\": true,\n  \"x\": []\n}"
         XCTAssertEqual(PythonText.jsonDumps(doc, indent: 2, keyOrder: order), python)
         XCTAssertEqual(SHA256.hex(python), "e495a9ddbde3c5eb40142eed1aef6615d08dcec60299823dac63d05327935a12")
+        // Control characters as Python escapes them (json.dumps("a\b\f\x7f\u2028\x01", ensure_ascii=False)).
+        XCTAssertEqual(PythonText.jsonDumps(.string("a\u{08}\u{0C}\u{7F}\u{2028}\u{01}")), "\"a\\b\\f\u{7F}\u{2028}\\u0001\"")
         // Without the file's order the keys are sorted (and the hash would not be lm-eval's).
         XCTAssertTrue(PythonText.jsonDumps(doc, indent: 2).hasPrefix("{\n  \"choices\""))
     }
