@@ -86,8 +86,10 @@ public struct EvalGroup: Sendable, Equatable {
         let weights = members.map { weightBySize ? Double($0.size) : 1 }
         let value = zip(members, weights).reduce(0) { $0 + $1.0.value * $1.1 } / weights.reduce(0, +)
         let total = Double(members.reduce(0) { $0 + $1.size })
-        guard members.allSatisfy({ $0.stderr != nil }) else { return (value, nil) }
-        let pooled = members.reduce(0.0) { $0 + Double($1.size - 1) * $1.stderr! * $1.stderr! * Double($1.size) } / (total - Double(members.count))
+        let stderrs = members.compactMap(\.stderr)
+        guard stderrs.count == members.count else { return (value, nil) }
+        let pooled = zip(members, stderrs).reduce(0.0) { $0 + Double($1.0.size - 1) * $1.1 * $1.1 * Double($1.0.size) }
+            / (total - Double(members.count))
         return (value, (pooled / total).squareRoot())
     }
 }

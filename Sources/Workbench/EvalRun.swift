@@ -87,6 +87,14 @@ public final class EvalRun {
         return EvalRun(recorder: recorder, config: config, tasks: tasks)
     }
 
+    /// The config an eval run was stored with; a run of another kind is refused.
+    static func storedConfig(_ stored: Run) throws -> EvalRunConfig {
+        guard stored.kind == .eval else { throw WorkbenchError.wrongKind(run: stored.name, kind: stored.kind.rawValue, expected: "eval") }
+        do { return try JSONDecoder().decode(EvalRunConfig.self, from: Data(stored.config.utf8)) } catch {
+            throw WorkbenchError.invalid("run \(stored.name): its stored config is not an eval config (\(error))")
+        }
+    }
+
     /// What a user may give again with `--resume`: each given value must equal the stored one.
     public struct Given: Sendable {
         public var model: String?
@@ -111,11 +119,7 @@ public final class EvalRun {
     public static func resume(store: RunStore, name: String, given: Given = Given(),
                               tasks loadTasks: (String) throws -> [EvalTask]) throws -> EvalRun {
         let stored = try store.requireRun(named: name)
-        guard stored.kind == .eval else { throw WorkbenchError.wrongKind(run: name, kind: stored.kind.rawValue, expected: "eval") }
-        let config: EvalRunConfig
-        do { config = try JSONDecoder().decode(EvalRunConfig.self, from: Data(stored.config.utf8)) } catch {
-            throw WorkbenchError.invalid("run \(name): its stored config is not an eval config (\(error))")
-        }
+        let config = try storedConfig(stored)
         func check<T: Equatable>(_ what: String, _ storedValue: T, _ givenValue: T?, _ show: (T) -> String) throws {
             if let givenValue, givenValue != storedValue {
                 throw WorkbenchError.resumeMismatch(run: name, what: what, stored: show(storedValue), given: show(givenValue))
@@ -242,6 +246,14 @@ public enum EvalSets {
     /// The group of that name (evalsets/groups/NAME.yaml, or a group file's `group:` name); nil for none.
     public static func group(_ name: String, folder explicit: String? = nil) throws -> EvalGroup? {
         try TaskCatalog.groupPath(for: name, searchPaths: searchPaths(explicit)).map { try EvalGroup.load(path: $0) }
+    }
+
+    /// The groups among `names` (as `--tasks` gave them), each with its members' stored task keys.
+    public static func groups(in names: [String], folder explicit: String? = nil) throws -> [(EvalGroup, [String])] {
+        try names.compactMap { name in
+            guard let group = try group(name, folder: explicit) else { return nil }
+            return (group, try group.tasks.map { EvalRun.key(try load($0, folder: explicit)) })
+        }
     }
 
     /// A task, or every task of a group, as `--tasks NAME` means it.

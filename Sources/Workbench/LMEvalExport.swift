@@ -16,7 +16,7 @@ public enum LMEvalExport {
         public var samples: [String]
     }
 
-    /// The run's tasks with their items and metrics, and the groups it was asked for.
+    /// One task of the run with its stored items and their metrics.
     struct Scored {
         var key: String
         var task: EvalTask
@@ -28,16 +28,10 @@ public enum LMEvalExport {
 
     /// The tasks and groups of a stored eval run (task files found as `hayai eval` finds them).
     static func scored(store: RunStore, run: Run, evalsets: String?) throws -> (config: EvalRunConfig, tasks: [Scored], groups: [(EvalGroup, [String])]) {
-        guard run.kind == .eval else { throw WorkbenchError.wrongKind(run: run.name, kind: run.kind.rawValue, expected: "eval") }
-        let config: EvalRunConfig
-        do { config = try JSONDecoder().decode(EvalRunConfig.self, from: Data(run.config.utf8)) } catch {
-            throw WorkbenchError.invalid("run \(run.name): its stored config is not an eval config (\(error))")
-        }
-        var tasks: [Scored] = [], groups: [(EvalGroup, [String])] = []
+        let config = try EvalRun.storedConfig(run)
+        var tasks: [Scored] = []
         for name in config.tasks {
-            let members = try EvalSets.loadTasks(name, folder: evalsets)
-            if let group = try EvalSets.group(name, folder: evalsets) { groups.append((group, members.map(EvalRun.key))) }
-            for task in members where !tasks.contains(where: { $0.key == EvalRun.key(task) }) {
+            for task in try EvalSets.loadTasks(name, folder: evalsets) where !tasks.contains(where: { $0.key == EvalRun.key(task) }) {
                 let key = EvalRun.key(task)
                 let items = try StoreSink.items(store: store, run: run, task: key)
                 let original = (try? Dataset.load(path: task.dataFile, skipBadLines: true, textSplit: task.textSplit).items.count) ?? items.count
@@ -45,7 +39,7 @@ public enum LMEvalExport {
                                     numFewshot: config.numFewshot ?? task.numFewshot, originalCount: original))
             }
         }
-        return (config, tasks, groups)
+        return (config, tasks, try EvalSets.groups(in: config.tasks, folder: evalsets))
     }
 
     /// Writes `resultsPath` and, when `logSamples`, samples_TASK.jsonl beside it.

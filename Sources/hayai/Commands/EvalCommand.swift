@@ -99,8 +99,7 @@ struct EvalCommand: ParsableCommand {
             let data = try JSONEncoder.sorted.encode(results)
             print("{\"run\":\(JSON.string(evalRun.run.name)),\"tasks\":\(String(decoding: data, as: UTF8.self))}")
         } else {
-            let groups = try evalRun.config.tasks.compactMap { try EvalSets.group($0, folder: evalsets) }
-            print(EvalTable.render(results, groups: groups.map { g in (g, g.tasks.compactMap { try? EvalRun.key(EvalSets.load($0, folder: evalsets)) }) }))
+            print(EvalTable.render(results, groups: try EvalSets.groups(in: evalRun.config.tasks, folder: evalsets)))
             print("stored as eval run \(evalRun.run.name) (hayai runs show \(evalRun.run.name))")
         }
         if let output {
