@@ -6,7 +6,7 @@ import Foundation
 public enum PythonText {
     /// Key order per object path ("" the item, "choices", "answers", "a/[]" for objects inside a list),
     /// by first appearance in a data file: `datasets` makes columns in that order.
-    public struct KeyOrder: Sendable {
+    public struct KeyOrder: Sendable, Equatable {
         public var keys: [String: [String]] = [:]
         public init() {}
 

@@ -24,6 +24,7 @@ public enum LMEvalExport {
         var metrics: [MetricResult]
         var numFewshot: Int
         var originalCount: Int
+        var keyOrder: PythonText.KeyOrder
     }
 
     /// The tasks and groups of a stored eval run (task files found as `hayai eval` finds them).
@@ -34,9 +35,11 @@ public enum LMEvalExport {
             for task in try EvalSets.loadTasks(name, folder: evalsets) where !tasks.contains(where: { $0.key == EvalRun.key(task) }) {
                 let key = EvalRun.key(task)
                 let items = try StoreSink.items(store: store, run: run, task: key)
-                let original = (try? Dataset.load(path: task.dataFile, skipBadLines: true, textSplit: task.textSplit).items.count) ?? items.count
+                // The data file again, for its size and key order; a file gone since gives sorted keys and the stored count.
+                let data = try? Dataset.load(path: task.dataFile, skipBadLines: true, textSplit: task.textSplit)
                 tasks.append(Scored(key: key, task: task, items: items, metrics: Runner.aggregate(task, items),
-                                    numFewshot: config.numFewshot ?? task.numFewshot, originalCount: original))
+                                    numFewshot: config.numFewshot ?? task.numFewshot, originalCount: data?.items.count ?? items.count,
+                                    keyOrder: data?.keyOrder ?? PythonText.KeyOrder()))
             }
         }
         return (config, tasks, try EvalSets.groups(in: config.tasks, folder: evalsets))
@@ -48,8 +51,7 @@ public enum LMEvalExport {
         let (config, tasks, groups) = try scored(store: store, run: run, evalsets: evalsets)
         var samples: [String: [LMEvalFormat.Sample]] = [:]
         for t in tasks {
-            let order = PythonText.KeyOrder.scan((try? String(contentsOfFile: t.task.dataFile, encoding: .utf8)) ?? "")
-            samples[t.key] = try t.items.map { try LMEvalFormat.sample(t.task, item: $0, keyOrder: order) }
+            samples[t.key] = try t.items.map { try LMEvalFormat.sample(t.task, item: $0, keyOrder: t.keyOrder) }
         }
         let document = resultsDocument(run: run, config: config, tasks: tasks, groups: groups, samples: samples)
         let folder = (resultsPath as NSString).deletingLastPathComponent

@@ -88,6 +88,16 @@ final class LMEvalShapeTests: XCTestCase {
         XCTAssertEqual(PythonText.KeyOrder.scan("not json at all ]}").keys, [:])
     }
 
+    func testDatasetsKnowTheirColumnOrder() throws {
+        let jsonl = try Dataset.load(path: Fixtures.fixture("lmeval_tinymc/tinymc.jsonl").path)
+        XCTAssertEqual(jsonl.keyOrder.keys[""], ["question", "choices", "label"])
+        let squad = try Dataset.load(path: Fixtures.data("jglue/jsquad/valid-v1.3.json").path)
+        XCTAssertEqual(squad.keyOrder.keys[""], ["id", "title", "context", "question", "answers", "is_impossible"])
+        XCTAssertEqual(squad.keyOrder.keys["answers"], ["text", "answer_start"])
+        let doc = PythonText.jsonDumps(squad.items[0], indent: 2, keyOrder: squad.keyOrder)
+        XCTAssertTrue(doc.hasPrefix("{\n  \"id\": "), doc)
+    }
+
     func testStrAndReprAsPythonPrintsThem() {
         XCTAssertEqual(PythonText.str(.string("bare")), "bare")
         XCTAssertEqual(PythonText.str(.int(0)), "0")
