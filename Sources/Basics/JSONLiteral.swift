@@ -5,7 +5,10 @@ import Foundation
 public enum JSONLiteral {
     /// A JSON string literal, quotes included. UTF-8 stays as is; `"`, `\` and control characters are
     /// escaped, and so are DEL and U+2028/U+2029 (legal JSON, but not in JavaScript source or some viewers).
-    public static func string(_ value: String) -> String {
+    ///
+    /// `python`: exactly as Python's `json.dumps(..., ensure_ascii=False)` writes it (`\b` and `\f` short,
+    /// DEL and U+2028/U+2029 as they are), for text whose hash must equal one Python computed.
+    public static func string(_ value: String, python: Bool = false) -> String {
         var out = "\""
         for scalar in value.unicodeScalars {
             switch scalar {
@@ -14,7 +17,9 @@ public enum JSONLiteral {
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7F || scalar == "\u{2028}" || scalar == "\u{2029}":
+            case "\u{08}" where python: out += "\\b"
+            case "\u{0C}" where python: out += "\\f"
+            case _ where scalar.value < 0x20 || (!python && (scalar.value == 0x7F || scalar == "\u{2028}" || scalar == "\u{2029}")):
                 out += String(format: "\\u%04x", scalar.value)
             default: out.unicodeScalars.append(scalar)
             }

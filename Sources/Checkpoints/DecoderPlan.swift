@@ -133,6 +133,12 @@ public struct DecoderPlan: Sendable {
         weights = w
     }
 
+    /// The LM head as a weight of its own even when it is tied to the embedding (for a writer whose
+    /// format requires the tensor, as llama.cpp's stablelm and gptneox loaders do).
+    public var outputWeight: PlannedWeight {
+        PlannedWeight(role: .output, layer: nil, shape: [config.vocabSize, config.hiddenSize], kind: .matrix, requirement: .required)
+    }
+
     /// The weights of one layer (or the model-level ones for nil).
     public func weights(layer: Int?) -> [PlannedWeight] { weights.filter { $0.layer == layer } }
 }

@@ -8,6 +8,8 @@ public struct Dataset: Sendable {
     public var items: [JSONValue]
     /// Malformed lines passed over when loading with `skipBadLines`.
     public var skippedLines: [Int] = []
+    /// The items' keys in the order `datasets` gives its columns (lm-eval's logged documents are dumped so).
+    public var keyOrder = PythonText.KeyOrder()
 
     public init(file: String, items: [JSONValue], skippedLines: [Int] = []) {
         self.file = file
@@ -31,19 +33,32 @@ public struct Dataset: Sendable {
         }
         let ext = (path as NSString).pathExtension.lowercased()
         if ext == "txt" || ext == "md" || ext == "text" {
-            return Dataset(file: path, items: textDocuments(text, split: textSplit).map { .object(["text": .string($0)]) })
+            var dataset = Dataset(file: path, items: textDocuments(text, split: textSplit).map { .object(["text": .string($0)]) })
+            dataset.keyOrder.keys[""] = ["text"]
+            return dataset
         }
         let first = text.first { !$0.isWhitespace }
         if ext != "jsonl", first == "[" || first == "{" {
             if let whole = try? JSONValue.parse(data) {
-                return Dataset(file: path, items: try rows(fromJSON: whole, file: path))
+                var dataset = Dataset(file: path, items: try rows(fromJSON: whole, file: path))
+                dataset.keyOrder = whole["data"]?.arrayValue?.first?["paragraphs"] != nil ? squadKeyOrder : PythonText.KeyOrder.scan(text)
+                return dataset
             }
             if first == "[" {
                 throw EvaluationError.invalidData(file: path, line: nil, reason: "not valid JSON")
             }
         }
-        return try jsonLines(text, file: path, skipBadLines: skipBadLines)
+        var dataset = try jsonLines(text, file: path, skipBadLines: skipBadLines)
+        dataset.keyOrder = PythonText.KeyOrder.scan(text)
+        return dataset
     }
+
+    /// The flattened SQuAD rows' columns, in the order of the Hugging Face SQuAD/JSQuAD features.
+    static let squadKeyOrder: PythonText.KeyOrder = {
+        var order = PythonText.KeyOrder()
+        order.keys = ["": ["id", "title", "context", "question", "answers", "is_impossible"], "answers": ["text", "answer_start"]]
+        return order
+    }()
 
     static func rows(fromJSON value: JSONValue, file: String) throws -> [JSONValue] {
         switch value {

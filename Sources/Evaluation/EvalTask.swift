@@ -68,6 +68,8 @@ public struct EvalTask: Sendable {
     public var multipleInputs = false
     public var tokenization = Tokenization.joint
     public var textSplit = Dataset.TextSplit.file
+    /// The task file's keys as written (LMEvalFormat writes them back as lm-eval's `configs` entry).
+    public var fileConfig: [String: JSONValue] = [:]
 
     static let knownKeys: Set<String> = [
         "task", "tag", "group", "dataset_path", "dataset_name", "dataset_kwargs", "test_split", "validation_split",
@@ -116,6 +118,7 @@ public struct EvalTask: Sendable {
 
         let baseDir = (file as NSString).deletingLastPathComponent
         var task = EvalTask(name: name, file: file, outputType: outputType, dataFile: "")
+        task.fileConfig = config
 
         // Data files: `data_file`, or lm-eval's dataset_path (a file, or `json` with data_files by split).
         var splits: [String: String] = [:]

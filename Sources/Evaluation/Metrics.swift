@@ -75,7 +75,9 @@ public enum Metrics {
 
     /// lm-eval's bootstrap_stderr for aggregates that are not means (it uses 100 resamples for
     /// mcc and f1): the standard deviation of the aggregate over resampled item sets.
-    public static func bootstrapStderr(count: Int, iterations: Int = 100, seed: UInt64 = 1234,
+    public static let bootstrapIterations = 100
+
+    public static func bootstrapStderr(count: Int, iterations: Int = bootstrapIterations, seed: UInt64 = 1234,
                                        aggregate: ([Int]) -> Double) -> Double? {
         guard count > 1, iterations > 1 else { return nil }
         var rng = SeededRandom(seed: seed)

@@ -41,10 +41,10 @@ public enum TaskCatalog {
     }
 
     /// The top-level `task:` value of a task file (read without parsing the rest).
-    static func declaredName(ofTaskFile path: String) -> String? {
+    static func declaredName(ofTaskFile path: String, key: String = "task:") -> String? {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
-        for line in text.split(separator: "\n", omittingEmptySubsequences: true) where line.hasPrefix("task:") {
-            var value = line.dropFirst("task:".count).trimmingCharacters(in: .whitespaces)
+        for line in text.split(separator: "\n", omittingEmptySubsequences: true) where line.hasPrefix(key) {
+            var value = line.dropFirst(key.count).trimmingCharacters(in: .whitespaces)
             if let hash = value.range(of: " #") { value = String(value[..<hash.lowerBound]).trimmingCharacters(in: .whitespaces) }
             return value.trimmingCharacters(in: CharacterSet(charactersIn: "\"'"))
         }
@@ -60,6 +60,24 @@ public enum TaskCatalog {
             }
         }
         return names.sorted()
+    }
+
+    /// The group file for `name`: groups/NAME.yaml in a search path, or the one whose `group:` is that name;
+    /// nil when there is none.
+    public static func groupPath(for name: String, searchPaths: [String] = searchPaths()) -> String? {
+        guard !name.contains("/"), !name.hasSuffix(".yaml") else { return nil }
+        for dir in searchPaths {
+            let candidate = ((dir as NSString).appendingPathComponent("groups") as NSString).appendingPathComponent(name + ".yaml")
+            if FileManager.default.fileExists(atPath: candidate) { return candidate }
+        }
+        for dir in searchPaths {
+            let groups = (dir as NSString).appendingPathComponent("groups")
+            for f in ((try? FileManager.default.contentsOfDirectory(atPath: groups)) ?? []).sorted() where f.hasSuffix(".yaml") {
+                let path = (groups as NSString).appendingPathComponent(f)
+                if declaredName(ofTaskFile: path, key: "group:") == name { return path }
+            }
+        }
+        return nil
     }
 
     /// Loads `name` (see `path(for:)`).

@@ -120,7 +120,13 @@ public enum GGUFExport {
         }
         if gguf.metadata["general.file_type"] == nil { metadata.append(("general.file_type", .uint32(target.fileType))) }
         metadata.append(("general.quantization_version", .uint32(2)))
-        let tensors = gguf.tensors.map { PlannedTensor(name: $0.name, shape: $0.shape, source: gguf, info: $0, transform: nil) }
+        var tensors = gguf.tensors.map { PlannedTensor(name: $0.name, shape: $0.shape, source: gguf, info: $0, transform: nil) }
+        // A tied file (one hayai wrote before, say) gets the output.weight llama.cpp requires.
+        let output = WeightRole.output.ggufName(), embedding = WeightRole.tokenEmbedding.ggufName()
+        if requiresOutputTensor(config.architecture), gguf.tensorInfos[output] == nil, let e = gguf.tensorInfos[embedding],
+           let at = tensors.firstIndex(where: { $0.name == embedding }) {
+            tensors.insert(PlannedTensor(name: output, shape: e.shape, source: gguf, info: e, transform: nil), at: at + 1)
+        }
         return ExportPlan(config: config, metadata: metadata, tensors: tensors)
     }
 
@@ -132,67 +138,80 @@ public enum GGUFExport {
         let c = try HFConfig.load(path: configPath).resolve(path: configPath)
         let sources = try Model.safetensorsFiles(in: folder).map { try SafetensorsFile(path: $0) as TensorSource }
 
-        // HF name -> (GGUF name, role) for every role and layer.
-        var names: [String: (String, WeightRole, Int)] = [:]
-        for role in WeightRole.allCases where role != .qNorm && role != .kNorm {
-            for l in role.isPerLayer ? Array(0..<c.numLayers) : [0] {
-                names[role.hfName(c.architecture, layer: l)] = (role.ggufName(layer: l), role, l)
-            }
-        }
-        var all: [(String, TensorSource, TensorInfo)] = []
-        for s in sources { for (n, i) in s.tensorInfos { all.append((n, s, i)) } }
-        all.sort { $0.0 < $1.0 }   // the converter's order: safetensors keys, sorted
-
-        var tensors: [PlannedTensor] = []
-        var stackedNorms: Set<String> = []
+        // Every weight the decoder plan lists, under its GGUF name, in the converter's order (the
+        // Hugging Face names sorted); a stacked per-head norm sits where its first head's name sorts.
+        var all: [String: (TensorSource, TensorInfo)] = [:]
+        for s in sources { for (n, i) in s.tensorInfos { all[n] = (s, i) } }
+        let plan = DecoderPlan(config: c)
+        var weights = plan.weights
+        // llama.cpp requires output.weight for some architectures even when the embedding is tied.
+        let tiedOutput = c.tieWordEmbeddings && requiresOutputTensor(c.architecture)
+        if tiedOutput { weights.append(plan.outputWeight) }
+        var planned: [(order: String, tensor: PlannedTensor)] = []
+        var used = Set<String>()
         let d = c.headDim
-        for (hfName, source, info) in all {
-            if let (gguf, role, l) = names[hfName] {
-                var t = PlannedTensor(name: gguf, shape: info.shape, source: source, info: info, transform: nil)
-                switch (c.architecture, role) {
-                case (.llama, .q), (.llama, .qBias):
-                    t.transform = { permuteForGGMLRope($0, heads: c.numHeads, rows: info.shape[0]) }
-                case (.llama, .k), (.llama, .kBias):
-                    t.transform = { permuteForGGMLRope($0, heads: c.numKVHeads, rows: info.shape[0]) }
-                case (.gptNeoX, .qkv), (.gptNeoX, .qkvBias):
-                    t.transform = { perHeadQKVToBlocked($0, heads: c.numHeads, headDim: d, rows: info.shape[0]) }
-                default: break
+        for w in weights {
+            let hfNames = w.hfNames(c.architecture)
+            if case .headNorm(let heads) = w.kind {
+                // StableLM's per-head q/k norms: HF "…q_layernorm.norms.H.weight", one GGUF tensor (heads, d).
+                let parts = try hfNames.map { n -> (TensorSource, TensorInfo) in
+                    guard let found = all[n] else { throw CheckpointError.missingTensor(path: folder, name: n) }
+                    guard found.1.shape == w.hfShape else {
+                        throw CheckpointError.shapeMismatch(path: found.0.path, tensor: n, expected: w.hfShape, found: found.1.shape)
+                    }
+                    return found
                 }
-                _ = l
-                tensors.append(t)
+                used.formUnion(hfNames)
+                planned.append((hfNames.min()!, PlannedTensor(name: w.ggufName, shape: [heads, d], source: parts[0].0, info: parts[0].1,
+                                                             transform: { _ in try parts.flatMap { try $0.0.floats($0.1) } })))
                 continue
             }
-            // StableLM's per-head q/k norms: HF "…q_layernorm.norms.H.weight", one GGUF tensor (heads, d).
-            var matched = false
-            for (role, heads) in [(WeightRole.qNorm, c.numHeads), (.kNorm, c.numKVHeads)] {
-                for l in 0..<c.numLayers where hfName.hasPrefix(role.hfName(c.architecture, layer: l)) {
-                    matched = true
-                    let gguf = role.ggufName(layer: l)
-                    if stackedNorms.insert(gguf).inserted {
-                        let prefix = role.hfName(c.architecture, layer: l)
-                        let parts = try (0..<heads).map { h -> (TensorSource, TensorInfo) in
-                            let n = "\(prefix)\(h).weight"
-                            guard let s = sources.first(where: { $0.tensorInfos[n] != nil }) else {
-                                throw CheckpointError.missingTensor(path: folder, name: n)
-                            }
-                            return (s, s.tensorInfos[n]!)
-                        }
-                        tensors.append(PlannedTensor(name: gguf, shape: [heads, d], source: parts[0].0, info: parts[0].1, transform: { _ in
-                            try parts.flatMap { try $0.0.floats($0.1) }
-                        }))
-                    }
-                }
+            var hfName = hfNames[0]
+            // A tied checkpoint's LM head is its embedding (unless the file carries the head anyway).
+            if tiedOutput, w.role == .output, all[hfName] == nil { hfName = WeightRole.tokenEmbedding.hfName(c.architecture) }
+            guard let (source, info) = all[hfName] else {
+                if w.requirement == .optional { continue }
+                throw CheckpointError.missingTensor(path: folder, name: hfName)
             }
-            if !matched, !hfName.hasSuffix("rotary_emb.inv_freq"), !hfName.hasSuffix(".attention.bias"), !hfName.hasSuffix(".masked_bias") {
-                throw CheckpointError.malformed(path: source.path, what: "tensor \(hfName) has no GGUF name for architecture \(c.architecture.rawValue)")
+            guard info.shape == w.hfShape else {
+                throw CheckpointError.shapeMismatch(path: source.path, tensor: hfName, expected: w.hfShape, found: info.shape)
             }
+            used.insert(hfName)
+            var t = PlannedTensor(name: w.ggufName, shape: info.shape, source: source, info: info, transform: nil)
+            switch (c.architecture, w.role) {
+            case (.llama, .q), (.llama, .qBias):
+                t.transform = { permuteForGGMLRope($0, heads: c.numHeads, rows: info.shape[0]) }
+            case (.llama, .k), (.llama, .kBias):
+                t.transform = { permuteForGGMLRope($0, heads: c.numKVHeads, rows: info.shape[0]) }
+            case (.gptNeoX, .qkv), (.gptNeoX, .qkvBias):
+                t.transform = { perHeadQKVToBlocked($0, heads: c.numHeads, headDim: d, rows: info.shape[0]) }
+            default: break
+            }
+            planned.append((hfNames[0], t))
         }
+        // A tied checkpoint may still carry the head's tensor; buffers the converter skips are skipped too.
+        let ignorable = [WeightRole.output.hfName(c.architecture)]
+        for name in all.keys.sorted() where !used.contains(name) && !ignorable.contains(name) {
+            if name.hasSuffix("rotary_emb.inv_freq") || name.hasSuffix(".attention.bias") || name.hasSuffix(".masked_bias") { continue }
+            throw CheckpointError.malformed(path: all[name]!.0.path, what: "tensor \(name) has no GGUF name for architecture \(c.architecture.rawValue)")
+        }
+        let tensors = planned.sorted { $0.order < $1.order }.map(\.tensor)
         let parameters = tensors.reduce(0) { $0 + $1.shape.reduce(1, *) }
         var metadata = architectureMetadata(c, folder: folder, parameters: parameters, target: target)
         metadata += try tokenizerMetadata(folder: folder, config: c)
         metadata.append(("general.quantization_version", .uint32(2)))
         if c.architecture == .gptNeoX, ![.f32, .f16, .q8_0].contains(target) { metadata.append(("general.file_type", .uint32(target.fileType))) }
         return ExportPlan(config: c, metadata: metadata, tensors: tensors)
+    }
+
+    /// Whether llama.cpp's loader requires `output.weight` for the architecture: stablelm and gptneox
+    /// create it without TENSOR_NOT_REQUIRED (load_arch_tensors), so a tied checkpoint needs the
+    /// embedding written again under that name; llama's is optional and falls back to token_embd.
+    public static func requiresOutputTensor(_ arch: Architecture) -> Bool {
+        switch arch {
+        case .stablelm, .gptNeoX: return true
+        case .llama: return false
+        }
     }
 
     /// llama's q/k rows: HF pairs (i, i + d/2) for rope; ggml pairs (2i, 2i + 1). Per head, row
@@ -251,6 +270,10 @@ public enum GGUFExport {
         return String(format: "%.\(max(2 - digits, 0))f", scaled) + suffix
     }
 
+    /// llama.cpp's rope_freq_base when a file has none (llama_model::load_hparams). hayai reads only
+    /// plain RoPE (ModelConfig refuses rope_scaling types), so rope.scaling.* is never needed.
+    static let defaultRopeTheta: Float = 10000
+
     static func architectureMetadata(_ c: ModelConfig, folder: String, parameters: Int, target: QuantizeTarget) -> [(String, GGUFValue)] {
         let arch = GGUFFile.ggufArchitecture(c.architecture)
         let base = (folder as NSString).standardizingPath
@@ -269,10 +292,14 @@ public enum GGUFExport {
             u("rope.dimension_count", c.rotaryDim); u("attention.head_count", c.numHeads); u("attention.head_count_kv", c.numKVHeads)
             m.append(("stablelm.use_parallel_residual", .bool(c.parallelResidual)))
             f("attention.layer_norm_epsilon", c.normEps)
+            // The converter writes no freq_base for these two; llama.cpp then assumes 10000, so any other
+            // theta is written (the default is left out, keeping the files byte-identical to the converter's).
+            if c.ropeTheta != defaultRopeTheta { f("rope.freq_base", c.ropeTheta) }
         case .gptNeoX:
             u("rope.dimension_count", c.rotaryDim); u("attention.head_count", c.numHeads)
             m.append(("gptneox.use_parallel_residual", .bool(c.parallelResidual)))
             f("attention.layer_norm_epsilon", c.normEps)
+            if c.ropeTheta != defaultRopeTheta { f("rope.freq_base", c.ropeTheta) }
         case .llama:
             u("attention.head_count", c.numHeads); u("attention.head_count_kv", c.numKVHeads)
             f("rope.freq_base", c.ropeTheta); f("attention.layer_norm_rms_epsilon", c.normEps)

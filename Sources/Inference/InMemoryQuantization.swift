@@ -132,15 +132,15 @@ extension Model {
         try synthetic(config: shape.config, target: target, seed: seed, path: "synthetic \(shape.rawValue)")
     }
 
-    /// The same for any config (a stablelm-style decoder with separate q/k/v); `interleave` as in `init`.
+    /// The same for any config (every weight its DecoderPlan lists); `interleave` as in `init`.
     public static func synthetic(config c: ModelConfig, target: QuantizeTarget, seed: UInt64 = 1, path: String = "synthetic",
                                  interleave: Bool = true) throws -> Model {
         var rng = SeededGenerator(seed: seed)
-        func vector(_ n: Int, around v: Float) -> FloatTensor {
-            FloatTensor(values: (0..<n).map { _ in v + Float.random(in: -0.02...0.02, using: &rng) }, shape: [n])
+        func vector(_ shape: [Int], around v: Float) -> FloatTensor {
+            FloatTensor(values: (0..<shape.reduce(1, *)).map { _ in v + Float.random(in: -0.02...0.02, using: &rng) }, shape: shape)
         }
         func matrix(_ name: String, _ rows: Int, _ cols: Int) throws -> WeightMatrix {
-            let type = QuantizationPlan.type(for: name, shape: [rows, cols], target: target, layerCount: c.numLayers, hasOutput: true)
+            let type = QuantizationPlan.type(for: name, shape: [rows, cols], target: target, layerCount: c.numLayers, hasOutput: !c.tieWordEmbeddings)
             let block = min(rows, 64)
             let scale = 1 / Float(cols).squareRoot()
             let sample = (0..<block * cols).map { _ in Float.random(in: -scale...scale, using: &rng) * 1.7 }
@@ -160,27 +160,19 @@ extension Model {
                 return .quantized(try QuantizedMatrix(type: q.type, rows: rows, cols: cols, data: owner.pointer), owner: owner)
             }
         }
-        func linear(_ name: String, _ out: Int, _ inF: Int, bias: Bool) throws -> Linear {
-            Linear(weight: try matrix(name, out, inF), bias: bias ? vector(out, around: 0) : nil)
+        // Every weight the decoder plan lists: matrices as above, norm weights near 1, biases near 0.
+        let plan = DecoderPlan(config: c)
+        let normWeights: Set<WeightRole> = [.attnNormWeight, .mlpNormWeight, .finalNormWeight, .qNorm, .kNorm]
+        var loaded: [WeightKey: LoadedWeight] = [:]
+        for w in plan.weights {
+            switch w.kind {
+            case .matrix:
+                loaded[WeightKey(w.role, w.layer)] = .matrix(try matrix(w.ggufName, w.shape[0], w.shape[1]))
+            case .vector, .headNorm:
+                loaded[WeightKey(w.role, w.layer)] = .vector(vector(w.shape, around: normWeights.contains(w.role) ? 1 : 0))
+            }
         }
-        let hidden = c.hiddenSize, qDim = c.numHeads * c.headDim, kvDim = c.numKVHeads * c.headDim
-        var layers: [LayerWeights] = []
-        for l in 0..<c.numLayers {
-            let b = "blk.\(l)."
-            layers.append(LayerWeights(
-                attnNorm: Norm(weight: vector(hidden, around: 1), bias: vector(hidden, around: 0)),
-                qkv: .separate(q: try linear(b + "attn_q.weight", qDim, hidden, bias: c.qkvBias),
-                               k: try linear(b + "attn_k.weight", kvDim, hidden, bias: c.qkvBias),
-                               v: try linear(b + "attn_v.weight", kvDim, hidden, bias: c.qkvBias)),
-                o: try linear(b + "attn_output.weight", hidden, qDim, bias: false), qkNorm: nil,
-                wiring: .sequential(mlpNorm: Norm(weight: vector(hidden, around: 1), bias: vector(hidden, around: 0))),
-                mlp: .gated(gate: try linear(b + "ffn_gate.weight", c.intermediateSize, hidden, bias: false),
-                            up: try linear(b + "ffn_up.weight", c.intermediateSize, hidden, bias: false)),
-                down: try linear(b + "ffn_down.weight", hidden, c.intermediateSize, bias: false)))
-        }
-        let weights = DecoderWeights(embedding: try matrix("token_embd.weight", c.vocabSize, hidden), layers: layers,
-                                     finalNorm: Norm(weight: vector(hidden, around: 1), bias: vector(hidden, around: 0)),
-                                     output: try matrix("output.weight", c.vocabSize, hidden))
+        let weights = DecoderWeights(plan: plan, path: path) { loaded[WeightKey($0, $1)] }
         return Model(config: c, weights: weights, path: path, sources: [], interleave: interleave)
     }
 }

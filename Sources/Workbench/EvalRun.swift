@@ -87,6 +87,14 @@ public final class EvalRun {
         return EvalRun(recorder: recorder, config: config, tasks: tasks)
     }
 
+    /// The config an eval run was stored with; a run of another kind is refused.
+    static func storedConfig(_ stored: Run) throws -> EvalRunConfig {
+        guard stored.kind == .eval else { throw WorkbenchError.wrongKind(run: stored.name, kind: stored.kind.rawValue, expected: "eval") }
+        do { return try JSONDecoder().decode(EvalRunConfig.self, from: Data(stored.config.utf8)) } catch {
+            throw WorkbenchError.invalid("run \(stored.name): its stored config is not an eval config (\(error))")
+        }
+    }
+
     /// What a user may give again with `--resume`: each given value must equal the stored one.
     public struct Given: Sendable {
         public var model: String?
@@ -104,12 +112,14 @@ public final class EvalRun {
     /// Continues the stored eval run `name`. `loadTask` finds a task by the name it was stored with.
     public static func resume(store: RunStore, name: String, given: Given = Given(),
                               loadTask: (String) throws -> EvalTask) throws -> EvalRun {
+        try resume(store: store, name: name, given: given, tasks: { [try loadTask($0)] })
+    }
+
+    /// The same, where one stored name may stand for several tasks (a group).
+    public static func resume(store: RunStore, name: String, given: Given = Given(),
+                              tasks loadTasks: (String) throws -> [EvalTask]) throws -> EvalRun {
         let stored = try store.requireRun(named: name)
-        guard stored.kind == .eval else { throw WorkbenchError.wrongKind(run: name, kind: stored.kind.rawValue, expected: "eval") }
-        let config: EvalRunConfig
-        do { config = try JSONDecoder().decode(EvalRunConfig.self, from: Data(stored.config.utf8)) } catch {
-            throw WorkbenchError.invalid("run \(name): its stored config is not an eval config (\(error))")
-        }
+        let config = try storedConfig(stored)
         func check<T: Equatable>(_ what: String, _ storedValue: T, _ givenValue: T?, _ show: (T) -> String) throws {
             if let givenValue, givenValue != storedValue {
                 throw WorkbenchError.resumeMismatch(run: name, what: what, stored: show(storedValue), given: show(givenValue))
@@ -137,7 +147,7 @@ public final class EvalRun {
                 throw WorkbenchError.resumeMismatch(run: name, what: "adapter \(adapter) (content hash)", stored: storedHash, given: now)
             }
         }
-        let tasks = try config.tasks.map(loadTask)
+        let tasks = try config.tasks.flatMap(loadTasks)
         for task in tasks {
             let k = key(task), now = TaskIdentity(task: task, numFewshot: config.numFewshot)
             if let was = config.taskIdentities?[k], was != now {
@@ -222,10 +232,33 @@ public final class StoreSink: ResultSink {
 /// Finding task files: TaskCatalog's search paths, with an explicit --evalsets folder first and the
 /// repository's evalsets/ last.
 public enum EvalSets {
-    public static func load(_ nameOrPath: String, folder explicit: String? = nil) throws -> EvalTask {
+    static func searchPaths(_ explicit: String?) -> [String] {
         var paths = TaskCatalog.searchPaths()
         if let explicit { paths.insert(explicit, at: 0) }
         if let repository = Repository.folder("evalsets"), !paths.contains(repository) { paths.append(repository) }
-        return try TaskCatalog.load(nameOrPath, searchPaths: paths)
+        return paths
+    }
+
+    public static func load(_ nameOrPath: String, folder explicit: String? = nil) throws -> EvalTask {
+        try TaskCatalog.load(nameOrPath, searchPaths: searchPaths(explicit))
+    }
+
+    /// The group of that name (evalsets/groups/NAME.yaml, or a group file's `group:` name); nil for none.
+    public static func group(_ name: String, folder explicit: String? = nil) throws -> EvalGroup? {
+        try TaskCatalog.groupPath(for: name, searchPaths: searchPaths(explicit)).map { try EvalGroup.load(path: $0) }
+    }
+
+    /// The groups among `names` (as `--tasks` gave them), each with its members' stored task keys.
+    public static func groups(in names: [String], folder explicit: String? = nil) throws -> [(EvalGroup, [String])] {
+        try names.compactMap { name in
+            guard let group = try group(name, folder: explicit) else { return nil }
+            return (group, try group.tasks.map { EvalRun.key(try load($0, folder: explicit)) })
+        }
+    }
+
+    /// A task, or every task of a group, as `--tasks NAME` means it.
+    public static func loadTasks(_ name: String, folder explicit: String? = nil) throws -> [EvalTask] {
+        if let group = try group(name, folder: explicit) { return try group.tasks.map { try load($0, folder: explicit) } }
+        return [try load(name, folder: explicit)]
     }
 }

@@ -21,12 +21,21 @@ public enum TextTable {
 }
 
 public enum EvalTable {
-    public static func render(_ results: [TaskResult]) -> String {
+    /// One row per task and metric; then each group's aggregate rows (lm-eval's size-weighted mean and
+    /// pooled stderr over the member tasks' results, keyed as EvalRun stores them).
+    public static func render(_ results: [TaskResult], groups: [(EvalGroup, [String])] = []) -> String {
         var rows = [["task", "version", "prompt", "shots", "metric", "value", "± stderr", "n", "items/s"]]
         for r in results {
             for m in r.metrics {
                 rows.append([r.task, r.version, r.promptVersion ?? "-", "\(r.numFewshot)", m.name, String(format: "%.4f", m.value),
                              m.stderr.map { String(format: "%.4f", $0) } ?? "-", "\(r.itemCount)", String(format: "%.1f", r.itemsPerSecond)])
+            }
+        }
+        for (group, keys) in groups {
+            let members = keys.compactMap { k in results.first { $0.task == k } }
+            for m in LMEvalFormat.groupMetrics(group, members: members.map { ($0.metrics, $0.itemCount) }) {
+                rows.append(["\(group.name) (group)", group.version ?? "-", "-", "-", m.name, String(format: "%.4f", m.value),
+                             m.stderr.map { String(format: "%.4f", $0) } ?? "-", "\(members.reduce(0) { $0 + $1.itemCount })", "-"])
             }
         }
         return TextTable.render(rows)

@@ -104,6 +104,46 @@ final class EvalCommandsTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
     }
 
+    func testAGroupScoresItsTasksAndWritesLMEvalFilesThatRunsExportRepeats() throws {
+        let out = home.appendingPathComponent("lm-eval/results.json")
+        let r = try run(["eval", Fixtures.fixture("stablelm-tiny").path, "--tasks", "hayai-mini", "--limit", "8", "--name", "mini",
+                         "--output", out.path, "--log-samples"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let file = try Fixtures.json(out) as! [String: Any]
+        let results = file["results"] as! [String: [String: Any]]
+        let en = results["hayai_mini_en"]!, ja = results["hayai_mini_ja"]!, group = (file["groups"] as! [String: [String: Any]])["hayai-mini"]!
+        for metric in ["acc,none", "acc_norm,none"] {
+            let expected = ((en[metric] as! Double) * 8 + (ja[metric] as! Double) * 8) / 16
+            XCTAssertEqual(group[metric] as! Double, expected, accuracy: 1e-12, metric)
+            XCTAssertEqual(results["hayai-mini"]![metric] as! Double, expected, accuracy: 1e-12, metric)
+            // The printed table shows the group's score too.
+            let row = r.stdout.split(separator: "\n").first { $0.hasPrefix("hayai-mini (group)") && $0.contains(" \(metric.dropLast(5)) ") }
+            XCTAssertTrue(row?.contains(String(format: "%.4f", expected)) == true, r.stdout)
+        }
+        XCTAssertEqual((file["group_subtasks"] as! [String: [String]])["hayai-mini"], ["hayai_mini_en", "hayai_mini_ja"])
+        XCTAssertEqual(en["alias"] as? String, " - hayai_mini_en")
+        XCTAssertEqual((file["n-samples"] as! [String: [String: Int]])["hayai_mini_ja"], ["original": 40, "effective": 8])
+        for task in ["hayai_mini_en", "hayai_mini_ja"] {
+            let samples = try String(contentsOf: out.deletingLastPathComponent().appendingPathComponent("samples_\(task).jsonl"), encoding: .utf8)
+            XCTAssertEqual(samples.split(separator: "\n").count, 8, task)
+        }
+
+        let exported = home.appendingPathComponent("exported")
+        let again = try run(["runs", "export", "mini", "--format", "lm-eval", "--out", exported.path])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        let second = try Fixtures.json(exported.appendingPathComponent("results.json")) as! [String: Any]
+        XCTAssertEqual(NSDictionary(dictionary: second["results"] as! [String: Any]), NSDictionary(dictionary: file["results"] as! [String: Any]))
+        XCTAssertEqual(NSDictionary(dictionary: second["task_hashes"] as! [String: Any]), NSDictionary(dictionary: file["task_hashes"] as! [String: Any]))
+        XCTAssertEqual(try String(contentsOf: exported.appendingPathComponent("samples_hayai_mini_en.jsonl"), encoding: .utf8),
+                       try String(contentsOf: out.deletingLastPathComponent().appendingPathComponent("samples_hayai_mini_en.jsonl"), encoding: .utf8))
+
+        let alone = try run(["eval", Fixtures.fixture("stablelm-tiny").path, "--tasks", "hayai-mini-en", "--log-samples"])
+        XCTAssertEqual(alone.status, 64, alone.stderr)
+        XCTAssertTrue(alone.stderr.contains("--log-samples writes beside the results file: give --output FILE too"), alone.stderr)
+        let notEval = try run(["runs", "export", "compare-none", "--format", "lm-eval"])
+        XCTAssertEqual(notEval.status, 1, notEval.stderr)
+    }
+
     func testBadTaskInputGivesOneLineErrors() throws {
         let model = Fixtures.fixture("stablelm-tiny").path
         let unknown = try run(["eval", model, "--tasks", "no-such-task"])

@@ -45,3 +45,32 @@ final class InterleavedTypesTests: XCTestCase {
         }
     }
 }
+
+/// `Model.synthetic` builds every weight the DecoderPlan lists, so any variant of the family runs
+/// (fused GPT-NeoX qkv with biases, per-head q/k norms, StableLM's shared-norm parallel block, tied heads).
+final class SyntheticModelTests: XCTestCase {
+    func testSyntheticModelsHaveEveryPlannedWeightForEveryVariant() throws {
+        let base = ModelConfig(
+            architecture: .stablelm, vocabSize: 96, hiddenSize: 64, intermediateSize: 96, numLayers: 2, numHeads: 4, numKVHeads: 2,
+            maxPositions: 32, norm: .layerNorm, normEps: 1e-5, rotaryDim: 8, ropeTheta: 10000, parallelResidual: true, qkvBias: true,
+            outputBias: false, mlpBias: false, qkNorm: true, mlp: .gatedSiLU, tieWordEmbeddings: true)
+        var neox = base
+        neox.architecture = .gptNeoX; neox.numKVHeads = 4; neox.qkNorm = false; neox.mlp = .gelu; neox.fusedQKV = .perHead
+        neox.outputBias = true; neox.mlpBias = true; neox.tieWordEmbeddings = false
+        var llama = base
+        llama.architecture = .llama; llama.norm = .rmsNorm; llama.qkNorm = false; llama.qkvBias = false; llama.parallelResidual = false
+        for config in [base, neox, llama] {
+            let model = try Model.synthetic(config: config, target: .q8_0, seed: 7)
+            for w in DecoderPlan(config: config).weights {
+                let loaded = try XCTUnwrap(model.weights.weight(w.role, w.layer), "\(config.architecture) \(w.role) layer \(w.layer ?? -1)")
+                switch loaded {
+                case .matrix(let m): XCTAssertEqual([m.rows, m.cols], w.shape, "\(w.role)")
+                case .vector(let v): XCTAssertEqual(v.shape, w.shape, "\(w.role)")
+                }
+            }
+            let logits = try InferenceSession(model: model).forward([1, 2, 3, 4], logits: .all)
+            XCTAssertEqual(logits.count, 4 * config.vocabSize)
+            XCTAssertTrue(logits.allSatisfy(\.isFinite), "\(config.architecture)")
+        }
+    }
+}

@@ -71,6 +71,22 @@ final class EvalRunTests: XCTestCase {
         XCTAssertEqual(try store.requireRun(named: "mini").status, .completed)
     }
 
+    func testARunOfAGroupResumesWithEveryTaskOfTheGroup() throws {
+        let store = try RunStore.open(workspace: home)
+        let path = try modelCopy()
+        let tasks = try EvalSets.loadTasks("hayai-mini", folder: Self.evalsets)
+        XCTAssertEqual(tasks.map(\.name), ["hayai_mini_en", "hayai_mini_ja"])
+        let first = try EvalRun.create(store: store, config: EvalRunConfig(model: path, tasks: ["hayai-mini"], limit: 3), tasks: tasks, name: "group")
+        XCTAssertThrowsError(try first.run(model: InterruptingModel(try LocalLanguageModel(path: path), after: 4)))
+        Interrupt.clear()
+        let resumed = try EvalRun.resume(store: store, name: "group", tasks: { try EvalSets.loadTasks($0, folder: Self.evalsets) })
+        XCTAssertEqual(resumed.tasks.map(\.name), ["hayai_mini_en", "hayai_mini_ja"])
+        let results = try resumed.run(model: try LocalLanguageModel(path: path))
+        XCTAssertEqual(results.map(\.itemCount), [3, 3])
+        // The one-task loader cannot stand for a group: it names the group as a task that does not exist.
+        XCTAssertThrowsError(try EvalRun.resume(store: store, name: "group") { try self.task($0) })
+    }
+
     func testResumeRefusesAModelWhoseContentChangedAtTheSamePath() throws {
         let store = try RunStore.open(workspace: home)
         let path = try modelCopy()

@@ -14,7 +14,9 @@ struct EvalCommand: ParsableCommand {
         abstract: "Score a model on evaluation tasks.",
         discussion: """
             TASKS are names of files in evalsets/ (jcommonsenseqa-0.2, xwinograd-ja, hayai-mini-en, ...), a task's own name \
-            (xwinograd_en), or paths to task YAML files. Results and every item's output go to the run store (hayai runs show \
+            (xwinograd_en), paths to task YAML files, or groups (evalsets/groups/NAME.yaml: jglue-base, jglue-instruct, \
+            hayai-mini, ...; a group with aggregate_metric_list gets lm-eval's size-weighted score). --output writes \
+            lm-evaluation-harness's results.json shape (--log-samples adds its per-item samples files). Results and every item's output go to the run store (hayai runs show \
             NAME). Ctrl-C stops the run with its items kept: `hayai eval --resume NAME` continues it with the model, tasks and \
             settings it was started with, and refuses when the model's content, a task's version or the limit changed. Data \
             sets the repository does not ship are read from $HAYAI_DATA (see each task file's `download`).
@@ -59,6 +61,12 @@ struct EvalCommand: ParsableCommand {
     @Flag(help: "Print the results as JSON.")
     var json = false
 
+    @Option(help: ArgumentHelp("Also write the results as lm-evaluation-harness 0.4 writes results.json.", valueName: "file"))
+    var output: String?
+
+    @Flag(help: "With --output: one samples_TASK.jsonl per task beside it, in lm-eval's --log_samples shape.")
+    var logSamples = false
+
     func validate() throws {
         if resume == nil {
             guard model != nil else { throw ValidationError("give a model (a Hugging Face folder or a .gguf file), or --resume RUN") }
@@ -67,6 +75,7 @@ struct EvalCommand: ParsableCommand {
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1 (got \(limit))") }
         if let numFewshot, numFewshot < 0 { throw ValidationError("--num-fewshot must be at least 0 (got \(numFewshot))") }
         if name != nil && resume != nil { throw ValidationError("--name and --resume cannot be used together") }
+        if logSamples && output == nil { throw ValidationError("--log-samples writes beside the results file: give --output FILE too") }
     }
 
     var taskNames: [String] { tasks.flatMap { $0.split(separator: ",").map(String.init) }.filter { !$0.isEmpty } }
@@ -77,9 +86,9 @@ struct EvalCommand: ParsableCommand {
         if let resume {
             let given = EvalRun.Given(model: model, adapter: adapter, tasks: taskNames.isEmpty ? nil : taskNames, limit: limit,
                                       numFewshot: numFewshot, reuseContext: noReuse ? false : nil)
-            evalRun = try EvalRun.resume(store: store, name: resume, given: given) { try EvalSets.load($0, folder: evalsets) }
+            evalRun = try EvalRun.resume(store: store, name: resume, given: given, tasks: { try EvalSets.loadTasks($0, folder: evalsets) })
         } else {
-            let evalTasks = try taskNames.map { try EvalSets.load($0, folder: evalsets) }
+            let evalTasks = try taskNames.flatMap { try EvalSets.loadTasks($0, folder: evalsets) }
             let config = EvalRunConfig(model: model!, adapter: adapter, tasks: taskNames, limit: limit, numFewshot: numFewshot,
                                        reuseContext: !noReuse)
             evalRun = try EvalRun.create(store: store, config: config, tasks: evalTasks, name: name)
@@ -90,8 +99,13 @@ struct EvalCommand: ParsableCommand {
             let data = try JSONEncoder.sorted.encode(results)
             print("{\"run\":\(JSON.string(evalRun.run.name)),\"tasks\":\(String(decoding: data, as: UTF8.self))}")
         } else {
-            print(EvalTable.render(results))
+            print(EvalTable.render(results, groups: try EvalSets.groups(in: evalRun.config.tasks, folder: evalsets)))
             print("stored as eval run \(evalRun.run.name) (hayai runs show \(evalRun.run.name))")
+        }
+        if let output {
+            let written = try LMEvalExport.write(store: store, run: try store.requireRun(named: evalRun.run.name), resultsPath: output,
+                                                 logSamples: logSamples, evalsets: evalsets)
+            CLI.printError("lm-eval results: \(([written.results] + written.samples).joined(separator: ", "))")
         }
     }
 

@@ -3,6 +3,7 @@ import Basics
 import ArgumentParser
 import Foundation
 import RunStore
+import Workbench
 
 struct RunsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -138,7 +139,7 @@ extension RunsCommand {
     }
 
     struct Export: ParsableCommand {
-        enum Format: String, ExpressibleByArgument, CaseIterable { case csv, jsonl, wandb }
+        enum Format: String, ExpressibleByArgument, CaseIterable { case csv, jsonl, wandb, lmEval = "lm-eval" }
 
         static let configuration = CommandConfiguration(
             commandName: "export",
@@ -150,16 +151,22 @@ extension RunsCommand {
 
                 wandb: a folder with wandb-history.jsonl, wandb-summary.json, config.yaml and wandb-metadata.json, \
                 as in a W&B run's files/ folder (default ./NAME-wandb).
+
+                lm-eval (an eval run): a folder with results.json and samples_TASK.jsonl per task, in \
+                lm-evaluation-harness 0.4's shapes (default ./NAME-lm-eval).
                 """
         )
 
         @OptionGroup var workspace: WorkspaceOptions
         @Argument(help: "The run's name.")
         var name: String
-        @Option(help: "csv, jsonl or wandb.")
+        @Option(help: "csv, jsonl, wandb or lm-eval.")
         var format: Format = .csv
-        @Option(name: [.short, .customLong("output")], help: ArgumentHelp("Where to write (a file, or a folder for wandb; default: standard output, or ./NAME-wandb).", valueName: "path"))
+        @Option(name: [.short, .customLong("output"), .customLong("out")],
+                help: ArgumentHelp("Where to write (a file, or a folder for wandb and lm-eval; default: standard output, or ./NAME-wandb, ./NAME-lm-eval).", valueName: "path"))
         var output: String?
+        @Option(help: ArgumentHelp("lm-eval: the folder of task files the run used (default: the repository's evalsets/).", valueName: "dir"))
+        var evalsets: String?
 
         func run() throws {
             let store = try workspace.openStore()
@@ -181,6 +188,11 @@ extension RunsCommand {
                 let folder = URL(fileURLWithPath: output ?? "\(run.name)-wandb")
                 try store.exportWandb(run: run, to: folder)
                 print(folder.path)
+            case .lmEval:
+                let folder = output ?? "\(run.name)-lm-eval"
+                let written = try LMEvalExport.write(store: store, run: run, resultsPath: (folder as NSString).appendingPathComponent("results.json"),
+                                                     logSamples: true, evalsets: evalsets)
+                print(([written.results] + written.samples).joined(separator: "\n"))
             }
         }
     }
