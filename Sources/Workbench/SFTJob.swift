@@ -136,6 +136,14 @@ public final class SFTJob {
         let baseRun = try? store.runs(kind: .pretrain).first { URL(fileURLWithPath: $0.model ?? "").standardizedFileURL == baseURL }
         let runName = try request.name ?? RunNaming.unused("sft", store: store, workspace: store.workspace)
         let out = request.out ?? store.workspace.appendingPathComponent("checkpoints").appendingPathComponent(runName).path
+        // The folder the result lands in must exist before training, not be found missing after it:
+        // the workspace's checkpoints folder is made; a folder the user named must be there.
+        let parent = URL(fileURLWithPath: out).standardizedFileURL.deletingLastPathComponent()
+        if request.out == nil {
+            try FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true)
+        } else if !FileManager.default.fileExists(atPath: parent.path) {
+            throw WorkbenchError.invalid("\(out): cannot write there: folder \(parent.path) does not exist")
+        }
         let recorder = try RunRecorder.create(store: store, kind: .sft, name: runName, model: URL(fileURLWithPath: out).standardizedFileURL.path,
                                               config: runConfig, parent: baseRun?.name)
         return try recorder.recording {

@@ -48,6 +48,28 @@ final class JobsTests: XCTestCase {
         XCTAssertTrue((config["chat_template"] as? String ?? "").contains("### 指示"), "the jslm-instruct format travels with the model")
     }
 
+    /// Without --out the result goes to WORKSPACE/checkpoints/RUN, made when the workspace is new (it
+    /// was found missing after training); an --out whose folder does not exist is refused before training.
+    func testSFTWritesIntoANewWorkspaceAndRefusesAMissingOutFolderFirst() throws {
+        var request = SFTRequest(base: try modelCopy(), workspace: home.appendingPathComponent("fresh"))
+        request.data = [Self.instructions]
+        request.config.steps = 1
+        request.config.microBatchSize = 2
+        request.config.contextLength = 128
+        request.name = "first"
+        let outcome = try SFTJob(request).run()
+        XCTAssertEqual(outcome.out, home.appendingPathComponent("fresh/checkpoints/first").path)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: outcome.out + "/config.json"))
+
+        request.name = "second"
+        request.out = home.appendingPathComponent("no/such/folder/out").path
+        var steps = 0
+        var events = SFTEvents()
+        events.stepped = { _ in steps += 1 }
+        XCTAssertThrowsError(try SFTJob(request).run(events: events)) { XCTAssertTrue("\($0)".contains("does not exist"), "\($0)") }
+        XCTAssertEqual(steps, 0, "refused before training")
+    }
+
     func testAnSFTJobNeedsDataAndLoRASettingsNeedARank() throws {
         let base = try modelCopy()
         XCTAssertThrowsError(try SFTJob(SFTRequest(base: base, workspace: home))) { XCTAssertTrue("\($0)".contains("give instruction data"), "\($0)") }
