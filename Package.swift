@@ -65,6 +65,13 @@ let package = Package(
             ],
             swiftSettings: release
         ),
+        // The fuzz targets (Fuzz/README.md): a replay tool in ordinary builds, libFuzzer's driver under scripts/fuzz.
+        .executableTarget(
+            name: "hayai-fuzz",
+            dependencies: ["Basics", "Checkpoints", "Tokenizers", "Inference", "Evaluation", "Chat", "RunStore"],
+            path: "Fuzz",
+            exclude: ["README.md"]
+        ),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"], swiftSettings: simdFlags),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TestSupport"]),
