@@ -81,7 +81,7 @@ let package = Package(
         .testTarget(name: "RunStoreTests", dependencies: ["RunStore", "TestSupport"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Inference", "Basics", "TestSupport"]),
         .testTarget(name: "CorpusTests", dependencies: ["Corpus", "Tokenizers", "TestSupport"]),
-        .testTarget(name: "HayaiCLITests", dependencies: ["TestSupport"]),
+        .testTarget(name: "HayaiCLITests", dependencies: ["Basics", "TestSupport"]),
         .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "RunStore", "hayai", "TestSupport"]),
         .testTarget(name: "ChatTests", dependencies: ["Chat", "Inference", "Tokenizers", "Checkpoints", "TestSupport"]),
         .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "Evaluation", "RunStore", "Inference", "Kernels", "Tokenizers", "Training", "TestSupport"]),
