@@ -66,6 +66,13 @@ let package = Package(
             ],
             swiftSettings: release
         ),
+        // The fuzz targets (Fuzz/README.md): a replay tool in ordinary builds, libFuzzer's driver under scripts/fuzz.
+        .executableTarget(
+            name: "hayai-fuzz",
+            dependencies: ["Basics", "Checkpoints", "Tokenizers", "Inference", "Evaluation", "Chat", "RunStore"],
+            path: "Fuzz",
+            exclude: ["README.md"]
+        ),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "TestSupport"], swiftSettings: simdFlags),
         .testTarget(name: "CheckpointsTests", dependencies: ["Checkpoints", "TestSupport"]),
@@ -75,7 +82,7 @@ let package = Package(
         .testTarget(name: "RunStoreTests", dependencies: ["RunStore", "TestSupport"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation", "Inference", "Basics", "TestSupport"]),
         .testTarget(name: "CorpusTests", dependencies: ["Corpus", "Tokenizers", "TestSupport"]),
-        .testTarget(name: "HayaiCLITests", dependencies: ["TestSupport"]),
+        .testTarget(name: "HayaiCLITests", dependencies: ["Basics", "TestSupport"]),
         .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "RunStore", "Workbench", "hayai", "TestSupport"]),
         .testTarget(name: "ChatTests", dependencies: ["Chat", "Inference", "Tokenizers", "Checkpoints", "TestSupport"]),
         .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "Evaluation", "RunStore", "Inference", "Kernels", "Tokenizers", "Training", "TestSupport"]),

@@ -40,7 +40,9 @@ public struct PlannedWeight: Sendable, Equatable {
     }
     public enum Requirement: Sendable, Equatable {
         case required
-        /// May be missing from a checkpoint; a missing one acts as zeros (a norm's bias).
+        /// May be missing from a checkpoint; a missing one acts as zeros. No weight of the family is
+        /// optional now (a LayerNorm bias left out of a file was once taken as zeros without a word);
+        /// the case stays for a variant whose reference implementation really has none.
         case optional
     }
     public let role: WeightRole
@@ -101,10 +103,10 @@ public struct DecoderPlan: Sendable {
                  _ requirement: PlannedWeight.Requirement = .required) {
             w.append(PlannedWeight(role: role, layer: layer, shape: shape, kind: kind, requirement: requirement))
         }
-        // LayerNorm has a bias; files that leave it out mean zeros (RMSNorm has none).
+        // LayerNorm has a bias (StableLM's and GPT-NeoX's always do, as llama.cpp requires); RMSNorm has none.
         func addNorm(_ weight: WeightRole, _ bias: WeightRole, _ layer: Int?) {
             add(weight, layer, [hidden], .vector)
-            if c.norm == .layerNorm { add(bias, layer, [hidden], .vector, .optional) }
+            if c.norm == .layerNorm { add(bias, layer, [hidden], .vector) }
         }
         add(.tokenEmbedding, nil, [c.vocabSize, hidden])
         for l in 0..<c.numLayers {

@@ -36,6 +36,9 @@ public enum GGUFValue: Sendable, Equatable {
 
 public final class GGUFFile: TensorSource {
     public static let magic: UInt32 = 0x4655_4747  // "GGUF" little-endian
+    /// The most elements a metadata array may hold (real vocabularies and merge lists hold under a
+    /// million): a decoded element takes ~20 bytes where the file may spend one.
+    public static let arrayLengthLimit = 1 << 22
     public let file: MappedFile
     public var url: URL { URL(fileURLWithPath: file.path) }
     public let version: UInt32
@@ -107,6 +110,9 @@ public final class GGUFFile: TensorSource {
                 let n = try r.read(UInt64.self, what)
                 guard n <= UInt64(file.count - r.offset) / minimumSize else {
                     throw CheckpointError.truncated(path: path, what: "\(what): array of \(n) elements at byte \(r.offset) runs past the end (\(file.count) bytes)")
+                }
+                guard n <= UInt64(Self.arrayLengthLimit) else {
+                    throw CheckpointError.malformed(path: path, what: "\(what): array of \(n) elements exceeds the limit of \(Self.arrayLengthLimit) (GGUFFile.arrayLengthLimit)")
                 }
                 var items: [GGUFValue] = []
                 items.reserveCapacity(Int(n))

@@ -65,12 +65,37 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         self.bosTokenID = bosTokenID; self.eosTokenIDs = eosTokenIDs
     }
 
-    /// Checks the sizes fit together; `path` names the file in the error.
+    /// The most positions a session runs, whatever the file declares (`Model.contextLength(requested:)`).
+    public static let contextLimit = 1 << 20
+    /// The most layers a config may declare (the structure is planned per layer before any weight is read).
+    public static let layerLimit = 1 << 12
+    /// The most attention heads (query or key/value) a config may declare.
+    public static let headLimit = 1 << 12
+    /// The largest hidden, intermediate and head size: with these limits no product of sizes overflows.
+    public static let dimensionLimit = 1 << 20
+    /// The largest vocabulary (as HuggingFaceTokenizerFile.vocabularyLimit).
+    public static let vocabularyLimit = 1 << 21
+
+    /// Checks the sizes fit together and lie within the named limits, and the norm and rotary settings
+    /// are in range; `path` names the file in the error.
     public func validate(path: String) throws {
         func fail(_ what: String) -> CheckpointError { .invalidConfig(path: path, what: what) }
         guard vocabSize > 0, hiddenSize > 0, numLayers > 0, numHeads > 0, intermediateSize > 0 else {
             throw fail("vocab_size, hidden_size, num_hidden_layers, num_attention_heads and intermediate_size must be positive")
         }
+        for (name, value, limit, constant) in [
+            ("vocab_size", vocabSize, Self.vocabularyLimit, "vocabularyLimit"), ("num_hidden_layers", numLayers, Self.layerLimit, "layerLimit"),
+            ("num_attention_heads", numHeads, Self.headLimit, "headLimit"), ("num_key_value_heads", numKVHeads, Self.headLimit, "headLimit"),
+            ("hidden_size", hiddenSize, Self.dimensionLimit, "dimensionLimit"),
+            ("intermediate_size", intermediateSize, Self.dimensionLimit, "dimensionLimit"),
+            ("head_dim", headDim, Self.dimensionLimit, "dimensionLimit"),
+        ] where value > limit {
+            throw fail("\(name) \(value) exceeds the limit of \(limit) (ModelConfig.\(constant))")
+        }
+        guard normEps.isFinite, normEps > 0, normEps < 1 else {
+            throw fail("\(norm == .rmsNorm ? "rms_norm_eps" : "layer_norm_eps") \(normEps) must be a number between 0 and 1 (exclusive)")
+        }
+        guard ropeTheta.isFinite, ropeTheta > 0 else { throw fail("rope_theta \(ropeTheta) must be a positive finite number") }
         guard headDim > 0 else { throw fail("head dimension \(headDim) must be positive") }
         guard numKVHeads > 0, numHeads % numKVHeads == 0 else {
             throw fail("num_attention_heads \(numHeads) is not a multiple of num_key_value_heads \(numKVHeads)")

@@ -11,6 +11,10 @@ public final class SafetensorsFile: TensorSource {
     public static let dtypes: [String: GGMLType] = ["F32": .f32, "F16": .f16, "BF16": .bf16, "F64": .f64,
                                                     "I64": .i64, "I32": .i32, "I16": .i16, "I8": .i8]
 
+    /// The largest JSON header read (the safetensors format's own limit, 100 MB); a declared length above
+    /// it is refused before the header is decoded.
+    public static let headerLimit = 100_000_000
+
     public convenience init(path: String) throws {
         try self.init(file: MappedFile(path: path))
     }
@@ -26,6 +30,9 @@ public final class SafetensorsFile: TensorSource {
         let headerLength = try reader.read(UInt64.self, "header length")
         guard headerLength <= UInt64(file.count - 8) else {
             throw CheckpointError.truncated(path: path, what: "header length \(headerLength) is larger than the file (\(file.count) bytes)")
+        }
+        guard headerLength <= UInt64(Self.headerLimit) else {
+            throw CheckpointError.malformed(path: path, what: "header length \(headerLength) exceeds the limit of \(Self.headerLimit) bytes (SafetensorsFile.headerLimit)")
         }
         let headerBytes = try reader.bytes(Int(headerLength), "header")
         let dataStart = 8 + Int(headerLength)
@@ -48,6 +55,21 @@ public final class SafetensorsFile: TensorSource {
                 throw CheckpointError.truncated(path: path, what: "tensor \(name) ends at byte \(offsets[1]) of the data, past the end (\(file.count - dataStart) data bytes)")
             }
             infos[name] = TensorInfo(name: name, type: type, shape: shape, offset: dataStart + offsets[0], byteCount: expected)
+        }
+        // The tensors must tile the data region exactly, as the format requires: a header one byte short
+        // (or long) would otherwise shift every tensor by a byte and still "load".
+        var end = 0
+        for t in infos.values.sorted(by: { ($0.offset, $0.byteCount) < ($1.offset, $1.byteCount) }) {
+            let begin = t.offset - dataStart
+            guard begin == end else {
+                throw CheckpointError.malformed(path: path, what: begin > end
+                    ? "data bytes \(end)..<\(begin) belong to no tensor (before \(t.name); is the header length right?)"
+                    : "tensor \(t.name) overlaps the tensor before it (data_offsets start at \(begin), previous ends at \(end))")
+            }
+            end = begin + t.byteCount
+        }
+        guard end == file.count - dataStart else {
+            throw CheckpointError.malformed(path: path, what: "the tensors cover \(end) data bytes but the file holds \(file.count - dataStart) after the \(headerLength)-byte header (a wrong header length or trailing bytes)")
         }
         self.tensorInfos = infos
         self.metadata = header.metadata

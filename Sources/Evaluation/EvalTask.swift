@@ -83,6 +83,10 @@ public struct EvalTask: Sendable {
     /// where the items come from (e.g. the text file of a perplexity task).
     public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment,
                             dataFile: String? = nil) throws -> EvalTask {
+        // Sized before it is read: a task file is a few hundred bytes of YAML.
+        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size > YAMLReading.fileSizeLimit {
+            throw EvaluationError.invalidTask(file: path, reason: "the task file is \(size) bytes, over the limit of \(YAMLReading.fileSizeLimit) (YAMLReading.fileSizeLimit)")
+        }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw EvaluationError.invalidTask(file: path, reason: "no such task file")
         }

@@ -30,15 +30,25 @@ extension EvalTask {
         return try value(spec, doc, item: item, key: "doc_to_text", fieldRequired: false).text
     }
 
+    /// The most choices an item may have: each is scored by a forward pass, so an item with 10^6 of
+    /// them would run for hours (lm-eval's tasks have at most a few dozen).
+    public static let choiceLimit = 1000
+
     /// The answer choices (doc_to_choice): a list field, a template that renders a JSON list, or a YAML list.
     func choices(_ doc: JSONValue, item: Int) throws -> [String] {
         guard let spec = docToChoice else { return [] }
         let v = try value(spec, doc, item: item, key: "doc_to_choice", fieldRequired: true)
+        func bounded(_ a: [JSONValue]) throws -> [String] {
+            guard a.count <= Self.choiceLimit else {
+                throw itemError(item, "doc_to_choice gave \(a.count) choices, over the limit of \(Self.choiceLimit) (EvalTask.choiceLimit)")
+            }
+            return a.map(\.text)
+        }
         switch v {
-        case .array(let a): return a.map(\.text)
+        case .array(let a): return try bounded(a)
         case .string(let s):
             let normalized = s.trimmingCharacters(in: .whitespacesAndNewlines)
-            if let parsed = try? JSONValue.parse(Data(normalized.utf8)), case .array(let a) = parsed { return a.map(\.text) }
+            if let parsed = try? JSONValue.parse(Data(normalized.utf8)), case .array(let a) = parsed { return try bounded(a) }
             throw itemError(item, "doc_to_choice rendered '\(s.prefix(60))', not a list")
         default:
             throw itemError(item, "doc_to_choice must give a list, got \(v.description.prefix(60))")

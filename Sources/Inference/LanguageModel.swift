@@ -42,7 +42,7 @@ public final class LocalLanguageModel: LanguageModel {
         }
         self.model = model
         self.tokenizer = tokenizer
-        self.session = InferenceSession(model: model, runtime: runtime)
+        self.session = try InferenceSession(model: model, runtime: runtime)
     }
 
     /// - adapter: a PEFT LoRA adapter folder to run beside the weights.

@@ -15,8 +15,6 @@ public final class Model: @unchecked Sendable {
     public let tokenizer: Tokenizer?
     /// The files the weights are mapped from (kept alive with the model).
     public let sources: [TensorSource]
-    /// Rotary tables for every position the model supports: (maxPositions, rotaryDim / 2).
-    let ropeCos: FloatTensor, ropeSin: FloatTensor
 
     /// `interleave` repacks quantized matrices (every type with x16 kernels) into the 16-row layout of the AVX512-VNNI kernels
     /// where the CPU has them (QuantizedMatrix.interleaved(); same size, results equal up to float
@@ -29,11 +27,17 @@ public final class Model: @unchecked Sendable {
         self.weights = interleave ? weights.interleaved(tied: config.tieWordEmbeddings) : weights
         self.path = path
         self.sources = sources
-        let (cos, sin) = Ops.ropeTables(positions: config.maxPositions, rotaryDim: config.rotaryDim, theta: config.ropeTheta)
-        let shape = [config.maxPositions, config.rotaryDim / 2]
-        ropeCos = FloatTensor(values: cos, shape: shape)
-        ropeSin = FloatTensor(values: sin, shape: shape)
     }
+
+    /// The positions a session runs: min(the file's `max_position_embeddings` / `context_length`, the
+    /// requested context (`--ctx`; default 4096), ModelConfig.contextLimit). Files declare what they like
+    /// (2^32 - 1 included); tables and caches are sized by this, never by the file's value alone.
+    public func contextLength(requested: Int?) -> Int {
+        min(requested ?? Self.defaultContextLength, config.maxPositions, ModelConfig.contextLimit)
+    }
+
+    /// The context a session gets when none is asked for.
+    public static let defaultContextLength = 4096
 
     /// Loads a Hugging Face folder (config.json + model.safetensors or shards) or a .gguf file.
     /// Quantized GGUF matrices stay packed (integer dot products, as llama.cpp computes them) unless

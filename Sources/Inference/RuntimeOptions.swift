@@ -23,10 +23,12 @@ public struct RuntimeOptions: Sendable, Equatable {
 }
 
 extension InferenceSession {
-    /// A session sized and threaded as `runtime` says (BLAS threads included).
-    public convenience init(model: Model, runtime: RuntimeOptions, batchSize: Int = 256) {
+    /// A session sized and threaded as `runtime` says (BLAS threads included). Throws when the pool could
+    /// not start the threads asked for (pthread_create failed): a run with fewer threads than `-t` says is not quietly accepted.
+    public convenience init(model: Model, runtime: RuntimeOptions, batchSize: Int = 256) throws {
         runtime.applyToBLAS()
         self.init(model: model, contextLength: runtime.contextLength, batchSize: batchSize, threads: runtime.resolvedThreads,
                   kvType: runtime.kvType)
+        if let failure = pool.startFailure { throw InferenceError.invalidSetting("-t \(runtime.resolvedThreads): \(failure)") }
     }
 }

@@ -22,10 +22,13 @@ public final class InferenceSession {
     private let buffers: Buffers
     private let decoder: DecoderForward
     private let attention: CachedAttention
+    /// Rotary tables for the session's positions: (contextLength, rotaryDim / 2).
+    private let ropeCos: FloatTensor, ropeSin: FloatTensor
     /// Workers for quantized matrix products (BLAS runs its own threads for Float32 ones).
     public let pool: ThreadPool
 
-    /// - contextLength: positions the cache holds (at most the model's `maxPositions`).
+    /// - contextLength: positions the cache holds (`Model.contextLength(requested:)`: at most the model's
+    ///   `maxPositions` and ModelConfig.contextLimit; default 4096).
     /// - batchSize: the most prompt tokens processed in one pass.
     /// - threads: threads for matrix products and attention (default: all cores).
     /// - kvType: how the KV cache stores keys and values (Q8_0 needs kvDim a multiple of 32, else F16).
@@ -33,14 +36,17 @@ public final class InferenceSession {
         self.model = model
         self.pool = ThreadPool(threads: threads ?? ThreadPool.availableCores)
         let c = model.config
-        let ctx = min(contextLength ?? min(c.maxPositions, 4096), c.maxPositions)
+        let ctx = model.contextLength(requested: contextLength)
         self.cache = KVCache(layers: c.numLayers, contextLength: ctx, kvDim: c.numKVHeads * c.headDim, storage: kvType)
         self.batchSize = max(1, min(batchSize, ctx))
         self.buffers = Buffers(config: c, batch: self.batchSize)
         self.attention = CachedAttention(cache: cache, heads: c.numHeads, kvHeads: c.numKVHeads, headDim: c.headDim,
                                          slidingWindow: c.slidingWindow, batch: self.batchSize,
                                          pool: pool)
-        self.decoder = DecoderForward(plan: model.plan, ropeCos: model.ropeCos.pointer, ropeSin: model.ropeSin.pointer, pool: pool)
+        let (cos, sin) = Ops.ropeTables(positions: ctx, rotaryDim: c.rotaryDim, theta: c.ropeTheta)
+        ropeCos = FloatTensor(values: cos, shape: [ctx, c.rotaryDim / 2])
+        ropeSin = FloatTensor(values: sin, shape: [ctx, c.rotaryDim / 2])
+        self.decoder = DecoderForward(plan: model.plan, ropeCos: ropeCos.pointer, ropeSin: ropeSin.pointer, pool: pool)
     }
 
     /// How the cache stores keys and values.

@@ -217,12 +217,20 @@ struct WeightLookup {
         return nil
     }
 
-    func tensor(_ name: String, shape: [Int]) throws -> FloatTensor {
+    /// Refuses a tensor that holds NaN or infinity (one pass over it, see FiniteScan), naming it.
+    func checkFinite(_ source: TensorSource, _ info: TensorInfo) throws {
+        if let i = FiniteScan.firstNonFinite(info.type, source.rawData(info), elements: info.elementCount) {
+            throw CheckpointError.malformed(path: source.path, what: "tensor \(info.name) holds NaN or infinity (element \(i))")
+        }
+    }
+
+    func tensor(_ name: String, shape: [Int], scanned: Bool = false) throws -> FloatTensor {
         guard let (source, info) = find(name) else { throw CheckpointError.missingTensor(path: path, name: name) }
         // GGUF stores vectors as 1-D and so does HF; compare element order-independent shapes exactly.
         guard info.shape == shape else {
             throw CheckpointError.shapeMismatch(path: source.path, tensor: name, expected: shape, found: info.shape)
         }
+        if !scanned { try checkFinite(source, info) }
         if info.type == .f32, Int(bitPattern: source.rawData(info)) % MemoryLayout<Float>.alignment == 0 {
             let p = source.rawData(info).assumingMemoryBound(to: Float.self)
             return FloatTensor(mapped: p, shape: shape, keepAlive: source)
@@ -233,6 +241,7 @@ struct WeightLookup {
     /// A matrix: kept packed when it is of a quantized type with a fast dot product, else Float32.
     func matrix(_ name: String, shape: [Int]) throws -> WeightMatrix {
         guard let (source, info) = find(name) else { throw CheckpointError.missingTensor(path: path, name: name) }
+        try checkFinite(source, info)
         if keepQuantized, info.type.isQuantized, QuantizedDot.activationType(for: info.type) != nil, info.shape == shape {
             let q = try QuantizedMatrix(type: info.type, rows: shape[0], cols: shape[1], data: source.rawData(info))
             return .quantized(q, owner: source)
@@ -242,7 +251,7 @@ struct WeightLookup {
             let h = DenseMatrix(element: info.type == .f16 ? .f16 : .bf16, rows: shape[0], cols: shape[1], data: raw)
             return .half(h, owner: source)
         }
-        return .dense(try tensor(name, shape: shape))
+        return .dense(try tensor(name, shape: shape, scanned: true))
     }
 
     /// One planned weight: a matrix (kept packed where it can be), a vector, or per-head norms;

@@ -16,24 +16,47 @@ public final class ThreadPool: @unchecked Sendable {
     private let state: PoolState
     private var workers: [pthread_t] = []
 
-    /// A pool with `threads` threads in all (the caller counts as one, so `threads - 1` workers start).
-    /// `threads == 1` starts none and runs every `parallelFor` inline. Idle workers spin for
-    /// `spinMicroseconds` before blocking.
-    public init(threads: Int, spinMicroseconds: Int = 100) {
-        precondition(threads >= 1, "a thread pool needs at least one thread")
-        self.threads = threads
-        state = PoolState(workers: threads - 1, spinNanoseconds: UInt64(max(0, spinMicroseconds)) * 1000)
-        for _ in 1..<max(threads, 1) {
+    /// The most threads a pool runs: 4 × the cores (more only adds switching; -t 100000 once
+    /// exhausted the process's threads). The CLI refuses larger `-t` values; a pool asked for more gets this many.
+    public static var threadLimit: Int { 4 * availableCores }
+
+    /// Why some workers did not start (pthread_create failed), nil when all did; the pool then runs
+    /// with the threads it has (`threads`), and callers that can report it do (LocalLanguageModel throws).
+    public private(set) var startFailure: String?
+
+    /// A pool with `threads` threads in all (the caller counts as one, so `threads - 1` workers start;
+    /// at most `threadLimit`). `threads == 1` starts none and runs every `parallelFor` inline. Idle
+    /// workers spin for `spinMicroseconds` before blocking.
+    public convenience init(threads: Int, spinMicroseconds: Int = 100) {
+        self.init(threads: threads, spinMicroseconds: spinMicroseconds, createThread: { tid, context, start in
+            pthread_create(tid, nil, start, context)
+        })
+    }
+
+    typealias ThreadStart = @convention(c) (UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer?
+
+    /// `createThread` is pthread_create, or a stand-in that fails (tests).
+    init(threads requested: Int, spinMicroseconds: Int,
+         createThread: (UnsafeMutablePointer<pthread_t>, UnsafeMutableRawPointer, ThreadStart) -> Int32) {
+        let wanted = min(max(requested, 1), Self.threadLimit)
+        state = PoolState(workers: wanted - 1, spinNanoseconds: UInt64(max(0, spinMicroseconds)) * 1000)
+        for i in 1..<max(wanted, 1) {
             var tid = pthread_t()
             let context = Unmanaged.passRetained(state).toOpaque()
-            let rc = pthread_create(&tid, nil, { raw in
+            let rc = createThread(&tid, context, { raw in
                 let state = Unmanaged<PoolState>.fromOpaque(raw!).takeRetainedValue()
                 state.workerLoop()
                 return nil
-            }, context)
-            precondition(rc == 0, "pthread_create failed (\(rc))")
+            })
+            // A real check, not a precondition: Kernels is built with -Ounchecked, which removes those.
+            guard rc == 0 else {
+                Unmanaged<PoolState>.fromOpaque(context).release()
+                startFailure = "cannot start thread \(i + 1) of \(wanted) (pthread_create: \(String(cString: strerror(rc)))); running with \(i)"
+                break
+            }
             workers.append(tid)
         }
+        threads = workers.count + 1
     }
 
     /// Processor cores available to this process.

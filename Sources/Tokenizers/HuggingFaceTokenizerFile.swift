@@ -23,6 +23,22 @@ enum HuggingFaceTokenizerFile {
         return ByteLevelBPETokenizer(try configuration(json, config: config, generation: generation, path: path))
     }
 
+    /// The most token ids a vocabulary may span (the largest real ones hold about 262,000): tables are
+    /// sized by the largest id, so an id at or above this is refused before anything is allocated from it.
+    public static let vocabularyLimit = 1 << 21
+
+    /// A token id from the file: a JSON integer (not 0.5, not `false`) in 0..<vocabularyLimit.
+    static func tokenID(_ value: Any?, _ what: @autoclosure () -> String, path: String) throws -> Int {
+        guard let id = jsonInt(value), id >= 0 else {
+            let shown = value.map { "\($0)" } ?? "nothing"
+            throw TokenizerError.malformedJSON(path: path, reason: "\(what()) has id \(shown.prefix(40)), not a non-negative integer")
+        }
+        guard id < vocabularyLimit else {
+            throw TokenizerError.malformedJSON(path: path, reason: "\(what()) has id \(id), beyond the vocabulary limit of \(vocabularyLimit) ids (HuggingFaceTokenizerFile.vocabularyLimit)")
+        }
+        return id
+    }
+
     static func readJSONObject(_ path: String) throws -> [String: Any] {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
@@ -56,10 +72,7 @@ enum HuggingFaceTokenizerFile {
         // Vocabulary and added tokens by id.
         var byID: [Int: String] = [:]
         for (token, value) in vocab {
-            guard let id = jsonInt(value), id >= 0 else {
-                throw TokenizerError.malformedJSON(path: path, reason: "vocab entry '\(token)' has no integer id")
-            }
-            byID[id] = token
+            byID[try tokenID(value, "vocab entry '\(token)'", path: path)] = token
         }
         var c = ByteLevelBPETokenizer.Configuration(tokens: [])
         for (token, isSpecial) in try addedTokens(json, path: path) {
@@ -119,9 +132,10 @@ enum HuggingFaceTokenizerFile {
     /// tokenizer.json `added_tokens`: each as an inline token, and whether it is special.
     static func addedTokens(_ json: [String: Any], path: String) throws -> [(InlineToken, Bool)] {
         try (json["added_tokens"] as? [[String: Any]] ?? []).map { entry in
-            guard let id = jsonInt(entry["id"]), id >= 0, let content = entry["content"] as? String else {
+            guard entry["id"] != nil, let content = entry["content"] as? String else {
                 throw TokenizerError.malformedJSON(path: path, reason: "added token without 'id' and 'content'")
             }
+            let id = try tokenID(entry["id"], "added token '\(content)'", path: path)
             let isSpecial = entry["special"] as? Bool ?? false
             return (InlineToken(
                 content: content, id: id, isControl: isSpecial,
@@ -240,9 +254,11 @@ struct SpecialTokenLayout {
     var specialIDs: Set<Int> = []
 }
 
-/// An integer from JSONSerialization output (Int or NSNumber, depending on the platform).
+/// An integer from decoded JSON (Int, or an NSNumber depending on the platform): only a whole number;
+/// 1.5 or `false` is not one (NSNumber's intValue would truncate them to 1 and 0).
 func jsonInt(_ value: Any?) -> Int? {
+    guard let value, !(value is Bool) else { return nil }
     if let i = value as? Int { return i }
-    if let n = value as? NSNumber, !(value is Bool) { return n.intValue }
+    if let n = value as? NSNumber { return Int(exactly: n.doubleValue) }
     return nil
 }

@@ -86,7 +86,7 @@ public final class SFTRun {
             baseModel = nil
             modelConfig = parameters.config
         }
-        let seqLen = min(config.contextLength ?? modelConfig.maxPositions, modelConfig.maxPositions)
+        let seqLen = min(config.contextLength ?? modelConfig.maxPositions, modelConfig.maxPositions, ModelConfig.contextLimit)
         let trained = parameters.count * 4
         memory = MemoryEstimate(weights: frozen.map { w in w.layers.reduce(w.embedding.byteCount + (modelConfig.tieWordEmbeddings ? 0 : w.output.byteCount)) {
                                     $0 + $1.linears.reduce(0) { $0 + $1.1.weight.byteCount } } } ?? trained,

@@ -59,6 +59,16 @@ enum CLI {
         return (model, tokenizer)
     }
 
+    /// A `-t` value: at least 1, at most ThreadPool.threadLimit (4 × the cores). Over the limit is a
+    /// plain one-line error with exit status 1 (a ValidationError would add the usage and exit 64).
+    static func checkThreads(_ threads: Int?) throws {
+        guard let t = threads else { return }
+        if t < 1 { throw ValidationError("--threads must be at least 1") }
+        if t > ThreadPool.threadLimit {
+            throw UserError("--threads \(t) exceeds the limit of \(ThreadPool.threadLimit) (4 × the \(ThreadPool.availableCores) cores; ThreadPool.threadLimit)")
+        }
+    }
+
     /// A folder of the repository (evalsets, prompts, data); see Repository.folder.
     static func findRepositoryFolder(_ name: String) -> String? { Repository.folder(name) }
 
@@ -113,8 +123,11 @@ struct RuntimeArguments: ParsableArguments {
     var runtime: RuntimeOptions { RuntimeOptions(threads: threads, contextLength: contextLength, kvType: kvType) }
 
     func validate() throws {
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+        try CLI.checkThreads(threads)
         if let c = contextLength, c < 2 { throw ValidationError("--ctx must be at least 2") }
+        if let c = contextLength, c > ModelConfig.contextLimit {
+            throw UserError("--ctx \(c) exceeds the limit of \(ModelConfig.contextLimit) positions (ModelConfig.contextLimit)")
+        }
     }
 }
 

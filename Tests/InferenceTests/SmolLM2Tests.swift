@@ -73,7 +73,7 @@ extension SmolLM2Tests {
         let golden = try SafetensorsFile(path: Fixtures.fixture("smollm2/last_logits.safetensors").path)
         let expected = (try Fixtures.json(Fixtures.fixture("smollm2/expected.json")) as! [String: Any])["prompts"] as! [String: Any]
         for prompt in try Self.prompts() {
-            let session = InferenceSession(model: model, runtime: RuntimeOptions(contextLength: 128))
+            let session = try InferenceSession(model: model, runtime: RuntimeOptions(contextLength: 128))
             let last = try session.forward(prompt.ids)
             let llama = try golden.floats(prompt.name)
             print("SmolLM2 \(prompt.name): max |Δ| to llama.cpp's Q4_1 logits \(maxAbsDiff(last[...], llama[...]))")

@@ -90,3 +90,29 @@ final class ThreadPoolTests: XCTestCase {
         XCTAssertEqual(partial.reduce(0, +), x.reduce(0, +))
     }
 }
+
+/// Thread counts are bounded and a pthread_create failure leaves a working, smaller pool that says why.
+final class ThreadPoolStartTests: XCTestCase {
+    func testAPoolNeverStartsMoreThanTheLimit() {
+        XCTAssertEqual(ThreadPool.threadLimit, 4 * ThreadPool.availableCores)
+        let pool = ThreadPool(threads: 100_000, spinMicroseconds: 0)
+        XCTAssertEqual(pool.threads, ThreadPool.threadLimit)
+        XCTAssertNil(pool.startFailure)
+    }
+
+    func testAFailedThreadStartIsReportedAndThePoolStillWorks() {
+        var started = 0
+        let pool = ThreadPool(threads: 4, spinMicroseconds: 0) { tid, context, start in
+            guard started < 1 else { return EAGAIN }
+            started += 1
+            return pthread_create(tid, nil, start, context)
+        }
+        XCTAssertEqual(pool.threads, 2)
+        XCTAssertEqual(pool.startFailure, "cannot start thread 3 of 4 (pthread_create: \(String(cString: strerror(EAGAIN)))); running with 2")
+        let hits = UnsafeMutablePointer<Int>.allocate(capacity: 1000)
+        hits.initialize(repeating: 0, count: 1000)
+        defer { hits.deallocate() }
+        pool.parallelFor(count: 1000) { hits[$0] += 1 }
+        XCTAssertEqual(Array(UnsafeBufferPointer(start: hits, count: 1000)), [Int](repeating: 1, count: 1000))
+    }
+}

@@ -51,3 +51,67 @@ public enum HayaiBinary {
                              stderr: String(decoding: errData, as: UTF8.self))
     }
 }
+
+/// A child process's outcome with what it cost: wall time and peak resident memory (from wait4's rusage
+/// of that child alone), and whether it had to be killed at the time limit.
+public struct BoundedResult {
+    public var status: Int32
+    /// The signal that ended the process, or nil when it exited.
+    public var signal: Int32?
+    public var stdout: String
+    public var stderr: String
+    public var seconds: Double
+    public var peakRSSBytes: Int
+    public var timedOut: Bool
+
+    /// Non-empty stderr lines.
+    public var stderrLines: [Substring] { stderr.split(separator: "\n", omittingEmptySubsequences: true) }
+}
+
+extension HayaiBinary {
+    /// Runs `executable` (default: hayai) with stdin from /dev/null, killing it after `timeout` seconds;
+    /// its address space is capped at `addressSpaceLimit` bytes (ulimit -v), so a memory bomb that
+    /// regresses fails inside the child instead of taking a machine shared with others.
+    public static func runBounded(_ arguments: [String], executable: URL? = nil, timeout: Double = 60,
+                                  addressSpaceLimit: Int = 8 << 30, environment: [String: String] = [:]) throws -> BoundedResult {
+        let dir = Fixtures.temporaryDirectory("hayai-bounded")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let outPath = dir.appendingPathComponent("out").path, errPath = dir.appendingPathComponent("err").path
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        let target = (executable ?? url).path, program = "/bin/sh"
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        let limit = "ulimit -v \(addressSpaceLimit / 1024) && exec \"$0\" \"$@\""
+        let argv = ([program, "-c", limit, target] + arguments).map { strdup($0) } + [nil]
+        let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { argv.forEach { free($0) }; envp.forEach { free($0) } }
+        var pid: pid_t = 0
+        let start = Date()
+        let rc = posix_spawn(&pid, program, &actions, nil, argv, envp)
+        guard rc == 0 else { throw NSError(domain: "posix_spawn", code: Int(rc), userInfo: [NSLocalizedDescriptionKey: "cannot run \(program)"]) }
+        var status: Int32 = 0
+        var usage = rusage()
+        var timedOut = false
+        while true {
+            let r = wait4(pid, &status, WNOHANG, &usage)
+            if r == pid { break }
+            if r < 0 && errno != EINTR { break }
+            if Date().timeIntervalSince(start) > timeout, !timedOut {
+                timedOut = true
+                kill(pid, SIGKILL)
+            }
+            usleep(2_000)
+        }
+        let seconds = Date().timeIntervalSince(start)
+        let signaled = (status & 0x7f) != 0 && (status & 0x7f) != 0x7f
+        return BoundedResult(status: signaled ? -1 : (status >> 8) & 0xff, signal: signaled ? status & 0x7f : nil,
+                             stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
+                             stderr: String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: errPath))) ?? Data(), as: UTF8.self),
+                             seconds: seconds, peakRSSBytes: Int(usage.ru_maxrss) * 1024, timedOut: timedOut)
+    }
+}

@@ -41,10 +41,7 @@ enum HuggingFaceSentencePieceFile {
                 throw TokenizerError.malformedJSON(path: path, reason: "BPE model without a 'vocab' object")
             }
             for (token, value) in vocab {
-                guard let id = jsonInt(value), id >= 0 else {
-                    throw TokenizerError.malformedJSON(path: path, reason: "vocab entry '\(token)' has no integer id")
-                }
-                byID[id] = token
+                byID[try HuggingFaceTokenizerFile.tokenID(value, "vocab entry '\(token)'", path: path)] = token
             }
             if let unk = model["unk_token"] as? String {
                 guard let id = jsonInt(vocab[unk]) else {

@@ -75,7 +75,7 @@ struct BenchCommand: ParsableCommand {
         guard (model != nil) != (synthetic != nil) else { throw ValidationError("give a MODEL or --synthetic NAME (exactly one)") }
         if synthetic != nil, type == nil { throw ValidationError("--synthetic needs --type (e.g. --type q8_0)") }
         guard repetitions >= 1 else { throw ValidationError("-r must be at least 1") }
-        _ = try Self.list(prompt, "-p", min: 0); _ = try Self.list(generate, "-n", min: 0); _ = try Self.list(threads, "-t", min: 1)
+        _ = try Self.list(prompt, "-p", min: 0); _ = try Self.list(generate, "-n", min: 0); for t in try Self.list(threads, "-t", min: 1) { try CLI.checkThreads(t) }
         if profile, json { throw ValidationError("--profile prints a table: leave out --json") }
         if profile, try Self.list(prompt, "-p", min: 0).allSatisfy({ $0 == 0 }) { throw ValidationError("--profile needs a prompt length (-p N, N > 0)") }
     }

@@ -74,7 +74,7 @@ struct GenerateCommand: ParsableCommand {
         let (model, tokenizer) = try CLI.loadModel(options.model, adapter: options.adapter)
         let text = try promptFile.map(CLI.readText(file:)) ?? prompt!
         let promptTokens = tokenizer.encode(text, addSpecialTokens: true)
-        let session = InferenceSession(model: model, runtime: options.runtime)
+        let session = try InferenceSession(model: model, runtime: options.runtime)
         var opts = GenerationOptions()
         opts.maxTokens = maxTokens
         opts.sampling = sampling.parameters

@@ -40,7 +40,7 @@ struct LogitsCommand: ParsableCommand {
         }
         var runtime = options.runtime
         runtime.contextLength = runtime.contextLength ?? min(model.config.maxPositions, max(tokens.count, 1))
-        let session = InferenceSession(model: model, runtime: runtime)
+        let session = try InferenceSession(model: model, runtime: runtime)
         guard tokens.count <= model.config.maxPositions else {
             throw InferenceError.contextOverflow(tokens: tokens.count, context: model.config.maxPositions)
         }

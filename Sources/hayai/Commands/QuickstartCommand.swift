@@ -60,6 +60,8 @@ struct QuickstartCommand: ParsableCommand {
     @Option(name: [.short, .long], help: "Threads for matrix products (default: all cores).")
     var threads: Int?
 
+    func validate() throws { try CLI.checkThreads(threads) }
+
     func run() throws {
         let runtime = RuntimeOptions(threads: threads)
         runtime.applyToBLAS()

@@ -95,6 +95,7 @@ struct SFTCommand: ParsableCommand {
     var skipBadLines = false
 
     func validate() throws {
+        try CLI.checkThreads(threads)
         guard !data.isEmpty || jcommonsenseqa != nil || corpusPairs != nil else {
             throw ValidationError("give instruction data: --data FILE.jsonl (repeatable), --jcommonsenseqa TRAIN or --corpus-pairs CORPUS")
         }

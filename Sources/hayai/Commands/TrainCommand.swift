@@ -85,7 +85,7 @@ struct PretrainCommand: ParsableCommand {
         if steps != nil && minutes != nil { throw ValidationError("give --steps or --minutes, not both") }
         if let steps, steps < 1 { throw ValidationError("--steps must be at least 1") }
         if let minutes, !(minutes > 0) { throw ValidationError("--minutes must be positive") }
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1") }
+        try CLI.checkThreads(threads)
         if config == nil && !resume { throw ValidationError("give --config PRESET|FILE (presets: \(Presets.names.joined(separator: ", ")))") }
         if resume && out == nil && name == nil { throw ValidationError("--resume needs --out DIR or --name RUN to find the checkpoint") }
     }

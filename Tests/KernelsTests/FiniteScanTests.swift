@@ -1,0 +1,59 @@
+// FiniteScan finds NaN and infinity wherever they sit (vector body, tail, a later chunk) in Float32,
+// Float16 and BFloat16 tensors and in the scales of quantized blocks, and nothing in finite data.
+import XCTest
+@testable import Kernels
+
+final class FiniteScanTests: XCTestCase {
+    func testFloat32AtEveryKindOfPosition() {
+        for count in [1, 7, 8, 9, 4095, 4096, 4097, 10_003] {
+            var values = (0..<count).map { Float($0 % 13) - 6.5 }
+            values.withUnsafeBytes { XCTAssertNil(FiniteScan.firstNonFinite(.f32, $0.baseAddress!, elements: count)) }
+            for position in Set([0, count / 2, count - 1]) {
+                for bad in [Float.nan, .infinity, -.infinity, Float(bitPattern: 0xffc0_0001)] {
+                    let saved = values[position]
+                    values[position] = bad
+                    values.withUnsafeBytes { XCTAssertEqual(FiniteScan.firstNonFinite(.f32, $0.baseAddress!, elements: count), position, "\(count) \(position) \(bad)") }
+                    values[position] = saved
+                }
+            }
+        }
+        // The largest finite float is finite.
+        [Float.greatestFiniteMagnitude, -.greatestFiniteMagnitude].withUnsafeBytes { XCTAssertNil(FiniteScan.firstNonFinite(.f32, $0.baseAddress!, elements: 2)) }
+    }
+
+    func testHalfAndBFloat16() {
+        var half: [UInt16] = [0x3c00, 0x7bff, 0xfbff, 0x0001]   // 1, the largest finite, its negative, a subnormal
+        half.withUnsafeBytes { XCTAssertNil(FiniteScan.firstNonFinite(.f16, $0.baseAddress!, elements: 4)) }
+        half[2] = 0x7c00
+        half.withUnsafeBytes { XCTAssertEqual(FiniteScan.firstNonFinite(.f16, $0.baseAddress!, elements: 4), 2) }
+        var bf: [UInt16] = [0x3f80, 0x7f7f, 0xff7f]
+        bf.withUnsafeBytes { XCTAssertNil(FiniteScan.firstNonFinite(.bf16, $0.baseAddress!, elements: 3)) }
+        bf[1] = 0x7fc0
+        bf.withUnsafeBytes { XCTAssertEqual(FiniteScan.firstNonFinite(.bf16, $0.baseAddress!, elements: 3), 1) }
+    }
+
+    /// Blocks of `type` whose bytes are all 0x11 (finite scales), with a NaN written at `offset` of block `block`.
+    func blocks(_ type: GGMLType, count: Int, nanAt block: Int?, offset: Int) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0x11, count: count * type.bytesPerBlock)
+        if let block { bytes[block * type.bytesPerBlock + offset] = 0x00; bytes[block * type.bytesPerBlock + offset + 1] = 0x7e }
+        return bytes
+    }
+
+    func testQuantizedBlockScales() {
+        let cases: [(GGMLType, Int)] = [(.q4_0, 0), (.q4_1, 2), (.q5_0, 0), (.q5_1, 2), (.q8_0, 0), (.q4_K, 0), (.q4_K, 2),
+                                        (.q5_K, 2), (.q6_K, 208), (.q2_K, 82), (.q3_K, 108)]
+        for (type, offset) in cases {
+            let n = 5000 * type.blockSize
+            blocks(type, count: 5000, nanAt: nil, offset: offset).withUnsafeBytes {
+                XCTAssertNil(FiniteScan.firstNonFinite(type, $0.baseAddress!, elements: n), "\(type)")
+            }
+            blocks(type, count: 5000, nanAt: 4321, offset: offset).withUnsafeBytes {
+                XCTAssertEqual(FiniteScan.firstNonFinite(type, $0.baseAddress!, elements: n), 4321 * type.blockSize, "\(type) at \(offset)")
+            }
+        }
+        // Quantized payload bytes are integers: 0x7e00 among them is not a NaN.
+        blocks(.q8_0, count: 4, nanAt: 1, offset: 10).withUnsafeBytes {
+            XCTAssertNil(FiniteScan.firstNonFinite(.q8_0, $0.baseAddress!, elements: 4 * 32))
+        }
+    }
+}
