@@ -15,6 +15,9 @@ public final class Model: @unchecked Sendable {
     public let tokenizer: Tokenizer?
     /// The files the weights are mapped from (kept alive with the model).
     public let sources: [TensorSource]
+    /// The PEFT LoRA adapter folder run beside the weights, when one is (its tokenizer_config.json may
+    /// carry the chat template the adapter was trained in).
+    public let adapterPath: String?
     /// Rotary tables for every position the model supports: (maxPositions, rotaryDim / 2).
     let ropeCos: FloatTensor, ropeSin: FloatTensor
 
@@ -22,13 +25,14 @@ public final class Model: @unchecked Sendable {
     /// where the CPU has them (QuantizedMatrix.interleaved(); same size, results equal up to float
     /// addition order). The token embedding keeps the GGUF layout unless it is also the output.
     public init(config: ModelConfig, weights: DecoderWeights, path: String, sources: [TensorSource], tokenizer: Tokenizer? = nil,
-                interleave: Bool = true) {
+                interleave: Bool = true, adapterPath: String? = nil) {
         self.config = config
         self.plan = DecoderPlan(config: config)
         self.tokenizer = tokenizer
         self.weights = interleave ? weights.interleaved(tied: config.tieWordEmbeddings) : weights
         self.path = path
         self.sources = sources
+        self.adapterPath = adapterPath
         let (cos, sin) = Ops.ropeTables(positions: config.maxPositions, rotaryDim: config.rotaryDim, theta: config.ropeTheta)
         let shape = [config.maxPositions, config.rotaryDim / 2]
         ropeCos = FloatTensor(values: cos, shape: shape)
