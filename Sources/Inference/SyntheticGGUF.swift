@@ -47,7 +47,7 @@ extension GGUFExport {
 
         var summary = GGUFExportSummary(tensors: 0, parameters: 0, bytes: 0, typeCounts: [:])
         for w in plan.weights {
-            guard let stored = model.weights.stored(w) else { continue }
+            guard let stored = model.weights.weight(w.role, w.layer) else { continue }
             let (type, bytes): (GGMLType, Data)
             switch stored {
             case .vector(let v): (type, bytes) = (.f32, Data(bytes: v.pointer, count: v.count * 4))
@@ -64,46 +64,5 @@ extension GGUFExport {
         }
         try withExtendedLifetime(model) { try writer.write() }
         return summary
-    }
-}
-
-/// A weight as it is held in memory: a matrix in its storage type, or Float32 values.
-enum StoredWeight {
-    case matrix(WeightMatrix)
-    case vector(FloatTensor)
-}
-
-extension DecoderWeights {
-    /// The tensor that holds planned weight `w` (nil for an optional one the model does not have).
-    func stored(_ w: PlannedWeight) -> StoredWeight? {
-        switch w.role {
-        case .tokenEmbedding: return .matrix(embedding)
-        case .output: return .matrix(output)
-        case .finalNormWeight: return .vector(finalNorm.weight)
-        case .finalNormBias: return finalNorm.bias.map { .vector($0) }
-        default: break
-        }
-        guard let index = w.layer, layers.indices.contains(index) else { return nil }
-        let layer = layers[index]
-        var mlpNorm: Norm? {
-            switch layer.wiring { case .sequential(let n), .parallel(let n): return n; case .parallelSharedNorm: return nil }
-        }
-        func linear(_ role: WeightRole) -> Linear? { layer.linears.first { $0.0 == role }?.1 }
-        switch w.role {
-        case .attnNormWeight: return .vector(layer.attnNorm.weight)
-        case .attnNormBias: return layer.attnNorm.bias.map { .vector($0) }
-        case .mlpNormWeight: return mlpNorm.map { .vector($0.weight) }
-        case .mlpNormBias: return mlpNorm?.bias.map { .vector($0) }
-        case .qNorm: return layer.qkNorm.map { .vector($0.q) }
-        case .kNorm: return layer.qkNorm.map { .vector($0.k) }
-        case .qBias: return linear(.q)?.bias.map { .vector($0) }
-        case .kBias: return linear(.k)?.bias.map { .vector($0) }
-        case .vBias: return linear(.v)?.bias.map { .vector($0) }
-        case .qkvBias: return linear(.qkv)?.bias.map { .vector($0) }
-        case .oBias: return linear(.o)?.bias.map { .vector($0) }
-        case .upBias: return linear(.up)?.bias.map { .vector($0) }
-        case .downBias: return linear(.down)?.bias.map { .vector($0) }
-        default: return linear(w.role).map { .matrix($0.weight) }
-        }
     }
 }
