@@ -15,22 +15,27 @@ public struct TemplateDetection: Sendable {
     /// One line for the user: what was found and what is used.
     public var notice: String
 
+    /// Where a template was found, for the notice.
+    public enum Origin: String, Sendable {
+        case checkpoint = "the checkpoint", adapter = "the adapter"
+    }
+
     /// Matches `source` (a checkpoint's Jinja chat template, or nil when it has none).
-    public static func detect(source: String?, library: TemplateLibrary) -> TemplateDetection {
+    public static func detect(source: String?, library: TemplateLibrary, origin: Origin = .checkpoint) -> TemplateDetection {
         let plain = library.templates["plain"] ?? .plain
         guard let source, !source.isEmpty else {
             return TemplateDetection(template: plain, defaultSystem: nil, matched: false,
-                                     notice: "the checkpoint has no chat template: using plain completion (choose a format with /template NAME)")
+                                     notice: "\(origin.rawValue) has no chat template: using plain completion (choose a format with /template NAME)")
         }
         // Most specific first: more markers, then by name for a stable order.
         let candidates = library.templates.values.filter { !$0.detect.isEmpty }
             .sorted { $0.detect.count != $1.detect.count ? $0.detect.count > $1.detect.count : $0.name < $1.name }
         guard let found = candidates.first(where: { t in t.detect.allSatisfy { source.contains($0) } }) else {
             return TemplateDetection(template: plain, defaultSystem: nil, matched: false,
-                                     notice: "the checkpoint's chat template matches no known format: using plain completion (choose one with /template NAME)")
+                                     notice: "\(origin.rawValue)'s chat template matches no known format: using plain completion (choose one with /template NAME)")
         }
         let system = literalSystemMessage(in: source, template: found)
-        var notice = "chat template: \(found.name) (detected from the checkpoint)"
+        var notice = "chat template: \(found.name) (detected from \(origin.rawValue))"
         if let system { notice += "; default system message: \"\(system)\"" }
         return TemplateDetection(template: found, defaultSystem: system, matched: true, notice: notice)
     }
@@ -64,10 +69,15 @@ public struct TemplateDetection: Sendable {
     }
 
     /// Detection for a loaded model (its GGUF metadata or its folder's tokenizer_config.json).
+    /// A model run with a LoRA adapter whose folder carries a chat template (hayai's SFT writes the one its
+    /// data was rendered in; PEFT/TRL save the tokenizer's) is chatted with in that template, not the base's.
     /// A pretraining checkpoint (hayai's, with its trainer_state.json) is a base model: it continues
     /// plain text whatever chat template its tokenizer folder carries (the tokenizer trainer writes
     /// one for the instruct model to come).
     public static func detect(model: Model, library: TemplateLibrary) -> TemplateDetection {
+        if let adapter = model.adapterPath, let source = checkpointTemplate(path: adapter), !source.isEmpty {
+            return detect(source: source, library: library, origin: .adapter)
+        }
         if isPretrainingCheckpoint(path: model.path) {
             return TemplateDetection(template: library.templates["plain"] ?? .plain, defaultSystem: nil, matched: false,
                                      notice: "a base model (pretraining checkpoint): plain completion (choose a format with /template NAME)")

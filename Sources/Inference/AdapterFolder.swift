@@ -151,6 +151,7 @@ extension Model {
     /// This model with the LoRA adapter in `dir` beside its weights (which stay as they are, packed or mapped).
     public func withAdapter(_ dir: String) throws -> Model {
         let (_, adapters) = try AdapterFolder.load(dir, plan: plan)
-        return Model(config: config, weights: weights.attaching(adapters), path: path, sources: sources, tokenizer: tokenizer, interleave: false)
+        return Model(config: config, weights: weights.attaching(adapters), path: path, sources: sources, tokenizer: tokenizer, interleave: false,
+                     adapterPath: dir)
     }
 }

@@ -15,18 +15,22 @@ public final class Model: @unchecked Sendable {
     public let tokenizer: Tokenizer?
     /// The files the weights are mapped from (kept alive with the model).
     public let sources: [TensorSource]
+    /// The PEFT LoRA adapter folder run beside the weights, when one is (its tokenizer_config.json may
+    /// carry the chat template the adapter was trained in).
+    public let adapterPath: String?
 
     /// `interleave` repacks quantized matrices (every type with x16 kernels) into the 16-row layout of the AVX512-VNNI kernels
     /// where the CPU has them (QuantizedMatrix.interleaved(); same size, results equal up to float
     /// addition order). The token embedding keeps the GGUF layout unless it is also the output.
     public init(config: ModelConfig, weights: DecoderWeights, path: String, sources: [TensorSource], tokenizer: Tokenizer? = nil,
-                interleave: Bool = true) {
+                interleave: Bool = true, adapterPath: String? = nil) {
         self.config = config
         self.plan = DecoderPlan(config: config)
         self.tokenizer = tokenizer
         self.weights = interleave ? weights.interleaved(tied: config.tieWordEmbeddings) : weights
         self.path = path
         self.sources = sources
+        self.adapterPath = adapterPath
     }
 
     /// The positions a session runs: min(the file's `max_position_embeddings` / `context_length`, the

@@ -73,26 +73,14 @@ public enum ByteLevelTokenizerFiles {
     }
 
     static func templateJSON(_ c: ByteLevelBPETokenizer.Configuration) -> String {
-        let q = TokenizerJSONWriter.quote
-        func special(_ id: Int) -> String { "{\"SpecialToken\": {\"id\": \(q(c.tokens[id])), \"type_id\": 0}}" }
-        let single = c.prefixIDs.map(special) + ["{\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}"] + c.suffixIDs.map(special)
-        let ids = Set(c.prefixIDs + c.suffixIDs).sorted()
-        let specials = ids.map { "\(q(c.tokens[$0])): {\"id\": \(q(c.tokens[$0])), \"ids\": [\($0)], \"tokens\": [\(q(c.tokens[$0]))]}" }
-        return "{\"type\": \"TemplateProcessing\", \"single\": [\(single.joined(separator: ", "))], \"pair\": [\(single.joined(separator: ", "))], "
-            + "\"special_tokens\": {\(specials.joined(separator: ", "))}}"
+        GGUFTokenizerFiles.templateProcessingJSON(prefix: c.prefixIDs.map { ($0, c.tokens[$0]) }, suffix: c.suffixIDs.map { ($0, c.tokens[$0]) })
     }
 
     static func tokenizerConfigJSON(_ c: ByteLevelBPETokenizer.Configuration, chatTemplate: String?, modelMaxLength: Int) -> String {
-        var object: [String: Any] = [
-            "tokenizer_class": "PreTrainedTokenizerFast", "clean_up_tokenization_spaces": false, "model_max_length": modelMaxLength,
-            "add_bos_token": c.bosTokenID.map { c.prefixIDs.contains($0) } ?? false,
-            "add_eos_token": c.eosTokenIDs.first.map { c.suffixIDs.contains($0) } ?? false,
-        ]
-        if let bos = c.bosTokenID { object["bos_token"] = c.tokens[bos] }
-        if let eos = c.eosTokenIDs.first { object["eos_token"] = c.tokens[eos] }
-        if let unk = c.unknownID { object["unk_token"] = c.tokens[unk] }
-        if let chatTemplate { object["chat_template"] = chatTemplate }
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
-        return String(decoding: data, as: UTF8.self) + "\n"
+        GGUFTokenizerFiles.tokenizerConfigJSON(bos: c.bosTokenID.map { c.tokens[$0] }, eos: c.eosTokenIDs.first.map { c.tokens[$0] },
+                                               unk: c.unknownID.map { c.tokens[$0] },
+                                               addBOS: c.bosTokenID.map { c.prefixIDs.contains($0) } ?? false,
+                                               addEOS: c.eosTokenIDs.first.map { c.suffixIDs.contains($0) } ?? false,
+                                               chatTemplate: chatTemplate, modelMaxLength: modelMaxLength)
     }
 }

@@ -27,11 +27,15 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
     public let addsEOS: Bool
     /// Whether encoding puts a space before the text (and decoding takes it off again).
     public let addsSpacePrefix: Bool
+    /// What it was built from (written back out as tokenizer.json by SentencePieceTokenizerFiles).
+    let configuration: Configuration
 
     private let tokens: [String]
     private let scores: [Float]
     private let types: [TokenType]
-    private let vocabulary: [String: Int]
+    /// Keyed by UTF-8 bytes, not String: Swift compares strings by canonical equivalence, so "e\u{301}" would
+    /// find the piece "é" (and "\u{212B}" the piece "Å"), where llama.cpp looks pieces up byte for byte.
+    private let vocabulary: [[UInt8]: Int]
     private let bytesByID: [[UInt8]]
     private let byteTokenIDs: [Int?]
     private let inlineTokens: InlineTokenMatcher
@@ -39,10 +43,11 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
     /// True when no piece has "▁" after another character (Llama's vocabulary): then no merge crosses
     /// the start of a word, so words can be encoded one by one and cached.
     private let splitsAtWordStarts: Bool
-    private var wordCache: [String: [Int]] = [:]
+    private var wordCache: [[UInt8]: [Int]] = [:]
     private let cacheLock = NSLock()
 
     init(_ c: Configuration) {
+        configuration = c
         tokens = c.tokens
         scores = c.scores
         types = c.types
@@ -53,9 +58,9 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
         addsBOS = c.addBOS && c.bosTokenID != nil
         addsEOS = c.addEOS && !c.eosTokenIDs.isEmpty
         addsSpacePrefix = c.addSpacePrefix
-        var vocabulary: [String: Int] = [:]
+        var vocabulary: [[UInt8]: Int] = [:]
         vocabulary.reserveCapacity(c.tokens.count)
-        for (id, t) in c.tokens.enumerated() { vocabulary[t] = id }
+        for (id, t) in c.tokens.enumerated() { vocabulary[Array(t.utf8)] = id }
         self.vocabulary = vocabulary
         bytesByID = zip(c.tokens, c.types).map { token, type in
             switch type {
@@ -66,7 +71,7 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
             }
         }
         byteTokenIDs = (0..<256).map { b in
-            vocabulary[String(format: "<0x%02X>", b)] ?? (b < 0x80 ? vocabulary[String(UnicodeScalar(UInt8(b)))] : nil)
+            vocabulary[Array(String(format: "<0x%02X>", b).utf8)] ?? (b < 0x80 ? vocabulary[[UInt8(b)]] : nil)
         }
         var inline: [InlineToken] = []
         for (id, type) in c.types.enumerated() where type == .control || type == .userDefined || type == .unknown {
@@ -133,7 +138,7 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
     }
 
     private func encodeWord(_ bytes: ArraySlice<UInt8>, into ids: inout [Int]) {
-        let key = String(decoding: bytes, as: UTF8.self)
+        let key = Array(bytes)
         cacheLock.lock()
         let cached = wordCache[key]
         cacheLock.unlock()
@@ -171,7 +176,7 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
         func addBigram(_ left: Int, _ right: Int) {
             if left < 0 || right < 0 { return }
             let start = symbols[left].start, size = symbols[left].count + symbols[right].count
-            guard let id = vocabulary[String(decoding: bytes[start..<start + size], as: UTF8.self)] else { return }
+            guard let id = vocabulary[Array(bytes[start..<start + size])] else { return }
             queue.push(Bigram(left: left, right: right, score: scores[id], size: size))
         }
         for i in 1..<max(symbols.count, 1) { addBigram(i - 1, i) }
@@ -189,7 +194,7 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
         while i != -1 {
             let s = symbols[i]
             let piece = bytes[s.start..<s.start + s.count]
-            if let id = vocabulary[String(decoding: piece, as: UTF8.self)] {
+            if let id = vocabulary[Array(piece)] {
                 ids.append(id)
             } else {
                 for b in piece {
@@ -223,7 +228,7 @@ public final class SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
 
     public func tokenString(_ id: Int) -> String? { id >= 0 && id < vocabularySize ? tokens[id] : nil }
 
-    public func tokenID(_ token: String) -> Int? { vocabulary[token] }
+    public func tokenID(_ token: String) -> Int? { vocabulary[Array(token.utf8)] }
 
     public func isSpecial(_ id: Int) -> Bool {
         guard id >= 0 && id < vocabularySize else { return false }

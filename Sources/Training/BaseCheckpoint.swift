@@ -1,7 +1,7 @@
 // A checkpoint to train from: any Hugging Face folder or GGUF file hayai runs. Its weights become a
 // ParameterStore in Hugging Face layout (ParameterStore.load(base:)); its tokenizer files go into what
-// training writes: copied from a folder, or written from a GGUF's byte-level BPE vocabulary (a GGUF has
-// no tokenizer.json), so the output is always a normal Hugging Face folder.
+// training writes: copied from a folder, or written from a GGUF's vocabulary (byte-level BPE or
+// SentencePiece; a GGUF has no tokenizer.json), so the output is always a normal Hugging Face folder.
 import Foundation
 import Checkpoints
 import Inference
@@ -40,10 +40,10 @@ public struct BaseCheckpoint {
         let gguf = try GGUFFile(path: path)
         let tokenizer = try TokenizerLoader.load(gguf: gguf)
         let context = (try? gguf.modelConfig().maxPositions) ?? 2048
-        guard let files = ByteLevelTokenizerFiles.files(for: tokenizer, chatTemplate: gguf.string("tokenizer.chat_template"),
-                                                        modelMaxLength: context) else {
-            throw TrainingError.unsupported("\(path): its vocabulary (\(gguf.string("tokenizer.ggml.model") ?? "?")) is not byte-level BPE, "
-                                            + "so no tokenizer.json can be written for the trained model")
+        guard let files = GGUFTokenizerFiles.files(for: tokenizer, chatTemplate: gguf.string("tokenizer.chat_template"),
+                                                   modelMaxLength: context) else {
+            throw TrainingError.unsupported("\(path): its vocabulary (\(gguf.string("tokenizer.ggml.model") ?? "?")) is neither byte-level BPE "
+                                            + "nor SentencePiece, so no tokenizer.json can be written for the trained model")
         }
         tokenizerFolder = nil
         generatedTokenizerFiles = ["tokenizer.json": files["tokenizer.json"]!]

@@ -114,4 +114,30 @@ final class BenchAndQuantizeTests: XCTestCase {
             XCTAssertFalse(FileManager.default.fileExists(atPath: out), "no output file from bad input")
         }
     }
+
+    /// `quantize --synthetic`: a file of a published shape with a real vocabulary, which LoRA SFT takes as a base.
+    func testASyntheticGGUFIsABaseForLoRA() throws {
+        let dir = Fixtures.temporaryDirectory("synthetic-gguf")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let gguf = dir.appendingPathComponent("tiny.gguf").path, adapter = dir.appendingPathComponent("adapter").path
+        let vocab = Fixtures.fixture("stablelm-tiny.q8_0.gguf").path
+        let q = try HayaiBinary.run(["quantize", "--synthetic", "tiny", "--vocab", vocab, gguf, "--type", "q8_0"])
+        XCTAssertEqual(q.status, 0, q.stderr)
+        XCTAssertTrue(q.stderr.contains("wrote \(gguf)"), q.stderr)
+        let sft = Fixtures.repoRoot.appendingPathComponent("data/sft/hayai-instruct-bilingual.jsonl").path
+        let r = try HayaiBinary.run(["train", "sft", "--base", gguf, "--data", sft, "--steps", "1", "--seq-len", "256", "--batch-size", "2",
+                                     "--lora-rank", "2", "--out", adapter, "--home", dir.appendingPathComponent("ws").path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: adapter + "/adapter_model.safetensors"))
+
+        let noVocab = try HayaiBinary.run(["quantize", "--synthetic", "tiny", gguf, "--type", "q8_0"])
+        XCTAssertNotEqual(noVocab.status, 0)
+        XCTAssertTrue(noVocab.stderr.contains("--synthetic needs --vocab"), noVocab.stderr)
+        let tooBig = Fixtures.data("vocab/ggml-vocab-llama-spm.gguf").path
+        let big = try HayaiBinary.run(["quantize", "--synthetic", "tiny", "--vocab", tooBig, dir.appendingPathComponent("x.gguf").path, "--type", "q8_0"])
+        XCTAssertEqual(big.status, 1)
+        XCTAssertEqual(big.stderr.split(separator: "\n").count, 1, big.stderr)
+        XCTAssertTrue(big.stderr.contains(tooBig) && big.stderr.contains("do not fit"), big.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("x.gguf").path), "nothing written")
+    }
 }

@@ -89,6 +89,10 @@ final class SFTCommandTests: XCTestCase {
         XCTAssertLessThan(zip(a[0], b[0]).map { abs($0 - $1) }.max()!, 0.2)
         let chat = try HayaiBinary.run(["chat", gguf, "--adapter", adapter, "-n", "4", "--json"], stdin: "こんにちは\n")
         XCTAssertEqual(chat.status, 0, chat.stderr)
+        // The base has no chat template; the adapter folder carries the one its data was rendered in.
+        XCTAssertTrue(chat.stderr.contains("chat template: jslm-instruct (detected from the adapter)"), chat.stderr)
+        let bare = try HayaiBinary.run(["chat", gguf, "-n", "4", "--json"], stdin: "こんにちは\n")
+        XCTAssertTrue(bare.stderr.contains("no chat template"), bare.stderr)
     }
 
     /// --minutes stops starting steps when the budget is spent and saves what was trained.

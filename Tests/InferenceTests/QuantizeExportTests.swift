@@ -1,6 +1,7 @@
 // `hayai quantize`'s writer (GGUFExport): files byte-identical to llama.cpp's converter output for
 // the tiny fixtures, the same metadata keys for every type, and every type's file reloading with
-// the logits of the same quantization done in memory, within each format's tolerance of F32.
+// the logits of the same quantization done in memory, within each format's tolerance of F32; a synthetic
+// shape written with a real vocabulary reloads as the same model.
 import XCTest
 import Foundation
 import Checkpoints
@@ -82,5 +83,31 @@ final class QuantizeExportTests: XCTestCase {
         XCTAssertEqual(QuantizationPlan.type(for: "blk.0.attn_norm.weight", shape: [64], target: .q4_0, layerCount: 2, hasOutput: true), .f32)
         let half = (0..<24).filter { QuantizationPlan.useMoreBits(layer: $0, of: 24) }.count
         XCTAssertEqual(half, 12)   // "half of attn_v/ffn_down"
+    }
+
+    /// `quantize --synthetic`: the file holds exactly the weights `bench --synthetic` builds (same logits),
+    /// the shape's config, and the vocabulary's tokenizer padded to the shape's vocabulary.
+    func testASyntheticShapeWrittenWithAVocabularyReloadsAsTheSameModel() throws {
+        let out = dir.appendingPathComponent("synthetic-tiny.gguf").path
+        let vocab = Fixtures.fixture("stablelm-tiny.q8_0.gguf").path
+        let summary = try GGUFExport.writeSynthetic(.tiny, target: .q8_0, vocabulary: vocab, output: out, seed: 3)
+        XCTAssertGreaterThan(summary.typeCounts[.q8_0] ?? 0, 0)
+        let loaded = try Model.load(path: out, interleave: false)
+        XCTAssertEqual(loaded.config.vocabSize, SyntheticShape.tiny.config.vocabSize)
+        XCTAssertEqual(loaded.config.numLayers, 2)
+        let file = try GGUFFile(path: out), source = try GGUFFile(path: vocab)
+        let tokens = try XCTUnwrap(file.stringArray("tokenizer.ggml.tokens"))
+        XCTAssertEqual(tokens.count, SyntheticShape.tiny.config.vocabSize)
+        XCTAssertEqual(Array(tokens.prefix(source.stringArray("tokenizer.ggml.tokens")!.count)), source.stringArray("tokenizer.ggml.tokens")!)
+        let tokenizer = try XCTUnwrap(loaded.tokenizer)
+        let ids = tokenizer.encode("Hello, synthetic world", addSpecialTokens: true)
+        XCTAssertEqual(ids, try XCTUnwrap(try Model.load(path: vocab).tokenizer).encode("Hello, synthetic world", addSpecialTokens: true))
+        let inMemory = try Model.synthetic(config: SyntheticShape.tiny.config, target: .q8_0, seed: 3, interleave: false)
+        XCTAssertEqual(try InferenceSession(model: loaded).forward(ids, logits: .all), try InferenceSession(model: inMemory).forward(ids, logits: .all))
+
+        let llama = Fixtures.data("vocab/ggml-vocab-llama-spm.gguf").path   // 32000 tokens do not fit 2000
+        assertOneLineError(llama, "do not fit the tiny shape's vocabulary of 2000", of: InferenceError.self) {
+            try GGUFExport.writeSynthetic(.tiny, target: .q8_0, vocabulary: llama, output: out)
+        }
     }
 }

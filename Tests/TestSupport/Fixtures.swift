@@ -1,5 +1,6 @@
 // Where the tests find ../shared (fixtures and data sets) and the built `hayai` binary.
 import Foundation
+import XCTest
 
 public enum Fixtures {
     /// The repository root (the folder holding Package.swift).
@@ -30,5 +31,23 @@ public enum Fixtures {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("\(label)-\(UUID().uuidString)")
         try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
+    }
+
+    /// llama.cpp's tokenizer test vectors beside a vocab-only GGUF in data/vocab (`.inp`/`.out`): inputs
+    /// separated by "\n__ggml_vocab_test__\n" (the text after the last separator is not an input),
+    /// expected ids space-separated, one line per input.
+    public static func llamaCppVocabularyVectors(_ vocab: String) throws -> [(text: String, ids: [Int])] {
+        let inp = try String(contentsOf: data("vocab/\(vocab).inp"), encoding: .utf8)
+        let out = try String(contentsOf: data("vocab/\(vocab).out"), encoding: .utf8)
+        var inputs = inp.components(separatedBy: "\n__ggml_vocab_test__\n")
+        inputs.removeLast()
+        var lines = out.components(separatedBy: "\n")
+        if lines.last == "" { lines.removeLast() }
+        guard inputs.count == lines.count else {
+            throw XCTSkip("\(vocab): \(inputs.count) inputs but \(lines.count) expected lines")
+        }
+        return zip(inputs, lines).map { text, line in
+            (text, line.split(separator: " ").map { Int($0)! })
+        }
     }
 }

@@ -22,7 +22,7 @@ final class LlamaCppVocabularyTests: XCTestCase {
 
     func testGPT2VocabularyMatchesAllLlamaCppVectors() throws {
         let tokenizer = try TokenizerFixtures.gguf(Fixtures.data("vocab/ggml-vocab-gpt-2.gguf"))
-        let vectors = try TokenizerFixtures.llamaCppVectors("ggml-vocab-gpt-2.gguf")
+        let vectors = try Fixtures.llamaCppVocabularyVectors("ggml-vocab-gpt-2.gguf")
         XCTAssertEqual(vectors.count, 46)
         check(tokenizer, vectors, name: "gpt-2")
     }
@@ -41,7 +41,7 @@ final class LlamaCppVocabularyTests: XCTestCase {
 
     func testLlamaSentencePieceVocabularyMatchesAllLlamaCppVectors() throws {
         let tokenizer = try TokenizerFixtures.gguf(Fixtures.data("vocab/ggml-vocab-llama-spm.gguf"))
-        let vectors = try TokenizerFixtures.llamaCppVectors("ggml-vocab-llama-spm.gguf")
+        let vectors = try Fixtures.llamaCppVocabularyVectors("ggml-vocab-llama-spm.gguf")
         XCTAssertEqual(vectors.count, 46)
         check(tokenizer, vectors, name: "llama-spm")
     }
@@ -65,4 +65,16 @@ final class LlamaCppVocabularyTests: XCTestCase {
         XCTAssertEqual(tokenizer.decode(emoji, skipSpecialTokens: true), "🦙")
     }
 
+    /// Pieces are looked up byte for byte, as llama.cpp does: a decomposed "e" + U+0301 is not the piece
+    /// "é", nor the Angstrom sign U+212B the piece "Å" (Swift's String equality would say they are).
+    func testSentencePieceLooksUpPiecesByBytesNotByCanonicalEquivalence() throws {
+        let tokenizer = try TokenizerFixtures.gguf(Fixtures.data("vocab/ggml-vocab-llama-spm.gguf"))
+        for (decomposed, composed) in [("caf" + "e\u{301}", "caf\u{E9}"), ("\u{212B}", "\u{C5}"), ("e\u{301}\u{302}", "\u{E9}\u{302}")] {
+            let ids = tokenizer.encode(decomposed, addSpecialTokens: false)
+            XCTAssertNotEqual(ids, tokenizer.encode(composed, addSpecialTokens: false), decomposed.debugDescription)
+            XCTAssertEqual(Array(tokenizer.decode(ids, skipSpecialTokens: true).utf8), Array(decomposed.utf8), "round trip keeps the bytes")
+        }
+        // The piece "é" (U+00E9) exists; U+0301 alone is its own piece.
+        XCTAssertEqual(tokenizer.encode("e\u{301}", addSpecialTokens: false).map { tokenizer.tokenString($0)! }, ["\u{2581}e", "\u{301}"])
+    }
 }

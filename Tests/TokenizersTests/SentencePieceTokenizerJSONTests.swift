@@ -39,7 +39,7 @@ final class SentencePieceTokenizerJSONTests: XCTestCase {
     }
 
     private func texts() throws -> (all: [String], vectors: [(text: String, ids: [Int])]) {
-        let vectors = try TokenizerFixtures.llamaCppVectors("ggml-vocab-llama-spm.gguf")
+        let vectors = try Fixtures.llamaCppVocabularyVectors("ggml-vocab-llama-spm.gguf")
         return (vectors.map(\.text) + (try SentencePieceTestStrings.all()) + ["<s>inline</s> special <unk>"], vectors)
     }
 

@@ -1,4 +1,4 @@
-// Shared helpers for the tokenizer tests: loading fixtures and llama.cpp's tokenizer test vectors.
+// Shared helpers for the tokenizer tests: loading fixtures (llama.cpp's tokenizer test vectors: Fixtures.llamaCppVocabularyVectors).
 import Foundation
 import XCTest
 import Checkpoints
@@ -12,23 +12,6 @@ enum TokenizerFixtures {
 
     static func gguf(_ url: URL) throws -> Tokenizer {
         try TokenizerLoader.load(gguf: GGUFFile(url: url))
-    }
-
-    /// llama.cpp's `.inp`/`.out` pairs: inputs separated by "\n__ggml_vocab_test__\n" (the text after the
-    /// last separator is not an input), expected ids space-separated, one line per input.
-    static func llamaCppVectors(_ vocab: String) throws -> [(text: String, ids: [Int])] {
-        let inp = try String(contentsOf: Fixtures.data("vocab/\(vocab).inp"), encoding: .utf8)
-        let out = try String(contentsOf: Fixtures.data("vocab/\(vocab).out"), encoding: .utf8)
-        var inputs = inp.components(separatedBy: "\n__ggml_vocab_test__\n")
-        inputs.removeLast()
-        var lines = out.components(separatedBy: "\n")
-        if lines.last == "" { lines.removeLast() }
-        guard inputs.count == lines.count else {
-            throw XCTSkip("\(vocab): \(inputs.count) inputs but \(lines.count) expected lines")
-        }
-        return zip(inputs, lines).map { text, line in
-            (text, line.split(separator: " ").map { Int($0)! })
-        }
     }
 
     static func jsonObject(_ url: URL) throws -> [String: Any] {

@@ -1,6 +1,8 @@
-// Any checkpoint hayai runs is a base to train from: a GGUF's byte-level BPE vocabulary is written as
-// a tokenizer.json that gives the GGUF's ids (hayai's loader, and Hugging Face tokenizers where the
-// Python package is installed), and a GGUF that names no byte-level vocabulary is refused up front.
+// Any checkpoint hayai runs is a base to train from: a GGUF's vocabulary (byte-level BPE or
+// SentencePiece) is written as a tokenizer.json that gives the GGUF's ids (hayai's loader, and Hugging
+// Face tokenizers where the Python package is installed), a llama GGUF with a SentencePiece vocabulary
+// trains (full and LoRA) into folders that carry it, and a GGUF whose vocabulary hayai cannot read is
+// refused up front.
 import XCTest
 import Foundation
 import Checkpoints
@@ -19,7 +21,7 @@ final class BaseCheckpointTests: XCTestCase {
         ]
     }
 
-    func assertWrittenTokenizerMatches(gguf path: String, label: String) throws {
+    func assertWrittenTokenizerMatches(gguf path: String, label: String, moreTexts: [String] = []) throws {
         let base = try BaseCheckpoint(path: path)
         XCTAssertFalse(base.isFolder)
         let dir = Fixtures.temporaryDirectory("base-tokenizer")
@@ -31,7 +33,7 @@ final class BaseCheckpointTests: XCTestCase {
         XCTAssertEqual(written.vocabularySize, original.vocabularySize, label)
         XCTAssertEqual(written.bosTokenID, original.bosTokenID, label)
         XCTAssertEqual(written.eosTokenIDs.first, original.eosTokenIDs.first, label)
-        let texts = try self.texts()
+        let texts = try self.texts() + moreTexts
         for text in texts {
             XCTAssertEqual(written.encode(text, addSpecialTokens: true), original.encode(text, addSpecialTokens: true), "\(label): \(text.debugDescription)")
         }
@@ -80,13 +82,90 @@ final class BaseCheckpointTests: XCTestCase {
         XCTAssertTrue((try BaseCheckpoint(path: url.path).tokenizerConfig["chat_template"] as? String ?? "").contains("<|im_start|>"))
     }
 
-    func testAGGUFWithoutAByteLevelVocabularyIsRefusedBeforeTraining() throws {
-        let llama = Fixtures.data("vocab/ggml-vocab-llama-spm.gguf").path
-        guard FileManager.default.fileExists(atPath: llama) else { throw XCTSkip("no \(llama)") }
-        XCTAssertThrowsError(try BaseCheckpoint(path: llama)) { error in
-            XCTAssertTrue("\(error)".contains("not byte-level BPE"), "\(error)")
-            XCTAssertFalse("\(error)".contains("\n"))
+    func testLlamaSentencePieceVocabularyWrittenAsTokenizerJSONGivesTheSameIDs() throws {
+        let vocab = "ggml-vocab-llama-spm.gguf"
+        let path = Fixtures.data("vocab/\(vocab)").path
+        let base = try BaseCheckpoint(path: path)
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: base.generatedTokenizerFiles["tokenizer.json"]!) as? [String: Any])
+        XCTAssertEqual((json["model"] as? [String: Any])?["byte_fallback"] as? Bool, true)
+        XCTAssertEqual(base.tokenizerConfig["add_bos_token"] as? Bool, true)
+        // llama.cpp's test strings for this vocabulary, and special tokens written in the text.
+        let vectors = try Fixtures.llamaCppVocabularyVectors(vocab)
+        try assertWrittenTokenizerMatches(gguf: path, label: vocab, moreTexts: vectors.map(\.text) + ["<s>inline</s> special <unk> tokens", "\n\n  leading spaces"])
+    }
+
+    /// A tiny llama GGUF (F32) whose tokenizer metadata is the Llama SentencePiece vocabulary.
+    func llamaSentencePieceGGUF(in dir: URL) throws -> String {
+        var config = TinyConfigs.llamaGGUF()
+        config.vocabSize = 32000
+        let store = try ParameterStore(config: config)
+        randomize(store, seed: 11, std: 0.05)
+        let folder = dir.appendingPathComponent("llama-no-vocab").path, plain = dir.appendingPathComponent("plain.gguf").path
+        try CheckpointWriter(parameters: store).write(to: folder)
+        try GGUFExport.quantize(input: folder, output: plain, target: .f32)
+        let model = try GGUFFile(path: plain), vocab = try GGUFFile(url: Fixtures.data("vocab/ggml-vocab-llama-spm.gguf"))
+        let out = dir.appendingPathComponent("llama-spm.gguf").path
+        var writer = GGUFWriter(path: out)
+        for key in model.metadataKeys where !key.hasPrefix("tokenizer.") { try writer.set(key, model.metadata[key]!) }
+        for key in vocab.metadataKeys where key.hasPrefix("tokenizer.") { try writer.set(key, vocab.metadata[key]!) }
+        for t in model.tensors {
+            try writer.addTensor(t.name, type: t.type, shape: t.shape, bytes: Data(bytes: model.rawData(t), count: t.byteCount))
         }
+        try writer.write()
+        return out
+    }
+
+    func testALlamaGGUFWithASentencePieceVocabularyTrainsIntoFoldersThatCarryIt() throws {
+        let dir = Fixtures.temporaryDirectory("spm-base")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let gguf = try llamaSentencePieceGGUF(in: dir)
+        let base = try BaseCheckpoint(path: gguf)
+        let tokenizer = try base.tokenizer()
+        XCTAssertTrue(tokenizer is SentencePieceTokenizer)
+        let answers = ["Tokyo is the capital of Japan.", "東京は日本の首都です。", "Two plus two is four."]
+        let sequences = (0..<24).map { i in
+            SFTPacking.tokenize(SFTExample(segments: [.init("### Question: \(i)\n", trained: false), .init(answers[i % 3], trained: true),
+                                                      .init("</s>", trained: true)]), tokenizer: tokenizer)
+        }
+        var config = SFTConfig()
+        config.steps = 2; config.microBatchSize = 2; config.contextLength = 48; config.lr = 1e-3
+        let template = "{% for m in messages %}### {{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+        let texts = try Fixtures.llamaCppVocabularyVectors("ggml-vocab-llama-spm.gguf").map(\.text)
+
+        let full = dir.appendingPathComponent("full").path
+        let fullRun = try SFTRun(base: base, sequences: sequences, padToken: tokenizer.eosTokenIDs[0], config: config)
+        XCTAssertEqual(try fullRun.run(), 2)
+        try fullRun.save(to: full, chatTemplate: template, templateName: "test")
+        let model = try Model.load(path: full)
+        XCTAssertEqual(model.config.vocabSize, 32000)
+        let written = try XCTUnwrap(model.tokenizer)
+        XCTAssertTrue(written is SentencePieceJSONTokenizer, "\(type(of: written))")
+        for text in texts + answers {
+            XCTAssertEqual(written.encode(text, addSpecialTokens: true), tokenizer.encode(text, addSpecialTokens: true), text.debugDescription)
+        }
+        XCTAssertEqual(try TokenizerConfig.load(path: full + "/tokenizer_config.json").chat_template?.template(named: "default"), template)
+
+        config.lora = try LoRASettings.parse(rank: 2, alpha: nil, targets: "q,k,v,o,gate,up,down", base: base)
+        let adapter = dir.appendingPathComponent("adapter").path
+        let loraRun = try SFTRun(base: base, sequences: sequences, padToken: tokenizer.eosTokenIDs[0], config: config)
+        XCTAssertEqual(try loraRun.run(), 2)
+        try loraRun.save(to: adapter, chatTemplate: template, templateName: "test")
+        let fromAdapter = try TokenizerLoader.load(folder: adapter)
+        XCTAssertEqual(fromAdapter.encode(answers[1], addSpecialTokens: true), tokenizer.encode(answers[1], addSpecialTokens: true))
+        XCTAssertEqual(try TokenizerConfig.load(path: adapter + "/tokenizer_config.json").chat_template?.template(named: "default"), template)
+        XCTAssertNoThrow(try Model.load(path: gguf, adapter: adapter))
+    }
+
+    func testAGGUFWhoseVocabularyHayaiCannotReadIsRefusedBeforeTraining() throws {
+        let dir = Fixtures.temporaryDirectory("bert-vocab")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("bert.gguf").path
+        var writer = GGUFWriter(path: path)
+        try writer.set("general.architecture", .string("llama"))
+        try writer.set("tokenizer.ggml.model", .string("bert"))
+        try writer.set("tokenizer.ggml.tokens", .array(["[PAD]", "[UNK]", "hello"].map { .string($0) }))
+        try writer.write()
+        assertOneLineError(path, "bert", of: TokenizerError.self) { try BaseCheckpoint(path: path) }
         XCTAssertThrowsError(try BaseCheckpoint(path: "/nonexistent/model.gguf")) { XCTAssertTrue("\($0)".contains("no such file")) }
     }
 }

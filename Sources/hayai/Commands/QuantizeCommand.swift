@@ -1,4 +1,5 @@
-// `hayai quantize IN OUT --type TYPE`: a Hugging Face folder or GGUF to a GGUF llama.cpp loads.
+// `hayai quantize IN OUT --type TYPE`: a Hugging Face folder or GGUF to a GGUF llama.cpp loads;
+// `hayai quantize --synthetic NAME --vocab V.gguf OUT --type TYPE`: random weights of a published shape.
 import ArgumentParser
 import Foundation
 import Inference
@@ -18,13 +19,22 @@ struct QuantizeCommand: ParsableCommand {
             output.weight is Q6_K for the 4/5/6-bit types (as llama-quantize); q4_k_m and q5_k_m put about \
             half of the attn_v and ffn_down matrices in Q6_K; rows that are not whole blocks fall back to a \
             32-block type or F16. Progress goes to standard error.
+
+            --synthetic NAME writes random weights of a published shape (\(SyntheticShape.allCases.map(\.rawValue).joined(separator: ", ")); \
+            as `hayai bench --synthetic` builds them) with the tokenizer of --vocab (a GGUF, e.g. a vocab-only one), \
+            padded to the shape's vocabulary: a model of that size to train (`train sft --base OUT`) or run without \
+            a download. Give only OUT then.
             """)
 
-    @Argument(help: "A Hugging Face model folder or a .gguf file.")
-    var input: String
+    @Argument(help: ArgumentHelp("IN (a Hugging Face model folder or a .gguf file) and OUT (the GGUF file to write); only OUT with --synthetic.",
+                                 valueName: "in-out"))
+    var paths: [String] = []
 
-    @Argument(help: "The GGUF file to write.")
-    var output: String
+    @Option(help: "Write random weights of this shape instead of converting IN.")
+    var synthetic: SyntheticShape?
+
+    @Option(help: ArgumentHelp("With --synthetic: the GGUF whose tokenizer (tokenizer.ggml.*) the file carries.", valueName: "file"))
+    var vocab: String?
 
     @Option(name: [.customShort("t"), .long], help: "Target type: \(QuantizeTarget.allCases.map(\.rawValue).joined(separator: ", ")).")
     var type: QuantizeTarget
@@ -33,14 +43,27 @@ struct QuantizeCommand: ParsableCommand {
     var verbose = false
 
     func validate() throws {
-        let a = (input as NSString).standardizingPath, b = (output as NSString).standardizingPath
+        if synthetic != nil {
+            guard paths.count == 1 else { throw ValidationError("with --synthetic give only OUT, the GGUF file to write") }
+            guard vocab != nil else { throw ValidationError("--synthetic needs --vocab FILE.gguf (the tokenizer the model carries)") }
+            return
+        }
+        guard vocab == nil else { throw ValidationError("--vocab goes with --synthetic") }
+        guard paths.count == 2 else { throw ValidationError("give IN and OUT (or --synthetic NAME --vocab FILE OUT)") }
+        let a = (paths[0] as NSString).standardizingPath, b = (paths[1] as NSString).standardizingPath
         if a == b { throw ValidationError("OUT must differ from IN") }
     }
 
     func run() throws {
         let start = Date()
-        let summary = try GGUFExport.quantize(input: input, output: output, target: type) { line in
-            if verbose { CLI.printError(line) }
+        let output = paths.last!
+        let summary: GGUFExportSummary
+        if let synthetic, let vocab {
+            summary = try GGUFExport.writeSynthetic(synthetic, target: type, vocabulary: vocab, output: output)
+        } else {
+            summary = try GGUFExport.quantize(input: paths[0], output: output, target: type) { line in
+                if verbose { CLI.printError(line) }
+            }
         }
         let types = summary.typeCounts.sorted { $0.value > $1.value }.map { "\($0.key) ×\($0.value)" }.joined(separator: ", ")
         CLI.printError("wrote \(output): \(summary.tensors) tensors (\(types)), \(summary.parameters) parameters, "
