@@ -55,11 +55,18 @@ let package = Package(
             dependencies: ["Inference", "Training", "Evaluation", "Chat", "RunStore", "Checkpoints", "Kernels", "Tokenizers"],
             swiftSettings: release
         ),
+        // `hayai serve`: the OpenAI-compatible server in front of one model (FlyingFox), and the client that
+        // scores a model served elsewhere through the same API.
+        .target(
+            name: "Serving",
+            dependencies: ["Inference", "Chat", "Evaluation", "Tokenizers", "Kernels", "Basics", .product(name: "FlyingFox", package: "FlyingFox")],
+            swiftSettings: release
+        ),
         .systemLibrary(name: "CLibEdit", path: "Sources/CLibEdit"),
         .executableTarget(
             name: "hayai",
             dependencies: [
-                "Workbench", "Inference", "Training", "Evaluation", "Chat", "Corpus", "RunStore", "Dashboard", "Checkpoints", "Tokenizers",
+                "Workbench", "Inference", "Training", "Evaluation", "Chat", "Corpus", "RunStore", "Dashboard", "Serving", "Checkpoints", "Tokenizers",
                 "Kernels", "Basics", "CLibEdit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -77,6 +84,7 @@ let package = Package(
         .testTarget(name: "HayaiCLITests", dependencies: ["TestSupport"]),
         .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "RunStore", "hayai", "TestSupport"]),
         .testTarget(name: "ChatTests", dependencies: ["Chat", "Inference", "Tokenizers", "Checkpoints", "TestSupport"]),
+        .testTarget(name: "ServingTests", dependencies: ["Serving", "Inference", "Basics", "TestSupport"]),
         .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "Evaluation", "RunStore", "Inference", "Kernels", "Tokenizers", "Training", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
