@@ -6,6 +6,7 @@ import Evaluation
 import Inference
 import Kernels
 import RunStore
+import Serving
 import Workbench
 
 struct EvalCommand: ParsableCommand {
@@ -59,14 +60,20 @@ struct EvalCommand: ParsableCommand {
     @Flag(help: "Print the results as JSON.")
     var json = false
 
+    @OptionGroup var endpoint: EndpointOptions
+
     func validate() throws {
+        try endpoint.validate(model: model, adapter: adapter, runtime: runtimeArguments)
         if resume == nil {
-            guard model != nil else { throw ValidationError("give a model (a Hugging Face folder or a .gguf file), or --resume RUN") }
+            guard model != nil || endpoint.url != nil else {
+                throw ValidationError("give a model (a Hugging Face folder or a .gguf file), --endpoint URL, or --resume RUN")
+            }
             guard !taskNames.isEmpty else { throw ValidationError("give at least one task: --tasks NAME[,NAME...]") }
         }
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1 (got \(limit))") }
         if let numFewshot, numFewshot < 0 { throw ValidationError("--num-fewshot must be at least 0 (got \(numFewshot))") }
         if name != nil && resume != nil { throw ValidationError("--name and --resume cannot be used together") }
+        if endpoint.url != nil && resume != nil { throw ValidationError("--resume takes the endpoint from the stored run: drop --endpoint") }
     }
 
     var taskNames: [String] { tasks.flatMap { $0.split(separator: ",").map(String.init) }.filter { !$0.isEmpty } }
@@ -80,12 +87,20 @@ struct EvalCommand: ParsableCommand {
             evalRun = try EvalRun.resume(store: store, name: resume, given: given) { try EvalSets.load($0, folder: evalsets) }
         } else {
             let evalTasks = try taskNames.map { try EvalSets.load($0, folder: evalsets) }
-            let config = EvalRunConfig(model: model!, adapter: adapter, tasks: taskNames, limit: limit, numFewshot: numFewshot,
+            let served = try endpoint.url.map { try EndpointModel(endpoint: $0, model: endpoint.model) }
+            var config = EvalRunConfig(model: served?.model ?? model!, adapter: adapter, tasks: taskNames, limit: limit, numFewshot: numFewshot,
                                        reuseContext: !noReuse)
+            config.endpoint = served?.baseURL
             evalRun = try EvalRun.create(store: store, config: config, tasks: evalTasks, name: name)
         }
-        let lm = try LocalLanguageModel(path: evalRun.config.model, adapter: evalRun.config.adapter, runtime: runtimeArguments.runtime)
-        let results = try Self.execute(evalRun, model: lm, skipBadLines: skipBadLines, quiet: json)
+        let results: [TaskResult]
+        if let url = evalRun.config.endpoint {
+            let served = try EndpointModel(endpoint: url, model: evalRun.config.model)
+            results = try Self.execute(evalRun, quiet: json) { try evalRun.run(served: served, skipBadLines: skipBadLines, callbacks: $0) }
+        } else {
+            let lm = try LocalLanguageModel(path: evalRun.config.model, adapter: evalRun.config.adapter, runtime: runtimeArguments.runtime)
+            results = try Self.execute(evalRun, model: lm, skipBadLines: skipBadLines, quiet: json)
+        }
         if json {
             let data = try JSONEncoder.sorted.encode(results)
             print("{\"run\":\(JSON.string(evalRun.run.name)),\"tasks\":\(String(decoding: data, as: UTF8.self))}")
@@ -97,6 +112,10 @@ struct EvalCommand: ParsableCommand {
 
     /// Runs `evalRun` with a progress line per task; Ctrl-C says how to resume and exits 130.
     static func execute(_ evalRun: EvalRun, model: LanguageModel, skipBadLines: Bool, quiet: Bool) throws -> [TaskResult] {
+        try execute(evalRun, quiet: quiet) { try evalRun.run(model: model, skipBadLines: skipBadLines, callbacks: $0) }
+    }
+
+    static func execute(_ evalRun: EvalRun, quiet: Bool, _ scoring: (EvalRun.Callbacks) throws -> [TaskResult]) throws -> [TaskResult] {
         var progress: (key: String, line: ProgressLine)?
         let callbacks = EvalRun.Callbacks(progress: { key, p in
             guard !quiet else { return }
@@ -110,7 +129,7 @@ struct EvalCommand: ParsableCommand {
         Interrupt.clear()
         Interrupt.installSIGINTHandler()
         do {
-            return try evalRun.run(model: model, skipBadLines: skipBadLines, callbacks: callbacks)
+            return try scoring(callbacks)
         } catch let stopped as EvalInterrupted {
             progress?.line.finish()
             CLI.printError("\n\(stopped)")

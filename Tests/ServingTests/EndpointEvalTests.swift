@@ -1,0 +1,92 @@
+// Scoring a model served elsewhere: the harness's runner through EndpointModel against an in-process
+// `OpenAIServer` gives lm-eval's tinymc log-likelihoods item for item, and `hayai eval --endpoint`
+// against `hayai serve` stores the same acc/acc_norm as a local `hayai eval`, with the endpoint and
+// the server's tokenization in the run's config; `hayai compare` pairs the two runs.
+import Chat
+import Evaluation
+import Foundation
+import Inference
+@testable import Serving
+import TestSupport
+import XCTest
+
+final class EndpointEvalTests: XCTestCase {
+    static let fixture = Fixtures.fixture("lmeval_tinymc")
+    static var taskFile: String { fixture.appendingPathComponent("tinymc.yaml").path }
+
+    func testRunnerThroughAnEndpointMatchesLocalScoresItemForItem() async throws {
+        let model = try LocalLanguageModel(path: ServerProcess.tinyModel, runtime: RuntimeOptions(threads: 1))
+        var options = ServeOptions()
+        options.port = 0
+        let server = try OpenAIServer(model: model, template: .plain, options: options)
+        server.log = { _ in }
+        let port = try await server.start()
+        let task = try EvalTask.load(path: Self.taskFile)
+
+        let served = try EndpointModel(endpoint: "http://127.0.0.1:\(port)")
+        XCTAssertEqual(served.model, "stablelm-tiny", "the first model the server lists")
+        let remote = MemorySink(), local = MemorySink()
+        let remoteResult = try await Task.detached { try Runner(served: served).run(task, sink: remote) }.value
+        let localModel = try LocalLanguageModel(path: ServerProcess.tinyModel, runtime: RuntimeOptions(threads: 1))
+        let localResult = try Runner(model: localModel).run(task, sink: local)
+        XCTAssertEqual(remote.results.count, 10)
+        for (r, l) in zip(remote.results, local.results) {
+            XCTAssertEqual(r.choices.count, l.choices.count)
+            for (a, b) in zip(r.choices, l.choices) {
+                XCTAssertEqual(a.logLikelihood, b.logLikelihood, accuracy: 1e-4, "item \(r.index) \(a.text)")
+                XCTAssertEqual(a.isGreedy, b.isGreedy, "item \(r.index) \(a.text)")
+                XCTAssertEqual(a.continuationTokens, b.continuationTokens, "item \(r.index) \(a.text): the server's tokens after text_offset")
+                XCTAssertEqual(a.contextTokens, b.contextTokens)
+            }
+        }
+        XCTAssertEqual(remoteResult.metric("acc")?.value, localResult.metric("acc")?.value)
+        XCTAssertEqual(remoteResult.metric("acc_norm")?.value, localResult.metric("acc_norm")?.value)
+        await server.stop()
+    }
+
+    func testEvalEndpointStoresTheSameAccuracyAsLocalAndCompares() throws {
+        let home = Fixtures.temporaryDirectory("endpoint-eval")
+        defer { try? FileManager.default.removeItem(at: home) }
+        let server = try ServerProcess()
+        let local = try HayaiBinary.run(["eval", ServerProcess.tinyModel, "--tasks", Self.taskFile, "--home", home.path, "--name", "local", "--json"])
+        XCTAssertEqual(local.status, 0, local.stderr)
+        let remote = try HayaiBinary.run(["eval", "--endpoint", server.base, "--tasks", Self.taskFile, "--home", home.path, "--name", "remote", "--json"])
+        XCTAssertEqual(remote.status, 0, remote.stderr)
+        func metrics(_ out: String) throws -> [String: Double] {
+            let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any], out)
+            let task = try XCTUnwrap((object["tasks"] as? [[String: Any]])?.first)
+            var values: [String: Double] = [:]
+            for m in task["metrics"] as? [[String: Any]] ?? [] { values[m["name"] as! String] = m["value"] as? Double }
+            return values
+        }
+        let localMetrics = try metrics(local.stdout), remoteMetrics = try metrics(remote.stdout)
+        XCTAssertNotNil(localMetrics["acc"])
+        XCTAssertEqual(remoteMetrics["acc"], localMetrics["acc"])
+        XCTAssertEqual(remoteMetrics["acc_norm"], localMetrics["acc_norm"])
+        // lm-eval's own figures for this fixture.
+        let expected = try XCTUnwrap(try Fixtures.json(Self.fixture.appendingPathComponent("expected_lmeval.json")) as? [String: Any])
+        let lmeval = try XCTUnwrap((expected["lm_eval_results"] as? [String: Any])?["tinymc_bilingual"] as? [String: Any])
+        XCTAssertEqual(try XCTUnwrap(remoteMetrics["acc"]), try XCTUnwrap(lmeval["acc,none"] as? Double), accuracy: 1e-9)
+        XCTAssertEqual(try XCTUnwrap(remoteMetrics["acc_norm"]), try XCTUnwrap(lmeval["acc_norm,none"] as? Double), accuracy: 1e-9)
+
+        let shown = try HayaiBinary.run(["runs", "show", "remote", "--home", home.path, "--json"])
+        XCTAssertEqual(shown.status, 0, shown.stderr)
+        XCTAssertTrue(shown.stdout.contains("127.0.0.1:\(server.port)/v1"), "the endpoint is stored: \(shown.stdout)")
+        XCTAssertTrue(shown.stdout.contains("tokenization") && shown.stdout.contains("server"), shown.stdout)
+
+        let compared = try HayaiBinary.run(["compare", "local", "remote", "--home", home.path, "--json"])
+        XCTAssertEqual(compared.status, 0, compared.stderr)
+        let comparison = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(compared.stdout.utf8)) as? [String: Any], compared.stdout)
+        let row = try XCTUnwrap((comparison["tasks"] as? [[String: Any]])?.first)
+        XCTAssertEqual(row["items"] as? Int, 10, "every item paired")
+        XCTAssertEqual((row["disagreements"] as? [Any])?.count, 0, "both runs chose the same answers")
+
+        let both = try HayaiBinary.run(["eval", ServerProcess.tinyModel, "--endpoint", server.base, "--tasks", Self.taskFile, "--home", home.path])
+        XCTAssertEqual(both.status, 64, both.stderr)
+        XCTAssertTrue(both.stderr.contains("either MODEL or --endpoint"), both.stderr)
+        let unreachable = try HayaiBinary.run(["eval", "--endpoint", "http://127.0.0.1:9", "--tasks", Self.taskFile, "--home", home.path])
+        XCTAssertEqual(unreachable.status, 1)
+        XCTAssertTrue(unreachable.stderr.contains("http://127.0.0.1:9/v1/models: cannot reach the endpoint"), unreachable.stderr)
+        XCTAssertEqual(unreachable.stderr.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").count, 1, unreachable.stderr)
+    }
+}
