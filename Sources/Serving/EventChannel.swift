@@ -5,6 +5,7 @@
 import FlyingFox
 import FlyingSocks
 import Foundation
+import Kernels
 
 final class EventChannel: @unchecked Sendable {
     private let condition = NSCondition()
@@ -16,14 +17,22 @@ final class EventChannel: @unchecked Sendable {
     /// Events the producer may be ahead of the socket.
     let capacity: Int
 
-    init(capacity: Int = 4) { self.capacity = capacity }
+    let stallSeconds: TimeInterval
+
+    init(capacity: Int = 4, stallSeconds: TimeInterval = 60) { self.capacity = capacity; self.stallSeconds = stallSeconds }
 
     var isCancelled: Bool { condition.lock(); defer { condition.unlock() }; return cancelled }
 
-    /// Hands over one event; blocks while `capacity` are unsent. False once the client is gone.
+    /// Hands over one event; blocks while `capacity` are unsent. False once the client is gone, when
+    /// the server is stopping (Ctrl-C), or when the client has taken nothing for `stallSeconds`: a
+    /// client that stops reading without closing does not hold the model for everyone else.
     func send(_ event: Data) -> Bool {
         condition.lock()
-        while events.count >= capacity && !cancelled { condition.wait() }
+        let giveUp = Date().addingTimeInterval(stallSeconds)
+        while events.count >= capacity && !cancelled {
+            if Interrupt.isRequested || Date() >= giveUp { cancelled = true; break }
+            _ = condition.wait(until: Date().addingTimeInterval(0.1))
+        }
         guard !cancelled else { condition.unlock(); return false }
         if let waiter {
             self.waiter = nil

@@ -81,6 +81,13 @@ final class EndpointEvalTests: XCTestCase {
         XCTAssertEqual(row["items"] as? Int, 10, "every item paired")
         XCTAssertEqual((row["disagreements"] as? [Any])?.count, 0, "both runs chose the same answers")
 
+        // A server's URL as one side of a comparison is evaluated through it first.
+        let direct = try HayaiBinary.run(["compare", "local", server.base, "--tasks", Self.taskFile, "--home", home.path, "--json"])
+        XCTAssertEqual(direct.status, 0, direct.stderr)
+        let directRow = try XCTUnwrap(((try JSONSerialization.jsonObject(with: Data(direct.stdout.utf8)) as? [String: Any])?["tasks"] as? [[String: Any]])?.first)
+        XCTAssertEqual(directRow["items"] as? Int, 10)
+        XCTAssertEqual((directRow["disagreements"] as? [Any])?.count, 0)
+
         let both = try HayaiBinary.run(["eval", ServerProcess.tinyModel, "--endpoint", server.base, "--tasks", Self.taskFile, "--home", home.path])
         XCTAssertEqual(both.status, 64, both.stderr)
         XCTAssertTrue(both.stderr.contains("either MODEL or --endpoint"), both.stderr)

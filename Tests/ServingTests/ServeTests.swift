@@ -240,6 +240,37 @@ final class ServeTests: XCTestCase {
         XCTAssertLessThan(seconds, 5)
         XCTAssertThrowsError(try server.request("GET", "/health", timeout: 2), "no longer listening")
     }
+
+    func testSIGINTDuringAStreamCutsItAndExitsZero() throws {
+        let server = try ServerProcess()
+        // A client that reads two events and then stops reading keeps the generation waiting on it.
+        let body = try JSONSerialization.data(withJSONObject: ["prompt": "Once upon a time", "max_tokens": 200, "temperature": 0, "stream": true])
+        let socket = try RawHTTP(port: server.port)
+        defer { socket.close() }
+        try socket.send("POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: \(body.count)\r\n\r\n", body)
+        _ = try socket.receive(until: { $0.components(separatedBy: "data: ").count > 2 })
+        let (status, seconds) = server.interrupt()
+        XCTAssertEqual(status, 0, server.log)
+        XCTAssertLessThan(seconds, 5, "the answer in progress is cut, not waited for")
+        XCTAssertTrue(server.log.contains("finish abort"), server.log)
+    }
+
+    func testLoadGeneratorReportsThroughputAndStaysOnLoopback() throws {
+        let server = try ServerProcess()
+        let script = Fixtures.repoRoot.appendingPathComponent("scripts/serve-load")
+        let run = try ProcessRunner.run(script, ["--url", server.base, "--clients", "3", "--requests", "9", "--max-tokens", "8",
+                                                 "--max-seconds", "60"])
+        XCTAssertEqual(run.status, 0, run.stderr + run.stdout)
+        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any], run.stdout)
+        XCTAssertEqual(report["requests"] as? Int, 9)
+        XCTAssertEqual(report["errors"] as? Int, 0)
+        XCTAssertEqual(report["completion_tokens"] as? Int, 9 * 8, "no end-of-sequence token in 8 greedy tokens of these prompts")
+        XCTAssertGreaterThan(try XCTUnwrap(report["requests_per_second"] as? Double), 0)
+        XCTAssertEqual(server.log.components(separatedBy: "POST /v1/completions 200").count - 1, 9, "each request reached the server once")
+        let outside = try ProcessRunner.run(script, ["--url", "http://192.0.2.1:8080"])
+        XCTAssertEqual(outside.status, 1)
+        XCTAssertTrue(outside.stderr.contains("only loopback"), outside.stderr)
+    }
 }
 
 /// A bare TCP client, for a client that leaves in the middle of an answer.
