@@ -62,6 +62,7 @@ struct ChatCommand: ParsableCommand {
                 throw ValidationError("--compare, --template, --load and --json work on local models; with --endpoint the server applies its chat template")
             }
             guard maxTokens >= 1 else { throw ValidationError("-n must be ≥ 1") }
+            guard sampling.repeatPenalty == 1 else { throw ValidationError("--repeat-penalty is not part of the OpenAI chat API: drop it with --endpoint") }
             return
         }
         if !compare.isEmpty {
@@ -82,16 +83,7 @@ struct ChatCommand: ParsableCommand {
         for problem in library.problems { CLI.printError("Warning: \(problem)") }
         for name in template { _ = try library.template(named: name) }
 
-        let scripted = promptFile != nil || isatty(STDIN_FILENO) == 0
-        let input: LineInput
-        if let promptFile {
-            guard let handle = FileHandle(forReadingAtPath: promptFile) else { throw UserError("\(promptFile): cannot read the file") }
-            input = StreamInput(handle: handle)
-        } else if scripted {
-            input = StreamInput(handle: FileHandle.standardInput)
-        } else {
-            input = TerminalInput(historyPath: TerminalInput.defaultHistoryPath)
-        }
+        let (input, scripted) = try messageInput()
         let options = ChatAppOptions(interactive: !scripted, json: json, runtime: runtimeArguments.runtime, templateOverrides: template)
         let app = ChatApp(library: library, options: options, input: input)
 
@@ -114,21 +106,24 @@ struct ChatCommand: ParsableCommand {
         if status != 0 { throw ExitCode(status) }
     }
 
+    /// Where messages come from: --prompt-file, a pipe (scripted), or the terminal's line editor.
+    private func messageInput() throws -> (LineInput, scripted: Bool) {
+        if let promptFile {
+            guard let handle = FileHandle(forReadingAtPath: promptFile) else { throw UserError("\(promptFile): cannot read the file") }
+            return (StreamInput(handle: handle), true)
+        }
+        if isatty(STDIN_FILENO) == 0 { return (StreamInput(handle: FileHandle.standardInput), true) }
+        return (TerminalInput(historyPath: TerminalInput.defaultHistoryPath), false)
+    }
+
     /// The conversation with a served model: each line is a message (/reset forgets the turns, /quit ends),
     /// the answer streams in as the server sends it; Ctrl-C stops an answer and keeps what came.
     private func runEndpoint(_ url: String) throws {
         let p = sampling.parameters
         let chat = EndpointChat(endpoint: try EndpointModel(endpoint: url, model: endpoint.model), system: system, maxTokens: maxTokens,
                                 temperature: Double(p.temperature), topP: Double(p.topP), topK: p.topK, minP: Double(p.minP), seed: p.seed)
-        let scripted = promptFile != nil || isatty(STDIN_FILENO) == 0
-        let input: LineInput
-        if let promptFile {
-            guard let handle = FileHandle(forReadingAtPath: promptFile) else { throw UserError("\(promptFile): cannot read the file") }
-            input = StreamInput(handle: handle)
-        } else if scripted {
-            input = StreamInput(handle: FileHandle.standardInput)
-        } else {
-            input = TerminalInput(historyPath: TerminalInput.defaultHistoryPath)
+        let (input, scripted) = try messageInput()
+        if !scripted {
             CLI.write("hayai chat · \(chat.endpoint.model) at \(chat.endpoint.baseURL) · /reset, /quit\n")
         }
         Interrupt.installSIGINTHandler()
