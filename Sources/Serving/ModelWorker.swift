@@ -19,6 +19,11 @@ final class ModelWorker: @unchecked Sendable {
 
     var isStopping: Bool { lock.lock(); defer { lock.unlock() }; return stopping }
 
+    /// Returns once everything queued so far has run (or been refused).
+    func drain() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in queue.async { c.resume() } }
+    }
+
     /// Runs `job` when the requests before it are done and returns its result.
     func run<T>(_ job: @escaping (LocalLanguageModel) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, Error>) in

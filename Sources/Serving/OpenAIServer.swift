@@ -80,12 +80,16 @@ public final class OpenAIServer: @unchecked Sendable {
     }
 
     /// Stops accepting, cuts the request being computed (Kernels' Interrupt, as Ctrl-C does elsewhere),
-    /// answers queued ones 503, and waits up to `grace` seconds for answers in flight to be sent.
+    /// answers queued ones 503, and waits up to `grace` seconds for answers in flight to be sent. The
+    /// process-wide flag is lowered again once the model is idle (a process that goes on, a test, is
+    /// not left interrupted).
     public func stop(grace: TimeInterval = 2) async {
         worker.stop()
         Interrupt.request()
         await server.stop(timeout: grace)
         task?.cancel()
+        await worker.drain()
+        Interrupt.clear()
     }
 
     /// Waits until the server has stopped.

@@ -6,6 +6,7 @@ import Chat
 import Evaluation
 import Foundation
 import Inference
+import Kernels
 @testable import Serving
 import TestSupport
 import XCTest
@@ -41,6 +42,43 @@ final class EndpointEvalTests: XCTestCase {
         }
         XCTAssertEqual(remoteResult.metric("acc")?.value, localResult.metric("acc")?.value)
         XCTAssertEqual(remoteResult.metric("acc_norm")?.value, localResult.metric("acc_norm")?.value)
+        await server.stop()
+        XCTAssertFalse(Interrupt.isRequested, "a stopped server leaves the process-wide interrupt flag down")
+    }
+
+    func testGenerationTaskThroughAnEndpointGivesTheLocalAnswers() async throws {
+        let folder = Fixtures.temporaryDirectory("endpoint-gen")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let items = ["What is two and two?", "Name a fruit.", "Where is Tokyo?", "Say hello."].map { #"{"q": "\#($0)", "a": "yes"}"# }
+        try items.joined(separator: "\n").write(to: folder.appendingPathComponent("gen.jsonl"), atomically: true, encoding: .utf8)
+        try """
+            task: gen_probe
+            data_file: gen.jsonl
+            output_type: generate_until
+            doc_to_text: "Q: {{q}}\\nA:"
+            doc_to_target: a
+            generation_kwargs:
+              until: ["\\n\\n"]
+              max_gen_toks: 9
+            metric_list:
+              - metric: exact_match
+            metadata:
+              version: 1.0
+            """.write(to: folder.appendingPathComponent("gen.yaml"), atomically: true, encoding: .utf8)
+        let task = try EvalTask.load(path: folder.appendingPathComponent("gen.yaml").path)
+        let model = try LocalLanguageModel(path: ServerProcess.tinyModel, runtime: RuntimeOptions(threads: 1))
+        var options = ServeOptions()
+        options.port = 0
+        let server = try OpenAIServer(model: model, template: .plain, options: options)
+        server.log = { _ in }
+        let port = try await server.start()
+        let served = try EndpointModel(endpoint: "http://127.0.0.1:\(port)/v1/")
+        let remote = MemorySink(), local = MemorySink()
+        _ = try await Task.detached { try Runner(served: served).run(task, sink: remote) }.value
+        _ = try Runner(model: try LocalLanguageModel(path: ServerProcess.tinyModel, runtime: RuntimeOptions(threads: 1))).run(task, sink: local)
+        XCTAssertEqual(remote.results.count, 4)
+        XCTAssertEqual(remote.results.map(\.prediction), local.results.map(\.prediction))
+        XCTAssertTrue(local.results.contains { !$0.prediction.isEmpty })
         await server.stop()
     }
 
