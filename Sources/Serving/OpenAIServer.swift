@@ -51,10 +51,14 @@ public final class OpenAIServer: @unchecked Sendable {
         self.template = template
         self.checkpointSystem = checkpointSystem
         let address: any SocketAddress
-        if options.host.contains(":") {
-            address = try sockaddr_in6.inet6(ip6: options.host, port: options.port)
-        } else {
-            address = try sockaddr_in.inet(ip4: options.host, port: options.port)
+        do {
+            if options.host.contains(":") {
+                address = try sockaddr_in6.inet6(ip6: options.host, port: options.port)
+            } else {
+                address = try sockaddr_in.inet(ip4: options.host, port: options.port)
+            }
+        } catch {
+            throw ServeError.cannotListen(host: options.host, port: options.port, reason: "not a numeric IPv4 or IPv6 address")
         }
         // The handler timeout bounds a whole non-streamed answer, queue wait included: a day, not FlyingFox's 15 s.
         server = HTTPServer(address: address, timeout: 86_400, logger: .disabled)

@@ -3,6 +3,9 @@
 // own answers, a client that leaves mid-stream stops its generation, bad requests get OpenAI's error
 // object with the right status while the server stays up, and SIGINT ends it with status 0.
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import TestSupport
 import XCTest
 
@@ -230,6 +233,18 @@ final class ServeTests: XCTestCase {
         let choice = try XCTUnwrap((try stopped.json()["choices"] as? [[String: Any]])?.first)
         XCTAssertEqual(choice["text"] as? String, String(greedy[..<greedy.range(of: cut)!.lowerBound]))
         XCTAssertEqual(choice["finish_reason"] as? String, "stop")
+    }
+
+    func testHostOptionChoosesTheAddress() throws {
+        let server = try ServerProcess([ServerProcess.tinyModel, "--host", "127.0.0.2"])
+        XCTAssertEqual(server.host, "127.0.0.2")
+        XCTAssertEqual(try server.request("GET", "/health").status, 200)
+        var other = URLRequest(url: URL(string: "http://127.0.0.1:\(server.port)/health")!, timeoutInterval: 5)
+        other.httpMethod = "GET"
+        XCTAssertThrowsError(try ServerProcess.fetch(other), "nothing listens on 127.0.0.1 at that port")
+        let bad = try HayaiBinary.run(["serve", ServerProcess.tinyModel, "--host", "not-an-address", "--port", "0"])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.stderr.contains("not-an-address"), bad.stderr)
     }
 
     func testSIGINTStopsTheServerWithStatusZero() throws {

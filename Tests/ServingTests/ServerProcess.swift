@@ -10,8 +10,10 @@ import XCTest
 final class ServerProcess {
     let process = Process()
     let port: Int
+    /// The address it listens on, as its start line says.
+    let host: String
     private let stderrLines = LockedText()
-    var base: String { "http://127.0.0.1:\(port)" }
+    var base: String { "http://\(host):\(port)" }
 
     static var tinyModel: String { Fixtures.fixture("stablelm-tiny").path }
 
@@ -28,7 +30,7 @@ final class ServerProcess {
             let data = handle.availableData
             if !data.isEmpty { log.append(String(decoding: data, as: UTF8.self)) }
         }
-        // "hayai serve: http://127.0.0.1:PORT/v1 (...)"
+        // "hayai serve: http://HOST:PORT/v1 (...)"
         var first = Data()
         let deadline = Date().addingTimeInterval(60)
         while !first.contains(UInt8(ascii: "\n")) && Date() < deadline {
@@ -37,11 +39,13 @@ final class ServerProcess {
             first.append(chunk)
         }
         let text = String(decoding: first, as: UTF8.self)
-        guard let range = text.range(of: #"127\.0\.0\.1:(\d+)/v1"#, options: .regularExpression),
-              let port = Int(text[range].dropFirst("127.0.0.1:".count).dropLast("/v1".count)) else {
+        guard let range = text.range(of: #"http://[0-9.]+:\d+/v1"#, options: .regularExpression),
+              case let address = text[range].dropFirst("http://".count).dropLast("/v1".count),
+              let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
             process.terminate()
             throw NSError(domain: "serve", code: 1, userInfo: [NSLocalizedDescriptionKey: "no port in: \(text) \(log.text)"])
         }
+        self.host = String(address[..<colon])
         self.port = port
     }
 
@@ -84,6 +88,10 @@ final class ServerProcess {
             request.httpBody = body
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         }
+        return try Self.fetch(request)
+    }
+
+    static func fetch(_ request: URLRequest) throws -> Response {
         let done = DispatchSemaphore(value: 0)
         var result: Result<Response, Error> = .failure(URLError(.timedOut))
         URLSession.shared.dataTask(with: request) { data, response, error in

@@ -74,6 +74,7 @@ struct EvalCommand: ParsableCommand {
         if let numFewshot, numFewshot < 0 { throw ValidationError("--num-fewshot must be at least 0 (got \(numFewshot))") }
         if name != nil && resume != nil { throw ValidationError("--name and --resume cannot be used together") }
         if endpoint.url != nil && resume != nil { throw ValidationError("--resume takes the endpoint from the stored run: drop --endpoint") }
+        if endpoint.url != nil && noReuse { throw ValidationError("--no-reuse is about this machine's KV cache; the endpoint's server keeps its own") }
     }
 
     var taskNames: [String] { tasks.flatMap { $0.split(separator: ",").map(String.init) }.filter { !$0.isEmpty } }
