@@ -235,6 +235,18 @@ final class ServeTests: XCTestCase {
         XCTAssertEqual(choice["finish_reason"] as? String, "stop")
     }
 
+    func testRuntimeContextOptionBoundsPrompts() throws {
+        let server = try ServerProcess([ServerProcess.tinyModel, "--ctx", "64", "--kv-type", "f16"])
+        let models = try server.request("GET", "/v1/models").json()
+        XCTAssertEqual((models["data"] as? [[String: Any]])?.first?["max_model_len"] as? Int, 64)
+        XCTAssertEqual(try server.post("/v1/completions", ["prompt": Array(repeating: 7, count: 65), "max_tokens": 1]).status, 400)
+        let fits = try server.post("/v1/completions", ["prompt": Array(repeating: 7, count: 60), "max_tokens": 10, "temperature": 0])
+        XCTAssertEqual(fits.status, 200, fits.text)
+        let choice = try XCTUnwrap((try fits.json()["choices"] as? [[String: Any]])?.first)
+        XCTAssertEqual(choice["finish_reason"] as? String, "length", "the context ends the answer")
+        XCTAssertEqual(((try fits.json()["usage"] as? [String: Any])?["completion_tokens"] as? Int), 4)
+    }
+
     func testHostOptionChoosesTheAddress() throws {
         let server = try ServerProcess([ServerProcess.tinyModel, "--host", "127.0.0.2"])
         XCTAssertEqual(server.host, "127.0.0.2")
