@@ -15,13 +15,18 @@ final class EndpointEvalTests: XCTestCase {
     static let fixture = Fixtures.fixture("lmeval_tinymc")
     static var taskFile: String { fixture.appendingPathComponent("tinymc.yaml").path }
 
-    func testRunnerThroughAnEndpointMatchesLocalScoresItemForItem() async throws {
+    /// The fixture model served by this process on a free port (quiet).
+    static func inProcessServer() async throws -> (OpenAIServer, UInt16) {
         let model = try LocalLanguageModel(path: ServerProcess.tinyModel, runtime: RuntimeOptions(threads: 1))
         var options = ServeOptions()
         options.port = 0
         let server = try OpenAIServer(model: model, template: .plain, options: options)
         server.log = { _ in }
-        let port = try await server.start()
+        return (server, try await server.start())
+    }
+
+    func testRunnerThroughAnEndpointMatchesLocalScoresItemForItem() async throws {
+        let (server, port) = try await Self.inProcessServer()
         let task = try EvalTask.load(path: Self.taskFile)
 
         let served = try EndpointModel(endpoint: "http://127.0.0.1:\(port)")
@@ -66,12 +71,7 @@ final class EndpointEvalTests: XCTestCase {
               version: 1.0
             """.write(to: folder.appendingPathComponent("gen.yaml"), atomically: true, encoding: .utf8)
         let task = try EvalTask.load(path: folder.appendingPathComponent("gen.yaml").path)
-        let model = try LocalLanguageModel(path: ServerProcess.tinyModel, runtime: RuntimeOptions(threads: 1))
-        var options = ServeOptions()
-        options.port = 0
-        let server = try OpenAIServer(model: model, template: .plain, options: options)
-        server.log = { _ in }
-        let port = try await server.start()
+        let (server, port) = try await Self.inProcessServer()
         let served = try EndpointModel(endpoint: "http://127.0.0.1:\(port)/v1/")
         let remote = MemorySink(), local = MemorySink()
         _ = try await Task.detached { try Runner(served: served).run(task, sink: remote) }.value
