@@ -134,8 +134,12 @@ public final class EvalRun {
         try check("--num-fewshot", config.numFewshot, given.numFewshot.map { Optional($0) }) { $0.map(String.init) ?? none }
         try check("context reuse", config.reuseContext, given.reuseContext) { $0 ? "on" : "off (--no-reuse)" }
 
-        if config.endpoint == nil, let storedHash = config.modelHash, case let hash = try ModelIdentity.contentHash(path: config.model), storedHash != hash {
-            throw WorkbenchError.resumeMismatch(run: name, what: "model \(config.model) (content hash)", stored: storedHash, given: hash)
+        // A served model (config.endpoint) has no files here: the command reconnects to the stored endpoint.
+        if config.endpoint == nil {
+            let hash = try ModelIdentity.contentHash(path: config.model)
+            if let storedHash = config.modelHash, storedHash != hash {
+                throw WorkbenchError.resumeMismatch(run: name, what: "model \(config.model) (content hash)", stored: storedHash, given: hash)
+            }
         }
         if let adapter = config.adapter, let storedHash = config.adapterHash {
             let now = try ModelIdentity.contentHash(path: adapter)
