@@ -84,7 +84,7 @@ let package = Package(
         .testTarget(name: "HayaiCLITests", dependencies: ["TestSupport"]),
         .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "RunStore", "hayai", "TestSupport"]),
         .testTarget(name: "ChatTests", dependencies: ["Chat", "Inference", "Tokenizers", "Checkpoints", "TestSupport"]),
-        .testTarget(name: "ServingTests", dependencies: ["Serving", "Inference", "Evaluation", "Chat", "Kernels", "Basics", "TestSupport"]),
+        .testTarget(name: "ServingTests", dependencies: ["Serving", "Inference", "Evaluation", "Chat", "Kernels", "Basics", "Workbench", "RunStore", "TestSupport"]),
         .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "Evaluation", "RunStore", "Inference", "Kernels", "Tokenizers", "Training", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]

@@ -7,8 +7,10 @@ import Evaluation
 import Foundation
 import Inference
 import Kernels
+import RunStore
 @testable import Serving
 import TestSupport
+import Workbench
 import XCTest
 
 final class EndpointEvalTests: XCTestCase {
@@ -79,6 +81,52 @@ final class EndpointEvalTests: XCTestCase {
         XCTAssertEqual(remote.results.count, 4)
         XCTAssertEqual(remote.results.map(\.prediction), local.results.map(\.prediction))
         XCTAssertTrue(local.results.contains { !$0.prediction.isEmpty })
+        await server.stop()
+    }
+
+    /// A served model that raises the interrupt flag (as Ctrl-C would) once `after` scoring calls are
+    /// answered (after the answer: the in-process server shares the process-wide flag).
+    final class InterruptingServed: ServedModel {
+        let inner: ServedModel, after: Int
+        var calls = 0
+        init(_ inner: ServedModel, after: Int) { self.inner = inner; self.after = after }
+        var name: String { inner.name }
+        func score(context: String, continuations: [String]) throws -> [TextScore] {
+            calls += 1
+            let scores = try inner.score(context: context, continuations: continuations)
+            if calls >= after { Interrupt.request() }
+            return scores
+        }
+        func generate(prompt: String, maxTokens: Int, until: [String]) throws -> String {
+            try inner.generate(prompt: prompt, maxTokens: maxTokens, until: until)
+        }
+    }
+
+    func testAnInterruptedEndpointRunResumesThroughTheStoredEndpoint() async throws {
+        let home = Fixtures.temporaryDirectory("endpoint-resume")
+        defer { try? FileManager.default.removeItem(at: home); Interrupt.clear() }
+        let (server, port) = try await Self.inProcessServer()
+        let store = try RunStore.open(workspace: home)
+        let task = try EvalTask.load(path: Self.taskFile)
+        let endpoint = try EndpointModel(endpoint: "http://127.0.0.1:\(port)")
+        var config = EvalRunConfig(model: endpoint.model, tasks: [Self.taskFile])
+        config.endpoint = endpoint.baseURL
+        let first = try EvalRun.create(store: store, config: config, tasks: [task], name: "remote")
+        XCTAssertEqual(first.config.tokenization, "server")
+        XCTAssertNil(first.config.modelHash, "nothing here to hash")
+        try await Task.detached {
+            XCTAssertThrowsError(try first.run(served: InterruptingServed(endpoint, after: 4))) { error in
+                XCTAssertEqual((error as? EvalInterrupted)?.storedItems, 4, "\(error)")
+            }
+        }.value
+        Interrupt.clear()
+        let resumed = try EvalRun.resume(store: store, name: "remote") { _ in task }
+        XCTAssertEqual(resumed.config.endpoint, "http://127.0.0.1:\(port)/v1")
+        let again = InterruptingServed(try EndpointModel(endpoint: resumed.config.endpoint!, model: resumed.config.model), after: .max)
+        let results = try await Task.detached { try resumed.run(served: again) }.value
+        XCTAssertEqual(results.first?.itemCount, 10)
+        XCTAssertEqual(again.calls, 6, "only the items not stored are scored")
+        XCTAssertEqual(try store.requireRun(named: "remote").status, .completed)
         await server.stop()
     }
 
