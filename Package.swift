@@ -56,11 +56,18 @@ let package = Package(
             dependencies: ["Inference", "Training", "Evaluation", "Chat", "Corpus", "RunStore", "Checkpoints", "Kernels", "Tokenizers", "Basics"],
             swiftSettings: release
         ),
+        // `hayai serve`: the OpenAI-compatible server in front of one model (FlyingFox), and the client that
+        // scores a model served elsewhere through the same API.
+        .target(
+            name: "Serving",
+            dependencies: ["Inference", "Chat", "Evaluation", "Tokenizers", "Kernels", "Basics", .product(name: "FlyingFox", package: "FlyingFox")],
+            swiftSettings: release
+        ),
         .systemLibrary(name: "CLibEdit", path: "Sources/CLibEdit"),
         .executableTarget(
             name: "hayai",
             dependencies: [
-                "Workbench", "Inference", "Training", "Evaluation", "Chat", "Corpus", "RunStore", "Dashboard", "Checkpoints", "Tokenizers",
+                "Workbench", "Inference", "Training", "Evaluation", "Chat", "Corpus", "RunStore", "Dashboard", "Serving", "Checkpoints", "Tokenizers",
                 "Kernels", "Basics", "CLibEdit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -85,6 +92,7 @@ let package = Package(
         .testTarget(name: "HayaiCLITests", dependencies: ["Basics", "TestSupport"]),
         .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "RunStore", "Workbench", "hayai", "TestSupport"]),
         .testTarget(name: "ChatTests", dependencies: ["Chat", "Inference", "Tokenizers", "Checkpoints", "TestSupport"]),
+        .testTarget(name: "ServingTests", dependencies: ["Serving", "Inference", "Evaluation", "Chat", "Kernels", "Basics", "Workbench", "RunStore", "TestSupport"]),
         .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "Evaluation", "RunStore", "Inference", "Kernels", "Tokenizers", "Training", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]

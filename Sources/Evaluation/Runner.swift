@@ -29,12 +29,31 @@ public struct RunOptions: Sendable {
 }
 
 public final class Runner {
-    public let model: LanguageModel
+    /// What is scored: a model on this machine, or one served elsewhere that tokenizes itself.
+    public enum Scored {
+        case local(LanguageModel)
+        case served(ServedModel)
+    }
+    public let scored: Scored
     public var options: RunOptions
 
     public init(model: LanguageModel, options: RunOptions = RunOptions()) {
-        self.model = model
+        self.scored = .local(model)
         self.options = options
+    }
+
+    public init(served: ServedModel, options: RunOptions = RunOptions()) {
+        self.scored = .served(served)
+        self.options = options
+    }
+
+    /// The local model; a served one has no tokenizer here, so what needs one says so.
+    func localModel(_ task: EvalTask, needs what: String) throws -> LanguageModel {
+        switch scored {
+        case .local(let model): return model
+        case .served(let served):
+            throw EvaluationError.invalidTask(file: task.file, reason: "\(what) needs the model's own tokenizer, which \(served.name) (served elsewhere) does not share")
+        }
     }
 
     /// Loads the task's data (and few-shot pool) as the options say.
@@ -103,7 +122,6 @@ public final class Runner {
         let choices = try task.choices(doc, item: index)
         guard !choices.isEmpty else { throw task.itemError(index, "doc_to_choice gave no choices") }
         let gold = try task.goldIndex(doc, item: index, choices: choices)
-        let tokenizer = model.tokenizer
         // (context, continuation) per choice; with multiple_inputs the choices are contexts.
         var pairs: [(context: String, continuation: String)]
         let prompt: String
@@ -115,24 +133,19 @@ public final class Runner {
             prompt = prefix + (try task.text(doc, item: index))
             pairs = choices.map { (prompt, task.targetDelimiter + $0) }
         }
-        var requests: [EncodedRequest] = []
-        for pair in pairs {
-            let encoded = RequestEncoding.encode(context: pair.context, continuation: pair.continuation, tokenizer: tokenizer, mode: task.tokenization)
-            guard !encoded.continuation.isEmpty else { throw task.itemError(index, "a choice encodes to no tokens") }
-            guard let fitted = RequestEncoding.truncate(encoded, contextLength: model.contextLength) else {
-                throw task.itemError(index, "a continuation of \(encoded.continuation.count) tokens does not fit the context of \(model.contextLength)")
-            }
-            requests.append(fitted)
+        let scores: [TextScore]
+        switch scored {
+        case .local(let model): scores = try scoreLocally(pairs, model: model, task: task, index: index)
+        case .served(let served): scores = try scoreServed(pairs, served: served)
         }
-        let scores = try score(requests)
         let lls = scores.map(\.logLikelihood)
         let predicted = Metrics.argmax(lls)
         let predictedNorm = Metrics.normalizedArgmax(lls, choices: choices)
         var item = ItemResult(index: index, doc: doc, prompt: prompt, prediction: choices[predicted], target: choices[gold])
         item.references = [choices[gold]]
-        item.choices = zip(choices, zip(scores, requests)).map { choice, pair in
-            ChoiceScore(text: choice, logLikelihood: pair.0.logLikelihood, isGreedy: pair.0.isGreedy,
-                        contextTokens: pair.1.context.count, continuationTokens: pair.1.continuation.count)
+        item.choices = zip(choices, scores).map { choice, score in
+            ChoiceScore(text: choice, logLikelihood: score.logLikelihood, isGreedy: score.isGreedy,
+                        contextTokens: score.contextTokens, continuationTokens: score.continuationTokens)
         }
         item.gold = gold
         item.predicted = predicted
@@ -142,8 +155,46 @@ public final class Runner {
         return item
     }
 
+    /// (context, continuation) pairs encoded as lm-eval does and scored on this machine.
+    func scoreLocally(_ pairs: [(context: String, continuation: String)], model: LanguageModel, task: EvalTask, index: Int) throws -> [TextScore] {
+        let tokenizer = model.tokenizer
+        var requests: [EncodedRequest] = []
+        for pair in pairs {
+            let encoded = RequestEncoding.encode(context: pair.context, continuation: pair.continuation, tokenizer: tokenizer, mode: task.tokenization)
+            guard !encoded.continuation.isEmpty else { throw task.itemError(index, "a choice encodes to no tokens") }
+            guard let fitted = RequestEncoding.truncate(encoded, contextLength: model.contextLength) else {
+                throw task.itemError(index, "a continuation of \(encoded.continuation.count) tokens does not fit the context of \(model.contextLength)")
+            }
+            requests.append(fitted)
+        }
+        return zip(try score(requests, model: model), requests).map { score, request in
+            TextScore(logLikelihood: score.logLikelihood, isGreedy: score.isGreedy,
+                      contextTokens: request.context.count, continuationTokens: request.continuation.count)
+        }
+    }
+
+    /// The same pairs sent to a served model as text: the context's trailing whitespace moves to the
+    /// continuation (lm-eval's `_encode_pair`), pairs sharing a context go as one call.
+    func scoreServed(_ pairs: [(context: String, continuation: String)], served: ServedModel) throws -> [TextScore] {
+        var out = [TextScore?](repeating: nil, count: pairs.count)
+        var groups: [String: [Int]] = [:], order: [String] = []
+        var continuations: [String] = []
+        for (i, pair) in pairs.enumerated() {
+            let trailing = pair.context.reversed().prefix { $0.isWhitespace }.count
+            let context = String(pair.context.dropLast(trailing))
+            continuations.append(String(pair.context.suffix(trailing)) + pair.continuation)
+            if groups[context] == nil { order.append(context) }
+            groups[context, default: []].append(i)
+        }
+        for context in order {
+            let members = groups[context]!
+            for (i, s) in zip(members, try served.score(context: context, continuations: members.map { continuations[$0] })) { out[i] = s }
+        }
+        return out.map { $0! }
+    }
+
     /// Scores requests; those sharing a context go through one `score` call when reuse is on.
-    func score(_ requests: [EncodedRequest]) throws -> [ContinuationScore] {
+    func score(_ requests: [EncodedRequest], model: LanguageModel) throws -> [ContinuationScore] {
         var out = [ContinuationScore?](repeating: nil, count: requests.count)
         if options.reuseContext {
             var groups: [[Int]: [Int]] = [:], order: [[Int]] = []
@@ -173,6 +224,16 @@ public final class Runner {
     func generate(_ task: EvalTask, doc: JSONValue, index: Int, prefix: String) throws -> ItemResult {
         let prompt = prefix + (try task.text(doc, item: index))
         let references = try task.targets(doc, item: index)
+        let text: String
+        switch scored {
+        case .local(let model): text = try generateLocally(task, prompt: prompt, references: references, model: model)
+        // The server's tokens are not countable here: lm-eval's API models' default of 256 new tokens.
+        case .served(let served): text = try served.generate(prompt: prompt, maxTokens: task.maxGenTokens ?? 256, until: task.until)
+        }
+        return generationItem(task, doc: doc, index: index, prompt: prompt, references: references, output: text)
+    }
+
+    func generateLocally(_ task: EvalTask, prompt: String, references: [String], model: LanguageModel) throws -> String {
         let tokenizer = model.tokenizer
         let maxTokens = task.maxGenTokens ?? max(1, references.map { tokenizer.encode($0, addSpecialTokens: false).count }.max() ?? 1)
         var tokens = tokenizer.encode(prompt, addSpecialTokens: false)
@@ -186,7 +247,11 @@ public final class Runner {
         options.stopStrings = task.until
         let output = try model.generate(prompt: tokens, options: options, onText: { _ in true })
         if output.stopReason == .interrupted { throw Interrupted() }   // a cut-off answer is not a result
-        var text = output.text
+        return output.text
+    }
+
+    func generationItem(_ task: EvalTask, doc: JSONValue, index: Int, prompt: String, references: [String], output: String) -> ItemResult {
+        var text = output
         for stop in task.until where !stop.isEmpty {
             if let r = text.range(of: stop) { text = String(text[..<r.lowerBound]) }
         }
@@ -215,6 +280,7 @@ public final class Runner {
 
     func scoreRolling(_ task: EvalTask, doc: JSONValue, index: Int) throws -> ItemResult {
         let text = try task.value(task.docToTarget!, doc, item: index, key: "doc_to_target", fieldRequired: true).text
+        let model = try localModel(task, needs: "rolling log-likelihood (perplexity)")
         let tokenizer = model.tokenizer
         let tokens = tokenizer.encode(text, addSpecialTokens: false)
         // Our scoring API takes context + continuation ≤ contextLength, so a window sees contextLength − 1 tokens.

@@ -87,6 +87,52 @@ public final class LocalLanguageModel: LanguageModel {
     public func generate(prompt: [Int], options: GenerationOptions, onText: (String) -> Bool) throws -> GenerationResult {
         try Generator(session: session, tokenizer: tokenizer).generate(promptTokens: prompt, options: options, onText: onText)
     }
+
+    /// Each token's log-probability given the tokens before it (nil for the first, which has no
+    /// context), with the `top` most likely tokens at its position: what an OpenAI `echo` +
+    /// `logprobs` request returns. Every position's logits are needed, so the sequence is computed
+    /// from the start; the cache then holds it (a generation that continues it reuses it).
+    public func tokenLogProbs(_ tokens: [Int], top: Int) throws -> [TokenLogProb] {
+        guard !tokens.isEmpty else { throw InferenceError.emptyInput }
+        guard tokens.count <= contextLength else { throw InferenceError.contextOverflow(tokens: tokens.count, context: contextLength) }
+        let vocab = model.config.vocabSize
+        session.rewind(to: 0)
+        let rows = try session.forward(tokens, logits: .all)
+        var out = [TokenLogProb(id: tokens[0], logProb: nil, top: [])]
+        for i in 1..<tokens.count {
+            // Row i − 1 predicts token i.
+            let logProbs = logSoftmax(rows[(i - 1) * vocab..<i * vocab])
+            out.append(TokenLogProb(id: tokens[i], logProb: logProbs[tokens[i]], top: mostLikely(logProbs, top)))
+        }
+        return out
+    }
+}
+
+/// One token of a scored sequence: its log-probability (nil without context) and the most likely
+/// tokens at its position, best first (ties: lower id first).
+public struct TokenLogProb: Sendable, Equatable {
+    public var id: Int
+    public var logProb: Float?
+    public var top: [(id: Int, logProb: Float)]
+
+    public static func == (a: TokenLogProb, b: TokenLogProb) -> Bool {
+        a.id == b.id && a.logProb == b.logProb && a.top.map(\.id) == b.top.map(\.id) && a.top.map(\.logProb) == b.top.map(\.logProb)
+    }
+}
+
+/// The `k` largest entries of `row` (by insertion into a sorted list of k: one pass over the vocabulary).
+func mostLikely(_ row: [Float], _ k: Int) -> [(id: Int, logProb: Float)] {
+    guard k > 0 else { return [] }
+    var best: [(id: Int, logProb: Float)] = []
+    best.reserveCapacity(k + 1)
+    for (i, v) in row.enumerated() {
+        if best.count == k, v <= best[k - 1].logProb { continue }
+        var at = best.count
+        while at > 0 && v > best[at - 1].logProb { at -= 1 }
+        best.insert((i, v), at: at)
+        if best.count > k { best.removeLast() }
+    }
+    return best
 }
 
 /// log-softmax of one row, accumulated in Double so long vocabularies keep their precision.

@@ -9,6 +9,15 @@ extension EvalRun {
     /// Runs on `model` with progress on standard error (none when `quiet`). Ctrl-C throws
     /// `EvalInterrupted` (which says how to resume) after the progress line is closed.
     public func runShowingProgress(model: LanguageModel, skipBadLines: Bool = false, quiet: Bool = false) throws -> [TaskResult] {
+        try showingProgress(quiet: quiet) { try run(model: model, skipBadLines: skipBadLines, callbacks: $0) }
+    }
+
+    /// The same for a model served elsewhere (an OpenAI-compatible completions endpoint).
+    public func runShowingProgress(served: ServedModel, skipBadLines: Bool = false, quiet: Bool = false) throws -> [TaskResult] {
+        try showingProgress(quiet: quiet) { try run(served: served, skipBadLines: skipBadLines, callbacks: $0) }
+    }
+
+    private func showingProgress(quiet: Bool, _ scoring: (Callbacks) throws -> [TaskResult]) throws -> [TaskResult] {
         var progress: (key: String, line: ProgressLine)?
         let callbacks = Callbacks(progress: { key, p in
             guard !quiet else { return }
@@ -24,7 +33,7 @@ extension EvalRun {
         Interrupt.clear()
         Interrupt.installSIGINTHandler()
         do {
-            return try run(model: model, skipBadLines: skipBadLines, callbacks: callbacks)
+            return try scoring(callbacks)
         } catch let stopped as EvalInterrupted {
             progress?.line.finish()
             throw stopped

@@ -23,6 +23,10 @@ public struct EvalRunConfig: Codable, Equatable, Sendable {
     public var reuseContext: Bool
     /// Per stored task key: what its scores depend on (version, prompt version, shots, few-shot seed).
     public var taskIdentities: [String: TaskIdentity]?
+    /// An OpenAI-compatible server the model was scored through (`model` is then the name it serves).
+    public var endpoint: String?
+    /// Whose tokenizer split the text: "server" for an endpoint (nil: the model's own, here).
+    public var tokenization: String?
 
     public init(model: String, modelHash: String? = nil, adapter: String? = nil, tasks: [String], limit: Int? = nil,
                 numFewshot: Int? = nil, reuseContext: Bool = true, taskIdentities: [String: TaskIdentity]? = nil) {
@@ -32,6 +36,7 @@ public struct EvalRunConfig: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case model, modelHash = "model_hash", adapter, adapterHash = "adapter_hash", tasks, limit, numFewshot, reuseContext, taskIdentities = "task_identities"
+        case endpoint, tokenization
     }
 }
 
@@ -79,7 +84,9 @@ public final class EvalRun {
     /// A new run of `tasks` on the model at `config.model` (its content hash and the tasks' identities are added).
     public static func create(store: RunStore, config: EvalRunConfig, tasks: [EvalTask], name: String?) throws -> EvalRun {
         var config = config
-        config.modelHash = try ModelIdentity.contentHash(path: config.model)
+        // A served model has no files here to hash; its run says where it was served and who tokenized.
+        if config.endpoint != nil { config.tokenization = "server" }
+        config.modelHash = config.endpoint == nil ? try ModelIdentity.contentHash(path: config.model) : nil
         config.adapterHash = try config.adapter.map { try ModelIdentity.contentHash(path: $0) }
         config.taskIdentities = Dictionary(tasks.map { (key($0), TaskIdentity(task: $0, numFewshot: config.numFewshot)) },
                                            uniquingKeysWith: { a, _ in a })
@@ -137,9 +144,12 @@ public final class EvalRun {
         try check("--num-fewshot", config.numFewshot, given.numFewshot.map { Optional($0) }) { $0.map(String.init) ?? none }
         try check("context reuse", config.reuseContext, given.reuseContext) { $0 ? "on" : "off (--no-reuse)" }
 
-        let hash = try ModelIdentity.contentHash(path: config.model)
-        if let storedHash = config.modelHash, storedHash != hash {
-            throw WorkbenchError.resumeMismatch(run: name, what: "model \(config.model) (content hash)", stored: storedHash, given: hash)
+        // A served model (config.endpoint) has no files here: the command reconnects to the stored endpoint.
+        if config.endpoint == nil {
+            let hash = try ModelIdentity.contentHash(path: config.model)
+            if let storedHash = config.modelHash, storedHash != hash {
+                throw WorkbenchError.resumeMismatch(run: name, what: "model \(config.model) (content hash)", stored: storedHash, given: hash)
+            }
         }
         if let adapter = config.adapter, let storedHash = config.adapterHash {
             let now = try ModelIdentity.contentHash(path: adapter)
@@ -169,9 +179,21 @@ public final class EvalRun {
     /// Scores every task on `model` (items already stored are not scored again) and finishes the run.
     /// Ctrl-C ends the run as interrupted and throws `EvalInterrupted`; another error marks it failed.
     public func run(model: LanguageModel, skipBadLines: Bool = false, callbacks: Callbacks = Callbacks()) throws -> [TaskResult] {
+        try run(runner: Runner(model: model, options: runOptions(skipBadLines)), callbacks: callbacks)
+    }
+
+    /// The same for a model served elsewhere (`config.endpoint`), scored through text.
+    public func run(served: ServedModel, skipBadLines: Bool = false, callbacks: Callbacks = Callbacks()) throws -> [TaskResult] {
+        try run(runner: Runner(served: served, options: runOptions(skipBadLines)), callbacks: callbacks)
+    }
+
+    private func runOptions(_ skipBadLines: Bool) -> RunOptions {
         var options = RunOptions(limit: config.limit, reuseContext: config.reuseContext, numFewshot: config.numFewshot)
         options.skipBadLines = skipBadLines
-        let runner = Runner(model: model, options: options)
+        return options
+    }
+
+    private func run(runner: Runner, callbacks: Callbacks) throws -> [TaskResult] {
         var results: [TaskResult] = []
         do {
             try recorder.recording {

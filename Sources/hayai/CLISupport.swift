@@ -159,3 +159,11 @@ struct TextInput: ParsableArguments {
         return text
     }
 }
+
+/// A server task's error, handed to the main thread that blocks while it serves (dashboard, serve).
+final class TaskOutcome: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Error?
+    func set(_ error: Error) { lock.lock(); stored = error; lock.unlock() }
+    var error: Error? { lock.lock(); defer { lock.unlock() }; return stored }
+}

@@ -12,7 +12,7 @@ struct Hayai: ParsableCommand {
         version: BuildInfo.current.line,
         subcommands: [QuickstartCommand.self, ChatCommand.self, TrainCommand.self, EvalCommand.self, CompareCommand.self,
                       DataCommand.self, TokenizerCommand.self, RunsCommand.self, ReportCommand.self, DashboardCommand.self,
-                      GenerateCommand.self, TokenizeCommand.self, LogitsCommand.self, BenchCommand.self, QuantizeCommand.self, MergeCommand.self]
+                      ServeCommand.self, GenerateCommand.self, TokenizeCommand.self, LogitsCommand.self, BenchCommand.self, QuantizeCommand.self, MergeCommand.self]
     )
 
     static func main() {

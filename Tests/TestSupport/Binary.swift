@@ -24,8 +24,17 @@ public enum HayaiBinary {
     @discardableResult
     public static func run(_ arguments: [String], stdin: String? = nil, environment: [String: String] = [:],
                            currentDirectory: URL? = nil) throws -> CommandResult {
+        try ProcessRunner.run(url, arguments, stdin: stdin, environment: environment, currentDirectory: currentDirectory)
+    }
+}
+
+public enum ProcessRunner {
+    /// Runs `executable` to its end with both outputs captured.
+    @discardableResult
+    public static func run(_ executable: URL, _ arguments: [String], stdin: String? = nil, environment: [String: String] = [:],
+                           currentDirectory: URL? = nil) throws -> CommandResult {
         let process = Process()
-        process.executableURL = url
+        process.executableURL = executable
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }

@@ -3,6 +3,8 @@ import ArgumentParser
 import Chat
 import Foundation
 import Inference
+import Kernels
+import Serving
 
 struct ChatCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -51,7 +53,18 @@ struct ChatCommand: ParsableCommand {
 
     @OptionGroup var sampling: SamplingOptions
 
+    @OptionGroup var endpoint: EndpointOptions
+
     func validate() throws {
+        try endpoint.validate(model: model, adapter: adapter, runtime: runtimeArguments)
+        if endpoint.url != nil {
+            guard compare.isEmpty, template.isEmpty, loadName == nil, !json else {
+                throw ValidationError("--compare, --template, --load and --json work on local models; with --endpoint the server applies its chat template")
+            }
+            guard maxTokens >= 1 else { throw ValidationError("-n must be ≥ 1") }
+            guard sampling.repeatPenalty == 1 else { throw ValidationError("--repeat-penalty is not part of the OpenAI chat API: drop it with --endpoint") }
+            return
+        }
         if !compare.isEmpty {
             guard compare.count == 2 else { throw ValidationError("--compare takes two models: BASE INSTRUCT") }
             guard model == nil else { throw ValidationError("give either MODEL or --compare BASE INSTRUCT, not both") }
@@ -65,20 +78,12 @@ struct ChatCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let url = endpoint.url { return try runEndpoint(url) }
         let library = TemplateLibrary.standard()
         for problem in library.problems { CLI.printError("Warning: \(problem)") }
         for name in template { _ = try library.template(named: name) }
 
-        let scripted = promptFile != nil || isatty(STDIN_FILENO) == 0
-        let input: LineInput
-        if let promptFile {
-            guard let handle = FileHandle(forReadingAtPath: promptFile) else { throw UserError("\(promptFile): cannot read the file") }
-            input = StreamInput(handle: handle)
-        } else if scripted {
-            input = StreamInput(handle: FileHandle.standardInput)
-        } else {
-            input = TerminalInput(historyPath: TerminalInput.defaultHistoryPath)
-        }
+        let (input, scripted) = try messageInput()
         let options = ChatAppOptions(interactive: !scripted, json: json, runtime: runtimeArguments.runtime, templateOverrides: template)
         let app = ChatApp(library: library, options: options, input: input)
 
@@ -99,5 +104,62 @@ struct ChatCommand: ParsableCommand {
         if let loadName { _ = app.command("/load \(loadName)") }
         let status = app.run()
         if status != 0 { throw ExitCode(status) }
+    }
+
+    /// Where messages come from: --prompt-file, a pipe (scripted), or the terminal's line editor.
+    private func messageInput() throws -> (LineInput, scripted: Bool) {
+        if let promptFile {
+            guard let handle = FileHandle(forReadingAtPath: promptFile) else { throw UserError("\(promptFile): cannot read the file") }
+            return (StreamInput(handle: handle), true)
+        }
+        if isatty(STDIN_FILENO) == 0 { return (StreamInput(handle: FileHandle.standardInput), true) }
+        return (TerminalInput(historyPath: TerminalInput.defaultHistoryPath), false)
+    }
+
+    /// The conversation with a served model: each line is a message (/reset forgets the turns, /quit ends),
+    /// the answer streams in as the server sends it; Ctrl-C stops an answer and keeps what came.
+    private func runEndpoint(_ url: String) throws {
+        let p = sampling.parameters
+        let chat = EndpointChat(endpoint: try EndpointModel(endpoint: url, model: endpoint.model), system: system, maxTokens: maxTokens,
+                                temperature: Double(p.temperature), topP: Double(p.topP), topK: p.topK, minP: Double(p.minP), seed: p.seed)
+        let (input, scripted) = try messageInput()
+        if !scripted {
+            CLI.write("hayai chat · \(chat.endpoint.model) at \(chat.endpoint.baseURL) · /reset, /quit\n")
+        }
+        Interrupt.installSIGINTHandler()
+        var assembler = MessageAssembler(), failures = 0
+        loop: while true {
+            switch input.read(prompt: assembler.isContinuing ? "... " : ">>> ") {
+            case .end: break loop
+            case .interrupted: if !assembler.isContinuing { CLI.write("\n"); break loop }; assembler.reset()
+            case .invalidUTF8(let n): assembler.reset(); failures += 1; CLI.printError("Error: line \(n) of the input is not valid UTF-8: skipped")
+            case .line(let line):
+                guard let message = assembler.feed(line), !message.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { continue }
+                input.remember(message)
+                switch message.trimmingCharacters(in: .whitespaces) {
+                case "/quit", "/exit": break loop
+                case "/reset": chat.reset(); continue
+                case let command where command.hasPrefix("/") && !command.hasPrefix("//"):
+                    failures += 1
+                    CLI.printError("Error: \(command.split(separator: " ")[0]) is not available with --endpoint (only /reset and /quit)")
+                    continue
+                default: break
+                }
+                Interrupt.clear()
+                var endsWithNewline = true
+                do {
+                    try chat.send(message.hasPrefix("//") ? String(message.dropFirst()) : message) { piece in
+                        CLI.write(piece)
+                        endsWithNewline = piece.hasSuffix("\n")
+                        return !Interrupt.isRequested
+                    }
+                } catch {
+                    failures += 1
+                    CLI.printError("Error: \(error)")
+                }
+                if !endsWithNewline { CLI.write("\n") }
+            }
+        }
+        if scripted && failures > 0 { throw ExitCode(1) }
     }
 }

@@ -5,6 +5,7 @@ import Foundation
 import Evaluation
 import Inference
 import RunStore
+import Serving
 import Workbench
 
 struct CompareCommand: ParsableCommand {
@@ -12,7 +13,8 @@ struct CompareCommand: ParsableCommand {
         commandName: "compare",
         abstract: "Compare two eval runs, or two models, task by task.",
         discussion: """
-            A and B are eval run names from the store, or model paths (a Hugging Face folder or a .gguf file), which are then \
+            A and B are eval run names from the store, model paths (a Hugging Face folder or a .gguf file), or the addresses \
+            of OpenAI-compatible servers (http://HOST:PORT, scored as `hayai eval --endpoint` does), which are then \
             evaluated on --tasks first. Items pair when both runs scored the same task item (same index, same document); both \
             columns, the 95% paired-bootstrap interval of B − A and McNemar's exact p (accuracy) are over the paired items \
             only, and the unpaired ones are counted. The comparison is stored as a compare run, which `hayai report` shows.
@@ -70,12 +72,21 @@ struct CompareCommand: ParsableCommand {
             guard run.kind == .eval else { throw UserError("run \(nameOrPath) is a \(run.kind.rawValue) run, not an eval run") }
             return run
         }
-        guard FileManager.default.fileExists(atPath: nameOrPath) else {
+        let served = nameOrPath.hasPrefix("http://") || nameOrPath.hasPrefix("https://")
+        guard served || FileManager.default.fileExists(atPath: nameOrPath) else {
             throw UserError("\(nameOrPath): neither an eval run in the store nor a model path")
         }
         let names = tasks.flatMap { $0.split(separator: ",").map(String.init) }
         guard !names.isEmpty else { throw UserError("\(nameOrPath) is a model: give --tasks to evaluate it on") }
         let evalTasks = try names.map { try EvalSets.load($0, folder: evalsets) }
+        if served {
+            let endpoint = try EndpointModel(endpoint: nameOrPath)
+            var config = EvalRunConfig(model: endpoint.model, tasks: names, limit: limit)
+            config.endpoint = endpoint.baseURL
+            let evalRun = try EvalRun.create(store: store, config: config, tasks: evalTasks, name: nil)
+            _ = try EvalCommand.execute(evalRun, served: endpoint, skipBadLines: false, quiet: json)
+            return evalRun.run
+        }
         let evalRun = try EvalRun.create(store: store, config: EvalRunConfig(model: nameOrPath, tasks: names, limit: limit),
                                          tasks: evalTasks, name: nil)
         let model = try LocalLanguageModel(path: nameOrPath, runtime: runtimeArguments.runtime)

@@ -33,7 +33,7 @@ struct DashboardCommand: ParsableCommand {
         for name in runs { _ = try store.requireRun(named: name) }
         let server = try DashboardServer(store: store, runs: runs, port: UInt16(port), options: ReportOptions(logScale: logScale))
         // The root command is synchronous: serve on the concurrency pool and block here until it ends.
-        let outcome = Outcome()
+        let outcome = TaskOutcome()
         let done = DispatchSemaphore(value: 0)
         Task {
             do {
@@ -48,13 +48,5 @@ struct DashboardCommand: ParsableCommand {
         }
         done.wait()
         if let error = outcome.error { throw UserError("dashboard: \(error)") }
-    }
-
-    /// The server task's error, handed to the blocked main thread.
-    final class Outcome: @unchecked Sendable {
-        private let lock = NSLock()
-        private var stored: Error?
-        func set(_ error: Error) { lock.lock(); stored = error; lock.unlock() }
-        var error: Error? { lock.lock(); defer { lock.unlock() }; return stored }
     }
 }

@@ -6,6 +6,7 @@ import Evaluation
 import Inference
 import Kernels
 import RunStore
+import Serving
 import Workbench
 
 struct EvalCommand: ParsableCommand {
@@ -67,15 +68,22 @@ struct EvalCommand: ParsableCommand {
     @Flag(help: "With --output: one samples_TASK.jsonl per task beside it, in lm-eval's --log_samples shape.")
     var logSamples = false
 
+    @OptionGroup var endpoint: EndpointOptions
+
     func validate() throws {
+        try endpoint.validate(model: model, adapter: adapter, runtime: runtimeArguments)
         if resume == nil {
-            guard model != nil else { throw ValidationError("give a model (a Hugging Face folder or a .gguf file), or --resume RUN") }
+            guard model != nil || endpoint.url != nil else {
+                throw ValidationError("give a model (a Hugging Face folder or a .gguf file), --endpoint URL, or --resume RUN")
+            }
             guard !taskNames.isEmpty else { throw ValidationError("give at least one task: --tasks NAME[,NAME...]") }
         }
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1 (got \(limit))") }
         if let numFewshot, numFewshot < 0 { throw ValidationError("--num-fewshot must be at least 0 (got \(numFewshot))") }
         if name != nil && resume != nil { throw ValidationError("--name and --resume cannot be used together") }
         if logSamples && output == nil { throw ValidationError("--log-samples writes beside the results file: give --output FILE too") }
+        if endpoint.url != nil && resume != nil { throw ValidationError("--resume takes the endpoint from the stored run: drop --endpoint") }
+        if endpoint.url != nil && noReuse { throw ValidationError("--no-reuse is about this machine's KV cache; the endpoint's server keeps its own") }
     }
 
     var taskNames: [String] { tasks.flatMap { $0.split(separator: ",").map(String.init) }.filter { !$0.isEmpty } }
@@ -89,12 +97,20 @@ struct EvalCommand: ParsableCommand {
             evalRun = try EvalRun.resume(store: store, name: resume, given: given, tasks: { try EvalSets.loadTasks($0, folder: evalsets) })
         } else {
             let evalTasks = try taskNames.flatMap { try EvalSets.loadTasks($0, folder: evalsets) }
-            let config = EvalRunConfig(model: model!, adapter: adapter, tasks: taskNames, limit: limit, numFewshot: numFewshot,
+            let served = try endpoint.url.map { try EndpointModel(endpoint: $0, model: endpoint.model) }
+            var config = EvalRunConfig(model: served?.model ?? model!, adapter: adapter, tasks: taskNames, limit: limit, numFewshot: numFewshot,
                                        reuseContext: !noReuse)
+            config.endpoint = served?.baseURL
             evalRun = try EvalRun.create(store: store, config: config, tasks: evalTasks, name: name)
         }
-        let lm = try LocalLanguageModel(path: evalRun.config.model, adapter: evalRun.config.adapter, runtime: runtimeArguments.runtime)
-        let results = try Self.execute(evalRun, model: lm, skipBadLines: skipBadLines, quiet: json)
+        let results: [TaskResult]
+        if let url = evalRun.config.endpoint {
+            let served = try EndpointModel(endpoint: url, model: evalRun.config.model)
+            results = try Self.execute(evalRun, served: served, skipBadLines: skipBadLines, quiet: json)
+        } else {
+            let lm = try LocalLanguageModel(path: evalRun.config.model, adapter: evalRun.config.adapter, runtime: runtimeArguments.runtime)
+            results = try Self.execute(evalRun, model: lm, skipBadLines: skipBadLines, quiet: json)
+        }
         if json {
             let data = try JSONEncoder.sorted.encode(results)
             print("{\"run\":\(JSON.string(evalRun.run.name)),\"tasks\":\(String(decoding: data, as: UTF8.self))}")
@@ -113,6 +129,16 @@ struct EvalCommand: ParsableCommand {
     static func execute(_ evalRun: EvalRun, model: LanguageModel, skipBadLines: Bool, quiet: Bool) throws -> [TaskResult] {
         do {
             return try evalRun.runShowingProgress(model: model, skipBadLines: skipBadLines, quiet: quiet)
+        } catch let stopped as EvalInterrupted {
+            CLI.printError("\n\(stopped)")
+            throw ExitCode(130)
+        }
+    }
+
+    /// The same for a model served elsewhere.
+    static func execute(_ evalRun: EvalRun, served: ServedModel, skipBadLines: Bool, quiet: Bool) throws -> [TaskResult] {
+        do {
+            return try evalRun.runShowingProgress(served: served, skipBadLines: skipBadLines, quiet: quiet)
         } catch let stopped as EvalInterrupted {
             CLI.printError("\n\(stopped)")
             throw ExitCode(130)
