@@ -61,8 +61,8 @@ public enum ProcessRunner {
     }
 }
 
-/// A child process's outcome with what it cost: wall time and peak resident memory (from wait4's rusage
-/// of that child alone), and whether it had to be killed at the time limit.
+/// A child process's outcome with what it cost: wall time and peak resident memory (the child's own
+/// VmHWM, read from /proc while it runs), and whether it had to be killed at the time limit.
 public struct BoundedResult {
     public var status: Int32
     /// The signal that ended the process, or nil when it exited.
@@ -106,7 +106,12 @@ extension HayaiBinary {
         var status: Int32 = 0
         var usage = rusage()
         var timedOut = false
+        // Not wait4's ru_maxrss: posix_spawn starts the child in the parent's address space (vfork), and
+        // Linux carries that address space's high-water mark across exec, so a test process that has grown
+        // to 900 MB would report 900 MB for every child. VmHWM belongs to the child's own address space.
+        var peakKB = 0
         while true {
+            peakKB = max(peakKB, Self.highWaterKB(pid: pid) ?? 0)
             let r = wait4(pid, &status, WNOHANG, &usage)
             if r == pid { break }
             if r < 0 && errno != EINTR { break }
@@ -121,6 +126,13 @@ extension HayaiBinary {
         return BoundedResult(status: signaled ? -1 : (status >> 8) & 0xff, signal: signaled ? status & 0x7f : nil,
                              stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
                              stderr: String(decoding: (try? Data(contentsOf: URL(fileURLWithPath: errPath))) ?? Data(), as: UTF8.self),
-                             seconds: seconds, peakRSSBytes: Int(usage.ru_maxrss) * 1024, timedOut: timedOut)
+                             seconds: seconds, peakRSSBytes: peakKB * 1024, timedOut: timedOut)
+    }
+
+    /// The VmHWM (peak resident set) of a running process in kB, nil once it has exited.
+    static func highWaterKB(pid: pid_t) -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return nil }
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
     }
 }
