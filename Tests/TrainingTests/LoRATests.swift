@@ -250,9 +250,11 @@ final class LoRATests: XCTestCase {
         let before = MemoryEstimate.residentNow
         XCTAssertGreaterThan(before, 1_000_000)
         let touched = 64 << 20
-        let block = UnsafeMutableRawPointer.allocate(byteCount: touched, alignment: 4096)
-        defer { block.deallocate() }
-        block.initializeMemory(as: UInt8.self, repeating: 1, count: touched)
+        // Fresh pages from mmap (malloc may hand back pages an earlier test left resident).
+        let block = try XCTUnwrap(mmap(nil, touched, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0))
+        XCTAssertNotEqual(block, MAP_FAILED)
+        defer { munmap(block, touched) }
+        memset(block, 1, touched)
         XCTAssertGreaterThan(MemoryEstimate.residentNow - before, touched * 9 / 10)
         // The counted activations are what a model allocates.
         let store = try ParameterStore(config: TinyConfigs.stablelm())
