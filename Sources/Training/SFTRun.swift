@@ -60,6 +60,7 @@ public final class SFTRun {
     ///   splits off the validation examples.
     public init(base: BaseCheckpoint, sequences: [SFTSequence], padToken: Int, config: SFTConfig) throws {
         guard !sequences.isEmpty else { throw TrainingError.badData("no SFT examples to train on") }
+        let processBefore = MemoryEstimate.residentNow
         self.config = config
         self.base = base
         var frozen: DecoderWeights?
@@ -93,7 +94,8 @@ public final class SFTRun {
                                 adapters: frozen == nil ? 0 : trained, optimizer: 3 * trained,
                                 activations: TrainingModel.activationBytes(config: modelConfig, batchSize: config.microBatchSize, seqLen: seqLen,
                                                                            loraRank: config.lora?.rank ?? 0, loraDropout: dropout != nil,
-                                                                           logitChunkRows: Self.logitChunkRows))
+                                                                           logitChunkRows: Self.logitChunkRows),
+                                process: processBefore)
         self.dropout = dropout
         try memory.check()
         var rng = SeededRandom(seed: config.seed)

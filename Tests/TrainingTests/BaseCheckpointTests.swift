@@ -134,6 +134,7 @@ final class BaseCheckpointTests: XCTestCase {
 
         let full = dir.appendingPathComponent("full").path
         let fullRun = try SFTRun(base: base, sequences: sequences, padToken: tokenizer.eosTokenIDs[0], config: config)
+        XCTAssertGreaterThan(fullRun.memory.process, 1_000_000, "the estimate counts what the process held before the model")
         XCTAssertEqual(try fullRun.run(), 2)
         try fullRun.save(to: full, chatTemplate: template, templateName: "test")
         let model = try Model.load(path: full)

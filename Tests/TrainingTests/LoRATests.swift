@@ -242,6 +242,20 @@ final class LoRATests: XCTestCase {
         let estimate = MemoryEstimate(weights: 4_000_000_000, adapters: 1_000_000, optimizer: 3_000_000, activations: 2_000_000_000)
         XCTAssertNoThrow(try estimate.check(available: 8_000_000_000))
         assertOneLine(try estimate.check(available: 1_000_000_000), ["needs ~6.00 GB", "only 1.00 GB is available"])
+        // What the process holds already counts too, and residentNow sees memory as it is touched.
+        var withProcess = estimate
+        withProcess.process = 500_000_000
+        XCTAssertEqual(withProcess.total, estimate.total + 500_000_000)
+        XCTAssertTrue(withProcess.description.contains("the process so far 0.50 GB"), withProcess.description)
+        let before = MemoryEstimate.residentNow
+        XCTAssertGreaterThan(before, 1_000_000)
+        let touched = 64 << 20
+        // Fresh pages from mmap (malloc may hand back pages an earlier test left resident).
+        let block = try XCTUnwrap(mmap(nil, touched, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0))
+        XCTAssertNotEqual(block, MAP_FAILED)
+        defer { munmap(block, touched) }
+        memset(block, 1, touched)
+        XCTAssertGreaterThan(MemoryEstimate.residentNow - before, touched * 9 / 10)
         // The counted activations are what a model allocates.
         let store = try ParameterStore(config: TinyConfigs.stablelm())
         let model = try TrainingModel(parameters: store, batchSize: 2, seqLen: 9)
