@@ -29,7 +29,7 @@ public final class Model: @unchecked Sendable {
         self.weights = interleave ? weights.interleaved(tied: config.tieWordEmbeddings) : weights
         self.path = path
         self.sources = sources
-        let (cos, sin) = Ops.ropeTables(positions: config.maxPositions, rotaryDim: config.rotaryDim, theta: config.ropeTheta)
+        let (cos, sin) = Ops.ropeTables(positions: config.maxPositions, inverseFrequencies: config.ropeInverseFrequencies)
         let shape = [config.maxPositions, config.rotaryDim / 2]
         ropeCos = FloatTensor(values: cos, shape: shape)
         ropeSin = FloatTensor(values: sin, shape: shape)
