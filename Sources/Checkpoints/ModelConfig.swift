@@ -196,9 +196,10 @@ public struct HFConfig: Codable, Sendable {
         default: throw CheckpointError.unknownArchitecture(path: path, name: type.isEmpty ? "(no model_type)" : type)
         }
         // transformers 5 nests the scaling in rope_parameters; older files have rope_scaling.
-        let names = { (p: RopeParameters?) in p?.rope_type ?? p?.type }
-        let scaling = try RopeScaling.resolve(names(rope_parameters) != nil ? rope_parameters : rope_scaling,
-                                              maxPositions: max_position_embeddings, path: path)
+        // Whichever names a type other than default (rope_parameters first).
+        let scaling = try RopeScaling.resolve([rope_parameters, rope_scaling].first { p in
+            (p?.rope_type ?? p?.type).map { $0 != "default" } ?? false
+        } ?? nil, maxPositions: max_position_embeddings, path: path)
         let hidden = try need(hidden_size, "hidden_size")
         let heads = try need(num_attention_heads, "num_attention_heads")
         guard heads > 0 else { throw CheckpointError.invalidConfig(path: path, what: "num_attention_heads must be positive") }

@@ -103,6 +103,29 @@ final class JapaneseFamiliesTests: XCTestCase {
         }
     }
 
+    /// `hayai quantize` writes linear scaling as llama.cpp's keys and reads it back (same logits as
+    /// transformers'); llama3 scaling (a rope_freqs tensor in llama.cpp's files) is refused, not dropped.
+    func testLinearRopeScalingSurvivesGGUFExportAndLlama3IsRefused() throws {
+        let folder = try variantFolder("llama-rope-linear-old")
+        // hayai writes only byte-level BPE vocabularies to GGUF; the weights and config are what is tested here.
+        try FileManager.default.removeItem(at: folder.appendingPathComponent("tokenizer.json"))
+        let gguf = folder.appendingPathComponent("out.gguf").path
+        try GGUFExport.quantize(input: folder.path, output: gguf, target: .f32)
+        XCTAssertEqual(try GGUFFile(path: gguf).string("llama.rope.scaling.type"), "linear")
+        let expected = try Expected(folder: Self.root.appendingPathComponent("variants/llama-rope-linear-old"))
+        let model = try Model.load(path: gguf)
+        XCTAssertEqual(model.config.ropeScaling, .linear(factor: 4))
+        for prompt in expected.prompts {
+            let logits = try InferenceSession(model: model).forward(prompt.ids, logits: .all)
+            let n = prompt.ids.count, vocab = model.config.vocabSize
+            XCTAssertLessThan(maxAbsDiff(logits[(n - 1) * vocab..<n * vocab], prompt.lastLogits[...]), 1e-4)
+        }
+        let llama3 = Self.root.appendingPathComponent("llama-spm").path
+        XCTAssertThrowsError(try GGUFExport.quantize(input: llama3, output: folder.appendingPathComponent("l3.gguf").path, target: .f32)) {
+            XCTAssertTrue("\($0)".contains("llama3 rope scaling"), "\($0)")
+        }
+    }
+
     /// Without the scaling the logits differ, so the tests above see it.
     func testRopeScalingChangesTheLogits() throws {
         let folder = try variantFolder("llama-rope-linear-old")
