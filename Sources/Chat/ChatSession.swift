@@ -142,7 +142,7 @@ public final class ChatSession {
             if out.hasSuffix("\u{FFFD}") { held = out; return true }
             return onText(out)
         }
-        var text = result.text
+        var text = template.answerText(result.text)
         let cut = [.maxTokens, .contextFull, .cancelled, .interrupted].contains(result.stopReason)
         if cut { text = text.droppingTrailingReplacementCharacters() }
         if !held.isEmpty {
