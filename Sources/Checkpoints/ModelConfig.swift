@@ -187,13 +187,18 @@ public struct HFConfig: Codable, Sendable {
             guard let v else { throw CheckpointError.invalidConfig(path: path, what: "missing \(key)") }
             return v
         }
-        let type = model_type ?? ""
+        // Without model_type, the class named in `architectures` (transformers' AutoModel names) tells.
+        let classes = ["StableLmForCausalLM": "stablelm", "GPTNeoXForCausalLM": "gpt_neox", "LlamaForCausalLM": "llama",
+                       "MistralForCausalLM": "mistral"]
+        let type = model_type ?? architectures?.lazy.compactMap { classes[$0] }.first ?? ""
         let arch: Architecture
         switch type {
         case "stablelm", "stablelm_epoch": arch = .stablelm
         case "gpt_neox": arch = .gptNeoX
         case "llama", "mistral": arch = .llama
-        default: throw CheckpointError.unknownArchitecture(path: path, name: type.isEmpty ? "(no model_type)" : type)
+        default:
+            let named = architectures.map { "(no model_type; architectures \($0.joined(separator: ", ")))" } ?? "(no model_type or architectures)"
+            throw CheckpointError.unknownArchitecture(path: path, name: type.isEmpty ? named : type)
         }
         // transformers 5 nests the scaling in rope_parameters; older files have rope_scaling.
         // Whichever names a type other than default (rope_parameters first).

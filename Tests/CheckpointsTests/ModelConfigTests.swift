@@ -108,9 +108,19 @@ final class ModelConfigTests: XCTestCase {
         let path = try write("bert.json", config)
         let error = assertCheckpointError(path, "unknown architecture 'bert' (supported: stablelm, gpt_neox, llama, mistral)") { _ = try resolve(path) }
         XCTAssertEqual(error, .unknownArchitecture(path: path, name: "bert"))
+        // Without model_type the architectures class decides, as transformers' Auto classes map it.
         config.removeValue(forKey: "model_type")
+        config["architectures"] = ["StableLmForCausalLM"]
+        XCTAssertEqual(try resolve(try write("stablelm-by-class.json", config)).architecture, .stablelm)
+        config["architectures"] = ["GPTNeoXForCausalLM"]
+        let neox = try write("neox-by-class.json", config)
+        assertCheckpointError(neox, "hidden_act 'silu' is not supported for gpt_neox") { _ = try resolve(neox) }
+        config["architectures"] = ["BertForMaskedLM"]
+        let bertClass = try write("bert-class.json", config)
+        assertCheckpointError(bertClass, "unknown architecture '(no model_type; architectures BertForMaskedLM)'") { _ = try resolve(bertClass) }
+        config.removeValue(forKey: "architectures")
         let none = try write("none.json", config)
-        assertCheckpointError(none, "unknown architecture '(no model_type)'") { _ = try resolve(none) }
+        assertCheckpointError(none, "unknown architecture '(no model_type or architectures)'") { _ = try resolve(none) }
     }
 
     /// A copy of a fixture GGUF with metadata set or removed.
