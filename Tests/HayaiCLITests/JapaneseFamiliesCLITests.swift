@@ -11,17 +11,11 @@ final class JapaneseFamiliesCLITests: XCTestCase {
     override func setUp() { scratch = Fixtures.temporaryDirectory("hayai-japanese-cli") }
     override func tearDown() { try? FileManager.default.removeItem(at: scratch) }
 
+    /// A writable copy of a folder of Tests/Fixtures/japanese.
     func copy(_ name: String) throws -> URL {
         let dst = scratch.appendingPathComponent(name)
         try FileManager.default.copyItem(at: Fixtures.japanese(name), to: dst)
         return dst
-    }
-
-    func expectOneLineError(_ args: [String], _ fragments: [String], file: StaticString = #filePath, line: UInt = #line) throws {
-        let r = try HayaiBinary.run(args)
-        XCTAssertEqual(r.status, 1, "exit status for \(args): stderr \(r.stderr)", file: file, line: line)
-        XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, "one line of error, got: \(r.stderr)", file: file, line: line)
-        for f in fragments { XCTAssertTrue(r.stderr.contains(f), "'\(f)' missing from: \(r.stderr)", file: file, line: line) }
     }
 
     func testRinnaStyleFolderGivesTransformersLogits() throws {
@@ -44,13 +38,13 @@ final class JapaneseFamiliesCLITests: XCTestCase {
         var config = try JSONSerialization.jsonObject(with: Data(contentsOf: configURL)) as! [String: Any]
         config["rope_scaling"] = ["type": "yarn", "factor": 4.0]
         try JSONSerialization.data(withJSONObject: config).write(to: configURL)
-        try expectOneLineError(["logits", folder.path, "--ids", "1,2", "--json"], [configURL.path, "rope type 'yarn' is not supported"])
+        try assertHayaiFailsWithOneLine(["logits", folder.path, "--ids", "1,2", "--json"], [configURL.path, "rope type 'yarn' is not supported"])
     }
 
     func testTokenizerClassWithoutItsFileIsOneLine() throws {
         let folder = try copy("gptneox-spm")
         try FileManager.default.removeItem(at: folder.appendingPathComponent("spiece.model"))
-        try expectOneLineError(["logits", folder.path, "--text", "東京", "--json"],
+        try assertHayaiFailsWithOneLine(["logits", folder.path, "--text", "東京", "--json"],
                                [folder.appendingPathComponent("tokenizer_config.json").path, "T5Tokenizer reads spiece.model"])
     }
 }
