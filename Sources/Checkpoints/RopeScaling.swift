@@ -38,6 +38,19 @@ public enum RopeScaling: Codable, Sendable, Equatable {
         }
     }
 
+    /// The keys transformers 5 writes in `rope_parameters` for this scaling (besides rope_theta and
+    /// partial_rotary_factor), so a checkpoint hayai writes keeps it.
+    public var configParameters: [String: Any] {
+        switch self {
+        case .none: return ["rope_type": "default"]
+        case .linear(let factor): return ["rope_type": "linear", "factor": factor]
+        case .dynamicNTK(let factor): return ["rope_type": "dynamic", "factor": factor]
+        case .llama3(let factor, let low, let high, let original):
+            return ["rope_type": "llama3", "factor": factor, "low_freq_factor": low, "high_freq_factor": high,
+                    "original_max_position_embeddings": original]
+        }
+    }
+
     /// Checks the parameters make sense; `path` names the file in the error.
     func validate(path: String) throws {
         func fail(_ what: String) -> CheckpointError { .invalidConfig(path: path, what: what) }
