@@ -136,13 +136,15 @@ public final class ChatSession {
         // A piece ending in U+FFFD may be a character cut off by the token limit (the generator
         // flushes incomplete bytes as U+FFFD): hold it until more text shows it was real.
         var held = ""
+        var markers = template.newline.map(NewlineMarkerStream.init(marker:))
         let result = try model.generate(prompt: tokens, options: options) { piece in
-            let out = held + piece
+            let out = held + (markers?.push(piece) ?? piece)
             held = ""
             if out.hasSuffix("\u{FFFD}") { held = out; return true }
-            return onText(out)
+            return out.isEmpty ? true : onText(out)
         }
-        var text = result.text
+        held += markers?.finish() ?? ""
+        var text = template.answerText(result.text)
         let cut = [.maxTokens, .contextFull, .cancelled, .interrupted].contains(result.stopReason)
         if cut { text = text.droppingTrailingReplacementCharacters() }
         if !held.isEmpty {

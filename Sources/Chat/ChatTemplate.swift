@@ -37,6 +37,9 @@ public struct ChatTemplate: Codable, Sendable, Equatable {
     public var stripContent: Bool
     /// Generation ends at these (in addition to the tokenizer's end-of-sequence tokens).
     public var stopStrings: [String]
+    /// How the format writes a new line inside a message (rinna's "<NL>": its tokenizer has no "\n");
+    /// nil: as "\n". Answers are turned back with `answerText`.
+    public var newline: String?
 
     enum CodingKeys: String, CodingKey {
         case name, description, detect, bos
@@ -44,20 +47,21 @@ public struct ChatTemplate: Codable, Sendable, Equatable {
         case systemPrefix = "system_prefix", systemSuffix = "system_suffix"
         case userPrefix = "user_prefix", userSuffix = "user_suffix", inputPrefix = "input_prefix"
         case assistantPrefix = "assistant_prefix", assistantHistoryPrefix = "assistant_history_prefix"
-        case assistantSuffix = "assistant_suffix", stripContent = "strip_content", stopStrings = "stop_strings"
+        case assistantSuffix = "assistant_suffix", stripContent = "strip_content", stopStrings = "stop_strings", newline
     }
 
     public init(name: String, description: String? = nil, detect: [String] = [], bos: BOSHandling = .tokenizer,
                 systemDefault: String? = nil, systemInFirstUser: Bool = false, systemPrefix: String = "",
                 systemSuffix: String = "", userPrefix: String = "", userSuffix: String = "", inputPrefix: String? = nil,
                 assistantPrefix: String = "", assistantHistoryPrefix: String? = nil, assistantSuffix: String = "",
-                stripContent: Bool = false, stopStrings: [String] = []) {
+                stripContent: Bool = false, stopStrings: [String] = [], newline: String? = nil) {
         self.name = name; self.description = description; self.detect = detect; self.bos = bos
         self.systemDefault = systemDefault; self.systemInFirstUser = systemInFirstUser
         self.systemPrefix = systemPrefix; self.systemSuffix = systemSuffix
         self.userPrefix = userPrefix; self.userSuffix = userSuffix; self.inputPrefix = inputPrefix
         self.assistantPrefix = assistantPrefix; self.assistantHistoryPrefix = assistantHistoryPrefix
         self.assistantSuffix = assistantSuffix; self.stripContent = stripContent; self.stopStrings = stopStrings
+        self.newline = newline
     }
 
     public init(from decoder: Decoder) throws {
@@ -78,6 +82,7 @@ public struct ChatTemplate: Codable, Sendable, Equatable {
         assistantSuffix = try c.decodeIfPresent(String.self, forKey: .assistantSuffix) ?? ""
         stripContent = try c.decodeIfPresent(Bool.self, forKey: .stripContent) ?? false
         stopStrings = try c.decodeIfPresent([String].self, forKey: .stopStrings) ?? []
+        newline = try c.decodeIfPresent(String.self, forKey: .newline)
     }
 
     /// The built-in plain completion format, used when prompts/ cannot be found.
@@ -94,7 +99,10 @@ public struct ChatTemplate: Codable, Sendable, Equatable {
     /// The rendered text in pieces, each marked as an answer of the assistant (what supervised
     /// fine-tuning trains on: the answer and its closing suffix) or not (everything the model reads).
     public func segments(system: String?, turns: [Turn], addGenerationPrompt: Bool = true) -> [(text: String, isAnswer: Bool)] {
-        func content(_ s: String) -> String { stripContent ? s.trimmingCharacters(in: .whitespacesAndNewlines) : s }
+        func content(_ s: String) -> String {
+            let text = stripContent ? s.trimmingCharacters(in: .whitespacesAndNewlines) : s
+            return newline.map { text.replacingOccurrences(of: "\n", with: $0) } ?? text
+        }
         let system = system.map(content).flatMap { $0.isEmpty ? nil : $0 }
         var pieces: [(text: String, isAnswer: Bool)] = []
         var text = ""
@@ -133,14 +141,21 @@ public struct ChatTemplate: Codable, Sendable, Equatable {
             }
             return out + "'"
         }
+        // rinna's <NL>: the template writes new lines in messages as the format does.
+        let content = newline.map { "message['content'].replace('\\n', \(literal($0)))" } ?? "message['content']"
         let system = systemDefault.map { "{% if messages[0]['role'] != 'system' %}{{ \(literal(systemPrefix + $0 + systemSuffix)) }}{% endif %}" } ?? ""
         return system
             + "{% for message in messages %}"
-            + "{% if message['role'] == 'system' %}{{ \(literal(systemPrefix)) + message['content'] + \(literal(systemSuffix)) }}"
-            + "{% elif message['role'] == 'user' %}{{ \(literal(userPrefix)) + message['content'] + \(literal(userSuffix)) }}"
-            + "{% elif message['role'] == 'assistant' %}{{ \(literal(assistantHistoryPrefix ?? assistantPrefix)) + message['content'] + \(literal(assistantSuffix)) }}"
+            + "{% if message['role'] == 'system' %}{{ \(literal(systemPrefix)) + \(content) + \(literal(systemSuffix)) }}"
+            + "{% elif message['role'] == 'user' %}{{ \(literal(userPrefix)) + \(content) + \(literal(userSuffix)) }}"
+            + "{% elif message['role'] == 'assistant' %}{{ \(literal(assistantHistoryPrefix ?? assistantPrefix)) + \(content) + \(literal(assistantSuffix)) }}"
             + "{% endif %}{% endfor %}"
             + "{% if add_generation_prompt %}{{ \(literal(assistantPrefix)) }}{% endif %}"
+    }
+
+    /// A generated answer as the user reads it: the format's newline marker back to "\n".
+    public func answerText(_ generated: String) -> String {
+        newline.map { generated.replacingOccurrences(of: $0, with: "\n") } ?? generated
     }
 
     /// Rendered text to token ids; special tokens written in the strings are matched inline.

@@ -62,7 +62,7 @@ extension GGUFFile {
         var eos: [Int] = []
         if let e = try int("tokenizer.ggml.eos_token_id") { eos.append(e) }
         if let e = try int("tokenizer.ggml.eot_token_id"), !eos.contains(e) { eos.append(e) }
-        let config = ModelConfig(
+        var config = ModelConfig(
             architecture: arch,
             vocabSize: embed.shape[0],
             hiddenSize: hidden,
@@ -87,7 +87,34 @@ extension GGUFFile {
             tieWordEmbeddings: tensorInfos[WeightRole.output.ggufName()] == nil,
             bosTokenID: try int("tokenizer.ggml.bos_token_id"),
             eosTokenIDs: eos)
+        config.ropeScaling = try ropeScaling(archName: archName)
         try config.validate(path: path)
         return config
+    }
+
+    /// llama.cpp's rope.scaling.type / factor (or the older rope.scale_linear); YaRN and LongRoPE are
+    /// errors, not ignored. (Llama 3.1's scaling comes as a rope_freqs tensor, which hayai does not read.)
+    private func ropeScaling(archName: String) throws -> RopeScaling {
+        let key = "\(archName).rope.scaling.type", factorKey = "\(archName).rope.scaling.factor"
+        func factor(_ key: String) throws -> Double? {
+            guard let value = metadata[key] else { return nil }
+            guard let v = value.floatValue else { throw CheckpointError.invalidConfig(path: file.path, what: "\(key) is \(value), expected a number") }
+            return v
+        }
+        if tensorInfos["rope_freqs.weight"] != nil {
+            throw CheckpointError.invalidConfig(path: file.path, what: "rope_freqs.weight (Llama 3.1 rope scaling in GGUF) is not supported")
+        }
+        guard let value = metadata[key] else {
+            if let f = try factor("\(archName).rope.scale_linear"), f != 1 { return .linear(factor: f) }
+            return .none
+        }
+        switch value.stringValue {
+        case "none"?: return .none
+        case "linear"?:
+            guard let f = try factor(factorKey) else { throw CheckpointError.invalidConfig(path: file.path, what: "\(key) linear without \(factorKey)") }
+            return .linear(factor: f)
+        default:
+            throw CheckpointError.invalidConfig(path: file.path, what: "\(key) \(value) is not supported (hayai implements none and linear in GGUF)")
+        }
     }
 }

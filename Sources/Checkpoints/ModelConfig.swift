@@ -49,6 +49,8 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     /// Mistral's sliding-window attention: a query sees only the last `slidingWindow` positions
     /// (itself included); nil sees every earlier position.
     public var slidingWindow: Int? = nil
+    /// RoPE frequency scaling (config.json's rope_parameters / rope_scaling, GGUF's rope.scaling.*).
+    public var ropeScaling: RopeScaling = .none
 
     public init(architecture: Architecture, vocabSize: Int, hiddenSize: Int, intermediateSize: Int, numLayers: Int,
                 numHeads: Int, numKVHeads: Int, headDim: Int? = nil, maxPositions: Int, norm: NormKind, normEps: Float,
@@ -108,7 +110,11 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         }
         guard maxPositions > 0 else { throw fail("max_position_embeddings must be positive") }
         if let w = slidingWindow, w <= 0 { throw fail("sliding_window \(w) must be positive") }
+        try ropeScaling.validate(path: path)
     }
+
+    /// Inverse frequencies of the rotary pairs with the scaling applied: (rotaryDim / 2).
+    public var ropeInverseFrequencies: [Float] { ropeScaling.inverseFrequencies(rotaryDim: rotaryDim, theta: ropeTheta) }
 
     /// The first key position the query at `position` attends to (transformers' sliding-window
     /// mask keeps key j when j > position - sliding_window).
@@ -169,6 +175,10 @@ public struct HFConfig: Codable, Sendable {
         public var partial_rotary_factor: Double?
         public var rope_type: String?
         public var type: String?
+        public var factor: Double?
+        public var low_freq_factor: Double?
+        public var high_freq_factor: Double?
+        public var original_max_position_embeddings: Int?
     }
 
     /// Token ids may be one number or a list of them.
@@ -202,17 +212,24 @@ public struct HFConfig: Codable, Sendable {
             guard let v else { throw CheckpointError.invalidConfig(path: path, what: "missing \(key)") }
             return v
         }
-        let type = model_type ?? ""
+        // Without model_type, the class named in `architectures` (transformers' AutoModel names) tells.
+        let classes = ["StableLmForCausalLM": "stablelm", "GPTNeoXForCausalLM": "gpt_neox", "LlamaForCausalLM": "llama",
+                       "MistralForCausalLM": "mistral"]
+        let type = model_type ?? architectures?.lazy.compactMap { classes[$0] }.first ?? ""
         let arch: Architecture
         switch type {
         case "stablelm", "stablelm_epoch": arch = .stablelm
         case "gpt_neox": arch = .gptNeoX
         case "llama", "mistral": arch = .llama
-        default: throw CheckpointError.unknownArchitecture(path: path, name: type.isEmpty ? "(no model_type)" : type)
+        default:
+            let named = architectures.map { "(no model_type; architectures \($0.joined(separator: ", ")))" } ?? "(no model_type or architectures)"
+            throw CheckpointError.unknownArchitecture(path: path, name: type.isEmpty ? named : type)
         }
-        if let rt = (rope_parameters?.rope_type ?? rope_parameters?.type ?? rope_scaling?.rope_type ?? rope_scaling?.type), rt != "default" {
-            throw CheckpointError.invalidConfig(path: path, what: "rope type '\(rt)' is not supported (only default RoPE)")
-        }
+        // transformers 5 nests the scaling in rope_parameters; older files have rope_scaling.
+        // Whichever names a type other than default (rope_parameters first).
+        let scaling = try RopeScaling.resolve([rope_parameters, rope_scaling].first { p in
+            (p?.rope_type ?? p?.type).map { $0 != "default" } ?? false
+        } ?? nil, maxPositions: max_position_embeddings, path: path)
         let hidden = try need(hidden_size, "hidden_size")
         let heads = try need(num_attention_heads, "num_attention_heads")
         guard heads > 0 else { throw CheckpointError.invalidConfig(path: path, what: "num_attention_heads must be positive") }
@@ -259,6 +276,7 @@ public struct HFConfig: Codable, Sendable {
             bosTokenID: bos_token_id?.values.first,
             eosTokenIDs: eos_token_id?.values ?? [])
         if type == "mistral" { config.slidingWindow = sliding_window }
+        config.ropeScaling = scaling
         try config.validate(path: path)
         return config
     }

@@ -197,6 +197,9 @@ public enum GGUFExport {
         }
         let tensors = planned.sorted { $0.order < $1.order }.map(\.tensor)
         let parameters = tensors.reduce(0) { $0 + $1.shape.reduce(1, *) }
+        if case .llama3 = c.ropeScaling {
+            throw CheckpointError.invalidConfig(path: folder, what: "llama3 rope scaling (a rope_freqs tensor in GGUF) cannot be written by hayai")
+        }
         var metadata = architectureMetadata(c, folder: folder, parameters: parameters, target: target)
         metadata += try tokenizerMetadata(folder: folder, config: c)
         metadata.append(("general.quantization_version", .uint32(2)))
@@ -305,6 +308,10 @@ public enum GGUFExport {
             f("rope.freq_base", c.ropeTheta); f("attention.layer_norm_rms_epsilon", c.normEps)
             if c.headDim != c.hiddenSize / c.numHeads { u("attention.key_length", c.headDim); u("attention.value_length", c.headDim) }
             u("vocab_size", c.vocabSize); u("rope.dimension_count", c.rotaryDim)
+        }
+        // Linear scaling as llama.cpp's converter writes it; dynamic NTK equals the default within the context.
+        if case .linear(let factor) = c.ropeScaling {
+            m.append(("\(arch).rope.scaling.type", .string("linear"))); f("rope.scaling.factor", Float(factor))
         }
         // The converter's GPT-NeoX writes no file type; llama-quantize appends one (after the
         // quantization version) to the types only it produces.

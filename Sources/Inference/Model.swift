@@ -74,7 +74,7 @@ public final class Model: @unchecked Sendable {
         let sources = try safetensorsFiles(in: folder).map { try SafetensorsFile(path: $0) as TensorSource }
         let weights = try WeightLookup(sources: sources, isGGUF: false, config: config,
                                        path: sources.count == 1 ? sources[0].path : folder).load()
-        let tokenizer = TokenizerLoader.hasTokenizer(folder: folder) ? try TokenizerLoader.load(folder: folder) : nil
+        let tokenizer = try TokenizerLoader.loadIfPresent(folder: folder)
         return Model(config: config, weights: weights, path: folder, sources: sources, tokenizer: tokenizer)
     }
 

@@ -43,7 +43,7 @@ public final class InferenceSession {
         self.attention = CachedAttention(cache: cache, heads: c.numHeads, kvHeads: c.numKVHeads, headDim: c.headDim,
                                          slidingWindow: c.slidingWindow, batch: self.batchSize,
                                          pool: pool)
-        let (cos, sin) = Ops.ropeTables(positions: ctx, rotaryDim: c.rotaryDim, theta: c.ropeTheta)
+        let (cos, sin) = Ops.ropeTables(positions: ctx, inverseFrequencies: c.ropeInverseFrequencies)
         ropeCos = FloatTensor(values: cos, shape: [ctx, c.rotaryDim / 2])
         ropeSin = FloatTensor(values: sin, shape: [ctx, c.rotaryDim / 2])
         self.decoder = DecoderForward(plan: model.plan, ropeCos: ropeCos.pointer, ropeSin: ropeSin.pointer, pool: pool)

@@ -101,10 +101,14 @@ public enum Ops {
     /// cos/sin tables for positions 0..<positions: (positions, rotaryDim/2), computed like HF
     /// (inv_freq in float32 from theta^(-2i/d), angle = pos · inv_freq in float32).
     public static func ropeTables(positions: Int, rotaryDim: Int, theta: Float) -> (cos: [Float], sin: [Float]) {
-        let half = rotaryDim / 2
+        let invFreq = (0..<rotaryDim / 2).map { i in 1 / Float(pow(Double(theta), Double(2 * i) / Double(rotaryDim))) }
+        return ropeTables(positions: positions, inverseFrequencies: invFreq)
+    }
+
+    /// The same from given inverse frequencies (scaled RoPE): (positions, invFreq.count).
+    public static func ropeTables(positions: Int, inverseFrequencies invFreq: [Float]) -> (cos: [Float], sin: [Float]) {
+        let half = invFreq.count
         var cosT = [Float](repeating: 0, count: positions * half), sinT = cosT
-        var invFreq = [Float](repeating: 0, count: half)
-        for i in 0..<half { invFreq[i] = 1 / Float(pow(Double(theta), Double(2 * i) / Double(rotaryDim))) }
         for p in 0..<positions {
             for i in 0..<half {
                 let angle = Float(p) * invFreq[i]

@@ -25,6 +25,22 @@ public enum TokenizerLoader {
             || SentencePieceModelLoading.modelFile(in: url) != nil
     }
 
+    /// The folder's tokenizer, or nil when it has none and no tokenizer_config.json names a tokenizer class.
+    /// A class named without the files it reads (transformers' T5Tokenizer: spiece.model, LlamaTokenizer(Fast):
+    /// tokenizer.model, PreTrainedTokenizerFast: tokenizer.json) is a one-line error naming them.
+    public static func loadIfPresent(folder: String) throws -> Tokenizer? {
+        if hasTokenizer(folder: folder) { return try load(folder: folder) }
+        let configPath = URL(fileURLWithPath: folder).appendingPathComponent("tokenizer_config.json").path
+        guard let name = try HuggingFaceTokenizerFile.optionalJSONObject(configPath)?["tokenizer_class"] as? String else { return nil }
+        let reads: String
+        switch name.hasSuffix("Fast") ? String(name.dropLast(4)) : name {
+        case "T5Tokenizer": reads = "spiece.model (or tokenizer.json)"
+        case "LlamaTokenizer", "CodeLlamaTokenizer", "GemmaTokenizer": reads = "tokenizer.model (or tokenizer.json)"
+        default: reads = "tokenizer.json"
+        }
+        throw TokenizerError.missingFile(path: configPath, what: "tokenizer_class \(name) reads \(reads), which the folder does not have")
+    }
+
     /// Whether a parsed tokenizer.json is SentencePiece-style (Unigram, or BPE without a ByteLevel step).
     public static func isSentencePieceStyle(_ json: [String: Any]) -> Bool { HuggingFaceSentencePieceFile.isSentencePieceStyle(json) }
 

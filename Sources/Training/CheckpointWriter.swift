@@ -80,7 +80,7 @@ public struct CheckpointWriter {
         let c = parameters.config
         func number(_ x: Float) -> Double { Double("\(x)") ?? Double(x) }
         let fraction = c.headDim > 0 ? Double(c.rotaryDim) / Double(c.headDim) : 0
-        let rope: [String: Any] = ["rope_type": "default", "rope_theta": number(c.ropeTheta), "partial_rotary_factor": fraction]
+        let rope = c.ropeScaling.configParameters.merging(["rope_theta": number(c.ropeTheta), "partial_rotary_factor": fraction]) { a, _ in a }
         var json: [String: Any] = [
             "vocab_size": c.vocabSize, "hidden_size": c.hiddenSize, "intermediate_size": c.intermediateSize,
             "num_hidden_layers": c.numLayers, "num_attention_heads": c.numHeads,

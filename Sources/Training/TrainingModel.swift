@@ -69,7 +69,7 @@ public final class TrainingModel {
         self.seqLen = seqLen
         logitRows = Self.logitRows(batchSize * seqLen, chunk: logitChunkRows)
         acts = Activations(config: c, batch: batchSize, seqLen: seqLen, logitRows: logitRows)
-        let (cos, sin) = Ops.ropeTables(positions: seqLen, rotaryDim: c.rotaryDim, theta: c.ropeTheta)
+        let (cos, sin) = Ops.ropeTables(positions: seqLen, inverseFrequencies: c.ropeInverseFrequencies)
         ropeCos = FloatTensor(values: cos, shape: [seqLen, c.rotaryDim / 2])
         ropeSin = FloatTensor(values: sin, shape: [seqLen, c.rotaryDim / 2])
         // Packed or half-precision base matrices multiply on the pool; Float32 ones through BLAS's threads.

@@ -24,6 +24,15 @@ final class DetectionTests: XCTestCase {
         XCTAssertEqual(TemplateDetection.detect(source: jslm, library: library).template.name, "jslm-instruct")
     }
 
+    /// A template hayai writes for a format (train sft --template NAME) is recognised as that format again,
+    /// Japanese StableLM Beta's ahead of plain Llama 2 by its system prompt.
+    func testWrittenTemplatesOfTheJapaneseFormatsAreDetectedAgain() throws {
+        for name in ["rinna-instruction", "jslm-instruct-beta", "jslm-instruct", "llama2"] {
+            let source = try library.template(named: name).jinjaSource
+            XCTAssertEqual(TemplateDetection.detect(source: source, library: library).template.name, name, source)
+        }
+    }
+
     func testMissingOrUnknownTemplateFallsBackToPlainWithANotice() {
         let none = TemplateDetection.detect(source: nil, library: library)
         XCTAssertEqual(none.template.name, "plain")

@@ -14,7 +14,8 @@ final class TemplateRenderingTests: XCTestCase {
 
     func testEveryPromptsFileLoads() {
         XCTAssertEqual(library.problems, [])
-        XCTAssertEqual(library.names, ["chatml", "jslm-instruct", "jslm-instruct-alpha", "llama2", "plain", "stablelm-zephyr"])
+        XCTAssertEqual(library.names, ["chatml", "jslm-instruct", "jslm-instruct-alpha", "jslm-instruct-beta", "llama2", "plain", "rinna-instruction",
+                                       "stablelm-zephyr"])
     }
 
     func testChatMLRendersSystemTurnsAndGenerationPrompt() throws {
@@ -57,6 +58,29 @@ final class TemplateRenderingTests: XCTestCase {
         XCTAssertEqual(t.render(system: "Be brief.", turns: twoTurns),
                        "<s>[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST] Hello! </s><s>[INST] How are you? [/INST]")
         XCTAssertEqual(t.render(system: nil, turns: [Turn(user: " Hi ")]), "<s>[INST] Hi [/INST]")
+    }
+
+    /// rinna's model cards: "<NL>".join(f"{speaker}: {text}") + "<NL>システム: ", new lines in a message as <NL>.
+    func testRinnaFormatJoinsTurnsWithNLAndWritesNewLinesAsNL() throws {
+        let t = try library.template(named: "rinna-instruction")
+        XCTAssertEqual(t.render(system: nil, turns: [Turn(user: "日本の首都は？", assistant: "東京です。\n大きな都市です。"),
+                                                     Turn(user: "一行目\n二行目")]),
+                       "ユーザー: 日本の首都は？<NL>システム: 東京です。<NL>大きな都市です。<NL>ユーザー: 一行目<NL>二行目<NL>システム: ")
+        XCTAssertEqual(t.bos, .none)
+        XCTAssertEqual(t.answerText("はい。<NL>そうです。"), "はい。\nそうです。")
+        XCTAssertEqual(try library.template(named: "chatml").answerText("a<NL>b"), "a<NL>b", "only a format with a newline marker converts")
+        XCTAssertTrue(t.jinjaSource.contains("replace('\\n', '<NL>')"), t.jinjaSource)
+    }
+
+    /// Japanese StableLM Instruct Beta's build_prompt: "<s>[INST] <<SYS>>\n" + system + "\n<<SYS>>\n\n" + query + "\n\n" + inputs + " [/INST] ".
+    func testJapaneseStableLMBetaMatchesTheModelCardsBuildPrompt() throws {
+        let t = try library.template(named: "jslm-instruct-beta")
+        let sys = try XCTUnwrap(t.systemDefault)
+        XCTAssertEqual(sys, "あなたは役立つアシスタントです。")
+        XCTAssertEqual(t.render(system: sys, turns: [Turn(user: "与えられたことわざの意味を小学生でも分かるように教えてください。", input: "情けは人のためならず")]),
+                       "<s>[INST] <<SYS>>\nあなたは役立つアシスタントです。\n<<SYS>>\n\n与えられたことわざの意味を小学生でも分かるように教えてください。"
+                       + "\n\n情けは人のためならず [/INST] ")
+        XCTAssertEqual(t.bos, .none)
     }
 
     func testPlainJoinsTheTextForCompletion() throws {

@@ -108,9 +108,19 @@ final class ModelConfigTests: XCTestCase {
         let path = try write("bert.json", config)
         let error = assertCheckpointError(path, "unknown architecture 'bert' (supported: stablelm, gpt_neox, llama, mistral)") { _ = try resolve(path) }
         XCTAssertEqual(error, .unknownArchitecture(path: path, name: "bert"))
+        // Without model_type the architectures class decides, as transformers' Auto classes map it.
         config.removeValue(forKey: "model_type")
+        config["architectures"] = ["StableLmForCausalLM"]
+        XCTAssertEqual(try resolve(try write("stablelm-by-class.json", config)).architecture, .stablelm)
+        config["architectures"] = ["GPTNeoXForCausalLM"]
+        let neox = try write("neox-by-class.json", config)
+        assertCheckpointError(neox, "hidden_act 'silu' is not supported for gpt_neox") { _ = try resolve(neox) }
+        config["architectures"] = ["BertForMaskedLM"]
+        let bertClass = try write("bert-class.json", config)
+        assertCheckpointError(bertClass, "unknown architecture '(no model_type; architectures BertForMaskedLM)'") { _ = try resolve(bertClass) }
+        config.removeValue(forKey: "architectures")
         let none = try write("none.json", config)
-        assertCheckpointError(none, "unknown architecture '(no model_type)'") { _ = try resolve(none) }
+        assertCheckpointError(none, "unknown architecture '(no model_type or architectures)'") { _ = try resolve(none) }
     }
 
     /// A copy of a fixture GGUF with metadata set or removed.
@@ -226,6 +236,71 @@ final class ModelConfigTests: XCTestCase {
         yarn["rope_parameters"] = ["rope_type": "yarn", "rope_theta": 10000.0, "factor": 4.0]
         let path = try write("yarn.json", yarn)
         assertCheckpointError(path, "rope type 'yarn' is not supported") { _ = try resolve(path) }
+    }
+
+    /// rope_scaling (older files) and rope_parameters (transformers 5) resolve to the same scaling; an
+    /// unknown type or a missing parameter is a one-line error naming it, never ignored.
+    func testRopeScalingFromBothNestingsAndItsErrors() throws {
+        var old = try json("stablelm-tiny")
+        old["rope_scaling"] = ["type": "linear", "factor": 2.0]
+        XCTAssertEqual(try resolve(try write("linear-old.json", old)).ropeScaling, .linear(factor: 2))
+        var nested = try json("stablelm-tiny")
+        nested["rope_parameters"] = ["rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0, "low_freq_factor": 1.0,
+                                     "high_freq_factor": 4.0, "original_max_position_embeddings": 8192]
+        let llama3 = try resolve(try write("llama3.json", nested))
+        XCTAssertEqual(llama3.ropeScaling, .llama3(factor: 8, lowFrequencyFactor: 1, highFrequencyFactor: 4, originalContext: 8192))
+        XCTAssertEqual(llama3.ropeTheta, 500000)
+        var dynamic = try json("stablelm-tiny")
+        dynamic["rope_scaling"] = ["rope_type": "dynamic", "factor": 2.0]
+        XCTAssertEqual(try resolve(try write("dynamic.json", dynamic)).ropeScaling, .dynamicNTK(factor: 2))
+        let cases: [([String: Any], String)] = [
+            (["type": "longrope", "factor": 2.0], "rope type 'longrope' is not supported (hayai implements default, linear, dynamic, llama3)"),
+            (["type": "linear"], "rope type 'linear' without a factor"),
+            (["rope_type": "linear", "factor": 0.0], "rope scaling factor 0.0 must be positive"),
+            (["rope_type": "llama3", "factor": 8.0], "rope type 'llama3' needs low_freq_factor and high_freq_factor"),
+            (["rope_type": "llama3", "factor": 8.0, "low_freq_factor": 4.0, "high_freq_factor": 1.0, "original_max_position_embeddings": 8],
+             "llama3 rope scaling needs 0 < low_freq_factor 4.0 < high_freq_factor 1.0"),
+        ]
+        for (i, (scaling, problem)) in cases.enumerated() {
+            var config = try json("stablelm-tiny")
+            config["rope_scaling"] = scaling
+            let path = try write("rope\(i).json", config)
+            assertCheckpointError(path, "invalid config: " + problem) { _ = try resolve(path) }
+        }
+    }
+
+    /// Llama 3.1's frequencies (transformers' _compute_llama3_parameters with head_dim 8, θ 10000, original
+    /// context 16, factors 8 / 1 / 4): wavelengths above 16 (62.8 and beyond) divided by 8, 2π (between 4
+    /// and 16) blended; linear divides all; dynamic NTK is the default within max_position_embeddings.
+    func testScaledInverseFrequencies() {
+        let base: [Float] = [1, 0.1, 0.01, 0.001]
+        let llama3 = RopeScaling.llama3(factor: 8, lowFrequencyFactor: 1, highFrequencyFactor: 4, originalContext: 16)
+            .inverseFrequencies(rotaryDim: 8, theta: 10000)
+        let s = (16 / (2 * Double.pi) - 1) / 3
+        XCTAssertEqual(Double(llama3[0]), (1 - s) / 8 + s, accuracy: 1e-6)
+        for (got, want) in zip(llama3.dropFirst(), base.dropFirst().map { $0 / 8 }) { XCTAssertEqual(got, want, accuracy: want * 1e-6) }
+        let kept = RopeScaling.llama3(factor: 8, lowFrequencyFactor: 1, highFrequencyFactor: 4, originalContext: 64)
+            .inverseFrequencies(rotaryDim: 2, theta: 10000)
+        XCTAssertEqual(kept, [1], "wavelength 2π is below 64 / 4: kept")
+        let linear = RopeScaling.linear(factor: 4).inverseFrequencies(rotaryDim: 8, theta: 10000)
+        for (got, want) in zip(linear, base.map { $0 / 4 }) { XCTAssertEqual(got, want, accuracy: want * 1e-6) }
+        XCTAssertEqual(RopeScaling.dynamicNTK(factor: 2).inverseFrequencies(rotaryDim: 8, theta: 10000),
+                       RopeScaling.none.inverseFrequencies(rotaryDim: 8, theta: 10000))
+    }
+
+    func testGGUFRopeScalingKeys() throws {
+        let linear = try editedGGUF("stablelm-tiny", "linear.gguf", set: ["stablelm.rope.scaling.type": .string("linear"),
+                                                                          "stablelm.rope.scaling.factor": .float32(4)])
+        XCTAssertEqual(try GGUFFile(path: linear).modelConfig().ropeScaling, .linear(factor: 4))
+        let scaleLinear = try editedGGUF("stablelm-tiny", "scale-linear.gguf", set: ["stablelm.rope.scale_linear": .float32(2)])
+        XCTAssertEqual(try GGUFFile(path: scaleLinear).modelConfig().ropeScaling, .linear(factor: 2))
+        let none = try editedGGUF("stablelm-tiny", "none.gguf", set: ["stablelm.rope.scaling.type": .string("none")])
+        XCTAssertEqual(try GGUFFile(path: none).modelConfig().ropeScaling, RopeScaling.none)
+        let yarn = try editedGGUF("stablelm-tiny", "yarn.gguf", set: ["stablelm.rope.scaling.type": .string("yarn"),
+                                                                      "stablelm.rope.scaling.factor": .float32(4)])
+        assertCheckpointError(yarn, "stablelm.rope.scaling.type string(\"yarn\") is not supported") { _ = try GGUFFile(path: yarn).modelConfig() }
+        let noFactor = try editedGGUF("stablelm-tiny", "nofactor.gguf", set: ["stablelm.rope.scaling.type": .string("linear")])
+        assertCheckpointError(noFactor, "linear without stablelm.rope.scaling.factor") { _ = try GGUFFile(path: noFactor).modelConfig() }
     }
 
     func testMalformedAndMissingFiles() throws {

@@ -12,3 +12,12 @@ public func assertOneLineError<E: Error, T>(_ path: String, _ fragment: String, 
         XCTAssertFalse(message.contains("\n"), "message is not one line: \(message)", file: file, line: line)
     }
 }
+
+/// Runs the built `hayai` with `arguments` and checks the bad-input contract: exit status 1 and one line
+/// on stderr containing every `fragment`.
+public func assertHayaiFailsWithOneLine(_ arguments: [String], _ fragments: [String], file: StaticString = #filePath, line: UInt = #line) throws {
+    let r = try HayaiBinary.run(arguments)
+    XCTAssertEqual(r.status, 1, "exit status for \(arguments): stderr \(r.stderr)", file: file, line: line)
+    XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, "one line of error, got: \(r.stderr)", file: file, line: line)
+    for f in fragments { XCTAssertTrue(r.stderr.contains(f), "'\(f)' missing from: \(r.stderr)", file: file, line: line) }
+}

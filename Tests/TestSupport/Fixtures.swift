@@ -19,6 +19,12 @@ public enum Fixtures {
         return repoRoot.deletingLastPathComponent().appendingPathComponent("shared")
     }()
 
+    /// The tiny Japanese-family checkpoints and tokenizers committed in the repository
+    /// (Tests/Fixtures/japanese, written by scripts/generate-japanese-fixtures).
+    public static func japanese(_ relative: String) -> URL {
+        repoRoot.appendingPathComponent("Tests/Fixtures/japanese").appendingPathComponent(relative)
+    }
+
     public static func fixture(_ relative: String) -> URL { shared.appendingPathComponent("fixtures").appendingPathComponent(relative) }
     public static func data(_ relative: String) -> URL { shared.appendingPathComponent("data").appendingPathComponent(relative) }
 

@@ -120,19 +120,30 @@ final class SentencePieceModelFileTests: XCTestCase {
         XCTAssertEqual(ok.encode("ab", addSpecialTokens: false), [3, 4])
     }
 
-    func testUnknownTokenizerClassAndT5SentinelsAreRejected() throws {
+    func testUnknownTokenizerClassT5SentinelsAndLowerCasingAreRejected() throws {
         try Data(MiniModelProto().serialized()).write(to: folder.appendingPathComponent("tokenizer.model"))
         let config = folder.appendingPathComponent("tokenizer_config.json")
         try Data(#"{"tokenizer_class": "AlbertTokenizer"}"#.utf8).write(to: config)
         assertTokenizerError(config.path, "tokenizer_class 'AlbertTokenizer'") { try TokenizerLoader.load(folder: folder.path) }
         try Data(#"{"tokenizer_class": "T5Tokenizer", "extra_ids": 100}"#.utf8).write(to: config)
         assertTokenizerError(config.path, "extra_ids = 100") { try TokenizerLoader.load(folder: folder.path) }
-        try Data(#"{"tokenizer_class": "LlamaTokenizer", "legacy": false}"#.utf8).write(to: config)
-        assertTokenizerError(config.path, "legacy = false") { try TokenizerLoader.load(folder: folder.path) }
         try Data(#"{"tokenizer_class": "T5Tokenizer", "do_lower_case": true}"#.utf8).write(to: config)
         assertTokenizerError(config.path, "do_lower_case") { try TokenizerLoader.load(folder: folder.path) }
         try Data(#"{"tokenizer_class": "T5Tokenizer", "do_lower_case": false, "legacy": true}"#.utf8).write(to: config)
         XCTAssertNoThrow(try TokenizerLoader.load(folder: folder.path))
+    }
+
+    /// LlamaTokenizer's legacy flag (transformers 5: false unless the config says true): without it the
+    /// text after a special token written in the input gets no dummy prefix ("▁a" is 3, "a" is 5).
+    func testLlamaLegacyFalseGivesNoDummyPrefixAfterASpecialToken() throws {
+        try Data(MiniModelProto().serialized()).write(to: folder.appendingPathComponent("tokenizer.model"))
+        let config = folder.appendingPathComponent("tokenizer_config.json")
+        try Data(#"{"tokenizer_class": "LlamaTokenizer", "legacy": false}"#.utf8).write(to: config)
+        XCTAssertEqual(try TokenizerLoader.load(folder: folder.path).encode("a</s>a", addSpecialTokens: false), [3, 2, 5])
+        try Data(#"{"tokenizer_class": "LlamaTokenizer", "legacy": true}"#.utf8).write(to: config)
+        XCTAssertEqual(try TokenizerLoader.load(folder: folder.path).encode("a</s>a", addSpecialTokens: false), [3, 2, 3])
+        try Data(#"{"tokenizer_class": "T5Tokenizer", "legacy": false}"#.utf8).write(to: config)
+        XCTAssertEqual(try TokenizerLoader.load(folder: folder.path).encode("a</s>a", addSpecialTokens: false), [3, 2, 3])
     }
 }
 

@@ -97,6 +97,17 @@ final class SentencePieceTokenizerJSONTests: XCTestCase {
         assertMatchesTokenizers(tokenizer, answers, all, "unigram")
     }
 
+    /// transformers 5's T5Tokenizer layout (rinna): Unigram, the .model's nmt_nfkc charsmap as a Precompiled
+    /// normalizer (per grapheme, as tokenizers applies it), WhitespaceSplit, Metaspace on every word.
+    func testT5StyleTokenizerJSONWithTheModelsPrecompiledCharsmapMatchesTokenizers() throws {
+        let model = try SentencePieceReference.modelFolder().appendingPathComponent("kyoto_ja_unigram_8000.model")
+        let all = try SentencePieceTestStrings.all()
+        let (out, answers) = try build("t5", source: ["model": model.path], texts: all)
+        let json = try Fixtures.json(out.appendingPathComponent("tokenizer.json")) as! [String: Any]
+        XCTAssertEqual((json["normalizer"] as? [String: Any])?["type"] as? String, "Precompiled")
+        assertMatchesTokenizers(try TokenizerLoader.load(folder: out.path), answers, all, "t5")
+    }
+
     func testStreamingDecodesTheLlamaFileWithoutSplittingCharacters() throws {
         let text = "吾輩は猫である。🦙 and 𠀋"
         let (out, _) = try build("legacy", source: ["pieces": try llamaPieces()], texts: [text])
@@ -127,7 +138,9 @@ final class SentencePieceTokenizerJSONTests: XCTestCase {
         let cases: [(String, String)] = [
             (#"{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [], "byte_fallback": true}, "decoder": {"type": "CTC"}}"#, "decoder 'CTC'"),
             (#"{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [], "dropout": 0.1}}"#, "BPE dropout"),
-            (#"{"model": {"type": "Unigram", "vocab": [["a", -1.0]]}, "normalizer": {"type": "Precompiled", "precompiled_charsmap": ""}}"#, "normalizer 'Precompiled'"),
+            (#"{"model": {"type": "Unigram", "vocab": [["a", -1.0]]}, "normalizer": {"type": "BertNormalizer"}}"#, "normalizer 'BertNormalizer'"),
+            (#"{"model": {"type": "Unigram", "vocab": [["a", -1.0]]}, "normalizer": {"type": "Precompiled", "precompiled_charsmap": ""}}"#,
+             "Precompiled normalizer: precompiled_charsmap of 0 bytes"),
             (#"{"model": {"type": "Unigram", "vocab": [["a", -1.0]]}, "pre_tokenizer": {"type": "Metaspace", "prepend_scheme": "sometimes"}}"#, "prepend_scheme 'sometimes'"),
             (#"{"model": {"type": "Unigram", "vocab": [["a"]]}}"#, "not [piece, score]"),
         ]

@@ -151,6 +151,8 @@ enum HuggingFaceSentencePieceFile {
                                split: json["split"] as? Bool ?? true)]
         case "Split":
             return [.rule(try HuggingFaceTokenizerFile.splitRule(json, path: path))]
+        case "WhitespaceSplit":
+            return [.whitespaceSplit]
         case "Digits":
             return [.rule(json["individual_digits"] as? Bool == true ? .eachNumber : .numberRuns)]
         case "Sequence":

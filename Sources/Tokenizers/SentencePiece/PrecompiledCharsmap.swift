@@ -39,8 +39,11 @@ struct PrecompiledCharsmap {
     @inline(__always) private static func label(_ u: UInt32) -> UInt32 { u & (0x8000_0000 | 0xFF) }
     @inline(__always) private static func offset(_ u: UInt32) -> Int { Int((u >> 10) << ((u & (1 << 9)) >> 6)) }
 
-    /// The replacement for the longest rule matching at `bytes[start...]`, and how many bytes it covers.
-    func longestMatch(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> (replacement: UnsafeBufferPointer<UInt8>.SubSequence, length: Int)? {
+    /// The replacement for the longest rule matching at `bytes[start...]`, and how many bytes it covers
+    /// (sentencepiece's normalizer); `shortest` takes the shortest instead (Hugging Face tokenizers'
+    /// Precompiled normalizer takes the first result of the common-prefix search).
+    func longestMatch(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int,
+                      shortest: Bool = false) -> (replacement: UnsafeBufferPointer<UInt8>.SubSequence, length: Int)? {
         var nodePos = 0
         guard !units.isEmpty else { return nil }
         nodePos ^= Self.offset(units[0])
@@ -54,7 +57,10 @@ struct PrecompiledCharsmap {
             if Self.label(unit) != UInt32(b) { break }
             nodePos ^= Self.offset(unit)
             guard nodePos < units.count else { break }
-            if Self.hasLeaf(unit) { best = (Self.value(units[nodePos]), i + 1 - start) }
+            if Self.hasLeaf(unit) {
+                best = (Self.value(units[nodePos]), i + 1 - start)
+                if shortest { break }
+            }
             i += 1
         }
         // normalizer.cc ignores a rule whose offset is outside the replacement block.

@@ -105,18 +105,16 @@ struct UnigramEncoder {
 
 struct SentencePieceBPEEncoder {
     /// Normal, user-defined and unused pieces: what a merge may produce and a symbol may be output as.
-    private let pieces: [[UInt8]: Int]  // by bytes: String equality would merge canonically equivalent pieces
+    private let pieces: ByteTrie  // by bytes: String equality would merge canonically equivalent pieces
     private let scores: [Float]
     private let isUnused: [Bool]
     private let userDefined: ByteTrie
     private let unknownID: Int
 
     init(pieces list: [SentencePieceModelFile.Piece], unknownID: Int, userDefined: ByteTrie) {
-        var pieces: [[UInt8]: Int] = [:]
-        for (id, p) in list.enumerated() where p.type == .normal || p.type == .userDefined || p.type == .unused {
-            pieces[Array(p.text.utf8)] = id
-        }
-        self.pieces = pieces
+        // sentencepiece refuses duplicate pieces, so the first id of a text is its only one.
+        pieces = ByteTrie(list.enumerated().filter { $0.element.type == .normal || $0.element.type == .userDefined || $0.element.type == .unused }
+            .map { ($0.element.text, $0.offset) })
         scores = list.map(\.score)
         isUnused = list.map { $0.type == .unused }
         self.userDefined = userDefined
@@ -126,8 +124,9 @@ struct SentencePieceBPEEncoder {
     private struct Symbol { var start: Int; var count: Int; var previous: Int; var next: Int; var frozen: Bool }
     private struct Pair { var left: Int; var right: Int; var score: Float; var size: Int }
 
+    /// The piece that is exactly these bytes (a walk down the trie: no array per lookup).
     private func id(_ text: UnsafeBufferPointer<UInt8>, _ start: Int, _ count: Int) -> Int? {
-        pieces[Array(text[start..<start + count])]
+        pieces.value(of: text, from: start, count: count)
     }
 
     func encode(_ text: UnsafeBufferPointer<UInt8>) -> [SegmentedPiece] {

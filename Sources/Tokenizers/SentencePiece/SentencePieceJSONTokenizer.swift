@@ -11,6 +11,8 @@ public final class SentencePieceJSONTokenizer: Tokenizer, SpacePrefixing, @unche
     enum PreTokenizerStep {
         case metaspace(replacement: String, prepend: PrependScheme, split: Bool)
         case rule(PreTokenizerRule)
+        /// WhitespaceSplit (T5's): words between runs of Unicode white space, the space dropped.
+        case whitespaceSplit
     }
 
     enum DecoderStep {
@@ -141,6 +143,10 @@ public final class SentencePieceJSONTokenizer: Tokenizer, SpacePrefixing, @unche
                     var w = replacingBytes(word, " ", replacement)
                     if !hasBytePrefix(w, replacement) && (scheme == .always || (scheme == .first && atStart)) { w = replacement + w }
                     return split ? Self.splitBefore(replacement, w) : [w]
+                }
+            case .whitespaceSplit:
+                words = words.flatMap { word in
+                    word.unicodeScalars.split(whereSeparator: \.properties.isWhitespace).map { String(Substring($0)) }
                 }
             case .rule(let rule):
                 words = words.flatMap { word -> [String] in

@@ -1,6 +1,7 @@
-// Which .model file a folder holds and what transformers' slow tokenizer class adds around it:
+// Which .model file a folder holds and what transformers' tokenizer class adds around it:
 // T5Tokenizer (rinna's GPT-NeoX models) appends </s>, LlamaTokenizer prepends <s>, and
-// tokenizer_config.json's add_bos_token / add_eos_token override either.
+// tokenizer_config.json's add_bos_token / add_eos_token override either; LlamaTokenizer's `legacy`
+// decides whether text after a special token gets the dummy prefix.
 import Foundation
 
 enum SentencePieceModelLoading {
@@ -32,8 +33,13 @@ enum SentencePieceModelLoading {
         if config?["do_lower_case"] as? Bool == true {
             throw TokenizerError.unsupportedComponent(path: configPath, what: "do_lower_case = true over a SentencePiece .model")
         }
-        if tokenizerClass != nil, config?["legacy"] as? Bool == false {
-            throw TokenizerError.unsupportedComponent(path: configPath, what: "legacy = false (\(tokenizerClass!)'s non-legacy handling of text after special tokens)")
+        // transformers 5's LlamaTokenizer reads the .model's pieces into a Metaspace pre-tokenizer: no dummy
+        // prefix before text that starts with a space, and with legacy = false (its default; prepend_scheme
+        // "first") none after a special token written in the text. Its T5Tokenizer ignores the flag
+        // (WhitespaceSplit + Metaspace "always": every word gets its "▁", as sentencepiece does).
+        if tokenizerClass == "LlamaTokenizer" || tokenizerClass == "CodeLlamaTokenizer" || tokenizerClass == "GemmaTokenizer" {
+            options.dummyPrefixOnlyAtStart = !(config?["legacy"] as? Bool ?? false)
+            options.noDummyPrefixBeforeSpace = true
         }
         if let add = config?["add_bos_token"] as? Bool { options.addBOS = add }
         if let add = config?["add_eos_token"] as? Bool { options.addEOS = add }

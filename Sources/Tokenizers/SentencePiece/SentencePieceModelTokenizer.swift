@@ -12,7 +12,16 @@ public final class SentencePieceModelTokenizer: Tokenizer, SpacePrefixing, @unch
     public struct SpecialTokenOptions: Sendable {
         public var addBOS = false
         public var addEOS = false
-        public init(addBOS: Bool = false, addEOS: Bool = false) { self.addBOS = addBOS; self.addEOS = addEOS }
+        /// transformers' LlamaTokenizer with legacy = false: the dummy prefix goes only before text at the
+        /// start of the input, not before text that follows a special token written in it.
+        public var dummyPrefixOnlyAtStart = false
+        /// transformers' LlamaTokenizer (a Metaspace pre-tokenizer over the .model's pieces): no dummy
+        /// prefix before text that already starts with a space.
+        public var noDummyPrefixBeforeSpace = false
+        public init(addBOS: Bool = false, addEOS: Bool = false, dummyPrefixOnlyAtStart: Bool = false, noDummyPrefixBeforeSpace: Bool = false) {
+            self.addBOS = addBOS; self.addEOS = addEOS; self.dummyPrefixOnlyAtStart = dummyPrefixOnlyAtStart
+            self.noDummyPrefixBeforeSpace = noDummyPrefixBeforeSpace
+        }
     }
 
     private enum Segmenter {
@@ -38,6 +47,8 @@ public final class SentencePieceModelTokenizer: Tokenizer, SpacePrefixing, @unch
     private let segmenter: Segmenter
     private let inlineTokens: InlineTokenMatcher
     private let removesExtraWhitespaces: Bool
+    private let dummyPrefixOnlyAtStart: Bool
+    private let noDummyPrefixBeforeSpace: Bool
     private let vocabulary: [[UInt8]: Int]
 
     /// Reads a .model file.
@@ -59,6 +70,8 @@ public final class SentencePieceModelTokenizer: Tokenizer, SpacePrefixing, @unch
         addsEOS = options.addEOS && !eosTokenIDs.isEmpty
         addsSpacePrefix = model.normalizer.addDummyPrefix
         removesExtraWhitespaces = model.normalizer.removeExtraWhitespaces
+        dummyPrefixOnlyAtStart = options.dummyPrefixOnlyAtStart
+        noDummyPrefixBeforeSpace = options.noDummyPrefixBeforeSpace
 
         let unknownSurface = Array(model.unknownSurface.utf8)
         bytesByID = model.pieces.map { p in
@@ -108,19 +121,23 @@ public final class SentencePieceModelTokenizer: Tokenizer, SpacePrefixing, @unch
     public func encode(_ text: String, addSpecialTokens: Bool, parseSpecial: Bool) -> [Int] {
         var ids: [Int] = []
         if addSpecialTokens && addsBOS, let bos = bosTokenID { ids.append(bos) }
+        var atStart = true
         for fragment in inlineTokens.partition(Substring(text), parseSpecial: parseSpecial) {
             switch fragment {
             case .token(let id): ids.append(id)
-            case .text(let t): encodePlain(String(t), into: &ids)
+            case .text(let t):
+                let prefix = (atStart || !dummyPrefixOnlyAtStart) && !(noDummyPrefixBeforeSpace && t.first == " ")
+                encodePlain(String(t), dummyPrefix: prefix, into: &ids)
             }
+            atStart = false
         }
         if addSpecialTokens && addsEOS, let eos = eosTokenIDs.first { ids.append(eos) }
         return ids
     }
 
     /// sentencepiece's EncodeAsIds of one text.
-    private func encodePlain(_ text: String, into ids: inout [Int]) {
-        let normalized = normalizer.normalize(text)
+    private func encodePlain(_ text: String, dummyPrefix: Bool, into ids: inout [Int]) {
+        let normalized = normalizer.normalize(text, dummyPrefix: dummyPrefix)
         normalized.withUnsafeBufferPointer { buffer in
             let segments: [SegmentedPiece]
             switch segmenter {

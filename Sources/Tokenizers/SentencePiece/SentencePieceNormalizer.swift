@@ -40,12 +40,14 @@ struct SentencePieceNormalizer {
         return UnsafeBufferPointer(p)
     }()
 
-    func normalize(_ text: String) -> [UInt8] {
+    /// `dummyPrefix: false` leaves out the space add_dummy_prefix puts in front (transformers' Llama
+    /// tokenizer with legacy = false, for text that does not start the input).
+    func normalize(_ text: String, dummyPrefix: Bool = true) -> [UInt8] {
         var input = Array(text.utf8)
-        return input.withUnsafeMutableBufferPointer { normalize(UnsafeBufferPointer($0)) }
+        return input.withUnsafeMutableBufferPointer { normalize(UnsafeBufferPointer($0), dummyPrefix: dummyPrefix) }
     }
 
-    func normalize(_ input: UnsafeBufferPointer<UInt8>) -> [UInt8] {
+    func normalize(_ input: UnsafeBufferPointer<UInt8>, dummyPrefix: Bool = true) -> [UInt8] {
         var position = 0
         if removeExtraWhitespaces {
             while position < input.count {
@@ -58,7 +60,7 @@ struct SentencePieceNormalizer {
         var out: [UInt8] = []
         out.reserveCapacity((input.count - position) * 3)
         func appendSpace() { if escapeWhitespaces { out += Self.spaceSymbol } else { out.append(0x20) } }
-        if addDummyPrefix { appendSpace() }
+        if addDummyPrefix && dummyPrefix { appendSpace() }
         var previousWasSpace = removeExtraWhitespaces
         while position < input.count {
             var (piece, length) = normalizePrefix(input, position)
