@@ -9,6 +9,8 @@ public enum InferenceError: Error, CustomStringConvertible, LocalizedError {
     case invalidSetting(String)
     /// A LoRA adapter (or its settings) that cannot be used; `path` names the file or option.
     case badAdapter(path: String, what: String)
+    /// Logits that are NaN or infinite (finite weights whose activations overflowed).
+    case nonFiniteLogits(path: String, position: Int)
 
     public var description: String {
         switch self {
@@ -19,6 +21,8 @@ public enum InferenceError: Error, CustomStringConvertible, LocalizedError {
         case .emptyInput: return "no input tokens"
         case .invalidSetting(let s): return s
         case .badAdapter(let p, let w): return "\(p): \(w)"
+        case .nonFiniteLogits(let p, let i):
+            return "\(p): the logits at position \(i) are not finite (NaN or infinity): the weights make the activations overflow"
         }
     }
     public var errorDescription: String? { description }

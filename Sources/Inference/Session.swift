@@ -123,6 +123,12 @@ public final class InferenceSession {
         case .last: decoder.logits(w, b.x + (t - 1) * hidden, rows: 1, normed: b.h, into: b.logits)
         case .all: decoder.logits(w, b.x, rows: t, normed: b.h, into: b.logits)
         }
+        // Finite weights can still overflow (FiniteScan checked them at load): NaN logits would be
+        // printed as null or sampled as token 0 without a word, so they are an error. One pass over the rows.
+        let vocab = model.config.vocabSize, rows = wanted == .all ? t : 1
+        if let i = FiniteScan.firstNonFinite(.f32, b.logits, elements: rows * vocab) {
+            throw InferenceError.nonFiniteLogits(path: model.path, position: p0 + (wanted == .all ? i / vocab : t - 1))
+        }
     }
 }
 

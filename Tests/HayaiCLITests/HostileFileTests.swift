@@ -212,6 +212,22 @@ final class HostileFileTests: XCTestCase {
         try expectError(["logits", gguf.path, "--ids", "1,2", "--json"], [gguf.path, "NaN or infinity"])
     }
 
+    func testFiniteWeightsThatOverflowGiveALogitsErrorNotNull() throws {
+        // Every value of the embedding near Float's largest: finite (the load-time scan passes), but the
+        // first LayerNorm's sums overflow, and the logits would be NaN.
+        let dir = try copyFixture("stablelm-tiny")
+        let st = dir.appendingPathComponent("model.safetensors")
+        var data = try Data(contentsOf: st)
+        let n = Int(data.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+        let header = try JSONSerialization.jsonObject(with: data[8..<8 + n]) as! [String: Any]
+        let offsets = (header["model.embed_tokens.weight"] as! [String: Any])["data_offsets"] as! [Int]
+        let huge = bytes(Float.greatestFiniteMagnitude / 2)
+        for p in stride(from: 8 + n + offsets[0], to: 8 + n + offsets[1], by: 4) { data.replaceSubrange(p..<p + 4, with: huge) }
+        try data.write(to: st)
+        try expectError(["logits", dir.path, "--ids", "1,2", "--json"], [dir.path, "the logits at position 1 are not finite"])
+        try expectError(["generate", dir.path, "-p", "hello", "-n", "2"], [dir.path, "are not finite"])
+    }
+
     func testAMissingLayerNormBiasIsAMissingTensorNotZeros() throws {
         let dir = try copyFixture("stablelm-tiny")
         let st = dir.appendingPathComponent("model.safetensors")

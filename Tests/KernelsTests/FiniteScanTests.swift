@@ -57,3 +57,36 @@ final class FiniteScanTests: XCTestCase {
         }
     }
 }
+
+/// Activations that overflowed (NaN, ±infinity) are quantized without trapping, to a NaN scale that
+/// carries the NaN into the product (found by `scripts/fuzz gguf`: Int8(NaN) trapped in quantizeBlockQ8_0).
+final class NonFiniteActivationTests: XCTestCase {
+    func testNonFiniteActivationsGiveANaNScaleNotATrap() throws {
+        // Q4_0 weights take Q8_0 activations, Q4_1 take Q8_1, Q4_K take Q8_K.
+        for type in [GGMLType.q4_0, .q4_1, .q4_K] {
+            let cols = 512
+            let weights = [UInt8](repeating: 0x11, count: type.byteCount(elements: cols)!)
+            try weights.withUnsafeBytes { raw in
+                let m = try QuantizedMatrix(type: type, rows: 1, cols: cols, data: raw.baseAddress!)
+                let act = m.activationType
+                for bad in [Float.nan, .infinity, -.infinity] {
+                    var x = (0..<cols).map { Float($0 % 7) - 3 }
+                    x[300] = bad
+                    var out = [UInt8](repeating: 0, count: m.activationRowBytes)
+                    x.withUnsafeBufferPointer { xs in out.withUnsafeMutableBytes { m.quantizeActivations(xs.baseAddress!, into: $0.baseAddress!) } }
+                    let block = 300 / act.blockSize, size = act.bytesPerBlock
+                    let scale: Float = out.withUnsafeBytes { p in
+                        act == .q8_K ? p.loadUnaligned(fromByteOffset: block * size, as: Float.self)
+                                     : Float(Float16(bitPattern: p.loadUnaligned(fromByteOffset: block * size, as: UInt16.self)))
+                    }
+                    XCTAssertTrue(scale.isNaN, "\(type) \(bad): scale \(scale)")
+                    // The other blocks are quantized as before: finite scales.
+                    let first: Float = out.withUnsafeBytes { p in
+                        act == .q8_K ? p.loadUnaligned(as: Float.self) : Float(Float16(bitPattern: p.loadUnaligned(as: UInt16.self)))
+                    }
+                    if block != 0 { XCTAssertTrue(first.isFinite && first != 0, "\(type) first block scale \(first)") }
+                }
+            }
+        }
+    }
+}

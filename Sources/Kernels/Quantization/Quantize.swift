@@ -69,24 +69,39 @@ public func quantizeReference(_ type: GGMLType, _ src: UnsafePointer<Float>, _ d
 /// C's `(int8_t)f` for the small positive values the 4/5-bit quantizers produce: truncation toward zero.
 @inline(__always) private func truncateToInt(_ f: Float) -> Int { Int(max(-128, min(127, f))) }
 
+/// The scale of a block of activations: absmax / 127, or NaN when the block holds NaN or infinity
+/// (activations that overflowed), so the product comes out NaN and the logits' finite check reports it.
+/// absMax alone would skip a NaN (max(0, .nan) is 0) and turn infinity into a scale of infinity.
+@inline(__always) private func activationScale(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+    var probe: Float = 0
+    for j in 0..<n { probe += x[j] * 0 }   // 0 for finite values, NaN for NaN or ±infinity
+    return probe == 0 ? absMax(x, n) / 127 : .nan
+}
+
+/// round(v) as a quant in -127...127; NaN (a non-finite activation, or 0 × an infinite inverse scale)
+/// gives 0 instead of trapping in Int8(_:).
+@inline(__always) private func roundedQuant(_ v: Float) -> Int8 {
+    v.isNaN ? 0 : Int8(max(-127, min(127, v.rounded())))
+}
+
 /// d = absmax / 127, q = round(x / d) (half away from zero, as C's roundf).
 @inline(__always) func quantizeBlockQ8_0(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
-    let d = absMax(x, 32) / 127
-    let id: Float = d != 0 ? 1 / d : 0
+    let d = activationScale(x, 32)
+    let id: Float = d.isFinite && d != 0 ? 1 / d : 0
     writeF16(y, 0, d)
     let qs = (y + 2).assumingMemoryBound(to: Int8.self)
-    for j in 0..<32 { qs[j] = Int8((x[j] * id).rounded()) }
+    for j in 0..<32 { qs[j] = roundedQuant(x[j] * id) }
 }
 
 /// Q8_0's quants plus s = d · Σq, the term the *_1 dot products need.
 @inline(__always) func quantizeBlockQ8_1(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
-    let d = absMax(x, 32) / 127
-    let id: Float = d != 0 ? 1 / d : 0
+    let d = activationScale(x, 32)
+    let id: Float = d.isFinite && d != 0 ? 1 / d : 0
     writeF16(y, 0, d)
     let qs = (y + 4).assumingMemoryBound(to: Int8.self)
     var sum = 0
     for j in 0..<32 {
-        qs[j] = Int8((x[j] * id).rounded())
+        qs[j] = roundedQuant(x[j] * id)
         sum += Int(qs[j])
     }
     writeF16(y, 2, Float(sum) * d)
@@ -277,14 +292,16 @@ private func quantizeBlockQ6_K(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawP
     let m = signedAbsMax(x, 256)
     let qs = (y + 4).assumingMemoryBound(to: Int8.self)
     let bsums = (y + 260).assumingMemoryBound(to: Int16.self)
-    if m == 0 {
-        y.storeBytes(of: Float(0), as: Float.self)
+    // A NaN or infinite activation: a NaN scale, so the product is NaN and the logits' check reports it.
+    let finite = activationScale(x, 256).isFinite
+    if m == 0 || !finite {
+        y.storeBytes(of: finite ? Float(0) : .nan, as: Float.self)
         for j in 0..<256 { qs[j] = 0 }
         for j in 0..<16 { bsums[j] = 0 }
         return
     }
     let iscale = -127 / m
-    for j in 0..<256 { qs[j] = Int8(min(127, nearestInt(iscale * x[j]))) }
+    for j in 0..<256 { qs[j] = Int8(max(-128, min(127, nearestInt(iscale * x[j])))) }
     for j in 0..<16 {
         var sum = 0
         for i in 0..<16 { sum += Int(qs[16 * j + i]) }
