@@ -156,6 +156,8 @@ public enum JSONLines {
         public private(set) var skipped: [BadLine] = []
         /// The number of the last line read.
         public var lineNumber: Int { lines.number }
+        /// Bytes of the file read so far (up to the end of the last line handed to `parse`).
+        public var bytesRead: Int { lines.offset }
 
         /// `parse` gets each non-blank line with its 1-based number and returns an item, nil for a good line the
         /// caller does not want, or throws `Problem`. `data`, when given, is read instead of the file.
