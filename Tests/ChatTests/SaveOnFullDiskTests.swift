@@ -6,35 +6,12 @@ import Chat
 import TestSupport
 
 final class SaveOnFullDiskTests: XCTestCase {
-    func mountTinyDisk() throws -> URL {
-        let dir = Fixtures.temporaryDirectory("hayai-tinydisk")
-        let mount = Process()
-        mount.executableURL = URL(fileURLWithPath: "/bin/mount")
-        mount.arguments = ["-t", "tmpfs", "-o", "size=32k", "tmpfs", dir.path]
-        mount.standardError = FileHandle.nullDevice
-        try mount.run()
-        mount.waitUntilExit()
-        guard mount.terminationStatus == 0 else {
-            try? FileManager.default.removeItem(at: dir)
-            throw XCTSkip("mounting a tmpfs is not permitted here (needs root); the full-disk save is not exercised")
-        }
-        addTeardownBlock {
-            let umount = Process()
-            umount.executableURL = URL(fileURLWithPath: "/bin/umount")
-            umount.arguments = [dir.path]
-            try? umount.run()
-            umount.waitUntilExit()
-            try? FileManager.default.removeItem(at: dir)
-        }
-        return dir
-    }
-
     func chat(_ text: String) -> SavedChat {
         SavedChat(model: "m", template: "chatml", conversation: Conversation(turns: [Turn(user: text, assistant: "ok")]), settings: ChatSettings())
     }
 
     func testASaveOnAFullDiskSaysNoSpaceLeftKeepsTheOldFileAndLeavesNoTemporaryFile() throws {
-        let disk = try mountTinyDisk()
+        let disk = try TinyDisk.mount(kilobytes: 32, for: self)
         let url = disk.appendingPathComponent("talk.json")
         try chat("short").write(to: url)
         XCTAssertThrowsError(try chat(String(repeating: "long message ", count: 10_000)).write(to: url)) { error in
