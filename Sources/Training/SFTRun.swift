@@ -49,6 +49,9 @@ public final class SFTRun {
     public let report: SFTPackingReport
     /// True when the data is larger than one window and is read window by window each epoch.
     public let isStreamed: Bool
+    /// Bad lines passed over (with skipBadLines) while reading the data for `init(source:)`: all of them when the
+    /// data fits one window, else those of the first window (the rest are met as training reads on).
+    public internal(set) var skippedLines: [JSONLines.BadLine] = []
     /// Where training batches come from.
     private var feed: SFTBatchFeed
     public let base: BaseCheckpoint
@@ -88,12 +91,14 @@ public final class SFTRun {
         guard !window.isEmpty else { throw TrainingError.badData("no SFT examples to train on") }
         guard let carried else {
             try self.init(base: base, data: .whole(window), padToken: padToken, config: config)
+            skippedLines = pass.skipped
             return
         }
         let share = source.totalBytes.map { Double($0) / Double(max(1, pass.bytesRead)) } ?? 1
         try self.init(base: base, data: .streamed(source: source, pass: pass, firstWindow: window, carried: carried,
                                                   windowTokens: windowTokens, epochShare: share),
                       padToken: padToken, config: config)
+        skippedLines = pass.skipped
     }
 
     enum Examples {

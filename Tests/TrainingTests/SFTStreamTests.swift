@@ -34,11 +34,14 @@ final class SFTStreamTests: XCTestCase {
         let file = scratch.appendingPathComponent("small.jsonl").path
         try (0..<40).map { #"{"instruction": "Say number \#($0).", "output": "Number \#($0) it is."}"# }
             .joined(separator: "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        let withBadLine = scratch.appendingPathComponent("with-bad-line.jsonl").path
+        try (try String(contentsOfFile: file, encoding: .utf8) + "\n{not json").write(toFile: withBadLine, atomically: true, encoding: .utf8)
         let base = try BaseCheckpoint(path: basePath)
         let tokenize = tokenize(try tokenizer(base))
         let held = try SFTRun(base: base, sequences: InstructionData.load(path: file).0.map(tokenize), padToken: 0, config: config(steps: 6))
-        let streamed = try SFTRun(base: base, source: .instructions(files: [file], skipBadLines: false, tokenize: tokenize), padToken: 0, config: config(steps: 6))
+        let streamed = try SFTRun(base: base, source: .instructions(files: [withBadLine], skipBadLines: true, tokenize: tokenize), padToken: 0, config: config(steps: 6))
         XCTAssertFalse(streamed.isStreamed)
+        XCTAssertEqual(streamed.skippedLines.map(\.line), [41], "the bad line is passed over and reported")
         var a: [Float] = [], b: [Float] = []
         _ = try held.run(onStep: { a.append($0.loss) })
         _ = try streamed.run(onStep: { b.append($0.loss) })
