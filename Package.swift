@@ -93,7 +93,8 @@ let package = Package(
         .testTarget(name: "DashboardTests", dependencies: ["Dashboard", "RunStore", "Workbench", "hayai", "TestSupport"]),
         .testTarget(name: "ChatTests", dependencies: ["Chat", "Inference", "Tokenizers", "Checkpoints", "TestSupport"]),
         .testTarget(name: "ServingTests", dependencies: ["Serving", "Inference", "Evaluation", "Chat", "Kernels", "Basics", "Workbench", "RunStore", "TestSupport"]),
-        .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "Evaluation", "RunStore", "Inference", "Kernels", "Tokenizers", "Training", "TestSupport"]),
+        .testTarget(name: "WorkbenchTests", dependencies: ["Workbench", "Evaluation", "RunStore", "Inference", "Kernels", "Tokenizers", "Training",
+                                                            "Checkpoints", "Basics", .product(name: "GRDB", package: "GRDB.swift"), "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

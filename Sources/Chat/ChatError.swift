@@ -3,6 +3,8 @@ import Foundation
 
 public enum ChatError: Error, CustomStringConvertible, LocalizedError {
     case messageTooLong(tokens: Int, context: Int)
+    /// A message of more bytes than the whole context can hold (refused before it is tokenized).
+    case messageOverContext(bytes: Int, byteBound: Int, context: Int)
     case emptyMessage
     case nothingToRetry
     case invalidSetting(String)
@@ -14,6 +16,8 @@ public enum ChatError: Error, CustomStringConvertible, LocalizedError {
         switch self {
         case .messageTooLong(let t, let c):
             return "the message needs \(t) tokens with the system prompt but the whole context holds \(c); shorten it"
+        case .messageOverContext(let b, let bound, let c):
+            return "the message is \(b) bytes, more than the \(bound) bytes the whole context of \(c) tokens can hold; shorten it"
         case .emptyMessage: return "empty message"
         case .nothingToRetry: return "nothing to retry: no answer yet"
         case .invalidSetting(let s): return s

@@ -99,13 +99,9 @@ public final class ChatSession {
     @discardableResult
     public func recomputeCache() throws -> Int {
         guard !conversation.turns.isEmpty else { return 0 }
-        var dropped = 0
-        var tokens = promptTokens(addGenerationPrompt: false)
-        while tokens.count > contextSize - min(settings.maxTokens, contextSize / 4) && conversation.turns.count > 1 {
-            conversation.turns.removeFirst()
-            dropped += 1
-            tokens = promptTokens(addGenerationPrompt: false)
-        }
+        let (kept, tokens, dropped) = try fitting(conversation, limit: contextSize - min(settings.maxTokens, contextSize / 4),
+                                                  addGenerationPrompt: false)
+        conversation = kept
         guard tokens.count <= contextSize else { throw ChatError.messageTooLong(tokens: tokens.count, context: contextSize) }
         var options = GenerationOptions()
         options.maxTokens = 0
@@ -114,19 +110,58 @@ public final class ChatSession {
         return dropped
     }
 
+    /// The most bytes the context can hold (PromptText.byteBound), for the current model.
+    private var byteBound: Int {
+        if let cached = cachedByteBound, cached.model === model { return cached.bound }
+        let bound = PromptText.byteBound(contextLength: contextSize, tokenizer: tokenizer)
+        cachedByteBound = (model, bound)
+        return bound
+    }
+    private var cachedByteBound: (model: LanguageModel, bound: Int)?
+
+    /// The newest turns of `candidate` whose prompt has at most `limit` tokens (at least the last turn), with the
+    /// prompt's tokens and how many turns were dropped. The oldest are dropped as one at a time would, but the
+    /// cut is found by bisection over suffixes no longer than the context can hold, so a history of n turns costs
+    /// O(n) plus a few renders of one context's worth, and a message over the context is refused untokenized.
+    private func fitting(_ candidate: Conversation, limit: Int, addGenerationPrompt: Bool) throws -> (Conversation, [Int], Int) {
+        let turns = candidate.turns
+        guard let last = turns.last else { return (candidate, promptTokens(candidate, addGenerationPrompt: addGenerationPrompt), 0) }
+        let bound = byteBound
+        func bytes(_ t: Turn) -> Int { t.user.utf8.count + (t.input?.utf8.count ?? 0) + (t.assistant?.utf8.count ?? 0) }
+        guard bytes(last) <= bound else { throw ChatError.messageOverContext(bytes: bytes(last), byteBound: bound, context: contextSize) }
+        func suffix(_ k: Int) -> Conversation {
+            var c = candidate
+            c.turns = Array(turns.suffix(k))
+            return c
+        }
+        // Turns whose text alone exceeds what the context holds cannot all stay; each turn is at least a token.
+        var most = 1, text = bytes(last)
+        while most < min(turns.count, contextSize) {
+            text += bytes(turns[turns.count - 1 - most])
+            if text > bound { break }
+            most += 1
+        }
+        if most == turns.count {
+            let tokens = promptTokens(candidate, addGenerationPrompt: addGenerationPrompt)
+            if tokens.count <= limit || turns.count == 1 { return (candidate, tokens, 0) }
+            most -= 1
+        }
+        var low = 1, high = most, keep = 1, keptTokens: [Int]?
+        while low <= high {
+            let k = (low + high) / 2
+            let tokens = promptTokens(suffix(k), addGenerationPrompt: addGenerationPrompt)
+            if tokens.count <= limit { keep = k; keptTokens = tokens; low = k + 1 } else { high = k - 1 }
+        }
+        return (suffix(keep), keptTokens ?? promptTokens(suffix(1), addGenerationPrompt: addGenerationPrompt), turns.count - keep)
+    }
+
     private func answer(_ candidate: Conversation, onText: (String) -> Bool) throws -> TurnResult {
         try settings.validate()
-        var next = candidate
-        var dropped = 0
-        var tokens = promptTokens(next)
         // Leave room for an answer: max_tokens, but at most a quarter of the context.
         let reserve = min(settings.maxTokens, contextSize / 4)
-        while tokens.count + reserve > contextSize && next.turns.count > 1 {
-            next.turns.removeFirst()
-            dropped += 1
-            tokens = promptTokens(next)
-        }
+        let (fitted, tokens, dropped) = try fitting(candidate, limit: contextSize - reserve, addGenerationPrompt: true)
         guard tokens.count < contextSize else { throw ChatError.messageTooLong(tokens: tokens.count, context: contextSize) }
+        var next = fitted
 
         var options = GenerationOptions()
         options.maxTokens = min(settings.maxTokens, contextSize - tokens.count)

@@ -1,5 +1,6 @@
 // What a chat is, independent of any model: the system prompt, the turns so far and the sampling
 // settings; and the JSON file /save writes and /load reads.
+import Checkpoints
 import Foundation
 import Inference
 
@@ -144,11 +145,9 @@ public struct SavedChat: Codable, Sendable, Equatable {
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let data = try encoder.encode(self)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        // Write beside, then rename: an interrupted save leaves the old file whole.
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp")
-        try data.write(to: temporary)
-        if FileManager.default.fileExists(atPath: url.path) { _ = try FileManager.default.replaceItemAt(url, withItemAt: temporary) }
-        else { try FileManager.default.moveItem(at: temporary, to: url) }
+        // Write beside, then rename: an interrupted save leaves the old file whole, a failed one (a full disk) no
+        // temporary file.
+        try AtomicFile.write(data, to: url.path)
     }
 
     public static func read(from url: URL) throws -> SavedChat {

@@ -2,6 +2,7 @@
 // folder (same file system, so the final rename is atomic), are flushed to disk, and only then is the
 // file renamed to its final name. A writer killed midway leaves a stray hidden `.tmp` file, never a
 // half checkpoint under the name a reader would open.
+import Basics
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -11,13 +12,20 @@ import Darwin
 private let systemWrite = Darwin.write
 #endif
 
-final class AtomicFile {
+public final class AtomicFile {
     /// The final name.
     let path: String
     let temporaryPath: String
     private(set) var bytesWritten = 0
     private var fd: Int32
     private var committed = false
+
+    /// Writes `data` as the file at `path`, whole or not at all; on any failure no temporary file is left.
+    public static func write(_ data: Data, to path: String) throws {
+        let file = try AtomicFile(path: path)
+        try file.write(data)
+        try file.commit()
+    }
 
     init(path: String) throws {
         self.path = path
@@ -29,7 +37,7 @@ final class AtomicFile {
         }
         temporaryPath = folder + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(UUID().uuidString.prefix(8))"
         fd = open(temporaryPath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw CheckpointError.cannotWrite(path: path, reason: String(cString: strerror(errno))) }
+        guard fd >= 0 else { throw CheckpointError.cannotWrite(path: path, reason: WriteFailure.reason(errno: errno)) }
     }
 
     deinit {
@@ -45,7 +53,7 @@ final class AtomicFile {
             let n = systemWrite(fd, p, min(left, 1 << 30))
             if n < 0 {
                 if errno == EINTR { continue }
-                throw CheckpointError.cannotWrite(path: path, reason: String(cString: strerror(errno)))
+                throw CheckpointError.cannotWrite(path: path, reason: WriteFailure.reason(errno: errno))
             }
             p += n
             left -= n
@@ -63,10 +71,10 @@ final class AtomicFile {
 
     /// Flushes the bytes to disk and moves the file to its final name.
     func commit() throws {
-        guard fsync(fd) == 0 else { throw CheckpointError.cannotWrite(path: path, reason: "fsync: \(String(cString: strerror(errno)))") }
+        guard fsync(fd) == 0 else { throw CheckpointError.cannotWrite(path: path, reason: "fsync: \(WriteFailure.reason(errno: errno))") }
         let closed = close(fd)
         fd = -1
-        guard closed == 0 else { throw CheckpointError.cannotWrite(path: path, reason: "close: \(String(cString: strerror(errno)))") }
+        guard closed == 0 else { throw CheckpointError.cannotWrite(path: path, reason: "close: \(WriteFailure.reason(errno: errno))") }
         guard rename(temporaryPath, path) == 0 else {
             throw CheckpointError.cannotWrite(path: path, reason: "rename: \(String(cString: strerror(errno)))")
         }

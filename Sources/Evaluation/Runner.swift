@@ -56,20 +56,35 @@ public final class Runner {
         }
     }
 
-    /// Loads the task's data (and few-shot pool) as the options say.
-    public func loadData(_ task: EvalTask) throws -> (items: Dataset, pool: [JSONValue], poolIsEvalSet: Bool) {
+    /// Loads the task's data (and few-shot pool) as the options say. With a limit, only the items evaluated are
+    /// read, and of the few-shot pool only the examples they draw (the same draws as from the whole pool).
+    public func loadData(_ task: EvalTask) throws -> (items: Dataset, pool: FewshotPool, poolIsEvalSet: Bool) {
         let file = options.dataFile ?? task.dataFile
-        let data = try Dataset.load(path: file, skipBadLines: options.skipBadLines, textSplit: task.textSplit)
+        let data = try Dataset.load(path: file, skipBadLines: options.skipBadLines, textSplit: task.textSplit, limit: options.limit)
         guard !data.items.isEmpty else { throw EvaluationError.emptyDataset(file: file) }
         let shots = options.numFewshot ?? task.numFewshot
-        guard shots > 0 else { return (data, [], false) }
+        guard shots > 0 else { return (data, .empty, false) }
         // A named few-shot file that is not there (JGLUE's train sets are optional downloads): draw
         // from the evaluated set instead, never the item itself; TaskResult.fewshotFromEvalSet says so.
+        var poolFile = file, poolIsEvalSet = true
         if let f = task.fewshotDataFile, f != file, FileManager.default.fileExists(atPath: f) {
-            let pool = try Dataset.load(path: f, skipBadLines: options.skipBadLines).items
-            return (data, pool, false)
+            poolFile = f
+            poolIsEvalSet = false
         }
-        return (data, data.items, true)
+        if options.limit == nil {
+            let pool = poolIsEvalSet ? data.items : try Dataset.load(path: poolFile, skipBadLines: options.skipBadLines).items
+            return (data, FewshotPool(pool), poolIsEvalSet)
+        }
+        let pool = try FewshotPool.reading(poolFile, skipBadLines: options.skipBadLines, textSplit: poolIsEvalSet ? task.textSplit : .file,
+                                           for: 0..<data.items.count, task: taskWithOptions(task), numFewshot: shots, poolIsEvalSet: poolIsEvalSet)
+        return (data, pool, poolIsEvalSet)
+    }
+
+    /// The task with the seed the options override.
+    func taskWithOptions(_ task: EvalTask) -> EvalTask {
+        var task = task
+        if let seed = options.fewshotSeed { task.fewshotSeed = seed }
+        return task
     }
 
     /// Runs `task`, recording each new item in `sink` and calling `progress` after each item.
@@ -78,8 +93,7 @@ public final class Runner {
         let fewshotFromEvalSet = poolIsEvalSet
         let count = min(options.limit ?? data.items.count, data.items.count)
         let shots = options.numFewshot ?? task.numFewshot
-        var task = task
-        if let seed = options.fewshotSeed { task.fewshotSeed = seed }
+        let task = taskWithOptions(task)
 
         var results: [ItemResult] = []
         let done = sink?.completedItems ?? [:]

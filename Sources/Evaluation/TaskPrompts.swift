@@ -132,13 +132,14 @@ extension EvalTask {
     /// Description and few-shot examples: everything before the item's own text.
     /// Examples are drawn from `pool` with a generator seeded by (fewshotSeed, item); when the pool
     /// is the evaluated set, the item itself is never its own example.
-    func prefix(for doc: JSONValue, item: Int, pool: [JSONValue], poolIsEvalSet: Bool, numFewshot: Int) throws -> String {
+    func prefix(for doc: JSONValue, item: Int, pool: FewshotPool, poolIsEvalSet: Bool, numFewshot: Int) throws -> String {
         var out = try description?.render(doc, file: file) ?? ""
-        guard numFewshot > 0, !pool.isEmpty else { return out }
-        var rng = SeededRandom(seed: fewshotSeed, stream: item)
-        let drawn = rng.sample(count: poolIsEvalSet ? numFewshot + 1 : numFewshot, from: pool.count)
-        let examples = drawn.filter { !(poolIsEvalSet && ($0 == item || pool[$0] == doc)) }.prefix(numFewshot)
-        for i in examples { out += try fewshotExample(pool[i], item: i) }
+        let drawn = fewshotDraws(item: item, poolCount: pool.count, poolIsEvalSet: poolIsEvalSet, numFewshot: numFewshot)
+        let examples = try drawn.map { i -> (Int, JSONValue) in
+            guard let example = pool[i] else { throw itemError(item, "few-shot example \(i) was not read") }
+            return (i, example)
+        }.filter { i, example in !(poolIsEvalSet && (i == item || example == doc)) }.prefix(numFewshot)
+        for (i, example) in examples { out += try fewshotExample(example, item: i) }
         return out
     }
 }

@@ -2,6 +2,7 @@
 // base_model_name_or_path) and adapter_model.safetensors with PEFT's names,
 // `base_model.model.<module>.lora_A.weight` (r, in) and `...lora_B.weight` (out, r). Reading checks
 // every tensor against the base's plan, so an adapter for another base is a one-line error.
+import Basics
 import Foundation
 import Checkpoints
 
@@ -136,7 +137,10 @@ extension AdapterFolder {
                                floats: toBaseRows(adapter.b.array, role: key.role, plan: plan, inverse: true))
             }
             try writer.write()
-            for (name, data) in extraFiles { try data.write(to: staging.appendingPathComponent(name)) }
+            for (name, data) in extraFiles {
+                let file = staging.appendingPathComponent(name)
+                do { try data.write(to: file) } catch { throw CheckpointError.cannotWrite(path: file.path, reason: WriteFailure.reason(error)) }
+            }
         }
     }
 }

@@ -4,6 +4,8 @@ import Foundation
 public enum InferenceError: Error, CustomStringConvertible, LocalizedError {
     case notAModel(path: String, reason: String)
     case contextOverflow(tokens: Int, context: Int)
+    /// A prompt of more bytes than the context can hold (`bytes` nil when not known, e.g. a pipe).
+    case promptTooLong(source: String, bytes: Int?, byteBound: Int)
     case invalidToken(id: Int, vocabularySize: Int)
     case emptyInput
     case invalidSetting(String)
@@ -17,6 +19,9 @@ public enum InferenceError: Error, CustomStringConvertible, LocalizedError {
         case .notAModel(let p, let r): return "\(p): \(r)"
         case .contextOverflow(let t, let c):
             return "prompt needs \(t) tokens but the context holds \(c) (use a shorter prompt or a larger --ctx)"
+        case .promptTooLong(let source, let bytes, let bound):
+            return "\(source): the prompt is \(bytes.map { "\($0) bytes, " } ?? "")more than the \(bound) bytes the context can hold "
+                + "(use a shorter prompt or a larger --ctx)"
         case .invalidToken(let id, let n): return "token id \(id) is outside the vocabulary (0..<\(n))"
         case .emptyInput: return "no input tokens"
         case .invalidSetting(let s): return s

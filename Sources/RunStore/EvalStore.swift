@@ -11,7 +11,7 @@ extension RunStore {
     /// Saves items in one transaction (a batch is far cheaper than one commit per item).
     public func saveEvalItems(_ items: [EvalItem], run: Run) throws {
         let id = try requireID(run)
-        try pool.write { db in
+        try writeTransaction { db in
             let statement = try db.cachedStatement(sql: """
                 INSERT INTO eval_item (run_id, task, item_index, doc, prompt, prediction, target, scores, correct, metrics)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -51,7 +51,7 @@ extension RunStore {
 
     public func saveEvalResults(_ results: [EvalResult], run: Run) throws {
         let id = try requireID(run)
-        try pool.write { db in
+        try writeTransaction { db in
             let statement = try db.cachedStatement(sql: """
                 INSERT INTO eval_result (run_id, task, task_version, prompt_version, num_fewshot, fewshot_seed, metric, value, stderr, n)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)

@@ -9,7 +9,7 @@ extension RunStore {
     public func log(run: Run, step: Int, tokens: Int? = nil, metrics: [String: Double]) throws {
         let id = try requireID(run)
         let now = Date()
-        try pool.write { db in
+        try writeTransaction { db in
             let statement = try db.cachedStatement(sql: """
                 INSERT INTO metric (run_id, step, tokens, name, value, time) VALUES (?, ?, ?, ?, ?, ?)
                 ON CONFLICT (run_id, name, step) DO UPDATE SET tokens = excluded.tokens, value = excluded.value, time = excluded.time

@@ -16,7 +16,9 @@ public final class RunStore: Sendable {
 
     public let workspace: URL
     public var databaseURL: URL { workspace.appendingPathComponent(Self.databaseFileName) }
-    let pool: DatabasePool
+    let pool: any DatabaseWriter
+    /// Why the store was opened read-only (`openForReading` on a store that cannot be written); nil when writable.
+    public let readOnlyReason: String?
 
     /// $HAYAI_HOME, else ./hayai-runs.
     public static var defaultWorkspace: URL {
@@ -34,8 +36,62 @@ public final class RunStore: Sendable {
         return store
     }
 
+    /// Opens the store to read it (`runs list`, `runs show`, `report`): writable when it can be, else read-only
+    /// (a full disk, a read-only folder or file), with `readOnlyReason` saying why; nothing is written then.
+    public static func openForReading(workspace: URL? = nil) throws -> RunStore {
+        let folder = (workspace ?? defaultWorkspace).standardizedFileURL
+        do {
+            return try open(workspace: folder)
+        } catch let error as RunStoreError {
+            let file = folder.appendingPathComponent(databaseFileName).path
+            guard FileManager.default.fileExists(atPath: file), let store = try? RunStore(readOnly: folder, because: "\(error)") else { throw error }
+            return store
+        }
+    }
+
+    /// The store as it is on disk, without writing anything: SQLite's read-only mode, else the file taken as
+    /// immutable (no -wal/-shm files created: a folder that cannot be written, or a disk with no space left).
+    private init(readOnly workspace: URL, because reason: String) throws {
+        self.workspace = workspace
+        readOnlyReason = reason
+        var configuration = Configuration()
+        configuration.label = "hayai.runstore.readonly"
+        configuration.readonly = true
+        let path = workspace.appendingPathComponent(Self.databaseFileName).path
+        let encoded = path.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? path
+        var opened: DatabaseQueue?
+        for uri in ["file:\(encoded)?mode=ro", "file:\(encoded)?immutable=1"] {
+            guard let queue = try? DatabaseQueue(path: uri, configuration: configuration),
+                  (try? queue.read({ db in try Int.fetchOne(db, sql: "SELECT count(*) FROM run") })) != nil else { continue }
+            opened = queue
+            break
+        }
+        guard let opened else { throw RunStoreError.cannotOpen(path: path, reason: "cannot read it either") }
+        pool = opened
+    }
+
+    /// A write transaction whose failure to reach the disk says so, naming the file: "no space left" for a full
+    /// disk (SQLite's "database or disk is full"), the SQLite message for a read-only or failing file. Other
+    /// errors (a constraint) pass through as they are.
+    func writeTransaction<T>(_ updates: (Database) throws -> T) throws -> T {
+        do {
+            return try pool.write(updates)
+        } catch let error as DatabaseError {
+            switch error.resultCode {
+            case .SQLITE_FULL:
+                throw RunStoreError.cannotWrite(path: databaseURL.path, reason: "no space left on the device (SQLite: \(error.message ?? "database or disk is full"))")
+            case .SQLITE_READONLY, .SQLITE_IOERR, .SQLITE_CANTOPEN, .SQLITE_PERM:
+                if readOnlyReason != nil { throw RunStoreError.cannotWrite(path: databaseURL.path, reason: "the store was opened read-only") }
+                throw RunStoreError.cannotWrite(path: databaseURL.path, reason: error.message ?? "\(error)")
+            default:
+                throw error
+            }
+        }
+    }
+
     private init(workspace: URL) throws {
         self.workspace = workspace.standardizedFileURL
+        readOnlyReason = nil
         let path = self.workspace.appendingPathComponent(Self.databaseFileName).path
         do {
             try FileManager.default.createDirectory(at: self.workspace, withIntermediateDirectories: true)
@@ -50,11 +106,13 @@ public final class RunStore: Sendable {
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }
+        let pool: DatabasePool
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
         } catch {
             throw RunStoreError.cannotOpen(path: path, reason: "\(error)")
         }
+        self.pool = pool
         // Two processes opening a new workspace at once may both try the first migration; the loser's
         // transaction rolls back, and on the next try it finds the schema in place.
         var attempt = 0
@@ -64,6 +122,9 @@ public final class RunStore: Sendable {
                 break
             } catch {
                 attempt += 1
+                if let error = error as? DatabaseError, error.resultCode == .SQLITE_FULL {
+                    throw RunStoreError.cannotOpen(path: path, reason: "no space left on the device (SQLite: \(error.message ?? "database or disk is full"))")
+                }
                 if attempt >= 3 { throw RunStoreError.cannotOpen(path: path, reason: "\(error)") }
                 usleep(50_000)
             }
@@ -95,7 +156,7 @@ public final class RunStore: Sendable {
                           model: model, config: config, status: .running, pid: pid, host: host, startedAt: now,
                           endedAt: nil, heartbeatAt: now, summary: nil, parent: parent, notes: notes)
             do {
-                try pool.write { db in try run.insert(db) }
+                try writeTransaction { db in try run.insert(db) }
                 return run
             } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
                 guard name == nil else { throw RunStoreError.nameTaken(name: run.name) }
@@ -109,7 +170,7 @@ public final class RunStore: Sendable {
     public func resume(run: Run) throws -> Run {
         let id = try requireID(run)
         let now = Date()
-        try pool.write { db in
+        try writeTransaction { db in
             try db.execute(sql: """
                 UPDATE run SET status = 'running', pid = ?, host = ?, heartbeat_at = ?, ended_at = NULL WHERE id = ?
                 """, arguments: [Liveness.currentPid, Liveness.currentHost, now, id])
@@ -123,7 +184,7 @@ public final class RunStore: Sendable {
     public func finish(run: Run, status: RunStatus = .completed, summary: [String: Double] = [:]) throws -> Run {
         let id = try requireID(run)
         let now = Date()
-        try pool.write { db in
+        try writeTransaction { db in
             var values = try Self.lastValues(db, runID: id)
             values.merge(summary) { _, given in given }
             try db.execute(sql: "UPDATE run SET status = ?, ended_at = ?, heartbeat_at = ?, summary = ? WHERE id = ?",
@@ -134,12 +195,12 @@ public final class RunStore: Sendable {
 
     public func heartbeat(run: Run) throws {
         let id = try requireID(run)
-        try pool.write { db in try Self.touch(db, runID: id, now: Date()) }
+        try writeTransaction { db in try Self.touch(db, runID: id, now: Date()) }
     }
 
     public func setNotes(run: Run, notes: String?) throws {
         let id = try requireID(run)
-        try pool.write { db in try db.execute(sql: "UPDATE run SET notes = ? WHERE id = ?", arguments: [notes, id]) }
+        try writeTransaction { db in try db.execute(sql: "UPDATE run SET notes = ? WHERE id = ?", arguments: [notes, id]) }
     }
 
     /// Every write made for a run refreshes its heartbeat. A run wrongly marked interrupted (its
@@ -160,7 +221,7 @@ public final class RunStore: Sendable {
     @discardableResult
     public func markInterruptedRuns(staleAfter: TimeInterval = RunStore.defaultStaleAfter, now: Date = Date()) throws -> [String] {
         let host = Liveness.currentHost
-        return try pool.write { db in
+        return try writeTransaction { db in
             let running = try Run.filter(Column("status") == RunStatus.running.rawValue).fetchAll(db)
             var marked: [String] = []
             for run in running {
@@ -215,7 +276,7 @@ public final class RunStore: Sendable {
         if run.status == .running && !force {
             throw RunStoreError.runIsLive(name: name, pid: run.pid, host: run.host)
         }
-        _ = try pool.write { db in try Run.deleteOne(db, key: run.id) }
+        _ = try writeTransaction { db in try Run.deleteOne(db, key: run.id) }
     }
 
     /// SQLite's `PRAGMA integrity_check`: empty when the file is sound, else the problems it lists.

@@ -3,6 +3,7 @@
 // tokenizer files copied from a source folder, and optionally the optimizer state for resuming.
 // Everything is written into a temporary folder beside the destination and renamed into place at
 // the end, so an interrupted save leaves the previous checkpoint whole.
+import Basics
 import Foundation
 import Checkpoints
 import Kernels
@@ -58,7 +59,7 @@ public struct CheckpointWriter {
         let fm = FileManager.default
         for (name, data) in extraFiles.sorted(by: { $0.key < $1.key }) {
             do { try data.write(to: staging.appendingPathComponent(name)) } catch {
-                throw CheckpointError.cannotWrite(path: staging.appendingPathComponent(name).path, reason: error.localizedDescription)
+                throw CheckpointError.cannotWrite(path: staging.appendingPathComponent(name).path, reason: WriteFailure.reason(error))
             }
             try afterFileWritten?(name)
         }
@@ -68,7 +69,7 @@ public struct CheckpointWriter {
                 let source = URL(fileURLWithPath: tokenizerFolder).appendingPathComponent(name)
                 guard fm.fileExists(atPath: source.path) else { continue }
                 do { try fm.copyItem(at: source, to: staging.appendingPathComponent(name)) } catch {
-                    throw CheckpointError.cannotWrite(path: path, reason: "cannot copy \(source.path)")
+                    throw CheckpointError.cannotWrite(path: path, reason: "cannot copy \(source.path): \(WriteFailure.reason(error))")
                 }
             }
         }

@@ -35,9 +35,7 @@ public enum InstructionData {
         var report = InstructionDataReport()
         let (records, skipped) = try read(path: path, skipBadLines: skipBadLines) { line, number in
             report.lines += 1
-            do { return try parse(line, source: "\(path):\(number)") } catch let TrainingError.badData(message) {
-                throw JSONLines.Problem(message.hasPrefix("\(path):\(number): ") ? String(message.dropFirst("\(path):\(number): ".count)) : message)
-            }
+            return try record(line, path: path, number: number)
         }
         report.skipped = skipped.map(\.description)
         report.records = records.count
@@ -45,10 +43,22 @@ public enum InstructionData {
         return (records, report)
     }
 
+    /// Line `number` of `path` as a record; what is wrong with it as a JSONLines.Problem (the reader adds file and line).
+    static func record(_ line: String, path: String, number: Int) throws -> InstructionRecord {
+        do { return try parse(line, source: "\(path):\(number)") } catch let TrainingError.badData(message) {
+            throw JSONLines.Problem(message.hasPrefix("\(path):\(number): ") ? String(message.dropFirst("\(path):\(number): ".count)) : message)
+        }
+    }
+
     /// JSONLines.read with its bad lines as TrainingError.badData("path:line: reason").
     static func read<Item>(path: String, skipBadLines: Bool, limit: Int? = nil,
                            parse: (String, Int) throws -> Item?) throws -> (items: [Item], skipped: [JSONLines.BadLine]) {
-        do { return try JSONLines.read(path: path, skipBadLines: skipBadLines, limit: limit, parse: parse) } catch let bad as JSONLines.BadLine {
+        try reading(path) { try JSONLines.read(path: path, skipBadLines: skipBadLines, limit: limit, parse: parse) }
+    }
+
+    /// `body` (reading `path` through JSONLines) with a bad line as TrainingError.badData("path:line: reason").
+    static func reading<T>(_ path: String, _ body: () throws -> T) throws -> T {
+        do { return try body() } catch let bad as JSONLines.BadLine {
             throw TrainingError.badData(bad.line == 0 ? "\(bad.path): \(bad.reason)" : bad.description)
         }
     }

@@ -31,7 +31,7 @@ public struct PretrainEvaluation: Sendable {
     public var targets: Int
 }
 
-/// What the loop tells its caller. `metrics` may throw (a run store that cannot write stops the run).
+/// What the loop tells its caller. `metrics` may throw (a run store that cannot write): the run saves a checkpoint and goes on.
 public struct PretrainEvents {
     public var message: (String) -> Void = { _ in }
     public var stepped: (PretrainProgress) -> Void = { _ in }
@@ -79,6 +79,10 @@ public final class PretrainRun {
     public private(set) var state: PretrainState
     /// The checkpoint folder it resumed from.
     public private(set) var resumedFrom: String?
+    /// The last checkpoint written whole (this run's, else the one it resumed from): named when a later one fails.
+    public private(set) var lastGoodCheckpoint: String?
+    /// True while metric writes fail (a full disk): the first failure saves a checkpoint at once.
+    private var metricsFailing = false
     public let flopsPerToken: Double
     public private(set) var sgemmPeak: Double = .nan
     /// The sgemm peak (FLOP/s) to measure MFU against; nil: measured once in this process.
@@ -153,6 +157,7 @@ public final class PretrainRun {
             self.state.finished = false
             if let name = options.runName { self.state.runName = name }
             resumedFrom = resumed.folder
+            lastGoodCheckpoint = resumed.folder
         } else {
             if options.initFrom == nil { parameters.initialize(seed: config.seed, std: Float(config.initStd), scaledResidualInit: true) }
             // With --minutes the length is planned after a few measured steps; until then, far away.
@@ -229,7 +234,7 @@ public final class PretrainRun {
             }
             let tokensPerSecond = Double(tokensPerStep) / seconds
             let mfu = flopsPerToken * tokensPerSecond / sgemmPeak
-            try events.metrics(state.step, state.tokensSeen, [
+            try reportMetrics(events, [
                 "train/loss": Double(report.loss), "lr": report.learningRate, "grad_norm": Double(report.gradientNorm),
                 "tokens_per_second": tokensPerSecond, "mfu": mfu,
             ])
@@ -258,8 +263,23 @@ public final class PretrainRun {
 
     private func evaluateAndLog(events: PretrainEvents) throws {
         guard let result = try evaluate() else { return }
-        try events.metrics(state.step, state.tokensSeen, ["val/loss": result.loss, "val/bpb": result.bitsPerByte])
+        try reportMetrics(events, ["val/loss": result.loss, "val/bpb": result.bitsPerByte])
         events.evaluated(result)
+    }
+
+    /// Hands the step's metrics to `events.metrics`. A write that fails (the run store's disk is full) does not end
+    /// the run: the caller keeps the points to write later (RunRecorder), and the first failure saves a checkpoint
+    /// at once, so no training is lost to it; a checkpoint that fails as well ends the run naming the last good one.
+    private func reportMetrics(_ events: PretrainEvents, _ values: [String: Double]) throws {
+        do {
+            try events.metrics(state.step, state.tokensSeen, values)
+            metricsFailing = false
+        } catch {
+            guard !metricsFailing else { return }
+            metricsFailing = true
+            events.message("\(error); the metrics are kept to write later, saving a checkpoint now")
+            try saveCheckpoint(final: false, events: events)
+        }
     }
 
     /// Mean loss and bits per byte over the first evalBatches × microBatchSize windows of the
@@ -308,9 +328,15 @@ public final class PretrainRun {
                 pad: name(writer.padTokenID), maxLength: config.contextLength)
         }
         if let fault = options.checkpointFault { writer.afterFileWritten = { try fault(folder, $0) } }
-        try writer.write(to: folder)
-        PretrainCheckpoints.prune(options.out, keep: config.keepCheckpoints, current: folder)
-        if final { try PretrainCheckpoints.publish(folder, into: options.out) }
+        do {
+            try writer.write(to: folder)
+            PretrainCheckpoints.prune(options.out, keep: config.keepCheckpoints, current: folder)
+            if final { try PretrainCheckpoints.publish(folder, into: options.out) }
+        } catch {
+            // The staging folder is gone (StagedFolder); say which checkpoint a --resume would continue from.
+            throw PretrainError.checkpoint(path: folder, what: "\(error); the last good checkpoint is \(lastGoodCheckpoint ?? "none (nothing saved yet)")")
+        }
+        lastGoodCheckpoint = final ? options.out : folder
         events.checkpointSaved(final ? options.out : folder, state.step)
     }
 }

@@ -42,10 +42,19 @@ public struct SFTProgress: Sendable {
 public final class SFTRun {
     public let config: SFTConfig
     public let parameters: ParameterStore
-    public let train: [MicroBatch]
     public let validation: [MicroBatch]
+    /// Steps of the schedule: `config.steps`, else epochs × an epoch's steps (estimated from the first window's
+    /// share of the bytes when the data is streamed over several windows).
     public let plannedSteps: Int
+    /// Packing of the training examples (of the first window when streamed).
     public let report: SFTPackingReport
+    /// True when the data is larger than one window and is read window by window each epoch.
+    public let isStreamed: Bool
+    /// Bad lines passed over (with skipBadLines) while reading the data for `init(source:)`: all of them when the
+    /// data fits one window, else those of the first window (the rest are met as training reads on).
+    public internal(set) var skippedLines: [JSONLines.BadLine] = []
+    /// Where training batches come from.
+    private var feed: SFTBatchFeed
     public let base: BaseCheckpoint
     /// What the run holds in memory (checked against what is free before anything big is allocated).
     public let memory: MemoryEstimate
@@ -56,10 +65,50 @@ public final class SFTRun {
     /// LoRA with dropout: on while training, off for the validation loss.
     private let dropout: LoRADropout?
 
+    /// Tokens of examples held at once when the data is streamed (about 40 MB of ids and masks); data under it is
+    /// trained as if held whole.
+    public static let windowTokens = 4 << 20
+
     /// - sequences: tokenized examples (SFTPacking.tokenize), in a fixed order; a seeded shuffle
     ///   splits off the validation examples.
-    public init(base: BaseCheckpoint, sequences: [SFTSequence], padToken: Int, config: SFTConfig) throws {
+    public convenience init(base: BaseCheckpoint, sequences: [SFTSequence], padToken: Int, config: SFTConfig) throws {
         guard !sequences.isEmpty else { throw TrainingError.badData("no SFT examples to train on") }
+        try self.init(base: base, data: .whole(sequences), padToken: padToken, config: config)
+    }
+
+    /// Examples read from `source` as training needs them: memory is one window of `windowTokens` tokens, whatever
+    /// the data's size, and the first step comes after reading one window. Data within one window trains exactly as
+    /// `init(sequences:)` with the same examples.
+    public convenience init(base: BaseCheckpoint, source: SFTSource, padToken: Int, config: SFTConfig,
+                            windowTokens: Int = SFTRun.windowTokens) throws {
+        let pass = try source.startPass()
+        var window: [SFTSequence] = [], tokens = 0
+        var carried: SFTSequence?
+        while let s = try pass.next() {
+            if tokens >= windowTokens { carried = s; break }
+            window.append(s)
+            tokens += s.tokens.count
+        }
+        guard !window.isEmpty else { throw TrainingError.badData("no SFT examples to train on") }
+        guard let carried else {
+            try self.init(base: base, data: .whole(window), padToken: padToken, config: config)
+            skippedLines = pass.skipped
+            return
+        }
+        let share = source.totalBytes.map { Double($0) / Double(max(1, pass.bytesRead)) } ?? 1
+        try self.init(base: base, data: .streamed(source: source, pass: pass, firstWindow: window, carried: carried,
+                                                  windowTokens: windowTokens, epochShare: share),
+                      padToken: padToken, config: config)
+        skippedLines = pass.skipped
+    }
+
+    enum Examples {
+        case whole([SFTSequence])
+        /// The first window read from `pass` (and the example after it); an epoch is about `epochShare` windows.
+        case streamed(source: SFTSource, pass: SFTPass, firstWindow: [SFTSequence], carried: SFTSequence, windowTokens: Int, epochShare: Double)
+    }
+
+    init(base: BaseCheckpoint, data: Examples, padToken: Int, config: SFTConfig) throws {
         let processBefore = MemoryEstimate.residentNow
         self.config = config
         self.base = base
@@ -98,6 +147,11 @@ public final class SFTRun {
                                 process: processBefore)
         self.dropout = dropout
         try memory.check()
+        let sequences: [SFTSequence]
+        switch data {
+        case .whole(let all): sequences = all
+        case .streamed(_, _, let first, _, _, _): sequences = first
+        }
         var rng = SeededRandom(seed: config.seed)
         var order = Array(sequences.indices)
         for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
@@ -107,10 +161,21 @@ public final class SFTRun {
         let (trainBatches, report) = SFTPacking.pack(order.dropFirst(held).map { sequences[$0] }, seqLen: seqLen,
                                                      rowsPerBatch: config.microBatchSize, padToken: padToken)
         guard !trainBatches.isEmpty else { throw TrainingError.badData("no SFT example has a response left to train on") }
-        train = trainBatches
         validation = valBatches
         self.report = report
-        let stepsPerEpoch = max(1, trainBatches.count / config.gradAccumulation)
+        let stepsPerEpoch: Int
+        switch data {
+        case .whole:
+            feed = WholeBatchFeed(train: trainBatches, seed: config.seed &+ 1)
+            isStreamed = false
+            stepsPerEpoch = max(1, trainBatches.count / config.gradAccumulation)
+        case .streamed(let source, let pass, _, let carried, let windowTokens, let share):
+            feed = StreamedBatchFeed(source: source, windowTokens: windowTokens, seqLen: seqLen, rowsPerBatch: config.microBatchSize,
+                                     padToken: padToken, seed: config.seed &+ 1, held: Set(order.prefix(held)), pass: pass, carried: nil,
+                                     window: 0, epoch: 1, batches: [], cursor: 0).starting(with: sequences, carried: carried)
+            isStreamed = true
+            stepsPerEpoch = max(1, Int((Double(trainBatches.count) * share).rounded()) / config.gradAccumulation)
+        }
         plannedSteps = config.steps ?? config.epochs * stepsPerEpoch
         model = try TrainingModel(parameters: parameters, weights: frozen, batchSize: config.microBatchSize, seqLen: seqLen,
                                   logitChunkRows: Self.logitChunkRows)
@@ -128,8 +193,7 @@ public final class SFTRun {
     /// Trains `plannedSteps` steps, cycling through the batches in a new seeded order each epoch.
     /// `shouldStop` is asked between steps (Ctrl-C); returns the steps done.
     public func run(onStep: (SFTProgress) throws -> Void = { _ in }, shouldStop: () -> Bool = { false }) throws -> Int {
-        var rng = SeededRandom(seed: config.seed &+ 1)
-        var order: [Int] = [], cursor = 0, epoch = 0
+        var epoch = 0
         let clock = ContinuousClock()
         var step = 0
         let began = clock.now
@@ -143,14 +207,9 @@ public final class SFTRun {
             let start = clock.now
             var micro: [MicroBatch] = []
             for _ in 0..<config.gradAccumulation {
-                if cursor == order.count {
-                    order = Array(train.indices)
-                    for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
-                    cursor = 0
-                    epoch += 1
-                }
-                micro.append(train[order[cursor]])
-                cursor += 1
+                let next = try feed.next()
+                micro.append(next.batch)
+                epoch = next.epoch
             }
             let r = try trainer.step(micro)
             step = r.step

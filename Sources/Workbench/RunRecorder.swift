@@ -47,8 +47,22 @@ public final class RunRecorder {
         RunRecorder(store: store, run: try store.resume(run: run))
     }
 
+    /// Points whose write failed (a full disk), kept in order and written before the next ones.
+    public private(set) var pendingMetrics: [(step: Int, tokens: Int?, metrics: [String: Double])] = []
+
+    /// Logs one step's metrics after any left pending. When the store cannot take them (RunStoreError.cannotWrite:
+    /// "no space left on the device") they stay pending, retried on the next log and at `finish`, and the error
+    /// goes to the caller, which decides whether to go on (a training run saves a checkpoint and goes on).
     public func log(step: Int, tokens: Int? = nil, metrics: [String: Double]) throws {
-        try store.log(run: run, step: step, tokens: tokens, metrics: metrics)
+        pendingMetrics.append((step, tokens, metrics))
+        try writePendingMetrics()
+    }
+
+    private func writePendingMetrics() throws {
+        while let first = pendingMetrics.first {
+            try store.log(run: run, step: first.step, tokens: first.tokens, metrics: first.metrics)
+            pendingMetrics.removeFirst()
+        }
     }
 
     public func heartbeat() throws { try store.heartbeat(run: run) }
@@ -57,6 +71,7 @@ public final class RunRecorder {
     public func finish(_ status: RunStatus = .completed, summary: [String: Double] = [:]) throws -> Run {
         heartbeatTimer?.cancel()
         heartbeatTimer = nil
+        try writePendingMetrics()
         run = try store.finish(run: run, status: status, summary: summary)
         return run
     }

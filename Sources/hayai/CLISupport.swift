@@ -27,9 +27,9 @@ enum CLI {
         return nil
     }
 
-    /// The contents of a text file, which must be valid UTF-8.
-    static func readText(file path: String) throws -> String {
-        guard let data = FileManager.default.contents(atPath: path) else { throw UserError("\(path): cannot read the file") }
+    /// The contents of a text file (or `data` read from it), which must be valid UTF-8.
+    static func readText(file path: String, data: Data? = nil) throws -> String {
+        guard let data = data ?? FileManager.default.contents(atPath: path) else { throw UserError("\(path): cannot read the file") }
         guard let text = String(validating: data, as: UTF8.self) else {
             let offset = firstInvalidUTF8Offset(data) ?? 0
             throw UserError("\(path): not valid UTF-8 (first bad byte at offset \(offset))")

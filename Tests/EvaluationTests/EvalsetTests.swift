@@ -42,10 +42,10 @@ final class EvalsetTests: XCTestCase {
         // Few-shot examples in 0.2 answer with the choice number; in 0.1 with the choice text.
         let t2 = try task("jcommonsenseqa-0.2")
         let pool = try Dataset.load(path: t2.fewshotDataFile!).items
-        let prefix = try t2.prefix(for: doc, item: 0, pool: pool, poolIsEvalSet: false, numFewshot: 2)
+        let prefix = try t2.prefix(for: doc, item: 0, pool: FewshotPool(pool), poolIsEvalSet: false, numFewshot: 2)
         XCTAssertTrue(prefix.hasPrefix("質問と回答の選択肢を入力として受け取り"))
         XCTAssertNotNil(prefix.range(of: "回答:[0-4]\n\n", options: .regularExpression), prefix)
-        XCTAssertEqual(try t2.prefix(for: doc, item: 0, pool: pool, poolIsEvalSet: false, numFewshot: 2), prefix, "few-shot draws are deterministic")
+        XCTAssertEqual(try t2.prefix(for: doc, item: 0, pool: FewshotPool(pool), poolIsEvalSet: false, numFewshot: 2), prefix, "few-shot draws are deterministic")
     }
 
     func testJCommonsenseQARunsWithFewShot() throws {

@@ -2,6 +2,7 @@
 // intervals, and the items where two eval runs disagree. Nothing is fetched: styles, SVG charts and a
 // small script (filters for the item list; for the dashboard, live refresh) are all inline. The script
 // marks `<body data-report-ready="1">` when it has run, and `data-report-errors` if anything threw.
+import Basics
 import Foundation
 
 public enum Report {
@@ -21,7 +22,7 @@ public enum Report {
         do {
             try Data(page.utf8).write(to: url, options: .atomic)
         } catch {
-            throw RunStoreError.cannotWrite(path: url.path, reason: error.localizedDescription)
+            throw RunStoreError.cannotWrite(path: url.path, reason: WriteFailure.reason(error))
         }
     }
 }

@@ -1,6 +1,7 @@
 // Where chat input comes from: a terminal through libedit (line editing, history in a file,
 // Ctrl-C interrupts the line), or a pipe/file read line by line with UTF-8 checked per line.
 @preconcurrency import CLibEdit
+import Basics
 import Foundation
 import Kernels
 
@@ -62,37 +63,21 @@ final class TerminalInput: LineInput {
     }
 }
 
-/// Lines from a file handle (standard input or --prompt-file); never prompts.
+/// Lines from a file handle (standard input or --prompt-file); never prompts. Read through Basics' one line
+/// reader, so a line of n bytes costs O(n) however the pipe hands it over.
 final class StreamInput: LineInput {
     private let handle: FileHandle
-    private var buffer = Data()
-    private var atEnd = false
-    private var lineNumber = 0
+    private var lines: JSONLines.Lines
 
-    init(handle: FileHandle) { self.handle = handle }
-
-    func read(prompt: String) -> InputLine {
-        while true {
-            if let newline = buffer.firstIndex(of: 0x0A) {
-                var bytes = buffer[buffer.startIndex..<newline]
-                buffer = Data(buffer[(newline + 1)...])
-                if bytes.last == 0x0D { bytes = bytes.dropLast() }
-                return decode(bytes)
-            }
-            if atEnd {
-                if buffer.isEmpty { return .end }
-                let rest = buffer
-                buffer = Data()
-                return decode(rest[...])
-            }
-            let chunk = handle.availableData
-            if chunk.isEmpty { atEnd = true } else { buffer.append(chunk) }
-        }
+    init(handle: FileHandle) {
+        self.handle = handle
+        lines = JSONLines.Lines(fileDescriptor: handle.fileDescriptor, chunkSize: 1 << 16)
     }
 
-    private func decode(_ bytes: Data.SubSequence) -> InputLine {
-        lineNumber += 1
-        guard let text = String(validating: bytes, as: UTF8.self) else { return .invalidUTF8(line: lineNumber) }
+    func read(prompt: String) -> InputLine {
+        // A read error ends the input as the end of the file would.
+        guard let bytes = (try? lines.next()) ?? nil else { return .end }
+        guard let text = String(validating: bytes, as: UTF8.self) else { return .invalidUTF8(line: lines.number) }
         return .line(text)
     }
 

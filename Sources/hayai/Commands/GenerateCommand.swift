@@ -72,9 +72,11 @@ struct GenerateCommand: ParsableCommand {
 
     func run() throws {
         let (model, tokenizer) = try CLI.loadModel(options.model, adapter: options.adapter)
-        let text = try promptFile.map(CLI.readText(file:)) ?? prompt!
-        let promptTokens = tokenizer.encode(text, addSpecialTokens: true)
         let session = try InferenceSession(model: model, runtime: options.runtime)
+        // A prompt that cannot fit the context is refused before it is read whole or tokenized.
+        let bound = PromptText.byteBound(contextLength: session.contextLength, tokenizer: tokenizer)
+        let text = try promptFile.map { try CLI.readText(file: $0, data: PromptText.read(file: $0, maxBytes: bound)) } ?? prompt!
+        let promptTokens = try PromptText.encode(text, source: promptFile ?? "-p", tokenizer: tokenizer, contextLength: session.contextLength)
         var opts = GenerationOptions()
         opts.maxTokens = maxTokens
         opts.sampling = sampling.parameters

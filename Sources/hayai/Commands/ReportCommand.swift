@@ -31,7 +31,7 @@ struct ReportCommand: ParsableCommand {
     }
 
     func run() throws {
-        let store = try workspace.openStore()
+        let store = try workspace.openStoreForReading()
         let url = URL(fileURLWithPath: output)
         try Report.write(store: store, runs: runs, options: ReportOptions(logScale: logScale, latestRuns: latest), to: url)
         print(url.path)

@@ -25,6 +25,13 @@ struct WorkspaceOptions: ParsableArguments {
     func openStore() throws -> RunStore {
         try RunStore.open(workspace: home.map { URL(fileURLWithPath: $0) })
     }
+
+    /// The store for a command that only reads it: read-only, with a note on standard error, when it cannot be written.
+    func openStoreForReading() throws -> RunStore {
+        let store = try RunStore.openForReading(workspace: home.map { URL(fileURLWithPath: $0) })
+        if let reason = store.readOnlyReason { CLI.printError("note: reading the run store read-only (\(reason))") }
+        return store
+    }
 }
 
 extension RunKind: ExpressibleByArgument {}
@@ -54,7 +61,7 @@ extension RunsCommand {
         }
 
         func run() throws {
-            let store = try workspace.openStore()
+            let store = try workspace.openStoreForReading()
             let runs = try store.runs(kind: kind, status: status, nameLike: name, limit: limit)
             if json {
                 print(try RunsFormat.json(try runs.map { try RunsFormat.runObject($0, store: store) }))
@@ -88,7 +95,7 @@ extension RunsCommand {
         var json = false
 
         func run() throws {
-            let store = try workspace.openStore()
+            let store = try workspace.openStoreForReading()
             let run = try store.requireRun(named: name)
             let stats = try store.metricStats(run: run)
             let results = try store.evalResults(run: run)
@@ -169,7 +176,7 @@ extension RunsCommand {
         var evalsets: String?
 
         func run() throws {
-            let store = try workspace.openStore()
+            let store = try workspace.openStoreForReading()
             let run = try store.requireRun(named: name)
             switch format {
             case .csv, .jsonl:
