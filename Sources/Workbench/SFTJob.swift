@@ -70,25 +70,21 @@ public final class SFTJob {
         }
         try Self.checkSpecialTokens(of: format, in: tokenizer, base: request.base)
 
-        var records: [InstructionRecord] = []
-        var warnings: [String] = []
-        for file in request.data {
-            let (loaded, report) = try InstructionData.load(path: file, skipBadLines: request.skipBadLines)
-            records += loaded
-            if !report.skipped.isEmpty { warnings.append("\(file): skipped \(report.skipped.count) bad lines (first: \(report.skipped[0]))") }
-        }
+        // The JSONL files are streamed (a record at a time, trained from windows of examples), so memory does not
+        // follow the data's size; JCommonsenseQA's train split and corpus pairs are small and held.
+        var extra: [InstructionRecord] = []
         if let jcommonsenseqa = request.jcommonsenseqa {
             guard let sft = Repository.folder("data").map({ ($0 as NSString).appendingPathComponent("sft/jcommonsenseqa-instruction.txt") }),
                   let instruction = FileManager.default.contents(atPath: sft).flatMap({ String(validating: $0, as: UTF8.self) }) else {
                 throw WorkbenchError.invalid("data/sft/jcommonsenseqa-instruction.txt not found: run from the repository")
             }
-            records += try InstructionData.jcommonsenseqa(trainFile: jcommonsenseqa, instruction: instruction, limit: request.jcommonsenseqaLimit)
+            extra += try InstructionData.jcommonsenseqa(trainFile: jcommonsenseqa, instruction: instruction, limit: request.jcommonsenseqaLimit)
         }
-        if let corpus = request.corpusPairs { records += try InstructionData.corpusPairs(corpus: corpus, limit: request.corpusPairsLimit) }
-        self.warnings = warnings
-        examples = records.count
+        if let corpus = request.corpusPairs { extra += try InstructionData.corpusPairs(corpus: corpus, limit: request.corpusPairsLimit) }
         let chat = format
-        let sequences = records.map { SFTPacking.tokenize(SFTJob.example($0, format: chat, eos: eosText), tokenizer: tokenizer) }
+        let source = SFTSource.instructions(files: request.data, skipBadLines: request.skipBadLines, extra: extra) {
+            SFTPacking.tokenize(SFTJob.example($0, format: chat, eos: eosText), tokenizer: tokenizer)
+        }
 
         var config = request.config
         if let rank = request.loraRank {
@@ -96,7 +92,14 @@ public final class SFTJob {
                                                  targets: request.loraTargets, base: base)
         }
         let pad = tokenizer.tokenID("<|padding|>") ?? eos
-        training = try SFTRun(base: base, sequences: sequences, padToken: pad, config: config)
+        training = try SFTRun(base: base, source: source, padToken: pad, config: config)
+        examples = training.report.examples
+        var warnings: [String] = []
+        for file in request.data {
+            let skipped = training.skippedLines.filter { $0.path == file }
+            if let first = skipped.first { warnings.append("\(file): skipped \(skipped.count) bad lines (first: \(first))") }
+        }
+        self.warnings = warnings
     }
 
     /// What was packed and what will run, in the lines the command prints before training.
@@ -153,10 +156,18 @@ public final class SFTJob {
             }
             let tokensPerStep = config.microBatchSize * config.gradAccumulation * (config.contextLength ?? training.parameters.config.maxPositions)
             var tokens = 0
+            var metricsFailed = false
             let done = try training.run(onStep: { p in
                 tokens += tokensPerStep
-                try recorder.log(step: p.step, tokens: tokens, metrics: [
-                    "train/loss": Double(p.loss), "lr": p.learningRate, "grad_norm": Double(p.gradientNorm), "tokens_per_second": p.tokensPerSecond])
+                do {
+                    try recorder.log(step: p.step, tokens: tokens, metrics: [
+                        "train/loss": Double(p.loss), "lr": p.learningRate, "grad_norm": Double(p.gradientNorm), "tokens_per_second": p.tokensPerSecond])
+                } catch {
+                    // A full disk: the recorder keeps the points and writes them once the store takes writes again;
+                    // the model trained so far is worth more than the curve, so training goes on.
+                    if !metricsFailed { events.message("metrics not stored for now (\(error)); training goes on") }
+                    metricsFailed = true
+                }
                 events.stepped(p)
             }, shouldStop: shouldStop)
             var summary: [String: Double] = ["steps": Double(done)]
