@@ -78,18 +78,19 @@ public struct BoundedResult {
 }
 
 extension HayaiBinary {
-    /// Runs `executable` (default: hayai) with stdin from /dev/null, killing it after `timeout` seconds;
+    /// Runs `executable` (default: hayai) with stdin from `stdinFile`, killing it after `timeout` seconds;
     /// its address space is capped at `addressSpaceLimit` bytes (ulimit -v), so a memory bomb that
     /// regresses fails inside the child instead of taking a machine shared with others.
     public static func runBounded(_ arguments: [String], executable: URL? = nil, timeout: Double = 60,
-                                  addressSpaceLimit: Int = 8 << 30, environment: [String: String] = [:]) throws -> BoundedResult {
+                                  addressSpaceLimit: Int = 8 << 30, environment: [String: String] = [:],
+                                  stdinFile: String = "/dev/null") throws -> BoundedResult {
         let dir = Fixtures.temporaryDirectory("hayai-bounded")
         defer { try? FileManager.default.removeItem(at: dir) }
         let outPath = dir.appendingPathComponent("out").path, errPath = dir.appendingPathComponent("err").path
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 0, stdinFile, O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         let target = (executable ?? url).path, program = "/bin/sh"
