@@ -76,7 +76,7 @@ let package = Package(
         // The fuzz targets (Fuzz/README.md): a replay tool in ordinary builds, libFuzzer's driver under scripts/fuzz.
         .executableTarget(
             name: "hayai-fuzz",
-            dependencies: ["Basics", "Checkpoints", "Tokenizers", "Inference", "Evaluation", "Chat", "RunStore"],
+            dependencies: ["Basics", "Checkpoints", "Tokenizers", "Inference", "Evaluation", "Chat", "RunStore", "Serving"],
             path: "Fuzz",
             exclude: ["README.md"]
         ),

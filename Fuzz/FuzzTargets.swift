@@ -10,10 +10,15 @@ import Inference
 import Evaluation
 import Chat
 import RunStore
+import Serving
 
 enum FuzzTarget: String, CaseIterable {
     case gguf, safetensors, config, tokenizerJSON = "tokenizer-json", sentencepiece, taskYAML = "task-yaml", jsonl
     case savedChat = "saved-chat", runStore = "run-store"
+    /// An HTTP request body for `hayai serve`: the first byte picks the route (even: /v1/completions, odd:
+    /// /v1/chat/completions), the rest is the body, answered by a server on the tiny fixture model
+    /// ($HAYAI_FUZZ_MODEL) as its routes answer, streamed answers read to the end.
+    case serveRequest = "serve-request"
 
     /// The file name the reader looks for.
     var fileName: String {
@@ -27,6 +32,7 @@ enum FuzzTarget: String, CaseIterable {
         case .jsonl: return "items.jsonl"
         case .savedChat: return "chat.json"
         case .runStore: return RunStore.databaseFileName
+        case .serveRequest: return "request.bin"
         }
     }
 
@@ -76,10 +82,32 @@ enum FuzzTarget: String, CaseIterable {
             }
             try FileManager.default.copyItem(at: try fill(), to: dir.appendingPathComponent("store.sqlite"))
             try FileManager.default.removeItem(at: workspace)
+        case .serveRequest:
+            let bodies: [(UInt8, String)] = [
+                (0, #"{"prompt": "The quick brown fox", "max_tokens": 4, "temperature": 0}"#),
+                (0, #"{"prompt": [[1, 2, 3]], "max_tokens": 0, "echo": true, "logprobs": 2}"#),
+                (0, #"{"prompt": "Once", "max_tokens": 3, "stream": true, "stop": ["\n"], "seed": 7, "top_k": 5, "top_p": 0.9, "min_p": 0.05}"#),
+                (1, #"{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "こんにちは"}], "max_tokens": 4}"#),
+                (1, #"{"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3, "stream": true, "stream_options": {"include_usage": true}}"#),
+            ]
+            for (i, (route, body)) in bodies.enumerated() {
+                try (Data([route]) + Data(body.utf8)).write(to: dir.appendingPathComponent("request-\(i).bin"))
+            }
         default:
             break
         }
     }
+
+    /// The one server the serve-request target answers with (the model loads once per process).
+    static let server: OpenAIServer = {
+        let path = ProcessInfo.processInfo.environment["HAYAI_FUZZ_MODEL"] ?? "../shared/fixtures/stablelm-tiny"
+        do {
+            let model = try LocalLanguageModel(path: path, runtime: RuntimeOptions(threads: 1, contextLength: 256))
+            return try OpenAIServer(model: model, template: try TemplateLibrary.standard().template(named: "chatml"))
+        } catch {
+            fatalError("serve-request needs a model: set HAYAI_FUZZ_MODEL (\(path): \(error))")
+        }
+    }()
 
     private func exercise(_ file: URL) throws {
         let sample = "Hello, world! こんにちは 123 <|endoftext|>\n\t"
@@ -114,6 +142,16 @@ enum FuzzTarget: String, CaseIterable {
         case .runStore:
             let store = try RunStore.open(workspace: file.deletingLastPathComponent())
             for run in try store.runs(limit: 20) { _ = try? store.metrics(run: run) }
+        case .serveRequest:
+            let data = try Data(contentsOf: file)
+            let path = (data.first ?? 0) % 2 == 0 ? "/v1/completions" : "/v1/chat/completions"
+            let server = Self.server
+            let done = DispatchSemaphore(value: 0)
+            Task {
+                _ = try? await server.answer(post: path, body: data.dropFirst()).bodyData
+                done.signal()
+            }
+            done.wait()
         }
     }
 }

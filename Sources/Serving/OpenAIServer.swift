@@ -122,13 +122,35 @@ public final class OpenAIServer: @unchecked Sendable {
     /// Reads the body (413 past the limit), runs `handle`, and turns what it throws into an error object.
     private func respond(_ request: HTTPRequest, _ handle: (RequestFields) async throws -> HTTPResponse) async -> HTTPResponse {
         let started = Date()
+        let body: Data
+        do { body = try await readBody(request) } catch {
+            return failed(error, method: request.method.rawValue, path: request.path, started: started)
+        }
+        return await respond(method: request.method.rawValue, path: request.path, body: body, handle)
+    }
+
+    private func respond(method: String, path: String, body: Data, _ handle: (RequestFields) async throws -> HTTPResponse) async -> HTTPResponse {
+        let started = Date()
         do {
-            let fields = try RequestFields(body: try await readBody(request))
-            return try await handle(fields)
+            return try await handle(try RequestFields(body: body))
         } catch {
-            let e = OpenAIError.from(error)
-            log("\(request.method.rawValue) \(request.path) \(e.status): \(e.message) (\(String(format: "%.2f", Date().timeIntervalSince(started))) s)")
-            return errorResponse(e)
+            return failed(error, method: method, path: path, started: started)
+        }
+    }
+
+    private func failed(_ error: Error, method: String, path: String, started: Date) -> HTTPResponse {
+        let e = OpenAIError.from(error)
+        log("\(method) \(path) \(e.status): \(e.message) (\(String(format: "%.2f", Date().timeIntervalSince(started))) s)")
+        return errorResponse(e)
+    }
+
+    /// The answer to a POST of `body` to `path`, as the routes give it but without a socket: what the fuzz
+    /// harness drives with arbitrary bytes.
+    public func answer(post path: String, body: Data) async -> HTTPResponse {
+        switch path {
+        case "/v1/completions": return await respond(method: "POST", path: path, body: body) { try await completions($0) }
+        case "/v1/chat/completions": return await respond(method: "POST", path: path, body: body) { try await chat($0) }
+        default: return errorResponse(.unknownRoute("POST", path))
         }
     }
 
