@@ -103,7 +103,9 @@ enum FuzzTarget: String, CaseIterable {
         let path = ProcessInfo.processInfo.environment["HAYAI_FUZZ_MODEL"] ?? "../shared/fixtures/stablelm-tiny"
         do {
             let model = try LocalLanguageModel(path: path, runtime: RuntimeOptions(threads: 1, contextLength: 256))
-            return try OpenAIServer(model: model, template: try TemplateLibrary.standard().template(named: "chatml"))
+            let server = try OpenAIServer(model: model, template: try TemplateLibrary.standard().template(named: "chatml"))
+            server.log = { _ in }
+            return server
         } catch {
             fatalError("serve-request needs a model: set HAYAI_FUZZ_MODEL (\(path): \(error))")
         }
