@@ -30,6 +30,8 @@ public struct SFTRequest {
     public var name: String?
     public var workspace: URL
     public var skipBadLines = false
+    /// Tokens of examples held at once: data beyond one window is read a window at a time.
+    public var windowTokens = SFTRun.windowTokens
 
     public init(base: String, workspace: URL) {
         self.base = base
@@ -92,7 +94,7 @@ public final class SFTJob {
                                                  targets: request.loraTargets, base: base)
         }
         let pad = tokenizer.tokenID("<|padding|>") ?? eos
-        training = try SFTRun(base: base, source: source, padToken: pad, config: config)
+        training = try SFTRun(base: base, source: source, padToken: pad, config: config, windowTokens: request.windowTokens)
         examples = training.report.examples
         var warnings: [String] = []
         for file in request.data {
@@ -105,7 +107,8 @@ public final class SFTJob {
     /// What was packed and what will run, in the lines the command prints before training.
     public var summary: [String] {
         let r = training.report
-        return ["sft: \(examples) examples (\(r.truncated) cut to fit a row, \(r.skipped) without a response left), "
+        let scope = training.isStreamed ? " in the first window (the data is read a window at a time)" : ""
+        return ["sft: \(examples) examples\(scope) (\(r.truncated) cut to fit a row, \(r.skipped) without a response left), "
                 + "\(r.packedRows) packed rows, \(r.trainedTokens) of \(r.totalTokens) tokens trained on; "
                 + "format \(format.name); \(training.plannedSteps) steps",
                 "sft: \(training.memory)"]
@@ -127,6 +130,7 @@ public final class SFTJob {
         var runConfig: [String: String] = ["base": request.base, "template": format.name, "epochs": "\(config.epochs)", "lr": "\(config.lr)",
                                            "examples": "\(examples)", "data": request.data.joined(separator: ",")]
         if let steps = config.steps { runConfig["steps"] = "\(steps)" }
+        if training.isStreamed { runConfig["streamed"] = "true (examples counts the first window)" }
         if let limit = config.timeLimitSeconds { runConfig["minutes"] = "\(limit / 60)" }
         if let jcommonsenseqa = request.jcommonsenseqa { runConfig["jcommonsenseqa"] = jcommonsenseqa }
         if let corpusPairs = request.corpusPairs { runConfig["corpus_pairs"] = corpusPairs }

@@ -70,6 +70,30 @@ final class JobsTests: XCTestCase {
         XCTAssertEqual(steps, 0, "refused before training")
     }
 
+    /// Data larger than one window is read a window at a time, and what the job says of it says so:
+    /// its example count is the first window's, in the summary and in the stored run.
+    func testStreamedDataIsReportedAsTheFirstWindow() throws {
+        var request = SFTRequest(base: try modelCopy(), workspace: home)
+        request.data = [Self.instructions]
+        request.config.steps = 1
+        request.config.microBatchSize = 2
+        request.config.contextLength = 128
+        request.windowTokens = 4000
+        request.name = "windowed"
+        let job = try SFTJob(request)
+        XCTAssertTrue(job.training.isStreamed)
+        XCTAssertTrue(job.summary[0].contains("examples in the first window"), job.summary[0])
+        let run = try job.run().run
+        XCTAssertEqual(run.configValues["streamed"], .string("true (examples counts the first window)"))
+
+        request.windowTokens = SFTRun.windowTokens
+        request.name = "whole"
+        let whole = try SFTJob(request)
+        XCTAssertFalse(whole.training.isStreamed)
+        XCTAssertFalse(whole.summary[0].contains("window"), whole.summary[0])
+        XCTAssertGreaterThan(whole.examples, job.examples)
+    }
+
     func testAnSFTJobNeedsDataAndLoRASettingsNeedARank() throws {
         let base = try modelCopy()
         XCTAssertThrowsError(try SFTJob(SFTRequest(base: base, workspace: home))) { XCTAssertTrue("\($0)".contains("give instruction data"), "\($0)") }
