@@ -16,6 +16,15 @@ final class JobsTests: XCTestCase {
 
     static let instructions = Fixtures.repoRoot.appendingPathComponent("data/sft/hayai-instruct-bilingual.jsonl").path
 
+    /// SFT of the tiny model's copy on the bundled instructions in small rows (2 × 128 tokens).
+    func smallSFT(workspace: URL? = nil) throws -> SFTRequest {
+        var request = SFTRequest(base: try modelCopy(), workspace: workspace ?? home)
+        request.data = [Self.instructions]
+        request.config.microBatchSize = 2
+        request.config.contextLength = 128
+        return request
+    }
+
     func modelCopy() throws -> String {
         let copy = home.appendingPathComponent("model")
         try FileManager.default.copyItem(at: Fixtures.fixture("stablelm-tiny"), to: copy)
@@ -23,12 +32,9 @@ final class JobsTests: XCTestCase {
     }
 
     func testSFTJobTrainsRecordsItsBaseAndSavesTheTemplate() throws {
-        let base = try modelCopy()
-        var request = SFTRequest(base: base, workspace: home)
-        request.data = [Self.instructions]
+        var request = try smallSFT()
+        let base = request.base
         request.config.steps = 2
-        request.config.microBatchSize = 2
-        request.config.contextLength = 128
         request.out = home.appendingPathComponent("instruct").path
         request.name = "sft-direct"
         let job = try SFTJob(request)
@@ -51,11 +57,8 @@ final class JobsTests: XCTestCase {
     /// Without --out the result goes to WORKSPACE/checkpoints/RUN, made when the workspace is new (it
     /// was found missing after training); an --out whose folder does not exist is refused before training.
     func testSFTWritesIntoANewWorkspaceAndRefusesAMissingOutFolderFirst() throws {
-        var request = SFTRequest(base: try modelCopy(), workspace: home.appendingPathComponent("fresh"))
-        request.data = [Self.instructions]
+        var request = try smallSFT(workspace: home.appendingPathComponent("fresh"))
         request.config.steps = 1
-        request.config.microBatchSize = 2
-        request.config.contextLength = 128
         request.name = "first"
         let outcome = try SFTJob(request).run()
         XCTAssertEqual(outcome.out, home.appendingPathComponent("fresh/checkpoints/first").path)
@@ -73,11 +76,8 @@ final class JobsTests: XCTestCase {
     /// Data larger than one window is read a window at a time, and what the job says of it says so:
     /// its example count is the first window's, in the summary and in the stored run.
     func testStreamedDataIsReportedAsTheFirstWindow() throws {
-        var request = SFTRequest(base: try modelCopy(), workspace: home)
-        request.data = [Self.instructions]
+        var request = try smallSFT()
         request.config.steps = 1
-        request.config.microBatchSize = 2
-        request.config.contextLength = 128
         request.windowTokens = 4000
         request.name = "windowed"
         let job = try SFTJob(request)
@@ -95,10 +95,8 @@ final class JobsTests: XCTestCase {
     }
 
     func testAnSFTJobNeedsDataAndLoRASettingsNeedARank() throws {
-        let base = try modelCopy()
-        XCTAssertThrowsError(try SFTJob(SFTRequest(base: base, workspace: home))) { XCTAssertTrue("\($0)".contains("give instruction data"), "\($0)") }
-        var request = SFTRequest(base: base, workspace: home)
-        request.data = [Self.instructions]
+        var request = try smallSFT()
+        XCTAssertThrowsError(try SFTJob(SFTRequest(base: request.base, workspace: home))) { XCTAssertTrue("\($0)".contains("give instruction data"), "\($0)") }
         request.loraAlpha = 16
         XCTAssertThrowsError(try SFTJob(request)) { XCTAssertEqual("\($0)", "--lora-alpha needs --lora-rank") }
     }
@@ -106,11 +104,8 @@ final class JobsTests: XCTestCase {
     /// With a time budget the step count is planned from the measured pace and the learning rate decays
     /// to it: the last steps run near the bottom of the schedule, not at the peak of a plan for 1,000 epochs.
     func testAnSFTTimeBudgetReplansTheScheduleToDecayByTheEnd() throws {
-        var request = SFTRequest(base: try modelCopy(), workspace: home)
-        request.data = [Self.instructions]
+        var request = try smallSFT()
         request.config.epochs = 1000
-        request.config.microBatchSize = 2
-        request.config.contextLength = 128
         request.config.warmupSteps = 1
         request.config.timeLimitSeconds = 4
         request.out = home.appendingPathComponent("budget").path
