@@ -44,7 +44,7 @@ public struct MemoryEstimate: Sendable, CustomStringConvertible {
     public func check(available: Int = MemoryEstimate.available) throws {
         guard total <= available else {
             throw TrainingError.unsupported("this run needs \(description.dropFirst("memory: ".count)) but only \(Self.gb(available)) is available; "
-                                            + "lower --batch-size or --seq-len, or train LoRA adapters (--lora-rank)")
+                                            + (adapters > 0 ? "lower --batch-size or --seq-len" : "lower --batch-size or --seq-len, or train LoRA adapters (--lora-rank)"))
         }
     }
 }

@@ -17,7 +17,7 @@ public struct SFTConfig: Codable, Equatable, Sendable {
     public var weightDecay = 0.0
     public var microBatchSize = 8
     public var gradAccumulation = 1
-    /// Tokens per packed row (default: the base model's context).
+    /// Tokens per packed row (default: `defaultContextLength`, or the base model's context when shorter).
     public var contextLength: Int?
     public var gradClip: Float = 1.0
     /// Fraction of examples held out for the validation loss.
@@ -31,6 +31,16 @@ public struct SFTConfig: Codable, Equatable, Sendable {
     public var lora: LoRASettings?
 
     public init() {}
+
+    /// Rows of 512 tokens unless asked otherwise. A base's own context is often 2-8K, and attention's saved
+    /// probabilities grow with its square: SmolLM2-135M at 8 × 8192 would need ~640 GB; at 8 × 512 about 6 GB.
+    /// Packing fills each row with several short examples, so rows longer than the examples buy nothing.
+    public static let defaultContextLength = 512
+
+    /// The packed row length a base of `maxPositions` positions trains at under this config.
+    public func rowLength(maxPositions: Int) -> Int {
+        min(contextLength ?? Self.defaultContextLength, maxPositions, ModelConfig.contextLimit)
+    }
 }
 
 public struct SFTProgress: Sendable {
@@ -50,6 +60,8 @@ public final class SFTRun {
     public let report: SFTPackingReport
     /// True when the data is larger than one window and is read window by window each epoch.
     public let isStreamed: Bool
+    /// Tokens per packed row.
+    public let seqLen: Int
     /// Bad lines passed over (with skipBadLines) while reading the data for `init(source:)`: all of them when the
     /// data fits one window, else those of the first window (the rest are met as training reads on).
     public internal(set) var skippedLines: [JSONLines.BadLine] = []
@@ -136,7 +148,8 @@ public final class SFTRun {
             baseModel = nil
             modelConfig = parameters.config
         }
-        let seqLen = min(config.contextLength ?? modelConfig.maxPositions, modelConfig.maxPositions, ModelConfig.contextLimit)
+        let seqLen = config.rowLength(maxPositions: modelConfig.maxPositions)
+        self.seqLen = seqLen
         let trained = parameters.count * 4
         memory = MemoryEstimate(weights: frozen.map { w in w.layers.reduce(w.embedding.byteCount + (modelConfig.tieWordEmbeddings ? 0 : w.output.byteCount)) {
                                     $0 + $1.linears.reduce(0) { $0 + $1.1.weight.byteCount } } } ?? trained,

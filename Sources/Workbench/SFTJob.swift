@@ -158,7 +158,7 @@ public final class SFTJob {
                 try recorder.log(step: 0, tokens: 0, metrics: ["val/loss": v])
                 events.message("step 0: val loss \(String(format: "%.4f", v))")
             }
-            let tokensPerStep = config.microBatchSize * config.gradAccumulation * (config.contextLength ?? training.parameters.config.maxPositions)
+            let tokensPerStep = config.microBatchSize * config.gradAccumulation * training.seqLen
             var tokens = 0
             var metricsFailed = false
             let done = try training.run(onStep: { p in

@@ -238,10 +238,29 @@ final class LoRATests: XCTestCase {
                       ["no such adapter folder"])
     }
 
+    func testSFTRowsDefaultTo512TokensNotTheBasesWholeContext() {
+        // SmolLM2's 8192 positions at 8 rows needed ~640 GB of saved attention, and every run without --seq-len was refused.
+        XCTAssertEqual(SFTConfig().rowLength(maxPositions: 8192), 512)
+        XCTAssertEqual(SFTConfig().rowLength(maxPositions: 128), 128)
+        var asked = SFTConfig()
+        asked.contextLength = 1024
+        XCTAssertEqual(asked.rowLength(maxPositions: 8192), 1024)
+        XCTAssertEqual(asked.rowLength(maxPositions: 256), 256)
+    }
+
     func testAMemoryEstimateThatDoesNotFitIsRefused() throws {
         let estimate = MemoryEstimate(weights: 4_000_000_000, adapters: 1_000_000, optimizer: 3_000_000, activations: 2_000_000_000)
         XCTAssertNoThrow(try estimate.check(available: 8_000_000_000))
         assertOneLine(try estimate.check(available: 1_000_000_000), ["needs ~6.00 GB", "only 1.00 GB is available"])
+        // A LoRA run is not told to train LoRA adapters; full training is.
+        do { try estimate.check(available: 1_000_000_000); XCTFail("fits") } catch {
+            XCTAssertFalse("\(error)".contains("--lora-rank"), "\(error)")
+        }
+        var full = estimate
+        full.adapters = 0
+        do { try full.check(available: 1_000_000_000); XCTFail("fits") } catch {
+            XCTAssertTrue("\(error)".contains("--lora-rank"), "\(error)")
+        }
         // What the process holds already counts too, and residentNow sees memory as it is touched.
         var withProcess = estimate
         withProcess.process = 500_000_000

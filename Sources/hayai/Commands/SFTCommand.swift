@@ -73,7 +73,7 @@ struct SFTCommand: ParsableCommand {
     @Option(help: "Stop starting new steps after this many minutes (the adapter or model trained so far is saved).")
     var minutes: Double?
 
-    @Option(help: "Tokens per packed row (default: the base's context).")
+    @Option(help: "Tokens per packed row (default: \(SFTConfig.defaultContextLength), or the base's context when shorter).")
     var seqLen: Int?
 
     @Option(help: ArgumentHelp("Where the instruct checkpoint goes (default: WORKSPACE/checkpoints/RUN).", valueName: "dir"))
