@@ -30,6 +30,8 @@ public final class PackedAttention {
     /// Per thread: the keys and then the values one segment sees for one kv head, (contextLength, d) each.
     private let gathered: UnsafeMutablePointer<Float>
     private let batch: Int
+    /// Rows per scores product: small enough that the masked corners are little, large enough for sgemm.
+    static let rowBlock = 64
 
     init(cache: KVCache, heads: Int, kvHeads: Int, headDim: Int, batch: Int, pool: ThreadPool) {
         self.cache = cache; self.pool = pool; self.heads = heads; self.kvHeads = kvHeads; self.headDim = headDim; self.batch = batch
@@ -44,13 +46,9 @@ public final class PackedAttention {
     /// to the cache rows of `layer`; `segments` say what each row sees (those outside the t rows are skipped).
     func attend(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, rows t: Int, layer l: Int, start p0: Int,
                 segments: [PackedSegment], into out: UnsafeMutablePointer<Float>) {
-        let d = headDim, qDim = heads * d, kvDim = kvHeads * d, heads = self.heads
-        let storage = cache.storage, rowBytes = cache.rowBytes
-        let keys = cache.keys[l], values = cache.values[l]
-        for r in 0..<t {
-            storage.store(k + r * kvDim, elements: kvDim, into: keys + (p0 + r) * rowBytes)
-            storage.store(v + r * kvDim, elements: kvDim, into: values + (p0 + r) * rowBytes)
-        }
+        cache.store(layer: l, keys: k, values: v, rows: t, at: p0)
+        let d = headDim, qDim = heads * d, heads = self.heads
+        let storage = cache.storage, rowBytes = cache.rowBytes, keys = cache.keys[l], values = cache.values[l]
         let here = segments.filter { $0.slots.overlaps(p0..<(p0 + t)) }
         let scale = 1 / Float(d).squareRoot(), group = heads / kvHeads, context = cache.contextLength
         let slots = max(1, min(pool.threads, heads)), scoresBase = scores, gatheredBase = gathered, batch = self.batch
@@ -58,7 +56,7 @@ public final class PackedAttention {
             let scores = scoresBase + slot * batch * context
             let wideK = gatheredBase + slot * 2 * context * d, wideV = wideK + context * d
             for segment in here {
-                let lo = max(segment.slots.lowerBound, p0), hi = min(segment.slots.upperBound, p0 + t), m = hi - lo
+                let lo = max(segment.slots.lowerBound, p0), hi = min(segment.slots.upperBound, p0 + t)
                 // What the rows lo..<hi see: the ranges in full, then the segment's own rows up to hi.
                 let ranges = segment.sees + [segment.slots.lowerBound..<hi]
                 let length = ranges.reduce(0) { $0 + $1.count }
@@ -76,17 +74,24 @@ public final class PackedAttention {
                         }
                         gatheredHead = kvh
                     }
-                    // scores (m, length) = q_h · K_seenᵀ / √d; row i (slot lo + i) sees all but the own rows after it.
-                    BLAS.gemm(transA: false, transB: true, m: m, n: length, k: d, alpha: scale, a: q + (lo - p0) * qDim + h * d, lda: qDim,
-                              b: wideK, ldb: d, c: scores, ldc: length)
-                    for i in 0..<m {
-                        let row = scores + i * length, visible = length - (hi - 1 - (lo + i))
-                        for j in visible..<length { row[j] = 0 }
-                        FastOps.softmax(row, n: visible)
+                    // In blocks of rows: a block's scores stop at its last row's slot, so the masked corner of
+                    // the segment's own rows is not computed (a causal triangle would cost a square).
+                    var a = lo
+                    while a < hi {
+                        let b = min(a + Self.rowBlock, hi), n = length - (hi - b)
+                        // scores (b − a, n) = q_h · K_seenᵀ / √d; row i (slot a + i) sees all but the own rows after it.
+                        BLAS.gemm(transA: false, transB: true, m: b - a, n: n, k: d, alpha: scale, a: q + (a - p0) * qDim + h * d, lda: qDim,
+                                  b: wideK, ldb: d, c: scores, ldc: n)
+                        for i in 0..<(b - a) {
+                            let row = scores + i * n, visible = n - (b - 1 - (a + i))
+                            for j in visible..<n { row[j] = 0 }
+                            FastOps.softmax(row, n: visible)
+                        }
+                        // out_h (b − a, d) = P · V_seen
+                        BLAS.gemm(transA: false, transB: false, m: b - a, n: d, k: n, a: scores, lda: n, b: wideV, ldb: d,
+                                  c: out + (a - p0) * qDim + h * d, ldc: qDim)
+                        a = b
                     }
-                    // out_h (m, d) = P · V_seen
-                    BLAS.gemm(transA: false, transB: false, m: m, n: d, k: length, a: scores, lda: length, b: wideV, ldb: d,
-                              c: out + (lo - p0) * qDim + h * d, ldc: qDim)
                 }
             }
         }

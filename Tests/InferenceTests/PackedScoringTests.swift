@@ -67,6 +67,23 @@ final class PackedScoringTests: XCTestCase {
         assertSame(try small.score(batch: Self.requests), alone, "batch size 4")
     }
 
+    func testSegmentsLongerThanOneRowBlockScoreTheSame() throws {
+        // Contexts of 150 and 90 tokens after a shared 10: each runs as several row blocks (PackedAttention.rowBlock)
+        // within one forward chunk, and the second item's rows start mid-block.
+        XCTAssertLessThan(PackedAttention.rowBlock, 90)
+        let shared = Array(1...10)
+        let long = ScoringRequest(context: shared + (0..<140).map { ($0 * 37) % 1999 + 1 }, continuations: [[7, 8, 9], [10]])
+        let other = ScoringRequest(context: shared + (0..<80).map { ($0 * 53) % 1999 + 1 }, continuations: [[11, 12], [13, 14, 15]])
+        for threads in [1, 2] {
+            var runtime = RuntimeOptions()
+            runtime.threads = threads
+            let lm = try LocalLanguageModel(path: Fixtures.fixture("stablelm-tiny-gqa-bias-parallel").path, runtime: runtime)
+            let alone = try [long, other].map { try lm.score(context: $0.context, continuations: $0.continuations) }
+            lm.session.reset()
+            assertSame(try lm.score(batch: [other, long]), alone.reversed(), "long segments, \(threads) threads")
+        }
+    }
+
     func testAfterABatchTheCacheHoldsOnlyTheSharedPrefix() throws {
         let lm = try LocalLanguageModel(path: Fixtures.fixture("stablelm-tiny").path)
         let a = ScoringRequest(context: [5, 6, 7, 8, 9], continuations: [[10, 11]])
