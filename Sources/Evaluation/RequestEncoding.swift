@@ -42,6 +42,16 @@ public enum RequestEncoding {
         }
     }
 
+    /// The same for several continuations of one context: a separate encoding encodes the context once.
+    public static func encode(context: String, continuations: [String], tokenizer: Tokenizer,
+                              mode: EvalTask.Tokenization = .joint) -> [EncodedRequest] {
+        guard mode == .separate, !context.isEmpty, continuations.count > 1 else {
+            return continuations.map { encode(context: context, continuation: $0, tokenizer: tokenizer, mode: mode) }
+        }
+        let contextIDs = tokenizer.encode(context, addSpecialTokens: false)
+        return continuations.map { EncodedRequest(context: contextIDs, continuation: tokenizer.encode($0, addSpecialTokens: false)) }
+    }
+
     /// Fits a request into `contextLength` positions by dropping context tokens from the left
     /// (as lm-eval does), keeping at least one.
     public static func truncate(_ request: EncodedRequest, contextLength: Int) -> EncodedRequest? {

@@ -33,6 +33,17 @@ public struct ItemResult: Codable, Sendable {
     public init(index: Int, doc: JSONValue, prompt: String, prediction: String, target: String) {
         self.index = index; self.doc = doc; self.prompt = prompt; self.prediction = prediction; self.target = target
     }
+
+    /// The tokens the item's requests hold: for multiple choice the context once when every choice has one of the same
+    /// length (an ordinary item), else each choice's, plus every continuation; for perplexity the document's tokens;
+    /// 0 for generation.
+    public var promptTokens: Int {
+        if let tokens = metrics["tokens"] { return Int(tokens) }
+        guard let first = choices.first else { return 0 }
+        let continuations = choices.reduce(0) { $0 + $1.continuationTokens }
+        let oneContext = choices.allSatisfy { $0.contextTokens == first.contextTokens }
+        return continuations + (oneContext ? first.contextTokens : choices.reduce(0) { $0 + $1.contextTokens })
+    }
 }
 
 public struct MetricResult: Codable, Sendable, Equatable {
@@ -58,6 +69,8 @@ public struct TaskResult: Codable, Sendable {
     public var seconds: Double
     /// Items scored in this run per second (resumed items not counted).
     public var itemsPerSecond: Double
+    /// Their prompt tokens (ItemResult.promptTokens) per second.
+    public var tokensPerSecond: Double
 
     public func metric(_ name: String) -> MetricResult? { metrics.first { $0.name == name } }
 }

@@ -20,6 +20,9 @@ public struct RunOptions: Sendable {
     public var skipBadLines = false
     /// Overrides where the task's items come from.
     public var dataFile: String?
+    /// Multiple-choice items scored together in one `LanguageModel.score(batch:)` (nil: the model's
+    /// `preferredBatchItems`; 1: one item at a time). Only with context reuse on and a local model.
+    public var batchItems: Int?
 
     public init(limit: Int? = nil, reuseContext: Bool = true, numFewshot: Int? = nil) {
         self.limit = limit
@@ -95,95 +98,130 @@ public final class Runner {
         let shots = options.numFewshot ?? task.numFewshot
         let task = taskWithOptions(task)
 
-        var results: [ItemResult] = []
         let done = sink?.completedItems ?? [:]
-        let todo = (0..<count).filter { done[$0] == nil }
+        var todo = (0..<count).filter { done[$0] == nil }[...]
+        let toScore = todo.count
         let clock = ContinuousClock()
         let start = clock.now
-        var scored = 0
-        for index in 0..<count {
-            if let previous = done[index] { results.append(previous); continue }
-            try Interrupt.check()   // Ctrl-C: stop between items; the ones recorded so far stay
-            let doc = data.items[index]
-            let prefix = try task.prefix(for: doc, item: index, pool: pool, poolIsEvalSet: poolIsEvalSet, numFewshot: shots)
-            let result: ItemResult
+        var scored = 0, scoredTokens = 0
+        var results = done.filter { $0.key < count }
+        let batch = itemsPerBatch(task)
+        while !todo.isEmpty {
+            try Interrupt.check()   // Ctrl-C: stop between batches of items; the ones recorded so far stay
+            let indices = Array(todo.prefix(batch))
+            todo = todo.dropFirst(indices.count)
+            let prefixes = try indices.map { try task.prefix(for: data.items[$0], item: $0, pool: pool, poolIsEvalSet: poolIsEvalSet, numFewshot: shots) }
+            let items: [ItemResult]
             switch task.outputType {
-            case .multipleChoice: result = try scoreMultipleChoice(task, doc: doc, index: index, prefix: prefix)
-            case .generateUntil: result = try generate(task, doc: doc, index: index, prefix: prefix)
-            case .loglikelihoodRolling: result = try scoreRolling(task, doc: doc, index: index)
+            case .multipleChoice:
+                items = try scoreMultipleChoice(task, items: zip(indices, prefixes).map { (data.items[$0], $0, $1) })
+            case .generateUntil: items = [try generate(task, doc: data.items[indices[0]], index: indices[0], prefix: prefixes[0])]
+            case .loglikelihoodRolling: items = [try scoreRolling(task, doc: data.items[indices[0]], index: indices[0])]
             }
-            try sink?.record(result)
-            results.append(result)
-            scored += 1
-            if let progress {
-                let elapsed = seconds(clock.now - start)
-                let rate = elapsed > 0 ? Double(scored) / elapsed : 0
-                progress(Progress(completed: done.count + scored, total: count, elapsedSeconds: elapsed, itemsPerSecond: rate,
-                                  etaSeconds: rate > 0 ? Double(todo.count - scored) / rate : nil))
+            for item in items {
+                try sink?.record(item)
+                results[item.index] = item
+                scored += 1
+                scoredTokens += item.promptTokens
+                if let progress {
+                    let elapsed = seconds(clock.now - start)
+                    let rate = elapsed > 0 ? Double(scored) / elapsed : 0
+                    progress(Progress(completed: done.count + scored, total: count, elapsedSeconds: elapsed, itemsPerSecond: rate,
+                                      etaSeconds: rate > 0 ? Double(toScore - scored) / rate : nil))
+                }
             }
         }
+        let ordered = (0..<count).compactMap { results[$0] }
         let elapsed = seconds(clock.now - start)
         return TaskResult(
             task: task.name, version: task.version, promptVersion: task.promptVersion, outputType: task.outputType,
-            numFewshot: shots, fewshotSeed: task.fewshotSeed, itemCount: results.count, skippedLines: data.skippedLines.count,
-            fewshotFromEvalSet: fewshotFromEvalSet, reuseContext: options.reuseContext, metrics: Runner.aggregate(task, results), seconds: elapsed,
-            itemsPerSecond: elapsed > 0 ? Double(scored) / elapsed : 0)
+            numFewshot: shots, fewshotSeed: task.fewshotSeed, itemCount: ordered.count, skippedLines: data.skippedLines.count,
+            fewshotFromEvalSet: fewshotFromEvalSet, reuseContext: options.reuseContext, metrics: Runner.aggregate(task, ordered), seconds: elapsed,
+            itemsPerSecond: elapsed > 0 ? Double(scored) / elapsed : 0, tokensPerSecond: elapsed > 0 ? Double(scoredTokens) / elapsed : 0)
     }
 
     // MARK: multiple choice
 
-    func scoreMultipleChoice(_ task: EvalTask, doc: JSONValue, index: Int, prefix: String) throws -> ItemResult {
+    /// How many items go through the model together: multiple choice on a local model with context reuse in
+    /// batches (the options' or the model's choice); everything else one at a time.
+    func itemsPerBatch(_ task: EvalTask) -> Int {
+        guard task.outputType == .multipleChoice, options.reuseContext, case .local(let model) = scored else { return 1 }
+        return max(1, options.batchItems ?? model.preferredBatchItems)
+    }
+
+    /// A multiple-choice item's choices, gold index, prompt and (context, continuation) pair per choice.
+    struct MultipleChoiceItem {
+        var doc: JSONValue, index: Int, choices: [String], gold: Int, prompt: String
+        var pairs: [(context: String, continuation: String)]
+    }
+
+    func prepareMultipleChoice(_ task: EvalTask, doc: JSONValue, index: Int, prefix: String) throws -> MultipleChoiceItem {
         let choices = try task.choices(doc, item: index)
         guard !choices.isEmpty else { throw task.itemError(index, "doc_to_choice gave no choices") }
         let gold = try task.goldIndex(doc, item: index, choices: choices)
         // (context, continuation) per choice; with multiple_inputs the choices are contexts.
-        var pairs: [(context: String, continuation: String)]
-        let prompt: String
         if task.multipleInputs {
             let continuation = task.targetDelimiter + (try task.value(task.docToTarget!, doc, item: index, key: "doc_to_target", fieldRequired: true).text)
-            pairs = choices.map { (prefix + $0, continuation) }
-            prompt = prefix + choices[gold]
-        } else {
-            prompt = prefix + (try task.text(doc, item: index))
-            pairs = choices.map { (prompt, task.targetDelimiter + $0) }
+            return MultipleChoiceItem(doc: doc, index: index, choices: choices, gold: gold, prompt: prefix + choices[gold],
+                                      pairs: choices.map { (prefix + $0, continuation) })
         }
-        let scores: [TextScore]
+        let prompt = prefix + (try task.text(doc, item: index))
+        return MultipleChoiceItem(doc: doc, index: index, choices: choices, gold: gold, prompt: prompt,
+                                  pairs: choices.map { (prompt, task.targetDelimiter + $0) })
+    }
+
+    /// Scores multiple-choice items: on a local model all their requests in one `score(batch:)`, each item's
+    /// choices sharing a context as one request; on a served model item by item.
+    func scoreMultipleChoice(_ task: EvalTask, items: [(doc: JSONValue, index: Int, prefix: String)]) throws -> [ItemResult] {
+        let prepared = try items.map { try prepareMultipleChoice(task, doc: $0.doc, index: $0.index, prefix: $0.prefix) }
+        let scores: [[TextScore]]
         switch scored {
-        case .local(let model): scores = try scoreLocally(pairs, model: model, task: task, index: index)
-        case .served(let served): scores = try scoreServed(pairs, served: served)
+        case .local(let model):
+            let encoded = try prepared.map { try encodeLocally($0.pairs, model: model, task: task, index: $0.index) }
+            scores = try score(encoded, model: model).map { item in
+                item.map { TextScore(logLikelihood: $0.score.logLikelihood, isGreedy: $0.score.isGreedy,
+                                     contextTokens: $0.request.context.count, continuationTokens: $0.request.continuation.count) }
+            }
+        case .served(let served): scores = try prepared.map { try scoreServed($0.pairs, served: served) }
         }
+        return zip(prepared, scores).map(finishMultipleChoice)
+    }
+
+    func finishMultipleChoice(_ p: MultipleChoiceItem, _ scores: [TextScore]) -> ItemResult {
         let lls = scores.map(\.logLikelihood)
         let predicted = Metrics.argmax(lls)
-        let predictedNorm = Metrics.normalizedArgmax(lls, choices: choices)
-        var item = ItemResult(index: index, doc: doc, prompt: prompt, prediction: choices[predicted], target: choices[gold])
-        item.references = [choices[gold]]
-        item.choices = zip(choices, scores).map { choice, score in
+        let predictedNorm = Metrics.normalizedArgmax(lls, choices: p.choices)
+        var item = ItemResult(index: p.index, doc: p.doc, prompt: p.prompt, prediction: p.choices[predicted], target: p.choices[p.gold])
+        item.references = [p.choices[p.gold]]
+        item.choices = zip(p.choices, scores).map { choice, score in
             ChoiceScore(text: choice, logLikelihood: score.logLikelihood, isGreedy: score.isGreedy,
                         contextTokens: score.contextTokens, continuationTokens: score.continuationTokens)
         }
-        item.gold = gold
+        item.gold = p.gold
         item.predicted = predicted
         item.predictedNormalized = predictedNorm
-        item.correct = predicted == gold
-        item.metrics = ["acc": predicted == gold ? 1 : 0, "acc_norm": predictedNorm == gold ? 1 : 0]
+        item.correct = predicted == p.gold
+        item.metrics = ["acc": predicted == p.gold ? 1 : 0, "acc_norm": predictedNorm == p.gold ? 1 : 0]
         return item
     }
 
-    /// (context, continuation) pairs encoded as lm-eval does and scored on this machine.
-    func scoreLocally(_ pairs: [(context: String, continuation: String)], model: LanguageModel, task: EvalTask, index: Int) throws -> [TextScore] {
-        let tokenizer = model.tokenizer
-        var requests: [EncodedRequest] = []
-        for pair in pairs {
-            let encoded = RequestEncoding.encode(context: pair.context, continuation: pair.continuation, tokenizer: tokenizer, mode: task.tokenization)
+    /// (context, continuation) pairs encoded as lm-eval does (a context shared by several pairs encoded once when
+    /// the encoding is separate) and fitted into the model's context.
+    func encodeLocally(_ pairs: [(context: String, continuation: String)], model: LanguageModel, task: EvalTask, index: Int) throws -> [EncodedRequest] {
+        // Runs of pairs with one context (every choice of an ordinary item) are encoded together.
+        var encoded: [EncodedRequest] = [], at = 0
+        while at < pairs.count {
+            let run = pairs[at...].prefix { $0.context == pairs[at].context }
+            encoded += RequestEncoding.encode(context: pairs[at].context, continuations: run.map(\.continuation), tokenizer: model.tokenizer,
+                                              mode: task.tokenization)
+            at += run.count
+        }
+        return try encoded.map { encoded in
             guard !encoded.continuation.isEmpty else { throw task.itemError(index, "a choice encodes to no tokens") }
             guard let fitted = RequestEncoding.truncate(encoded, contextLength: model.contextLength) else {
                 throw task.itemError(index, "a continuation of \(encoded.continuation.count) tokens does not fit the context of \(model.contextLength)")
             }
-            requests.append(fitted)
-        }
-        return zip(try score(requests, model: model), requests).map { score, request in
-            TextScore(logLikelihood: score.logLikelihood, isGreedy: score.isGreedy,
-                      contextTokens: request.context.count, continuationTokens: request.continuation.count)
+            return fitted
         }
     }
 
@@ -207,30 +245,39 @@ public final class Runner {
         return out.map { $0! }
     }
 
-    /// Scores requests; those sharing a context go through one `score` call when reuse is on.
-    func score(_ requests: [EncodedRequest], model: LanguageModel) throws -> [ContinuationScore] {
-        var out = [ContinuationScore?](repeating: nil, count: requests.count)
-        if options.reuseContext {
-            var groups: [[Int]: [Int]] = [:], order: [[Int]] = []
-            for (i, r) in requests.enumerated() {
-                if groups[r.context] == nil { order.append(r.context) }
-                groups[r.context, default: []].append(i)
-            }
-            for context in order {
-                let members = groups[context]!
-                let scores = try model.score(context: context, continuations: members.map { requests[$0].continuation })
-                for (i, s) in zip(members, scores) { out[i] = s }
-            }
-        } else {
-            for (i, r) in requests.enumerated() {
-                // A one-token different context first, so nothing of this context is left cached.
-                let vocab = model.tokenizer.vocabularySize
-                let other = (r.context[0] + 1) % max(vocab, 2)
-                _ = try model.score(context: [other], continuations: [])
-                out[i] = try model.score(context: r.context, continuations: [r.continuation])[0]
+    /// Scores each item's requests: with reuse on, all items in one `score(batch:)` with an item's requests that
+    /// share a context as one request; with reuse off, each request alone after a different one-token context.
+    func score(_ items: [[EncodedRequest]], model: LanguageModel) throws -> [[(request: EncodedRequest, score: ContinuationScore)]] {
+        guard options.reuseContext else {
+            return try items.map { requests in
+                try requests.map { r in
+                    // A one-token different context first, so nothing of this context is left cached.
+                    let vocab = model.tokenizer.vocabularySize
+                    let other = (r.context[0] + 1) % max(vocab, 2)
+                    _ = try model.score(context: [other], continuations: [])
+                    return (r, try model.score(context: r.context, continuations: [r.continuation])[0])
+                }
             }
         }
-        return out.map { $0! }
+        var batch: [ScoringRequest] = []
+        // Per item, per request: where its score is (batch entry, continuation).
+        var places: [[(entry: Int, continuation: Int)]] = []
+        for requests in items {
+            var entryOf: [[Int]: Int] = [:]
+            places.append(requests.map { r in
+                let entry = entryOf[r.context] ?? batch.count
+                if entryOf[r.context] == nil {
+                    entryOf[r.context] = entry
+                    batch.append(ScoringRequest(context: r.context, continuations: []))
+                }
+                batch[entry].continuations.append(r.continuation)
+                return (entry, batch[entry].continuations.count - 1)
+            })
+        }
+        let scores = try model.score(batch: batch)
+        return zip(items, places).map { requests, places in
+            zip(requests, places).map { ($0, scores[$1.entry][$1.continuation]) }
+        }
     }
 
     // MARK: generation

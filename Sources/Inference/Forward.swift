@@ -55,12 +55,16 @@ public enum AttentionCore {
     /// Training: `batch` sequences of `seqLen` rows, causal within each sequence and, with `positions`,
     /// within each packed document; keeps the probabilities (batch, heads, seqLen, seqLen) for the backward.
     case causal(batch: Int, seqLen: Int, positions: UnsafePointer<Int32>?, probs: UnsafeMutablePointer<Float>)
+    /// Inference: n new rows of several sequences after `start` cached slots, row r at RoPE position
+    /// positions[r], each seeing what its segment says; keys and values are appended to the cache of `layer`.
+    case packed(PackedAttention, layer: Int, start: Int, segments: [PackedSegment], positions: UnsafePointer<Int32>)
 
     /// Where each row sits for RoPE.
     var positions: RowPositions {
         switch self {
         case .cached(_, _, let start): return .consecutive(from: start)
         case .causal(_, let seqLen, let positions, _): return .perSequence(seqLen: seqLen, packed: positions)
+        case .packed(_, _, _, _, let positions): return .listed(positions)
         }
     }
 }
@@ -173,6 +177,8 @@ public struct DecoderForward {
         case .causal(let batch, let seqLen, let packed, let probs):
             CausalAttention.forward(q: a.q, k: a.k, v: a.v, batch: batch, seqLen: seqLen, heads: heads, kvHeads: kvHeads, headDim: d,
                                     probs: probs, out: a.heads, positions: packed, window: c.slidingWindow)
+        case .packed(let packed, let layer, let start, let segments, _):
+            packed.attend(q: a.q, k: a.k, v: a.v, rows: n, layer: layer, start: start, segments: segments, into: a.heads)
         }
         lw.o(a.heads, t: n, into: a.attnOut, pool: pool)
     }

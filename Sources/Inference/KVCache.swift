@@ -48,4 +48,13 @@ public final class KVCache {
     }
 
     public func reset() { count = 0 }
+
+    /// Writes t rows of keys and values, (t, kvDim) each, into layer l's slots start..<start+t in the cache's storage
+    /// type (`count` is the caller's to move).
+    func store(layer l: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, rows t: Int, at start: Int) {
+        for r in 0..<t {
+            storage.store(k + r * kvDim, elements: kvDim, into: keys[l] + (start + r) * rowBytes)
+            storage.store(v + r * kvDim, elements: kvDim, into: values[l] + (start + r) * rowBytes)
+        }
+    }
 }

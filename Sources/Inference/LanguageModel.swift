@@ -14,6 +14,13 @@ public struct ContinuationScore: Sendable, Equatable {
     public var tokenLogProbs: [Float]
 }
 
+/// One context and the continuations scored after it.
+public struct ScoringRequest: Sendable, Equatable {
+    public var context: [Int]
+    public var continuations: [[Int]]
+    public init(context: [Int], continuations: [[Int]]) { self.context = context; self.continuations = continuations }
+}
+
 public protocol LanguageModel: AnyObject {
     var name: String { get }
     var tokenizer: Tokenizer { get }
@@ -23,8 +30,23 @@ public protocol LanguageModel: AnyObject {
     /// cache reused for each continuation. `context` must not be empty.
     func score(context: [Int], continuations: [[Int]]) throws -> [ContinuationScore]
 
+    /// Scores several requests (an eval batch); the same numbers as `score(context:continuations:)` on each.
+    func score(batch: [ScoringRequest]) throws -> [[ContinuationScore]]
+
+    /// How many eval items this model scores well in one `score(batch:)` (1: it gains nothing from batches).
+    var preferredBatchItems: Int { get }
+
     /// Generates after `prompt` (see `Generator.generate`).
     func generate(prompt: [Int], options: GenerationOptions, onText: (String) -> Bool) throws -> GenerationResult
+}
+
+extension LanguageModel {
+    /// One request after the other.
+    public func score(batch: [ScoringRequest]) throws -> [[ContinuationScore]] {
+        try batch.map { try score(context: $0.context, continuations: $0.continuations) }
+    }
+
+    public var preferredBatchItems: Int { 1 }
 }
 
 /// A model on this machine, run by one inference session.
@@ -45,6 +67,16 @@ public final class LocalLanguageModel: LanguageModel {
         self.session = try InferenceSession(model: model, runtime: runtime)
     }
 
+    /// A model run by a session made elsewhere (tests: one with a small prompt batch).
+    init(model: Model, session: InferenceSession) throws {
+        guard let tokenizer = model.tokenizer else {
+            throw InferenceError.notAModel(path: model.path, reason: "the checkpoint has no tokenizer")
+        }
+        self.model = model
+        self.tokenizer = tokenizer
+        self.session = session
+    }
+
     /// - adapter: a PEFT LoRA adapter folder to run beside the weights.
     public convenience init(path: String, adapter: String? = nil, runtime: RuntimeOptions = RuntimeOptions()) throws {
         try self.init(model: Model.load(path: path, adapter: adapter), runtime: runtime)
@@ -58,7 +90,7 @@ public final class LocalLanguageModel: LanguageModel {
         }
         let vocab = model.config.vocabSize
         // Reuse whatever prefix of the context the cache already holds.
-        let shared = min(zip(session.tokens, context).prefix { $0 == $1 }.count, context.count - 1)
+        let shared = min(commonPrefix(session.tokens, context), context.count - 1)
         session.rewind(to: shared)
         let contextLogits = try session.forward(Array(context[shared...]), logits: .last)
         let firstLogProbs = logSoftmax(contextLogits[...])
@@ -82,6 +114,99 @@ public final class LocalLanguageModel: LanguageModel {
         }
         session.rewind(to: context.count)
         return scores
+    }
+
+    /// Eight items in one packed forward: the tail chunk of each item's prompt and its choices' few rows fill
+    /// whole batches instead of running as forwards of their own.
+    public var preferredBatchItems: Int { 8 }
+
+    /// The requests packed into as few forwards as fit the context: the prefix all contexts share is computed
+    /// once (or reused from the cache), then each context's rest and each continuation run as segments of one
+    /// packed forward (`InferenceSession.forwardPacked`): a context sees the shared prefix and itself, a
+    /// continuation its context and itself. Only the rows that predict a scored token go through the output head.
+    /// The cache then holds the shared prefix. Sliding-window models score one request after the other.
+    public func score(batch: [ScoringRequest]) throws -> [[ContinuationScore]] {
+        guard model.config.slidingWindow == nil, !batch.isEmpty else {
+            return try batch.map { try score(context: $0.context, continuations: $0.continuations) }
+        }
+        for r in batch {
+            guard !r.context.isEmpty else { throw InferenceError.emptyInput }
+            let longest = r.continuations.map(\.count).max() ?? 0
+            guard r.context.count + longest <= contextLength else {
+                throw InferenceError.contextOverflow(tokens: r.context.count + longest, context: contextLength)
+            }
+        }
+        // Every context keeps at least its last token to compute (its row predicts the first continuation token).
+        let first = batch[0].context
+        let shared = batch.reduce(first.count - 1) { min($0, commonPrefix($1.context, first), $1.context.count - 1) }
+        var scores = [[ContinuationScore]](repeating: [], count: batch.count)
+        do {
+            var group: [Int] = [], rows = 0
+            for i in batch.indices {
+                let need = batch[i].context.count - shared + batch[i].continuations.reduce(0) { $0 + max(0, $1.count - 1) }
+                if shared + need > contextLength {
+                    // Too long to pack after the shared prefix: scored on its own.
+                    scores[i] = try score(context: batch[i].context, continuations: batch[i].continuations)
+                    continue
+                }
+                if shared + rows + need > contextLength {
+                    try scorePacked(group.map { batch[$0] }, shared: shared).enumerated().forEach { scores[group[$0.offset]] = $0.element }
+                    group = []; rows = 0
+                }
+                group.append(i); rows += need
+            }
+            if !group.isEmpty {
+                try scorePacked(group.map { batch[$0] }, shared: shared).enumerated().forEach { scores[group[$0.offset]] = $0.element }
+            }
+        } catch {
+            // Packed rows are not one sequence: never leave them where the next call would take them for a prefix.
+            session.rewind(to: min(shared, commonPrefix(session.tokens, first)))
+            throw error
+        }
+        return scores
+    }
+
+    /// One packed forward of `requests`, whose contexts share their first `shared` tokens.
+    private func scorePacked(_ requests: [ScoringRequest], shared: Int) throws -> [[ContinuationScore]] {
+        let context = requests[0].context
+        let cached = min(commonPrefix(session.tokens, context), shared)
+        session.rewind(to: cached)
+        if shared > cached { _ = try session.forward(Array(context[cached..<shared]), logits: .none) }
+        let seesShared = shared > 0 ? [0..<shared] : []
+        var tokens: [Int] = [], segments: [PackedSegment] = [], logitRows: [Int] = []
+        // Per logit row: the (request, continuation, token) it scores.
+        var targets: [[(request: Int, continuation: Int, token: Int)]] = []
+        for (i, r) in requests.enumerated() {
+            let own = r.context[shared...], contextSlots = (shared + tokens.count)..<(shared + tokens.count + own.count)
+            segments.append(PackedSegment(slots: contextSlots, sees: seesShared, firstPosition: shared))
+            tokens += own
+            logitRows.append(tokens.count - 1)
+            targets.append(r.continuations.indices.filter { !r.continuations[$0].isEmpty }.map { (i, $0, 0) })
+            for (c, continuation) in r.continuations.enumerated() where continuation.count > 1 {
+                // Row j of a continuation predicts its token j + 1; the last token predicts nothing scored.
+                let rows = continuation.dropLast(), slots = (shared + tokens.count)..<(shared + tokens.count + rows.count)
+                segments.append(PackedSegment(slots: slots, sees: seesShared + [contextSlots], firstPosition: r.context.count))
+                for j in rows.indices { logitRows.append(tokens.count + j); targets.append([(i, c, j + 1)]) }
+                tokens += rows
+            }
+        }
+        var logProbs = requests.map { $0.continuations.map { [Float](repeating: 0, count: $0.count) } }
+        var greedy = requests.map { $0.continuations.map { _ in true } }
+        try session.forwardPacked(tokens, segments: segments, logitRows: logitRows) { row, logits in
+            let rowLogProbs = logSoftmax(logits), best = argmax(rowLogProbs)
+            for t in targets[row] {
+                let token = requests[t.request].continuations[t.continuation][t.token]
+                logProbs[t.request][t.continuation][t.token] = rowLogProbs[token]
+                if best != token { greedy[t.request][t.continuation] = false }
+            }
+        }
+        session.rewind(to: shared)
+        return requests.indices.map { i in
+            requests[i].continuations.indices.map { c in
+                ContinuationScore(logLikelihood: logProbs[i][c].reduce(0.0) { $0 + Double($1) }, isGreedy: greedy[i][c],
+                                  tokenLogProbs: logProbs[i][c])
+            }
+        }
     }
 
     public func generate(prompt: [Int], options: GenerationOptions, onText: (String) -> Bool) throws -> GenerationResult {
@@ -136,12 +261,17 @@ func mostLikely(_ row: [Float], _ k: Int) -> [(id: Int, logProb: Float)] {
 }
 
 /// log-softmax of one row, accumulated in Double so long vocabularies keep their precision.
-func logSoftmax(_ row: ArraySlice<Float>) -> [Float] {
+func logSoftmax<Row: Collection<Float>>(_ row: Row) -> [Float] {
     let m = row.max() ?? 0
     var sum = 0.0
     for v in row { sum += exp(Double(v - m)) }
     let lse = Double(m) + log(sum)
     return row.map { Float(Double($0) - lse) }
+}
+
+/// The length of the prefix `a` and `b` share.
+func commonPrefix(_ a: [Int], _ b: [Int]) -> Int {
+    zip(a, b).prefix { $0 == $1 }.count
 }
 
 func argmax(_ row: [Float]) -> Int {

@@ -22,6 +22,9 @@ public final class InferenceSession {
     private let buffers: Buffers
     private let decoder: DecoderForward
     private let attention: CachedAttention
+    /// Attention for packed rows (forwardPacked), made on first use.
+    private lazy var packedAttention = PackedAttention(cache: cache, heads: model.config.numHeads, kvHeads: model.config.numKVHeads,
+                                                       headDim: model.config.headDim, batch: batchSize, pool: pool)
     /// Rotary tables for the session's positions: (contextLength, rotaryDim / 2).
     private let ropeCos: FloatTensor, ropeSin: FloatTensor
     /// Workers for quantized matrix products (BLAS runs its own threads for Float32 ones).
@@ -102,6 +105,67 @@ public final class InferenceSession {
         guard position < contextLength else { throw InferenceError.contextOverflow(tokens: position + 1, context: contextLength) }
         try runBatch(CollectionOfOne(token), logits: .last)
         return UnsafeBufferPointer(start: buffers.logits, count: vocab)
+    }
+
+    /// Runs the new rows of several sequences packed after what the cache holds (an eval batch): `tokens` take
+    /// slots position..<position+tokens.count, each `segments` entry says which of them form one sequence, at what
+    /// positions, and what cached slots they see (PackedSegment; every new row belongs to one segment). Calls
+    /// `onLogits(i, row)` with the logits of `logitRows[i]` (indices into `tokens`, ascending) as they are computed:
+    /// only those rows go through the output head. The cache then holds the packed rows, which are not one
+    /// sequence: `tokens` lists them, and the caller rewinds to what is shared before running anything else.
+    /// Sliding-window attention is not supported (InferenceError.unsupported).
+    public func forwardPacked(_ newTokens: [Int], segments: [PackedSegment], logitRows: [Int],
+                              onLogits: (Int, UnsafeBufferPointer<Float>) throws -> Void) throws {
+        guard !newTokens.isEmpty else { throw InferenceError.emptyInput }
+        guard model.config.slidingWindow == nil else { throw InferenceError.invalidSetting("packed scoring does not support sliding-window attention") }
+        let vocab = model.config.vocabSize, hidden = model.config.hiddenSize
+        for id in newTokens where id < 0 || id >= vocab { throw InferenceError.invalidToken(id: id, vocabularySize: vocab) }
+        guard position + newTokens.count <= contextLength else {
+            throw InferenceError.contextOverflow(tokens: position + newTokens.count, context: contextLength)
+        }
+        let base = position
+        var positions = [Int32](repeating: -1, count: newTokens.count)
+        for s in segments {
+            precondition(s.slots.lowerBound >= base && s.slots.upperBound <= base + newTokens.count, "a segment outside the new rows")
+            precondition(s.sees.allSatisfy { $0.upperBound <= s.slots.lowerBound }, "a segment that sees rows after its own")
+            precondition(s.firstPosition + s.slots.count <= contextLength, "a segment past the context")
+            for (i, slot) in s.slots.enumerated() { positions[slot - base] = Int32(s.firstPosition + i) }
+        }
+        precondition(!positions.contains(-1), "a new row in no segment")
+        var nextLogit = 0
+        var start = 0
+        while start < newTokens.count {
+            let end = min(start + batchSize, newTokens.count), t = end - start, p0 = cache.count
+            let w = model.weights, b = buffers
+            decoder.embed(newTokens[start..<end], w, into: b.x)
+            try positions.withUnsafeBufferPointer { all in
+                let rowPositions = all.baseAddress! + start
+                try decoder.layers(w, rows: t, activations: { _ in b.layer },
+                                   attention: { .packed(self.packedAttention, layer: $0, start: p0, segments: segments, positions: rowPositions) },
+                                   beforeLayer: { try Interrupt.check() })
+            }
+            cache.count = p0 + t
+            tokens.append(contentsOf: newTokens[start..<end])
+            // The wanted rows of this chunk, gathered, through the final norm and the output head.
+            var wanted = 0
+            while nextLogit + wanted < logitRows.count, logitRows[nextLogit + wanted] < end {
+                let r = logitRows[nextLogit + wanted] - start
+                precondition(r >= 0, "logitRows not ascending")
+                (b.h2 + wanted * hidden).update(from: b.x + r * hidden, count: hidden)
+                wanted += 1
+            }
+            if wanted > 0 {
+                decoder.logits(w, b.h2, rows: wanted, normed: b.h, into: b.logits)
+                if let i = FiniteScan.firstNonFinite(.f32, b.logits, elements: wanted * vocab) {
+                    throw InferenceError.nonFiniteLogits(path: model.path, position: Int(positions[logitRows[nextLogit + i / vocab]]))
+                }
+                for i in 0..<wanted {
+                    try onLogits(nextLogit + i, UnsafeBufferPointer(start: b.logits + i * vocab, count: vocab))
+                }
+                nextLogit += wanted
+            }
+            start = end
+        }
     }
 
     // MARK: - The decoder

@@ -22,12 +22,12 @@ extension EvalRun {
         let callbacks = Callbacks(progress: { key, p in
             guard !quiet else { return }
             if progress?.key != key { progress = (key, ProgressLine(label: "eval \(key)", total: p.total)) }
-            progress!.line.update(step: p.completed, extra: [("items/s", String(format: "%.1f", p.itemsPerSecond))])
+            progress!.line.update(step: p.completed, extra: [("items/s", String(format: "%.2f", p.itemsPerSecond))])
         }, taskDone: { result in
             progress?.line.finish()
             progress = nil
             if !quiet {
-                ProgressLine.writeStandardError("\(result.task): \(result.itemCount) items, \(String(format: "%.1f", result.itemsPerSecond)) items/s\n")
+                ProgressLine.writeStandardError("\(result.task): \(result.itemCount) items, " + EvalTable.throughput(result) + "\n")
             }
         })
         Interrupt.clear()

@@ -216,7 +216,12 @@ public final class EvalRun {
             throw EvalInterrupted(run: run.name, storedItems: stored)
         }
         var summary: [String: Double] = [:]
-        for r in results { for m in r.metrics { summary["\(r.task)/\(m.name)"] = m.value } }
+        for r in results {
+            for m in r.metrics { summary["\(r.task)/\(m.name)"] = m.value }
+            // Throughput of what this session scored (a resumed run: of the items scored since the resume).
+            summary["\(r.task)/items_per_second"] = r.itemsPerSecond
+            summary["\(r.task)/tokens_per_second"] = r.tokensPerSecond
+        }
         try recorder.finish(.completed, summary: summary)
         return results
     }

@@ -87,6 +87,23 @@ final class EvalRunTests: XCTestCase {
         XCTAssertThrowsError(try EvalRun.resume(store: store, name: "group") { try self.task($0) })
     }
 
+    func testACompletedRunStoresAndPrintsEachTasksThroughput() throws {
+        let store = try RunStore.open(workspace: home)
+        let path = Fixtures.fixture("stablelm-tiny").path
+        let run = try EvalRun.create(store: store, config: EvalRunConfig(model: path, tasks: ["hayai-mini-en"], limit: 6),
+                                     tasks: [try task("hayai-mini-en")], name: "speed")
+        let result = try run.run(model: try LocalLanguageModel(path: path))[0]
+        XCTAssertGreaterThan(result.tokensPerSecond, result.itemsPerSecond, "an item holds many tokens")
+        let summary = try store.requireRun(named: "speed").summaryValues
+        XCTAssertEqual(summary["\(result.task)/items_per_second"], result.itemsPerSecond)
+        XCTAssertEqual(summary["\(result.task)/tokens_per_second"], result.tokensPerSecond)
+        let table = EvalTable.render([result]).split(separator: "\n")
+        XCTAssertTrue(table[0].hasSuffix("items/s  tokens/s"), String(table[0]))
+        XCTAssertEqual(table[2].split(separator: " ").suffix(2).map(String.init),
+                       [String(format: "%.2f", result.itemsPerSecond), String(format: "%.0f", result.tokensPerSecond)], String(table[2]))
+        XCTAssertTrue(EvalTable.throughput(result).hasPrefix(String(format: "%.2f items/s, %.0f tokens/s, ", result.itemsPerSecond, result.tokensPerSecond)))
+    }
+
     func testResumeRefusesAModelWhoseContentChangedAtTheSamePath() throws {
         let store = try RunStore.open(workspace: home)
         let path = try modelCopy()

@@ -10,11 +10,14 @@ public enum RowPositions {
     case consecutive(from: Int)
     /// Rows of sequences of seqLen, row r at r % seqLen, or at packed[r] (its position in its document).
     case perSequence(seqLen: Int, packed: UnsafePointer<Int32>?)
+    /// Row r at listed[r]: rows of several sequences packed after one KV cache (PackedRows).
+    case listed(UnsafePointer<Int32>)
 
     @inline(__always) public func callAsFunction(_ r: Int) -> Int {
         switch self {
         case .consecutive(let start): return start + r
         case .perSequence(let seqLen, let packed): return packed.map { Int($0[r]) } ?? r % seqLen
+        case .listed(let positions): return Int(positions[r])
         }
     }
 }

@@ -316,9 +316,10 @@ enum RunsFormat {
     /// Up to three metrics worth a glance: validation then training loss, else eval scores.
     static func keyMetrics(_ values: [String: Double]) -> [(String, Double)] {
         let preferred = ["val/loss", "val/bpb", "train/loss"]
-        let skipped: Set<String> = ["lr", "grad_norm", "tokens_per_second"]
+        // Rates say how fast, not how good: an eval's per-task items/s and tokens/s are skipped too.
+        let skipped: Set<String> = ["lr", "grad_norm", "tokens_per_second", "items_per_second"]
         var keys = preferred.filter { values[$0] != nil }
-        keys += values.keys.filter { !preferred.contains($0) && !skipped.contains($0) }.sorted()
+        keys += values.keys.filter { !preferred.contains($0) && !skipped.contains(String($0.split(separator: "/").last ?? "")) }.sorted()
         return keys.prefix(3).map { ($0, values[$0]!) }
     }
 
