@@ -58,16 +58,18 @@ public enum BLAS {
     /// Which kernel `gemm` runs for a shape, in the current precision.
     public enum GEMMKernel: String, Sendable { case openBLAS, hayaiF32, hayaiBF16 }
 
-    /// bf16 always runs hayai's kernel (OpenBLAS has none); f32 runs it where it measured faster than
-    /// OpenBLAS (README, "hayai's GEMM"): both sides of C at least `hayaiMinimumSide` and k at least
-    /// `hayaiMinimumDepth`. Shape only, never the thread count, so results do not depend on `-t`.
+    /// bf16 always runs hayai's kernel (OpenBLAS has none). f32 runs it for the shapes in `hayaiF32Shapes`,
+    /// those where it measured faster than OpenBLAS; `hayai bench --gemm` found none reliably (README, "hayai's GEMM":
+    /// 0.6–1.03× OpenBLAS on one thread, 0.64–4× on two, all under a load average of 8–11 on 2 vCPUs), so f32
+    /// stays on OpenBLAS and gives main's bits. Shape only, never the thread count, so results do not depend on `-t`.
     public static func kernel(m: Int, n: Int, k: Int, precision: GEMMPrecision = BLAS.precision) -> GEMMKernel {
         if precision == .bf16, GEMM.isAvailable(.bf16) { return .hayaiBF16 }
-        if GEMM.isAvailable(.f32), min(m, n) >= hayaiMinimumSide, k >= hayaiMinimumDepth { return .hayaiF32 }
+        if GEMM.isAvailable(.f32), hayaiF32Shapes(m, n, k) { return .hayaiF32 }
         return .openBLAS
     }
-    static let hayaiMinimumSide = 64
-    static let hayaiMinimumDepth = 32
+
+    /// The f32 shapes hayai's kernel takes from OpenBLAS: none until a quiet machine shows one it wins.
+    nonisolated(unsafe) static var hayaiF32Shapes: (Int, Int, Int) -> Bool = { _, _, _ in false }
 
     /// General C (m, n) = alpha · op(A) · op(B) + beta · C, row-major with explicit leading dimensions.
     /// Runs hayai's kernel on a pool of `threads` threads or OpenBLAS, as `kernel(m:n:k:)` says.

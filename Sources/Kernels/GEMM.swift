@@ -15,6 +15,18 @@ import CKernels
 /// even) with f32 products and sums (AVX512-BF16's vdpbf16ps): twice the f32 peak on Zen 4/5.
 public enum GEMMPrecision: String, CaseIterable, Sendable, Codable {
     case f32, bf16
+
+    /// A user's `--precision`: f32 or bf16, else a one-line error saying which values there are.
+    public init(parsing text: String) throws {
+        guard let value = GEMMPrecision(rawValue: text) else { throw UnknownPrecision(given: text) }
+        self = value
+    }
+
+    /// Thrown for a precision that is neither f32 nor bf16.
+    public struct UnknownPrecision: Error, CustomStringConvertible {
+        public let given: String
+        public var description: String { "unknown --precision '\(given)' (use f32 or bf16)" }
+    }
 }
 
 public enum GEMM {

@@ -133,3 +133,6 @@ void hayai_gemm_rows(int bf16, int transA, const float *a, size_t lda, int i0, i
 // The precision BLAS.gemm runs in (BLAS.withPrecision): 0 f32, 1 bf16.
 int hayai_gemm_precision_get(void);
 void hayai_gemm_precision_set(int bf16);
+// iterations × 24 zmm FMAs (bf16 0: 32 flops each) or vdpbf16ps (bf16 1: 64 flops each), no memory traffic:
+// the f32 and bf16 arithmetic peaks for `hayai bench --gemm`. Returns a checksum.
+float hayai_gemm_peak(int bf16, long iterations);
