@@ -58,12 +58,14 @@ public enum BLAS {
     /// Which kernel `gemm` runs for a shape, in the current precision.
     public enum GEMMKernel: String, Sendable { case openBLAS, hayaiF32, hayaiBF16 }
 
-    /// bf16 always runs hayai's kernel (OpenBLAS has none). f32 runs it for the shapes in `hayaiF32Shapes`,
-    /// those where it measured faster than OpenBLAS; `hayai bench --gemm` found none reliably (README, "hayai's GEMM":
-    /// 0.6–1.03× OpenBLAS on one thread, 0.64–4× on two, all under a load average of 8–11 on 2 vCPUs), so f32
-    /// stays on OpenBLAS and gives main's bits. Shape only, never the thread count, so results do not depend on `-t`.
+    /// bf16 runs hayai's kernel (OpenBLAS has none) except where C is one 32-column panel wide or narrower
+    /// (attention's P·V with head dim 32, LoRA's rank-r products): there it measured slower than OpenBLAS's f32
+    /// (0.75–0.81×), which also rounds nothing. f32 runs hayai's kernel for the shapes in `hayaiF32Shapes`, those
+    /// where it measured faster than OpenBLAS: `hayai bench --gemm` found none (README, "hayai's GEMM": 0.66–1.03×
+    /// OpenBLAS's GFLOP per CPU-second on one thread), so f32 stays on OpenBLAS and gives main's bits.
+    /// Shape only, never the thread count, so results do not depend on `-t`.
     public static func kernel(m: Int, n: Int, k: Int, precision: GEMMPrecision = BLAS.precision) -> GEMMKernel {
-        if precision == .bf16, GEMM.isAvailable(.bf16) { return .hayaiBF16 }
+        if precision == .bf16, GEMM.isAvailable(.bf16), min(m, n) > GEMM.nr { return .hayaiBF16 }
         if GEMM.isAvailable(.f32), hayaiF32Shapes(m, n, k) { return .hayaiF32 }
         return .openBLAS
     }

@@ -1,7 +1,9 @@
 // `hayai bench --gemm`: GFLOP/s of hayai's f32 and bf16 GEMM and of OpenBLAS's sgemm on the shapes
 // training multiplies, against the f32 FMA and bf16 vdpbf16ps peaks measured on the same threads.
 // The three kernels alternate within each repetition, so a change in the machine's load (it is shared)
-// falls on all of them alike; each timing repeats the call until 30 ms have passed.
+// falls on all of them alike; each timing repeats the call until 30 ms have passed. Beside wall-clock GFLOP/s
+// it reports GFLOP per second of the process's CPU time: on a machine whose cores other work shares, that
+// still says how fast a kernel is while it runs (waiting and spinning threads count against it).
 import Foundation
 import CKernels
 
@@ -44,6 +46,8 @@ public enum GEMMBenchmark {
         public var gflops: Double
         /// gflops ÷ the measured peak of the kernel's arithmetic (f32 FMA for f32 and OpenBLAS, vdpbf16ps for bf16).
         public var shareOfPeak: Double
+        /// Median GFLOP per second of CPU time the process used (all threads).
+        public var gflopsPerCPUSecond: Double
     }
 
     /// Flops per second of `threads` threads each running the peak loop (best of 5).
@@ -76,19 +80,23 @@ public enum GEMMBenchmark {
                 let a = (0..<aCount).map { Float(($0 * 7919) % 1000) / 1000 - 0.5 }
                 let b = (0..<bCount).map { Float(($0 * 104_729) % 1000) / 1000 - 0.5 }
                 var c = [Float](repeating: 0, count: shape.m * shape.n)
-                var samples: [Kernel: [Double]] = [:]
+                var samples: [Kernel: [Double]] = [:], cpuSamples: [Kernel: [Double]] = [:]
                 for rep in 0...repetitions {
                     for kernel in kernels {
-                        let seconds = c.withUnsafeMutableBufferPointer { c in
+                        let (seconds, cpuSeconds) = c.withUnsafeMutableBufferPointer { c in
                             time { call(kernel, shape, a, b, c.baseAddress!, pool) }
                         }
-                        if rep > 0 { samples[kernel, default: []].append(shape.flops / seconds / 1e9) }   // rep 0 warms up
+                        if rep > 0 {   // rep 0 warms up
+                            samples[kernel, default: []].append(shape.flops / seconds / 1e9)
+                            cpuSamples[kernel, default: []].append(shape.flops / cpuSeconds / 1e9)
+                        }
                     }
                 }
                 for kernel in kernels {
-                    let sorted = samples[kernel]!.sorted(), median = sorted[sorted.count / 2]
-                    let peak = kernel == .hayaiBF16 ? peaks.bf16 : peaks.f32
-                    results.append(Result(shape: shape, threads: t, kernel: kernel, gflops: median, shareOfPeak: median * 1e9 / peak))
+                    let median = { (x: [Double]) in x.sorted()[x.count / 2] }
+                    let gflops = median(samples[kernel]!), peak = kernel == .hayaiBF16 ? peaks.bf16 : peaks.f32
+                    results.append(Result(shape: shape, threads: t, kernel: kernel, gflops: gflops, shareOfPeak: gflops * 1e9 / peak,
+                                          gflopsPerCPUSecond: median(cpuSamples[kernel]!)))
                 }
                 progress("\(shape.name) t=\(t): " + kernels.map { k in String(format: "%@ %.1f", k.rawValue, results.last { $0.kernel == k }!.gflops) }
                     .joined(separator: ", "))
@@ -97,12 +105,18 @@ public enum GEMMBenchmark {
         return results
     }
 
-    /// Seconds per call: the mean over as many calls as fill 30 ms (at least one).
-    private static func time(_ body: () -> Void) -> Double {
-        let t0 = Roofline.now()
+    /// Wall-clock and process CPU seconds per call: the mean over as many calls as fill 30 ms (at least one).
+    private static func time(_ body: () -> Void) -> (wall: Double, cpu: Double) {
+        let t0 = Roofline.now(), c0 = cpuSeconds()
         var calls = 0
         repeat { body(); calls += 1 } while Roofline.now() - t0 < 0.03
-        return (Roofline.now() - t0) / Double(calls)
+        return ((Roofline.now() - t0) / Double(calls), max(cpuSeconds() - c0, 1e-9) / Double(calls))
+    }
+
+    private static func cpuSeconds() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
     private static func call(_ kernel: Kernel, _ s: Shape, _ a: [Float], _ b: [Float], _ c: UnsafeMutablePointer<Float>, _ pool: ThreadPool) {

@@ -130,7 +130,9 @@ final class GEMMTests: XCTestCase {
     func testBLASGemmChoosesTheKernelByShapeAndPrecision() throws {
         try XCTSkipUnless(GEMM.isAvailable(.bf16))
         XCTAssertEqual(BLAS.kernel(m: 2048, n: 576, k: 576), .openBLAS)
-        XCTAssertEqual(BLAS.kernel(m: 2048, n: 8, k: 576, precision: .bf16), .hayaiBF16)
+        XCTAssertEqual(BLAS.kernel(m: 2048, n: 576, k: 576, precision: .bf16), .hayaiBF16)
+        XCTAssertEqual(BLAS.kernel(m: 256, n: 32, k: 256, precision: .bf16), .openBLAS, "one panel wide: OpenBLAS's f32 was faster")
+        XCTAssertEqual(BLAS.kernel(m: 16, n: 576, k: 2048, precision: .bf16), .openBLAS)
         XCTAssertEqual(BLAS.precision, .f32)
         // A shape the f32 table gives to hayai runs there (the table is empty today; this checks the routing).
         BLAS.hayaiF32Shapes = { m, _, _ in m == 70 }

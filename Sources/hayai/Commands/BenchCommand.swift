@@ -35,7 +35,8 @@ struct BenchCommand: ParsableCommand {
 
             --gemm (no model) times the matrix products training runs instead: hayai's f32 and bf16 GEMM \
             and OpenBLAS's sgemm, alternating, on each -t, in GFLOP/s and as a share of the f32 FMA or \
-            bf16 vdpbf16ps peak measured on the same threads.
+            bf16 vdpbf16ps peak measured on the same threads, and in GFLOP per second of the process's CPU \
+            time (what a kernel does while it runs, on a machine shared with other work).
             """)
 
     @Argument(help: "A Hugging Face model folder or a .gguf file (or use --synthetic).")
@@ -303,11 +304,12 @@ struct BenchCommand: ParsableCommand {
         let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
         CLI.printError("load average: \(load)")
         let results = GEMMBenchmark.measure(threads: try Self.list(threads, "-t", min: 1), repetitions: repetitions) { CLI.printError("  " + $0) }
-        var rows = [["shape", "layout", "m×n×k", "t", "kernel", "GFLOP/s", "of peak", "vs OpenBLAS"]]
+        var rows = [["shape", "layout", "m×n×k", "t", "kernel", "GFLOP/s", "of peak", "vs OpenBLAS", "GFLOP/CPU-s", "vs OpenBLAS"]]
         for r in results {
             let blas = results.first { $0.shape == r.shape && $0.threads == r.threads && $0.kernel == .openBLAS }!
             rows.append([r.shape.name, r.shape.layout, "\(r.shape.m)×\(r.shape.n)×\(r.shape.k)", "\(r.threads)", r.kernel.rawValue,
-                         CLI.fixed(r.gflops, 1), CLI.fixed(100 * r.shareOfPeak, 0) + "%", CLI.fixed(r.gflops / blas.gflops, 2) + "×"])
+                         CLI.fixed(r.gflops, 1), CLI.fixed(100 * r.shareOfPeak, 0) + "%", CLI.fixed(r.gflops / blas.gflops, 2) + "×",
+                         CLI.fixed(r.gflopsPerCPUSecond, 1), CLI.fixed(r.gflopsPerCPUSecond / blas.gflopsPerCPUSecond, 2) + "×"])
         }
         print(TextTable.render(rows))
     }
