@@ -1,6 +1,7 @@
-// Matrix products through OpenBLAS. Conventions follow PyTorch's Linear: a weight W is (out, in),
-// row-major, and activations X are (T, in) row-major, so Y = X · Wᵀ is (T, out).
+// Matrix products through OpenBLAS or hayai's own GEMM (GEMM.swift). Conventions follow PyTorch's Linear:
+// a weight W is (out, in), row-major, and activations X are (T, in) row-major, so Y = X · Wᵀ is (T, out).
 import COpenBLAS
+import CKernels
 
 public enum BLAS {
     /// Sets how many threads OpenBLAS's own pool uses.
@@ -40,10 +41,58 @@ public enum BLAS {
         cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, Int32(m), Int32(n), alpha, a, Int32(lda), x, 1, beta, y, 1)
     }
 
+    /// The arithmetic of `gemm`: f32 (the default), or bf16 inputs with f32 sums where the CPU has
+    /// AVX512-BF16 (training's `--precision bf16`; set it with `withPrecision`). Process-wide, like `threads`.
+    public static var precision: GEMMPrecision {
+        hayai_gemm_precision_get() == 1 ? .bf16 : .f32
+    }
+
+    /// Runs `body` with `gemm` in `precision` (restored after).
+    public static func withPrecision<R>(_ precision: GEMMPrecision, _ body: () throws -> R) rethrows -> R {
+        let saved = hayai_gemm_precision_get()
+        hayai_gemm_precision_set(precision == .bf16 ? 1 : 0)
+        defer { hayai_gemm_precision_set(saved) }
+        return try body()
+    }
+
+    /// Which kernel `gemm` runs for a shape, in the current precision.
+    public enum GEMMKernel: String, Sendable { case openBLAS, hayaiF32, hayaiBF16 }
+
+    /// bf16 runs hayai's kernel (OpenBLAS has none) except where C is one 32-column panel wide or narrower
+    /// (attention's P·V with head dim 32, LoRA's rank-r products): there it measured slower than OpenBLAS's f32
+    /// (0.75–0.81×), which also rounds nothing. f32 runs hayai's kernel for the shapes in `hayaiF32Shapes`, those
+    /// where it measured faster than OpenBLAS: `hayai bench --gemm` found none (README, "hayai's GEMM": 0.66–1.03×
+    /// OpenBLAS's GFLOP per CPU-second on one thread), so f32 stays on OpenBLAS and gives main's bits.
+    /// Shape only, never the thread count, so results do not depend on `-t`.
+    public static func kernel(m: Int, n: Int, k: Int, precision: GEMMPrecision = BLAS.precision) -> GEMMKernel {
+        if precision == .bf16, GEMM.isAvailable(.bf16), min(m, n) > GEMM.nr { return .hayaiBF16 }
+        if GEMM.isAvailable(.f32), hayaiF32Shapes(m, n, k) { return .hayaiF32 }
+        return .openBLAS
+    }
+
+    /// The f32 shapes hayai's kernel takes from OpenBLAS: none until a quiet machine shows one it wins.
+    nonisolated(unsafe) static var hayaiF32Shapes: (Int, Int, Int) -> Bool = { _, _, _ in false }
+
     /// General C (m, n) = alpha · op(A) · op(B) + beta · C, row-major with explicit leading dimensions.
+    /// Runs hayai's kernel on a pool of `threads` threads or OpenBLAS, as `kernel(m:n:k:)` says.
     public static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        let kernel = kernel(m: m, n: n, k: k)
+        if kernel != .openBLAS {
+            let threads = self.threads
+            GEMM.run(precision: kernel == .hayaiBF16 ? .bf16 : .f32, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                     a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc,
+                     pool: threads > 1 ? GEMM.sharedPool(threads: threads) : nil)
+            return
+        }
+        openBLASGemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+    }
+
+    /// OpenBLAS's sgemm, whatever the shape (the benchmark's comparison, and `gemm` where it is faster).
+    public static func openBLASGemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+                                    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                                    beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }

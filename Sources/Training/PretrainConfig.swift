@@ -8,6 +8,7 @@
 // would otherwise be silently ignored).
 import Foundation
 import Checkpoints
+import Kernels
 
 public struct PretrainConfig: Codable, Equatable, Sendable {
     // Model (StableLM: LayerNorm, gated SiLU MLP, partial rotary).
@@ -52,6 +53,9 @@ public struct PretrainConfig: Codable, Equatable, Sendable {
     /// Steps between plain progress lines when standard output is not a terminal.
     public var logInterval: Int
     public var seed: UInt64
+    /// The matmuls' arithmetic (BLAS.precision): f32, or bf16 inputs with f32 sums; master weights, gradients
+    /// and AdamW stay f32 either way. nil (configs and checkpoints from before the setting) is f32.
+    public var precision: GEMMPrecision?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case hiddenSize = "hidden_size", numLayers = "num_hidden_layers", numHeads = "num_attention_heads"
@@ -63,7 +67,7 @@ public struct PretrainConfig: Codable, Equatable, Sendable {
         case steps, minutes, lr, minLR = "min_lr", warmupSteps = "warmup_steps", weightDecay = "weight_decay"
         case beta1, beta2, gradClip = "grad_clip", evalInterval = "eval_interval", evalBatches = "eval_batches"
         case checkpointInterval = "checkpoint_interval", keepCheckpoints = "keep_checkpoints", logInterval = "log_interval"
-        case seed
+        case seed, precision
     }
 
     /// Every key a config file may hold (the config's own keys and `preset`).
@@ -114,6 +118,7 @@ public struct PretrainConfig: Codable, Equatable, Sendable {
         guard warmupSteps >= 0 else { throw fail("warmup_steps must not be negative") }
         guard weightDecay >= 0 else { throw fail("weight_decay must not be negative") }
         guard (0..<1).contains(beta1), (0..<1).contains(beta2) else { throw fail("beta1 and beta2 must be in [0, 1)") }
+        if precision == .bf16, !GEMM.isAvailable(.bf16) { throw fail("precision bf16 needs AVX512-BF16, which this CPU lacks (use f32)") }
         guard gradClip >= 0 else { throw fail("grad_clip must not be negative (0 turns clipping off)") }
         for (name, value) in [("eval_interval", evalInterval), ("eval_batches", evalBatches), ("checkpoint_interval", checkpointInterval),
                               ("keep_checkpoints", keepCheckpoints), ("log_interval", logInterval)] where value < 0 {

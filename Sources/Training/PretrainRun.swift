@@ -48,6 +48,8 @@ public struct PretrainOptions {
     /// Replace the config's length (on resume too: a longer run continues the same schedule only if equal).
     public var steps: Int?
     public var minutes: Double?
+    /// The matmuls' precision; nil keeps the config's (a checkpoint's on resume), f32 when that has none.
+    public var precision: GEMMPrecision?
     /// Polled between steps; true stops the run after saving a checkpoint (Ctrl-C).
     public var shouldStop: () -> Bool = { false }
     /// Stop after this step as an interruption would (tests of resuming).
@@ -106,6 +108,7 @@ public final class PretrainRun {
         }
         if let steps = options.steps { config.steps = steps; config.minutes = nil }
         if let minutes = options.minutes { config.minutes = minutes }
+        config.precision = options.precision ?? config.precision ?? .f32
         try config.validate(path: configSource)
         self.config = config; self.data = data; self.options = options
 
@@ -181,6 +184,7 @@ public final class PretrainRun {
         var a = given, b = saved
         for c in [\PretrainConfig.steps] { a[keyPath: c] = 0; b[keyPath: c] = 0 }
         a.minutes = nil; b.minutes = nil
+        a.precision = nil; b.precision = nil   // a resumed run may change its matmuls' precision, as its step count
         for c in [\PretrainConfig.evalInterval, \.evalBatches, \.checkpointInterval, \.keepCheckpoints, \.logInterval] { a[keyPath: c] = 0; b[keyPath: c] = 0 }
         guard a != b else { return }
         let ja = try! JSONSerialization.jsonObject(with: JSONEncoder().encode(a)) as! [String: Any]
@@ -191,8 +195,13 @@ public final class PretrainRun {
 
     // MARK: - The loop
 
+    /// Trains to the planned step (or a stop), every matmul in the config's precision.
     @discardableResult
     public func run(events: PretrainEvents = PretrainEvents()) throws -> PretrainOutcome {
+        try BLAS.withPrecision(config.precision ?? .f32) { try trainingLoop(events: events) }
+    }
+
+    private func trainingLoop(events: PretrainEvents) throws -> PretrainOutcome {
         if let peak = sgemmPeakOverride { sgemmPeak = peak } else if options.measurePeak { sgemmPeak = ModelFLOPs.sgemmPeak }
         let tokensPerStep = config.tokensPerStep
         var smoothedStepSeconds: Double?

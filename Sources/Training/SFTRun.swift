@@ -5,6 +5,7 @@ import Basics
 import Foundation
 import Checkpoints
 import Inference
+import Kernels
 import Tokenizers
 
 public struct SFTConfig: Codable, Equatable, Sendable {
@@ -29,6 +30,8 @@ public struct SFTConfig: Codable, Equatable, Sendable {
     public var timeLimitSeconds: Double?
     /// Train LoRA adapters beside the frozen base instead of every weight.
     public var lora: LoRASettings?
+    /// The matmuls' arithmetic (BLAS.precision): f32, or bf16 inputs with f32 sums; weights, gradients and AdamW stay f32.
+    public var precision: GEMMPrecision = .f32
 
     public init() {}
 
@@ -206,6 +209,10 @@ public final class SFTRun {
     /// Trains `plannedSteps` steps, cycling through the batches in a new seeded order each epoch.
     /// `shouldStop` is asked between steps (Ctrl-C); returns the steps done.
     public func run(onStep: (SFTProgress) throws -> Void = { _ in }, shouldStop: () -> Bool = { false }) throws -> Int {
+        try BLAS.withPrecision(config.precision) { try trainingLoop(onStep: onStep, shouldStop: shouldStop) }
+    }
+
+    private func trainingLoop(onStep: (SFTProgress) throws -> Void, shouldStop: () -> Bool) throws -> Int {
         var epoch = 0
         let clock = ContinuousClock()
         var step = 0

@@ -23,6 +23,8 @@ public struct PretrainRequest {
     public var workspace: URL
     public var threads: Int?
     public var seed: UInt64?
+    /// `--precision`: the matmuls' arithmetic (nil: the config's, else f32).
+    public var precision: GEMMPrecision?
     /// Polled between steps beside Ctrl-C: true stops after saving a checkpoint.
     public var shouldStop: () -> Bool = { false }
     public var checkpointFault: ((String, String) throws -> Void)?
@@ -76,6 +78,7 @@ public final class PretrainJob {
         options.resume = request.resume
         options.steps = request.steps
         options.minutes = request.minutes
+        options.precision = request.precision
         options.runName = runName
         options.initFrom = base
         let stop = self.stop, shouldStop = request.shouldStop

@@ -6,6 +6,7 @@
 import Foundation
 import Chat
 import Inference
+import Kernels
 import RunStore
 import Tokenizers
 import Training
@@ -89,6 +90,7 @@ public final class SFTJob {
         }
 
         var config = request.config
+        if config.precision == .bf16, !GEMM.isAvailable(.bf16) { throw WorkbenchError.invalid("--precision bf16 needs AVX512-BF16, which this CPU lacks (use f32)") }
         if let rank = request.loraRank {
             config.lora = try LoRASettings.parse(rank: rank, alpha: request.loraAlpha, dropout: request.loraDropout ?? 0,
                                                  targets: request.loraTargets, base: base)
@@ -130,6 +132,7 @@ public final class SFTJob {
         var runConfig: [String: String] = ["base": request.base, "template": format.name, "epochs": "\(config.epochs)", "lr": "\(config.lr)",
                                            "examples": "\(examples)", "data": request.data.joined(separator: ",")]
         if let steps = config.steps { runConfig["steps"] = "\(steps)" }
+        runConfig["precision"] = config.precision.rawValue
         if training.isStreamed { runConfig["streamed"] = "true (examples counts the first window)" }
         if let limit = config.timeLimitSeconds { runConfig["minutes"] = "\(limit / 60)" }
         if let jcommonsenseqa = request.jcommonsenseqa { runConfig["jcommonsenseqa"] = jcommonsenseqa }

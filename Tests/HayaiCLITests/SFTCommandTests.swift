@@ -112,7 +112,8 @@ final class SFTCommandTests: XCTestCase {
                                     (["--lora-rank", "500"], "rank 500 is larger than"),
                                     (["--lora-rank", "4", "--lora-targets", "qkv"], "no 'qkv' projection"),
                                     (["--lora-rank", "4", "--lora-dropout", "1.5"], "dropout rate must be in [0, 1)"),
-                                    (["--lora-dropout", "0.1"], "--lora-dropout needs --lora-rank")] {
+                                    (["--lora-dropout", "0.1"], "--lora-dropout needs --lora-rank"),
+                                    (["--precision", "fp16"], "unknown --precision 'fp16' (use f32 or bf16)")] {
             let r = try HayaiBinary.run(["train", "sft", "--base", base, "--data", good, "--steps", "1",
                                          "--out", scratch.appendingPathComponent("bad").path] + options)
             XCTAssertEqual(r.status, 1, r.stderr)

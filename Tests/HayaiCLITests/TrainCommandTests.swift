@@ -161,6 +161,22 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertEqual(try runStatus("killed").status, "completed")
     }
 
+    /// --precision reaches the run store's config (f32 when not given) and the checkpoint's state.
+    func testPrecisionIsRecordedInTheRunsConfig() throws {
+        let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        try XCTSkipUnless(cpu.contains("avx512_bf16"), "this CPU has no AVX512-BF16")
+        for (name, extra) in [("p-bf16", ["--precision", "bf16"]), ("p-default", [])] {
+            let r = try HayaiBinary.run(["train", "pretrain", "--config", try tinyConfig(steps: 2, checkpointInterval: 0), "--text",
+                                         try file("corpus.txt", corpusText()), "--tokenizer", tokenizer, "--out", scratch.appendingPathComponent(name).path,
+                                         "--home", home, "--threads", "1", "--name", name] + extra)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let show = try HayaiBinary.run(["runs", "show", name, "--home", home, "--json"])
+            let json = try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as! [String: Any]
+            let config = try XCTUnwrap(json["config"] as? [String: Any], show.stdout)
+            XCTAssertEqual(config["precision"] as? String, extra.isEmpty ? "f32" : "bf16", name)
+        }
+    }
+
     func testBadInputIsOneLineAndExitStatusOne() throws {
         expectError(try train(["--config", "huge"]), ["unknown preset 'huge'"])
         let bad = try file("bad.json", #"{"hidden_size": 100, "num_attention_heads": 3}"#)
@@ -169,6 +185,7 @@ final class TrainCommandTests: XCTestCase {
         expectError(try HayaiBinary.run(["train", "pretrain", "--config", "tiny", "--text", empty, "--tokenizer", tokenizer, "--home", home]),
                     [empty, "empty"])
         expectError(try train(["--resume"]), [out, "no such checkpoint folder"])
+        expectError(try train(["--config", "tiny", "--precision", "fp8"]), ["unknown --precision 'fp8' (use f32 or bf16)"])
         expectError(try HayaiBinary.run(["train", "pretrain", "--config", "tiny", "--data", scratch.appendingPathComponent("nope").path, "--home", home]),
                     ["nope", "no such corpus folder"])
         XCTAssertFalse(FileManager.default.fileExists(atPath: home + "/hayai.sqlite"), "bad input never touches the run store")

@@ -54,6 +54,27 @@ final class JobsTests: XCTestCase {
         XCTAssertTrue((config["chat_template"] as? String ?? "").contains("### 指示"), "the jslm-instruct format travels with the model")
     }
 
+    /// SFT's precision reaches the matmuls (bf16 losses differ from f32's, slightly) and the run's config.
+    func testSFTPrecisionIsAppliedAndRecorded() throws {
+        try XCTSkipUnless(GEMM.isAvailable(.bf16), "this CPU has no AVX512-BF16")
+        var losses: [GEMMPrecision: [Float]] = [:]
+        var request = try smallSFT()
+        request.config.steps = 3
+        for precision in GEMMPrecision.allCases {
+            request.config.precision = precision
+            request.name = "sft-\(precision.rawValue)"
+            var events = SFTEvents()
+            events.stepped = { losses[precision, default: []].append($0.loss) }
+            let outcome = try SFTJob(request).run(events: events)
+            XCTAssertEqual(outcome.run.configValues["precision"], .string(precision.rawValue))
+            XCTAssertEqual(BLAS.precision, .f32, "the run restores BLAS's precision")
+        }
+        let f32 = try XCTUnwrap(losses[.f32]), bf16 = try XCTUnwrap(losses[.bf16])
+        XCTAssertEqual(f32.count, 3)
+        XCTAssertNotEqual(f32, bf16, "bf16 changed nothing")
+        for (a, b) in zip(f32, bf16) { XCTAssertEqual(b, a, accuracy: 0.03 * a) }
+    }
+
     /// Without --out the result goes to WORKSPACE/checkpoints/RUN, made when the workspace is new (it
     /// was found missing after training); an --out whose folder does not exist is refused before training.
     func testSFTWritesIntoANewWorkspaceAndRefusesAMissingOutFolderFirst() throws {

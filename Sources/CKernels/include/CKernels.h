@@ -113,3 +113,26 @@ void hayai_kv_rows_to_f32(int type, const void *base, size_t rowBytes, int off, 
 uint64_t hayai_stream_read(const void *p, size_t bytes);
 void hayai_dequantize_q8_0(const void *src, float *dst, size_t n);
 void hayai_dequantize_q4_0(const void *src, float *dst, size_t n);
+
+// ---- hayai's GEMM for training (gemm.c explains the packed layouts; Kernels/GEMM.swift runs the blocking
+// loops over the thread pool and holds the scalar reference). Row-major, op(X) = X or Xᵀ.
+#define HAYAI_GEMM_MR 12        // rows of C per micro-kernel tile
+#define HAYAI_GEMM_NR 32        // columns of C per micro-kernel tile (one packed B panel)
+#define HAYAI_GEMM_KC_F32 256   // the most k per packed block, f32
+#define HAYAI_GEMM_KC_BF16 512  // the most k per packed block, bf16 (the same bytes)
+// Non-zero when the CPU runs the f32 kernel (AVX512 F/BW/VL), or with bf16 != 0 the bf16 one (+ AVX512-BF16).
+int hayai_gemm_available(int bf16);
+// Packs NR-column panels [panel0, panel1) of op(B)[p0 .. p0+kc) × [j0 .. j0+nc) (kc ≤ the KC above) into
+// `packed`, which holds ceil(nc / NR) panels of kc·NR floats (f32) or ceil(kc/2)·NR 32-bit words (bf16).
+void hayai_gemm_pack_b(int bf16, int transB, const float *b, size_t ldb, int p0, int kc, int j0, int nc,
+                       int panel0, int panel1, void *packed);
+// C[i0 .. i0+rows) × [0 .. nc) = alpha·op(A)[i0.., p0 .. p0+kc) · packedB + beta·C (beta 0: C is not read);
+// `c` points at column j0 of C's row 0, the packed block's first column.
+void hayai_gemm_rows(int bf16, int transA, const float *a, size_t lda, int i0, int rows, int p0, int kc,
+                     const void *packedB, int nc, float alpha, float beta, float *c, size_t ldc);
+// The precision BLAS.gemm runs in (BLAS.withPrecision): 0 f32, 1 bf16.
+int hayai_gemm_precision_get(void);
+void hayai_gemm_precision_set(int bf16);
+// iterations × 24 zmm FMAs (bf16 0: 32 flops each) or vdpbf16ps (bf16 1: 64 flops each), no memory traffic:
+// the f32 and bf16 arithmetic peaks for `hayai bench --gemm`. Returns a checksum.
+float hayai_gemm_peak(int bf16, long iterations);

@@ -8,6 +8,7 @@ import ArgumentParser
 import Foundation
 import Inference
 import Kernels
+import Workbench
 
 extension SyntheticShape: ExpressibleByArgument {}
 
@@ -31,6 +32,11 @@ struct BenchCommand: ParsableCommand {
             (matrix products by role, activation quantization, norms, the embedding lookup) timed on \
             its own with the model's matrices and pool, and the rest of the forward pass (attention, \
             rotary, residuals, synchronisation) as the remainder.
+
+            --gemm (no model) times the matrix products training runs instead: hayai's f32 and bf16 GEMM \
+            and OpenBLAS's sgemm, alternating, on each -t, in GFLOP/s and as a share of the f32 FMA or \
+            bf16 vdpbf16ps peak measured on the same threads, and in GFLOP per second of the process's CPU \
+            time (what a kernel does while it runs, on a machine shared with other work).
             """)
 
     @Argument(help: "A Hugging Face model folder or a .gguf file (or use --synthetic).")
@@ -63,6 +69,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Also print a per-op profile of prompt processing (the longest -p) for each thread count.")
     var profile = false
 
+    @Flag(help: "Time training's matrix products (hayai f32 / bf16 GEMM vs OpenBLAS) instead of a model.")
+    var gemm = false
+
     static func list(_ s: String, _ flag: String, min: Int) throws -> [Int] {
         let items = s.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !items.isEmpty, items.allSatisfy({ $0 != nil && $0! >= min }) else {
@@ -72,6 +81,12 @@ struct BenchCommand: ParsableCommand {
     }
 
     func validate() throws {
+        if gemm {
+            guard model == nil, synthetic == nil, !profile, !json else { throw ValidationError("--gemm takes no MODEL, --synthetic, --profile or --json") }
+            guard repetitions >= 1 else { throw ValidationError("-r must be at least 1") }
+            for t in try Self.list(threads, "-t", min: 1) { try CLI.checkThreads(t) }
+            return
+        }
         guard (model != nil) != (synthetic != nil) else { throw ValidationError("give a MODEL or --synthetic NAME (exactly one)") }
         if synthetic != nil, type == nil { throw ValidationError("--synthetic needs --type (e.g. --type q8_0)") }
         guard repetitions >= 1 else { throw ValidationError("-r must be at least 1") }
@@ -98,6 +113,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        if gemm { return try runGEMM() }
         let prompts = try Self.list(prompt, "-p", min: 0).filter { $0 > 0 }
         let gens = try Self.list(generate, "-n", min: 0).filter { $0 > 0 }
         let threadCounts = try Self.list(threads, "-t", min: 1)
@@ -282,5 +298,19 @@ struct BenchCommand: ParsableCommand {
     static func paramLabel(_ n: Int) -> String {
         n >= 1_000_000_000 ? String(format: "%.2f B", Double(n) / 1e9) : n >= 1_000_000 ? String(format: "%.2f M", Double(n) / 1e6)
             : String(format: "%.2f K", Double(n) / 1e3)
+    }
+
+    func runGEMM() throws {
+        let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
+        CLI.printError("load average: \(load)")
+        let results = GEMMBenchmark.measure(threads: try Self.list(threads, "-t", min: 1), repetitions: repetitions) { CLI.printError("  " + $0) }
+        var rows = [["shape", "layout", "m×n×k", "t", "kernel", "GFLOP/s", "of peak", "vs OpenBLAS", "GFLOP/CPU-s", "vs OpenBLAS"]]
+        for r in results {
+            let blas = results.first { $0.shape == r.shape && $0.threads == r.threads && $0.kernel == .openBLAS }!
+            rows.append([r.shape.name, r.shape.layout, "\(r.shape.m)×\(r.shape.n)×\(r.shape.k)", "\(r.threads)", r.kernel.rawValue,
+                         CLI.fixed(r.gflops, 1), CLI.fixed(100 * r.shareOfPeak, 0) + "%", CLI.fixed(r.gflops / blas.gflops, 2) + "×",
+                         CLI.fixed(r.gflopsPerCPUSecond, 1), CLI.fixed(r.gflopsPerCPUSecond / blas.gflopsPerCPUSecond, 2) + "×"])
+        }
+        print(TextTable.render(rows))
     }
 }

@@ -4,6 +4,7 @@
 import ArgumentParser
 import Foundation
 import Inference
+import Kernels
 import Chat
 import RunStore
 import Tokenizers
@@ -91,6 +92,10 @@ struct SFTCommand: ParsableCommand {
     @Option(help: "Random seed (shuffling, validation split).")
     var seed: UInt64 = 1337
 
+    @Option(help: ArgumentHelp("Matmul arithmetic: f32 (default), or bf16 (AVX512-BF16: inputs rounded to bf16, f32 sums; weights, gradients and AdamW stay f32).",
+                               valueName: "f32|bf16"))
+    var precision: String?
+
     @Flag(help: "Skip malformed lines of the data files (counted) instead of stopping.")
     var skipBadLines = false
 
@@ -113,6 +118,7 @@ struct SFTCommand: ParsableCommand {
         request.config.epochs = epochs; request.config.steps = steps; request.config.lr = lr; request.config.minLR = lr / 10
         request.config.microBatchSize = batchSize; request.config.contextLength = seqLen; request.config.seed = seed
         request.config.timeLimitSeconds = minutes.map { $0 * 60 }
+        request.config.precision = try precision.map(GEMMPrecision.init(parsing:)) ?? .f32
         request.loraRank = loraRank; request.loraAlpha = loraAlpha; request.loraDropout = loraDropout; request.loraTargets = loraTargets
         request.out = out; request.name = name; request.skipBadLines = skipBadLines
         let job = try SFTJob(request)

@@ -79,6 +79,10 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Seed for initialisation and data order (overrides the config).")
     var seed: UInt64?
 
+    @Option(help: ArgumentHelp("Matmul arithmetic: f32 (default: the config's precision, else f32), or bf16 (AVX512-BF16: inputs rounded to bf16, f32 sums; weights, gradients and AdamW stay f32).",
+                               valueName: "f32|bf16"))
+    var precision: String?
+
     func validate() throws {
         guard (data != nil) != (text != nil) else { throw ValidationError("give exactly one of --data CORPUS_DIR or --text FILE") }
         if text != nil && tokenizer == nil && initModel == nil { throw ValidationError("--text needs --tokenizer DIR (a folder with tokenizer.json)") }
@@ -97,6 +101,7 @@ struct PretrainCommand: ParsableCommand {
         request.corpus = data; request.text = text; request.tokenizer = tokenizer; request.initModel = initModel
         request.steps = steps; request.minutes = minutes; request.out = out; request.resume = resume; request.name = name
         request.threads = threads; request.seed = seed
+        request.precision = try precision.map(GEMMPrecision.init(parsing:))
         request.checkpointFault = Self.faultFromEnvironment()
         let job = try PretrainJob(request)
         for warning in job.warnings { CLI.printError("warning: \(warning)") }
