@@ -39,6 +39,8 @@ struct PretrainCommand: ParsableCommand {
             optimizer.safetensors and trainer_state.json; --resume continues from the newest exactly. \
             Ctrl-C stops after saving a checkpoint (a second Ctrl-C quits at once; the last checkpoint is whole). \
             Metrics (train/loss, val/loss, val/bpb, lr, grad_norm, tokens_per_second, mfu) go to the run store.
+
+            --profile times every op of each step after the first (one clock read at each op's start and end;             without it none) and prints the mean per step at the end: the ops' times add up to the step.
             """)
 
     @Option(help: ArgumentHelp("A preset (\(Presets.names.joined(separator: ", "))) or a JSON config file.", valueName: "file|preset"))
@@ -79,6 +81,9 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Seed for initialisation and data order (overrides the config).")
     var seed: UInt64?
 
+    @Flag(help: "Print where a step's time goes at the end: each op's ms a step (matmuls by role, forward / backward dX / dW, attention, norms, RoPE, cross-entropy, AdamW, clipping, data), its share and GFLOP/s.")
+    var profile = false
+
     func validate() throws {
         guard (data != nil) != (text != nil) else { throw ValidationError("give exactly one of --data CORPUS_DIR or --text FILE") }
         if text != nil && tokenizer == nil && initModel == nil { throw ValidationError("--text needs --tokenizer DIR (a folder with tokenizer.json)") }
@@ -98,6 +103,7 @@ struct PretrainCommand: ParsableCommand {
         request.steps = steps; request.minutes = minutes; request.out = out; request.resume = resume; request.name = name
         request.threads = threads; request.seed = seed
         request.checkpointFault = Self.faultFromEnvironment()
+        request.profile = profile
         let job = try PretrainJob(request)
         for warning in job.warnings { CLI.printError("warning: \(warning)") }
         let (outcome, lines) = try job.runShowingProgress()
