@@ -54,13 +54,14 @@ public enum AttentionCore {
     case cached(CachedAttention, layer: Int, start: Int)
     /// Training: `batch` sequences of `seqLen` rows, causal within each sequence and, with `positions`,
     /// within each packed document; keeps the probabilities (batch, heads, seqLen, seqLen) for the backward.
-    case causal(batch: Int, seqLen: Int, positions: UnsafePointer<Int32>?, probs: UnsafeMutablePointer<Float>)
+    /// With a pool, sequences × kv heads run on its threads (CausalAttention).
+    case causal(batch: Int, seqLen: Int, positions: UnsafePointer<Int32>?, probs: UnsafeMutablePointer<Float>, pool: ThreadPool?)
 
     /// Where each row sits for RoPE.
     var positions: RowPositions {
         switch self {
         case .cached(_, _, let start): return .consecutive(from: start)
-        case .causal(_, let seqLen, let positions, _): return .perSequence(seqLen: seqLen, packed: positions)
+        case .causal(_, let seqLen, let positions, _, _): return .perSequence(seqLen: seqLen, packed: positions)
         }
     }
 }
@@ -187,9 +188,9 @@ public struct DecoderForward {
             switch core {
             case .cached(let cache, let layer, let start):
                 cache.attend(q: a.q, k: a.k, v: a.v, rows: n, layer: layer, start: start, into: a.heads)
-            case .causal(let batch, let seqLen, let packed, let probs):
+            case .causal(let batch, let seqLen, let packed, let probs, let attentionPool):
                 CausalAttention.forward(q: a.q, k: a.k, v: a.v, batch: batch, seqLen: seqLen, heads: heads, kvHeads: kvHeads, headDim: d,
-                                        probs: probs, out: a.heads, positions: packed, window: c.slidingWindow)
+                                        probs: probs, out: a.heads, positions: packed, window: c.slidingWindow, pool: attentionPool)
             }
         }
         profile.measure(.oForward, flops: Self.flops(n, lw.o)) { lw.o(a.heads, t: n, into: a.attnOut, pool: pool) }

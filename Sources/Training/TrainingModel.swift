@@ -33,6 +33,10 @@ public final class TrainingModel {
     private let acts: Activations
     private let ropeCos: FloatTensor, ropeSin: FloatTensor
     private var decoder: DecoderForward
+    /// Attention's per-head work split over the cores (BLAS on one thread meanwhile); nil with one thread.
+    private let attentionPool: ThreadPool?
+    /// Threads attention is split over: BLAS's (`-t`), as set when the model is made.
+    static var attentionThreads: Int { max(1, BLAS.threads) }
     /// Per-op timing of the steps the profile records (`Trainer.step` begins and ends them); nil: no clock is read.
     public var profile: StepProfile? {
         didSet { decoder.profile = profile }
@@ -72,7 +76,9 @@ public final class TrainingModel {
         self.batchSize = batchSize
         self.seqLen = seqLen
         logitRows = Self.logitRows(batchSize * seqLen, chunk: logitChunkRows)
-        acts = Activations(config: c, batch: batchSize, seqLen: seqLen, logitRows: logitRows)
+        let threads = Self.attentionThreads
+        attentionPool = threads > 1 ? ThreadPool(threads: threads) : nil
+        acts = Activations(config: c, batch: batchSize, seqLen: seqLen, logitRows: logitRows, attentionThreads: attentionPool?.threads ?? 1)
         let (cos, sin) = Ops.ropeTables(positions: seqLen, inverseFrequencies: c.ropeInverseFrequencies)
         ropeCos = FloatTensor(values: cos, shape: [seqLen, c.rotaryDim / 2])
         ropeSin = FloatTensor(values: sin, shape: [seqLen, c.rotaryDim / 2])
@@ -99,7 +105,8 @@ public final class TrainingModel {
     public static func activationBytes(config: ModelConfig, batchSize: Int, seqLen: Int, loraRank: Int = 0, loraDropout: Bool = false,
                                        logitChunkRows: Int? = nil) -> Int {
         let rows = logitRows(batchSize * seqLen, chunk: logitChunkRows)
-        let counted = Activations(config: config, batch: batchSize, seqLen: seqLen, logitRows: rows, countOnly: true).arena.floatCount
+        let counted = Activations(config: config, batch: batchSize, seqLen: seqLen, logitRows: rows, attentionThreads: attentionThreads,
+                                  countOnly: true).arena.floatCount
         let dropout = loraDropout ? dropoutScratchFloats(config: config, rows: batchSize * seqLen) : 0
         return 4 * (counted + max(1, 2 * batchSize * seqLen * loraRank) + max(1, dropout))   // LoRA and dropout scratch (one float each when unused)
     }
@@ -157,7 +164,8 @@ public final class TrainingModel {
         let n = batchSize * seqLen
         decoder.embed(UnsafeBufferPointer(start: a.tokens, count: n).lazy.map { Int($0) }, w, into: a.residual[0])
         decoder.layers(w, rows: n, activations: { a.layerActivations[$0] }, attention: { l in
-            .causal(batch: self.batchSize, seqLen: self.seqLen, positions: self.packedPositions, probs: a.layers[l].probs)
+            .causal(batch: self.batchSize, seqLen: self.seqLen, positions: self.packedPositions, probs: a.layers[l].probs,
+                    pool: self.attentionPool)
         })
         lossSum = 0; targetCount = 0
         for r0 in stride(from: 0, to: n, by: logitRows) {
@@ -371,7 +379,7 @@ public final class TrainingModel {
         profile.measure(.attentionBackward) {
             CausalAttention.backward(dout: a.dHeads, q: la.q, k: la.k, v: la.v, probs: la.probs, batch: batchSize, seqLen: seqLen,
                                      heads: c.numHeads, kvHeads: c.numKVHeads, headDim: d, dq: a.dQ, dk: a.dK, dv: a.dV, scratch: a.dProbs,
-                                     positions: packedPositions, window: c.slidingWindow)
+                                     positions: packedPositions, window: c.slidingWindow, pool: attentionPool)
         }
         let positions = RowPositions.perSequence(seqLen: seqLen, packed: packedPositions), pairing = parameters.plan.rope
         profile.measure(.rope) {
@@ -444,7 +452,7 @@ final class Activations {
         var act: UnsafeMutablePointer<Float>                                      // shared by all layers, rebuilt in the backward
     }
 
-    init(config c: ModelConfig, batch: Int, seqLen t: Int, logitRows: Int, countOnly: Bool = false) {
+    init(config c: ModelConfig, batch: Int, seqLen t: Int, logitRows: Int, attentionThreads: Int, countOnly: Bool = false) {
         arena = BufferArena(countOnly: countOnly)
         let n = batch * t, hidden = c.hiddenSize, d = c.headDim
         let qDim = c.numHeads * d, kvDim = c.numKVHeads * d, inter = c.intermediateSize
@@ -486,7 +494,7 @@ final class Activations {
         dHeads = a.floats(n * qDim); dQ = a.floats(n * qDim); dK = a.floats(n * kvDim); dV = a.floats(n * kvDim)
         dQPre = a.floats(c.qkNorm ? n * qDim : 0); dKPre = a.floats(c.qkNorm ? n * kvDim : 0)
         dQKV = a.floats(c.fusedQKV != nil ? n * (qDim + 2 * kvDim) : 0)
-        dProbs = a.floats(t * t)
+        dProbs = a.floats(CausalAttention.scratchFloats(seqLen: t, threads: attentionThreads))
         dAct = a.floats(n * inter); dGate = a.floats(c.mlp == .gatedSiLU ? n * inter : 0); dUp = a.floats(n * inter)
     }
 
