@@ -104,8 +104,7 @@ static inline __m256 exp8(__m256 x) {
     return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
 }
 
-void hayai_softmax(float *x, int n) {
-    if (n <= 0) return;
+static inline float max_row(const float *x, int n) {
     __m256 mv = _mm256_set1_ps(-INFINITY);
     int i = 0;
     for (; i + 8 <= n; i += 8) mv = _mm256_max_ps(mv, _mm256_loadu_ps(x + i));
@@ -114,6 +113,13 @@ void hayai_softmax(float *x, int n) {
     m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
     float m = _mm_cvtss_f32(m4);
     for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+void hayai_softmax(float *x, int n) {
+    if (n <= 0) return;
+    float m = max_row(x, n);
+    int i;
     const __m256 mb = _mm256_set1_ps(m);
     __m256 sv = _mm256_setzero_ps();
     i = 0;
@@ -131,6 +137,31 @@ void hayai_softmax(float *x, int n) {
     for (; i < n; i++) x[i] *= inv;
 }
 
+// Cross-entropy over a vocabulary row: log Σ exp(x_i), shifted by the row's max; two accumulators of 8.
+float hayai_logsumexp(const float *x, int n) {
+    if (n <= 0) return -INFINITY;
+    const float m = max_row(x, n);
+    const __m256 mb = _mm256_set1_ps(m);
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_add_ps(s0, exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), mb)));
+        s1 = _mm256_add_ps(s1, exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), mb)));
+    }
+    for (; i + 8 <= n; i += 8) s0 = _mm256_add_ps(s0, exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), mb)));
+    float sum = hsum8(_mm256_add_ps(s0, s1));
+    for (; i < n; i++) sum += expf(x[i] - m);
+    return m + logf(sum);
+}
+
+// In place: x[i] = exp(x[i] − lse) · scale (softmax times the loss scale; the target's −scale is the caller's).
+void hayai_softmax_from_lse(float *x, int n, float lse, float scale) {
+    const __m256 lb = _mm256_set1_ps(lse), sb = _mm256_set1_ps(scale);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), lb)), sb));
+    for (; i < n; i++) x[i] = expf(x[i] - lse) * scale;
+}
+
 // up[i] *= silu(gate[i]) = gate / (1 + exp(-gate))
 void hayai_silu_mul(float *up, const float *gate, size_t n) {
     size_t i = 0;
@@ -141,6 +172,49 @@ void hayai_silu_mul(float *up, const float *gate, size_t n) {
         _mm256_storeu_ps(up + i, _mm256_mul_ps(_mm256_loadu_ps(up + i), s));
     }
     for (; i < n; i++) up[i] *= gate[i] / (1.0f + expf(-gate[i]));
+}
+
+// Softmax's backward over one row of probabilities p: d_j = p_j · (d_j − Σ_k p_k·d_k).
+void hayai_softmax_backward(const float *p, float *d, int n) {
+    __m256 a = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(p + i), _mm256_loadu_ps(d + i), a);
+    float dot = hsum8(a);
+    for (; i < n; i++) dot += p[i] * d[i];
+    const __m256 db = _mm256_set1_ps(dot);
+    i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_mul_ps(_mm256_loadu_ps(p + i), _mm256_sub_ps(_mm256_loadu_ps(d + i), db)));
+    for (; i < n; i++) d[i] = p[i] * (d[i] - dot);
+}
+
+// Training's gated SiLU, forward into its own buffer: out[i] = silu(gate[i]) · up[i].
+void hayai_silu_mul_into(const float *gate, const float *up, float *out, size_t n) {
+    size_t i = 0;
+    const __m256 one = _mm256_set1_ps(1.0f);
+    for (; i + 8 <= n; i += 8) {
+        __m256 g = _mm256_loadu_ps(gate + i);
+        __m256 s = _mm256_div_ps(g, _mm256_add_ps(one, exp8(_mm256_sub_ps(_mm256_setzero_ps(), g))));
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_loadu_ps(up + i), s));
+    }
+    for (; i < n; i++) out[i] = up[i] * (gate[i] / (1.0f + expf(-gate[i])));
+}
+
+// Its backward: with s = σ(gate), dup = dout · gate · s and dgate = dout · up · s · (1 + gate · (1 − s)).
+void hayai_silu_mul_backward(const float *dout, const float *gate, const float *up, float *dgate, float *dup, size_t n) {
+    size_t i = 0;
+    const __m256 one = _mm256_set1_ps(1.0f);
+    for (; i + 8 <= n; i += 8) {
+        __m256 x = _mm256_loadu_ps(gate + i), d = _mm256_loadu_ps(dout + i);
+        __m256 s = _mm256_div_ps(one, _mm256_add_ps(one, exp8(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+        _mm256_storeu_ps(dup + i, _mm256_mul_ps(_mm256_mul_ps(d, x), s));
+        __m256 slope = _mm256_add_ps(one, _mm256_mul_ps(x, _mm256_sub_ps(one, s)));
+        _mm256_storeu_ps(dgate + i, _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(d, _mm256_loadu_ps(up + i)), s), slope));
+    }
+    for (; i < n; i++) {
+        const float x = gate[i], s = 1.0f / (1.0f + expf(-x));
+        dup[i] = dout[i] * x * s;
+        dgate[i] = dout[i] * up[i] * s * (1.0f + x * (1.0f - s));
+    }
 }
 
 // x[i] += y[i]

@@ -54,7 +54,8 @@ public enum AttentionCore {
     case cached(CachedAttention, layer: Int, start: Int)
     /// Training: `batch` sequences of `seqLen` rows, causal within each sequence and, with `positions`,
     /// within each packed document; keeps the probabilities (batch, heads, seqLen, seqLen) for the backward.
-    case causal(batch: Int, seqLen: Int, positions: UnsafePointer<Int32>?, probs: UnsafeMutablePointer<Float>)
+    /// With a pool, sequences × kv heads run on its threads (CausalAttention).
+    case causal(batch: Int, seqLen: Int, positions: UnsafePointer<Int32>?, probs: UnsafeMutablePointer<Float>, pool: ThreadPool?)
     /// Inference: n new rows of several sequences after `start` cached slots, row r at RoPE position
     /// positions[r], each seeing what its segment says; keys and values are appended to the cache of `layer`.
     case packed(PackedAttention, layer: Int, start: Int, segments: [PackedSegment], positions: UnsafePointer<Int32>)
@@ -63,7 +64,7 @@ public enum AttentionCore {
     var positions: RowPositions {
         switch self {
         case .cached(_, _, let start): return .consecutive(from: start)
-        case .causal(_, let seqLen, let positions, _): return .perSequence(seqLen: seqLen, packed: positions)
+        case .causal(_, let seqLen, let positions, _, _): return .perSequence(seqLen: seqLen, packed: positions)
         case .packed(_, _, _, _, let positions): return .listed(positions)
         }
     }
@@ -75,6 +76,8 @@ public struct DecoderForward {
     public let ropeCos: UnsafePointer<Float>, ropeSin: UnsafePointer<Float>
     /// Workers for packed and half-precision products (nil: BLAS's own threads).
     public let pool: ThreadPool?
+    /// Training's per-op profile (`train pretrain --profile`); nil reads no clock.
+    public var profile: StepProfile?
 
     public init(plan: DecoderPlan, ropeCos: UnsafePointer<Float>, ropeSin: UnsafePointer<Float>, pool: ThreadPool?) {
         self.plan = plan; self.ropeCos = ropeCos; self.ropeSin = ropeSin; self.pool = pool
@@ -85,7 +88,7 @@ public struct DecoderForward {
     /// ids: (n) -> x: (n, hidden), the embedding rows.
     public func embed<C: Collection>(_ ids: C, _ w: DecoderWeights, into x: UnsafeMutablePointer<Float>) where C.Element == Int {
         let hidden = config.hiddenSize
-        for (r, id) in ids.enumerated() { w.embedding.copyRow(id, into: x + r * hidden) }
+        profile.measure(.embedding) { for (r, id) in ids.enumerated() { w.embedding.copyRow(id, into: x + r * hidden) } }
     }
 
     /// Every layer in order over n rows; layer l reads and writes `activations(l)`. `beforeLayer` runs
@@ -127,6 +130,10 @@ public struct DecoderForward {
     /// x: (n, hidden) -> out: (n, hidden). With `stats` the row statistics are kept (LayerNorm/RMSNorm
     /// in Layers/Norms.swift); without, the SIMD kernels of the same formula run (FastOps).
     public func norm(_ w: Norm, _ x: UnsafePointer<Float>, rows n: Int, into out: UnsafeMutablePointer<Float>, stats: NormStats?) {
+        profile.measure(.norms) { normUntimed(w, x, rows: n, into: out, stats: stats) }
+    }
+
+    private func normUntimed(_ w: Norm, _ x: UnsafePointer<Float>, rows n: Int, into out: UnsafeMutablePointer<Float>, stats: NormStats?) {
         let c = config
         switch (plan.norm, stats) {
         case (.layerNorm, let s?):
@@ -145,7 +152,7 @@ public struct DecoderForward {
     public func logits(_ w: DecoderWeights, _ x: UnsafePointer<Float>, rows n: Int, normed: UnsafeMutablePointer<Float>,
                        stats: NormStats? = nil, into logits: UnsafeMutablePointer<Float>) {
         norm(w.finalNorm, x, rows: n, into: normed, stats: stats)
-        w.output.multiply(normed, t: n, into: logits, pool: pool)
+        profile.measure(.lmHeadForward, flops: Self.flops(n, w.output.rows, w.output.cols)) { w.output.multiply(normed, t: n, into: logits, pool: pool) }
     }
 
     /// input: (n, hidden) -> a.attnOut: (n, hidden), through q/k/v, per-head norms, RoPE, the core and o.
@@ -154,33 +161,45 @@ public struct DecoderForward {
         let qDim = heads * d, kvDim = kvHeads * d
         switch lw.qkv {
         case .fused(let qkv, let layout):
-            qkv(input, t: n, into: a.qkv, pool: pool)
-            FusedQKV.split(a.qkv, rows: n, layout: layout, heads: heads, kvHeads: kvHeads, headDim: d, q: a.qProj, k: a.kProj, v: a.v)
+            profile.measure(.qkvForward, flops: Self.flops(n, qkv)) { qkv(input, t: n, into: a.qkv, pool: pool) }
+            profile.measure(.residual) {
+                FusedQKV.split(a.qkv, rows: n, layout: layout, heads: heads, kvHeads: kvHeads, headDim: d, q: a.qProj, k: a.kProj, v: a.v)
+            }
         case .separate(let q, let k, let v):
-            together(q, a.qProj, k, a.kProj, v, a.v, input: input, rows: n)
+            profile.measure(.qkvForward, flops: Self.flops(n, q) + Self.flops(n, k) + Self.flops(n, v)) {
+                together(q, a.qProj, k, a.kProj, v, a.v, input: input, rows: n)
+            }
         }
         if let qk = lw.qkNorm {
-            headNorm(a.qProj, rows: n, heads: heads, weight: qk.q.pointer, into: a.q, stats: a.qNormStats)
-            headNorm(a.kProj, rows: n, heads: kvHeads, weight: qk.k.pointer, into: a.k, stats: a.kNormStats)
+            profile.measure(.norms) {
+                headNorm(a.qProj, rows: n, heads: heads, weight: qk.q.pointer, into: a.q, stats: a.qNormStats)
+                headNorm(a.kProj, rows: n, heads: kvHeads, weight: qk.k.pointer, into: a.k, stats: a.kNormStats)
+            }
         } else {
-            if a.q != a.qProj { a.q.update(from: a.qProj, count: n * qDim) }
-            if a.k != a.kProj { a.k.update(from: a.kProj, count: n * kvDim) }
+            profile.measure(.residual) {
+                if a.q != a.qProj { a.q.update(from: a.qProj, count: n * qDim) }
+                if a.k != a.kProj { a.k.update(from: a.kProj, count: n * kvDim) }
+            }
         }
         let positions = core.positions
-        Rotary.forward(a.q, rows: n, heads: heads, headDim: d, rotaryDim: c.rotaryDim, pairing: plan.rope, cos: ropeCos, sin: ropeSin,
-                       positions: positions)
-        Rotary.forward(a.k, rows: n, heads: kvHeads, headDim: d, rotaryDim: c.rotaryDim, pairing: plan.rope, cos: ropeCos, sin: ropeSin,
-                       positions: positions)
-        switch core {
-        case .cached(let cache, let layer, let start):
-            cache.attend(q: a.q, k: a.k, v: a.v, rows: n, layer: layer, start: start, into: a.heads)
-        case .causal(let batch, let seqLen, let packed, let probs):
-            CausalAttention.forward(q: a.q, k: a.k, v: a.v, batch: batch, seqLen: seqLen, heads: heads, kvHeads: kvHeads, headDim: d,
-                                    probs: probs, out: a.heads, positions: packed, window: c.slidingWindow)
-        case .packed(let packed, let layer, let start, let segments, _):
-            packed.attend(q: a.q, k: a.k, v: a.v, rows: n, layer: layer, start: start, segments: segments, into: a.heads)
+        profile.measure(.rope) {
+            Rotary.forward(a.q, rows: n, heads: heads, headDim: d, rotaryDim: c.rotaryDim, pairing: plan.rope, cos: ropeCos, sin: ropeSin,
+                           positions: positions)
+            Rotary.forward(a.k, rows: n, heads: kvHeads, headDim: d, rotaryDim: c.rotaryDim, pairing: plan.rope, cos: ropeCos, sin: ropeSin,
+                           positions: positions)
         }
-        lw.o(a.heads, t: n, into: a.attnOut, pool: pool)
+        profile.measure(.attentionForward) {
+            switch core {
+            case .cached(let cache, let layer, let start):
+                cache.attend(q: a.q, k: a.k, v: a.v, rows: n, layer: layer, start: start, into: a.heads)
+            case .causal(let batch, let seqLen, let packed, let probs, let attentionPool):
+                CausalAttention.forward(q: a.q, k: a.k, v: a.v, batch: batch, seqLen: seqLen, heads: heads, kvHeads: kvHeads, headDim: d,
+                                        probs: probs, out: a.heads, positions: packed, window: c.slidingWindow, pool: attentionPool)
+            case .packed(let packed, let layer, let start, let segments, _):
+                packed.attend(q: a.q, k: a.k, v: a.v, rows: n, layer: layer, start: start, segments: segments, into: a.heads)
+            }
+        }
+        profile.measure(.oForward, flops: Self.flops(n, lw.o)) { lw.o(a.heads, t: n, into: a.attnOut, pool: pool) }
     }
 
     /// Per-head LayerNorm (weight per head, no bias) of x: (n, heads·d) -> out (may be x).
@@ -205,15 +224,17 @@ public struct DecoderForward {
         let count = n * config.intermediateSize
         switch (lw.mlp, plan.mlp) {
         case (.gated(let gate, let up), _):
-            together(up, a.up, gate, a.gate, nil, nil, input: input, rows: n)
-            GatedSiLU.forward(gate: a.gate, up: a.up, n: count, into: a.act)
+            profile.measure(.upGateForward, flops: Self.flops(n, up) + Self.flops(n, gate)) {
+                together(up, a.up, gate, a.gate, nil, nil, input: input, rows: n)
+            }
+            profile.measure(.activation) { GatedSiLU.forward(gate: a.gate, up: a.up, n: count, into: a.act) }
         case (.plain(let up), .plain(let tanh)):
-            up(input, t: n, into: a.up, pool: pool)
-            GELU.forward(a.up, n: count, tanh: tanh, into: a.act)
+            profile.measure(.upGateForward, flops: Self.flops(n, up)) { up(input, t: n, into: a.up, pool: pool) }
+            profile.measure(.activation) { GELU.forward(a.up, n: count, tanh: tanh, into: a.act) }
         case (.plain, .gated):
             fatalError("a plain MLP's weights under a gated plan")
         }
-        lw.down(a.act, t: n, into: a.mlpOut, pool: pool)
+        profile.measure(.downForward, flops: Self.flops(n, lw.down)) { lw.down(a.act, t: n, into: a.mlpOut, pool: pool) }
     }
 
     /// Two or three linear layers of the same input: for one token with quantized weights, one pass
@@ -238,15 +259,21 @@ public struct DecoderForward {
 
     /// out = a + b (out may be a).
     private func sum(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
-        if UnsafePointer(out) != a { out.update(from: a, count: count) }
-        FastOps.add(out, b, count: count)
+        profile.measure(.residual) {
+            if UnsafePointer(out) != a { out.update(from: a, count: count) }
+            FastOps.add(out, b, count: count)
+        }
     }
+
+    /// FLOPs of n rows through a linear layer: 2·n·in·out (a LoRA adapter's few are left out).
+    @inline(__always) public static func flops(_ n: Int, _ l: Linear) -> Double { flops(n, l.outFeatures, l.inFeatures) }
+    @inline(__always) public static func flops(_ n: Int, _ rows: Int, _ cols: Int) -> Double { 2 * Double(n) * Double(rows) * Double(cols) }
 
     /// out = a + b + c (out may be a).
     private func sum(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafePointer<Float>,
                      into out: UnsafeMutablePointer<Float>, count: Int) {
         sum(a, b, into: out, count: count)
-        FastOps.add(out, c, count: count)
+        profile.measure(.residual) { FastOps.add(out, c, count: count) }
     }
 }
 

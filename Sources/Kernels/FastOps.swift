@@ -17,9 +17,33 @@ public enum FastOps {
     /// In-place softmax of n values.
     public static func softmax(_ x: UnsafeMutablePointer<Float>, n: Int) { hayai_softmax(x, Int32(n)) }
 
+    /// Softmax's backward in place over one row of n probabilities: gradient_j = p_j · (gradient_j − Σ p·gradient).
+    public static func softmaxBackward(probs: UnsafePointer<Float>, gradient: UnsafeMutablePointer<Float>, n: Int) {
+        hayai_softmax_backward(probs, gradient, Int32(n))
+    }
+
+    /// log Σ exp(x_i) of n values (max-shifted): cross-entropy's normaliser.
+    public static func logSumExp(_ x: UnsafePointer<Float>, n: Int) -> Float { hayai_logsumexp(x, Int32(n)) }
+
+    /// In place: x[i] = exp(x[i] − logSumExp) · scale, the softmax from a known normaliser, scaled.
+    public static func softmax(_ x: UnsafeMutablePointer<Float>, n: Int, logSumExp: Float, scale: Float) {
+        hayai_softmax_from_lse(x, Int32(n), logSumExp, scale)
+    }
+
     /// up[i] *= silu(gate[i])
     public static func siluMul(_ up: UnsafeMutablePointer<Float>, gate: UnsafePointer<Float>, count: Int) {
         hayai_silu_mul(up, gate, count)
+    }
+
+    /// out[i] = silu(gate[i]) · up[i] (training keeps gate and up for the backward).
+    public static func siluMul(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
+        hayai_silu_mul_into(gate, up, out, count)
+    }
+
+    /// The backward of siluMul(gate:up:into:): dgate = dout·up·silu'(gate), dup = dout·silu(gate) (both overwritten).
+    public static func siluMulBackward(dout: UnsafePointer<Float>, gate: UnsafePointer<Float>, up: UnsafePointer<Float>,
+                                       dgate: UnsafeMutablePointer<Float>, dup: UnsafeMutablePointer<Float>, count: Int) {
+        hayai_silu_mul_backward(dout, gate, up, dgate, dup, count)
     }
 
     /// x[i] += y[i]

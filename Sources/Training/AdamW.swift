@@ -9,6 +9,7 @@
 import Inference
 import Foundation
 import Checkpoints
+import Kernels
 
 public final class AdamW {
     public let parameters: ParameterStore
@@ -38,19 +39,10 @@ public final class AdamW {
         let decayFactor = Float(1 - lr * weightDecay)
         let p = parameters.values, g = parameters.gradients, m = expAvg, v = expAvgSq
         for tensor in parameters.tensors {
-            let decay = tensor.decays && weightDecay != 0
-            Parallel.rows(tensor.count, minimum: 1 << 16) { range in
-                for j in range {
-                    let i = tensor.offset + j
-                    if decay { p[i] *= decayFactor }
-                    let grad = g[i]
-                    // torch's lerp: weight < 0.5 ? self + w·(end − self) : end − (end − self)·(1 − w)
-                    m[i] = lerpWeight < 0.5 ? m[i] + lerpWeight * (grad - m[i]) : grad - (grad - m[i]) * (1 - lerpWeight)
-                    v[i] = v[i] * b2 + oneMinusB2 * grad * grad
-                    let denom = v[i].squareRoot() / denomScale + epsF
-                    p[i] += -stepSize * (m[i] / denom)
-                }
-            }
+            let o = tensor.offset
+            OptimizerOps.adamW(parameters: p + o, gradients: g + o, expAvg: m + o, expAvgSq: v + o, count: tensor.count,
+                               decayFactor: tensor.decays && weightDecay != 0 ? decayFactor : nil, lerpWeight: lerpWeight, beta2: b2,
+                               oneMinusBeta2: oneMinusB2, denomScale: denomScale, eps: epsF, stepSize: stepSize)
         }
     }
 

@@ -63,6 +63,8 @@ public struct PretrainOptions {
     /// Continued pretraining: start from this checkpoint's weights (its shape replaces the config's
     /// model fields) and write its tokenizer files into every checkpoint.
     public var initFrom: BaseCheckpoint?
+    /// Record where each step's time goes, op by op (`--profile`): PretrainRun.profile, from the second step on.
+    public var profile = false
     public init(out: String) { self.out = out }
 }
 
@@ -90,6 +92,9 @@ public final class PretrainRun {
     /// The sgemm peak (FLOP/s) to measure MFU against; nil: measured once in this process.
     public var sgemmPeakOverride: Double?
     private let sampler: WindowSampler
+    /// The per-op times of the steps after the first (which pays for page faults and BLAS's thread
+    /// start), when options.profile is on.
+    public let profile: StepProfile?
     private var clock = DispatchTime.now().uptimeNanoseconds
 
     /// Sets up the model (fresh, or from the latest checkpoint in options.out with `resume`) and
@@ -131,6 +136,8 @@ public final class PretrainRun {
         }
         let modelConfig = parameters.config
         model = try TrainingModel(parameters: parameters, batchSize: config.microBatchSize, seqLen: config.contextLength)
+        profile = options.profile ? StepProfile() : nil
+        model.profile = profile
         let optimizer = AdamW(parameters: parameters, beta1: config.beta1, beta2: config.beta2, weightDecay: config.weightDecay)
         trainer = Trainer(model: model, optimizer: optimizer,
                           schedule: LearningRateSchedule(maxLR: config.lr, minLR: config.minLR, warmupSteps: config.warmupSteps, totalSteps: config.steps),
@@ -207,6 +214,7 @@ public final class PretrainRun {
         var smoothedStepSeconds: Double?
         let budget = config.minutes.map { $0 * 60 }
         var lastEvaluated = -1
+        var profileWarmedUp = false
         clock = DispatchTime.now().uptimeNanoseconds
 
         while state.step < state.plannedSteps {
@@ -215,14 +223,21 @@ public final class PretrainRun {
                 return .interrupted(step: state.step)
             }
             let start = DispatchTime.now().uptimeNanoseconds
-            let microBatches = (0..<config.gradAccumulation).map { sampler.batch(state.microBatchesSeen + $0) }
+            profile?.beginStep()
+            let microBatches = profile.measure(.data) { (0..<config.gradAccumulation).map { sampler.batch(state.microBatchesSeen + $0) } }
             let report = try trainer.step(microBatches)
+            profile?.endStep()
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             state.step = report.step
             state.microBatchesSeen += config.gradAccumulation
             state.tokensSeen += tokensPerStep
             state.elapsedSeconds += seconds
             state.lastLoss = report.loss
+            // The first step of the process warms caches and BLAS's threads: the profile starts after it (unless it is the only one).
+            if let profile, !profileWarmedUp {
+                profileWarmedUp = true
+                if state.step < state.plannedSteps { profile.reset() }
+            }
             guard report.loss.isFinite else {
                 throw PretrainError.checkpoint(path: options.out, what: "the loss became \(report.loss) at step \(state.step); lower lr (now \(config.lr)) — the last checkpoint is kept")
             }

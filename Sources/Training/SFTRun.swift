@@ -201,6 +201,15 @@ public final class SFTRun {
         trainer = Trainer(model: model, optimizer: optimizer, schedule: schedule, maxGradientNorm: config.gradClip)
     }
 
+    /// Tokens of one optimizer step (micro-batches × rows × row length).
+    public var tokensPerStep: Int { model.batchSize * model.seqLen * config.gradAccumulation }
+
+    /// Per-op timing of the steps after the first (`train sft --profile`); nil reads no clock.
+    public var profile: StepProfile? {
+        get { model.profile }
+        set { model.profile = newValue }
+    }
+
     /// Rows of vocabulary-wide logits held at once (their (B·T, vocab) whole is 0.2 GB for SmolLM2's
     /// 49152 tokens at 4 × 256). 256 is at least every quantized type's crossover to dequantize-and-gemm
     /// (QuantizedMatrix.preferredStrategy), so a quantized output matrix gives the unchunked logits.
@@ -223,16 +232,26 @@ public final class SFTRun {
             return Double(d.seconds) + Double(d.attoseconds) * 1e-18 >= limit
         }
         var planned = plannedSteps
+        var profileWarmedUp = false
         while step < planned && !shouldStop() && !overBudget() {
             let start = clock.now
             var micro: [MicroBatch] = []
-            for _ in 0..<config.gradAccumulation {
-                let next = try feed.next()
-                micro.append(next.batch)
-                epoch = next.epoch
+            profile?.beginStep()
+            try profile.measure(.data) {
+                for _ in 0..<config.gradAccumulation {
+                    let next = try feed.next()
+                    micro.append(next.batch)
+                    epoch = next.epoch
+                }
             }
             let r = try trainer.step(micro)
+            profile?.endStep()
             step = r.step
+            // The first step warms caches and BLAS's threads: the profile starts after it (unless it is the only one).
+            if let profile, !profileWarmedUp {
+                profileWarmedUp = true
+                if step < planned { profile.reset() }
+            }
             let d = (clock.now - start).components
             let seconds = Double(d.seconds) + Double(d.attoseconds) * 1e-18
             if let limit = config.timeLimitSeconds, step == 3 || (step > 3 && step % 50 == 0) {

@@ -38,8 +38,10 @@ public final class Trainer {
     /// Zeroes the gradients and accumulates those of every micro-batch; returns (mean loss, targets).
     @discardableResult
     public func accumulateGradients(_ microBatches: [MicroBatch]) throws -> (loss: Float, targets: Int) {
-        let total = microBatches.reduce(0) { $0 + TrainingModel.targetCount(labels: $1.labels ?? $1.tokens, batch: model.batchSize, seqLen: model.seqLen) }
-        model.parameters.zeroGradients()
+        let total = model.profile.measure(.data) {
+            microBatches.reduce(0) { $0 + TrainingModel.targetCount(labels: $1.labels ?? $1.tokens, batch: model.batchSize, seqLen: model.seqLen) }
+        }
+        model.profile.measure(.zeroGradients) { model.parameters.zeroGradients() }
         var lossSum: Double = 0
         for mb in microBatches {
             try model.forward(tokens: mb.tokens, labels: mb.labels ?? mb.tokens, positions: mb.positions)
@@ -49,13 +51,21 @@ public final class Trainer {
         return (total > 0 ? Float(lossSum / Double(total)) : 0, total)
     }
 
-    /// A full step: gradients, clipping, learning rate for this step, AdamW.
+    /// A full step: gradients, clipping, learning rate for this step, AdamW. With the model's profile
+    /// set, the step is recorded in it (`data` covers only copying the batch in; a caller that assembles
+    /// batches records that itself with `StepProfile.measure(.data)` inside its own begin/end).
     @discardableResult
     public func step(_ microBatches: [MicroBatch]) throws -> StepReport {
+        let profile = model.profile
+        let recordsHere = profile.map { !$0.isRecording } ?? false
+        if recordsHere { profile?.beginStep() }
+        defer { if recordsHere { profile?.endStep() } }
         let (loss, targets) = try accumulateGradients(microBatches)
-        let norm = maxGradientNorm.map { GradientClipping.clip(model.parameters, maxNorm: $0) } ?? GradientClipping.globalNorm(model.parameters)
+        let norm = profile.measure(.clipping) {
+            maxGradientNorm.map { GradientClipping.clip(model.parameters, maxNorm: $0) } ?? GradientClipping.globalNorm(model.parameters)
+        }
         let lr = schedule(optimizer.step)
-        optimizer.step(lr: lr)
+        profile.measure(.adamW) { optimizer.step(lr: lr) }
         return StepReport(step: optimizer.step, loss: loss, gradientNorm: norm, learningRate: lr, targets: targets,
                           tokens: microBatches.count * model.batchSize * model.seqLen)
     }

@@ -32,7 +32,15 @@ public final class TrainingModel {
 
     private let acts: Activations
     private let ropeCos: FloatTensor, ropeSin: FloatTensor
-    private let decoder: DecoderForward
+    private var decoder: DecoderForward
+    /// Attention's per-head work split over the cores (BLAS on one thread meanwhile); nil with one thread.
+    private let attentionPool: ThreadPool?
+    /// Threads attention is split over: BLAS's (`-t`), as set when the model is made.
+    static var attentionThreads: Int { max(1, BLAS.threads) }
+    /// Per-op timing of the steps the profile records (`Trainer.step` begins and ends them); nil: no clock is read.
+    public var profile: StepProfile? {
+        didSet { decoder.profile = profile }
+    }
     /// x·Aᵀ and dy·B of one adapted layer in the backward: 2 × (B·T, rank).
     private let loraScratch: UnsafeMutablePointer<Float>
     /// LoRA dropout only: dropout(x) and the masked input gradient of one adapted layer, 2 × (B·T, widest input).
@@ -68,7 +76,9 @@ public final class TrainingModel {
         self.batchSize = batchSize
         self.seqLen = seqLen
         logitRows = Self.logitRows(batchSize * seqLen, chunk: logitChunkRows)
-        acts = Activations(config: c, batch: batchSize, seqLen: seqLen, logitRows: logitRows)
+        let threads = Self.attentionThreads
+        attentionPool = threads > 1 ? ThreadPool(threads: threads) : nil
+        acts = Activations(config: c, batch: batchSize, seqLen: seqLen, logitRows: logitRows, attentionThreads: attentionPool?.threads ?? 1)
         let (cos, sin) = Ops.ropeTables(positions: seqLen, inverseFrequencies: c.ropeInverseFrequencies)
         ropeCos = FloatTensor(values: cos, shape: [seqLen, c.rotaryDim / 2])
         ropeSin = FloatTensor(values: sin, shape: [seqLen, c.rotaryDim / 2])
@@ -95,7 +105,8 @@ public final class TrainingModel {
     public static func activationBytes(config: ModelConfig, batchSize: Int, seqLen: Int, loraRank: Int = 0, loraDropout: Bool = false,
                                        logitChunkRows: Int? = nil) -> Int {
         let rows = logitRows(batchSize * seqLen, chunk: logitChunkRows)
-        let counted = Activations(config: config, batch: batchSize, seqLen: seqLen, logitRows: rows, countOnly: true).arena.floatCount
+        let counted = Activations(config: config, batch: batchSize, seqLen: seqLen, logitRows: rows, attentionThreads: attentionThreads,
+                                  countOnly: true).arena.floatCount
         let dropout = loraDropout ? dropoutScratchFloats(config: config, rows: batchSize * seqLen) : 0
         return 4 * (counted + max(1, 2 * batchSize * seqLen * loraRank) + max(1, dropout))   // LoRA and dropout scratch (one float each when unused)
     }
@@ -109,6 +120,14 @@ public final class TrainingModel {
     /// document (0 at a document's first token). RoPE uses it and attention stays inside the document.
     @discardableResult
     public func forward(tokens: [Int], labels: [Int]? = nil, positions: [Int]? = nil) throws -> Float {
+        try profile.measure(.data) { try loadBatch(tokens: tokens, labels: labels, positions: positions) }
+        if let dropout, dropout.isActive { dropout.pass &+= 1 }
+        runForward()
+        return loss
+    }
+
+    /// The batch into the model's buffers, checked: token ids, shifted targets, packed positions.
+    private func loadBatch(tokens: [Int], labels: [Int]?, positions: [Int]?) throws {
         let n = batchSize * seqLen, vocab = config.vocabSize
         guard tokens.count == n else { throw TrainingError.badBatch("expected \(batchSize)×\(seqLen) = \(n) tokens, got \(tokens.count)") }
         if let labels, labels.count != n { throw TrainingError.badBatch("expected \(n) labels, got \(labels.count)") }
@@ -138,9 +157,6 @@ public final class TrainingModel {
                 acts.targets[r] = Int32(label)
             }
         }
-        if let dropout, dropout.isActive { dropout.pass &+= 1 }
-        runForward()
-        return loss
     }
 
     private func runForward() {
@@ -148,14 +164,17 @@ public final class TrainingModel {
         let n = batchSize * seqLen
         decoder.embed(UnsafeBufferPointer(start: a.tokens, count: n).lazy.map { Int($0) }, w, into: a.residual[0])
         decoder.layers(w, rows: n, activations: { a.layerActivations[$0] }, attention: { l in
-            .causal(batch: self.batchSize, seqLen: self.seqLen, positions: self.packedPositions, probs: a.layers[l].probs)
+            .causal(batch: self.batchSize, seqLen: self.seqLen, positions: self.packedPositions, probs: a.layers[l].probs,
+                    pool: self.attentionPool)
         })
         lossSum = 0; targetCount = 0
         for r0 in stride(from: 0, to: n, by: logitRows) {
             let m = min(logitRows, n - r0), h = c.hiddenSize
             decoder.logits(w, a.residual[c.numLayers] + r0 * h, rows: m, normed: a.lnf + r0 * h,
                            stats: NormStats(mean: a.lnfMean + r0, rstd: a.lnfRstd + r0), into: a.logits)
-            let (sum, count) = CrossEntropy.forward(logits: a.logits, targets: a.targets + r0, n: m, vocab: c.vocabSize, lse: a.lse + r0)
+            let (sum, count) = profile.measure(.crossEntropy) {
+                CrossEntropy.forward(logits: a.logits, targets: a.targets + r0, n: m, vocab: c.vocabSize, lse: a.lse + r0)
+            }
             lossSum += sum; targetCount += count
         }
         logitsAreGradients = false
@@ -173,25 +192,33 @@ public final class TrainingModel {
         let scale = lossScale ?? (targetCount > 0 ? 1 / Float(targetCount) : 0)
 
         let dres = a.dResidual, dln = a.dLn1
-        dln.update(repeating: 0, count: n * hidden)
+        profile.measure(.residual) { dln.update(repeating: 0, count: n * hidden) }
         // Last chunk first: its logits are still in the buffer from the forward; the others are recomputed.
         let output = Linear(weight: w.output, bias: nil)
         let last = (n - 1) / logitRows * logitRows
         for r0 in stride(from: last, through: 0, by: -logitRows) {
             let m = min(logitRows, n - r0)
-            if r0 != last { output(a.lnf + r0 * hidden, t: m, into: a.logits, pool: decoder.pool) }
-            CrossEntropy.backward(logits: a.logits, targets: a.targets + r0, lse: a.lse + r0, n: m, vocab: c.vocabSize, scale: scale)
-            linearBackward(output, dy: a.logits, x: a.lnf + r0 * hidden, dx: dln + r0 * hidden, rows: m)
+            if r0 != last {
+                profile.measure(.lmHeadForward, flops: DecoderForward.flops(m, output)) {
+                    output(a.lnf + r0 * hidden, t: m, into: a.logits, pool: decoder.pool)
+                }
+            }
+            profile.measure(.crossEntropy) {
+                CrossEntropy.backward(logits: a.logits, targets: a.targets + r0, lse: a.lse + r0, n: m, vocab: c.vocabSize, scale: scale)
+            }
+            linearBackward(output, .lmHead, dy: a.logits, x: a.lnf + r0 * hidden, dx: dln + r0 * hidden, rows: m)
         }
         logitsAreGradients = true
-        dres.update(repeating: 0, count: n * hidden)
+        profile.measure(.residual) { dres.update(repeating: 0, count: n * hidden) }
         normBackward(w.finalNorm, dout: dln, x: a.residual[c.numLayers], mean: a.lnfMean, rstd: a.lnfRstd, dx: dres)
 
         for l in stride(from: c.numLayers - 1, through: 0, by: -1) {
             let lw = w.layers[l], la = a.layers[l], x = a.residual[l]
-            a.dLn1.update(repeating: 0, count: n * hidden)
-            a.dLn2.update(repeating: 0, count: n * hidden)
-            rebuildNorms(layer: l)
+            profile.measure(.residual) {
+                a.dLn1.update(repeating: 0, count: n * hidden)
+                a.dLn2.update(repeating: 0, count: n * hidden)
+            }
+            profile.measure(.norms) { rebuildNorms(layer: l) }
             // The MLP's output adds to the residual, so its upstream gradient is dres.
             switch lw.wiring {
             case .sequential(let mlpNorm):
@@ -209,7 +236,7 @@ public final class TrainingModel {
             }
             normBackward(lw.attnNorm, dout: a.dLn1, x: x, mean: la.ln1Mean, rstd: la.ln1Rstd, dx: dres)
         }
-        if let dtable = g(w.embedding) { Embedding.backward(ids: a.tokens, n: n, dout: dres, c: hidden, dtable: dtable) }
+        if let dtable = g(w.embedding) { profile.measure(.embedding) { Embedding.backward(ids: a.tokens, n: n, dout: dres, c: hidden, dtable: dtable) } }
     }
 
     // MARK: - Parameters and their gradients
@@ -223,18 +250,52 @@ public final class TrainingModel {
 
     /// dy: (N, out), x: (N, in) -> dx: (N, in) +=, and += to whichever of the layer's weight, bias and
     /// LoRA matrices are trained. A frozen weight passes the gradient through in any storage.
-    private func linearBackward(_ l: Linear, dy: UnsafePointer<Float>, x: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?,
-                                rows: Int? = nil) {
+    /// The profile charges the input gradient to `group`'s dX and the weight, bias and LoRA gradients to its dW.
+    private func linearBackward(_ l: Linear, _ group: ProductGroup, dy: UnsafePointer<Float>, x: UnsafePointer<Float>,
+                                dx: UnsafeMutablePointer<Float>?, rows: Int? = nil) {
         let n = rows ?? batchSize * seqLen
+        let flops = DecoderForward.flops(n, l)
         if case .dense(let w) = l.weight, let dw = g(w) {
-            LinearLayer.backward(dy: dy, x: x, t: n, weight: w.pointer, inFeatures: l.inFeatures, outFeatures: l.outFeatures, dx: dx,
-                                 dweight: dw, dbias: l.bias.flatMap { g($0) })
+            if let dx {
+                profile.measure(group.inputGradient, flops: flops) {
+                    LinearLayer.backwardInput(dy: dy, t: n, weight: w.pointer, inFeatures: l.inFeatures, outFeatures: l.outFeatures, dx: dx)
+                }
+            }
+            profile.measure(group.weightGradient, flops: flops) {
+                LinearLayer.backwardWeight(dy: dy, x: x, t: n, inFeatures: l.inFeatures, outFeatures: l.outFeatures, dweight: dw,
+                                           dbias: l.bias.flatMap { g($0) })
+            }
         } else if let dx {
-            l.weight.addInputGradient(dy: dy, t: n, into: dx)
+            profile.measure(group.inputGradient, flops: flops) { l.weight.addInputGradient(dy: dy, t: n, into: dx) }
         }
         if let lora = l.lora, let dA = g(lora.a), let dB = g(lora.b) {
             precondition(n == batchSize * seqLen, "LoRA layers run over the whole batch")
-            loraBackward(lora, dy: dy, x: x, inFeatures: l.inFeatures, outFeatures: l.outFeatures, dA: dA, dB: dB, dx: dx)
+            profile.measure(group.weightGradient) {
+                loraBackward(lora, dy: dy, x: x, inFeatures: l.inFeatures, outFeatures: l.outFeatures, dA: dA, dB: dB, dx: dx)
+            }
+        }
+    }
+
+    /// Which of the profile's product groups a linear layer belongs to.
+    enum ProductGroup {
+        case qkv, o, upGate, down, lmHead
+        var inputGradient: StepProfile.Op {
+            switch self {
+            case .qkv: return .qkvInputGradient
+            case .o: return .oInputGradient
+            case .upGate: return .upGateInputGradient
+            case .down: return .downInputGradient
+            case .lmHead: return .lmHeadInputGradient
+            }
+        }
+        var weightGradient: StepProfile.Op {
+            switch self {
+            case .qkv: return .qkvWeightGradient
+            case .o: return .oWeightGradient
+            case .upGate: return .upGateWeightGradient
+            case .down: return .downWeightGradient
+            case .lmHead: return .lmHeadWeightGradient
+            }
         }
     }
 
@@ -267,6 +328,11 @@ public final class TrainingModel {
 
     private func normBackward(_ norm: Norm, dout: UnsafePointer<Float>, x: UnsafePointer<Float>, mean: UnsafePointer<Float>,
                               rstd: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
+        profile.measure(.norms) { normBackwardUntimed(norm, dout: dout, x: x, mean: mean, rstd: rstd, dx: dx) }
+    }
+
+    private func normBackwardUntimed(_ norm: Norm, dout: UnsafePointer<Float>, x: UnsafePointer<Float>, mean: UnsafePointer<Float>,
+                                     rstd: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>) {
         let n = batchSize * seqLen, c = config
         switch c.norm {
         case .layerNorm:
@@ -293,25 +359,27 @@ public final class TrainingModel {
     private func mlpBackward(layer l: Int, dout: UnsafePointer<Float>, input: UnsafePointer<Float>, dinput: UnsafeMutablePointer<Float>) {
         let c = config, lw = weights.layers[l], la = acts.layers[l], a = acts
         let n = batchSize * seqLen, inter = c.intermediateSize
-        a.dAct.update(repeating: 0, count: n * inter)
+        profile.measure(.residual) { a.dAct.update(repeating: 0, count: n * inter) }
         // The MLP's activation is one buffer for all layers (the forward's last layer wrote it): rebuilt
         // from this layer's kept gate and up, which costs one pass instead of (N, intermediate) per layer.
-        switch (lw.mlp, parameters.plan.mlp) {
-        case (.gated, _): GatedSiLU.forward(gate: la.gate, up: la.up, n: n * inter, into: la.act)
-        case (.plain, .plain(let tanh)): GELU.forward(la.up, n: n * inter, tanh: tanh, into: la.act)
-        case (.plain, .gated): fatalError("a plain MLP's weights under a gated plan")
+        profile.measure(.activation) {
+            switch (lw.mlp, parameters.plan.mlp) {
+            case (.gated, _): GatedSiLU.forward(gate: la.gate, up: la.up, n: n * inter, into: la.act)
+            case (.plain, .plain(let tanh)): GELU.forward(la.up, n: n * inter, tanh: tanh, into: la.act)
+            case (.plain, .gated): fatalError("a plain MLP's weights under a gated plan")
+            }
         }
-        linearBackward(lw.down, dy: dout, x: la.act, dx: a.dAct)
+        linearBackward(lw.down, .down, dy: dout, x: la.act, dx: a.dAct)
         switch (lw.mlp, parameters.plan.mlp) {
         case (.gated(let gate, _), _):
-            GatedSiLU.backward(dout: a.dAct, gate: la.gate, up: la.up, n: n * inter, dgate: a.dGate, dup: a.dUp)
-            linearBackward(gate, dy: a.dGate, x: input, dx: dinput)
+            profile.measure(.activation) { GatedSiLU.backward(dout: a.dAct, gate: la.gate, up: la.up, n: n * inter, dgate: a.dGate, dup: a.dUp) }
+            linearBackward(gate, .upGate, dy: a.dGate, x: input, dx: dinput)
         case (.plain, .plain(let tanh)):
-            GELU.backward(dout: a.dAct, x: la.up, n: n * inter, tanh: tanh, dx: a.dUp)
+            profile.measure(.activation) { GELU.backward(dout: a.dAct, x: la.up, n: n * inter, tanh: tanh, dx: a.dUp) }
         case (.plain, .gated):
             fatalError("a plain MLP's weights under a gated plan")
         }
-        linearBackward(lw.mlp.up, dy: a.dUp, x: input, dx: dinput)
+        linearBackward(lw.mlp.up, .upGate, dy: a.dUp, x: input, dx: dinput)
     }
 
     /// dout: (N, C) (gradient of the attention block's output) -> dinput: (N, C) +=, parameter gradients +=.
@@ -319,44 +387,52 @@ public final class TrainingModel {
         let c = config, lw = weights.layers[l], la = acts.layers[l], a = acts
         let n = batchSize * seqLen, d = c.headDim
         let qDim = c.numHeads * d, kvDim = c.numKVHeads * d
-        a.dHeads.update(repeating: 0, count: n * qDim)
-        linearBackward(lw.o, dy: dout, x: la.heads, dx: a.dHeads)
-        CausalAttention.backward(dout: a.dHeads, q: la.q, k: la.k, v: la.v, probs: la.probs, batch: batchSize, seqLen: seqLen,
-                                 heads: c.numHeads, kvHeads: c.numKVHeads, headDim: d, dq: a.dQ, dk: a.dK, dv: a.dV, scratch: a.dProbs,
-                                 positions: packedPositions, window: c.slidingWindow)
+        profile.measure(.residual) { a.dHeads.update(repeating: 0, count: n * qDim) }
+        linearBackward(lw.o, .o, dy: dout, x: la.heads, dx: a.dHeads)
+        profile.measure(.attentionBackward) {
+            CausalAttention.backward(dout: a.dHeads, q: la.q, k: la.k, v: la.v, probs: la.probs, batch: batchSize, seqLen: seqLen,
+                                     heads: c.numHeads, kvHeads: c.numKVHeads, headDim: d, dq: a.dQ, dk: a.dK, dv: a.dV, scratch: a.dProbs,
+                                     positions: packedPositions, window: c.slidingWindow, pool: attentionPool)
+        }
         let positions = RowPositions.perSequence(seqLen: seqLen, packed: packedPositions), pairing = parameters.plan.rope
-        Rotary.backward(a.dQ, rows: n, heads: c.numHeads, headDim: d, rotaryDim: c.rotaryDim, pairing: pairing,
-                        cos: ropeCos.pointer, sin: ropeSin.pointer, positions: positions)
-        Rotary.backward(a.dK, rows: n, heads: c.numKVHeads, headDim: d, rotaryDim: c.rotaryDim, pairing: pairing,
-                        cos: ropeCos.pointer, sin: ropeSin.pointer, positions: positions)
+        profile.measure(.rope) {
+            Rotary.backward(a.dQ, rows: n, heads: c.numHeads, headDim: d, rotaryDim: c.rotaryDim, pairing: pairing,
+                            cos: ropeCos.pointer, sin: ropeSin.pointer, positions: positions)
+            Rotary.backward(a.dK, rows: n, heads: c.numKVHeads, headDim: d, rotaryDim: c.rotaryDim, pairing: pairing,
+                            cos: ropeCos.pointer, sin: ropeSin.pointer, positions: positions)
+        }
         var dqProj = a.dQ, dkProj = a.dK
         if let qk = lw.qkNorm {
-            a.dQPre.update(repeating: 0, count: n * qDim)
-            a.dKPre.update(repeating: 0, count: n * kvDim)
-            let dqn = g(qk.q), dkn = g(qk.k)   // nil when frozen
-            for r in 0..<n {
-                for h in 0..<c.numHeads {
-                    let i = r * c.numHeads + h
-                    LayerNorm.backwardRow(dout: a.dQ + i * d, x: la.qPre + i * d, mean: la.qMean[i], rstd: la.qRstd[i], c: d,
-                                          weight: qk.q.pointer + h * d, dx: a.dQPre + i * d, dweight: dqn.map { $0 + h * d }, dbias: nil)
-                }
-                for h in 0..<c.numKVHeads {
-                    let i = r * c.numKVHeads + h
-                    LayerNorm.backwardRow(dout: a.dK + i * d, x: la.kPre + i * d, mean: la.kMean[i], rstd: la.kRstd[i], c: d,
-                                          weight: qk.k.pointer + h * d, dx: a.dKPre + i * d, dweight: dkn.map { $0 + h * d }, dbias: nil)
+            profile.measure(.norms) {
+                a.dQPre.update(repeating: 0, count: n * qDim)
+                a.dKPre.update(repeating: 0, count: n * kvDim)
+                let dqn = g(qk.q), dkn = g(qk.k)   // nil when frozen
+                for r in 0..<n {
+                    for h in 0..<c.numHeads {
+                        let i = r * c.numHeads + h
+                        LayerNorm.backwardRow(dout: a.dQ + i * d, x: la.qPre + i * d, mean: la.qMean[i], rstd: la.qRstd[i], c: d,
+                                              weight: qk.q.pointer + h * d, dx: a.dQPre + i * d, dweight: dqn.map { $0 + h * d }, dbias: nil)
+                    }
+                    for h in 0..<c.numKVHeads {
+                        let i = r * c.numKVHeads + h
+                        LayerNorm.backwardRow(dout: a.dK + i * d, x: la.kPre + i * d, mean: la.kMean[i], rstd: la.kRstd[i], c: d,
+                                              weight: qk.k.pointer + h * d, dx: a.dKPre + i * d, dweight: dkn.map { $0 + h * d }, dbias: nil)
+                    }
                 }
             }
             dqProj = a.dQPre; dkProj = a.dKPre
         }
         switch lw.qkv {
         case .fused(let qkv, let layout):
-            FusedQKV.merge(q: dqProj, k: dkProj, v: a.dV, rows: n, layout: layout, heads: c.numHeads, kvHeads: c.numKVHeads, headDim: d,
-                           into: a.dQKV)
-            linearBackward(qkv, dy: a.dQKV, x: la.ln1, dx: dinput)
+            profile.measure(.residual) {
+                FusedQKV.merge(q: dqProj, k: dkProj, v: a.dV, rows: n, layout: layout, heads: c.numHeads, kvHeads: c.numKVHeads, headDim: d,
+                               into: a.dQKV)
+            }
+            linearBackward(qkv, .qkv, dy: a.dQKV, x: la.ln1, dx: dinput)
         case .separate(let q, let k, let v):
-            linearBackward(q, dy: dqProj, x: la.ln1, dx: dinput)
-            linearBackward(k, dy: dkProj, x: la.ln1, dx: dinput)
-            linearBackward(v, dy: a.dV, x: la.ln1, dx: dinput)
+            linearBackward(q, .qkv, dy: dqProj, x: la.ln1, dx: dinput)
+            linearBackward(k, .qkv, dy: dkProj, x: la.ln1, dx: dinput)
+            linearBackward(v, .qkv, dy: a.dV, x: la.ln1, dx: dinput)
         }
     }
 }
@@ -389,7 +465,7 @@ final class Activations {
         var act: UnsafeMutablePointer<Float>                                      // shared by all layers, rebuilt in the backward
     }
 
-    init(config c: ModelConfig, batch: Int, seqLen t: Int, logitRows: Int, countOnly: Bool = false) {
+    init(config c: ModelConfig, batch: Int, seqLen t: Int, logitRows: Int, attentionThreads: Int, countOnly: Bool = false) {
         arena = BufferArena(countOnly: countOnly)
         let n = batch * t, hidden = c.hiddenSize, d = c.headDim
         let qDim = c.numHeads * d, kvDim = c.numKVHeads * d, inter = c.intermediateSize
@@ -436,7 +512,7 @@ final class Activations {
         dHeads = a.floats(n * qDim); dQ = a.floats(n * qDim); dK = a.floats(n * kvDim); dV = a.floats(n * kvDim)
         dQPre = a.floats(c.qkNorm ? n * qDim : 0); dKPre = a.floats(c.qkNorm ? n * kvDim : 0)
         dQKV = a.floats(c.fusedQKV != nil ? n * (qDim + 2 * kvDim) : 0)
-        dProbs = a.floats(t * t)
+        dProbs = a.floats(CausalAttention.scratchFloats(seqLen: t, threads: attentionThreads))
         dAct = a.floats(n * inter); dGate = a.floats(c.mlp == .gatedSiLU ? n * inter : 0); dUp = a.floats(n * inter)
     }
 

@@ -28,6 +28,8 @@ public struct PretrainRequest {
     /// Polled between steps beside Ctrl-C: true stops after saving a checkpoint.
     public var shouldStop: () -> Bool = { false }
     public var checkpointFault: ((String, String) throws -> Void)?
+    /// Record and print where each step's time goes, op by op (`--profile`).
+    public var profile = false
 
     public init(workspace: URL) { self.workspace = workspace }
 }
@@ -84,6 +86,7 @@ public final class PretrainJob {
         let stop = self.stop, shouldStop = request.shouldStop
         options.shouldStop = { stop.isRequested || shouldStop() }
         options.checkpointFault = request.checkpointFault
+        options.profile = request.profile
         let training = try PretrainRun(config: config, data: data, options: options, configSource: configSource)
 
         store = try RunStore.open(workspace: request.workspace)
@@ -143,12 +146,13 @@ public final class PretrainJob {
             throw error
         }
         progress.finish()
+        let profileLines = training.profile.map { StepProfileTable.lines($0, tokensPerStep: training.config.tokensPerStep) } ?? []
         switch outcome {
         case .completed(let step):
-            return (outcome, ["done: \(step) steps, \(training.state.tokensSeen) tokens in \(ProgressLine.duration(training.state.elapsedSeconds)); model in \(outDir)",
+            return (outcome, profileLines + ["done: \(step) steps, \(training.state.tokensSeen) tokens in \(ProgressLine.duration(training.state.elapsedSeconds)); model in \(outDir)",
                               "try: hayai generate \(outDir) -p \"Once upon a time\""])
         case .interrupted(let step):
-            return (outcome, ["stopped at step \(step); checkpoint in \(PretrainCheckpoints.stepFolder(outDir, step: step)); continue with --resume --out \(outDir)"])
+            return (outcome, profileLines + ["stopped at step \(step); checkpoint in \(PretrainCheckpoints.stepFolder(outDir, step: step)); continue with --resume --out \(outDir)"])
         }
     }
 

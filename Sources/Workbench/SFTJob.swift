@@ -31,6 +31,8 @@ public struct SFTRequest {
     public var name: String?
     public var workspace: URL
     public var skipBadLines = false
+    /// Record and print where each step's time goes, op by op (`--profile`).
+    public var profile = false
     /// Tokens of examples held at once: data beyond one window is read a window at a time.
     public var windowTokens = SFTRun.windowTokens
 
@@ -97,6 +99,7 @@ public final class SFTJob {
         }
         let pad = tokenizer.tokenID("<|padding|>") ?? eos
         training = try SFTRun(base: base, source: source, padToken: pad, config: config, windowTokens: request.windowTokens)
+        if request.profile { training.profile = StepProfile() }
         examples = training.report.examples
         var warnings: [String] = []
         for file in request.data {
@@ -188,6 +191,11 @@ public final class SFTJob {
             let run = try recorder.finish(shouldStop() ? .interrupted : .completed, summary: summary)
             return Outcome(run: run, out: out, steps: done, validationLoss: validation, isLoRA: config.lora != nil)
         }
+    }
+
+    /// The profile's table after a run with `profile` (empty without).
+    public var profileLines: [String] {
+        training.profile.map { StepProfileTable.lines($0, tokensPerStep: training.tokensPerStep) } ?? []
     }
 
     /// Runs with a progress line on standard output, Ctrl-C asking for a stop after the step (the model

@@ -35,6 +35,30 @@ final class SFTCommandTests: XCTestCase {
         XCTAssertTrue(runs.stdout.contains("completed"), runs.stdout)
     }
 
+    /// --profile on a LoRA run beside a quantized base: the table of the steps after the first, with the
+    /// frozen base's products (dX only) and the adapters' gradients (dW), and its ops adding up to the step.
+    func testProfileOfALoRARunNamesItsOpsAndAddsUpToTheStep() throws {
+        let gguf = Fixtures.fixture("stablelm-tiny.q8_0.gguf").path
+        let sft = Fixtures.repoRoot.appendingPathComponent("data/sft/hayai-instruct-bilingual.jsonl").path
+        let r = try HayaiBinary.run(["train", "sft", "--base", gguf, "--data", sft, "--steps", "3", "--seq-len", "128", "--batch-size", "2",
+                                     "--lora-rank", "4", "--profile", "--out", scratch.appendingPathComponent("adapter").path,
+                                     "--home", scratch.appendingPathComponent("ws").path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        let header = try XCTUnwrap(lines.first { $0.hasPrefix("profile: mean of 2 steps") }, r.stdout)
+        let stepMS = try XCTUnwrap(Double(header.components(separatedBy: ", ")[1].replacingOccurrences(of: " ms a step", with: "")), header)
+        func ms(_ name: String) throws -> Double {
+            let line = try XCTUnwrap(lines.first { $0.hasPrefix("  " + name + " ") }, "\(name) missing:\n\(r.stdout)")
+            return try XCTUnwrap(Double(line.dropFirst(42).split(separator: " ")[0]), line)
+        }
+        XCTAssertGreaterThan(try ms("matmul qkv backward dX"), 0)
+        XCTAssertGreaterThan(try ms("matmul qkv backward dW"), 0, "the q/v adapters' gradients")
+        XCTAssertEqual(try ms("matmul LM head backward dW"), 0, "the frozen LM head gets no weight gradient")
+        XCTAssertGreaterThan(try ms("AdamW"), 0)
+        XCTAssertEqual(try ms("sum of the ops"), stepMS, accuracy: max(0.02 * stepMS, 0.05))
+        XCTAssertTrue(r.stdout.contains("LoRA adapter in"), r.stdout)
+    }
+
     /// A GGUF base (quantized, no tokenizer.json): the instruct model is a normal Hugging Face folder
     /// with a tokenizer.json written from the GGUF vocabulary, and chat loads it.
     func testAGGUFBaseGivesAHuggingFaceFolder() throws {

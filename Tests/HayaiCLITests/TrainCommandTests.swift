@@ -74,6 +74,33 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertTrue(g.stdout.hasPrefix("The quick") || !g.stdout.isEmpty)
     }
 
+    /// --profile prints, after the run, each op's ms a step and share, and the ops add up to the step's time.
+    func testProfilePrintsEveryOpsShareOfTheStep() throws {
+        let r = try train(["--config", tinyConfig(steps: 4, checkpointInterval: 0), "--name", "profiled", "--profile"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = r.stdout.split(separator: "\n").map(String.init)
+        let header = try XCTUnwrap(lines.first { $0.hasPrefix("profile: mean of 3 steps") }, r.stdout)
+        let stepMS = try XCTUnwrap(Double(header.components(separatedBy: ", ")[1].replacingOccurrences(of: " ms a step", with: "")), header)
+        var sum = 0.0
+        for name in ["data loading", "embedding", "matmul qkv forward", "matmul qkv backward dX", "matmul qkv backward dW", "matmul o forward",
+                     "matmul mlp up/gate backward dW", "matmul mlp down backward dX", "matmul LM head forward", "matmul LM head backward dW",
+                     "attention forward", "attention backward", "norms (forward and backward)", "RoPE (forward and backward)",
+                     "cross-entropy (forward and backward)", "AdamW", "gradient clipping", "zero gradients", "sync/other"] {
+            let line = try XCTUnwrap(lines.first { $0.hasPrefix("  " + name + " ") }, "\(name) missing from:\n\(r.stdout)")
+            let ms = try XCTUnwrap(Double(line.dropFirst(42).split(separator: " ")[0]), line)
+            XCTAssertGreaterThanOrEqual(ms, 0, line)
+        }
+        for line in lines where line.hasPrefix("  ") && !line.hasPrefix("  op ") && !line.hasPrefix("  all matmuls") && !line.hasPrefix("  sum of") {
+            if let ms = Double(line.dropFirst(42).split(separator: " ").first ?? "") { sum += ms }
+        }
+        XCTAssertEqual(sum, stepMS, accuracy: max(0.05 * stepMS, 0.05), r.stdout)
+        let plain = try HayaiBinary.run(["train", "pretrain", "--text", try file("corpus.txt", corpusText()), "--tokenizer", tokenizer,
+                                         "--out", out + "-plain", "--home", home, "--threads", "1", "--config", tinyConfig(steps: 2, checkpointInterval: 0)])
+        XCTAssertEqual(plain.status, 0, plain.stderr)
+        XCTAssertTrue(plain.stdout.contains("done: 2 steps"), plain.stdout)
+        XCTAssertFalse(plain.stdout.contains("profile:"), plain.stdout)
+    }
+
     /// Continued pretraining: --init takes the base's weights, shape and tokenizer (a folder or a GGUF);
     /// the first loss is the base's, not a random model's (ln 2000 ≈ 7.6).
     func testInitContinuesPretrainingFromAFolderOrAGGUF() throws {

@@ -98,7 +98,15 @@ void hayai_f16_to_f32(const uint16_t *src, float *dst, size_t n);
 void hayai_bf16_to_f32(const uint16_t *src, float *dst, size_t n);
 void hayai_f32_to_f16(const float *src, uint16_t *dst, size_t n);
 void hayai_softmax(float *x, int n);
+// Softmax's backward over one row: d_j = p_j · (d_j − Σ p·d), in place.
+void hayai_softmax_backward(const float *p, float *d, int n);
+// Cross-entropy's rows: log Σ exp(x_i) of n logits, and x[i] = exp(x[i] − lse) · scale in place.
+float hayai_logsumexp(const float *x, int n);
+void hayai_softmax_from_lse(float *x, int n, float lse, float scale);
 void hayai_silu_mul(float *up, const float *gate, size_t n);
+// Training's gated SiLU: out = silu(gate) · up, and its backward (dgate, dup overwritten).
+void hayai_silu_mul_into(const float *gate, const float *up, float *out, size_t n);
+void hayai_silu_mul_backward(const float *dout, const float *gate, const float *up, float *dgate, float *dup, size_t n);
 void hayai_add(float *x, const float *y, size_t n);
 void hayai_layernorm(const float *x, int n, const float *weight, const float *bias, float eps, float *out);
 void hayai_rmsnorm(const float *x, int n, const float *weight, float eps, float *out);
@@ -136,3 +144,14 @@ void hayai_gemm_precision_set(int bf16);
 // iterations × 24 zmm FMAs (bf16 0: 32 flops each) or vdpbf16ps (bf16 1: 64 flops each), no memory traffic:
 // the f32 and bf16 arithmetic peaks for `hayai bench --gemm`. Returns a checksum.
 float hayai_gemm_peak(int bf16, long iterations);
+
+// ---- The optimizer's passes over the flat parameter buffer (optimizer.c), in torch.optim.AdamW's
+// arithmetic element by element (no contraction into FMAs, so the results are Swift's scalar ones, bit for bit).
+// Σ x_i² accumulated in double.
+double hayai_sum_squares(const float *x, size_t n);
+// x[i] *= scale
+void hayai_scale(float *x, size_t n, float scale);
+// One AdamW update of n parameters: with decay, p *= decayFactor; m = lerp(m, g, lerpWeight);
+// v = v·beta2 + (1 − beta2)·g²; p += −stepSize · m / (√v / denomScale + eps).
+void hayai_adamw(float *p, const float *g, float *m, float *v, size_t n, int decay, float decayFactor, float lerpWeight,
+                 float beta2, float oneMinusBeta2, float denomScale, float eps, float stepSize);

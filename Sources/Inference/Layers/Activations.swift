@@ -8,18 +8,15 @@ public enum GatedSiLU {
     /// kernel of the same formula runs in place.
     public static func forward(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, n: Int, into out: UnsafeMutablePointer<Float>) {
         if UnsafePointer(out) == up { return FastOps.siluMul(out, gate: gate, count: n) }
-        Parallel.rows(n, minimum: 16384) { r in for i in r { out[i] = Ops.silu(gate[i]) * up[i] } }
+        Parallel.rows(n, minimum: 16384) { r in FastOps.siluMul(gate: gate + r.lowerBound, up: up + r.lowerBound, into: out + r.lowerBound, count: r.count) }
     }
 
     /// silu'(x) = σ(x)·(1 + x·(1 − σ(x))). dgate = dout·up·silu'(gate), dup = dout·silu(gate) (both overwritten).
     public static func backward(dout: UnsafePointer<Float>, gate: UnsafePointer<Float>, up: UnsafePointer<Float>, n: Int,
                                 dgate: UnsafeMutablePointer<Float>, dup: UnsafeMutablePointer<Float>) {
         Parallel.rows(n, minimum: 16384) { r in
-            for i in r {
-                let x = gate[i], s = 1 / (1 + expf(-x))
-                dup[i] = dout[i] * x * s
-                dgate[i] = dout[i] * up[i] * s * (1 + x * (1 - s))
-            }
+            let o = r.lowerBound
+            FastOps.siluMulBackward(dout: dout + o, gate: gate + o, up: up + o, dgate: dgate + o, dup: dup + o, count: r.count)
         }
     }
 }

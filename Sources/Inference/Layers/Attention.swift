@@ -12,24 +12,25 @@ import Checkpoints
 
 public enum CausalAttention {
     /// q: (B·T, H·D), k/v: (B·T, KVH·D) -> probs: (B, H, T, T), out: (B·T, H·D)
+    /// With a pool, sequences × kv heads are split over its threads (BLAS on one thread meanwhile).
     public static func forward(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                                batch: Int, seqLen t: Int, heads: Int, kvHeads: Int, headDim d: Int,
                                probs: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>,
-                               positions: UnsafePointer<Int32>? = nil, window: Int? = nil) {
+                               positions: UnsafePointer<Int32>? = nil, window: Int? = nil, pool: ThreadPool? = nil) {
         let qDim = heads * d, kvDim = kvHeads * d, group = heads / kvHeads
         let scale = 1 / Float(d).squareRoot()
-        for b in 0..<batch {
-            for h in 0..<heads {
-                let kvh = h / group
+        split(batch * kvHeads, pool: pool) { unit, _ in
+            let b = unit / kvHeads, kvh = unit % kvHeads
+            for h in (kvh * group)..<((kvh + 1) * group) {
                 let qh = q + b * t * qDim + h * d, kh = k + b * t * kvDim + kvh * d, vh = v + b * t * kvDim + kvh * d
                 let p = probs + (b * heads + h) * t * t
                 BLAS.gemm(transA: false, transB: true, m: t, n: t, k: d, alpha: scale, a: qh, lda: qDim, b: kh, ldb: kvDim,
                           c: p, ldc: t)
                 for i in 0..<t {
                     let row = p + i * t, start = firstVisible(b, i, t, positions, window)
-                    for j in 0..<start { row[j] = 0 }
-                    for j in (i + 1)..<max(t, i + 1) { row[j] = 0 }
-                    Ops.softmax(row + start, n: i + 1 - start)
+                    if start > 0 { row.update(repeating: 0, count: start) }
+                    if i + 1 < t { (row + i + 1).update(repeating: 0, count: t - i - 1) }
+                    FastOps.softmax(row + start, n: i + 1 - start)
                 }
                 BLAS.gemm(transA: false, transB: false, m: t, n: d, k: t, a: p, lda: t, b: vh, ldb: kvDim,
                           c: out + b * t * qDim + h * d, ldc: qDim)
@@ -37,21 +38,27 @@ public enum CausalAttention {
         }
     }
 
+    /// Floats of scratch the backward needs: (T, T) per thread of `pool`.
+    public static func scratchFloats(seqLen t: Int, threads: Int) -> Int { max(1, threads) * t * t }
+
     /// dout: (B·T, H·D), with the forward's q, k, v, probs -> dq: (B·T, H·D), dk/dv: (B·T, KVH·D), all
-    /// overwritten. scratch: (T, T).
+    /// overwritten. scratch: scratchFloats(seqLen:threads:) for the pool's threads (1 without a pool).
     ///   dV_h += Pᵀ·dO_h;  dP = dO_h·V_hᵀ;  dS = P ⊙ (dP − rowsum(P ⊙ dP));
     ///   dQ_h = dS·K_h / √D;  dK_h += dSᵀ·Q_h / √D
+    /// A kv head's query heads run in order on one thread (they add into the same dK, dV rows).
     public static func backward(dout: UnsafePointer<Float>, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>,
                                 probs: UnsafePointer<Float>, batch: Int, seqLen t: Int, heads: Int, kvHeads: Int, headDim d: Int,
                                 dq: UnsafeMutablePointer<Float>, dk: UnsafeMutablePointer<Float>, dv: UnsafeMutablePointer<Float>,
-                                scratch: UnsafeMutablePointer<Float>, positions: UnsafePointer<Int32>? = nil, window: Int? = nil) {
+                                scratch: UnsafeMutablePointer<Float>, positions: UnsafePointer<Int32>? = nil, window: Int? = nil,
+                                pool: ThreadPool? = nil) {
         let qDim = heads * d, kvDim = kvHeads * d, group = heads / kvHeads
         let scale = 1 / Float(d).squareRoot()
         dk.update(repeating: 0, count: batch * t * kvDim)
         dv.update(repeating: 0, count: batch * t * kvDim)
-        for b in 0..<batch {
-            for h in 0..<heads {
-                let kvh = h / group
+        split(batch * kvHeads, pool: pool) { unit, slice in
+            let b = unit / kvHeads, kvh = unit % kvHeads
+            let dP = scratch + slice * t * t
+            for h in (kvh * group)..<((kvh + 1) * group) {
                 let qOff = b * t * qDim + h * d, kvOff = b * t * kvDim + kvh * d
                 let p = probs + (b * heads + h) * t * t
                 let dO = dout + qOff
@@ -60,20 +67,31 @@ public enum CausalAttention {
                           beta: 1, c: dv + kvOff, ldc: kvDim)
                 // dP (T, T) = dO_h · V_hᵀ
                 BLAS.gemm(transA: false, transB: true, m: t, n: t, k: d, a: dO, lda: qDim, b: v + kvOff, ldb: kvDim,
-                          c: scratch, ldc: t)
+                          c: dP, ldc: t)
                 for i in 0..<t {
-                    let pr = p + i * t, dr = scratch + i * t, start = firstVisible(b, i, t, positions, window)
-                    var dot: Float = 0
-                    for j in start...i { dot += pr[j] * dr[j] }
-                    for j in 0..<start { dr[j] = 0 }
-                    for j in start...i { dr[j] = pr[j] * (dr[j] - dot) }
-                    for j in (i + 1)..<max(t, i + 1) { dr[j] = 0 }
+                    let dr = dP + i * t, start = firstVisible(b, i, t, positions, window)
+                    if start > 0 { dr.update(repeating: 0, count: start) }
+                    FastOps.softmaxBackward(probs: p + i * t + start, gradient: dr + start, n: i + 1 - start)
+                    if i + 1 < t { (dr + i + 1).update(repeating: 0, count: t - i - 1) }
                 }
                 // dQ_h = scale · dS · K_h ;  dK_h += scale · dSᵀ · Q_h
-                BLAS.gemm(transA: false, transB: false, m: t, n: d, k: t, alpha: scale, a: scratch, lda: t, b: k + kvOff, ldb: kvDim,
+                BLAS.gemm(transA: false, transB: false, m: t, n: d, k: t, alpha: scale, a: dP, lda: t, b: k + kvOff, ldb: kvDim,
                           c: dq + qOff, ldc: qDim)
-                BLAS.gemm(transA: true, transB: false, m: t, n: d, k: t, alpha: scale, a: scratch, lda: t, b: q + qOff, ldb: qDim,
+                BLAS.gemm(transA: true, transB: false, m: t, n: d, k: t, alpha: scale, a: dP, lda: t, b: q + qOff, ldb: qDim,
                           beta: 1, c: dk + kvOff, ldc: kvDim)
+            }
+        }
+    }
+
+    /// body(unit, slice) for every unit in 0..<units: with a pool of several threads, in that many
+    /// contiguous slices run at once (slice numbers a slice's scratch) with BLAS on one thread, so the
+    /// small per-head products do not each wake BLAS's threads; without, in order with slice 0.
+    static func split(_ units: Int, pool: ThreadPool?, _ body: (Int, Int) -> Void) {
+        guard let pool, pool.threads > 1, units > 1 else { for u in 0..<units { body(u, 0) }; return }
+        let slices = min(pool.threads, units)
+        BLAS.withSingleThread {
+            pool.parallelFor(count: slices) { s in
+                for u in (units * s / slices)..<(units * (s + 1) / slices) { body(u, s) }
             }
         }
     }

@@ -17,10 +17,20 @@ public enum LinearLayer {
     public static func backward(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, t: Int, weight: UnsafePointer<Float>,
                                 inFeatures: Int, outFeatures: Int, dx: UnsafeMutablePointer<Float>?,
                                 dweight: UnsafeMutablePointer<Float>, dbias: UnsafeMutablePointer<Float>?) {
-        if let dx {
-            BLAS.gemm(transA: false, transB: false, m: t, n: inFeatures, k: outFeatures, a: dy, lda: outFeatures,
-                      b: weight, ldb: inFeatures, beta: 1, c: dx, ldc: inFeatures)
-        }
+        if let dx { backwardInput(dy: dy, t: t, weight: weight, inFeatures: inFeatures, outFeatures: outFeatures, dx: dx) }
+        backwardWeight(dy: dy, x: x, t: t, inFeatures: inFeatures, outFeatures: outFeatures, dweight: dweight, dbias: dbias)
+    }
+
+    /// The input half of the backward: dx (t, in) += dy (t, out) · W (out, in).
+    public static func backwardInput(dy: UnsafePointer<Float>, t: Int, weight: UnsafePointer<Float>, inFeatures: Int, outFeatures: Int,
+                                     dx: UnsafeMutablePointer<Float>) {
+        BLAS.gemm(transA: false, transB: false, m: t, n: inFeatures, k: outFeatures, a: dy, lda: outFeatures,
+                  b: weight, ldb: inFeatures, beta: 1, c: dx, ldc: inFeatures)
+    }
+
+    /// The weight half: dw (out, in) += dyᵀ · x, db (out) += Σ_t dy.
+    public static func backwardWeight(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, t: Int, inFeatures: Int, outFeatures: Int,
+                                      dweight: UnsafeMutablePointer<Float>, dbias: UnsafeMutablePointer<Float>?) {
         BLAS.gemm(transA: true, transB: false, m: outFeatures, n: inFeatures, k: t, a: dy, lda: outFeatures,
                   b: x, ldb: inFeatures, beta: 1, c: dweight, ldc: inFeatures)
         if let dbias {

@@ -4,6 +4,7 @@
 // place: dlogits = (softmax(logits) − onehot(target)) · scale, zero on ignored rows.
 import Inference
 import Foundation
+import Kernels
 
 public enum CrossEntropy {
     /// logits: (n, vocab), targets: (n) -> lse: (n) (log-sum-exp per row); returns (Σ loss, target count)
@@ -16,11 +17,7 @@ public enum CrossEntropy {
                 var sum: Double = 0
                 for r in rows {
                     let row = logits + r * vocab
-                    var m = -Float.infinity
-                    for i in 0..<vocab { m = max(m, row[i]) }
-                    var s: Double = 0
-                    for i in 0..<vocab { s += Double(expf(row[i] - m)) }
-                    let l = m + Float(log(s))
+                    let l = FastOps.logSumExp(row, n: vocab)
                     lse[r] = l
                     let target = Int(targets[r])
                     if target >= 0 { sum += Double(l) - Double(row[target]) }
@@ -41,8 +38,7 @@ public enum CrossEntropy {
                 let row = logits + r * vocab
                 let target = Int(targets[r])
                 guard target >= 0 else { row.update(repeating: 0, count: vocab); continue }
-                let l = lse[r]
-                for i in 0..<vocab { row[i] = expf(row[i] - l) * scale }
+                FastOps.softmax(row, n: vocab, logSumExp: lse[r], scale: scale)
                 row[target] -= scale
             }
         }

@@ -99,6 +99,9 @@ struct SFTCommand: ParsableCommand {
     @Flag(help: "Skip malformed lines of the data files (counted) instead of stopping.")
     var skipBadLines = false
 
+    @Flag(help: "Print where a step's time goes at the end, op by op (as train pretrain --profile).")
+    var profile = false
+
     func validate() throws {
         try CLI.checkThreads(threads)
         guard !data.isEmpty || jcommonsenseqa != nil || corpusPairs != nil else {
@@ -120,10 +123,12 @@ struct SFTCommand: ParsableCommand {
         request.config.timeLimitSeconds = minutes.map { $0 * 60 }
         request.config.precision = try precision.map(GEMMPrecision.init(parsing:)) ?? .f32
         request.loraRank = loraRank; request.loraAlpha = loraAlpha; request.loraDropout = loraDropout; request.loraTargets = loraTargets
-        request.out = out; request.name = name; request.skipBadLines = skipBadLines
+        request.out = out; request.name = name; request.skipBadLines = skipBadLines; request.profile = profile
         let job = try SFTJob(request)
         for warning in job.warnings { CLI.printError(warning) }
         for line in job.summary { print(line) }
-        print(try job.runShowingProgress().line)
+        let line = try job.runShowingProgress().line
+        for line in job.profileLines { print(line) }
+        print(line)
     }
 }

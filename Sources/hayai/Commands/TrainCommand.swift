@@ -39,6 +39,8 @@ struct PretrainCommand: ParsableCommand {
             optimizer.safetensors and trainer_state.json; --resume continues from the newest exactly. \
             Ctrl-C stops after saving a checkpoint (a second Ctrl-C quits at once; the last checkpoint is whole). \
             Metrics (train/loss, val/loss, val/bpb, lr, grad_norm, tokens_per_second, mfu) go to the run store.
+
+            --profile times every op of each step after the first (one clock read at each op's start and end;             without it none) and prints the mean per step at the end: the ops' times add up to the step.
             """)
 
     @Option(help: ArgumentHelp("A preset (\(Presets.names.joined(separator: ", "))) or a JSON config file.", valueName: "file|preset"))
@@ -83,6 +85,9 @@ struct PretrainCommand: ParsableCommand {
                                valueName: "f32|bf16"))
     var precision: String?
 
+    @Flag(help: "Print where a step's time goes at the end: each op's ms a step (matmuls by role, forward / backward dX / dW, attention, norms, RoPE, cross-entropy, AdamW, clipping, data), its share and GFLOP/s.")
+    var profile = false
+
     func validate() throws {
         guard (data != nil) != (text != nil) else { throw ValidationError("give exactly one of --data CORPUS_DIR or --text FILE") }
         if text != nil && tokenizer == nil && initModel == nil { throw ValidationError("--text needs --tokenizer DIR (a folder with tokenizer.json)") }
@@ -103,6 +108,7 @@ struct PretrainCommand: ParsableCommand {
         request.threads = threads; request.seed = seed
         request.precision = try precision.map(GEMMPrecision.init(parsing:))
         request.checkpointFault = Self.faultFromEnvironment()
+        request.profile = profile
         let job = try PretrainJob(request)
         for warning in job.warnings { CLI.printError("warning: \(warning)") }
         let (outcome, lines) = try job.runShowingProgress()
