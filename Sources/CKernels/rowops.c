@@ -162,18 +162,6 @@ void hayai_softmax_from_lse(float *x, int n, float lse, float scale) {
     for (; i < n; i++) x[i] = expf(x[i] - lse) * scale;
 }
 
-// up[i] *= silu(gate[i]) = gate / (1 + exp(-gate))
-void hayai_silu_mul(float *up, const float *gate, size_t n) {
-    size_t i = 0;
-    const __m256 one = _mm256_set1_ps(1.0f);
-    for (; i + 8 <= n; i += 8) {
-        __m256 g = _mm256_loadu_ps(gate + i);
-        __m256 s = _mm256_div_ps(g, _mm256_add_ps(one, exp8(_mm256_sub_ps(_mm256_setzero_ps(), g))));
-        _mm256_storeu_ps(up + i, _mm256_mul_ps(_mm256_loadu_ps(up + i), s));
-    }
-    for (; i < n; i++) up[i] *= gate[i] / (1.0f + expf(-gate[i]));
-}
-
 // Softmax's backward over one row of probabilities p: d_j = p_j · (d_j − Σ_k p_k·d_k).
 void hayai_softmax_backward(const float *p, float *d, int n) {
     __m256 a = _mm256_setzero_ps();
@@ -187,7 +175,7 @@ void hayai_softmax_backward(const float *p, float *d, int n) {
     for (; i < n; i++) d[i] = p[i] * (d[i] - dot);
 }
 
-// Training's gated SiLU, forward into its own buffer: out[i] = silu(gate[i]) · up[i].
+// Gated SiLU, forward into its own buffer (training keeps gate and up): out[i] = silu(gate[i]) · up[i]; out may be up.
 void hayai_silu_mul_into(const float *gate, const float *up, float *out, size_t n) {
     size_t i = 0;
     const __m256 one = _mm256_set1_ps(1.0f);
@@ -198,6 +186,9 @@ void hayai_silu_mul_into(const float *gate, const float *up, float *out, size_t 
     }
     for (; i < n; i++) out[i] = up[i] * (gate[i] / (1.0f + expf(-gate[i])));
 }
+
+// up[i] *= silu(gate[i]) = gate / (1 + exp(-gate)), in place (inference keeps no separate up).
+void hayai_silu_mul(float *up, const float *gate, size_t n) { hayai_silu_mul_into(gate, up, up, n); }
 
 // Its backward: with s = σ(gate), dup = dout · gate · s and dgate = dout · up · s · (1 + gate · (1 − s)).
 void hayai_silu_mul_backward(const float *dout, const float *gate, const float *up, float *dgate, float *dup, size_t n) {
