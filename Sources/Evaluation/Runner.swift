@@ -178,7 +178,7 @@ public final class Runner {
         switch scored {
         case .local(let model):
             let encoded = try prepared.map { try encodeLocally($0.pairs, model: model, task: task, index: $0.index) }
-            scores = try score(encoded, model: model).map { item in
+            scores = try score(encoded, model: model, itemsPerBatch: itemsPerBatch(task)).map { item in
                 item.map { TextScore(logLikelihood: $0.score.logLikelihood, isGreedy: $0.score.isGreedy,
                                      contextTokens: $0.request.context.count, continuationTokens: $0.request.continuation.count) }
             }
@@ -246,8 +246,9 @@ public final class Runner {
     }
 
     /// Scores each item's requests: with reuse on, all items in one `score(batch:)` with an item's requests that
-    /// share a context as one request; with reuse off, each request alone after a different one-token context.
-    func score(_ items: [[EncodedRequest]], model: LanguageModel) throws -> [[(request: EncodedRequest, score: ContinuationScore)]] {
+    /// share a context as one request (one item alone: the same requests one by one); with reuse off, each request
+    /// alone after a different one-token context.
+    func score(_ items: [[EncodedRequest]], model: LanguageModel, itemsPerBatch: Int) throws -> [[(request: EncodedRequest, score: ContinuationScore)]] {
         guard options.reuseContext else {
             return try items.map { requests in
                 try requests.map { r in
@@ -274,7 +275,10 @@ public final class Runner {
                 return (entry, batch[entry].continuations.count - 1)
             })
         }
-        let scores = try model.score(batch: batch)
+        // One item at a time (batchItems 1, or a model that gains nothing from batches): each context through
+        // `score(context:continuations:)`, the path the packed one is tested against.
+        let scores = itemsPerBatch == 1 ? try batch.map { try model.score(context: $0.context, continuations: $0.continuations) }
+                                        : try model.score(batch: batch)
         return zip(items, places).map { requests, places in
             zip(requests, places).map { ($0, scores[$1.entry][$1.continuation]) }
         }
