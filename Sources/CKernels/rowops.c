@@ -438,15 +438,21 @@ void hayai_attend_prompt(int type, const float *q, size_t ldq, const void *keys,
     // Keys the tile's queries see: from the first query's first visible one to the last query.
     const int firstKey = window > 0 && p0 + i0 - window + 1 > 0 ? p0 + i0 - window + 1 : 0, endKey = p0 + i1;
     const char *kb = keys, *vb = values;
+    // An F32 cache is multiplied where it lies (keys always, values when d needs no padding).
+    const size_t ldRow = rowBytes / sizeof(float);
+    const int directK = type == 0, directV = type == 0 && d == dp;
     for (int j0 = firstKey; j0 < endKey; j0 += FA_BK) {
         const int nk = endKey - j0 < FA_BK ? endKey - j0 : FA_BK;
         for (int j = 0; j < nk; j++) {
-            kv_row_to_f32(type, kb + (size_t)(j0 + j) * rowBytes, kvh * d, d, kr + (size_t)j * d);
-            kv_row_to_f32(type, vb + (size_t)(j0 + j) * rowBytes, kvh * d, d, vt + (size_t)j * dp);
+            if (!directK) kv_row_to_f32(type, kb + (size_t)(j0 + j) * rowBytes, kvh * d, d, kr + (size_t)j * d);
+            if (!directV) kv_row_to_f32(type, vb + (size_t)(j0 + j) * rowBytes, kvh * d, d, vt + (size_t)j * dp);
         }
+        const float *kTile = directK ? (const float *)(kb + (size_t)j0 * rowBytes) + (size_t)kvh * d : kr;
+        const float *vTile = directV ? (const float *)(vb + (size_t)j0 * rowBytes) + (size_t)kvh * d : vt;
+        const size_t ldK = directK ? ldRow : (size_t)d, ldV = directV ? ldRow : (size_t)dp;
         for (int g = 0; g < group; g++) {
             float *oh = o + (size_t)g * FA_BQ * dp, *mh = m + g * FA_BQ, *lh = l + g * FA_BQ;
-            fa_product(nk, FA_BQ, d, kr, (size_t)d, 1, qt + (size_t)g * d * FA_BQ, FA_BQ, st, FA_BQ, 0);
+            fa_product(nk, FA_BQ, d, kTile, ldK, 1, qt + (size_t)g * d * FA_BQ, FA_BQ, st, FA_BQ, 0);
             for (int v = 0; v < FA_BQ / 8; v++) {
                 // Mask what query lane i may not see (key j0 + j outside [first_i, pos_i]), the tile's maximum.
                 __m256 mx = _mm256_set1_ps(-INFINITY);
@@ -478,7 +484,7 @@ void hayai_attend_prompt(int type, const float *q, size_t ldq, const void *keys,
                 const __m256 av = _mm256_set1_ps(alpha[r]);
                 for (int c = 0; c < dp; c += 8) _mm256_storeu_ps(orow + c, _mm256_mul_ps(av, _mm256_loadu_ps(orow + c)));
             }
-            fa_product(rows, dp, nk, st, 1, FA_BQ, vt, (size_t)dp, oh, (size_t)dp, 1);
+            fa_product(rows, dp, nk, st, 1, FA_BQ, vTile, ldV, oh, (size_t)dp, 1);
         }
     }
     for (int g = 0; g < group; g++) {
