@@ -306,6 +306,10 @@ ZMM_TARGET static inline __m512i bit_to_4(__m512i v, int bit) {
     return bit <= 4 ? _mm512_slli_epi16(v, 4 - bit) : _mm512_srli_epi16(v, bit - 4);
 }
 
+// Tokens the 32-element kernels take at once: each unpacked weight block (and its converted scales)
+// is used by this many tokens; 8 accumulators plus the 8 unpacked units fit the 32 registers.
+#define X16_TOKENS32 8
+
 // What the 32-element kernels need of each token's activation block b, prepared once per call:
 // the quants (qs of the Q8_0 or Q8_1 block), the scale as float, the offset o·Σ qs of the signed
 // types (o = 8, 16, 128; 0 for the types with a minimum) and Q8_1's s = d·Σ q as float.
@@ -323,7 +327,8 @@ ZMM_TARGET static inline void x16_blocks32(uint32_t type, int nb, const uint8_t 
     const __m512i low = _mm512_set1_epi8(0x0F), bit4 = _mm512_set1_epi8(0x10), zero = _mm512_setzero_si512();
     const size_t hb = header_bytes(type), pb = part_bytes(type);
     const size_t xbytes = has_min(type) ? sizeof(hayai_block_q8_1) : sizeof(hayai_block_q8_0), xqs = has_min(type) ? 4 : 2;
-    __m512 acc[4] = { _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps() };
+    __m512 acc[X16_TOKENS32];
+    for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
     for (int b = 0; b < nb; b++) {
         const uint8_t *q = group + part_offset(b, nb, hb, pb);
         const uint8_t *header = group + header_offset(b, hb, pb);
@@ -348,16 +353,29 @@ ZMM_TARGET static inline void x16_blocks32(uint32_t type, int nb, const uint8_t 
         if (has_min(type)) m = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(header + 32)));
         for (int t = 0; t < T; t++) {
             const uint8_t *xq = x[t].blocks + (size_t)b * xbytes + xqs;
-            // Four chains of two, so consecutive vpdpbusd do not wait on each other.
-            __m512i s0 = _mm512_dpbusd_epi32(zero, u[0], _mm512_set1_epi32(load_i32(xq + 0)));
-            __m512i s1 = _mm512_dpbusd_epi32(zero, u[2], _mm512_set1_epi32(load_i32(xq + 8)));
-            __m512i s2 = _mm512_dpbusd_epi32(zero, u[4], _mm512_set1_epi32(load_i32(xq + 16)));
-            __m512i s3 = _mm512_dpbusd_epi32(zero, u[6], _mm512_set1_epi32(load_i32(xq + 24)));
-            s0 = _mm512_dpbusd_epi32(s0, u[1], _mm512_set1_epi32(load_i32(xq + 4)));
-            s1 = _mm512_dpbusd_epi32(s1, u[3], _mm512_set1_epi32(load_i32(xq + 12)));
-            s2 = _mm512_dpbusd_epi32(s2, u[5], _mm512_set1_epi32(load_i32(xq + 20)));
-            s3 = _mm512_dpbusd_epi32(s3, u[7], _mm512_set1_epi32(load_i32(xq + 28)));
-            __m512i s = _mm512_add_epi32(_mm512_add_epi32(s0, s1), _mm512_add_epi32(s2, s3));
+            __m512i s;
+            if (T >= 8) {
+                // Two chains of four: eight tokens already give 16 independent chains, and every add
+                // that joins chains is an instruction beside the vpdpbusd on the vector ports.
+                __m512i s0 = _mm512_dpbusd_epi32(zero, u[0], _mm512_set1_epi32(load_i32(xq + 0)));
+                __m512i s1 = _mm512_dpbusd_epi32(zero, u[4], _mm512_set1_epi32(load_i32(xq + 16)));
+                for (int k = 1; k < 4; k++) {
+                    s0 = _mm512_dpbusd_epi32(s0, u[k], _mm512_set1_epi32(load_i32(xq + 4 * k)));
+                    s1 = _mm512_dpbusd_epi32(s1, u[k + 4], _mm512_set1_epi32(load_i32(xq + 16 + 4 * k)));
+                }
+                s = _mm512_add_epi32(s0, s1);
+            } else {
+                // Four chains of two, so consecutive vpdpbusd do not wait on each other.
+                __m512i s0 = _mm512_dpbusd_epi32(zero, u[0], _mm512_set1_epi32(load_i32(xq + 0)));
+                __m512i s1 = _mm512_dpbusd_epi32(zero, u[2], _mm512_set1_epi32(load_i32(xq + 8)));
+                __m512i s2 = _mm512_dpbusd_epi32(zero, u[4], _mm512_set1_epi32(load_i32(xq + 16)));
+                __m512i s3 = _mm512_dpbusd_epi32(zero, u[6], _mm512_set1_epi32(load_i32(xq + 24)));
+                s0 = _mm512_dpbusd_epi32(s0, u[1], _mm512_set1_epi32(load_i32(xq + 4)));
+                s1 = _mm512_dpbusd_epi32(s1, u[3], _mm512_set1_epi32(load_i32(xq + 12)));
+                s2 = _mm512_dpbusd_epi32(s2, u[5], _mm512_set1_epi32(load_i32(xq + 20)));
+                s3 = _mm512_dpbusd_epi32(s3, u[7], _mm512_set1_epi32(load_i32(xq + 28)));
+                s = _mm512_add_epi32(_mm512_add_epi32(s0, s1), _mm512_add_epi32(s2, s3));
+            }
             if (!has_min(type)) s = _mm512_sub_epi32(s, _mm512_set1_epi32(x[t].xoff[b]));
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), _mm512_mul_ps(d, _mm512_set1_ps(x[t].xd[b])), acc[t]);
             if (has_min(type)) acc[t] = _mm512_fmadd_ps(m, _mm512_set1_ps(x[t].xs[b]), acc[t]);
@@ -440,6 +458,70 @@ ZMM_TARGET static inline void x16_k4(int five, int nb, const uint8_t *group, int
     for (int t = 0; t < T; t++) _mm512_storeu_ps(y[t], acc[t]);
 }
 
+// Q4_K / Q5_K against eight tokens: the same integer sums and float steps as x16_k4 (so the same
+// results bit for bit), with each pass p in two halves, sub-block 2p then 2p + 1, and the minimum's
+// term once per super-block: eight unpacked registers, eight tokens' sums and accumulators then fit
+// the 32 vector registers, where x16_k4's sixteen unpacked registers and per-token mins would spill.
+// Eight tokens share each unpacked register: half the unpacking per multiply-add of four.
+ZMM_TARGET static inline void x16_k4_t8(int five, int nb, const uint8_t *group, const hayai_block_q8_K *const *x,
+                                        const int32_t *const *bsumPairs, float *const *y) {
+    enum { T = 8 };
+    const uint32_t type = five ? T_Q5_K : T_Q4_K;
+    const size_t hb = 64, pb = part_bytes(type), qsOffset = k4_qs_offset(type);
+    const __m512i low = _mm512_set1_epi8(0x0F), bit4 = _mm512_set1_epi8(0x10), zero = _mm512_setzero_si512();
+    const __m512i low4 = _mm512_set1_epi32(0xF), two = _mm512_set1_epi32(3), six = _mm512_set1_epi32(0x003F003F);
+    __m512 acc[T];
+    for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *part = group + part_offset(b, nb, hb, pb), *header = group + header_offset(b, hb, pb);
+        const uint8_t *nibbles = part + qsOffset;
+        __m512i sums[T];
+        for (int t = 0; t < T; t++) sums[t] = zero;
+        for (int p = 0; p < 4; p++) {
+            const __m512i pairs = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(part + K4_MINS + 32 * p)));
+            const __m128i pairShift = _mm_cvtsi32_si128(2 * p);
+            for (int half = 0; half < 2; half++) {
+                const int s = 2 * p + half;
+                const __m512i l = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(part + K4_LOW + 16 * (s & 3))));
+                const __m512i lo = p < 2 ? _mm512_and_si512(l, low4) : _mm512_srli_epi32(l, 4);
+                const __m512i sc = _mm512_or_si512(lo, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(pairs, half ? 22 : 6), two), 4));
+                __m512i u[8];
+                for (int i = 0; i < 8; i++) {
+                    const __m512i w = _mm512_loadu_si512((const void *)(nibbles + 64 * (8 * p + i)));
+                    u[i] = half ? _mm512_and_si512(_mm512_srli_epi16(w, 4), low) : _mm512_and_si512(w, low);
+                    if (five) {
+                        const __m512i qh = _mm512_srl_epi16(_mm512_loadu_si512((const void *)(part + K4_QH + 64 * i)), pairShift);
+                        u[i] = _mm512_ternarylogic_epi32(u[i], _mm512_slli_epi16(qh, half ? 3 : 4), bit4, 0xF8);
+                    }
+                }
+                for (int t = 0; t < T; t++) {
+                    const int8_t *xq = x[t][b].qs + 64 * p + 32 * half;
+                    __m512i a0 = _mm512_dpbusd_epi32(zero, u[0], _mm512_set1_epi32(load_i32(xq + 0)));
+                    __m512i a1 = _mm512_dpbusd_epi32(zero, u[4], _mm512_set1_epi32(load_i32(xq + 16)));
+                    for (int i = 1; i < 4; i++) {
+                        a0 = _mm512_dpbusd_epi32(a0, u[i], _mm512_set1_epi32(load_i32(xq + 4 * i)));
+                        a1 = _mm512_dpbusd_epi32(a1, u[i + 4], _mm512_set1_epi32(load_i32(xq + 16 + 4 * i)));
+                    }
+                    sums[t] = _mm512_add_epi32(sums[t], _mm512_mullo_epi32(_mm512_add_epi32(a0, a1), sc));
+                }
+            }
+        }
+        __m512i mp[4];
+        for (int p = 0; p < 4; p++)
+            mp[p] = _mm512_and_si512(_mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(part + K4_MINS + 32 * p))), six);
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)header));
+        const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(header + 32)));
+        for (int t = 0; t < T; t++) {
+            __m512i mins = zero;
+            for (int p = 0; p < 4; p++) mins = _mm512_dpwssd_epi32(mins, mp[p], _mm512_set1_epi32(bsumPairs[t][4 * b + p]));
+            const __m512 d8 = _mm512_set1_ps(x[t][b].d);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[t]), _mm512_mul_ps(d, d8), acc[t]);
+            acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mins), _mm512_mul_ps(dmin, d8), acc[t]);
+        }
+    }
+    for (int t = 0; t < T; t++) _mm512_storeu_ps(y[t], acc[t]);
+}
+
 // Q6_K rows of one group against T tokens' Q8_K rows. Per super-block and 16 rows: four passes,
 // pass j covering sub-blocks j, j + 4, j + 8, j + 12 (their units come from the same ql/qh
 // registers); each sub-block's exact integer sum Σ q·x − 32·Σx (Q8_K's bsums) is multiplied by the
@@ -495,21 +577,30 @@ ZMM_TARGET static inline void x16_q6_K(int nb, const uint8_t *group, int T, cons
     }
 BLOCKS32_KERNEL(q4_0_x16_t1, T_Q4_0, 1)
 BLOCKS32_KERNEL(q4_0_x16_t4, T_Q4_0, 4)
+BLOCKS32_KERNEL(q4_0_x16_t8, T_Q4_0, 8)
 BLOCKS32_KERNEL(q4_1_x16_t1, T_Q4_1, 1)
 BLOCKS32_KERNEL(q4_1_x16_t4, T_Q4_1, 4)
+BLOCKS32_KERNEL(q4_1_x16_t8, T_Q4_1, 8)
 BLOCKS32_KERNEL(q5_0_x16_t1, T_Q5_0, 1)
 BLOCKS32_KERNEL(q5_0_x16_t4, T_Q5_0, 4)
+BLOCKS32_KERNEL(q5_0_x16_t8, T_Q5_0, 8)
 BLOCKS32_KERNEL(q5_1_x16_t1, T_Q5_1, 1)
 BLOCKS32_KERNEL(q5_1_x16_t4, T_Q5_1, 4)
+BLOCKS32_KERNEL(q5_1_x16_t8, T_Q5_1, 8)
 BLOCKS32_KERNEL(q8_0_x16_t1, T_Q8_0, 1)
 BLOCKS32_KERNEL(q8_0_x16_t4, T_Q8_0, 4)
+BLOCKS32_KERNEL(q8_0_x16_t8, T_Q8_0, 8)
 #define K4_KERNEL(NAME, FIVE, T)                                                                                     \
     X16_TARGET static void NAME(int nb, const uint8_t *group, const hayai_block_q8_K *const *x, const int32_t *const *bs, \
                                 float *const *y) { x16_k4(FIVE, nb, group, T, x, bs, y); }
 K4_KERNEL(q4_K_x16_t1, 0, 1)
 K4_KERNEL(q4_K_x16_t4, 0, 4)
+X16_TARGET static void q4_K_x16_t8(int nb, const uint8_t *group, const hayai_block_q8_K *const *x, const int32_t *const *bs,
+                                  float *const *y) { x16_k4_t8(0, nb, group, x, bs, y); }
 K4_KERNEL(q5_K_x16_t1, 1, 1)
 K4_KERNEL(q5_K_x16_t4, 1, 4)
+X16_TARGET static void q5_K_x16_t8(int nb, const uint8_t *group, const hayai_block_q8_K *const *x, const int32_t *const *bs,
+                                  float *const *y) { x16_k4_t8(1, nb, group, x, bs, y); }
 #define Q6_KERNEL(NAME, T)                                                                                           \
     X16_TARGET static void NAME(int nb, const uint8_t *group, const hayai_block_q8_K *const *x, float *const *y) {   \
         x16_q6_K(nb, group, T, x, y);                                                                                \
@@ -556,11 +647,12 @@ static void prepare_k4(int nb, const hayai_block_q8_K *x, int32_t *pairs) {
 // The K-quants: Q4_K and Q5_K with the sub-block sums' pairs prepared per token, Q6_K without.
 static void dot_k(uint32_t type, int nb, const uint8_t *w, size_t gbytes, int groups, const uint8_t *x, size_t xStride,
                   int tokens, float *y, size_t ldy) {
-    int32_t pairBuf[X16_TOKENS][4 * nb];
+    int32_t pairBuf[8][4 * nb];
     for (int s = 0; s < tokens;) {
-        const int T = tokens - s >= X16_TOKENS ? X16_TOKENS : 1;
-        const hayai_block_q8_K *xs[X16_TOKENS];
-        const int32_t *pairs[X16_TOKENS];
+        // Q4_K and Q5_K take 8 tokens at once (x16_k4_t8), Q6_K 4.
+        const int T = type != T_Q6_K && tokens - s >= 8 ? 8 : tokens - s >= X16_TOKENS ? X16_TOKENS : 1;
+        const hayai_block_q8_K *xs[8];
+        const int32_t *pairs[8];
         for (int t = 0; t < T; t++) {
             xs[t] = (const hayai_block_q8_K *)(x + (size_t)(s + t) * xStride);
             if (type != T_Q6_K) prepare_k4(nb, xs[t], pairBuf[t]);
@@ -568,12 +660,18 @@ static void dot_k(uint32_t type, int nb, const uint8_t *w, size_t gbytes, int gr
         }
         for (int g = 0; g < groups; g++) {
             const uint8_t *group = w + (size_t)g * gbytes;
-            float *ys[X16_TOKENS];
+            float *ys[8];
             for (int t = 0; t < T; t++) ys[t] = y + (size_t)(s + t) * ldy + (size_t)g * X16;
             const int four = T == X16_TOKENS;
             switch (type) {
-            case T_Q4_K: if (four) q4_K_x16_t4(nb, group, xs, pairs, ys); else q4_K_x16_t1(nb, group, xs, pairs, ys); break;
-            case T_Q5_K: if (four) q5_K_x16_t4(nb, group, xs, pairs, ys); else q5_K_x16_t1(nb, group, xs, pairs, ys); break;
+            case T_Q4_K:
+                if (T == 8) q4_K_x16_t8(nb, group, xs, pairs, ys);
+                else if (four) q4_K_x16_t4(nb, group, xs, pairs, ys); else q4_K_x16_t1(nb, group, xs, pairs, ys);
+                break;
+            case T_Q5_K:
+                if (T == 8) q5_K_x16_t8(nb, group, xs, pairs, ys);
+                else if (four) q5_K_x16_t4(nb, group, xs, pairs, ys); else q5_K_x16_t1(nb, group, xs, pairs, ys);
+                break;
             default: if (four) q6_K_x16_t4(nb, group, xs, ys); else q6_K_x16_t1(nb, group, xs, ys); break;
             }
         }
@@ -583,11 +681,11 @@ static void dot_k(uint32_t type, int nb, const uint8_t *w, size_t gbytes, int gr
 
 static void dot_blocks32(uint32_t type, int nb, const uint8_t *w, size_t gbytes, int groups, const uint8_t *x, size_t xStride,
                          int tokens, float *y, size_t ldy) {
-    float xdBuf[X16_TOKENS][nb], xsBuf[X16_TOKENS][nb];
-    int32_t xoffBuf[X16_TOKENS][nb];
+    float xdBuf[X16_TOKENS32][nb], xsBuf[X16_TOKENS32][nb];
+    int32_t xoffBuf[X16_TOKENS32][nb];
     for (int s = 0; s < tokens;) {
-        const int T = tokens - s >= X16_TOKENS ? X16_TOKENS : 1;
-        x16_tokens32 xt[X16_TOKENS];
+        const int T = tokens - s >= 8 ? 8 : tokens - s >= 4 ? 4 : 1;
+        x16_tokens32 xt[X16_TOKENS32];
         for (int t = 0; t < T; t++) {
             xt[t].blocks = x + (size_t)(s + t) * xStride;
             prepare32(type, nb, xt[t].blocks, xdBuf[t], xoffBuf[t], xsBuf[t]);
@@ -595,16 +693,17 @@ static void dot_blocks32(uint32_t type, int nb, const uint8_t *w, size_t gbytes,
         }
         for (int g = 0; g < groups; g++) {
             const uint8_t *group = w + (size_t)g * gbytes;
-            float *ys[X16_TOKENS];
+            float *ys[X16_TOKENS32];
             for (int t = 0; t < T; t++) ys[t] = y + (size_t)(s + t) * ldy + (size_t)g * X16;
-            const int four = T == X16_TOKENS;
+#define BLOCKS32_CALL(P) (T == 8 ? P##_t8(nb, group, xt, ys) : T == 4 ? P##_t4(nb, group, xt, ys) : P##_t1(nb, group, xt, ys))
             switch (type) {
-            case T_Q4_0: if (four) q4_0_x16_t4(nb, group, xt, ys); else q4_0_x16_t1(nb, group, xt, ys); break;
-            case T_Q4_1: if (four) q4_1_x16_t4(nb, group, xt, ys); else q4_1_x16_t1(nb, group, xt, ys); break;
-            case T_Q5_0: if (four) q5_0_x16_t4(nb, group, xt, ys); else q5_0_x16_t1(nb, group, xt, ys); break;
-            case T_Q5_1: if (four) q5_1_x16_t4(nb, group, xt, ys); else q5_1_x16_t1(nb, group, xt, ys); break;
-            default: if (four) q8_0_x16_t4(nb, group, xt, ys); else q8_0_x16_t1(nb, group, xt, ys); break;
+            case T_Q4_0: BLOCKS32_CALL(q4_0_x16); break;
+            case T_Q4_1: BLOCKS32_CALL(q4_1_x16); break;
+            case T_Q5_0: BLOCKS32_CALL(q5_0_x16); break;
+            case T_Q5_1: BLOCKS32_CALL(q5_1_x16); break;
+            default: BLOCKS32_CALL(q8_0_x16); break;
             }
+#undef BLOCKS32_CALL
         }
         s += T;
     }

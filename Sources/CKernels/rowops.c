@@ -357,17 +357,12 @@ void hayai_attend_heads(int type, const float *q, const void *keys, const void *
     }
 }
 
+static void kv_row_to_f32(int type, const void *row, int off, int d, float *out);
+
 // Elements [off, off + d) of `rows` cache rows as floats, (rows, d) row-major.
 void hayai_kv_rows_to_f32(int type, const void *base, size_t rowBytes, int off, int d, int rows, float *out) {
     const char *p = base;
-    for (int j = 0; j < rows; j++, p += rowBytes) {
-        float *o = out + (size_t)j * d;
-        switch (type) {
-        case 0: memcpy(o, (const float *)p + off, sizeof(float) * (size_t)d); break;
-        case 1: hayai_f16_to_f32((const uint16_t *)p + off, o, (size_t)d); break;
-        default: for (int i = 0; i < d; i++) o[i] = q8_elem(p, off + i); break;
-        }
-    }
+    for (int j = 0; j < rows; j++, p += rowBytes) kv_row_to_f32(type, p, off, d, out + (size_t)j * d);
 }
 
 // ---- Streaming read for the roofline: touches every 32 bytes of [p, p + bytes) once.
@@ -412,3 +407,161 @@ void hayai_dequantize_q4_0(const void *src, float *dst, size_t n) {
         _mm256_storeu_ps(dst + 24, _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8)))));
     }
 }
+
+// ---- Prompt attention, blocked ("flash"): the queries of a tile of new rows against the cache in
+// key tiles, with a running softmax per query (its maximum m, its sum l, its output rescaled when m
+// grows), so no row of scores longer than a key tile exists and keys no query of the tile sees are
+// never read or multiplied. Each head's queries are transposed and scaled once per tile,
+// Qᵀ (d, BQ) = scale · q; per key tile the kv head's keys and values are widened to floats once,
+// K (BK, d) and V (BK, dp), and every query head of the group uses them:
+//   Sᵀ (BK, BQ) = K · Qᵀ                       scores of the tile, one row per key
+//   P = exp(Sᵀ − m), masked                    causal / sliding window, 8 queries per vector
+//   O_h (rows, dp) = O_h · e^(m_old − m) + P · V
+// Both products run through one register-blocked kernel, C (R × 16) += A (R × K) · B (K × 16), with
+// eight AVX2 accumulators. dp is d rounded up to 16 (the values' pad columns are zero).
+
+#define FA_BQ 32   // query rows per tile
+#define FA_BK 64   // keys per tile
+#define FA_EMPTY (-1e30f)   // the running maximum of a query that has seen no key yet
+
+static inline int round16(int d) { return (d + 15) & ~15; }
+
+size_t hayai_attend_prompt_scratch(int d, int group) {
+    const size_t dp = (size_t)round16(d);
+    return (size_t)group * d * FA_BQ + FA_BK * (size_t)d + FA_BK * dp + FA_BK * FA_BQ + (size_t)group * FA_BQ * (dp + 2) + FA_BQ;
+}
+
+// C[r][0..16) (=|+=) Σ_k A[r·ars + k·aks] · B[k][0..16) for r < R (R ≤ 4).
+__attribute__((always_inline)) static inline void fa_kernel(int R, int K, const float *a, size_t ars, size_t aks, const float *b,
+                                                            size_t ldb, float *c, size_t ldc, int accumulate) {
+    __m256 acc[4][2];
+    for (int r = 0; r < R; r++) {
+        acc[r][0] = accumulate ? _mm256_loadu_ps(c + r * ldc) : _mm256_setzero_ps();
+        acc[r][1] = accumulate ? _mm256_loadu_ps(c + r * ldc + 8) : _mm256_setzero_ps();
+    }
+    for (int k = 0; k < K; k++) {
+        const __m256 b0 = _mm256_loadu_ps(b + (size_t)k * ldb), b1 = _mm256_loadu_ps(b + (size_t)k * ldb + 8);
+        for (int r = 0; r < R; r++) {
+            const __m256 av = _mm256_broadcast_ss(a + r * ars + k * aks);
+            acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
+        }
+    }
+    for (int r = 0; r < R; r++) { _mm256_storeu_ps(c + r * ldc, acc[r][0]); _mm256_storeu_ps(c + r * ldc + 8, acc[r][1]); }
+}
+
+// C (rows, cols) (=|+=) A (rows, K) · B (K, cols), A[r][k] at a[r·ars + k·aks]; cols a multiple of 16.
+static void fa_product(int rows, int cols, int K, const float *a, size_t ars, size_t aks, const float *b, size_t ldb, float *c,
+                       size_t ldc, int accumulate) {
+    for (int j = 0; j < cols; j += 16) {
+        int r = 0;
+        for (; r + 4 <= rows; r += 4) fa_kernel(4, K, a + r * ars, ars, aks, b + j, ldb, c + r * ldc + j, ldc, accumulate);
+        for (; r < rows; r++) fa_kernel(1, K, a + r * ars, ars, aks, b + j, ldb, c + r * ldc + j, ldc, accumulate);
+    }
+}
+
+// Elements [off, off + d) of one cache row as floats (Q8_0 blocks that the head's slice covers whole
+// in AVX2, each element d · q as q8_elem computes it).
+static void kv_row_to_f32(int type, const void *row, int off, int d, float *out) {
+    switch (type) {
+    case 0: memcpy(out, (const float *)row + off, sizeof(float) * (size_t)d); return;
+    case 1: hayai_f16_to_f32((const uint16_t *)row + off, out, (size_t)d); return;
+    default:
+        if (off % 32 == 0 && d % 32 == 0) {
+            const kv_q8 *b = (const kv_q8 *)row + off / 32;
+            for (int k = 0; k < d / 32; k++) {
+                const __m256 s = _mm256_set1_ps(half_to_float(b[k].d));
+                for (int j = 0; j < 32; j += 8) _mm256_storeu_ps(out + 32 * k + j, _mm256_mul_ps(s, load8_i8(b[k].qs + j)));
+            }
+            return;
+        }
+        for (int i = 0; i < d; i++) out[i] = q8_elem(row, off + i);
+    }
+}
+
+void hayai_attend_prompt(int type, const float *q, size_t ldq, const void *keys, const void *values, size_t rowBytes, int d,
+                         int group, int kvh, int p0, int i0, int i1, int window, float scale, float *scratch, float *out,
+                         size_t ldo) {
+    const int dp = round16(d), rows = i1 - i0;
+    float *qt = scratch, *kr = qt + (size_t)group * d * FA_BQ, *vt = kr + (size_t)FA_BK * d, *st = vt + (size_t)FA_BK * dp;
+    float *o = st + FA_BK * FA_BQ, *m = o + (size_t)group * FA_BQ * dp, *l = m + group * FA_BQ, *alpha = l + group * FA_BQ;
+    memset(o, 0, sizeof(float) * (size_t)group * FA_BQ * dp);
+    memset(vt, 0, sizeof(float) * (size_t)FA_BK * dp);
+    for (int i = 0; i < group * FA_BQ; i++) { m[i] = FA_EMPTY; l[i] = 0; }
+    for (int g = 0; g < group; g++) {
+        const float *qh = q + (size_t)i0 * ldq + (size_t)(kvh * group + g) * d;
+        float *qtg = qt + (size_t)g * d * FA_BQ;
+        for (int c = 0; c < d; c++)
+            for (int r = 0; r < FA_BQ; r++) qtg[(size_t)c * FA_BQ + r] = r < rows ? scale * qh[(size_t)r * ldq + c] : 0;
+    }
+    // Per query lane: its position and its first visible key.
+    __m256i pos[FA_BQ / 8], first[FA_BQ / 8];
+    for (int v = 0; v < FA_BQ / 8; v++) {
+        pos[v] = _mm256_add_epi32(_mm256_set1_epi32(p0 + i0 + 8 * v), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        first[v] = window > 0 ? _mm256_sub_epi32(pos[v], _mm256_set1_epi32(window - 1)) : _mm256_set1_epi32(-1);
+    }
+    // Keys the tile's queries see: from the first query's first visible one to the last query.
+    const int firstKey = window > 0 && p0 + i0 - window + 1 > 0 ? p0 + i0 - window + 1 : 0, endKey = p0 + i1;
+    const char *kb = keys, *vb = values;
+    // An F32 cache is multiplied where it lies (keys always, values when d needs no padding).
+    const size_t ldRow = rowBytes / sizeof(float);
+    const int directK = type == 0, directV = type == 0 && d == dp;
+    for (int j0 = firstKey; j0 < endKey; j0 += FA_BK) {
+        const int nk = endKey - j0 < FA_BK ? endKey - j0 : FA_BK;
+        for (int j = 0; j < nk; j++) {
+            if (!directK) kv_row_to_f32(type, kb + (size_t)(j0 + j) * rowBytes, kvh * d, d, kr + (size_t)j * d);
+            if (!directV) kv_row_to_f32(type, vb + (size_t)(j0 + j) * rowBytes, kvh * d, d, vt + (size_t)j * dp);
+        }
+        const float *kTile = directK ? (const float *)(kb + (size_t)j0 * rowBytes) + (size_t)kvh * d : kr;
+        const float *vTile = directV ? (const float *)(vb + (size_t)j0 * rowBytes) + (size_t)kvh * d : vt;
+        const size_t ldK = directK ? ldRow : (size_t)d, ldV = directV ? ldRow : (size_t)dp;
+        for (int g = 0; g < group; g++) {
+            float *oh = o + (size_t)g * FA_BQ * dp, *mh = m + g * FA_BQ, *lh = l + g * FA_BQ;
+            fa_product(nk, FA_BQ, d, kTile, ldK, 1, qt + (size_t)g * d * FA_BQ, FA_BQ, st, FA_BQ, 0);
+            for (int v = 0; v < FA_BQ / 8; v++) {
+                // Mask what query lane i may not see (key j0 + j outside [first_i, pos_i]), the tile's maximum.
+                __m256 mx = _mm256_set1_ps(-INFINITY);
+                for (int j = 0; j < nk; j++) {
+                    const __m256i key = _mm256_set1_epi32(j0 + j);
+                    const __m256i hidden = _mm256_or_si256(_mm256_cmpgt_epi32(key, pos[v]), _mm256_cmpgt_epi32(first[v], key));
+                    float *sj = st + (size_t)j * FA_BQ + 8 * v;
+                    const __m256 sv = _mm256_blendv_ps(_mm256_loadu_ps(sj), _mm256_set1_ps(-INFINITY), _mm256_castsi256_ps(hidden));
+                    _mm256_storeu_ps(sj, sv);
+                    mx = _mm256_max_ps(mx, sv);
+                }
+                const __m256 mOld = _mm256_loadu_ps(mh + 8 * v), mNew = _mm256_max_ps(mOld, mx);
+                _mm256_storeu_ps(mh + 8 * v, mNew);
+                _mm256_storeu_ps(alpha + 8 * v, exp8(_mm256_sub_ps(mOld, mNew)));
+                __m256 sum = _mm256_setzero_ps();
+                for (int j = 0; j < nk; j++) {
+                    float *sj = st + (size_t)j * FA_BQ + 8 * v;
+                    const __m256 sv = _mm256_loadu_ps(sj);
+                    const __m256 visible = _mm256_cmp_ps(sv, _mm256_set1_ps(-INFINITY), _CMP_NEQ_OQ);
+                    const __m256 p = _mm256_and_ps(exp8(_mm256_sub_ps(sv, mNew)), visible);
+                    _mm256_storeu_ps(sj, p);
+                    sum = _mm256_add_ps(sum, p);
+                }
+                _mm256_storeu_ps(lh + 8 * v, _mm256_fmadd_ps(_mm256_loadu_ps(lh + 8 * v), _mm256_loadu_ps(alpha + 8 * v), sum));
+            }
+            for (int r = 0; r < rows; r++) {
+                if (alpha[r] == 1) continue;
+                float *orow = oh + (size_t)r * dp;
+                const __m256 av = _mm256_set1_ps(alpha[r]);
+                for (int c = 0; c < dp; c += 8) _mm256_storeu_ps(orow + c, _mm256_mul_ps(av, _mm256_loadu_ps(orow + c)));
+            }
+            fa_product(rows, dp, nk, st, 1, FA_BQ, vTile, ldV, oh, (size_t)dp, 1);
+        }
+    }
+    for (int g = 0; g < group; g++) {
+        const int h = kvh * group + g;
+        for (int r = 0; r < rows; r++) {
+            const float inv = 1.0f / l[g * FA_BQ + r];
+            const float *orow = o + ((size_t)g * FA_BQ + r) * dp;
+            float *dst = out + (size_t)(i0 + r) * ldo + (size_t)h * d;
+            for (int c = 0; c < d; c++) dst[c] = orow[c] * inv;
+        }
+    }
+}
+
+// Query rows per tile of hayai_attend_prompt.
+int hayai_attend_prompt_tile(void) { return FA_BQ; }

@@ -1,9 +1,14 @@
 // Inference's attention core: the new tokens' keys and values go into the KV cache, then every new
 // query attends over the cached positions and the new ones before it. One token reads each cache row
-// once for a range of heads; several run per head through single-threaded sgemm calls.
+// once for a range of heads. Several run blocked, flash-style (`PromptKernel.blocked`, C in
+// CKernels/rowops.c): tiles of 32 queries against tiles of 64 keys with a running softmax, so no
+// (t, length) score matrix exists and keys a tile of queries cannot see are never multiplied; the
+// full-score path (per head, sgemm over every cached position, then a masked softmax) stays as the
+// reference the blocked one is tested against.
 import Foundation
 import Kernels
 import Checkpoints
+import CKernels
 
 public final class CachedAttention {
     public let cache: KVCache
@@ -16,6 +21,20 @@ public final class CachedAttention {
     /// Per thread one kv head's keys and values widened to Float32 (caches that are not F32).
     private let kvWide: UnsafeMutablePointer<Float>
 
+    /// How several queries attend.
+    public enum PromptKernel: Sendable {
+        /// Query tiles against key tiles with a running softmax (hayai_attend_prompt).
+        case blocked
+        /// Per head, the full (t, length) scores through sgemm, masked, softmax, times V: the reference.
+        case fullScores
+    }
+    public var promptKernel = PromptKernel.blocked
+    /// Per thread the blocked kernel's tiles (hayai_attend_prompt_scratch floats each).
+    private let tileScratch: UnsafeMutablePointer<Float>
+    private let tileScratchFloats: Int
+    /// The next work item of a blocked prompt attention, taken by the pool's threads in turn.
+    private let nextItem: UnsafeMutablePointer<Int>
+
     public init(cache: KVCache, heads: Int, kvHeads: Int, headDim: Int, slidingWindow: Int? = nil, batch: Int, pool: ThreadPool) {
         self.cache = cache; self.pool = pool; self.heads = heads; self.kvHeads = kvHeads; self.headDim = headDim
         self.slidingWindow = slidingWindow
@@ -24,9 +43,14 @@ public final class CachedAttention {
         scores.initialize(repeating: 0, count: max(batch * slots, heads) * context)
         kvWide = .allocate(capacity: slots * 2 * context * headDim)
         kvWide.initialize(repeating: 0, count: slots * 2 * context * headDim)
+        tileScratchFloats = hayai_attend_prompt_scratch(Int32(headDim), Int32(heads / kvHeads))
+        tileScratch = .allocate(capacity: max(1, pool.threads) * tileScratchFloats)
+        tileScratch.initialize(repeating: 0, count: max(1, pool.threads) * tileScratchFloats)
+        nextItem = .allocate(capacity: 1)
+        nextItem.initialize(to: 0)
     }
 
-    deinit { scores.deallocate(); kvWide.deallocate() }
+    deinit { scores.deallocate(); kvWide.deallocate(); tileScratch.deallocate(); nextItem.deallocate() }
 
     /// q: (t, heads·d), k/v: (t, kvHeads·d) at positions start..<start+t -> out: (t, heads·d).
     /// Appends k and v to the cache rows of `layer` (converted to its storage type).
@@ -56,6 +80,10 @@ public final class CachedAttention {
                                scores: scores, ldScores: context, into: out)
             }
             return
+        }
+
+        if promptKernel == .blocked {
+            return attendBlocked(q: q, rows: t, layer: l, start: p0, into: out)
         }
 
         // Several queries, per head: scores (t, L) = q_h · K_hᵀ / √d, causal mask, softmax, then
@@ -99,6 +127,31 @@ public final class CachedAttention {
         } else {
             attendHeads(0)
         }
+    }
+
+    /// Several queries through hayai_attend_prompt: work items are (query tile, kv head), the last
+    /// tiles (the most keys) first, taken from a shared counter by one loop per thread so that each
+    /// thread keeps its own scratch and a thread that starts late takes fewer.
+    private func attendBlocked(q: UnsafePointer<Float>, rows t: Int, layer l: Int, start p0: Int, into out: UnsafeMutablePointer<Float>) {
+        let d = headDim, qDim = heads * d, group = heads / kvHeads, kvHeads = self.kvHeads
+        let type = Int32(cache.storage.ggmlType.rawValue), rowBytes = cache.rowBytes
+        let keys = UnsafeRawPointer(cache.keys[l]), values = UnsafeRawPointer(cache.values[l])
+        let tile = Int(hayai_attend_prompt_tile()), tiles = (t + tile - 1) / tile, items = tiles * kvHeads
+        let scale = 1 / Float(d).squareRoot(), window = Int32(slidingWindow ?? 0)
+        let scratch = tileScratch, scratchFloats = tileScratchFloats, next = nextItem
+        next.pointee = 0
+        let slots = min(pool.threads, items)
+        let run = { (slot: Int) in
+            while true {
+                let i = hayai_atomic_fetch_add(next, 1)
+                if i >= items { return }
+                let tileIndex = tiles - 1 - i / kvHeads, kvh = i % kvHeads
+                let i0 = tileIndex * tile, i1 = min(t, i0 + tile)
+                hayai_attend_prompt(type, q, qDim, keys, values, rowBytes, Int32(d), Int32(group), Int32(kvh), Int32(p0),
+                                    Int32(i0), Int32(i1), window, scale, scratch + slot * scratchFloats, out, qDim)
+            }
+        }
+        if slots > 1 { pool.parallelFor(count: slots, body: run) } else { run(0) }
     }
 
     @inline(__always)

@@ -54,6 +54,11 @@ public final class InferenceSession {
 
     /// How the cache stores keys and values.
     public var kvType: KVStorage { cache.storage }
+    /// How a prompt's queries attend (the blocked kernel; the full-score reference in tests).
+    var promptAttention: CachedAttention.PromptKernel {
+        get { attention.promptKernel }
+        set { attention.promptKernel = newValue }
+    }
 
     public var position: Int { cache.count }
 

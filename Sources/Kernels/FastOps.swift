@@ -86,7 +86,7 @@ public enum KVStorage: String, CaseIterable, Sendable, CustomStringConvertible {
         switch self {
         case .f32: row.assumingMemoryBound(to: Float.self).update(from: x, count: elements)
         case .f16: hayai_f32_to_f16(x, row.assumingMemoryBound(to: UInt16.self), elements)
-        case .q8_0: for b in 0..<elements / 32 { quantizeBlockQ8_0(x + 32 * b, row + 34 * b) }
+        case .q8_0: hayai_quantize_row_q8_0(x, row, Int32(elements))
         }
     }
 }

@@ -137,9 +137,20 @@ public struct QuantizedMatrix: @unchecked Sendable {
     /// Bytes of one quantized activation row.
     public var activationRowBytes: Int { activationType.byteCount(elements: cols)! }
 
-    /// Quantizes one activation row of `cols` floats into `activationRowBytes` bytes at `xq`.
+    /// Quantizes one activation row of `cols` floats into `activationRowBytes` bytes at `xq`: in
+    /// AVX2 on the fast path (CKernels/quant_act.c, bit for bit the scalar quantizers below, which the
+    /// scalar path runs).
     public func quantizeActivations(_ x: UnsafePointer<Float>, into xq: UnsafeMutableRawPointer) {
-        let act = activationType, size = act.bytesPerBlock, block = act.blockSize
+        let act = activationType
+        if path == .avx2 {
+            switch act {
+            case .q8_0: hayai_quantize_row_q8_0(x, xq, Int32(cols))
+            case .q8_1: hayai_quantize_row_q8_1(x, xq, Int32(cols))
+            default: hayai_quantize_row_q8_K(x, xq, Int32(cols))
+            }
+            return
+        }
+        let size = act.bytesPerBlock, block = act.blockSize
         for b in 0..<cols / block {
             switch act {
             case .q8_0: quantizeBlockQ8_0(x + b * block, xq + b * size)

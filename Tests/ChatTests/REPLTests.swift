@@ -48,10 +48,14 @@ final class REPLTests: XCTestCase {
         try terminal.type("What is the capital of France? Answer in one sentence.")
         try terminal.send("Enter")
         var screen = try terminal.waitFor("stop: ")
-        XCTAssertTrue(screen.contains("The capital of France is Paris."), screen)
+        // Not the exact continuation: SmolLM2's Q4_1 logits move by ~1 between valid summation orders
+        // (llama.cpp vs transformers differ by 0.5–0.9, ../shared/fixtures/smollm2/README.md), and after
+        // "Paris" the greedy choice between "." and "," is within that.
+        XCTAssertTrue(screen.contains("The capital of France is Paris"), screen)
         XCTAssertTrue(screen.contains("prompt: 42 new / 42 tokens · generated: "), screen)
         XCTAssertTrue(screen.contains("tokens/s · first token: "), screen)
-        XCTAssertTrue(screen.contains("context: 49/4096"), screen)
+        let generated = try XCTUnwrap(screen.components(separatedBy: "generated: ").last?.split(separator: " ").first.flatMap { Int($0) }, screen)
+        XCTAssertTrue(screen.contains("context: \(42 + generated)/4096"), screen)
         XCTAssertTrue(screen.contains("(context 4096) · /help for commands"), screen)
 
         try terminal.type("/set temp 0"); try terminal.send("Enter")

@@ -3,9 +3,12 @@
 // against the scalar references), for the prompt and for token-by-token decoding. The stablelm-tiny
 // fixtures' rows of 64 are not whole K-quant super-blocks, so this decoder's rows are multiples of 256.
 import XCTest
+import Foundation
+import Basics
 import Checkpoints
 import Kernels
 import Inference
+import TestSupport
 
 final class InterleavedTypesTests: XCTestCase {
     private let config = ModelConfig(
@@ -43,6 +46,72 @@ final class InterleavedTypesTests: XCTestCase {
             XCTAssertLessThan(prompt, 0.1 * formatError, "\(target) prompt")
             XCTAssertLessThan(decode, 0.1 * formatError, "\(target) decode")
         }
+    }
+}
+
+extension InterleavedTypesTests {
+    /// A file as `hayai quantize IN OUT --type q4_k_m` writes it (Q4_K with Q6_K attn_v, ffn_down and
+    /// output; a Llama-style folder with grouped-query attention and rows of 256 and 512 elements, so no
+    /// tensor falls back to a 32-element type) gives the row layout's logits on the interleaved fast
+    /// path, for a 21-token prompt (the kernels' 8 + 8 + 4 + 1 token splits) and token by token.
+    func testAQ4_K_MFileFromQuantizeGivesTheRowLayoutsLogits() throws {
+        try XCTSkipUnless(QuantizedMatrix.interleavingAvailable, "this CPU has no AVX512-VNNI")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hayai-kquant-\(UUID().uuidString)")
+        let folder = dir.appendingPathComponent("model")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let vocab = 320, hidden = 256, inter = 512, layers = 2, heads = 4, kvHeads = 2, kvDim = kvHeads * hidden / heads
+        let config: [String: Any] = [
+            "model_type": "llama", "vocab_size": vocab, "hidden_size": hidden, "intermediate_size": inter,
+            "num_hidden_layers": layers, "num_attention_heads": heads, "num_key_value_heads": kvHeads,
+            "max_position_embeddings": 64, "rms_norm_eps": 1e-5, "rope_theta": 10000.0, "hidden_act": "silu",
+            "tie_word_embeddings": false,
+        ]
+        try JSONSerialization.data(withJSONObject: config).write(to: folder.appendingPathComponent("config.json"))
+        var rng = SeededRandom(seed: 5)
+        var writer = SafetensorsWriter(path: folder.appendingPathComponent("model.safetensors").path)
+        func add(_ name: String, _ shape: [Int], around base: Float = 0, scale: Float = 0.08) throws {
+            try writer.add(name, shape: shape, floats: (0..<shape.reduce(1, *)).map { _ in base + Float.random(in: -scale...scale, using: &rng) })
+        }
+        try add("model.embed_tokens.weight", [vocab, hidden], scale: 1)
+        try add("model.norm.weight", [hidden], around: 1)
+        try add("lm_head.weight", [vocab, hidden])
+        for l in 0..<layers {
+            let p = "model.layers.\(l)."
+            try add(p + "input_layernorm.weight", [hidden], around: 1)
+            try add(p + "post_attention_layernorm.weight", [hidden], around: 1)
+            try add(p + "self_attn.q_proj.weight", [hidden, hidden])
+            try add(p + "self_attn.k_proj.weight", [kvDim, hidden])
+            try add(p + "self_attn.v_proj.weight", [kvDim, hidden])
+            try add(p + "self_attn.o_proj.weight", [hidden, hidden])
+            try add(p + "mlp.gate_proj.weight", [inter, hidden])
+            try add(p + "mlp.up_proj.weight", [inter, hidden])
+            try add(p + "mlp.down_proj.weight", [hidden, inter])
+        }
+        try writer.write()
+        let out = dir.appendingPathComponent("q4_k_m.gguf").path
+        try GGUFExport.quantize(input: folder.path, output: out, target: .q4_k_m)
+        let file = try GGUFFile(path: out)
+        XCTAssertEqual(file.tensorInfos["blk.0.ffn_up.weight"]?.type, .q4_K)
+        XCTAssertEqual(file.tensorInfos["output.weight"]?.type, .q6_K)
+
+        let fast = try Model.load(path: out), rows = try Model.load(path: out, interleave: false)
+        XCTAssertTrue(fast.weights.layers[0].mlp.up.weight.isInterleaved)
+        XCTAssertTrue(fast.weights.output.isInterleaved)
+        XCTAssertFalse(rows.weights.layers[0].mlp.up.weight.isInterleaved)
+        let ids = (0..<21).map { ($0 * 37 + 5) % vocab }
+        let exact = try InferenceSession(model: Model.load(path: folder.path)).forward(ids, logits: .all)
+        let expected = try InferenceSession(model: rows).forward(ids, logits: .all)
+        let got = try InferenceSession(model: fast).forward(ids, logits: .all)
+        let session = InferenceSession(model: fast)
+        var last: [Float] = []
+        for id in ids { last = Array(try session.step(id)) }
+        let formatError = maxAbsDiff(expected[...], exact[...])
+        let prompt = maxAbsDiff(got[...], expected[...]), decode = maxAbsDiff(last[...], expected[((ids.count - 1) * vocab)...])
+        print("q4_k_m file: interleaved vs rows, prompt \(prompt), decode \(decode); rows vs unquantized \(formatError)")
+        XCTAssertGreaterThan(formatError, 0.01, "the format's error is measurable")
+        XCTAssertLessThan(prompt, 0.1 * formatError, "prompt")
+        XCTAssertLessThan(decode, 0.1 * formatError, "decode")
     }
 }
 

@@ -48,7 +48,8 @@ final class QuantInterleavedTests: XCTestCase {
     }
 
     /// Every bit pattern of the codes, scales and minimums (random block bytes rather than what the
-    /// quantizers choose), against the scalar reference, for 1 to 9 tokens.
+    /// quantizers choose), against the scalar reference, for 1 to 21 tokens (the 32-element kernels
+    /// take 8 or 4 tokens at once, the K-quant ones 4, then one at a time: 13 = 8 + 4 + 1, 21 = 8 + 8 + 4 + 1).
     func testRandomBlocksEqualScalarReferenceForSeveralTokenCounts() throws {
         try skipUnlessAvailable()
         let pool = ThreadPool(threads: 2)
@@ -58,7 +59,7 @@ final class QuantInterleavedTests: XCTestCase {
                 let reference = try matrix(bytes, type, rows, cols, path: .scalar)
                 var (m, owner) = try XCTUnwrap(try matrix(bytes, type, rows, cols).interleaved())
                 m.chunkBytes = 2048
-                for t in [1, 3, 4, 9] {
+                for t in [1, 3, 4, 9, 13, 21] {
                     let x = randomRow(t * cols, seed: 42 + UInt64(t))
                     var expected = [Float](repeating: 0, count: t * rows)
                     bytes.withUnsafeBytes { _ in

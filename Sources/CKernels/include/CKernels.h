@@ -33,6 +33,12 @@ typedef struct { uint16_t d; uint16_t dmin; uint8_t scales[12]; uint8_t qh[32]; 
 typedef struct { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint16_t d; } hayai_block_q6_K; // 210
 typedef struct { float d; int8_t qs[256]; int16_t bsums[16]; } hayai_block_q8_K;         // 292
 
+// ---- Activation rows of n floats (a whole number of blocks) quantized as the scalar references
+// quantizeBlockQ8_0 / Q8_1 / Q8_K do, bit for bit (quant_act.c). Call only with AVX2, FMA and F16C.
+void hayai_quantize_row_q8_0(const float *x, void *out, int n);
+void hayai_quantize_row_q8_1(const float *x, void *out, int n);
+void hayai_quantize_row_q8_K(const float *x, void *out, int n);
+
 // ---- AVX2 dot products of one weight row with one quantized activation row of n elements
 // (n a whole number of blocks). Call only when hayai_cpu_has_avx2() is non-zero.
 float hayai_avx2_dot_q8_0_q8_0(int n, const void *w, const void *x);
@@ -117,6 +123,17 @@ void hayai_rmsnorm(const float *x, int n, const float *weight, float eps, float 
 void hayai_attend_heads(int type, const float *q, const void *keys, const void *values, size_t rowBytes, int d, int group,
                         int h0, int h1, int length, float scale, float *scores, size_t ldScores, float *out);
 void hayai_kv_rows_to_f32(int type, const void *base, size_t rowBytes, int off, int d, int rows, float *out);
+// Prompt attention, blocked with a running softmax (flash-style): query rows [i0, i1) of the new rows q
+// ((t, ·) with ldq floats per row; row i is at position p0 + i) for the `group` query heads of kv
+// head kvh (heads kvh·group ..< (kvh + 1)·group, elements [h·d, h·d + d) of a row), causal, and with a
+// sliding window when window > 0 (a query at position i sees keys i − window + 1 ... i). The cache
+// rows as for hayai_attend_heads; out (row i at i·ldo, head h at h·d). scratch holds
+// hayai_attend_prompt_scratch(d, group) floats; i1 − i0 ≤ hayai_attend_prompt_tile().
+size_t hayai_attend_prompt_scratch(int d, int group);
+int hayai_attend_prompt_tile(void);
+void hayai_attend_prompt(int type, const float *q, size_t ldq, const void *keys, const void *values, size_t rowBytes, int d,
+                         int group, int kvh, int p0, int i0, int i1, int window, float scale, float *scratch, float *out,
+                         size_t ldo);
 // Reads [p, p + bytes) (32-byte aligned, a multiple of 128 bytes) once; returns a checksum.
 uint64_t hayai_stream_read(const void *p, size_t bytes);
 void hayai_dequantize_q8_0(const void *src, float *dst, size_t n);

@@ -1,0 +1,131 @@
+// Activation rows quantized for the integer dot products, in AVX2: Q8_0 and Q8_1 (blocks of 32)
+// and Q8_K (blocks of 256). Bit for bit what the scalar references in
+// Kernels/Quantization/Quantize.swift write (quantizeBlockQ8_0/_1/_K), which stay the definition
+// and are tested against these on random rows, ties and non-finite values included: the same float
+// operations (absmax / 127, x · (1/d), Float16 rounding of the scales), C's roundf (half away from
+// zero) for Q8_0/Q8_1 and ggml's nearest_int (round half to even) for Q8_K, a NaN scale for a block holding NaN or ±inf.
+// A prompt quantizes every row of its input once per matrix, so on a 2-vCPU machine the scalar
+// Swift loops were a visible share of prompt processing.
+#include "CKernels.h"
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+
+static inline uint16_t to_half(float f) { return (uint16_t)_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT); }
+
+static inline float hmax8(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+// Whether every one of the n floats (a multiple of 8) is finite: x · 0 is 0 exactly then.
+static inline int all_finite(const float *x, int n) {
+    __m256 probe = _mm256_setzero_ps();
+    for (int i = 0; i < n; i += 8) probe = _mm256_add_ps(probe, _mm256_mul_ps(_mm256_loadu_ps(x + i), _mm256_setzero_ps()));
+    return _mm256_movemask_ps(_mm256_cmp_ps(probe, _mm256_setzero_ps(), _CMP_NEQ_UQ)) == 0;
+}
+
+// round(v) half away from zero (C's roundf), clamped to ±127, NaN -> 0, as int32 lanes.
+static inline __m256i round_away_127(__m256 v) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __m256 frac = _mm256_andnot_ps(sign, _mm256_sub_ps(v, t));          // |v − trunc v|, exact
+    const __m256 one = _mm256_or_ps(_mm256_and_ps(v, sign), _mm256_set1_ps(1));  // ±1 with v's sign
+    __m256 r = _mm256_add_ps(t, _mm256_and_ps(_mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ), one));
+    r = _mm256_max_ps(_mm256_min_ps(r, _mm256_set1_ps(127)), _mm256_set1_ps(-127));
+    r = _mm256_and_ps(r, _mm256_cmp_ps(v, v, _CMP_ORD_Q));                      // NaN -> 0
+    return _mm256_cvttps_epi32(r);
+}
+
+// Four vectors of int32 lanes (each in −128...127) -> 32 int8 in order.
+static inline void store_i8x32(int8_t *q, __m256i a, __m256i b, __m256i c, __m256i d) {
+    const __m256i ab = _mm256_packs_epi32(a, b), cd = _mm256_packs_epi32(c, d);
+    const __m256i p = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(ab, cd), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)q, p);
+}
+
+// One block of 32: d and the quants; returns Σ q.
+static inline int quantize32(const float *x, float *dOut, int8_t *qs) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 v[4], amax = _mm256_setzero_ps();
+    for (int i = 0; i < 4; i++) { v[i] = _mm256_loadu_ps(x + 8 * i); amax = _mm256_max_ps(amax, _mm256_andnot_ps(sign, v[i])); }
+    const float d = all_finite(x, 32) ? hmax8(amax) / 127 : NAN;
+    const float id = isfinite(d) && d != 0 ? 1 / d : 0;
+    __m256i q[4];
+    for (int i = 0; i < 4; i++) q[i] = round_away_127(_mm256_mul_ps(v[i], _mm256_set1_ps(id)));
+    store_i8x32(qs, q[0], q[1], q[2], q[3]);
+    __m256i s = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xB1));
+    *dOut = d;
+    return _mm_cvtsi128_si32(h);
+}
+
+void hayai_quantize_row_q8_0(const float *x, void *out, int n) {
+    hayai_block_q8_0 *y = out;
+    for (int b = 0; b < n / 32; b++) {
+        float d;
+        quantize32(x + 32 * b, &d, y[b].qs);
+        y[b].d = to_half(d);
+    }
+}
+
+void hayai_quantize_row_q8_1(const float *x, void *out, int n) {
+    hayai_block_q8_1 *y = out;
+    for (int b = 0; b < n / 32; b++) {
+        float d;
+        const int sum = quantize32(x + 32 * b, &d, y[b].qs);
+        y[b].d = to_half(d);
+        y[b].s = to_half((float)sum * d);
+    }
+}
+
+void hayai_quantize_row_q8_K(const float *x, void *out, int n) {
+    hayai_block_q8_K *y = out;
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int b = 0; b < n / 256; b++) {
+        const float *xb = x + 256 * b;
+        hayai_block_q8_K *blk = y + b;
+        const int finite = all_finite(xb, 256);
+        __m256 amax8 = _mm256_setzero_ps();
+        for (int i = 0; i < 256; i += 8) amax8 = _mm256_max_ps(amax8, _mm256_andnot_ps(sign, _mm256_loadu_ps(xb + i)));
+        const float amax = hmax8(amax8);
+        // The value of largest magnitude with its sign, the first one on ties (signedAbsMax).
+        float m = 0;
+        if (finite && amax > 0)
+            for (int i = 0; i < 256; i++) if (fabsf(xb[i]) == amax) { m = xb[i]; break; }
+        if (m == 0 || !finite) {
+            blk->d = finite ? 0.0f : NAN;
+            memset(blk->qs, 0, sizeof blk->qs);
+            memset(blk->bsums, 0, sizeof blk->bsums);
+            continue;
+        }
+        const float iscale = -127 / m;
+        const __m256 is = _mm256_set1_ps(iscale);
+        for (int i = 0; i < 256; i += 32) {
+            __m256i q[4];
+            for (int k = 0; k < 4; k++) {
+                // ggml's nearest_int as the reference has it: the mantissa of v + 1.5·2²³ − 2²², also for
+                // the ±infinity a subnormal block's iscale overflows to (−128 then, not ±127).
+                const __m256 v = _mm256_add_ps(_mm256_mul_ps(is, _mm256_loadu_ps(xb + i + 8 * k)), _mm256_set1_ps(12582912.0f));
+                const __m256i r = _mm256_sub_epi32(_mm256_and_si256(_mm256_castps_si256(v), _mm256_set1_epi32(0x007FFFFF)),
+                                                   _mm256_set1_epi32(0x00400000));
+                q[k] = _mm256_max_epi32(_mm256_min_epi32(r, _mm256_set1_epi32(127)), _mm256_set1_epi32(-128));
+            }
+            store_i8x32(blk->qs + i, q[0], q[1], q[2], q[3]);
+            // Sums of each 16 quants: lanes of q[0] + q[1] and q[2] + q[3].
+            for (int h = 0; h < 2; h++) {
+                const __m256i s = _mm256_add_epi32(q[2 * h], q[2 * h + 1]);
+                __m128i t = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+                t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4E));
+                t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xB1));
+                blk->bsums[i / 16 + h] = (int16_t)_mm_cvtsi128_si32(t);
+            }
+        }
+        blk->d = 1 / iscale;
+    }
+}
