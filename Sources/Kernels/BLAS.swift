@@ -80,7 +80,10 @@ public enum BLAS {
                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
         let kernel = kernel(m: m, n: n, k: k)
         if kernel != .openBLAS {
-            let threads = self.threads
+            // A product under ~8 MFLOP (under 100 µs on one core) runs on the calling thread: a parallelFor on the
+            // 2-vCPU machine cost 70 µs beyond its work while others built (`hayai bench --gemm`'s pool sync line).
+            // The result is the same bits either way.
+            let threads = 2 * m * n * k < 8_000_000 ? 1 : self.threads
             GEMM.run(precision: kernel == .hayaiBF16 ? .bf16 : .f32, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
                      a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc,
                      pool: threads > 1 ? GEMM.sharedPool(threads: threads) : nil)

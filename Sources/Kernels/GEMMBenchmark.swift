@@ -74,6 +74,8 @@ public enum GEMMBenchmark {
             let peaks = (f32: peak(bf16: false, threads: t), bf16: GEMM.isAvailable(.bf16) ? peak(bf16: true, threads: t) : 0)
             progress(String(format: "peaks on %d thread(s): f32 %.0f, bf16 %.0f GFLOP/s", t, peaks.f32 / 1e9, peaks.bf16 / 1e9))
             let pool = ThreadPool(threads: t)
+            progress(String(format: "pool sync on %d thread(s): %.1f µs per parallelFor beyond its work split evenly (%d × 5 µs bodies, median of 5 × 500)",
+                            t, syncMicroseconds(pool), 4 * t))
             BLAS.setThreads(t)
             for shape in shapes {
                 let (aCount, bCount) = (shape.m * shape.k, shape.k * shape.n)
@@ -103,6 +105,26 @@ public enum GEMMBenchmark {
             }
         }
         return results
+    }
+
+    /// What one `parallelFor` costs on `pool` beyond its work split evenly (the GEMM runs two per packed block of
+    /// B): 4 bodies per thread that each busy-wait 5 µs, against the same bodies run inline ÷ the threads.
+    public static func syncMicroseconds(_ pool: ThreadPool) -> Double {
+        let count = pool.threads * 4
+        let body: (Int) -> Void = { _ in
+            let start = Roofline.now()
+            while Roofline.now() - start < 5e-6 {}
+        }
+        func perCall(_ run: () -> Void) -> Double {
+            let rounds = (0..<5).map { _ in
+                let t0 = Roofline.now()
+                for _ in 0..<500 { run() }
+                return (Roofline.now() - t0) / 500 * 1e6
+            }
+            return rounds.sorted()[2]
+        }
+        let inline = perCall { for i in 0..<count { body(i) } }
+        return perCall { pool.parallelFor(count: count, body: body) } - inline / Double(pool.threads)
     }
 
     /// Wall-clock and process CPU seconds per call: the mean over as many calls as fill 30 ms (at least one).

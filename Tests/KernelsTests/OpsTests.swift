@@ -266,18 +266,10 @@ final class OpsTests: XCTestCase {
                 var c = c0
                 BLAS.gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
                           beta: beta, c: &c, ldc: ldc)
-                var expected = c0.map(Double.init)
-                for i in 0..<m {
-                    for j in 0..<n {
-                        var sum = 0.0
-                        for p in 0..<k {
-                            let av = transA ? a[p * lda + i] : a[i * lda + p]
-                            let bv = transB ? b[j * ldb + p] : b[p * ldb + j]
-                            sum += Double(av) * Double(bv)
-                        }
-                        expected[i * ldc + j] = Double(alpha) * sum + Double(beta) * Double(c0[i * ldc + j])
-                    }
-                }
+                var reference = c0
+                GEMM.reference(precision: .f32, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                               b: b, ldb: ldb, beta: beta, c: &reference, ldc: ldc)
+                let expected = reference.map(Double.init)
                 // The padding columns of C are left alone.
                 assertClose(c, expected, tolerance: 1e-5, "gemm transA=\(transA) transB=\(transB)")
             }
