@@ -50,12 +50,12 @@ public enum GEMMBenchmark {
         public var gflopsPerCPUSecond: Double
     }
 
-    /// Flops per second of `threads` threads each running the peak loop (best of 5).
-    public static func peak(bf16: Bool, threads: Int) -> Double {
+    /// Flops per second of `threads` threads each running the peak loop `iterations` times (~13 ms
+    /// for the default), best of `repeats`.
+    public static func peak(bf16: Bool, threads: Int, iterations: Int = 2_000_000, repeats: Int = 5) -> Double {
         let pool = ThreadPool(threads: threads, spinMicroseconds: 0)
-        let iterations = 2_000_000
         var best = Double.infinity
-        for _ in 0..<5 {
+        for _ in 0..<repeats {
             let t0 = Roofline.now()
             pool.parallelFor(count: threads) { _ in _ = hayai_gemm_peak(bf16 ? 1 : 0, iterations) }
             best = min(best, Roofline.now() - t0)

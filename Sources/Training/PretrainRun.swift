@@ -56,7 +56,7 @@ public struct PretrainOptions {
     public var stopAfterStep: Int?
     /// Recorded in trainer_state.json so a resumed run finds its run-store entry.
     public var runName: String?
-    /// Measure the sgemm peak for MFU when none is given (off: MFU is reported as NaN).
+    /// Measure the arithmetic peak for MFU when none is given (off: MFU is reported as NaN).
     public var measurePeak = true
     /// Called as each checkpoint file lands in the staging folder (a throw simulates a failed write).
     public var checkpointFault: ((_ checkpoint: String, _ file: String) throws -> Void)?
@@ -88,9 +88,9 @@ public final class PretrainRun {
     /// True while metric writes fail (a full disk): the first failure saves a checkpoint at once.
     private var metricsFailing = false
     public let flopsPerToken: Double
-    public private(set) var sgemmPeak: Double = .nan
-    /// The sgemm peak (FLOP/s) to measure MFU against; nil: measured once in this process.
-    public var sgemmPeakOverride: Double?
+    public private(set) var arithmeticPeak: Double = .nan
+    /// The peak (FLOP/s) to measure MFU against; nil: ModelFLOPs.arithmeticPeak in the config's precision.
+    public var arithmeticPeakOverride: Double?
     private let sampler: WindowSampler
     /// The per-op times of the steps after the first (which pays for page faults and BLAS's thread
     /// start), when options.profile is on.
@@ -209,7 +209,11 @@ public final class PretrainRun {
     }
 
     private func trainingLoop(events: PretrainEvents) throws -> PretrainOutcome {
-        if let peak = sgemmPeakOverride { sgemmPeak = peak } else if options.measurePeak { sgemmPeak = ModelFLOPs.sgemmPeak }
+        if let peak = arithmeticPeakOverride {
+            arithmeticPeak = peak
+        } else if options.measurePeak {
+            arithmeticPeak = ModelFLOPs.arithmeticPeak(threads: BLAS.threads, precision: config.precision ?? .f32)
+        }
         let tokensPerStep = config.tokensPerStep
         var smoothedStepSeconds: Double?
         let budget = config.minutes.map { $0 * 60 }
@@ -257,7 +261,7 @@ public final class PretrainRun {
                 if state.elapsedSeconds >= budget { state.plannedSteps = state.step; trainer.schedule.totalSteps = state.step }
             }
             let tokensPerSecond = Double(tokensPerStep) / seconds
-            let mfu = flopsPerToken * tokensPerSecond / sgemmPeak
+            let mfu = flopsPerToken * tokensPerSecond / arithmeticPeak
             try reportMetrics(events, [
                 "train/loss": Double(report.loss), "lr": report.learningRate, "grad_norm": Double(report.gradientNorm),
                 "tokens_per_second": tokensPerSecond, "mfu": mfu,
@@ -267,7 +271,7 @@ public final class PretrainRun {
             if let budget { eta = min(eta, max(0, budget - state.elapsedSeconds)) }
             events.stepped(PretrainProgress(step: state.step, plannedSteps: state.plannedSteps, loss: report.loss,
                                             learningRate: report.learningRate, gradientNorm: report.gradientNorm,
-                                            tokensPerSecond: Double(tokensPerStep) / perStep, mfu: flopsPerToken * Double(tokensPerStep) / perStep / sgemmPeak,
+                                            tokensPerSecond: Double(tokensPerStep) / perStep, mfu: flopsPerToken * Double(tokensPerStep) / perStep / arithmeticPeak,
                                             tokensSeen: state.tokensSeen, elapsedSeconds: state.elapsedSeconds, etaSeconds: eta))
 
             let last = state.step >= state.plannedSteps

@@ -92,21 +92,23 @@ public final class PretrainJob {
         store = try RunStore.open(workspace: request.workspace)
         let initRecord = try request.initModel.map { InitRecord(path: $0, hash: try ModelIdentity.contentHash(path: $0)) }
         trainRun = try TrainRun(training: training, store: store, model: URL(fileURLWithPath: outDir).standardizedFileURL.path, initFrom: initRecord)
-        training.sgemmPeakOverride = ModelFLOPs.rememberedSgemmPeak(file: store.workspace.appendingPathComponent("sgemm_peak.json").path,
-                                                                    threads: request.threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        training.arithmeticPeakOverride = ModelFLOPs.rememberedPeak(file: store.workspace.appendingPathComponent("arithmetic_peak.json").path,
+                                                                    threads: request.threads ?? ProcessInfo.processInfo.activeProcessorCount,
+                                                                    precision: training.config.precision ?? .f32)
     }
 
     /// What the run is, in the lines the command prints before the first step.
     public var banner: [String] {
         let c = training.parameters.config, cfg = training.config
         let embedding = c.vocabSize * c.hiddenSize * (c.tieWordEmbeddings ? 1 : 2)
-        let peak = training.sgemmPeakOverride ?? ModelFLOPs.sgemmPeak
+        let precision = cfg.precision ?? .f32
+        let peak = training.arithmeticPeakOverride ?? ModelFLOPs.arithmeticPeak(threads: BLAS.threads, precision: precision)
         var lines = [
             "model: stablelm, \(Self.count(training.parameters.count)) parameters (\(Self.count(training.parameters.count - embedding)) without embeddings): "
                 + "hidden \(c.hiddenSize), \(c.numLayers) layers, \(c.numHeads) heads (\(c.numKVHeads) kv), mlp \(c.intermediateSize), vocab \(c.vocabSize)",
             "data: \(Self.count(training.data.train.count)) training tokens, \(Self.count(training.data.validation.count)) validation tokens; "
                 + "\(cfg.gradAccumulation)×\(cfg.microBatchSize)×\(cfg.contextLength) = \(cfg.tokensPerStep) tokens a step",
-            "compute: \(String(format: "%.1f", training.flopsPerToken / 1e6)) MFLOP a token, sgemm peak \(String(format: "%.1f", peak / 1e9)) GFLOP/s (1024³, best measured here)",
+            "compute: \(String(format: "%.1f", training.flopsPerToken / 1e6)) MFLOP a token, MFU against the \(precision == .bf16 ? "bf16 dot-product" : "f32 FMA") peak of these cores, \(String(format: "%.0f", peak / 1e9)) GFLOP/s (measured)",
             "run \(run.name) in \(store.databaseURL.path); checkpoints in \(outDir)",
         ]
         if let from = training.resumedFrom { lines.append("resuming from \(from) at step \(training.state.step)") }
