@@ -62,7 +62,7 @@ public enum BLAS {
     /// (attention's P·V with head dim 32, LoRA's rank-r products): there it measured slower than OpenBLAS's f32
     /// (0.75–0.81×), which also rounds nothing. f32 runs hayai's kernel for the shapes in `hayaiF32Shapes`, those
     /// where it measured faster than OpenBLAS: `hayai bench --gemm` found none (README, "hayai's GEMM": 0.66–1.03×
-    /// OpenBLAS's GFLOP per CPU-second on one thread), so f32 stays on OpenBLAS and gives main's bits.
+    /// OpenBLAS's GFLOP per CPU-second on one thread), so f32 stays on OpenBLAS and gives the same bits as before hayai's kernel existed.
     /// Shape only, never the thread count, so results do not depend on `-t`.
     public static func kernel(m: Int, n: Int, k: Int, precision: GEMMPrecision = BLAS.precision) -> GEMMKernel {
         if precision == .bf16, GEMM.isAvailable(.bf16), min(m, n) > GEMM.nr { return .hayaiBF16 }
