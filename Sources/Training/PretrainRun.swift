@@ -251,8 +251,9 @@ public final class PretrainRun {
                 smoothedStepSeconds = smoothedStepSeconds.map { 0.9 * $0 + 0.1 * seconds } ?? seconds
             }
             if let budget {
-                if state.step == 3 || (state.step > 3 && state.step % 50 == 0 && state.plannedSteps > state.step) {
-                    // Plan the run's length from the measured step time; the schedule decays to it.
+                if state.step >= 3 && state.plannedSteps > state.step {
+                    // Plan the run's length from the step time so far, every step from the third (the pace
+                    // changes when the machine gets busy); the schedule decays to it without a jump.
                     let perStep = state.elapsedSeconds / Double(max(state.step, 1))
                     state.plannedSteps = max(state.step + 1, state.step + Int((budget - state.elapsedSeconds) / perStep))
                     trainer.schedule.replan(totalSteps: state.plannedSteps, at: state.step)
