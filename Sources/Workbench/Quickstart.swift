@@ -122,7 +122,7 @@ public struct Quickstart {
     static func sayError(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
 
     /// Fine-tuning on the bundled instructions (and JCommonsenseQA's train split when $HAYAI_DATA has
-    /// it) in 256-token rows, as both tracks do it.
+    /// it) in 256-token rows (the pretrained model's context); `QuickstartLoRA` widens them for a published base.
     static func sftRequest(base: String, out: String, name: String, request: QuickstartRequest) throws -> SFTRequest {
         var sft = SFTRequest(base: base, workspace: request.workspace)
         sft.data = [try bundledInstructions()]

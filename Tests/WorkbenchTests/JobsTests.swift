@@ -192,4 +192,26 @@ final class JobsTests: XCTestCase {
         XCTAssertTrue(said.contains { $0.hasPrefix("\n== 4/4 report") }, said.joined(separator: "\n"))
         XCTAssertTrue(FileManager.default.fileExists(atPath: track.folder.appendingPathComponent("report.html").path))
     }
+
+    /// The real-model track packs rows long enough for a JCommonsenseQA training item in SmolLM2's
+    /// tokenizer (~1.5-2 tokens a Japanese character): in the 256-token rows it used before, 1,120 of
+    /// 2,375 examples lost their answer and trained nothing.
+    func testTheLoRAQuickstartKeepsJCommonsenseQAAnswersInItsRows() throws {
+        let smol: String
+        do { smol = try SmolLM2.ggufPath().path } catch let e as SmolLM2.FetchError {
+            if case .registryUnreachable = e { throw XCTSkip(e.description) }
+            throw e
+        }
+        let train = Fixtures.data("jglue/jcommonsenseqa/train-v1.3.json").path
+        guard FileManager.default.fileExists(atPath: train) else { throw XCTSkip("no JGLUE under \(Fixtures.shared.path)") }
+        var request = QuickstartRequest(workspace: home)
+        request.say = { _ in }
+        var sft = try QuickstartLoRA(model: smol, loraRank: 4, request: request).sftRequest(name: "rows")
+        sft.jcommonsenseqa = train
+        sft.jcommonsenseqaLimit = 300
+        let report = try SFTJob(sft).training.report
+        XCTAssertGreaterThan(report.examples, 300)
+        XCTAssertLessThan(Double(report.skipped), 0.02 * Double(report.examples),
+                          "\(report.skipped) of \(report.examples) examples have no response left in their row")
+    }
 }
