@@ -1,9 +1,11 @@
 // Helpers shared by the training tests: the gradient fixtures (batch.json and the safetensors
-// beside it), per-tensor relative error, and small random configs of awkward sizes.
+// beside it), per-tensor relative error, small random configs of awkward sizes, and a tiny llama GGUF with
+// the Llama SentencePiece vocabulary.
 import Basics
 import Foundation
 import XCTest
 import Checkpoints
+import Inference
 @testable import Training
 import TestSupport
 
@@ -92,4 +94,25 @@ func randomize(_ store: ParameterStore, seed: UInt64, std: Float = 0.3) {
             store.values[t.offset + i] = isNormWeight ? 1 + r : r
         }
     }
+}
+
+/// A tiny llama GGUF (F32) whose tokenizer metadata is the Llama SentencePiece vocabulary.
+func llamaSentencePieceGGUF(in dir: URL) throws -> String {
+    var config = TinyConfigs.llamaGGUF()
+    config.vocabSize = 32000
+    let store = try ParameterStore(config: config)
+    randomize(store, seed: 11, std: 0.05)
+    let folder = dir.appendingPathComponent("llama-no-vocab").path, plain = dir.appendingPathComponent("plain.gguf").path
+    try CheckpointWriter(parameters: store).write(to: folder)
+    try GGUFExport.quantize(input: folder, output: plain, target: .f32)
+    let model = try GGUFFile(path: plain), vocab = try GGUFFile(url: Fixtures.data("vocab/ggml-vocab-llama-spm.gguf"))
+    let out = dir.appendingPathComponent("llama-spm.gguf").path
+    var writer = GGUFWriter(path: out)
+    for key in model.metadataKeys where !key.hasPrefix("tokenizer.") { try writer.set(key, model.metadata[key]!) }
+    for key in vocab.metadataKeys where key.hasPrefix("tokenizer.") { try writer.set(key, vocab.metadata[key]!) }
+    for t in model.tensors {
+        try writer.addTensor(t.name, type: t.type, shape: t.shape, bytes: Data(bytes: model.rawData(t), count: t.byteCount))
+    }
+    try writer.write()
+    return out
 }

@@ -113,7 +113,8 @@ enum HuggingFaceSentencePieceFile {
         return c
     }
 
-    private static func merges(_ model: [String: Any], path: String) throws -> [(String, String)] {
+    /// The BPE merges as pairs, "a b" strings or [a, b] lists.
+    static func merges(_ model: [String: Any], path: String) throws -> [(String, String)] {
         try (model["merges"] as? [Any] ?? []).map { m in
             if let s = m as? String {
                 // Older files: "a b"; a SentencePiece piece never holds a plain space ("▁" stands for it).
