@@ -82,4 +82,52 @@ final class SentencePieceGGUFExportTests: XCTestCase {
             XCTAssertEqual(reloaded.encode(text, addSpecialTokens: true), original.encode(text, addSpecialTokens: true), text.debugDescription)
         }
     }
+
+    /// A Unigram tokenizer.json (rinna's, T5-style) keeps its scores, as the converter writes a Unigram
+    /// tokenizer.model; its post-processor's EOS becomes add_eos_token.
+    func testUnigramTokenizerJSONKeepsItsPiecesScoresAndSpecialTokens() throws {
+        let folder = Fixtures.japanese("tokenizer-rinna-json")
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("tokenizer.json"))) as? [String: Any])
+        let vocab = try XCTUnwrap((json["model"] as? [String: Any])?["vocab"] as? [[Any]])
+        let written = try exportVocabulary(folder: try copy(folder), vocab: 404)
+        let tokens = try XCTUnwrap(written.stringArray("tokenizer.ggml.tokens")), scores = try XCTUnwrap(written.floatArray("tokenizer.ggml.scores"))
+        let types = try XCTUnwrap(written.intArray("tokenizer.ggml.token_type"))
+        XCTAssertEqual(tokens.count, 404)
+        XCTAssertEqual(Array(tokens.prefix(vocab.count)), vocab.map { $0[0] as! String })
+        XCTAssertEqual(Array(scores.prefix(vocab.count)), vocab.map { Float(($0[1] as! NSNumber).doubleValue) })
+        // The model's unk_id (2 in this file, as tokenizers reads it) is UNKNOWN, the other special added tokens
+        // CONTROL, the pieces NORMAL; unknown_token_id is SpecialVocab's: tokenizer_config.json's unk_token.
+        let unk = try XCTUnwrap((json["model"] as? [String: Any])?["unk_id"] as? Int)
+        XCTAssertEqual(Array(types.prefix(5)), (0..<5).map { $0 == unk ? 2 : $0 < 4 ? 3 : 1 })
+        XCTAssertEqual(Array(tokens.suffix(4)), (vocab.count..<404).map { "[PAD\($0)]" })
+        XCTAssertEqual(Array(types.suffix(4)), [5, 5, 5, 5], "padding is UNUSED")
+        XCTAssertEqual(written.int("tokenizer.ggml.unknown_token_id"), 1)
+        XCTAssertEqual(written.int("tokenizer.ggml.eos_token_id"), 3)
+        XCTAssertEqual(written.int("tokenizer.ggml.padding_token_id"), 0)
+        XCTAssertEqual(written.bool("tokenizer.ggml.add_bos_token"), false)
+        XCTAssertEqual(written.bool("tokenizer.ggml.add_eos_token"), true)
+        let reloaded = try TokenizerLoader.load(gguf: written)
+        XCTAssertEqual(reloaded.encode("abc", addSpecialTokens: true).last, 3)
+    }
+
+    /// A tokenizer.json that is neither byte-level BPE nor SentencePiece-style is a one-line error naming it.
+    func testAWordPieceTokenizerJSONIsAOneLineError() throws {
+        let dir = Fixtures.temporaryDirectory("wordpiece")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("tokenizer.json").path
+        try Data(#"{"model": {"type": "WordPiece", "vocab": {"[UNK]": 0, "a": 1}}, "added_tokens": []}"#.utf8).write(to: URL(fileURLWithPath: path))
+        assertOneLineError(path, "SentencePiece", of: CheckpointError.self) {
+            try GGUFExport.tokenizerMetadata(folder: dir.path, config: llamaConfig(vocab: 2))
+        }
+    }
+
+    /// A copy of a committed fixture folder to write beside.
+    func copy(_ folder: URL) throws -> URL {
+        let dir = Fixtures.temporaryDirectory("spm-gguf-copy")
+        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
+        for entry in try FileManager.default.contentsOfDirectory(atPath: folder.path) {
+            try FileManager.default.copyItem(at: folder.appendingPathComponent(entry), to: dir.appendingPathComponent(entry))
+        }
+        return dir
+    }
 }
