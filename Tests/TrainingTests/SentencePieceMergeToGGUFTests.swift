@@ -13,7 +13,10 @@ final class SentencePieceMergeToGGUFTests: XCTestCase {
     func testALoRAMergedIntoASentencePieceGGUFBaseIsWrittenAsAGGUFWithTheBasesVocabulary() throws {
         let dir = Fixtures.temporaryDirectory("spm-merge-gguf")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let gguf = try llamaSentencePieceGGUF(in: dir)
+        // Rows of whole Q8_0 blocks (32), so the q8_0 file is quantized rather than kept in F16.
+        var shape = TinyConfigs.llamaGGUF()
+        shape.hiddenSize = 64; shape.intermediateSize = 96; shape.numHeads = 4; shape.numKVHeads = 2; shape.headDim = 16; shape.rotaryDim = 16
+        let gguf = try llamaSentencePieceGGUF(in: dir, config: shape)
         let base = try BaseCheckpoint(path: gguf)
         let tokenizer = try base.tokenizer()
         let answers = ["Tokyo is the capital of Japan.", "東京は日本の首都です。", "Two plus two is four."]
@@ -40,11 +43,16 @@ final class SentencePieceMergeToGGUFTests: XCTestCase {
         XCTAssertGreaterThan(adapterEffect, 0.05, "the adapter changes the model, so a GGUF without it would be caught")
 
         let vectors = try Fixtures.llamaCppVocabularyVectors("ggml-vocab-llama-spm.gguf")
-        // Max |Δ| to the merged folder's logits (measured: f32 4.8e-7, q8_0 9.5e-4, against the adapter's own 0.89).
-        for (target, bound) in [(QuantizeTarget.f32, Float(1e-4)), (.q8_0, Float(0.05))] {
+        // Max |Δ| to the merged folder's logits (measured: f32 7e-7, q8_0 0.033, against the adapter's own 2.1);
+        // 0.15 is the Q8_0 tolerance seen between peers (shared/README.md).
+        for (target, bound) in [(QuantizeTarget.f32, Float(1e-4)), (.q8_0, Float(0.15))] {
             let out = dir.appendingPathComponent("merged.\(target).gguf").path
             try LoRAMerge.run(base: gguf, adapter: adapter, out: out, gguf: target)
             let file = try GGUFFile(path: out)
+            if target == .q8_0 {
+                XCTAssertEqual(file.tensors.filter { $0.shape.count == 2 }.map(\.type), Array(repeating: .q8_0, count: 2 + 7 * shape.numLayers),
+                               "every matrix (embedding, head, 7 a layer) in Q8_0")
+            }
             XCTAssertEqual(file.string("tokenizer.ggml.model"), "llama", "\(target)")
             XCTAssertEqual(file.string("tokenizer.chat_template"), template, "the adapter's chat template")
             let model = try Model.load(path: out)

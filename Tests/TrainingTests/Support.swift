@@ -96,9 +96,9 @@ func randomize(_ store: ParameterStore, seed: UInt64, std: Float = 0.3) {
     }
 }
 
-/// A tiny llama GGUF (F32) whose tokenizer metadata is the Llama SentencePiece vocabulary.
-func llamaSentencePieceGGUF(in dir: URL) throws -> String {
-    var config = TinyConfigs.llamaGGUF()
+/// A tiny llama GGUF (F32) of `config`'s shape whose tokenizer metadata is the Llama SentencePiece vocabulary.
+func llamaSentencePieceGGUF(in dir: URL, config: ModelConfig = TinyConfigs.llamaGGUF()) throws -> String {
+    var config = config
     config.vocabSize = 32000
     let store = try ParameterStore(config: config)
     randomize(store, seed: 11, std: 0.05)
