@@ -50,15 +50,9 @@ public enum SentencePieceGGUFVocabulary {
         var unigramScores: [Int: Float] = [:]
         var unknownID: Int?
         if isUnigram {
-            guard let vocab = model["vocab"] as? [[Any]] else {
-                throw TokenizerError.malformedJSON(path: path, reason: "Unigram model without a 'vocab' list of [piece, score]")
-            }
-            for (id, entry) in vocab.enumerated() {
-                guard entry.count == 2, let piece = entry[0] as? String, let score = jsonFloat(entry[1]) else {
-                    throw TokenizerError.malformedJSON(path: path, reason: "Unigram vocab entry \(id) is not [piece, score]")
-                }
-                byID[id] = piece
-                unigramScores[id] = score
+            for (id, entry) in try HuggingFaceSentencePieceFile.unigramPieces(model, path: path).enumerated() {
+                byID[id] = entry.piece
+                unigramScores[id] = entry.score
             }
             unknownID = jsonInt(model["unk_id"])
         } else {

@@ -101,11 +101,8 @@ final class BaseCheckpointTests: XCTestCase {
         let base = try BaseCheckpoint(path: gguf)
         let tokenizer = try base.tokenizer()
         XCTAssertTrue(tokenizer is SentencePieceTokenizer)
-        let answers = ["Tokyo is the capital of Japan.", "東京は日本の首都です。", "Two plus two is four."]
-        let sequences = (0..<24).map { i in
-            SFTPacking.tokenize(SFTExample(segments: [.init("### Question: \(i)\n", trained: false), .init(answers[i % 3], trained: true),
-                                                      .init("</s>", trained: true)]), tokenizer: tokenizer)
-        }
+        let answers = shortAnswers
+        let sequences = shortAnswerSequences(24, tokenizer: tokenizer)
         var config = SFTConfig()
         config.steps = 2; config.microBatchSize = 2; config.contextLength = 48; config.lr = 1e-3
         let template = "{% for m in messages %}### {{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"

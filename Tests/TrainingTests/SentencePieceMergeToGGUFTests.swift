@@ -19,11 +19,8 @@ final class SentencePieceMergeToGGUFTests: XCTestCase {
         let gguf = try llamaSentencePieceGGUF(in: dir, config: shape)
         let base = try BaseCheckpoint(path: gguf)
         let tokenizer = try base.tokenizer()
-        let answers = ["Tokyo is the capital of Japan.", "東京は日本の首都です。", "Two plus two is four."]
-        let sequences = (0..<16).map { i in
-            SFTPacking.tokenize(SFTExample(segments: [.init("### Question: \(i)\n", trained: false), .init(answers[i % 3], trained: true),
-                                                      .init("</s>", trained: true)]), tokenizer: tokenizer)
-        }
+        let answers = shortAnswers
+        let sequences = shortAnswerSequences(16, tokenizer: tokenizer)
         var config = SFTConfig()
         config.steps = 3; config.microBatchSize = 2; config.contextLength = 48; config.lr = 2e-2
         config.lora = try LoRASettings.parse(rank: 4, alpha: nil, targets: "q,k,v,o,gate,up,down", base: base)

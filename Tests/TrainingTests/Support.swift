@@ -6,6 +6,7 @@ import Foundation
 import XCTest
 import Checkpoints
 import Inference
+import Tokenizers
 @testable import Training
 import TestSupport
 
@@ -115,4 +116,15 @@ func llamaSentencePieceGGUF(in dir: URL, config: ModelConfig = TinyConfigs.llama
     }
     try writer.write()
     return out
+}
+
+/// Three short answers (English and Japanese) for SFT on a SentencePiece base.
+let shortAnswers = ["Tokyo is the capital of Japan.", "東京は日本の首都です。", "Two plus two is four."]
+
+/// `count` SFT sequences: a numbered question (not trained), one of `shortAnswers` and "</s>" (trained).
+func shortAnswerSequences(_ count: Int, tokenizer: Tokenizer) -> [SFTSequence] {
+    (0..<count).map { i in
+        SFTPacking.tokenize(SFTExample(segments: [.init("### Question: \(i)\n", trained: false), .init(shortAnswers[i % 3], trained: true),
+                                                  .init("</s>", trained: true)]), tokenizer: tokenizer)
+    }
 }

@@ -50,15 +50,10 @@ enum HuggingFaceSentencePieceFile {
                 unknownID = id
             }
         case "Unigram":
-            guard let vocab = model["vocab"] as? [[Any]] else {
-                throw TokenizerError.malformedJSON(path: path, reason: "Unigram model without a 'vocab' list of [piece, score]")
-            }
+            let vocab = try unigramPieces(model, path: path)
             for (id, entry) in vocab.enumerated() {
-                guard entry.count == 2, let piece = entry[0] as? String, let score = jsonFloat(entry[1]) else {
-                    throw TokenizerError.malformedJSON(path: path, reason: "Unigram vocab entry \(id) is not [piece, score]")
-                }
-                byID[id] = piece
-                scores[id] = score
+                byID[id] = entry.piece
+                scores[id] = entry.score
             }
             if let unk = jsonInt(model["unk_id"]) {
                 guard unk >= 0 && unk < vocab.count else {
@@ -111,6 +106,19 @@ enum HuggingFaceSentencePieceFile {
         }
         HuggingFaceTokenizerFile.applyConfig(config, generation: generation, to: &c.layout, tokenIDs: tokenIDs)
         return c
+    }
+
+    /// A Unigram model's vocabulary: [piece, score] entries in id order.
+    static func unigramPieces(_ model: [String: Any], path: String) throws -> [(piece: String, score: Float)] {
+        guard let vocab = model["vocab"] as? [[Any]] else {
+            throw TokenizerError.malformedJSON(path: path, reason: "Unigram model without a 'vocab' list of [piece, score]")
+        }
+        return try vocab.enumerated().map { id, entry in
+            guard entry.count == 2, let piece = entry[0] as? String, let score = jsonFloat(entry[1]) else {
+                throw TokenizerError.malformedJSON(path: path, reason: "Unigram vocab entry \(id) is not [piece, score]")
+            }
+            return (piece, score)
+        }
     }
 
     /// The BPE merges as pairs, "a b" strings or [a, b] lists.
