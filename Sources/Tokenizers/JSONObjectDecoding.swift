@@ -71,7 +71,7 @@ enum JSONObjectMembers {
                 } else {
                     try skipValue()
                 }
-                if path.isEmpty { pairs.append((key, try AnyJSON.object(from: Data(bytes[start..<i])))) }
+                if path.isEmpty { pairs.append((key, try value(bytes[start..<i]))) }
                 skipSpace()
                 guard i < bytes.count else { throw Malformed() }
                 if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
@@ -81,12 +81,22 @@ enum JSONObjectMembers {
             }
         }
 
-        /// A string literal decoded (escapes included) by JSONDecoder, which keeps its scalars as written.
+        /// A string literal decoded (escapes by JSONDecoder, which keeps the scalars as written).
         mutating func string() throws -> String {
             skipSpace()
             let start = i
             try skipString()
+            let inner = bytes[start + 1..<i - 1]
+            if !inner.contains(UInt8(ascii: "\\")) { return String(decoding: inner, as: UTF8.self) }
             return try JSONDecoder().decode(String.self, from: Data(bytes[start..<i]))
+        }
+
+        /// A member's value: a plain integer read directly (a vocabulary's tens of thousands of ids), else AnyJSON.
+        func value(_ text: ArraySlice<UInt8>) throws -> Any {
+            if !text.isEmpty, text.count < 19, text.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) {
+                return text.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
+            }
+            return try AnyJSON.object(from: Data(text))
         }
 
         mutating func skipString() throws {

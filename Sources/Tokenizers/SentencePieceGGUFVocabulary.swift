@@ -21,10 +21,8 @@ public enum SentencePieceGGUFVocabulary {
     public static func metadata(folder: String, tokenizer: Tokenizer, size: Int) throws -> [(String, GGUFValue)] {
         let path = (folder as NSString).appendingPathComponent("tokenizer.json")
         let json = try HuggingFaceTokenizerFile.readJSONObject(path)
-        // The BPE vocabulary member by member: a String-keyed dictionary keeps one of two canonically
-        // equivalent pieces (Llama's "ά" U+1F71 and U+03AC), and the GGUF needs both at their ids.
-        let members = (json["model"] as? [String: Any])?["vocab"] is [String: Any]
-            ? FileManager.default.contents(atPath: path).flatMap { try? JSONObjectMembers.read($0, path: ["model", "vocab"]) } : nil
+        // The BPE vocabulary member by member, so both of two canonically equivalent pieces keep their ids.
+        let members = (json["model"] as? [String: Any])?["vocab"] is [String: Any] ? HuggingFaceSentencePieceFile.vocabularyMembers(path: path) : nil
         let v = try vocabulary(json, members: members, size: size, path: path)
         let addsSpacePrefix = (tokenizer as? SpacePrefixing)?.addsSpacePrefix ?? true
         return [

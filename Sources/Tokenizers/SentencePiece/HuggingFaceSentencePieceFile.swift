@@ -40,7 +40,7 @@ enum HuggingFaceSentencePieceFile {
             guard let vocab = model["vocab"] as? [String: Any] else {
                 throw TokenizerError.malformedJSON(path: path, reason: "BPE model without a 'vocab' object")
             }
-            for (token, value) in vocab {
+            for (token, value) in vocabularyMembers(path: path) ?? Array(vocab) {
                 byID[try HuggingFaceTokenizerFile.tokenID(value, "vocab entry '\(token)'", path: path)] = token
             }
             if let unk = model["unk_token"] as? String {
@@ -106,6 +106,13 @@ enum HuggingFaceSentencePieceFile {
         }
         HuggingFaceTokenizerFile.applyConfig(config, generation: generation, to: &c.layout, tokenIDs: tokenIDs)
         return c
+    }
+
+    /// The BPE vocabulary of the tokenizer.json at `path` member by member, or nil when it cannot be read so:
+    /// a String-keyed dictionary keeps one of two canonically equivalent pieces (Llama's "ά" U+1F71 and
+    /// U+03AC, both in its vocabulary with their own ids), and the other id would never be produced.
+    static func vocabularyMembers(path: String) -> [(String, Any)]? {
+        FileManager.default.contents(atPath: path).flatMap { try? JSONObjectMembers.read($0, path: ["model", "vocab"]) }
     }
 
     /// A Unigram model's vocabulary: [piece, score] entries in id order.
