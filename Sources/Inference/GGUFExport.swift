@@ -319,20 +319,68 @@ public enum GGUFExport {
         return m
     }
 
-    /// tokenizer.ggml.* from tokenizer.json (byte-level BPE) and tokenizer_config.json, as the
-    /// converter's gpt2 vocabulary and SpecialVocab write them. A folder without tokenizer.json
-    /// gets none.
+    /// tokenizer.ggml.* from tokenizer.json and tokenizer_config.json, as the converter writes them: a
+    /// byte-level BPE as its gpt2 vocabulary, a SentencePiece-style file (BPE with byte fallback and "▁",
+    /// or Unigram) as its llama vocabulary (SentencePieceGGUFVocabulary), then SpecialVocab's special ids,
+    /// add_bos/add_eos and the chat template. A folder without tokenizer.json gets none.
     static func tokenizerMetadata(folder: String, config c: ModelConfig) throws -> [(String, GGUFValue)] {
         let path = (folder as NSString).appendingPathComponent("tokenizer.json")
         guard let data = FileManager.default.contents(atPath: path) else { return [] }
-        guard let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let model = json["model"] as? [String: Any], let vocab = model["vocab"] as? [String: Int] else {
-            throw CheckpointError.malformed(path: path, what: "no model.vocab")
+        guard let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let model = json["model"] as? [String: Any] else {
+            throw CheckpointError.malformed(path: path, what: "no model object")
         }
-        guard (model["type"] as? String) == "BPE", let rawMerges = model["merges"] as? [Any],
-              !TokenizerLoader.isSentencePieceStyle(json) else {
-            throw CheckpointError.malformed(path: path, what: "only byte-level BPE tokenizers can be written to GGUF by hayai")
+        var out: [(String, GGUFValue)]
+        let count: Int
+        let tokenID: (String) -> Int?
+        var defaults: [String: Int] = [:]       // special ids the tokenizer itself names, where the configs do not
+        var addFlags: [String: Bool]? = nil     // add_bos/add_eos as the loaded tokenizer applies them
+        if TokenizerLoader.isSentencePieceStyle(json) {
+            let tokenizer = try TokenizerLoader.load(folder: folder)
+            out = try SentencePieceGGUFVocabulary.metadata(folder: folder, tokenizer: tokenizer, size: c.vocabSize)
+            count = max(c.vocabSize, tokenizer.vocabularySize)
+            tokenID = { tokenizer.tokenID($0) }
+            if case .array(let types)? = out.first(where: { $0.0 == "tokenizer.ggml.token_type" })?.1,
+               let unk = types.firstIndex(of: .int32(2)) { defaults["unk"] = unk }   // llama.cpp's UNKNOWN
+            if let bos = tokenizer.bosTokenID { defaults["bos"] = bos }
+            if let eos = tokenizer.eosTokenIDs.first { defaults["eos"] = eos }
+            let suffix = (tokenizer as? SentencePieceJSONTokenizer)?.suffixIDs ?? []
+            addFlags = ["add_bos_token": tokenizer.addsBOS, "add_eos_token": tokenizer.eosTokenIDs.first.map(suffix.contains) ?? false]
+        } else {
+            guard (model["type"] as? String) == "BPE", let vocab = model["vocab"] as? [String: Int], let rawMerges = model["merges"] as? [Any] else {
+                throw CheckpointError.malformed(path: path, what: "only byte-level BPE and SentencePiece-style (BPE with byte fallback, "
+                                                + "or Unigram) tokenizers can be written to GGUF by hayai")
+            }
+            var addedIDs: [String: Int] = [:]
+            (out, count, addedIDs) = byteLevelVocabulary(json, vocab: vocab, merges: rawMerges, config: c)
+            tokenID = { addedIDs[$0] ?? vocab[$0] }
         }
+
+        // Special ids: tokenizer_config.json's *_token strings looked up among the tokens, then config.json's
+        // *_token_id (SpecialVocab's order: bos, eos, unk, sep, pad, cls, mask).
+        let tcPath = (folder as NSString).appendingPathComponent("tokenizer_config.json")
+        let tc = FileManager.default.contents(atPath: tcPath).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] } ?? [:]
+        let cfg = FileManager.default.contents(atPath: (folder as NSString).appendingPathComponent("config.json"))
+            .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] } ?? [:]
+        let keyNames = ["bos": "bos", "eos": "eos", "unk": "unknown", "sep": "seperator", "pad": "padding", "cls": "cls", "mask": "mask"]
+        for typ in ["bos", "eos", "unk", "sep", "pad", "cls", "mask"] {
+            var id: Int?
+            if let s = tc["\(typ)_token"] as? String { id = tokenID(s) }
+            else if let d = tc["\(typ)_token"] as? [String: Any], let s = d["content"] as? String { id = tokenID(s) }
+            if id == nil, let v = cfg["\(typ)_token_id"] as? Int { id = v }
+            if let id, id >= 0, id < count { out.append(("tokenizer.ggml.\(keyNames[typ]!)_token_id", .uint32(UInt32(id)))) }
+            else if let id = defaults[typ] { out.append(("tokenizer.ggml.\(keyNames[typ]!)_token_id", .uint32(UInt32(id)))) }
+        }
+        for flag in ["add_bos_token", "add_eos_token"] {
+            if let b = addFlags?[flag] ?? tc[flag] as? Bool { out.append(("tokenizer.ggml.\(flag)", .bool(b))) }
+        }
+        if let template = tc["chat_template"] as? String { out.append(("tokenizer.chat_template", .string(template))) }
+        return out
+    }
+
+    /// The converter's gpt2 vocabulary: tokens (padded to the config's size), token types, merges; with
+    /// the number of ids and the added tokens by content.
+    static func byteLevelVocabulary(_ json: [String: Any], vocab: [String: Int], merges rawMerges: [Any],
+                                    config c: ModelConfig) -> ([(String, GGUFValue)], Int, [String: Int]) {
         var byID: [Int: String] = [:]
         for (t, id) in vocab { byID[id] = t }
         var added: [Int: Bool] = [:]
@@ -362,26 +410,7 @@ public enum GGUFExport {
         out.append(("tokenizer.ggml.tokens", .array(tokens)))
         out.append(("tokenizer.ggml.token_type", .array(types)))
         out.append(("tokenizer.ggml.merges", .array(merges)))
-
-        // Special ids: tokenizer_config.json's *_token strings looked up among the added tokens,
-        // then config.json's *_token_id (SpecialVocab's order: bos, eos, unk, sep, pad, cls, mask).
-        let tcPath = (folder as NSString).appendingPathComponent("tokenizer_config.json")
-        let tc = FileManager.default.contents(atPath: tcPath).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] } ?? [:]
-        let cfg = FileManager.default.contents(atPath: (folder as NSString).appendingPathComponent("config.json"))
-            .flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] } ?? [:]
-        let keyNames = ["bos": "bos", "eos": "eos", "unk": "unknown", "sep": "seperator", "pad": "padding", "cls": "cls", "mask": "mask"]
-        for typ in ["bos", "eos", "unk", "sep", "pad", "cls", "mask"] {
-            var id: Int?
-            if let s = tc["\(typ)_token"] as? String { id = addedIDs[s] ?? vocab[s] }
-            else if let d = tc["\(typ)_token"] as? [String: Any], let s = d["content"] as? String { id = addedIDs[s] ?? vocab[s] }
-            if id == nil, let v = cfg["\(typ)_token_id"] as? Int { id = v }
-            if let id, id >= 0, id < count { out.append(("tokenizer.ggml.\(keyNames[typ]!)_token_id", .uint32(UInt32(id)))) }
-        }
-        for flag in ["add_bos_token", "add_eos_token"] {
-            if let b = tc[flag] as? Bool { out.append(("tokenizer.ggml.\(flag)", .bool(b))) }
-        }
-        if let template = tc["chat_template"] as? String { out.append(("tokenizer.chat_template", .string(template))) }
-        return out
+        return (out, count, addedIDs)
     }
 
     /// llama.cpp's name for the pre-tokenizer (the converter finds it by hashing the tokenizer's

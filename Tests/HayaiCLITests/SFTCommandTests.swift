@@ -119,6 +119,66 @@ final class SFTCommandTests: XCTestCase {
         XCTAssertTrue(bare.stderr.contains("no chat template"), bare.stderr)
     }
 
+    /// issue #12 as a user meets it: a Llama folder with a SentencePiece tokenizer.json quantized to a GGUF,
+    /// LoRA-tuned from that GGUF, merged back to a Q8_0 GGUF: the file tokenizes as the folder did, gives the
+    /// merged folder's logits, generates, and chats in the adapter's format.
+    func testASentencePieceGGUFBaseMergesBackToAGGUFThatGeneratesAndChats() throws {
+        let folder = scratch.appendingPathComponent("llama-spm")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        for file in ["model.safetensors", "tokenizer.json", "tokenizer_config.json"] {
+            try FileManager.default.copyItem(at: Fixtures.japanese("llama-spm/\(file)"), to: folder.appendingPathComponent(file))
+        }
+        // The fixture's llama3 RoPE has no GGUF form hayai writes; its linear-scaling variant has.
+        try FileManager.default.copyItem(at: Fixtures.japanese("variants/llama-rope-linear-old/config.json"), to: folder.appendingPathComponent("config.json"))
+        let base = scratch.appendingPathComponent("base.gguf").path
+        let q = try HayaiBinary.run(["quantize", folder.path, base, "--type", "f32"])
+        XCTAssertEqual(q.status, 0, q.stderr)
+        let text = "吾輩は猫である。 The cat sat on the mat."
+        func tokens(_ model: String) throws -> String {
+            let r = try HayaiBinary.run(["tokenize", model, "--text", text, "--json"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            return r.stdout
+        }
+        XCTAssertEqual(try tokens(base), try tokens(folder.path), "the GGUF tokenizes as the folder's tokenizer.json")
+
+        // Short examples: the fixture's context is 64 tokens and its tokenizer spends about one on a character.
+        let sft = try data((0..<8).map { #"{"instruction": "猫\#($0)", "output": "吾輩は猫である。"}"# })
+        let adapter = scratch.appendingPathComponent("adapter").path
+        let r = try HayaiBinary.run(["train", "sft", "--base", base, "--data", sft, "--template", "llama2", "--steps", "3", "--seq-len", "64",
+                                     "--batch-size", "2", "--lr", "2e-2", "--lora-rank", "4", "--out", adapter, "--home", scratch.appendingPathComponent("ws").path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let mergedFolder = scratch.appendingPathComponent("merged").path, mergedGGUF = scratch.appendingPathComponent("merged.gguf").path
+        for out in [[mergedFolder], [mergedGGUF, "--gguf", "q8_0"]] {
+            let m = try HayaiBinary.run(["merge", base, adapter] + out)
+            XCTAssertEqual(m.status, 0, m.stderr)
+        }
+        XCTAssertEqual(try tokens(mergedGGUF), try tokens(base), "the merged GGUF has the base's vocabulary")
+
+        func logits(_ model: String) throws -> [Double] {
+            let l = try HayaiBinary.run(["logits", model, "--text", text, "--json"])
+            XCTAssertEqual(l.status, 0, l.stderr)
+            return ((try JSONSerialization.jsonObject(with: Data(l.stdout.utf8)) as? [String: Any])?["logits"] as? [[Double]])?.first ?? []
+        }
+        let fromFolder = try logits(mergedFolder), fromGGUF = try logits(mergedGGUF), fromBase = try logits(base)
+        XCTAssertEqual(fromGGUF.count, 400)
+        let difference = zip(fromGGUF, fromFolder).map { abs($0 - $1) }.max() ?? .infinity
+        let adapterEffect = zip(fromBase, fromFolder).map { abs($0 - $1) }.max() ?? 0
+        // The fixture's rows of 16 are not whole Q8_0 blocks, so `--gguf q8_0` keeps its matrices in F16 as
+        // llama-quantize does (SentencePieceMergeToGGUFTests holds a Q8_0-shaped model to Q8_0's tolerance).
+        XCTAssertLessThan(difference, 0.05, "the merged GGUF vs the merged folder")
+        XCTAssertGreaterThan(adapterEffect, 5 * difference, "the adapter's effect is far larger than the file's rounding")
+
+        print("merge --gguf q8_0 from a SentencePiece GGUF: max |Δ| to the merged folder \(difference), the adapter's effect \(adapterEffect)")
+        let prompt = ["-p", "吾輩は", "-n", "6", "--temp", "0"]
+        let g = try HayaiBinary.run(["generate", mergedGGUF] + prompt), fromMerged = try HayaiBinary.run(["generate", mergedFolder] + prompt)
+        XCTAssertEqual(g.status, 0, g.stderr)
+        XCTAssertFalse(g.stdout.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, g.stderr)
+        XCTAssertEqual(g.stdout, fromMerged.stdout, "greedy text of the GGUF and of the merged folder")
+        let chat = try HayaiBinary.run(["chat", mergedGGUF, "-n", "4", "--json"], stdin: "こんにちは\n")
+        XCTAssertEqual(chat.status, 0, chat.stderr)
+        XCTAssertTrue(chat.stderr.contains("llama2"), "the adapter's chat template is in the GGUF: \(chat.stderr)")
+    }
+
     /// --minutes stops starting steps when the budget is spent and saves what was trained.
     func testMinutesBudgetStopsTrainingAndSaves() throws {
         let sft = Fixtures.repoRoot.appendingPathComponent("data/sft/hayai-instruct-bilingual.jsonl").path

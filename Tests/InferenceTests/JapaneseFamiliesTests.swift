@@ -105,17 +105,22 @@ final class JapaneseFamiliesTests: XCTestCase {
 
     /// `hayai quantize` writes linear scaling as llama.cpp's keys and reads it back (same logits as
     /// transformers'); llama3 scaling (a rope_freqs tensor in llama.cpp's files) is refused, not dropped.
+    /// The folder's SentencePiece tokenizer.json (Metaspace, legacy false) goes into the GGUF as llama.cpp's
+    /// `llama` vocabulary, which gives transformers' ids.
     func testLinearRopeScalingSurvivesGGUFExportAndLlama3IsRefused() throws {
         let folder = try variantFolder("llama-rope-linear-old")
-        // hayai writes only byte-level BPE vocabularies to GGUF; the weights and config are what is tested here.
-        try FileManager.default.removeItem(at: folder.appendingPathComponent("tokenizer.json"))
         let gguf = folder.appendingPathComponent("out.gguf").path
         try GGUFExport.quantize(input: folder.path, output: gguf, target: .f32)
-        XCTAssertEqual(try GGUFFile(path: gguf).string("llama.rope.scaling.type"), "linear")
+        let file = try GGUFFile(path: gguf)
+        XCTAssertEqual(file.string("llama.rope.scaling.type"), "linear")
+        XCTAssertEqual(file.string("tokenizer.ggml.model"), "llama")
         let expected = try Expected(folder: Self.root.appendingPathComponent("variants/llama-rope-linear-old"))
         let model = try Model.load(path: gguf)
         XCTAssertEqual(model.config.ropeScaling, .linear(factor: 4))
+        let tokenizer = try XCTUnwrap(model.tokenizer)
+        XCTAssertTrue(tokenizer is SentencePieceTokenizer, "\(type(of: tokenizer))")
         for prompt in expected.prompts {
+            XCTAssertEqual(tokenizer.encode(prompt.text, addSpecialTokens: true), prompt.ids, prompt.text.debugDescription)
             let logits = try InferenceSession(model: model).forward(prompt.ids, logits: .all)
             let n = prompt.ids.count, vocab = model.config.vocabSize
             XCTAssertLessThan(maxAbsDiff(logits[(n - 1) * vocab..<n * vocab], prompt.lastLogits[...]), 1e-4)

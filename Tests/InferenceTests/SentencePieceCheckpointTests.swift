@@ -1,6 +1,6 @@
 // Checkpoint folders with SentencePiece tokenizers: Model.load finds spiece.model (rinna's layout)
-// when there is no tokenizer.json, and a SentencePiece-style tokenizer.json is refused by the GGUF
-// writer (its vocabulary would be written as byte-level BPE) rather than exported wrong.
+// when there is no tokenizer.json, and the GGUF writer writes a SentencePiece-style tokenizer.json as
+// llama.cpp's `llama` vocabulary, never as byte-level BPE (SentencePieceGGUFExportTests: its ids).
 import XCTest
 import Checkpoints
 import Inference
@@ -29,13 +29,20 @@ final class SentencePieceCheckpointTests: XCTestCase {
         XCTAssertEqual(tokenizer.encode("ab", addSpecialTokens: true), [3, 4, 2])
     }
 
-    func testGGUFExportRefusesASentencePieceStyleTokenizerJSON() throws {
+    func testGGUFExportWritesASentencePieceStyleTokenizerJSONAsALlamaVocabulary() throws {
         try SlidingWindowTests.Tiny(seed: 5).write(to: folder, slidingWindow: nil)
         let json = #"{"model": {"type": "BPE", "vocab": {"<unk>": 0, "a": 1}, "merges": [], "byte_fallback": true, "unk_token": "<unk>"}, "decoder": {"type": "ByteFallback"}}"#
         try Data(json.utf8).write(to: folder.appendingPathComponent("tokenizer.json"))
         let out = folder.appendingPathComponent("out.gguf").path
-        XCTAssertThrowsError(try GGUFExport.quantize(input: folder.path, output: out, target: .f32)) { error in
-            XCTAssertTrue("\(error)".contains("only byte-level BPE"), "\(error)")
-        }
+        try GGUFExport.quantize(input: folder.path, output: out, target: .f32)
+        let file = try GGUFFile(path: out)
+        XCTAssertEqual(file.string("tokenizer.ggml.model"), "llama")
+        XCTAssertNil(file.metadata["tokenizer.ggml.merges"], "no byte-level merges")
+        let tokens = try XCTUnwrap(file.stringArray("tokenizer.ggml.tokens")), types = try XCTUnwrap(file.intArray("tokenizer.ggml.token_type"))
+        XCTAssertEqual(Array(tokens.prefix(2)), ["<unk>", "a"])
+        XCTAssertEqual(Array(types.prefix(2)), [2, 1], "UNKNOWN, NORMAL")
+        XCTAssertEqual(Set(types.dropFirst(2)), [5], "the ids the file does not name are UNUSED padding")
+        XCTAssertEqual(file.int("tokenizer.ggml.unknown_token_id"), 0)
+        XCTAssertEqual(try TokenizerLoader.load(gguf: file).encode("a", addSpecialTokens: false), [1])
     }
 }

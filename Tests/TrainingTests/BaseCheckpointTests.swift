@@ -94,27 +94,6 @@ final class BaseCheckpointTests: XCTestCase {
         try assertWrittenTokenizerMatches(gguf: path, label: vocab, moreTexts: vectors.map(\.text) + ["<s>inline</s> special <unk> tokens", "\n\n  leading spaces"])
     }
 
-    /// A tiny llama GGUF (F32) whose tokenizer metadata is the Llama SentencePiece vocabulary.
-    func llamaSentencePieceGGUF(in dir: URL) throws -> String {
-        var config = TinyConfigs.llamaGGUF()
-        config.vocabSize = 32000
-        let store = try ParameterStore(config: config)
-        randomize(store, seed: 11, std: 0.05)
-        let folder = dir.appendingPathComponent("llama-no-vocab").path, plain = dir.appendingPathComponent("plain.gguf").path
-        try CheckpointWriter(parameters: store).write(to: folder)
-        try GGUFExport.quantize(input: folder, output: plain, target: .f32)
-        let model = try GGUFFile(path: plain), vocab = try GGUFFile(url: Fixtures.data("vocab/ggml-vocab-llama-spm.gguf"))
-        let out = dir.appendingPathComponent("llama-spm.gguf").path
-        var writer = GGUFWriter(path: out)
-        for key in model.metadataKeys where !key.hasPrefix("tokenizer.") { try writer.set(key, model.metadata[key]!) }
-        for key in vocab.metadataKeys where key.hasPrefix("tokenizer.") { try writer.set(key, vocab.metadata[key]!) }
-        for t in model.tensors {
-            try writer.addTensor(t.name, type: t.type, shape: t.shape, bytes: Data(bytes: model.rawData(t), count: t.byteCount))
-        }
-        try writer.write()
-        return out
-    }
-
     func testALlamaGGUFWithASentencePieceVocabularyTrainsIntoFoldersThatCarryIt() throws {
         let dir = Fixtures.temporaryDirectory("spm-base")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -122,11 +101,8 @@ final class BaseCheckpointTests: XCTestCase {
         let base = try BaseCheckpoint(path: gguf)
         let tokenizer = try base.tokenizer()
         XCTAssertTrue(tokenizer is SentencePieceTokenizer)
-        let answers = ["Tokyo is the capital of Japan.", "東京は日本の首都です。", "Two plus two is four."]
-        let sequences = (0..<24).map { i in
-            SFTPacking.tokenize(SFTExample(segments: [.init("### Question: \(i)\n", trained: false), .init(answers[i % 3], trained: true),
-                                                      .init("</s>", trained: true)]), tokenizer: tokenizer)
-        }
+        let answers = shortAnswers
+        let sequences = shortAnswerSequences(24, tokenizer: tokenizer)
         var config = SFTConfig()
         config.steps = 2; config.microBatchSize = 2; config.contextLength = 48; config.lr = 1e-3
         let template = "{% for m in messages %}### {{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"

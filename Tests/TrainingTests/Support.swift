@@ -1,9 +1,12 @@
 // Helpers shared by the training tests: the gradient fixtures (batch.json and the safetensors
-// beside it), per-tensor relative error, and small random configs of awkward sizes.
+// beside it), per-tensor relative error, small random configs of awkward sizes, and a tiny llama GGUF with
+// the Llama SentencePiece vocabulary.
 import Basics
 import Foundation
 import XCTest
 import Checkpoints
+import Inference
+import Tokenizers
 @testable import Training
 import TestSupport
 
@@ -91,5 +94,37 @@ func randomize(_ store: ParameterStore, seed: UInt64, std: Float = 0.3) {
             let r = Float(rng.normal(std: Double(std)))
             store.values[t.offset + i] = isNormWeight ? 1 + r : r
         }
+    }
+}
+
+/// A tiny llama GGUF (F32) of `config`'s shape whose tokenizer metadata is the Llama SentencePiece vocabulary.
+func llamaSentencePieceGGUF(in dir: URL, config: ModelConfig = TinyConfigs.llamaGGUF()) throws -> String {
+    var config = config
+    config.vocabSize = 32000
+    let store = try ParameterStore(config: config)
+    randomize(store, seed: 11, std: 0.05)
+    let folder = dir.appendingPathComponent("llama-no-vocab").path, plain = dir.appendingPathComponent("plain.gguf").path
+    try CheckpointWriter(parameters: store).write(to: folder)
+    try GGUFExport.quantize(input: folder, output: plain, target: .f32)
+    let model = try GGUFFile(path: plain), vocab = try GGUFFile(url: Fixtures.data("vocab/ggml-vocab-llama-spm.gguf"))
+    let out = dir.appendingPathComponent("llama-spm.gguf").path
+    var writer = GGUFWriter(path: out)
+    for key in model.metadataKeys where !key.hasPrefix("tokenizer.") { try writer.set(key, model.metadata[key]!) }
+    for key in vocab.metadataKeys where key.hasPrefix("tokenizer.") { try writer.set(key, vocab.metadata[key]!) }
+    for t in model.tensors {
+        try writer.addTensor(t.name, type: t.type, shape: t.shape, bytes: Data(bytes: model.rawData(t), count: t.byteCount))
+    }
+    try writer.write()
+    return out
+}
+
+/// Three short answers (English and Japanese) for SFT on a SentencePiece base.
+let shortAnswers = ["Tokyo is the capital of Japan.", "東京は日本の首都です。", "Two plus two is four."]
+
+/// `count` SFT sequences: a numbered question (not trained), one of `shortAnswers` and "</s>" (trained).
+func shortAnswerSequences(_ count: Int, tokenizer: Tokenizer) -> [SFTSequence] {
+    (0..<count).map { i in
+        SFTPacking.tokenize(SFTExample(segments: [.init("### Question: \(i)\n", trained: false), .init(shortAnswers[i % 3], trained: true),
+                                                  .init("</s>", trained: true)]), tokenizer: tokenizer)
     }
 }

@@ -40,7 +40,7 @@ enum HuggingFaceSentencePieceFile {
             guard let vocab = model["vocab"] as? [String: Any] else {
                 throw TokenizerError.malformedJSON(path: path, reason: "BPE model without a 'vocab' object")
             }
-            for (token, value) in vocab {
+            for (token, value) in vocabularyMembers(path: path) ?? Array(vocab) {
                 byID[try HuggingFaceTokenizerFile.tokenID(value, "vocab entry '\(token)'", path: path)] = token
             }
             if let unk = model["unk_token"] as? String {
@@ -50,15 +50,10 @@ enum HuggingFaceSentencePieceFile {
                 unknownID = id
             }
         case "Unigram":
-            guard let vocab = model["vocab"] as? [[Any]] else {
-                throw TokenizerError.malformedJSON(path: path, reason: "Unigram model without a 'vocab' list of [piece, score]")
-            }
+            let vocab = try unigramPieces(model, path: path)
             for (id, entry) in vocab.enumerated() {
-                guard entry.count == 2, let piece = entry[0] as? String, let score = jsonFloat(entry[1]) else {
-                    throw TokenizerError.malformedJSON(path: path, reason: "Unigram vocab entry \(id) is not [piece, score]")
-                }
-                byID[id] = piece
-                scores[id] = score
+                byID[id] = entry.piece
+                scores[id] = entry.score
             }
             if let unk = jsonInt(model["unk_id"]) {
                 guard unk >= 0 && unk < vocab.count else {
@@ -113,7 +108,28 @@ enum HuggingFaceSentencePieceFile {
         return c
     }
 
-    private static func merges(_ model: [String: Any], path: String) throws -> [(String, String)] {
+    /// The BPE vocabulary of the tokenizer.json at `path` member by member, or nil when it cannot be read so:
+    /// a String-keyed dictionary keeps one of two canonically equivalent pieces (Llama's "ά" U+1F71 and
+    /// U+03AC, both in its vocabulary with their own ids), and the other id would never be produced.
+    static func vocabularyMembers(path: String) -> [(String, Any)]? {
+        FileManager.default.contents(atPath: path).flatMap { try? JSONObjectMembers.read($0, path: ["model", "vocab"]) }
+    }
+
+    /// A Unigram model's vocabulary: [piece, score] entries in id order.
+    static func unigramPieces(_ model: [String: Any], path: String) throws -> [(piece: String, score: Float)] {
+        guard let vocab = model["vocab"] as? [[Any]] else {
+            throw TokenizerError.malformedJSON(path: path, reason: "Unigram model without a 'vocab' list of [piece, score]")
+        }
+        return try vocab.enumerated().map { id, entry in
+            guard entry.count == 2, let piece = entry[0] as? String, let score = jsonFloat(entry[1]) else {
+                throw TokenizerError.malformedJSON(path: path, reason: "Unigram vocab entry \(id) is not [piece, score]")
+            }
+            return (piece, score)
+        }
+    }
+
+    /// The BPE merges as pairs, "a b" strings or [a, b] lists.
+    static func merges(_ model: [String: Any], path: String) throws -> [(String, String)] {
         try (model["merges"] as? [Any] ?? []).map { m in
             if let s = m as? String {
                 // Older files: "a b"; a SentencePiece piece never holds a plain space ("▁" stands for it).
