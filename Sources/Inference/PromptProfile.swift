@@ -45,19 +45,20 @@ public struct PromptProfile: Sendable {
             return result
         }
         let forward = try best { session.reset(); _ = try session.forward(ids, logits: .last) }
-        // The ops between the products, timed inside the forward pass (mean of `repetitions` passes).
-        let split = StepProfile()
-        session.profile = split
+        // The ops between the products, timed inside the forward pass: each op's best of `repetitions` passes.
+        var inForward: [StepProfile.Op: Double] = [:]
         defer { session.profile = nil }
         for _ in 0..<max(1, repetitions) {
+            let split = StepProfile()
+            session.profile = split
             session.reset()
             split.beginStep()
-            defer { split.endStep() }
             _ = try session.forward(ids, logits: .last)
+            split.endStep()
+            for e in split.entries { inForward[e.op] = min(inForward[e.op] ?? .infinity, e.millisecondsPerStep / 1000) }
         }
         session.profile = nil
         session.reset()
-        let inForward = Dictionary(uniqueKeysWithValues: split.entries.map { ($0.op, $0.millisecondsPerStep / 1000) })
 
         var rng = SeededGenerator(seed: 11)
         let widest = max(hidden, c.intermediateSize, c.numHeads * c.headDim)
