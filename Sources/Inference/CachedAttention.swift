@@ -29,6 +29,12 @@ public final class CachedAttention {
         case fullScores
     }
     public var promptKernel = PromptKernel.blocked
+    /// Whether the blocked kernel's products run on AVX-512 (where the CPU has it; the same results as
+    /// on AVX2 bit for bit). Process-wide; tests turn it off to compare.
+    static var blockedProductsOnAVX512: Bool {
+        get { hayai_attend_prompt_avx512() != 0 }
+        set { hayai_attend_prompt_set_avx512(newValue ? 1 : 0) }
+    }
     /// Per thread the blocked kernel's tiles (hayai_attend_prompt_scratch floats each).
     private let tileScratch: UnsafeMutablePointer<Float>
     private let tileScratchFloats: Int

@@ -237,18 +237,25 @@ public struct DecoderForward {
         profile.measure(.downForward, flops: Self.flops(n, lw.down)) { lw.down(a.act, t: n, into: a.mlpOut, pool: pool) }
     }
 
-    /// Two or three linear layers of the same input: for one token with quantized weights, one pass
-    /// over the pool (QuantizedMatrix.matVec(_:into:_:into:_:into:x:pool:)); otherwise one by one.
+    /// Two or three linear layers of the same input: with quantized weights, the input is quantized
+    /// once and the products are one pass over the pool (QuantizedMatrix.matVec(_:into:_:into:_:into:x:pool:)
+    /// for one token, QuantizedMatrix.matMul(_:x:t:pool:) for several); otherwise one by one.
     private func together(_ l1: Linear, _ y1: UnsafeMutablePointer<Float>, _ l2: Linear, _ y2: UnsafeMutablePointer<Float>,
                           _ l3: Linear?, _ y3: UnsafeMutablePointer<Float>?, input: UnsafePointer<Float>, rows n: Int) {
-        if n == 1, let pool, l1.lora == nil, l2.lora == nil, l3?.lora == nil,
+        if let pool, l1.lora == nil, l2.lora == nil, l3?.lora == nil,
            case .quantized(let a, _) = l1.weight, case .quantized(let b, _) = l2.weight {
             var c: QuantizedMatrix?
             if let l3, case .quantized(let m, _) = l3.weight { c = m }
             if l3 == nil || c != nil {
-                QuantizedMatrix.matVec(a, into: y1, b, into: y2, c, into: y3, x: input, pool: pool)
-                l1.addBias(y1, rows: 1); l2.addBias(y2, rows: 1)
-                if let l3, let y3 { l3.addBias(y3, rows: 1) }
+                if n == 1 {
+                    QuantizedMatrix.matVec(a, into: y1, b, into: y2, c, into: y3, x: input, pool: pool)
+                } else {
+                    var products = [(matrix: a, y: y1), (matrix: b, y: y2)]
+                    if let c, let y3 { products.append((c, y3)) }
+                    QuantizedMatrix.matMul(products, x: input, t: n, pool: pool)
+                }
+                l1.addBias(y1, rows: n); l2.addBias(y2, rows: n)
+                if let l3, let y3 { l3.addBias(y3, rows: n) }
                 return
             }
         }

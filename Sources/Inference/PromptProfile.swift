@@ -1,9 +1,11 @@
 // Where the time of processing a prompt goes, op by op (`hayai bench --profile`): each kind of op of
 // a forward pass over t tokens is run on its own, with the model's own matrices, shapes and thread
-// pool, and timed; the forward pass itself is timed too, and what the ops do not explain (attention:
-// q·k, softmax, ·v, rotary, the KV cache writes; residual adds; the pool's synchronisation) is the
-// remainder. Ops run in isolation see warmer caches than inside the pass, so the shares are a guide
-// to what bounds prompt processing, not an exact split.
+// pool, and timed; the forward pass itself is timed too. The ops between the products (attention:
+// q·k, softmax, ·v and the KV cache writes; rotary; residual adds and copies; the MLP's activation)
+// are timed inside forward passes with a StepProfile attached, and what nothing explains (the pool's
+// synchronisation, the products' imbalance between threads) is the remainder. Ops run in isolation
+// see warmer caches than inside the pass, so the shares are a guide to what bounds prompt
+// processing, not an exact split.
 import Foundation
 import Kernels
 import Checkpoints
@@ -43,6 +45,19 @@ public struct PromptProfile: Sendable {
             return result
         }
         let forward = try best { session.reset(); _ = try session.forward(ids, logits: .last) }
+        // The ops between the products, timed inside the forward pass: each op's best of `repetitions` passes.
+        var inForward: [StepProfile.Op: Double] = [:]
+        defer { session.profile = nil }
+        for _ in 0..<max(1, repetitions) {
+            let split = StepProfile()
+            session.profile = split
+            session.reset()
+            split.beginStep()
+            _ = try session.forward(ids, logits: .last)
+            split.endStep()
+            for e in split.entries { inForward[e.op] = min(inForward[e.op] ?? .infinity, e.millisecondsPerStep / 1000) }
+        }
+        session.profile = nil
         session.reset()
 
         var rng = SeededGenerator(seed: 11)
@@ -50,7 +65,8 @@ public struct PromptProfile: Sendable {
         let x = UnsafeMutablePointer<Float>.allocate(capacity: t * widest)
         defer { x.deallocate() }
         for i in 0..<t * widest { x[i] = Float.random(in: -1...1, using: &rng) }
-        let layerRows = w.layers.flatMap { l in l.linears.map { $0.1.outFeatures } }.max() ?? hidden
+        // Room for a layer's products side by side (q, k and v, or gate and up, run as one job).
+        let layerRows = w.layers.map { l in l.linears.reduce(0) { $0 + $1.1.outFeatures } }.max() ?? hidden
         let y = UnsafeMutablePointer<Float>.allocate(capacity: max(t * max(layerRows, hidden), c.vocabSize))
         defer { y.deallocate() }
 
@@ -63,8 +79,24 @@ public struct PromptProfile: Sendable {
             ("matrices: mlp down", [.down]),
         ]
         for (name, wanted) in roles {
-            let ms = w.layers.flatMap { $0.linears.filter { wanted.contains($0.0) }.map(\.1.weight) }
-            let seconds = best { for m in ms { m.multiply(x, t: t, into: y, pool: pool) } }
+            // Per layer, the role's matrices as the forward multiplies them: quantized ones of the same input in one job.
+            let perLayer = w.layers.map { $0.linears.filter { wanted.contains($0.0) }.map(\.1.weight) }
+            let seconds = best {
+                for ms in perLayer {
+                    let quantized = ms.compactMap { m -> QuantizedMatrix? in if case .quantized(let q, _) = m { return q } else { return nil } }
+                    if quantized.count == ms.count, ms.count > 1 {
+                        var offset = 0
+                        let products = quantized.map { q -> (matrix: QuantizedMatrix, y: UnsafeMutablePointer<Float>) in
+                            defer { offset += t * q.rows }
+                            return (q, y + offset)
+                        }
+                        QuantizedMatrix.matMul(products, x: x, t: t, pool: pool)
+                    } else {
+                        for m in ms { m.multiply(x, t: t, into: y, pool: pool) }
+                    }
+                }
+            }
+            let ms = perLayer.flatMap { $0 }
             entries.append(Entry(op: name, seconds: seconds, multiplyAdds: ms.reduce(0) { $0 + Double(t * $1.rows * $1.cols) }, included: false))
         }
         let output = best { w.output.multiply(x, t: 1, into: y, pool: pool) }
@@ -104,6 +136,10 @@ public struct PromptProfile: Sendable {
         entries.append(Entry(op: "norms", seconds: normSeconds, multiplyAdds: 0, included: false))
         let embedding = best { for (r, id) in ids.enumerated() { w.embedding.copyRow(id, into: y + r * hidden) } }
         entries.append(Entry(op: "embedding lookup", seconds: embedding, multiplyAdds: 0, included: false))
+        for (op, name) in [(StepProfile.Op.attentionForward, "attention: q·k, softmax, ·v, KV cache writes"), (.rope, "rotary"),
+                           (.residual, "residual adds and copies"), (.activation, "mlp activation")] {
+            entries.append(Entry(op: name, seconds: inForward[op] ?? 0, multiplyAdds: 0, included: false))
+        }
         return PromptProfile(tokens: t, threads: pool.threads, forwardSeconds: forward, entries: entries)
     }
 }

@@ -20,11 +20,11 @@ public final class InferenceSession {
     public private(set) var tokens: [Int] = []
 
     private let buffers: Buffers
-    private let decoder: DecoderForward
+    private var decoder: DecoderForward
     private let attention: CachedAttention
     /// Attention for packed rows (forwardPacked), made on first use.
     private lazy var packedAttention = PackedAttention(cache: cache, heads: model.config.numHeads, kvHeads: model.config.numKVHeads,
-                                                       headDim: model.config.headDim, batch: batchSize, pool: pool)
+                                                       headDim: model.config.headDim, pool: pool)
     /// Rotary tables for the session's positions: (contextLength, rotaryDim / 2).
     private let ropeCos: FloatTensor, ropeSin: FloatTensor
     /// Workers for quantized matrix products (BLAS runs its own threads for Float32 ones).
@@ -61,6 +61,12 @@ public final class InferenceSession {
     }
 
     public var position: Int { cache.count }
+
+    /// Times the forward pass's ops while set (PromptProfile splits what the products leave with it); nil reads no clock.
+    var profile: StepProfile? {
+        get { decoder.profile }
+        set { decoder.profile = newValue }
+    }
 
     public func reset() {
         cache.reset()

@@ -283,21 +283,72 @@ public struct QuantizedMatrix: @unchecked Sendable {
     }
 
     private func matMulQuantizedDots(x: UnsafePointer<Float>, t: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool?) {
-        let xqBytes = activationRowBytes
+        Self.quantizedDots([(self, y)], x: x, t: t, pool: pool)
+    }
+
+    /// y_i (t, rows_i) = x (t, cols) · W_iᵀ for matrices that multiply the same x (a layer's q, k and v, or
+    /// gate and up): x is quantized once and the matrices' work is one job over the pool, so the three
+    /// small products cost one quantization and one synchronisation instead of three. Matrices that do
+    /// not share `cols`, the activation type and the path, or that `preferredStrategy` sends to sgemm at
+    /// this t, are multiplied one by one.
+    public static func matMul(_ products: [(matrix: QuantizedMatrix, y: UnsafeMutablePointer<Float>)], x: UnsafePointer<Float>, t: Int,
+                              pool: ThreadPool?) {
+        guard let first = products.first?.matrix else { return }
+        let shared = products.allSatisfy {
+            $0.matrix.cols == first.cols && $0.matrix.activationType == first.activationType && $0.matrix.path == first.path
+                && $0.matrix.preferredStrategy(tokens: t) == .quantizedDots
+        }
+        guard shared, t > 1 else {
+            for (m, y) in products { m.matMul(x: x, t: t, into: y, pool: pool) }
+            return
+        }
+        quantizedDots(products.map { ($0.matrix, $0.y) }, x: x, t: t, pool: pool)
+    }
+
+    /// Quantized dots of several matrices with the same input (see matMul(_:x:t:pool:)). The work units
+    /// are (row chunk, token block): each matrix's rows in near-equal chunks of about `chunkBytes` (whole
+    /// groups when interleaved), the largest first, and on several threads the tokens in blocks of a
+    /// multiple of 8 (the kernels take 8 tokens at a time), enough of them that every thread gets about 8
+    /// units: a 192-row k or v matrix is one chunk, and without token blocks one thread did it alone while
+    /// the other waited. A unit reads its weight chunk once from the outer caches and reuses it from L2
+    /// for each 8 tokens, as a whole-token chunk does; the token split does not change any result.
+    static func quantizedDots(_ products: [(QuantizedMatrix, UnsafeMutablePointer<Float>)], x: UnsafePointer<Float>, t: Int,
+                              pool: ThreadPool?) {
+        let first = products[0].0, cols = first.cols, xqBytes = first.activationRowBytes
         let xq = UnsafeMutableRawPointer.allocate(byteCount: t * xqBytes, alignment: 64)
         defer { xq.deallocate() }
-        let quantizeRow = { (s: Int) in quantizeActivations(x + s * cols, into: xq + s * xqBytes) }
-        if let pool { pool.parallelFor(count: t, body: quantizeRow) } else { for s in 0..<t { quantizeRow(s) } }
-
-        // Work item: a chunk of weight rows (~128 KiB, stays in L2) against every token.
-        let chunk = rowsPerChunk
-        let chunks = (rows + chunk - 1) / chunk
-        let body = { (c: Int) in
-            let r0 = c * chunk
-            dotRows(r0, min(chunk, rows - r0), activations: UnsafeRawPointer(xq), stride: xqBytes, tokens: t, into: y, ldy: rows)
+        let threads = pool?.threads ?? 1
+        func run(_ count: Int, _ body: (Int) -> Void) {
+            if let pool, threads > 1 { pool.parallelFor(count: count, body: body) } else { for i in 0..<count { body(i) } }
         }
-        if let pool { pool.parallelFor(count: chunks, body: body) } else { for c in 0..<chunks { body(c) } }
+        // Activations in pieces of 8 rows (one atomic per piece, not per row).
+        let rowsPerPiece = 8
+        run((t + rowsPerPiece - 1) / rowsPerPiece) { p in
+            for s in (p * rowsPerPiece)..<min(t, (p + 1) * rowsPerPiece) { first.quantizeActivations(x + s * cols, into: xq + s * xqBytes) }
+        }
+
+        var units: [(product: Int, r0: Int, rows: Int)] = []
+        for (i, (m, _)) in products.enumerated() {
+            let step = m.layout == .rows ? 1 : 16, steps = m.rows / step
+            let chunks = max(1, (m.rows + m.rowsPerChunk - 1) / m.rowsPerChunk)
+            let perChunk = (steps + chunks - 1) / chunks * step
+            for r0 in stride(from: 0, to: m.rows, by: perChunk) { units.append((i, r0, min(perChunk, m.rows - r0))) }
+        }
+        units.sort { $0.rows != $1.rows ? $0.rows > $1.rows : ($0.product, $0.r0) < ($1.product, $1.r0) }
+        let wantedBlocks = threads == 1 ? 1 : (Self.unitsPerThread * threads + units.count - 1) / units.count
+        let blocks0 = max(1, min((t + 7) / 8, wantedBlocks))
+        let tokenBlock = ((t + blocks0 - 1) / blocks0 + 7) / 8 * 8, blocks = (t + tokenBlock - 1) / tokenBlock
+        run(units.count * blocks) { i in
+            let u = units[i / blocks], s0 = (i % blocks) * tokenBlock
+            let (m, y) = products[u.product]
+            m.dotRows(u.r0, u.rows, activations: UnsafeRawPointer(xq + s0 * xqBytes), stride: xqBytes, tokens: min(tokenBlock, t - s0),
+                      into: y + s0 * m.rows, ldy: m.rows)
+        }
     }
+
+    /// Work units per thread a several-token product aims at (quantizedDots): enough that the units
+    /// left when one thread finishes are a small part of the job.
+    nonisolated(unsafe) public static var unitsPerThread = 8
 
     private func matMulDequantizeGemm(x: UnsafePointer<Float>, t: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool?) {
         // Tiles of ~1 MiB of floats: big enough for sgemm to run at speed, small enough to stay in L2/L3.

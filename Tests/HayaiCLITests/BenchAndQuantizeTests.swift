@@ -50,7 +50,8 @@ final class BenchAndQuantizeTests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertTrue(r.stdout.contains("profile pp16 t=1: forward") && r.stdout.contains("profile pp16 t=2: forward"), r.stdout)
         XCTAssertFalse(r.stdout.contains("profile pp8"), "only the longest prompt is profiled")
-        for op in ["matrices: mlp down", "activation quantization", "norms", "rest: attention"] { XCTAssertTrue(r.stdout.contains(op), op) }
+        for op in ["matrices: mlp down", "activation quantization", "norms", "attention: q·k, softmax", "rotary", "residual adds",
+                   "mlp activation", "rest: pool waits"] { XCTAssertTrue(r.stdout.contains(op), op) }
         let json = try HayaiBinary.run(["bench", "--synthetic", "tiny", "--type", "q4_0", "-p", "8", "--profile", "--json"])
         XCTAssertNotEqual(json.status, 0)
         XCTAssertTrue(json.stderr.contains("--profile"), json.stderr)

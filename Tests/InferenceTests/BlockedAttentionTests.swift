@@ -41,6 +41,26 @@ final class BlockedAttentionTests: XCTestCase {
         return out
     }
 
+    /// The blocked kernel's AVX-512 products (32 columns a pass) give the AVX2 ones' results bit for bit:
+    /// head sizes of one and two 32-column passes, one with a 16-column remainder, one padded (d = 20).
+    func testAVX512ProductsEqualAVX2BitForBit() throws {
+        try XCTSkipUnless(CachedAttention.blockedProductsOnAVX512, "this CPU has no AVX-512")
+        defer { CachedAttention.blockedProductsOnAVX512 = true }
+        for (heads, kvHeads, d, calls) in [(9, 3, 64, [45, 83]), (4, 2, 48, [103]), (6, 2, 20, [70, 33]), (2, 1, 32, [37])] {
+            for storage in KVStorage.allCases where storage.rowBytes(kvHeads * d) != nil {
+                CachedAttention.blockedProductsOnAVX512 = true
+                let wide = attendOutputs(kernel: .blocked, storage: storage, heads: heads, kvHeads: kvHeads, d: d, window: nil, calls: calls,
+                                         threads: 2, seed: 17)
+                CachedAttention.blockedProductsOnAVX512 = false
+                XCTAssertFalse(CachedAttention.blockedProductsOnAVX512)
+                let narrow = attendOutputs(kernel: .blocked, storage: storage, heads: heads, kvHeads: kvHeads, d: d, window: nil, calls: calls,
+                                           threads: 2, seed: 17)
+                XCTAssertFalse(wide.contains { $0.isNaN })
+                XCTAssertEqual(wide, narrow, "heads \(heads)/\(kvHeads) d \(d) \(storage)")
+            }
+        }
+    }
+
     func testBlockedPromptAttentionMatchesFullScoresOnAwkwardShapes() {
         // (heads, kvHeads, d, window, rows per call): one call of 3 tiles + 7 rows; a prefix of 45 then
         // 83 rows (key tiles start mid-prefix); GQA 3:1 with d = 20 (not a multiple of 16); a sliding

@@ -68,9 +68,9 @@ final class PackedScoringTests: XCTestCase {
     }
 
     func testSegmentsLongerThanOneRowBlockScoreTheSame() throws {
-        // Contexts of 150 and 90 tokens after a shared 10: each runs as several row blocks (PackedAttention.rowBlock)
-        // within one forward chunk, and the second item's rows start mid-block.
-        XCTAssertLessThan(PackedAttention.rowBlock, 90)
+        // Contexts of 150 and 90 tokens after a shared 10: each runs as several query tiles (PackedAttention.queryTile)
+        // and key tiles within one forward chunk, and the second item's rows start mid-tile.
+        XCTAssertLessThan(PackedAttention.queryTile, 90)
         let shared = Array(1...10)
         let long = ScoringRequest(context: shared + (0..<140).map { ($0 * 37) % 1999 + 1 }, continuations: [[7, 8, 9], [10]])
         let other = ScoringRequest(context: shared + (0..<80).map { ($0 * 53) % 1999 + 1 }, continuations: [[11, 12], [13, 14, 15]])

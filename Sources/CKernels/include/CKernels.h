@@ -134,6 +134,10 @@ int hayai_attend_prompt_tile(void);
 void hayai_attend_prompt(int type, const float *q, size_t ldq, const void *keys, const void *values, size_t rowBytes, int d,
                          int group, int kvh, int p0, int i0, int i1, int window, float scale, float *scratch, float *out,
                          size_t ldo);
+// Whether hayai_attend_prompt's products run on AVX-512 (where the CPU has it; the same results as
+// the AVX2 ones bit for bit); set_avx512(0) makes them AVX2 (tests compare the two).
+int hayai_attend_prompt_avx512(void);
+void hayai_attend_prompt_set_avx512(int on);
 // Reads [p, p + bytes) (32-byte aligned, a multiple of 128 bytes) once; returns a checksum.
 uint64_t hayai_stream_read(const void *p, size_t bytes);
 void hayai_dequantize_q8_0(const void *src, float *dst, size_t n);

@@ -278,7 +278,7 @@ struct BenchCommand: ParsableCommand {
     /// One profile as a table: seconds, share of the forward pass and, for products, multiply-adds/s
     /// and their share of the int8 peak.
     static func printProfile(_ p: PromptProfile, int8: Double?) {
-        print("profile pp\(p.tokens) t=\(p.threads): forward \(CLI.fixed(p.forwardSeconds * 1000, 1)) ms (ops timed on their own, best of 3)")
+        print("profile pp\(p.tokens) t=\(p.threads): forward \(CLI.fixed(p.forwardSeconds * 1000, 1)) ms (products and norms timed on their own, best of 3; the ops between them inside forward passes)")
         var table = [["op", "ms", "of forward", "G multiply-adds/s", "of int8 peak"]]
         func row(_ op: String, _ s: Double, _ macs: Double) {
             let rate = macs > 0 ? macs / s : 0
@@ -286,7 +286,7 @@ struct BenchCommand: ParsableCommand {
                           macs > 0 ? CLI.fixed(rate / 1e9, 0) : "", macs > 0 ? int8.map { "\(CLI.fixed(100 * rate / $0, 1))%" } ?? "-" : ""])
         }
         for e in p.entries { row(e.op, e.seconds, e.multiplyAdds) }
-        row("rest: attention, rotary, residuals, waits", p.remainderSeconds, 0)
+        row("rest: pool waits, imbalance, other", p.remainderSeconds, 0)
         let widths = table[0].indices.map { i in table.map { $0[i].count }.max()! }
         for (n, r) in table.enumerated() {
             print("| " + r.enumerated().map { i, s in i == 0 ? s.padding(toLength: widths[i], withPad: " ", startingAt: 0)
