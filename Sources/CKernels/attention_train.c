@@ -19,9 +19,8 @@
 #include <math.h>
 #include <string.h>
 
-#define TQ 32   // query rows per tile (lanes of Sᵀ)
-#define TK 64   // keys per tile
-#define EMPTY (-1e30f)   // the running maximum of a query that has seen no key yet
+#define TQ FA_BQ   // query rows per tile (lanes of Sᵀ)
+#define TK FA_BK   // keys per tile
 
 static inline size_t padded_rows(int t) { return ((size_t)t + TK - 1) / TK * TK; }
 
@@ -57,12 +56,6 @@ static void lane_masks(int i0, int t, const int *first, __m256i *pos, __m256i *f
         }
         pos[v] = _mm256_loadu_si256((const __m256i *)p); firstv[v] = _mm256_loadu_si256((const __m256i *)f);
     }
-}
-
-// key j0 + j hidden from the vector's lanes: j > pos or j < first.
-static inline __m256 hidden_lanes(int key, __m256i pos, __m256i first) {
-    const __m256i kv = _mm256_set1_epi32(key);
-    return _mm256_castsi256_ps(_mm256_or_si256(_mm256_cmpgt_epi32(kv, pos), _mm256_cmpgt_epi32(first, kv)));
 }
 
 // (rows, d) rows `ld` apart -> (rows, dp) with zero pad columns, rows..<rowsPadded zero.
@@ -101,43 +94,13 @@ void hayai_causal_attention_forward(const float *q, size_t ldq, const float *k, 
             transpose_tile(q + (size_t)g * d, ldq, i0, t, d, scale, qt);
             lane_masks(i0, t, first, pos, firstv);
             memset(o, 0, sizeof(float) * (size_t)TQ * dp);
-            for (int r = 0; r < TQ; r++) { m[r] = EMPTY; l[r] = 0; }
+            for (int r = 0; r < TQ; r++) { m[r] = FA_EMPTY; l[r] = 0; }
             for (int j0 = minFirst[tile]; j0 <= last; j0 += TK) {
                 const int nk = last + 1 - j0 < TK ? last + 1 - j0 : TK;
                 // Every lane sees every key of the tile: no mask.
                 const int whole = j0 + nk - 1 <= i0 && j0 >= maxFirst[tile] && rows == TQ;
                 fa_product(nk, TQ, d, k + (size_t)j0 * ldkv, ldkv, 1, qt, TQ, st, TQ, 0);
-                for (int vv = 0; vv < TQ / 8; vv++) {
-                    __m256 mx = _mm256_set1_ps(-INFINITY);
-                    for (int j = 0; j < nk; j++) {
-                        float *sj = st + (size_t)j * TQ + 8 * vv;
-                        __m256 sv = _mm256_loadu_ps(sj);
-                        if (!whole) {
-                            sv = _mm256_blendv_ps(sv, _mm256_set1_ps(-INFINITY), hidden_lanes(j0 + j, pos[vv], firstv[vv]));
-                            _mm256_storeu_ps(sj, sv);
-                        }
-                        mx = _mm256_max_ps(mx, sv);
-                    }
-                    const __m256 mOld = _mm256_loadu_ps(m + 8 * vv), mNew = _mm256_max_ps(mOld, mx);
-                    _mm256_storeu_ps(m + 8 * vv, mNew);
-                    _mm256_storeu_ps(alpha + 8 * vv, exp8(_mm256_sub_ps(mOld, mNew)));
-                    __m256 sum = _mm256_setzero_ps();
-                    for (int j = 0; j < nk; j++) {
-                        float *sj = st + (size_t)j * TQ + 8 * vv;
-                        const __m256 sv = _mm256_loadu_ps(sj);
-                        __m256 p = exp8(_mm256_sub_ps(sv, mNew));
-                        if (!whole) p = _mm256_and_ps(p, _mm256_cmp_ps(sv, _mm256_set1_ps(-INFINITY), _CMP_NEQ_OQ));
-                        _mm256_storeu_ps(sj, p);
-                        sum = _mm256_add_ps(sum, p);
-                    }
-                    _mm256_storeu_ps(l + 8 * vv, _mm256_fmadd_ps(_mm256_loadu_ps(l + 8 * vv), _mm256_loadu_ps(alpha + 8 * vv), sum));
-                }
-                for (int r = 0; r < rows; r++) {
-                    if (alpha[r] == 1) continue;
-                    float *orow = o + (size_t)r * dp;
-                    const __m256 av = _mm256_set1_ps(alpha[r]);
-                    for (int c = 0; c < dp; c += 8) _mm256_storeu_ps(orow + c, _mm256_mul_ps(av, _mm256_loadu_ps(orow + c)));
-                }
+                fa_softmax_tile(st, nk, j0, pos, firstv, !whole, m, l, alpha, o, rows, dp);
                 fa_product(rows, dp, nk, st, 1, TQ, vb + (size_t)j0 * ldv, ldv, o, (size_t)dp, 1);
             }
             for (int r = 0; r < rows; r++) {
@@ -201,7 +164,7 @@ void hayai_causal_attention_backward(const float *dout, const float *q, const fl
                     for (int j = 0; j < nk; j++) {
                         float *sj = st + (size_t)j * TQ + 8 * vv, *pj = dpt + (size_t)j * TQ + 8 * vv;
                         __m256 p = exp8(_mm256_sub_ps(_mm256_loadu_ps(sj), lv));
-                        if (!whole) p = _mm256_andnot_ps(hidden_lanes(j0 + j, pos[vv], firstv[vv]), p);
+                        if (!whole) p = _mm256_andnot_ps(fa_hidden(j0 + j, pos[vv], firstv[vv]), p);
                         _mm256_storeu_ps(sj, p);
                         _mm256_storeu_ps(pj, _mm256_mul_ps(p, _mm256_sub_ps(_mm256_loadu_ps(pj), dv8)));
                     }

@@ -395,9 +395,6 @@ void hayai_dequantize_q4_0(const void *src, float *dst, size_t n) {
 // Both products run through one register-blocked kernel, C (R × 16) += A (R × K) · B (K × 16), with
 // eight AVX2 accumulators. dp is d rounded up to 16 (the values' pad columns are zero).
 
-#define FA_BQ 32   // query rows per tile
-#define FA_BK 64   // keys per tile
-#define FA_EMPTY (-1e30f)   // the running maximum of a query that has seen no key yet
 
 
 size_t hayai_attend_prompt_scratch(int d, int group) {
@@ -463,37 +460,8 @@ void hayai_attend_prompt(int type, const float *q, size_t ldq, const void *keys,
         for (int g = 0; g < group; g++) {
             float *oh = o + (size_t)g * FA_BQ * dp, *mh = m + g * FA_BQ, *lh = l + g * FA_BQ;
             fa_product(nk, FA_BQ, d, kTile, ldK, 1, qt + (size_t)g * d * FA_BQ, FA_BQ, st, FA_BQ, 0);
-            for (int v = 0; v < FA_BQ / 8; v++) {
-                // Mask what query lane i may not see (key j0 + j outside [first_i, pos_i]), the tile's maximum.
-                __m256 mx = _mm256_set1_ps(-INFINITY);
-                for (int j = 0; j < nk; j++) {
-                    const __m256i key = _mm256_set1_epi32(j0 + j);
-                    const __m256i hidden = _mm256_or_si256(_mm256_cmpgt_epi32(key, pos[v]), _mm256_cmpgt_epi32(first[v], key));
-                    float *sj = st + (size_t)j * FA_BQ + 8 * v;
-                    const __m256 sv = _mm256_blendv_ps(_mm256_loadu_ps(sj), _mm256_set1_ps(-INFINITY), _mm256_castsi256_ps(hidden));
-                    _mm256_storeu_ps(sj, sv);
-                    mx = _mm256_max_ps(mx, sv);
-                }
-                const __m256 mOld = _mm256_loadu_ps(mh + 8 * v), mNew = _mm256_max_ps(mOld, mx);
-                _mm256_storeu_ps(mh + 8 * v, mNew);
-                _mm256_storeu_ps(alpha + 8 * v, exp8(_mm256_sub_ps(mOld, mNew)));
-                __m256 sum = _mm256_setzero_ps();
-                for (int j = 0; j < nk; j++) {
-                    float *sj = st + (size_t)j * FA_BQ + 8 * v;
-                    const __m256 sv = _mm256_loadu_ps(sj);
-                    const __m256 visible = _mm256_cmp_ps(sv, _mm256_set1_ps(-INFINITY), _CMP_NEQ_OQ);
-                    const __m256 p = _mm256_and_ps(exp8(_mm256_sub_ps(sv, mNew)), visible);
-                    _mm256_storeu_ps(sj, p);
-                    sum = _mm256_add_ps(sum, p);
-                }
-                _mm256_storeu_ps(lh + 8 * v, _mm256_fmadd_ps(_mm256_loadu_ps(lh + 8 * v), _mm256_loadu_ps(alpha + 8 * v), sum));
-            }
-            for (int r = 0; r < rows; r++) {
-                if (alpha[r] == 1) continue;
-                float *orow = oh + (size_t)r * dp;
-                const __m256 av = _mm256_set1_ps(alpha[r]);
-                for (int c = 0; c < dp; c += 8) _mm256_storeu_ps(orow + c, _mm256_mul_ps(av, _mm256_loadu_ps(orow + c)));
-            }
+            // Mask what query lane i may not see (key j0 + j outside [first_i, pos_i]), then the running softmax.
+            fa_softmax_tile(st, nk, j0, pos, first, 1, mh, lh, alpha, oh, rows, dp);
             fa_product(rows, dp, nk, st, 1, FA_BQ, vTile, ldV, oh, (size_t)dp, 1);
         }
     }

@@ -3,6 +3,7 @@
 // prompt attention, attention_train.c's training forward and backward) run all their tiles through.
 #pragma once
 #include <immintrin.h>
+#include <math.h>
 #include <stddef.h>
 
 static inline float hsum8(__m256 v) {
@@ -31,10 +32,12 @@ static inline __m256 exp8(__m256 x) {
     return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
 }
 
-// C[r][0..16) (=|+=) Σ_k A[r·ars + k·aks] · B[k][0..16) for r < R (R ≤ 4).
+// C[r][0..16) (=|+=) Σ_k A[r·ars + k·aks] · B[k][0..16) for r < R (R ≤ 6: 12 accumulators, enough in
+// flight for two FMA pipes of latency 4). Each element adds its k in order whatever R is, so how rows
+// are grouped does not change a bit of the result.
 __attribute__((always_inline)) static inline void fa_kernel(int R, int K, const float *a, size_t ars, size_t aks, const float *b,
                                                             size_t ldb, float *c, size_t ldc, int accumulate) {
-    __m256 acc[4][2];
+    __m256 acc[6][2];
     for (int r = 0; r < R; r++) {
         acc[r][0] = accumulate ? _mm256_loadu_ps(c + r * ldc) : _mm256_setzero_ps();
         acc[r][1] = accumulate ? _mm256_loadu_ps(c + r * ldc + 8) : _mm256_setzero_ps();
@@ -55,8 +58,62 @@ static inline void fa_product(int rows, int cols, int K, const float *a, size_t 
                        size_t ldc, int accumulate) {
     for (int j = 0; j < cols; j += 16) {
         int r = 0;
-        for (; r + 4 <= rows; r += 4) fa_kernel(4, K, a + r * ars, ars, aks, b + j, ldb, c + r * ldc + j, ldc, accumulate);
-        for (; r < rows; r++) fa_kernel(1, K, a + r * ars, ars, aks, b + j, ldb, c + r * ldc + j, ldc, accumulate);
+        for (; r + 6 <= rows; r += 6) fa_kernel(6, K, a + r * ars, ars, aks, b + j, ldb, c + r * ldc + j, ldc, accumulate);
+        if (rows - r >= 4) { fa_kernel(4, K, a + r * ars, ars, aks, b + j, ldb, c + r * ldc + j, ldc, accumulate); r += 4; }
+        if (rows - r >= 2) { fa_kernel(2, K, a + r * ars, ars, aks, b + j, ldb, c + r * ldc + j, ldc, accumulate); r += 2; }
+        if (rows - r == 1) fa_kernel(1, K, a + r * ars, ars, aks, b + j, ldb, c + r * ldc + j, ldc, accumulate);
+    }
+}
+
+// The flash-style kernels' tiles: FA_BQ query rows (the lanes of a transposed score tile Sᵀ (keys, FA_BQ),
+// 8 a vector), FA_BK keys.
+#define FA_BQ 32
+#define FA_BK 64
+#define FA_EMPTY (-1e30f)   // the running maximum of a query that has seen no key yet
+
+// The lanes of a vector that may not see key `key`: key > pos or key < first.
+static inline __m256 fa_hidden(int key, __m256i pos, __m256i first) {
+    const __m256i kv = _mm256_set1_epi32(key);
+    return _mm256_castsi256_ps(_mm256_or_si256(_mm256_cmpgt_epi32(kv, pos), _mm256_cmpgt_epi32(first, kv)));
+}
+
+// One key tile of a running softmax: st holds the tile's scores Sᵀ (nk, FA_BQ), key0 + j on row j. With
+// `masked`, a lane i sees key j only within [first_i, pos_i] (per vector of 8 lanes); without, every
+// lane sees every key. Updates each lane's running maximum m and sum l, leaves P = exp(S − m) (0 where
+// hidden) in st, and scales the first `rows` rows of the output o (FA_BQ, dp) by e^(m_old − m);
+// alpha: FA_BQ floats of scratch. The caller then adds P·V into o.
+static inline void fa_softmax_tile(float *st, int nk, int key0, const __m256i *pos, const __m256i *first, int masked, float *m,
+                                   float *l, float *alpha, float *o, int rows, int dp) {
+    for (int v = 0; v < FA_BQ / 8; v++) {
+        __m256 mx = _mm256_set1_ps(-INFINITY);
+        for (int j = 0; j < nk; j++) {
+            float *sj = st + (size_t)j * FA_BQ + 8 * v;
+            __m256 sv = _mm256_loadu_ps(sj);
+            if (masked) {
+                sv = _mm256_blendv_ps(sv, _mm256_set1_ps(-INFINITY), fa_hidden(key0 + j, pos[v], first[v]));
+                _mm256_storeu_ps(sj, sv);
+            }
+            mx = _mm256_max_ps(mx, sv);
+        }
+        const __m256 mOld = _mm256_loadu_ps(m + 8 * v), mNew = _mm256_max_ps(mOld, mx);
+        _mm256_storeu_ps(m + 8 * v, mNew);
+        _mm256_storeu_ps(alpha + 8 * v, exp8(_mm256_sub_ps(mOld, mNew)));
+        __m256 sum = _mm256_setzero_ps();
+        for (int j = 0; j < nk; j++) {
+            float *sj = st + (size_t)j * FA_BQ + 8 * v;
+            const __m256 sv = _mm256_loadu_ps(sj);
+            __m256 p = exp8(_mm256_sub_ps(sv, mNew));
+            if (masked) p = _mm256_and_ps(p, _mm256_cmp_ps(sv, _mm256_set1_ps(-INFINITY), _CMP_NEQ_OQ));
+            _mm256_storeu_ps(sj, p);
+            sum = _mm256_add_ps(sum, p);
+        }
+        _mm256_storeu_ps(l + 8 * v, _mm256_fmadd_ps(_mm256_loadu_ps(l + 8 * v), _mm256_loadu_ps(alpha + 8 * v), sum));
+    }
+    for (int r = 0; r < rows; r++) {
+        if (alpha[r] == 1) continue;
+        float *orow = o + (size_t)r * dp;
+        const __m256 av = _mm256_set1_ps(alpha[r]);
+        for (int c = 0; c < dp; c += 8) _mm256_storeu_ps(orow + c, _mm256_mul_ps(av, _mm256_loadu_ps(orow + c)));
     }
 }
 
