@@ -3,16 +3,10 @@
 // softmax with a vectorized exp, and the element-wise row operations (norms, SiLU gate, adds).
 // Each has a plain version it is tested against (Kernels/Ops.swift, Tests/KernelsTests/FastOpsTests.swift).
 #include "CKernels.h"
+#include "simd.h"
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
-
-static inline float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 static inline float half_to_float(uint16_t h) { return _cvtsh_ss(h); }
 static inline float bf16_to_float(uint16_t h) { uint32_t u = (uint32_t)h << 16; float f; memcpy(&f, &u, 4); return f; }
@@ -83,25 +77,6 @@ void hayai_f32_to_f16(const float *src, uint16_t *dst, size_t n) {
     for (; i + 8 <= n; i += 8)
         _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
     for (; i < n; i++) dst[i] = _cvtss_sh(src[i], _MM_FROUND_TO_NEAREST_INT);
-}
-
-// ---- exp: Cephes-style range reduction and a degree-5 polynomial (relative error ~2e-7).
-
-static inline __m256 exp8(__m256 x) {
-    const __m256 hi = _mm256_set1_ps(88.3762626647949f), lo = _mm256_set1_ps(-87.3365447504f);
-    x = _mm256_max_ps(_mm256_min_ps(x, hi), lo);
-    __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
-    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
-    __m256 y = _mm256_set1_ps(1.9875691500E-4f);
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507E-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073E-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894E-2f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459E-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201E-1f));
-    y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
 }
 
 static inline float max_row(const float *x, int n) {
@@ -417,111 +392,21 @@ void hayai_dequantize_q4_0(const void *src, float *dst, size_t n) {
 //   Sᵀ (BK, BQ) = K · Qᵀ                       scores of the tile, one row per key
 //   P = exp(Sᵀ − m), masked                    causal / sliding window, 8 queries per vector
 //   O_h (rows, dp) = O_h · e^(m_old − m) + P · V
-// Both products run through one register-blocked kernel, C (R × 16) += A (R × K) · B (K × 16), with
-// eight AVX2 accumulators. dp is d rounded up to 16 (the values' pad columns are zero).
-
-#define FA_BQ 32   // query rows per tile
-#define FA_BK 64   // keys per tile
-#define FA_EMPTY (-1e30f)   // the running maximum of a query that has seen no key yet
-
-static inline int round16(int d) { return (d + 15) & ~15; }
+// Both products run through simd.h's register-blocked fa_multiply (AVX-512 where the CPU has it, else
+// AVX2; the same bits either way). dp is d rounded up to 16 (the values' pad columns are zero).
 
 size_t hayai_attend_prompt_scratch(int d, int group) {
     const size_t dp = (size_t)round16(d);
     return (size_t)group * d * FA_BQ + FA_BK * (size_t)d + FA_BK * dp + FA_BK * FA_BQ + (size_t)group * FA_BQ * (dp + 2) + FA_BQ;
 }
 
-// C[r][0..16) (=|+=) Σ_k A[r·ars + k·aks] · B[k][0..16) for r < R (R ≤ 4).
-__attribute__((always_inline)) static inline void fa_kernel(int R, int K, const float *a, size_t ars, size_t aks, const float *b,
-                                                            size_t ldb, float *c, size_t ldc, int accumulate) {
-    __m256 acc[4][2];
-    for (int r = 0; r < R; r++) {
-        acc[r][0] = accumulate ? _mm256_loadu_ps(c + r * ldc) : _mm256_setzero_ps();
-        acc[r][1] = accumulate ? _mm256_loadu_ps(c + r * ldc + 8) : _mm256_setzero_ps();
-    }
-    for (int k = 0; k < K; k++) {
-        const __m256 b0 = _mm256_loadu_ps(b + (size_t)k * ldb), b1 = _mm256_loadu_ps(b + (size_t)k * ldb + 8);
-        for (int r = 0; r < R; r++) {
-            const __m256 av = _mm256_broadcast_ss(a + r * ars + k * aks);
-            acc[r][0] = _mm256_fmadd_ps(av, b0, acc[r][0]);
-            acc[r][1] = _mm256_fmadd_ps(av, b1, acc[r][1]);
-        }
-    }
-    for (int r = 0; r < R; r++) { _mm256_storeu_ps(c + r * ldc, acc[r][0]); _mm256_storeu_ps(c + r * ldc + 8, acc[r][1]); }
-}
-
-// C (rows, cols) (=|+=) A (rows, K) · B (K, cols), A[r][k] at a[r·ars + k·aks]; cols a multiple of 16.
-static void fa_product(int rows, int cols, int K, const float *a, size_t ars, size_t aks, const float *b, size_t ldb, float *c,
-                       size_t ldc, int accumulate) {
-    for (int j = 0; j < cols; j += 16) {
-        int r = 0;
-        for (; r + 4 <= rows; r += 4) fa_kernel(4, K, a + r * ars, ars, aks, b + j, ldb, c + r * ldc + j, ldc, accumulate);
-        for (; r < rows; r++) fa_kernel(1, K, a + r * ars, ars, aks, b + j, ldb, c + r * ldc + j, ldc, accumulate);
-    }
-}
-
-// The same product on AVX-512 (where hayai_x16_available says the CPU has it): 32 columns per pass,
-// two 16-wide accumulators per row. Every element is the same chain of fused multiply-adds in the
-// same order as in fa_kernel, so the results equal the AVX2 kernel's bit for bit, at half the instructions.
-__attribute__((target("avx512f"), always_inline)) static inline void fa_kernel512(int R, int K, const float *a, size_t ars, size_t aks,
-                                                                                 const float *b, size_t ldb, float *c, size_t ldc,
-                                                                                 int accumulate) {
-    __m512 acc[4][2];
-    for (int r = 0; r < R; r++) {
-        acc[r][0] = accumulate ? _mm512_loadu_ps(c + r * ldc) : _mm512_setzero_ps();
-        acc[r][1] = accumulate ? _mm512_loadu_ps(c + r * ldc + 16) : _mm512_setzero_ps();
-    }
-    for (int k = 0; k < K; k++) {
-        const __m512 b0 = _mm512_loadu_ps(b + (size_t)k * ldb), b1 = _mm512_loadu_ps(b + (size_t)k * ldb + 16);
-        for (int r = 0; r < R; r++) {
-            const __m512 av = _mm512_set1_ps(a[r * ars + k * aks]);
-            acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
-            acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
-        }
-    }
-    for (int r = 0; r < R; r++) { _mm512_storeu_ps(c + r * ldc, acc[r][0]); _mm512_storeu_ps(c + r * ldc + 16, acc[r][1]); }
-}
-
-// 16 columns in one accumulator per row, up to 8 rows: the narrow products (a tile of at most 16 query rows).
-__attribute__((target("avx512f"), always_inline)) static inline void fa_kernel512_16(int R, int K, const float *a, size_t ars, size_t aks,
-                                                                                    const float *b, size_t ldb, float *c, size_t ldc,
-                                                                                    int accumulate) {
-    __m512 acc[8];
-    for (int r = 0; r < R; r++) acc[r] = accumulate ? _mm512_loadu_ps(c + r * ldc) : _mm512_setzero_ps();
-    for (int k = 0; k < K; k++) {
-        const __m512 b0 = _mm512_loadu_ps(b + (size_t)k * ldb);
-        for (int r = 0; r < R; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[r * ars + k * aks]), b0, acc[r]);
-    }
-    for (int r = 0; r < R; r++) _mm512_storeu_ps(c + r * ldc, acc[r]);
-}
-
-__attribute__((target("avx512f"))) static void fa_product512(int rows, int cols, int K, const float *a, size_t ars, size_t aks,
-                                                              const float *b, size_t ldb, float *c, size_t ldc, int accumulate) {
-    int j = 0;
-    for (; j + 32 <= cols; j += 32) {
-        int r = 0;
-        for (; r + 4 <= rows; r += 4) fa_kernel512(4, K, a + r * ars, ars, aks, b + j, ldb, c + r * ldc + j, ldc, accumulate);
-        for (; r < rows; r++) fa_kernel512(1, K, a + r * ars, ars, aks, b + j, ldb, c + r * ldc + j, ldc, accumulate);
-    }
-    for (; j < cols; j += 16) {
-        int r = 0;
-        for (; r + 8 <= rows; r += 8) fa_kernel512_16(8, K, a + r * ars, ars, aks, b + j, ldb, c + r * ldc + j, ldc, accumulate);
-        for (; r < rows; r++) fa_kernel512_16(1, K, a + r * ars, ars, aks, b + j, ldb, c + r * ldc + j, ldc, accumulate);
-    }
-}
-
-// fa_product on AVX-512 where the CPU has it (hayai_attend_prompt_set_avx512(0) turns that off, for tests).
+// fa_product on AVX-512 where the CPU has it (hayai_attend_prompt_set_avx512(0) turns that off, for tests);
+// simd.h's fa_multiply asks hayai_attend_prompt_avx512.
 static int fa_use_avx512 = -1;
 void hayai_attend_prompt_set_avx512(int on) { fa_use_avx512 = on && hayai_x16_available(); }
 int hayai_attend_prompt_avx512(void) {
     if (fa_use_avx512 < 0) fa_use_avx512 = hayai_x16_available();
     return fa_use_avx512;
-}
-
-static inline void fa_multiply(int rows, int cols, int K, const float *a, size_t ars, size_t aks, const float *b, size_t ldb, float *c,
-                               size_t ldc, int accumulate) {
-    if (hayai_attend_prompt_avx512()) fa_product512(rows, cols, K, a, ars, aks, b, ldb, c, ldc, accumulate);
-    else fa_product(rows, cols, K, a, ars, aks, b, ldb, c, ldc, accumulate);
 }
 
 // Elements [off, off + d) of one cache row as floats (Q8_0 blocks that the head's slice covers whole
@@ -584,37 +469,8 @@ void hayai_attend_prompt(int type, const float *q, size_t ldq, const void *keys,
         for (int g = 0; g < group; g++) {
             float *oh = o + (size_t)g * FA_BQ * dp, *mh = m + g * FA_BQ, *lh = l + g * FA_BQ;
             fa_multiply(nk, cq, d, kTile, ldK, 1, qt + (size_t)g * d * FA_BQ, FA_BQ, st, FA_BQ, 0);
-            for (int v = 0; v < cq / 8; v++) {
-                // Mask what query lane i may not see (key j0 + j outside [first_i, pos_i]), the tile's maximum.
-                __m256 mx = _mm256_set1_ps(-INFINITY);
-                for (int j = 0; j < nk; j++) {
-                    const __m256i key = _mm256_set1_epi32(j0 + j);
-                    const __m256i hidden = _mm256_or_si256(_mm256_cmpgt_epi32(key, pos[v]), _mm256_cmpgt_epi32(first[v], key));
-                    float *sj = st + (size_t)j * FA_BQ + 8 * v;
-                    const __m256 sv = _mm256_blendv_ps(_mm256_loadu_ps(sj), _mm256_set1_ps(-INFINITY), _mm256_castsi256_ps(hidden));
-                    _mm256_storeu_ps(sj, sv);
-                    mx = _mm256_max_ps(mx, sv);
-                }
-                const __m256 mOld = _mm256_loadu_ps(mh + 8 * v), mNew = _mm256_max_ps(mOld, mx);
-                _mm256_storeu_ps(mh + 8 * v, mNew);
-                _mm256_storeu_ps(alpha + 8 * v, exp8(_mm256_sub_ps(mOld, mNew)));
-                __m256 sum = _mm256_setzero_ps();
-                for (int j = 0; j < nk; j++) {
-                    float *sj = st + (size_t)j * FA_BQ + 8 * v;
-                    const __m256 sv = _mm256_loadu_ps(sj);
-                    const __m256 visible = _mm256_cmp_ps(sv, _mm256_set1_ps(-INFINITY), _CMP_NEQ_OQ);
-                    const __m256 p = _mm256_and_ps(exp8(_mm256_sub_ps(sv, mNew)), visible);
-                    _mm256_storeu_ps(sj, p);
-                    sum = _mm256_add_ps(sum, p);
-                }
-                _mm256_storeu_ps(lh + 8 * v, _mm256_fmadd_ps(_mm256_loadu_ps(lh + 8 * v), _mm256_loadu_ps(alpha + 8 * v), sum));
-            }
-            for (int r = 0; r < rows; r++) {
-                if (alpha[r] == 1) continue;
-                float *orow = oh + (size_t)r * dp;
-                const __m256 av = _mm256_set1_ps(alpha[r]);
-                for (int c = 0; c < dp; c += 8) _mm256_storeu_ps(orow + c, _mm256_mul_ps(av, _mm256_loadu_ps(orow + c)));
-            }
+            // Mask what query lane i may not see (key j0 + j outside [first_i, pos_i]), then the running softmax.
+            fa_softmax_tile(st, nk, cq, j0, pos, first, 1, mh, lh, alpha, oh, rows, dp);
             fa_multiply(rows, dp, nk, st, 1, FA_BQ, vTile, ldV, oh, (size_t)dp, 1);
         }
     }

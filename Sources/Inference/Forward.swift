@@ -53,9 +53,11 @@ public enum AttentionCore {
     /// are appended to the cache of `layer`.
     case cached(CachedAttention, layer: Int, start: Int)
     /// Training: `batch` sequences of `seqLen` rows, causal within each sequence and, with `positions`,
-    /// within each packed document; keeps the probabilities (batch, heads, seqLen, seqLen) for the backward.
+    /// within each packed document; keeps what the backward needs in `saved` (CausalAttention.savedFloats:
+    /// each row's log-sum-exp) and works in `scratch` (CausalAttention.scratchFloats).
     /// With a pool, sequences × kv heads run on its threads (CausalAttention).
-    case causal(batch: Int, seqLen: Int, positions: UnsafePointer<Int32>?, probs: UnsafeMutablePointer<Float>, pool: ThreadPool?)
+    case causal(batch: Int, seqLen: Int, positions: UnsafePointer<Int32>?, saved: UnsafeMutablePointer<Float>,
+                scratch: UnsafeMutablePointer<Float>, pool: ThreadPool?)
     /// Inference: n new rows of several sequences after `start` cached slots, row r at RoPE position
     /// positions[r], each seeing what its segment says; keys and values are appended to the cache of `layer`.
     case packed(PackedAttention, layer: Int, start: Int, segments: [PackedSegment], positions: UnsafePointer<Int32>)
@@ -64,7 +66,7 @@ public enum AttentionCore {
     var positions: RowPositions {
         switch self {
         case .cached(_, _, let start): return .consecutive(from: start)
-        case .causal(_, let seqLen, let positions, _, _): return .perSequence(seqLen: seqLen, packed: positions)
+        case .causal(_, let seqLen, let positions, _, _, _): return .perSequence(seqLen: seqLen, packed: positions)
         case .packed(_, _, _, _, let positions): return .listed(positions)
         }
     }
@@ -192,9 +194,10 @@ public struct DecoderForward {
             switch core {
             case .cached(let cache, let layer, let start):
                 cache.attend(q: a.q, k: a.k, v: a.v, rows: n, layer: layer, start: start, into: a.heads)
-            case .causal(let batch, let seqLen, let packed, let probs, let attentionPool):
+            case .causal(let batch, let seqLen, let packed, let saved, let scratch, let attentionPool):
                 CausalAttention.forward(q: a.q, k: a.k, v: a.v, batch: batch, seqLen: seqLen, heads: heads, kvHeads: kvHeads, headDim: d,
-                                        probs: probs, out: a.heads, positions: packed, window: c.slidingWindow, pool: attentionPool)
+                                        saved: saved, out: a.heads, scratch: scratch, positions: packed, window: c.slidingWindow,
+                                        pool: attentionPool)
             case .packed(let packed, let layer, let start, let segments, _):
                 packed.attend(q: a.q, k: a.k, v: a.v, rows: n, layer: layer, start: start, segments: segments, into: a.heads)
             }

@@ -164,8 +164,8 @@ public final class TrainingModel {
         let n = batchSize * seqLen
         decoder.embed(UnsafeBufferPointer(start: a.tokens, count: n).lazy.map { Int($0) }, w, into: a.residual[0])
         decoder.layers(w, rows: n, activations: { a.layerActivations[$0] }, attention: { l in
-            .causal(batch: self.batchSize, seqLen: self.seqLen, positions: self.packedPositions, probs: a.layers[l].probs,
-                    pool: self.attentionPool)
+            .causal(batch: self.batchSize, seqLen: self.seqLen, positions: self.packedPositions, saved: a.layers[l].attentionSaved,
+                    scratch: a.attentionScratch, pool: self.attentionPool)
         })
         lossSum = 0; targetCount = 0
         for r0 in stride(from: 0, to: n, by: logitRows) {
@@ -390,8 +390,8 @@ public final class TrainingModel {
         profile.measure(.residual) { a.dHeads.update(repeating: 0, count: n * qDim) }
         linearBackward(lw.o, .o, dy: dout, x: la.heads, dx: a.dHeads)
         profile.measure(.attentionBackward) {
-            CausalAttention.backward(dout: a.dHeads, q: la.q, k: la.k, v: la.v, probs: la.probs, batch: batchSize, seqLen: seqLen,
-                                     heads: c.numHeads, kvHeads: c.numKVHeads, headDim: d, dq: a.dQ, dk: a.dK, dv: a.dV, scratch: a.dProbs,
+            CausalAttention.backward(dout: a.dHeads, q: la.q, k: la.k, v: la.v, out: la.heads, saved: la.attentionSaved, batch: batchSize, seqLen: seqLen,
+                                     heads: c.numHeads, kvHeads: c.numKVHeads, headDim: d, dq: a.dQ, dk: a.dK, dv: a.dV, scratch: a.attentionScratch,
                                      positions: packedPositions, window: c.slidingWindow, pool: attentionPool)
         }
         let positions = RowPositions.perSequence(seqLen: seqLen, packed: packedPositions), pairing = parameters.plan.rope
@@ -451,13 +451,15 @@ final class Activations {
     let lnf, lnfMean, lnfRstd, logits, lse: UnsafeMutablePointer<Float>
     // Scratch shared by all layers.
     let qkv, attnOut, mlpOut: UnsafeMutablePointer<Float>
-    let dResidual, dLn1, dLn2, dHeads, dQ, dK, dV, dQPre, dKPre, dQKV, dProbs, dAct, dGate, dUp: UnsafeMutablePointer<Float>
+    /// Attention's per-thread scratch, forward and backward.
+    let attentionScratch: UnsafeMutablePointer<Float>
+    let dResidual, dLn1, dLn2, dHeads, dQ, dK, dV, dQPre, dKPre, dQKV, dAct, dGate, dUp: UnsafeMutablePointer<Float>
 
     struct Layer {
         var ln1, ln1Mean, ln1Rstd: UnsafeMutablePointer<Float>                     // ln1 (and ln2) shared, rebuilt in the backward
         var qPre, kPre, qMean, qRstd, kMean, kRstd: UnsafeMutablePointer<Float>   // per-head norms only
         var q, k, v: UnsafeMutablePointer<Float>                                  // after norm and RoPE
-        var probs: UnsafeMutablePointer<Float>                                    // (B, H, T, T)
+        var attentionSaved: UnsafeMutablePointer<Float>                           // log-sum-exp (B, H, T) (CausalAttention.savedFloats)
         var heads: UnsafeMutablePointer<Float>                                    // (N, H·D) before the output projection
         var mid: UnsafeMutablePointer<Float>                                      // sequential residual only
         var ln2, ln2Mean, ln2Rstd: UnsafeMutablePointer<Float>
@@ -489,7 +491,8 @@ final class Activations {
                 qMean: a.floats(qk ? n * c.numHeads : 0), qRstd: a.floats(qk ? n * c.numHeads : 0),
                 kMean: a.floats(qk ? n * c.numKVHeads : 0), kRstd: a.floats(qk ? n * c.numKVHeads : 0),
                 q: a.floats(n * qDim), k: a.floats(n * kvDim), v: a.floats(n * kvDim),
-                probs: a.floats(batch * c.numHeads * t * t), heads: a.floats(n * qDim),
+                attentionSaved: a.floats(CausalAttention.savedFloats(batch: batch, seqLen: t, heads: c.numHeads, headDim: d)),
+                heads: a.floats(n * qDim),
                 mid: a.floats(c.parallelResidual ? 0 : n * hidden),
                 ln2: ln2, ln2Mean: a.floats(hasMLPNorm ? n : 0), ln2Rstd: a.floats(hasMLPNorm ? n : 0),
                 gate: a.floats(c.mlp == .gatedSiLU ? n * inter : 0), up: a.floats(n * inter), act: act))
@@ -512,7 +515,7 @@ final class Activations {
         dHeads = a.floats(n * qDim); dQ = a.floats(n * qDim); dK = a.floats(n * kvDim); dV = a.floats(n * kvDim)
         dQPre = a.floats(c.qkNorm ? n * qDim : 0); dKPre = a.floats(c.qkNorm ? n * kvDim : 0)
         dQKV = a.floats(c.fusedQKV != nil ? n * (qDim + 2 * kvDim) : 0)
-        dProbs = a.floats(CausalAttention.scratchFloats(seqLen: t, threads: attentionThreads))
+        attentionScratch = a.floats(CausalAttention.scratchFloats(seqLen: t, headDim: d, threads: attentionThreads))
         dAct = a.floats(n * inter); dGate = a.floats(c.mlp == .gatedSiLU ? n * inter : 0); dUp = a.floats(n * inter)
     }
 

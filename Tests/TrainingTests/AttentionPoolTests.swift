@@ -16,12 +16,13 @@ final class AttentionPoolTests: XCTestCase {
         let pool = ThreadPool(threads: 3)
         for window in [nil, 9] as [Int?] {
             func run(_ pool: ThreadPool?) -> (out: [Float], dq: [Float], dk: [Float], dv: [Float]) {
-                var probs = [Float](repeating: 0, count: batch * heads * t * t), out = [Float](repeating: 0, count: q.count)
-                CausalAttention.forward(q: q, k: k, v: v, batch: batch, seqLen: t, heads: heads, kvHeads: kvHeads, headDim: d, probs: &probs,
-                                        out: &out, positions: positions, window: window, pool: pool)
+                var saved = [Float](repeating: .nan, count: CausalAttention.savedFloats(batch: batch, seqLen: t, heads: heads, headDim: d))
+                var out = [Float](repeating: .nan, count: q.count)
+                var scratch = [Float](repeating: .nan, count: CausalAttention.scratchFloats(seqLen: t, headDim: d, threads: pool?.threads ?? 1))
+                CausalAttention.forward(q: q, k: k, v: v, batch: batch, seqLen: t, heads: heads, kvHeads: kvHeads, headDim: d, saved: &saved,
+                                        out: &out, scratch: &scratch, positions: positions, window: window, pool: pool)
                 var dq = [Float](repeating: .nan, count: q.count), dk = [Float](repeating: .nan, count: k.count), dv = dk
-                var scratch = [Float](repeating: .nan, count: CausalAttention.scratchFloats(seqLen: t, threads: pool?.threads ?? 1))
-                CausalAttention.backward(dout: dout, q: q, k: k, v: v, probs: probs, batch: batch, seqLen: t, heads: heads, kvHeads: kvHeads,
+                CausalAttention.backward(dout: dout, q: q, k: k, v: v, out: out, saved: saved, batch: batch, seqLen: t, heads: heads, kvHeads: kvHeads,
                                          headDim: d, dq: &dq, dk: &dk, dv: &dv, scratch: &scratch, positions: positions, window: window, pool: pool)
                 return (out, dq, dk, dv)
             }

@@ -153,11 +153,12 @@ final class FiniteDifferenceTests: XCTestCase {
         var q = randomFloats(batch * t * qDim, seed: 14), k = randomFloats(batch * t * kvDim, seed: 15)
         var v = randomFloats(batch * t * kvDim, seed: 16)
         let dout = randomFloats(batch * t * qDim, seed: 17)
-        var probs = [Float](repeating: 0, count: batch * heads * t * t)
+        var saved = [Float](repeating: 0, count: CausalAttention.savedFloats(batch: batch, seqLen: t, heads: heads, headDim: d))
+        var scratch = [Float](repeating: 0, count: CausalAttention.scratchFloats(seqLen: t, headDim: d, threads: 1))
         func forward(_ q: [Float], _ k: [Float], _ v: [Float]) -> [Float] {
-            var out = [Float](repeating: 0, count: batch * t * qDim), p = [Float](repeating: 0, count: batch * heads * t * t)
-            CausalAttention.forward(q: q, k: k, v: v, batch: batch, seqLen: t, heads: heads, kvHeads: kvHeads, headDim: d, probs: &p, out: &out,
-                                    window: window)
+            var out = [Float](repeating: 0, count: batch * t * qDim), l = saved
+            CausalAttention.forward(q: q, k: k, v: v, batch: batch, seqLen: t, heads: heads, kvHeads: kvHeads, headDim: d, saved: &l, out: &out,
+                                    scratch: &scratch, window: window)
             return out
         }
         // Plain reference, one query at a time in Double.
@@ -183,11 +184,10 @@ final class FiniteDifferenceTests: XCTestCase {
             }
         }
         var o = [Float](repeating: 0, count: batch * t * qDim)
-        CausalAttention.forward(q: q, k: k, v: v, batch: batch, seqLen: t, heads: heads, kvHeads: kvHeads, headDim: d, probs: &probs, out: &o,
-                                window: window)
+        CausalAttention.forward(q: q, k: k, v: v, batch: batch, seqLen: t, heads: heads, kvHeads: kvHeads, headDim: d, saved: &saved, out: &o,
+                                scratch: &scratch, window: window)
         var dq = [Float](repeating: 0, count: q.count), dk = [Float](repeating: 0, count: k.count), dv = dk
-        var scratch = [Float](repeating: 0, count: t * t)
-        CausalAttention.backward(dout: dout, q: q, k: k, v: v, probs: probs, batch: batch, seqLen: t, heads: heads, kvHeads: kvHeads,
+        CausalAttention.backward(dout: dout, q: q, k: k, v: v, out: o, saved: saved, batch: batch, seqLen: t, heads: heads, kvHeads: kvHeads,
                                  headDim: d, dq: &dq, dk: &dk, dv: &dv, scratch: &scratch, window: window)
         assertGradient(dq, numericGradient(&q) { dot(forward($0, k, v), dout) }, "attention dq")
         assertGradient(dk, numericGradient(&k) { dot(forward(q, $0, v), dout) }, "attention dk (GQA)")

@@ -138,6 +138,20 @@ void hayai_attend_prompt(int type, const float *q, size_t ldq, const void *keys,
 // the AVX2 ones bit for bit); set_avx512(0) makes them AVX2 (tests compare the two).
 int hayai_attend_prompt_avx512(void);
 void hayai_attend_prompt_set_avx512(int on);
+// Training's causal attention, flash-style (attention_train.c): one sequence's t rows and one kv head's
+// `group` query heads (q, out, dout, dq: head g at column g·d of rows ldq apart; k, v, dk, dv: rows ldkv
+// apart). Row i sees keys max(0, i − positions[i], i − window + 1) ... i (positions may be NULL, window 0:
+// none). The forward writes out and the log-sum-exp of each row's scaled scores, lse (group, t); the
+// backward recomputes the probabilities from it and overwrites dq, dk, dv. scratch:
+// hayai_causal_attention_scratch(t, d) floats, for either.
+size_t hayai_causal_attention_scratch(int t, int d);
+void hayai_causal_attention_forward(const float *q, size_t ldq, const float *k, const float *v, size_t ldkv, int t, int d,
+                                    int group, const int32_t *positions, int window, float scale, float *scratch,
+                                    float *out, size_t ldo, float *lse);
+void hayai_causal_attention_backward(const float *dout, const float *q, const float *out, size_t ldq, const float *k,
+                                     const float *v, size_t ldkv, const float *lse, int t, int d, int group,
+                                     const int32_t *positions, int window, float scale, float *scratch, float *dq,
+                                     float *dk, float *dv);
 // Reads [p, p + bytes) (32-byte aligned, a multiple of 128 bytes) once; returns a checksum.
 uint64_t hayai_stream_read(const void *p, size_t bytes);
 void hayai_dequantize_q8_0(const void *src, float *dst, size_t n);
