@@ -254,8 +254,8 @@ public final class PretrainRun {
                 if state.step >= 3 && state.plannedSteps > state.step {
                     // Plan the run's length from the step time so far, every step from the third (the pace
                     // changes when the machine gets busy); the schedule decays to it without a jump.
-                    let perStep = state.elapsedSeconds / Double(max(state.step, 1))
-                    state.plannedSteps = max(state.step + 1, state.step + Int((budget - state.elapsedSeconds) / perStep))
+                    state.plannedSteps = LearningRateSchedule.replannedSteps(planned: .max, step: state.step,
+                                                                            elapsed: state.elapsedSeconds, budget: budget)
                     trainer.schedule.replan(totalSteps: state.plannedSteps, at: state.step)
                     state.scheduleAnchor = trainer.schedule.anchor
                 }

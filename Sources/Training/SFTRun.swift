@@ -35,9 +35,9 @@ public struct SFTConfig: Codable, Equatable, Sendable {
 
     public init() {}
 
-    /// Rows of 512 tokens unless asked otherwise. A base's own context is often 2-8K, and attention's saved
-    /// probabilities grow with its square: SmolLM2-135M at 8 × 8192 would need ~640 GB; at 8 × 512 about 6 GB.
-    /// Packing fills each row with several short examples, so rows longer than the examples buy nothing.
+    /// Rows of 512 tokens unless asked otherwise. A base's own context is often 2-8K, and a step's activations
+    /// and attention work grow with the row length (attention's with its square, though training keeps no
+    /// probabilities); packing fills each row with several short examples, so rows longer than the examples buy nothing.
     public static let defaultContextLength = 512
 
     /// The packed row length a base of `maxPositions` positions trains at under this config.
@@ -258,7 +258,7 @@ public final class SFTRun {
             // machine, longer rows later) still ends the cosine at the budget's end.
             if let limit = config.timeLimitSeconds, step >= 3 {
                 let e = (clock.now - began).components
-                let replanned = Self.replannedSteps(planned: plannedSteps, step: step,
+                let replanned = LearningRateSchedule.replannedSteps(planned: plannedSteps, step: step,
                                                     elapsed: Double(e.seconds) + Double(e.attoseconds) * 1e-18, budget: limit)
                 if replanned != planned {
                     planned = replanned
@@ -269,15 +269,6 @@ public final class SFTRun {
                                    gradientNorm: r.gradientNorm, tokensPerSecond: seconds > 0 ? Double(r.tokens) / seconds : 0))
         }
         return step
-    }
-
-    /// The steps a time budget allows at the pace so far: never more than the data plan (`planned`),
-    /// never fewer than one more step.
-    public static func replannedSteps(planned: Int, step: Int, elapsed: Double, budget: Double) -> Int {
-        guard step > 0, elapsed > 0 else { return planned }
-        let perStep = elapsed / Double(step)
-        let more = max(1, Int(((budget - elapsed) / perStep).rounded(.down)))
-        return min(planned, step + more)
     }
 
     /// Mean loss over the held-out examples' response tokens (nil when none were held out).

@@ -55,3 +55,14 @@ public struct LearningRateSchedule: Sendable, Equatable {
         totalSteps = newTotal
     }
 }
+
+extension LearningRateSchedule {
+    /// The steps a time budget allows at the pace so far (`--minutes`, SFT and pretraining): never more
+    /// than `planned`, never fewer than one more step.
+    public static func replannedSteps(planned: Int, step: Int, elapsed: Double, budget: Double) -> Int {
+        guard step > 0, elapsed > 0 else { return planned }
+        let perStep = elapsed / Double(step)
+        let more = max(1, Int(((budget - elapsed) / perStep).rounded(.down)))
+        return min(planned, step + more)
+    }
+}

@@ -144,9 +144,9 @@ final class JobsTests: XCTestCase {
     }
 
     func testReplannedStepsFollowThePaceWithinThePlan() {
-        XCTAssertEqual(SFTRun.replannedSteps(planned: 1000, step: 10, elapsed: 10, budget: 60), 60)
-        XCTAssertEqual(SFTRun.replannedSteps(planned: 30, step: 10, elapsed: 10, budget: 60), 30, "never past the data plan")
-        XCTAssertEqual(SFTRun.replannedSteps(planned: 1000, step: 10, elapsed: 70, budget: 60), 11, "over budget: one more step at most")
+        XCTAssertEqual(LearningRateSchedule.replannedSteps(planned: 1000, step: 10, elapsed: 10, budget: 60), 60)
+        XCTAssertEqual(LearningRateSchedule.replannedSteps(planned: 30, step: 10, elapsed: 10, budget: 60), 30, "never past the data plan")
+        XCTAssertEqual(LearningRateSchedule.replannedSteps(planned: 1000, step: 10, elapsed: 70, budget: 60), 11, "over budget: one more step at most")
     }
 
     func testContinuedPretrainingRecordsItsInitCheckpointInTheRun() throws {
