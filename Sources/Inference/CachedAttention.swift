@@ -29,6 +29,9 @@ public final class CachedAttention {
         case fullScores
     }
     public var promptKernel = PromptKernel.blocked
+    /// Whether one query runs through the blocked kernel too (which then gives a row the same bits as in a
+    /// forward of many rows) instead of the one-token pass that reads each cache row once for a range of heads.
+    public var oneQueryBlocked = false
     /// Whether the blocked kernel's products run on AVX-512 (where the CPU has it; the same results as
     /// on AVX2 bit for bit). Process-wide; tests turn it off to compare.
     static var blockedProductsOnAVX512: Bool {
@@ -72,7 +75,7 @@ public final class CachedAttention {
 
         let length = p0 + t, scale = 1 / Float(d).squareRoot(), group = heads / kvHeads
         let context = cache.contextLength, slots = min(pool.threads, heads)
-        if t == 1 {
+        if t == 1 && !(oneQueryBlocked && promptKernel == .blocked) {
             // One query: scores over the cache, softmax and the weighted sum of values in AVX2 passes
             // that read each cache row once for a range of heads (BLAS calls per head cost more than
             // they compute at these sizes); the heads split into one range per thread.

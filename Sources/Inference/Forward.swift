@@ -80,6 +80,9 @@ public struct DecoderForward {
     public let pool: ThreadPool?
     /// Training's per-op profile (`train pretrain --profile`); nil reads no clock.
     public var profile: StepProfile?
+    /// Whether every row gets the same bits whatever rows share the forward (scoring; see
+    /// WeightMatrix.multiply): quantized matrices multiply every row count with integer dots.
+    public var batchInvariant = false
 
     public init(plan: DecoderPlan, ropeCos: UnsafePointer<Float>, ropeSin: UnsafePointer<Float>, pool: ThreadPool?) {
         self.plan = plan; self.ropeCos = ropeCos; self.ropeSin = ropeSin; self.pool = pool
@@ -154,7 +157,7 @@ public struct DecoderForward {
     public func logits(_ w: DecoderWeights, _ x: UnsafePointer<Float>, rows n: Int, normed: UnsafeMutablePointer<Float>,
                        stats: NormStats? = nil, into logits: UnsafeMutablePointer<Float>) {
         norm(w.finalNorm, x, rows: n, into: normed, stats: stats)
-        profile.measure(.lmHeadForward, flops: Self.flops(n, w.output.rows, w.output.cols)) { w.output.multiply(normed, t: n, into: logits, pool: pool) }
+        profile.measure(.lmHeadForward, flops: Self.flops(n, w.output.rows, w.output.cols)) { w.output.multiply(normed, t: n, into: logits, pool: pool, batchInvariant: batchInvariant) }
     }
 
     /// input: (n, hidden) -> a.attnOut: (n, hidden), through q/k/v, per-head norms, RoPE, the core and o.
@@ -163,7 +166,7 @@ public struct DecoderForward {
         let qDim = heads * d, kvDim = kvHeads * d
         switch lw.qkv {
         case .fused(let qkv, let layout):
-            profile.measure(.qkvForward, flops: Self.flops(n, qkv)) { qkv(input, t: n, into: a.qkv, pool: pool) }
+            profile.measure(.qkvForward, flops: Self.flops(n, qkv)) { qkv(input, t: n, into: a.qkv, pool: pool, batchInvariant: batchInvariant) }
             profile.measure(.residual) {
                 FusedQKV.split(a.qkv, rows: n, layout: layout, heads: heads, kvHeads: kvHeads, headDim: d, q: a.qProj, k: a.kProj, v: a.v)
             }
@@ -202,7 +205,7 @@ public struct DecoderForward {
                 packed.attend(q: a.q, k: a.k, v: a.v, rows: n, layer: layer, start: start, segments: segments, into: a.heads)
             }
         }
-        profile.measure(.oForward, flops: Self.flops(n, lw.o)) { lw.o(a.heads, t: n, into: a.attnOut, pool: pool) }
+        profile.measure(.oForward, flops: Self.flops(n, lw.o)) { lw.o(a.heads, t: n, into: a.attnOut, pool: pool, batchInvariant: batchInvariant) }
     }
 
     /// Per-head LayerNorm (weight per head, no bias) of x: (n, heads·d) -> out (may be x).
@@ -232,12 +235,12 @@ public struct DecoderForward {
             }
             profile.measure(.activation) { GatedSiLU.forward(gate: a.gate, up: a.up, n: count, into: a.act) }
         case (.plain(let up), .plain(let tanh)):
-            profile.measure(.upGateForward, flops: Self.flops(n, up)) { up(input, t: n, into: a.up, pool: pool) }
+            profile.measure(.upGateForward, flops: Self.flops(n, up)) { up(input, t: n, into: a.up, pool: pool, batchInvariant: batchInvariant) }
             profile.measure(.activation) { GELU.forward(a.up, n: count, tanh: tanh, into: a.act) }
         case (.plain, .gated):
             fatalError("a plain MLP's weights under a gated plan")
         }
-        profile.measure(.downForward, flops: Self.flops(n, lw.down)) { lw.down(a.act, t: n, into: a.mlpOut, pool: pool) }
+        profile.measure(.downForward, flops: Self.flops(n, lw.down)) { lw.down(a.act, t: n, into: a.mlpOut, pool: pool, batchInvariant: batchInvariant) }
     }
 
     /// Two or three linear layers of the same input: with quantized weights, the input is quantized
@@ -255,16 +258,16 @@ public struct DecoderForward {
                 } else {
                     var products = [(matrix: a, y: y1), (matrix: b, y: y2)]
                     if let c, let y3 { products.append((c, y3)) }
-                    QuantizedMatrix.matMul(products, x: input, t: n, pool: pool)
+                    QuantizedMatrix.matMul(products, x: input, t: n, pool: pool, strategy: batchInvariant ? .quantizedDots : nil)
                 }
                 l1.addBias(y1, rows: n); l2.addBias(y2, rows: n)
                 if let l3, let y3 { l3.addBias(y3, rows: n) }
                 return
             }
         }
-        l1(input, t: n, into: y1, pool: pool)
-        l2(input, t: n, into: y2, pool: pool)
-        if let l3, let y3 { l3(input, t: n, into: y3, pool: pool) }
+        l1(input, t: n, into: y1, pool: pool, batchInvariant: batchInvariant)
+        l2(input, t: n, into: y2, pool: pool, batchInvariant: batchInvariant)
+        if let l3, let y3 { l3(input, t: n, into: y3, pool: pool, batchInvariant: batchInvariant) }
     }
 
     /// out = a + b (out may be a).

@@ -84,6 +84,10 @@ public final class LocalLanguageModel: LanguageModel {
 
     public func score(context: [Int], continuations: [[Int]]) throws -> [ContinuationScore] {
         guard !context.isEmpty else { throw InferenceError.emptyInput }
+        // A score must not depend on how the rows were grouped into forwards (alone, packed, cached prefix).
+        let wasInvariant = session.batchInvariant
+        session.batchInvariant = true
+        defer { session.batchInvariant = wasInvariant }
         let longest = continuations.map(\.count).max() ?? 0
         guard context.count + longest <= contextLength else {
             throw InferenceError.contextOverflow(tokens: context.count + longest, context: contextLength)
@@ -129,6 +133,9 @@ public final class LocalLanguageModel: LanguageModel {
         guard model.config.slidingWindow == nil, !batch.isEmpty else {
             return try batch.map { try score(context: $0.context, continuations: $0.continuations) }
         }
+        let wasInvariant = session.batchInvariant
+        session.batchInvariant = true
+        defer { session.batchInvariant = wasInvariant }
         for r in batch {
             guard !r.context.isEmpty else { throw InferenceError.emptyInput }
             let longest = r.continuations.map(\.count).max() ?? 0

@@ -19,15 +19,19 @@ public struct LoRAAdapter: @unchecked Sendable {
     /// The dropout that applies to this pass (nil when there is none or it is switched off).
     public var activeDropout: LoRADropout? { dropout.flatMap { $0.isActive ? $0 : nil } }
 
-    /// y (t, out) += scale · (dropout(x) Aᵀ) Bᵀ for x: (t, in).
-    func add(_ x: UnsafePointer<Float>, t: Int, inFeatures: Int, outFeatures: Int, into y: UnsafeMutablePointer<Float>) {
+    /// y (t, out) += scale · (dropout(x) Aᵀ) Bᵀ for x: (t, in). `batchInvariant` runs the rows one at a time
+    /// (sgemm's result for a row can depend on how many rows it multiplies at once).
+    func add(_ x: UnsafePointer<Float>, t: Int, inFeatures: Int, outFeatures: Int, into y: UnsafeMutablePointer<Float>,
+             batchInvariant: Bool = false) {
         let r = rank
         func run(_ input: UnsafePointer<Float>) {
             withUnsafeTemporaryAllocation(of: Float.self, capacity: t * r) { xa in
-                BLAS.gemm(transA: false, transB: true, m: t, n: r, k: inFeatures, a: input, lda: inFeatures, b: a.pointer, ldb: inFeatures,
-                          c: xa.baseAddress!, ldc: r)
-                BLAS.gemm(transA: false, transB: true, m: t, n: outFeatures, k: r, alpha: scale, a: xa.baseAddress!, lda: r,
-                          b: b.pointer, ldb: r, beta: 1, c: y, ldc: outFeatures)
+                for (r0, m) in batchInvariant ? (0..<t).map({ ($0, 1) }) : [(0, t)] {
+                    BLAS.gemm(transA: false, transB: true, m: m, n: r, k: inFeatures, a: input + r0 * inFeatures, lda: inFeatures,
+                              b: a.pointer, ldb: inFeatures, c: xa.baseAddress! + r0 * r, ldc: r)
+                    BLAS.gemm(transA: false, transB: true, m: m, n: outFeatures, k: r, alpha: scale, a: xa.baseAddress! + r0 * r, lda: r,
+                              b: b.pointer, ldb: r, beta: 1, c: y + r0 * outFeatures, ldc: outFeatures)
+                }
             }
         }
         guard let d = activeDropout else { return run(x) }

@@ -62,6 +62,16 @@ public final class InferenceSession {
 
     public var position: Int { cache.count }
 
+    /// Whether a row's results are the same bits however many rows share its forward, as scoring needs: an eval
+    /// item packed with others (forwardPacked) then scores exactly as alone. One query attends through the blocked
+    /// kernel, and quantized matrices in the GGUF row layout take integer dots at every row count instead of sgemm
+    /// from a crossover on (quantized activations for some rows and Float32 ones for others moved log-likelihoods
+    /// by up to ~0.5 nats on SmolLM2 Q4_1). Generation leaves it off: its one-token passes are faster.
+    public var batchInvariant: Bool {
+        get { decoder.batchInvariant }
+        set { decoder.batchInvariant = newValue; attention.oneQueryBlocked = newValue }
+    }
+
     /// Times the forward pass's ops while set (PromptProfile splits what the products leave with it); nil reads no clock.
     var profile: StepProfile? {
         get { decoder.profile }

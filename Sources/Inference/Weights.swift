@@ -57,11 +57,15 @@ public enum WeightMatrix: @unchecked Sendable {
     }
 
     /// y (t, rows) = x (t, cols) · Wᵀ. One token runs on the pool (never BLAS); several use sgemm.
-    public func multiply(_ x: UnsafePointer<Float>, t: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool?) {
+    /// `batchInvariant`: a quantized matrix multiplies every row with integer dots on quantized activations, as
+    /// one token does, so a row's result does not depend on how many rows share the call (see
+    /// QuantizedMatrix.preferredStrategy, which otherwise sends many rows of the GGUF layout to sgemm).
+    public func multiply(_ x: UnsafePointer<Float>, t: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool?,
+                         batchInvariant: Bool = false) {
         switch self {
         case .dense(let w): DenseMatrix(element: .f32, rows: rows, cols: cols, data: w.pointer).matMul(x: x, t: t, into: y, pool: pool)
         case .half(let h, _): h.matMul(x: x, t: t, into: y, pool: pool)
-        case .quantized(let q, _): q.matMul(x: x, t: t, into: y, pool: pool)
+        case .quantized(let q, _): q.matMul(x: x, t: t, into: y, pool: pool, strategy: batchInvariant ? .quantizedDots : nil)
         }
     }
 
@@ -86,10 +90,11 @@ public struct Linear: @unchecked Sendable {
 
     public init(weight: WeightMatrix, bias: FloatTensor?) { self.weight = weight; self.bias = bias }
 
-    /// x: (t, in) -> y: (t, out)
-    public func callAsFunction(_ x: UnsafePointer<Float>, t: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool? = nil) {
-        weight.multiply(x, t: t, into: y, pool: pool)
-        lora?.add(x, t: t, inFeatures: inFeatures, outFeatures: outFeatures, into: y)
+    /// x: (t, in) -> y: (t, out); `batchInvariant` as in WeightMatrix.multiply (and LoRAAdapter.add).
+    public func callAsFunction(_ x: UnsafePointer<Float>, t: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool? = nil,
+                               batchInvariant: Bool = false) {
+        weight.multiply(x, t: t, into: y, pool: pool, batchInvariant: batchInvariant)
+        lora?.add(x, t: t, inFeatures: inFeatures, outFeatures: outFeatures, into: y, batchInvariant: batchInvariant)
         if let bias {
             let b = bias.pointer, n = outFeatures
             for r in 0..<t { let row = y + r * n; for i in 0..<n { row[i] += b[i] } }

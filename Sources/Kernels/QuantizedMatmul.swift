@@ -291,15 +291,16 @@ public struct QuantizedMatrix: @unchecked Sendable {
     /// small products cost one quantization and one synchronisation instead of three. Matrices that do
     /// not share `cols`, the activation type and the path, or that `preferredStrategy` sends to sgemm at
     /// this t, are multiplied one by one.
+    /// A `strategy` applies to every matrix (nil: each one's preferredStrategy).
     public static func matMul(_ products: [(matrix: QuantizedMatrix, y: UnsafeMutablePointer<Float>)], x: UnsafePointer<Float>, t: Int,
-                              pool: ThreadPool?) {
+                              pool: ThreadPool?, strategy: MatMulStrategy? = nil) {
         guard let first = products.first?.matrix else { return }
         let shared = products.allSatisfy {
             $0.matrix.cols == first.cols && $0.matrix.activationType == first.activationType && $0.matrix.path == first.path
-                && $0.matrix.preferredStrategy(tokens: t) == .quantizedDots
+                && (strategy ?? $0.matrix.preferredStrategy(tokens: t)) == .quantizedDots
         }
         guard shared, t > 1 else {
-            for (m, y) in products { m.matMul(x: x, t: t, into: y, pool: pool) }
+            for (m, y) in products { m.matMul(x: x, t: t, into: y, pool: pool, strategy: strategy) }
             return
         }
         quantizedDots(products.map { ($0.matrix, $0.y) }, x: x, t: t, pool: pool)
