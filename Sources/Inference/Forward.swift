@@ -245,11 +245,11 @@ public struct DecoderForward {
 
     /// Two or three linear layers of the same input: with quantized weights, the input is quantized
     /// once and the products are one pass over the pool (QuantizedMatrix.matVec(_:into:_:into:_:into:x:pool:)
-    /// for one token, QuantizedMatrix.matMul(_:x:t:pool:) for several); otherwise one by one.
-    private func together(_ l1: Linear, _ y1: UnsafeMutablePointer<Float>, _ l2: Linear, _ y2: UnsafeMutablePointer<Float>,
+    /// for one token, QuantizedMatrix.matMul(_:x:t:pool:) for several), then each one's LoRA update and bias as
+    /// Linear adds them; otherwise one by one.
+    func together(_ l1: Linear, _ y1: UnsafeMutablePointer<Float>, _ l2: Linear, _ y2: UnsafeMutablePointer<Float>,
                           _ l3: Linear?, _ y3: UnsafeMutablePointer<Float>?, input: UnsafePointer<Float>, rows n: Int) {
-        if let pool, l1.lora == nil, l2.lora == nil, l3?.lora == nil,
-           case .quantized(let a, _) = l1.weight, case .quantized(let b, _) = l2.weight {
+        if let pool, case .quantized(let a, _) = l1.weight, case .quantized(let b, _) = l2.weight {
             var c: QuantizedMatrix?
             if let l3, case .quantized(let m, _) = l3.weight { c = m }
             if l3 == nil || c != nil {
@@ -260,8 +260,10 @@ public struct DecoderForward {
                     if let c, let y3 { products.append((c, y3)) }
                     QuantizedMatrix.matMul(products, x: input, t: n, pool: pool, strategy: batchInvariant ? .quantizedDots : nil)
                 }
-                l1.addBias(y1, rows: n); l2.addBias(y2, rows: n)
-                if let l3, let y3 { l3.addBias(y3, rows: n) }
+                for (l, y) in [(l1, y1), (l2, y2)] + (l3.map { [($0, y3!)] } ?? []) {
+                    l.lora?.add(input, t: n, inFeatures: l.inFeatures, outFeatures: l.outFeatures, into: y, batchInvariant: batchInvariant)
+                    l.addBias(y, rows: n)
+                }
                 return
             }
         }
