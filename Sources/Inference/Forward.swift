@@ -83,6 +83,9 @@ public struct DecoderForward {
     /// Whether every row gets the same bits whatever rows share the forward (scoring; see
     /// WeightMatrix.multiply): quantized matrices multiply every row count with integer dots.
     public var batchInvariant = false
+    /// Threads for LoRA updates (LoRAAdapter.add); nil: `pool`. Training over Float32 weights multiplies
+    /// them on BLAS's threads (no `pool`) but splits the adapters' thin products over its own.
+    public var adapterPool: ThreadPool?
 
     public init(plan: DecoderPlan, ropeCos: UnsafePointer<Float>, ropeSin: UnsafePointer<Float>, pool: ThreadPool?) {
         self.plan = plan; self.ropeCos = ropeCos; self.ropeSin = ropeSin; self.pool = pool
@@ -157,7 +160,9 @@ public struct DecoderForward {
     public func logits(_ w: DecoderWeights, _ x: UnsafePointer<Float>, rows n: Int, normed: UnsafeMutablePointer<Float>,
                        stats: NormStats? = nil, into logits: UnsafeMutablePointer<Float>) {
         norm(w.finalNorm, x, rows: n, into: normed, stats: stats)
-        profile.measure(.lmHeadForward, flops: Self.flops(n, w.output.rows, w.output.cols)) { w.output.multiply(normed, t: n, into: logits, pool: pool, batchInvariant: batchInvariant) }
+        profile.measure(.lmHeadForward, flops: Self.flops(n, w.output.rows, w.output.cols)) {
+            w.output.multiply(normed, t: n, into: logits, pool: pool, batchInvariant: batchInvariant)
+        }
     }
 
     /// input: (n, hidden) -> a.attnOut: (n, hidden), through q/k/v, per-head norms, RoPE, the core and o.
@@ -166,7 +171,9 @@ public struct DecoderForward {
         let qDim = heads * d, kvDim = kvHeads * d
         switch lw.qkv {
         case .fused(let qkv, let layout):
-            profile.measure(.qkvForward, flops: Self.flops(n, qkv)) { qkv(input, t: n, into: a.qkv, pool: pool, batchInvariant: batchInvariant) }
+            profile.measure(.qkvForward, flops: Self.flops(n, qkv)) {
+                qkv(input, t: n, into: a.qkv, pool: pool, batchInvariant: batchInvariant, adapterPool: adapterPool)
+            }
             profile.measure(.residual) {
                 FusedQKV.split(a.qkv, rows: n, layout: layout, heads: heads, kvHeads: kvHeads, headDim: d, q: a.qProj, k: a.kProj, v: a.v)
             }
@@ -205,7 +212,9 @@ public struct DecoderForward {
                 packed.attend(q: a.q, k: a.k, v: a.v, rows: n, layer: layer, start: start, segments: segments, into: a.heads)
             }
         }
-        profile.measure(.oForward, flops: Self.flops(n, lw.o)) { lw.o(a.heads, t: n, into: a.attnOut, pool: pool, batchInvariant: batchInvariant) }
+        profile.measure(.oForward, flops: Self.flops(n, lw.o)) {
+            lw.o(a.heads, t: n, into: a.attnOut, pool: pool, batchInvariant: batchInvariant, adapterPool: adapterPool)
+        }
     }
 
     /// Per-head LayerNorm (weight per head, no bias) of x: (n, heads·d) -> out (may be x).
@@ -235,12 +244,16 @@ public struct DecoderForward {
             }
             profile.measure(.activation) { GatedSiLU.forward(gate: a.gate, up: a.up, n: count, into: a.act) }
         case (.plain(let up), .plain(let tanh)):
-            profile.measure(.upGateForward, flops: Self.flops(n, up)) { up(input, t: n, into: a.up, pool: pool, batchInvariant: batchInvariant) }
+            profile.measure(.upGateForward, flops: Self.flops(n, up)) {
+                up(input, t: n, into: a.up, pool: pool, batchInvariant: batchInvariant, adapterPool: adapterPool)
+            }
             profile.measure(.activation) { GELU.forward(a.up, n: count, tanh: tanh, into: a.act) }
         case (.plain, .gated):
             fatalError("a plain MLP's weights under a gated plan")
         }
-        profile.measure(.downForward, flops: Self.flops(n, lw.down)) { lw.down(a.act, t: n, into: a.mlpOut, pool: pool, batchInvariant: batchInvariant) }
+        profile.measure(.downForward, flops: Self.flops(n, lw.down)) {
+            lw.down(a.act, t: n, into: a.mlpOut, pool: pool, batchInvariant: batchInvariant, adapterPool: adapterPool)
+        }
     }
 
     /// Two or three linear layers of the same input: with quantized weights, the input is quantized
@@ -261,15 +274,16 @@ public struct DecoderForward {
                     QuantizedMatrix.matMul(products, x: input, t: n, pool: pool, strategy: batchInvariant ? .quantizedDots : nil)
                 }
                 for (l, y) in [(l1, y1), (l2, y2)] + (l3.map { [($0, y3!)] } ?? []) {
-                    l.lora?.add(input, t: n, inFeatures: l.inFeatures, outFeatures: l.outFeatures, into: y, batchInvariant: batchInvariant)
+                    l.lora?.add(input, t: n, inFeatures: l.inFeatures, outFeatures: l.outFeatures, into: y, batchInvariant: batchInvariant,
+                                pool: adapterPool ?? pool)
                     l.addBias(y, rows: n)
                 }
                 return
             }
         }
-        l1(input, t: n, into: y1, pool: pool, batchInvariant: batchInvariant)
-        l2(input, t: n, into: y2, pool: pool, batchInvariant: batchInvariant)
-        if let l3, let y3 { l3(input, t: n, into: y3, pool: pool, batchInvariant: batchInvariant) }
+        l1(input, t: n, into: y1, pool: pool, batchInvariant: batchInvariant, adapterPool: adapterPool)
+        l2(input, t: n, into: y2, pool: pool, batchInvariant: batchInvariant, adapterPool: adapterPool)
+        if let l3, let y3 { l3(input, t: n, into: y3, pool: pool, batchInvariant: batchInvariant, adapterPool: adapterPool) }
     }
 
     /// out = a + b (out may be a).

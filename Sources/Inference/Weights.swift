@@ -90,11 +90,12 @@ public struct Linear: @unchecked Sendable {
 
     public init(weight: WeightMatrix, bias: FloatTensor?) { self.weight = weight; self.bias = bias }
 
-    /// x: (t, in) -> y: (t, out); `batchInvariant` as in WeightMatrix.multiply (and LoRAAdapter.add).
+    /// x: (t, in) -> y: (t, out); `batchInvariant` as in WeightMatrix.multiply (and LoRAAdapter.add). The LoRA
+    /// update runs on `adapterPool` (else `pool`, else BLAS's threads).
     public func callAsFunction(_ x: UnsafePointer<Float>, t: Int, into y: UnsafeMutablePointer<Float>, pool: ThreadPool? = nil,
-                               batchInvariant: Bool = false) {
+                               batchInvariant: Bool = false, adapterPool: ThreadPool? = nil) {
         weight.multiply(x, t: t, into: y, pool: pool, batchInvariant: batchInvariant)
-        lora?.add(x, t: t, inFeatures: inFeatures, outFeatures: outFeatures, into: y, batchInvariant: batchInvariant)
+        lora?.add(x, t: t, inFeatures: inFeatures, outFeatures: outFeatures, into: y, batchInvariant: batchInvariant, pool: adapterPool ?? pool)
         if let bias {
             let b = bias.pointer, n = outFeatures
             for r in 0..<t { let row = y + r * n; for i in 0..<n { row[i] += b[i] } }

@@ -43,6 +43,9 @@ public final class TrainingModel {
     }
     /// x·Aᵀ and dy·B of one adapted layer in the backward: 2 × (B·T, rank).
     private let loraScratch: UnsafeMutablePointer<Float>
+    /// Per row block of the LoRA backward (LoRAAdapter.rowsPerBlock) its share of dA and dB, summed in block order.
+    private let loraPartials: UnsafeMutablePointer<Float>
+    private let loraPartialFloats: Int
     /// LoRA dropout only: dropout(x) and the masked input gradient of one adapted layer, 2 × (B·T, widest input).
     private let dropoutScratch: UnsafeMutablePointer<Float>
     /// The adapters' dropout (LoRA with --lora-dropout), advanced to a new mask on every training forward.
@@ -87,11 +90,24 @@ public final class TrainingModel {
         decoder = DecoderForward(plan: parameters.plan, ropeCos: ropeCos.pointer, ropeSin: ropeSin.pointer,
                                  pool: allDense ? nil : ThreadPool(threads: ThreadPool.availableCores))
         loraScratch = acts.arena.floats(2 * batchSize * seqLen * (parameters.loraSettings?.rank ?? 0))
+        // The adapters' thin products split by rows over the attention pool's threads, single-threaded each.
+        decoder.adapterPool = attentionPool
+        loraPartialFloats = (parameters.loraSettings?.rank ?? 0) * Self.widestLinear(c)
+        loraPartials = acts.arena.floats(Self.loraPartialsFloats(config: c, rows: batchSize * seqLen, rank: parameters.loraSettings?.rank ?? 0))
         dropout = w.layers.lazy.flatMap { $0.linears.compactMap { $0.1.lora?.dropout } }.first
         dropoutScratch = acts.arena.floats(dropout == nil ? 0 : Self.dropoutScratchFloats(config: c, rows: batchSize * seqLen))
     }
 
     private static func logitRows(_ n: Int, chunk: Int?) -> Int { min(n, max(1, chunk ?? n)) }
+
+    /// The most inputs plus outputs of any linear layer (a LoRA target's dA and dB hold rank × that).
+    private static func widestLinear(_ c: ModelConfig) -> Int {
+        c.hiddenSize + max(c.intermediateSize, (c.numHeads + 2 * c.numKVHeads) * c.headDim)
+    }
+
+    private static func loraPartialsFloats(config c: ModelConfig, rows: Int, rank: Int) -> Int {
+        LoRAAdapter.rowBlocks(rows).count * rank * widestLinear(c)
+    }
 
     private static func dropoutScratchFloats(config c: ModelConfig, rows: Int) -> Int {
         2 * rows * max(c.hiddenSize, c.intermediateSize, c.numHeads * c.headDim)
@@ -108,7 +124,9 @@ public final class TrainingModel {
         let counted = Activations(config: config, batch: batchSize, seqLen: seqLen, logitRows: rows, attentionThreads: attentionThreads,
                                   countOnly: true).arena.floatCount
         let dropout = loraDropout ? dropoutScratchFloats(config: config, rows: batchSize * seqLen) : 0
-        return 4 * (counted + max(1, 2 * batchSize * seqLen * loraRank) + max(1, dropout))   // LoRA and dropout scratch (one float each when unused)
+        let partials = loraPartialsFloats(config: config, rows: batchSize * seqLen, rank: loraRank)
+        // LoRA, its partial sums and dropout scratch (one float each when unused)
+        return 4 * (counted + max(1, 2 * batchSize * seqLen * loraRank) + max(1, partials) + max(1, dropout))
     }
 
     // MARK: - Forward
@@ -311,19 +329,38 @@ public final class TrainingModel {
             drop.apply(original, count: n * inFeatures, salt: lora.dropoutSalt, into: dropoutScratch)
             x = UnsafePointer(dropoutScratch)
         }
-        BLAS.gemm(transA: false, transB: true, m: n, n: r, k: inFeatures, a: x, lda: inFeatures, b: lora.a.pointer, ldb: inFeatures, c: xa, ldc: r)
-        BLAS.gemm(transA: true, transB: false, m: outFeatures, n: r, k: n, alpha: s, a: dy, lda: outFeatures, b: xa, ldb: r, beta: 1, c: dB, ldc: r)
-        BLAS.gemm(transA: false, transB: false, m: n, n: r, k: outFeatures, a: dy, lda: outFeatures, b: lora.b.pointer, ldb: r, c: u, ldc: r)
-        BLAS.gemm(transA: true, transB: false, m: r, n: inFeatures, k: n, alpha: s, a: u, lda: r, b: x, ldb: inFeatures, beta: 1, c: dA, ldc: inFeatures)
-        if let dx, let drop {
-            let g = dropoutScratch + n * inFeatures
-            BLAS.gemm(transA: false, transB: false, m: n, n: inFeatures, k: r, alpha: s, a: u, lda: r, b: lora.a.pointer, ldb: inFeatures,
-                      c: g, ldc: inFeatures)
-            drop.addGradient(g, count: n * inFeatures, salt: lora.dropoutSalt, into: dx)
-        } else if let dx {
-            BLAS.gemm(transA: false, transB: false, m: n, n: inFeatures, k: r, alpha: s, a: u, lda: r, b: lora.a.pointer, ldb: inFeatures,
-                      beta: 1, c: dx, ldc: inFeatures)
+        // Row blocks (LoRAAdapter.rowsPerBlock), one single-threaded sgemm per product each, on the pool's threads:
+        // a block's rows of dx are its own, its shares of dA and dB go to partials summed in block order after,
+        // so the sums are the same on any thread count.
+        let blocks = LoRAAdapter.rowBlocks(n), partials = loraPartials, partialFloats = loraPartialFloats
+        let g = drop == nil || dx == nil ? nil : dropoutScratch + n * inFeatures
+        let block = { (i: Int) in
+            let (r0, m) = blocks[i]
+            let xb = x + r0 * inFeatures, dyb = dy + r0 * outFeatures, xab = xa + r0 * r, ub = u + r0 * r
+            let dAb = partials + i * partialFloats, dBb = dAb + r * inFeatures
+            BLAS.gemm(transA: false, transB: true, m: m, n: r, k: inFeatures, a: xb, lda: inFeatures, b: lora.a.pointer, ldb: inFeatures, c: xab, ldc: r)
+            BLAS.gemm(transA: true, transB: false, m: outFeatures, n: r, k: m, alpha: s, a: dyb, lda: outFeatures, b: xab, ldb: r, c: dBb, ldc: r)
+            BLAS.gemm(transA: false, transB: false, m: m, n: r, k: outFeatures, a: dyb, lda: outFeatures, b: lora.b.pointer, ldb: r, c: ub, ldc: r)
+            BLAS.gemm(transA: true, transB: false, m: r, n: inFeatures, k: m, alpha: s, a: ub, lda: r, b: xb, ldb: inFeatures, c: dAb, ldc: inFeatures)
+            if let g {
+                BLAS.gemm(transA: false, transB: false, m: m, n: inFeatures, k: r, alpha: s, a: ub, lda: r, b: lora.a.pointer, ldb: inFeatures,
+                          c: g + r0 * inFeatures, ldc: inFeatures)
+            } else if let dx {
+                BLAS.gemm(transA: false, transB: false, m: m, n: inFeatures, k: r, alpha: s, a: ub, lda: r, b: lora.a.pointer, ldb: inFeatures,
+                          beta: 1, c: dx + r0 * inFeatures, ldc: inFeatures)
+            }
         }
+        if let pool = attentionPool, blocks.count > 1 {
+            BLAS.withSingleThread { pool.parallelFor(count: blocks.count, body: block) }
+        } else {
+            for i in blocks.indices { block(i) }
+        }
+        for i in blocks.indices {
+            let dAb = partials + i * partialFloats
+            FastOps.add(dA, dAb, count: r * inFeatures)
+            FastOps.add(dB, dAb + r * inFeatures, count: outFeatures * r)
+        }
+        if let dx, let drop, let g { drop.addGradient(g, count: n * inFeatures, salt: lora.dropoutSalt, into: dx) }
     }
 
     private func normBackward(_ norm: Norm, dout: UnsafePointer<Float>, x: UnsafePointer<Float>, mean: UnsafePointer<Float>,

@@ -72,6 +72,39 @@ final class LoRATests: XCTestCase {
         }
     }
 
+    /// The adapters' products run in row blocks (LoRAAdapter.rowsPerBlock) on the pool, their dA and dB shares
+    /// summed in block order: several blocks, the last one short, give one block's logits and gradients.
+    func testLoRAInRowBlocksGivesOneBlocksLogitsAndGradients() throws {
+        let config = TinyConfigs.stablelm()
+        let base = try ParameterStore(config: config)
+        randomize(base, seed: 3)
+        let settings = LoRASettings(rank: 3, alpha: 5, targets: [.q, .k, .v, .o, .gate, .up, .down])
+        var rng = SeededRandom(seed: 8)
+        let batch = 3, seqLen = 7
+        let ids = (0..<batch * seqLen).map { _ in Int(rng.next() % UInt64(config.vocabSize)) }
+        for dropout in [nil, LoRADropout(p: 0.2, seed: 5)] {
+            func run(rowsPerBlock: Int) throws -> (logits: [Float], gradients: [Float]) {
+                let saved = LoRAAdapter.rowsPerBlock
+                LoRAAdapter.rowsPerBlock = rowsPerBlock
+                defer { LoRAAdapter.rowsPerBlock = saved }
+                let adapters = try ParameterStore(lora: settings, base: base.plan)
+                randomize(adapters, seed: 4)
+                let attached = dropout.map { $0.attach(to: adapters.adapters) } ?? adapters.adapters
+                let model = try TrainingModel(parameters: adapters, weights: base.weights!.attaching(attached), batchSize: batch, seqLen: seqLen)
+                dropout?.pass = 2
+                try model.forward(tokens: ids, labels: ids)
+                adapters.zeroGradients()
+                model.backward()
+                return (Array(model.logits), Array(UnsafeBufferPointer(start: adapters.gradients, count: adapters.count)))
+            }
+            let one = try run(rowsPerBlock: 256), blocked = try run(rowsPerBlock: 5)
+            let what = dropout == nil ? "no dropout" : "dropout"
+            XCTAssertLessThan(maxAbs(blocked.logits, one.logits), 1e-5, what)
+            XCTAssertLessThan(relativeError(blocked.gradients, one.gradients), 1e-5, what)
+            XCTAssertGreaterThan(one.gradients.map(abs).max() ?? 0, 1e-4, "\(what): the gradients are not all zero")
+        }
+    }
+
     func testLoRAGradientsMatchFiniteDifferencesWithTheBaseFrozen() throws {
         try checkGradients(TinyConfigs.stablelm(), targets: [.q, .k, .v, .o, .gate, .up, .down], label: "stablelm")
         try checkGradients(TinyConfigs.stablelm(parallel: true), targets: [.q, .v, .down], label: "stablelm parallel")
