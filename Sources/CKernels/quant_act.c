@@ -65,9 +65,56 @@ static inline int quantize32(const float *x, float *dOut, int8_t *qs) {
     return _mm_cvtsi128_si32(h);
 }
 
+// Eight blocks of 32 at a time: their absmax, then d = absmax / 127 and 1 / d as one vector division
+// each (the same IEEE divisions as one block's scalar ones, so the same bits), then the quants. One block
+// at a time, the two dependent divisions and the finiteness pass held a row to ~1.2 G floats/s a core.
+// d[k] (NaN for a block with NaN or ±inf) and Σq[k] of block k come back for the caller's scales.
+static inline void quantize32x8(const float *x, int8_t *qs, size_t blockBytes, float d[8], int sums[8]) {
+    const __m256 sign = _mm256_set1_ps(-0.0f), zero = _mm256_setzero_ps();
+    float amax[8], probe[8];
+    for (int k = 0; k < 8; k++) {
+        const float *xb = x + 32 * k;
+        __m256 a = zero, p = zero;
+        for (int i = 0; i < 4; i++) {
+            const __m256 v = _mm256_loadu_ps(xb + 8 * i);
+            a = _mm256_max_ps(a, _mm256_andnot_ps(sign, v));
+            p = _mm256_add_ps(p, _mm256_mul_ps(v, zero));   // NaN unless every value is finite
+        }
+        amax[k] = hmax8(a);
+        probe[k] = _mm256_movemask_ps(_mm256_cmp_ps(p, zero, _CMP_NEQ_UQ)) == 0 ? 0 : NAN;
+    }
+    const __m256 finite = _mm256_cmp_ps(_mm256_loadu_ps(probe), zero, _CMP_EQ_OQ);
+    const __m256 dv = _mm256_blendv_ps(_mm256_set1_ps(NAN), _mm256_div_ps(_mm256_loadu_ps(amax), _mm256_set1_ps(127)), finite);
+    // 1 / d where d is finite and non-zero, else 0 (d − d is 0 exactly for finite d).
+    const __m256 usable = _mm256_and_ps(_mm256_cmp_ps(_mm256_sub_ps(dv, dv), zero, _CMP_EQ_OQ), _mm256_cmp_ps(dv, zero, _CMP_NEQ_OQ));
+    const __m256 idv = _mm256_and_ps(_mm256_div_ps(_mm256_set1_ps(1), dv), usable);
+    float id[8];
+    _mm256_storeu_ps(d, dv);
+    _mm256_storeu_ps(id, idv);
+    for (int k = 0; k < 8; k++) {
+        const float *xb = x + 32 * k;
+        const __m256 s = _mm256_set1_ps(id[k]);
+        __m256i q[4];
+        for (int i = 0; i < 4; i++) q[i] = round_away_127(_mm256_mul_ps(_mm256_loadu_ps(xb + 8 * i), s));
+        store_i8x32(qs + k * blockBytes, q[0], q[1], q[2], q[3]);
+        __m256i t = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+        __m128i h = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+        h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
+        h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xB1));
+        sums[k] = _mm_cvtsi128_si32(h);
+    }
+}
+
 void hayai_quantize_row_q8_0(const float *x, void *out, int n) {
     hayai_block_q8_0 *y = out;
-    for (int b = 0; b < n / 32; b++) {
+    int b = 0;
+    for (; b + 8 <= n / 32; b += 8) {
+        float d[8];
+        int sums[8];
+        quantize32x8(x + 32 * b, y[b].qs, sizeof *y, d, sums);
+        for (int k = 0; k < 8; k++) y[b + k].d = to_half(d[k]);
+    }
+    for (; b < n / 32; b++) {
         float d;
         quantize32(x + 32 * b, &d, y[b].qs);
         y[b].d = to_half(d);
@@ -76,7 +123,17 @@ void hayai_quantize_row_q8_0(const float *x, void *out, int n) {
 
 void hayai_quantize_row_q8_1(const float *x, void *out, int n) {
     hayai_block_q8_1 *y = out;
-    for (int b = 0; b < n / 32; b++) {
+    int b = 0;
+    for (; b + 8 <= n / 32; b += 8) {
+        float d[8];
+        int sums[8];
+        quantize32x8(x + 32 * b, y[b].qs, sizeof *y, d, sums);
+        for (int k = 0; k < 8; k++) {
+            y[b + k].d = to_half(d[k]);
+            y[b + k].s = to_half((float)sums[k] * d[k]);
+        }
+    }
+    for (; b < n / 32; b++) {
         float d;
         const int sum = quantize32(x + 32 * b, &d, y[b].qs);
         y[b].d = to_half(d);

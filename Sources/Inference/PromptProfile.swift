@@ -103,16 +103,32 @@ public struct PromptProfile: Sendable {
         entries.append(Entry(op: "matrices: output (last token)", seconds: output,
                              multiplyAdds: Double(w.output.rows * w.output.cols), included: false))
 
-        // Activation quantization as the products do it (every row of x, over the pool), once per quantized matrix.
-        let quantized = w.layers.flatMap { l in l.linears.map(\.1.weight) }
-            .compactMap { m -> QuantizedMatrix? in if case .quantized(let q, _) = m { return q } else { return nil } }
+        // Activation quantization as the products do it (every row of x, over the pool in pieces of 8 rows), once per
+        // input: q/k/v share one and gate/up another (QuantizedMatrix.matMul(_:x:t:pool:)), o and down have their own.
+        let quantized = w.layers.flatMap { l -> [QuantizedMatrix] in
+            var firstOfInput: [Int: QuantizedMatrix] = [:]
+            for (role, linear) in l.linears {
+                guard case .quantized(let q, _) = linear.weight else { continue }
+                let input: Int
+                switch role {
+                case .q, .k, .v, .qkv: input = 0
+                case .o: input = 1
+                case .gate, .up: input = 2
+                default: input = 3
+                }
+                if firstOfInput[input] == nil { firstOfInput[input] = q }
+            }
+            return firstOfInput.sorted { $0.key < $1.key }.map(\.value)
+        }
         if !quantized.isEmpty {
             let xq = UnsafeMutableRawPointer.allocate(byteCount: t * quantized.map(\.activationRowBytes).max()!, alignment: 64)
             defer { xq.deallocate() }
             let seconds = best {
                 for q in quantized {
                     let bytes = q.activationRowBytes
-                    pool.parallelFor(count: t) { s in q.quantizeActivations(x + s * q.cols, into: xq + s * bytes) }
+                    pool.parallelFor(count: (t + 7) / 8) { p in
+                        for s in (p * 8)..<min(t, p * 8 + 8) { q.quantizeActivations(x + s * q.cols, into: xq + s * bytes) }
+                    }
                 }
             }
             entries.append(Entry(op: "  of which activation quantization", seconds: seconds, multiplyAdds: 0, included: true))
