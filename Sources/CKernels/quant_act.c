@@ -153,8 +153,13 @@ void hayai_quantize_row_q8_K(const float *x, void *out, int n) {
         const float amax = hmax8(amax8);
         // The value of largest magnitude with its sign, the first one on ties (signedAbsMax).
         float m = 0;
-        if (finite && amax > 0)
-            for (int i = 0; i < 256; i++) if (fabsf(xb[i]) == amax) { m = xb[i]; break; }
+        if (finite && amax > 0) {
+            const __m256 target = _mm256_set1_ps(amax);
+            for (int i = 0; i < 256; i += 8) {
+                const int hits = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(xb + i)), target, _CMP_EQ_OQ));
+                if (hits) { m = xb[i + __builtin_ctz(hits)]; break; }
+            }
+        }
         if (m == 0 || !finite) {
             blk->d = finite ? 0.0f : NAN;
             memset(blk->qs, 0, sizeof blk->qs);
