@@ -26,9 +26,9 @@ static inline size_t padded_rows(int t) { return ((size_t)t + TK - 1) / TK * TK;
 
 size_t hayai_causal_attention_scratch(int t, int d) {
     const size_t tp = padded_rows(t), dp = (size_t)round16(d);
-    // first (tp ints) + per-tile min/max first + Kp, Qp, dOp, dQ, dK, dV (tp·dp each) + Qᵀ, dOᵀ (tp·d each)
-    // + L, D (tp each) + Sᵀ, dPᵀ (TK·TQ each) + the forward's O tile, m, l, alpha.
-    return tp + 2 * (tp / TQ) + 6 * tp * dp + 2 * tp * (size_t)d + 2 * tp + 2 * TK * TQ + TQ * dp + 3 * TQ + 16;
+    // The backward's (the forward needs less): first (tp ints) + per-tile min/max first + Kp, Qp, dOp, dQ, dK, dV
+    // (tp·dp each) + Kᵀ, Vᵀ by key tile and scale·Q (tp·d each) + L, D (tp each) + the S/P and dP/dS tiles (TQ·TK each).
+    return tp + 2 * (tp / TQ) + 6 * tp * dp + 3 * tp * (size_t)d + 2 * tp + 2 * TQ * TK + 16;
 }
 
 // first[i] for the t rows of one sequence; minFirst/maxFirst over each query tile's rows.
@@ -114,6 +114,137 @@ void hayai_causal_attention_forward(const float *q, size_t ldq, const float *k, 
     }
 }
 
+// ---- The backward's products: register tiles of up to 6 × 64 (AVX-512) outputs.
+// C (R, 16·W) (=|+=) A (R, K) · B (K, 16·W), A[r][k] at a[r·ars + k·aks], B's rows ldb apart: R·W accumulators
+// stay in registers across all of K, each k loads W vectors of B and broadcasts R elements of A. Every
+// element is the chain fa_kernel makes (its k in order, from 0 or from C), so the AVX2 fallback (fa_product)
+// gives the same bits.
+__attribute__((target("avx512f"), always_inline)) static inline void bw_tile512(const int R, const int W, int K, const float *a, size_t ars,
+                                                                               size_t aks, const float *b, size_t ldb, float *c, size_t ldc,
+                                                                               int accumulate) {
+    __m512 acc[12][4];
+    for (int r = 0; r < R; r++)
+        for (int w = 0; w < W; w++) acc[r][w] = accumulate ? _mm512_loadu_ps(c + r * ldc + 16 * w) : _mm512_setzero_ps();
+    for (int k = 0; k < K; k++) {
+        __m512 bv[4];
+        for (int w = 0; w < W; w++) bv[w] = _mm512_loadu_ps(b + (size_t)k * ldb + 16 * w);
+        for (int r = 0; r < R; r++) {
+            const __m512 av = _mm512_set1_ps(a[r * ars + k * aks]);
+            for (int w = 0; w < W; w++) acc[r][w] = _mm512_fmadd_ps(av, bv[w], acc[r][w]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int w = 0; w < W; w++) _mm512_storeu_ps(c + r * ldc + 16 * w, acc[r][w]);
+}
+
+// All rows of one column block of 16·W: blocks of RM rows, the rest in 8, 4, 2, 1.
+#define BW_ROWS(RM, W)                                                                                                             \
+    do {                                                                                                                           \
+        int r = 0;                                                                                                                 \
+        for (; r + (RM) <= rows; r += (RM)) bw_tile512((RM), (W), K, a + r * ars, ars, aks, b + j, ldb, c + r * ldc + j, ldc, accumulate); \
+        if ((RM) > 8 && rows - r >= 8) { bw_tile512(8, (W), K, a + r * ars, ars, aks, b + j, ldb, c + r * ldc + j, ldc, accumulate); r += 8; } \
+        if (rows - r >= 4) { bw_tile512(4, (W), K, a + r * ars, ars, aks, b + j, ldb, c + r * ldc + j, ldc, accumulate); r += 4; }       \
+        if (rows - r >= 2) { bw_tile512(2, (W), K, a + r * ars, ars, aks, b + j, ldb, c + r * ldc + j, ldc, accumulate); r += 2; }       \
+        if (rows - r == 1) bw_tile512(1, (W), K, a + r * ars, ars, aks, b + j, ldb, c + r * ldc + j, ldc, accumulate);                   \
+    } while (0)
+
+// fa_product's contract (cols a multiple of 16) with the wide tiles: 64 columns 6 rows at a time, a rest of
+// 48 columns 8 rows, 32 columns 12 rows, 16 columns 12 rows.
+__attribute__((target("avx512f"))) static void bw_product512(int rows, int cols, int K, const float *a, size_t ars, size_t aks, const float *b,
+                                                             size_t ldb, float *c, size_t ldc, int accumulate) {
+    int j = 0;
+    for (; j + 64 <= cols; j += 64) BW_ROWS(6, 4);
+    switch (cols - j) {
+    case 48: BW_ROWS(8, 3); break;
+    case 32: BW_ROWS(12, 2); break;
+    case 16: BW_ROWS(12, 1); break;
+    default: break;
+    }
+}
+
+static inline void bw_multiply(int rows, int cols, int K, const float *a, size_t ars, size_t aks, const float *b, size_t ldb, float *c,
+                               size_t ldc, int accumulate) {
+    if (hayai_attend_prompt_avx512()) bw_product512(rows, cols, K, a, ars, aks, b, ldb, c, ldc, accumulate);
+    else fa_product(rows, cols, K, a, ars, aks, b, ldb, c, ldc, accumulate);
+}
+
+// Whether query row i sees every key of [j0, jLast].
+static inline int row_sees_all(int i, int first, int j0, int jLast) { return j0 >= first && jLast <= i; }
+
+// P = exp(S − L_i) (0 where row i does not see the key) and dS = P ∘ (dP − D_i) in place, for `rows` query
+// rows from i0 of a (TQ, TK) tile whose key j0 + j is column j, cols (a multiple of 16) columns computed.
+__attribute__((target("avx512f"))) static void probabilities512(float *sp, float *ds, int rows, int cols, int i0, int j0, int jLast,
+                                                                const int *first, const float *lh, const float *dh) {
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (int r = 0; r < rows; r++) {
+        const int i = i0 + r;
+        const __m512 lv = _mm512_set1_ps(lh[i]), dv = _mm512_set1_ps(dh[i]);
+        const int all = row_sees_all(i, first[i], j0, jLast);
+        const __m512i iv = _mm512_set1_epi32(i), fv = _mm512_set1_epi32(first[i]);
+        for (int c = 0; c < cols; c += 16) {
+            float *s = sp + (size_t)r * TK + c, *g = ds + (size_t)r * TK + c;
+            __m512 p = exp16(_mm512_sub_ps(_mm512_loadu_ps(s), lv));
+            if (!all) {
+                const __m512i key = _mm512_add_epi32(_mm512_set1_epi32(j0 + c), iota);
+                const __mmask16 seen = _mm512_cmple_epi32_mask(key, iv) & _mm512_cmpge_epi32_mask(key, fv);
+                p = _mm512_maskz_mov_ps(seen, p);
+            }
+            _mm512_storeu_ps(s, p);
+            _mm512_storeu_ps(g, _mm512_mul_ps(p, _mm512_sub_ps(_mm512_loadu_ps(g), dv)));
+        }
+    }
+}
+
+static void probabilities(float *sp, float *ds, int rows, int cols, int i0, int j0, int jLast, const int *first, const float *lh,
+                          const float *dh) {
+    if (hayai_attend_prompt_avx512()) { probabilities512(sp, ds, rows, cols, i0, j0, jLast, first, lh, dh); return; }
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int r = 0; r < rows; r++) {
+        const int i = i0 + r;
+        const __m256 lv = _mm256_set1_ps(lh[i]), dv = _mm256_set1_ps(dh[i]);
+        const int all = row_sees_all(i, first[i], j0, jLast);
+        const __m256i iv = _mm256_set1_epi32(i), fv = _mm256_set1_epi32(first[i]);
+        for (int c = 0; c < cols; c += 8) {
+            float *s = sp + (size_t)r * TK + c, *g = ds + (size_t)r * TK + c;
+            __m256 p = exp8(_mm256_sub_ps(_mm256_loadu_ps(s), lv));
+            if (!all) {
+                const __m256i key = _mm256_add_epi32(_mm256_set1_epi32(j0 + c), iota);
+                const __m256i hidden = _mm256_or_si256(_mm256_cmpgt_epi32(key, iv), _mm256_cmpgt_epi32(fv, key));
+                p = _mm256_andnot_ps(_mm256_castsi256_ps(hidden), p);
+            }
+            _mm256_storeu_ps(s, p);
+            _mm256_storeu_ps(g, _mm256_mul_ps(p, _mm256_sub_ps(_mm256_loadu_ps(g), dv)));
+        }
+    }
+}
+
+// The key tile at j0 (nk keys) transposed: out (d, TK), key j0 + j in column j, columns past nk zero.
+// 8 × 8 blocks through registers, the edges one float at a time.
+static void transpose_keys(const float *x, size_t ld, int j0, int nk, int d, float *out) {
+    int j = 0;
+    for (; j + 8 <= nk; j += 8) {
+        const float *row = x + (size_t)(j0 + j) * ld;
+        int c = 0;
+        for (; c + 8 <= d; c += 8) {
+            __m256 r[8], u[8], w[8];
+            for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(row + (size_t)i * ld + c);
+            for (int i = 0; i < 8; i += 2) { u[i] = _mm256_unpacklo_ps(r[i], r[i + 1]); u[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]); }
+            for (int i = 0; i < 8; i += 4) {
+                w[i] = _mm256_shuffle_ps(u[i], u[i + 2], 0x44); w[i + 1] = _mm256_shuffle_ps(u[i], u[i + 2], 0xEE);
+                w[i + 2] = _mm256_shuffle_ps(u[i + 1], u[i + 3], 0x44); w[i + 3] = _mm256_shuffle_ps(u[i + 1], u[i + 3], 0xEE);
+            }
+            for (int i = 0; i < 4; i++) {
+                _mm256_storeu_ps(out + (size_t)(c + i) * TK + j, _mm256_permute2f128_ps(w[i], w[i + 4], 0x20));
+                _mm256_storeu_ps(out + (size_t)(c + i + 4) * TK + j, _mm256_permute2f128_ps(w[i], w[i + 4], 0x31));
+            }
+        }
+        for (; c < d; c++)
+            for (int i = 0; i < 8; i++) out[(size_t)c * TK + j + i] = row[(size_t)i * ld + c];
+    }
+    for (int c = 0; c < d; c++)
+        for (int jj = j; jj < TK; jj++) out[(size_t)c * TK + jj] = jj < nk ? x[(size_t)(j0 + jj) * ld + c] : 0;
+}
+
 void hayai_causal_attention_backward(const float *dout, const float *q, const float *out, size_t ldq, const float *k,
                                      const float *v, size_t ldkv, const float *lse, int t, int d, int group,
                                      const int32_t *positions, int window, float scale, float *scratch, float *dq,
@@ -122,22 +253,24 @@ void hayai_causal_attention_backward(const float *dout, const float *q, const fl
     const int dp = round16(d), tiles = (int)(tp / TQ);
     int *first = (int *)scratch, *minFirst = first + tp, *maxFirst = minFirst + tp / TQ;
     float *kp = scratch + tp + 2 * (tp / TQ), *qp = kp + tp * dp, *dop = qp + tp * dp, *dqa = dop + tp * dp;
-    float *dka = dqa + tp * dp, *dva = dka + tp * dp, *qt = dva + tp * dp, *dot = qt + tp * (size_t)d;
-    float *lh = dot + tp * (size_t)d, *dh = lh + tp, *st = dh + tp, *dpt = st + TK * TQ;
+    float *dka = dqa + tp * dp, *dva = dka + tp * dp, *kt = dva + tp * dp, *vt = kt + tp * (size_t)d, *qs = vt + tp * (size_t)d;
+    float *lh = qs + tp * (size_t)d, *dh = lh + tp, *sp = dh + tp, *ds = sp + TQ * TK;
     visible_starts(t, positions, window, first, minFirst, maxFirst);
     pad_rows(k, ldkv, t, t, d, dp, kp);
+    for (int j0 = 0; j0 < t; j0 += TK) {
+        const int nk = t - j0 < TK ? t - j0 : TK;
+        transpose_keys(k, ldkv, j0, nk, d, kt + (size_t)j0 * d);
+        transpose_keys(v, ldkv, j0, nk, d, vt + (size_t)j0 * d);
+    }
     memset(dka, 0, sizeof(float) * (size_t)t * dp);
     memset(dva, 0, sizeof(float) * (size_t)t * dp);
-    __m256i pos[TQ / 8], firstv[TQ / 8];
     for (int g = 0; g < group; g++) {
         const float *qg = q + (size_t)g * d, *dog = dout + (size_t)g * d, *og = out + (size_t)g * d;
-        // This head's queries and output gradients in the layouts the products read, L and D per row.
+        // This head's queries (scaled for the scores) and output gradients in the layouts the products read, L and D per row.
         pad_rows(qg, ldq, t, (int)tp, d, dp, qp);
         pad_rows(dog, ldq, t, (int)tp, d, dp, dop);
-        for (int tile = 0; tile < tiles; tile++) {
-            transpose_tile(qg, ldq, tile * TQ, t, d, scale, qt + (size_t)tile * d * TQ);
-            transpose_tile(dog, ldq, tile * TQ, t, d, 1, dot + (size_t)tile * d * TQ);
-        }
+        for (int i = 0; i < t; i++)
+            for (int c = 0; c < d; c++) qs[(size_t)i * d + c] = scale * qg[(size_t)i * ldq + c];
         for (int i = 0; i < (int)tp; i++) {
             if (i >= t) { lh[i] = 0; dh[i] = 0; continue; }
             lh[i] = lse[(size_t)g * t + i];
@@ -151,28 +284,23 @@ void hayai_causal_attention_backward(const float *dout, const float *q, const fl
         }
         memset(dqa, 0, sizeof(float) * (size_t)t * dp);
         for (int j0 = 0; j0 < t; j0 += TK) {
-            const int nk = t - j0 < TK ? t - j0 : TK, jLast = j0 + nk - 1;
+            const int nk = t - j0 < TK ? t - j0 : TK, jLast = j0 + nk - 1, cols = round16(nk);
+            const float *ktile = kt + (size_t)j0 * d, *vtile = vt + (size_t)j0 * d;
             for (int tile = j0 / TQ; tile < tiles && tile * TQ < t; tile++) {
-                const int i0 = tile * TQ, rows = t - i0 < TQ ? t - i0 : TQ;
+                const int i0 = tile * TQ, rows = t - i0 < TQ ? t - i0 : TQ, last = i0 + rows - 1;
                 if (minFirst[tile] > jLast) continue;   // no row of this tile sees these keys
-                const int whole = jLast <= i0 && j0 >= maxFirst[tile] && rows == TQ;
-                lane_masks(i0, t, first, pos, firstv);
-                fa_multiply(nk, TQ, d, k + (size_t)j0 * ldkv, ldkv, 1, qt + (size_t)tile * d * TQ, TQ, st, TQ, 0);
-                fa_multiply(nk, TQ, d, v + (size_t)j0 * ldkv, ldkv, 1, dot + (size_t)tile * d * TQ, TQ, dpt, TQ, 0);
-                for (int vv = 0; vv < TQ / 8; vv++) {
-                    const __m256 lv = _mm256_loadu_ps(lh + i0 + 8 * vv), dv8 = _mm256_loadu_ps(dh + i0 + 8 * vv);
-                    for (int j = 0; j < nk; j++) {
-                        float *sj = st + (size_t)j * TQ + 8 * vv, *pj = dpt + (size_t)j * TQ + 8 * vv;
-                        __m256 p = exp8(_mm256_sub_ps(_mm256_loadu_ps(sj), lv));
-                        if (!whole) p = _mm256_andnot_ps(fa_hidden(j0 + j, pos[vv], firstv[vv]), p);
-                        _mm256_storeu_ps(sj, p);
-                        _mm256_storeu_ps(pj, _mm256_mul_ps(p, _mm256_sub_ps(_mm256_loadu_ps(pj), dv8)));
-                    }
-                }
-                // dV (nk, dp) += Pᵀ (nk, rows) · dO (rows, dp);  dK += dSᵀ · Q;  dQ (rows, dp) += dS (rows, nk) · K (nk, dp)
-                fa_multiply(nk, dp, rows, st, TQ, 1, dop + (size_t)i0 * dp, (size_t)dp, dva + (size_t)j0 * dp, (size_t)dp, 1);
-                fa_multiply(nk, dp, rows, dpt, TQ, 1, qp + (size_t)i0 * dp, (size_t)dp, dka + (size_t)j0 * dp, (size_t)dp, 1);
-                fa_multiply(rows, dp, nk, dpt, 1, TQ, kp + (size_t)j0 * dp, (size_t)dp, dqa + (size_t)i0 * dp, (size_t)dp, 1);
+                // Keys j0 + [lo, hi) are the ones some row of the tile sees: past the last row (the causal diagonal) and
+                // before the earliest first key no product is run (their P and dS are 0, and adding 0 changes no sum).
+                const int hi = (last < jLast ? last : jLast) - j0 + 1, lo = minFirst[tile] > j0 ? minFirst[tile] - j0 : 0, cols = round16(hi);
+                // S (rows, cols) = (scale·Q) Kᵀ,  dP = dO Vᵀ,  then P and dS in their place
+                bw_multiply(rows, cols, d, qs + (size_t)i0 * d, (size_t)d, 1, ktile, TK, sp, TK, 0);
+                bw_multiply(rows, cols, d, dop + (size_t)i0 * dp, (size_t)dp, 1, vtile, TK, ds, TK, 0);
+                probabilities(sp, ds, rows, cols, i0, j0, j0 + hi - 1, first, lh, dh);
+                // dV (keys, dp) += Pᵀ (keys, rows) · dO (rows, dp);  dK += dSᵀ · Q;  dQ (rows, dp) += dS (rows, keys) · K (keys, dp)
+                const int keys = hi - lo, jl = j0 + lo;
+                bw_multiply(keys, dp, rows, sp + lo, 1, TK, dop + (size_t)i0 * dp, (size_t)dp, dva + (size_t)jl * dp, (size_t)dp, 1);
+                bw_multiply(keys, dp, rows, ds + lo, 1, TK, qp + (size_t)i0 * dp, (size_t)dp, dka + (size_t)jl * dp, (size_t)dp, 1);
+                bw_multiply(rows, dp, keys, ds + lo, TK, 1, kp + (size_t)jl * dp, (size_t)dp, dqa + (size_t)i0 * dp, (size_t)dp, 1);
             }
         }
         for (int i = 0; i < t; i++)
