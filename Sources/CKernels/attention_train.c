@@ -4,16 +4,18 @@
 // Query row i sees keys [first_i, i]: first_i = max(0, i − positions[i], i − window + 1) (the packed
 // document's start and the sliding window, as CausalAttention.firstVisible), so key tiles a query tile
 // cannot see (the causal upper half, earlier documents, keys out of the window) are never multiplied.
-// Scores are kept transposed, Sᵀ (keys, BQ queries), so the mask and the softmax run 8 queries a vector.
+// The forward keeps scores transposed, Sᵀ (keys, BQ queries), so the mask and the running softmax run 8
+// queries a vector; the backward keeps them as S (BQ queries, keys), each row's L and D one broadcast.
 //   forward,  per query tile, over its key tiles:   Sᵀ = K·(scale·Q)ᵀ,  running max m and sum l,
 //             O = O·e^(m_old − m) + P·V;  at the end O /= l,  L = m + log l
 //   backward, per head, per key tile, over the query tiles that see it (D_i = Σ_c dO_ic·O_ic):
-//             Pᵀ = exp(Sᵀ − L),  dV += Pᵀ·dO,  dPᵀ = V·dOᵀ,  dSᵀ = Pᵀ ∘ (dPᵀ − D),
-//             dQ += dS·K,  dK += dSᵀ·Q   (both times scale when written out)
-// Every product goes through simd.h's fa_multiply (AVX-512 where the CPU has it, the same bits as AVX2); rows of d floats are padded to dp = round16(d)
-// where they are its B operand. The group's heads add into the same dK, dV accumulators in order, so
-// the result does not depend on threads. Tested against CausalAttention.referenceForward/Backward
-// (BLAS with stored probabilities) in Tests/TrainingTests/FlashAttentionTests.swift.
+//             S = (scale·Q)·Kᵀ,  P = exp(S − L),  dP = dO·Vᵀ,  dS = P ∘ (dP − D),
+//             dV += Pᵀ·dO,  dK += dSᵀ·Q,  dQ += dS·K   (dK, dQ times scale when written out)
+// The forward's products go through simd.h's fa_multiply, the backward's through bw_multiply (wider register
+// tiles, see below); both run AVX-512 where the CPU has it with the same bits as their AVX2 fallback. Rows
+// of d floats are padded to dp = round16(d) where they are a B operand. The group's heads add into the same
+// dK, dV accumulators in order, so the result does not depend on threads. Tested against
+// CausalAttention.referenceForward/Backward (BLAS with stored probabilities) in Tests/TrainingTests/FlashAttentionTests.swift.
 #include "CKernels.h"
 #include "simd.h"
 #include <math.h>
