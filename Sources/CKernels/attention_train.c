@@ -139,34 +139,58 @@ __attribute__((target("avx512f"), always_inline)) static inline void bw_tile512(
         for (int w = 0; w < W; w++) _mm512_storeu_ps(c + r * ldc + 16 * w, acc[r][w]);
 }
 
-// All rows of one column block of 16·W: blocks of RM rows, the rest in 8, 4, 2, 1.
-#define BW_ROWS(RM, W)                                                                                                             \
-    do {                                                                                                                           \
-        int r = 0;                                                                                                                 \
-        for (; r + (RM) <= rows; r += (RM)) bw_tile512((RM), (W), K, a + r * ars, ars, aks, b + j, ldb, c + r * ldc + j, ldc, accumulate); \
-        if ((RM) > 8 && rows - r >= 8) { bw_tile512(8, (W), K, a + r * ars, ars, aks, b + j, ldb, c + r * ldc + j, ldc, accumulate); r += 8; } \
-        if (rows - r >= 4) { bw_tile512(4, (W), K, a + r * ars, ars, aks, b + j, ldb, c + r * ldc + j, ldc, accumulate); r += 4; }       \
-        if (rows - r >= 2) { bw_tile512(2, (W), K, a + r * ars, ars, aks, b + j, ldb, c + r * ldc + j, ldc, accumulate); r += 2; }       \
-        if (rows - r == 1) bw_tile512(1, (W), K, a + r * ars, ars, aks, b + j, ldb, c + r * ldc + j, ldc, accumulate);                   \
-    } while (0)
+// The terms of a product known to be 0 past the causal diagonal, as offsets from a block of rows [r, r + R):
+// only its first round16(r + R + cols) columns are needed (scores: query row i0 + r sees keys up to i0 + r),
+// and only the inner terms [max(0, r + kFrom), min(K, r + R + kTo)) can be nonzero. Leaving out a term whose
+// product is ±0 changes no sum (each accumulator starts at +0 or at such a sum, never −0), so the bits are
+// those of the whole product, which the AVX2 fallback still runs.
+typedef struct { int cols, kFrom, kTo; } bw_trim;
+static const bw_trim bw_whole = {1 << 24, -(1 << 24), 1 << 24};
 
-// fa_product's contract (cols a multiple of 16) with the wide tiles: 64 columns 6 rows at a time, a rest of
-// 48 columns 8 rows, 32 columns 12 rows, 16 columns 12 rows.
+#define BW_TILE_W(R)                                                                                                               \
+    switch (W) {                                                                                                                   \
+    case 4: bw_tile512(R, 4, K, a, ars, aks, b, ldb, c, ldc, accumulate); break;                                                   \
+    case 3: bw_tile512(R, 3, K, a, ars, aks, b, ldb, c, ldc, accumulate); break;                                                   \
+    case 2: bw_tile512(R, 2, K, a, ars, aks, b, ldb, c, ldc, accumulate); break;                                                   \
+    default: bw_tile512(R, 1, K, a, ars, aks, b, ldb, c, ldc, accumulate); break;                                                  \
+    }
+
+// One block of R (12, 8, 6, 4, 2 or 1) rows and 16·W (W ≤ 4) columns, each a constant in its case so the
+// accumulators stay in registers.
+__attribute__((target("avx512f"))) static inline void bw_block512(int R, int W, int K, const float *a, size_t ars, size_t aks, const float *b,
+                                                                  size_t ldb, float *c, size_t ldc, int accumulate) {
+    switch (R) {
+    case 12: BW_TILE_W(12) break;
+    case 8: BW_TILE_W(8) break;
+    case 6: BW_TILE_W(6) break;
+    case 4: BW_TILE_W(4) break;
+    case 2: BW_TILE_W(2) break;
+    default: BW_TILE_W(1) break;
+    }
+}
+
+// fa_product's contract (cols a multiple of 16) with the wide tiles: passes of 64 columns in blocks of 6 rows,
+// a rest of 48 columns in 8, 32 or 16 columns in 12; the last rows of a pass in 8, 4, 2, 1. With `trim`, each
+// block leaves out the columns and inner terms it says are 0.
 __attribute__((target("avx512f"))) static void bw_product512(int rows, int cols, int K, const float *a, size_t ars, size_t aks, const float *b,
-                                                             size_t ldb, float *c, size_t ldc, int accumulate) {
-    int j = 0;
-    for (; j + 64 <= cols; j += 64) BW_ROWS(6, 4);
-    switch (cols - j) {
-    case 48: BW_ROWS(8, 3); break;
-    case 32: BW_ROWS(12, 2); break;
-    case 16: BW_ROWS(12, 1); break;
-    default: break;
+                                                             size_t ldb, float *c, size_t ldc, int accumulate, bw_trim trim) {
+    for (int j = 0; j < cols; j += 64) {
+        const int wmax = cols - j >= 64 ? 4 : (cols - j) / 16, rmax = wmax == 4 ? 6 : wmax == 3 ? 8 : 12;
+        for (int r = 0, R; r < rows; r += R) {
+            const int left = rows - r;
+            R = left >= rmax ? rmax : rmax > 8 && left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+            const int need = round16(r + R + trim.cols) - j, W = need < 16 * wmax ? need / 16 : wmax;
+            const int k0 = r + trim.kFrom > 0 ? r + trim.kFrom : 0, k1 = r + R + trim.kTo < K ? r + R + trim.kTo : K;
+            if (W <= 0 || (accumulate && k1 <= k0)) continue;   // nothing of this block is needed, or nothing to add
+            bw_block512(R, W, k1 > k0 ? k1 - k0 : 0, a + r * ars + (size_t)k0 * aks, ars, aks, b + (size_t)k0 * ldb + j, ldb, c + r * ldc + j,
+                        ldc, accumulate);
+        }
     }
 }
 
 static inline void bw_multiply(int rows, int cols, int K, const float *a, size_t ars, size_t aks, const float *b, size_t ldb, float *c,
-                               size_t ldc, int accumulate) {
-    if (hayai_attend_prompt_avx512()) bw_product512(rows, cols, K, a, ars, aks, b, ldb, c, ldc, accumulate);
+                               size_t ldc, int accumulate, bw_trim trim) {
+    if (hayai_attend_prompt_avx512()) bw_product512(rows, cols, K, a, ars, aks, b, ldb, c, ldc, accumulate, trim);
     else fa_product(rows, cols, K, a, ars, aks, b, ldb, c, ldc, accumulate);
 }
 
@@ -174,7 +198,8 @@ static inline void bw_multiply(int rows, int cols, int K, const float *a, size_t
 static inline int row_sees_all(int i, int first, int j0, int jLast) { return j0 >= first && jLast <= i; }
 
 // P = exp(S − L_i) (0 where row i does not see the key) and dS = P ∘ (dP − D_i) in place, for `rows` query
-// rows from i0 of a (TQ, TK) tile whose key j0 + j is column j, cols (a multiple of 16) columns computed.
+// rows from i0 of a (TQ, TK) tile whose key j0 + j is column j, cols (a multiple of 16) columns. Row i's
+// scores are read only up to round16(i − j0 + 1) (what the trimmed products computed); past it P and dS are 0.
 __attribute__((target("avx512f"))) static void probabilities512(float *sp, float *ds, int rows, int cols, int i0, int j0, int jLast,
                                                                 const int *first, const float *lh, const float *dh) {
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
@@ -183,7 +208,12 @@ __attribute__((target("avx512f"))) static void probabilities512(float *sp, float
         const __m512 lv = _mm512_set1_ps(lh[i]), dv = _mm512_set1_ps(dh[i]);
         const int all = row_sees_all(i, first[i], j0, jLast);
         const __m512i iv = _mm512_set1_epi32(i), fv = _mm512_set1_epi32(first[i]);
-        for (int c = 0; c < cols; c += 16) {
+        const int seen = round16(i - j0 + 1) < cols ? round16(i - j0 + 1) : cols;   // past it every key is hidden from row i
+        for (int c = seen; c < cols; c += 16) {
+            _mm512_storeu_ps(sp + (size_t)r * TK + c, _mm512_setzero_ps());
+            _mm512_storeu_ps(ds + (size_t)r * TK + c, _mm512_setzero_ps());
+        }
+        for (int c = 0; c < seen; c += 16) {
             float *s = sp + (size_t)r * TK + c, *g = ds + (size_t)r * TK + c;
             __m512 p = exp16(_mm512_sub_ps(_mm512_loadu_ps(s), lv));
             if (!all) {
@@ -206,7 +236,12 @@ static void probabilities(float *sp, float *ds, int rows, int cols, int i0, int 
         const __m256 lv = _mm256_set1_ps(lh[i]), dv = _mm256_set1_ps(dh[i]);
         const int all = row_sees_all(i, first[i], j0, jLast);
         const __m256i iv = _mm256_set1_epi32(i), fv = _mm256_set1_epi32(first[i]);
-        for (int c = 0; c < cols; c += 8) {
+        const int seen = round16(i - j0 + 1) < cols ? round16(i - j0 + 1) : cols;
+        for (int c = seen; c < cols; c += 8) {
+            _mm256_storeu_ps(sp + (size_t)r * TK + c, _mm256_setzero_ps());
+            _mm256_storeu_ps(ds + (size_t)r * TK + c, _mm256_setzero_ps());
+        }
+        for (int c = 0; c < seen; c += 8) {
             float *s = sp + (size_t)r * TK + c, *g = ds + (size_t)r * TK + c;
             __m256 p = exp8(_mm256_sub_ps(_mm256_loadu_ps(s), lv));
             if (!all) {
@@ -295,14 +330,18 @@ void hayai_causal_attention_backward(const float *dout, const float *q, const fl
                 // before the earliest first key no product is run (their P and dS are 0, and adding 0 changes no sum).
                 const int hi = (last < jLast ? last : jLast) - j0 + 1, lo = minFirst[tile] > j0 ? minFirst[tile] - j0 : 0, cols = round16(hi);
                 // S (rows, cols) = (scale·Q) Kᵀ,  dP = dO Vᵀ,  then P and dS in their place
-                bw_multiply(rows, cols, d, qs + (size_t)i0 * d, (size_t)d, 1, ktile, TK, sp, TK, 0);
-                bw_multiply(rows, cols, d, dop + (size_t)i0 * dp, (size_t)dp, 1, vtile, TK, ds, TK, 0);
+                // Within the tile the causal diagonal leaves out more: query row i0 + r needs keys up to i0 + r, key
+                // j0 + lo + r is seen from query row j0 + lo + r on.
+                const int keys = hi - lo, jl = j0 + lo;
+                const bw_trim scores = {i0 - j0, bw_whole.kFrom, bw_whole.kTo}, byKey = {bw_whole.cols, jl - i0, bw_whole.kTo},
+                              byQuery = {bw_whole.cols, bw_whole.kFrom, i0 - jl};
+                bw_multiply(rows, cols, d, qs + (size_t)i0 * d, (size_t)d, 1, ktile, TK, sp, TK, 0, scores);
+                bw_multiply(rows, cols, d, dop + (size_t)i0 * dp, (size_t)dp, 1, vtile, TK, ds, TK, 0, scores);
                 probabilities(sp, ds, rows, cols, i0, j0, j0 + hi - 1, first, lh, dh);
                 // dV (keys, dp) += Pᵀ (keys, rows) · dO (rows, dp);  dK += dSᵀ · Q;  dQ (rows, dp) += dS (rows, keys) · K (keys, dp)
-                const int keys = hi - lo, jl = j0 + lo;
-                bw_multiply(keys, dp, rows, sp + lo, 1, TK, dop + (size_t)i0 * dp, (size_t)dp, dva + (size_t)jl * dp, (size_t)dp, 1);
-                bw_multiply(keys, dp, rows, ds + lo, 1, TK, qp + (size_t)i0 * dp, (size_t)dp, dka + (size_t)jl * dp, (size_t)dp, 1);
-                bw_multiply(rows, dp, keys, ds + lo, TK, 1, kp + (size_t)jl * dp, (size_t)dp, dqa + (size_t)i0 * dp, (size_t)dp, 1);
+                bw_multiply(keys, dp, rows, sp + lo, 1, TK, dop + (size_t)i0 * dp, (size_t)dp, dva + (size_t)jl * dp, (size_t)dp, 1, byKey);
+                bw_multiply(keys, dp, rows, ds + lo, 1, TK, qp + (size_t)i0 * dp, (size_t)dp, dka + (size_t)jl * dp, (size_t)dp, 1, byKey);
+                bw_multiply(rows, dp, keys, ds + lo, TK, 1, kp + (size_t)jl * dp, (size_t)dp, dqa + (size_t)i0 * dp, (size_t)dp, 1, byQuery);
             }
         }
         for (int i = 0; i < t; i++)
