@@ -119,8 +119,8 @@ void hayai_causal_attention_forward(const float *q, size_t ldq, const float *k, 
 // ---- The backward's products: register tiles of up to 6 × 64 (AVX-512) outputs.
 // C (R, 16·W) (=|+=) A (R, K) · B (K, 16·W), A[r][k] at a[r·ars + k·aks], B's rows ldb apart: R·W accumulators
 // stay in registers across all of K, each k loads W vectors of B and broadcasts R elements of A. Every
-// element is the chain fa_kernel makes (its k in order, from 0 or from C), so the AVX2 fallback (fa_product)
-// gives the same bits.
+// element is the chain fa_kernel makes (its k in order, from 0 or from C), so the AVX2 fallback (bw_product256,
+// on fa_kernel) gives the same bits.
 __attribute__((target("avx512f"), always_inline)) static inline void bw_tile512(const int R, const int W, int K, const float *a, size_t ars,
                                                                                size_t aks, const float *b, size_t ldb, float *c, size_t ldc,
                                                                                int accumulate) {
@@ -143,7 +143,7 @@ __attribute__((target("avx512f"), always_inline)) static inline void bw_tile512(
 // only its first round16(r + R + cols) columns are needed (scores: query row i0 + r sees keys up to i0 + r),
 // and only the inner terms [max(0, r + kFrom), min(K, r + R + kTo)) can be nonzero. Leaving out a term whose
 // product is ±0 changes no sum (each accumulator starts at +0 or at such a sum, never −0), so the bits are
-// those of the whole product, which the AVX2 fallback still runs.
+// those of the whole product, whichever blocks the AVX-512 or the AVX2 path leaves out.
 typedef struct { int cols, kFrom, kTo; } bw_trim;
 static const bw_trim bw_whole = {1 << 24, -(1 << 24), 1 << 24};
 
@@ -188,10 +188,32 @@ __attribute__((target("avx512f"))) static void bw_product512(int rows, int cols,
     }
 }
 
+// The AVX2 fallback: fa_product's blocks (16 columns, 6 rows, the last rows in 4, 2, 1) through its fa_kernel,
+// with the same trims.
+static void bw_product256(int rows, int cols, int K, const float *a, size_t ars, size_t aks, const float *b, size_t ldb, float *c,
+                          size_t ldc, int accumulate, bw_trim trim) {
+    for (int j = 0; j < cols; j += 16)
+        for (int r = 0, R; r < rows; r += R) {
+            const int left = rows - r;
+            R = left >= 6 ? 6 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+            const int k0 = r + trim.kFrom > 0 ? r + trim.kFrom : 0, k1 = r + R + trim.kTo < K ? r + R + trim.kTo : K;
+            if (round16(r + R + trim.cols) <= j || (accumulate && k1 <= k0)) continue;
+            const int n = k1 > k0 ? k1 - k0 : 0;
+            const float *ab = a + r * ars + (size_t)k0 * aks, *bb = b + (size_t)k0 * ldb + j;
+            float *cb = c + r * ldc + j;
+            switch (R) {
+            case 6: fa_kernel(6, n, ab, ars, aks, bb, ldb, cb, ldc, accumulate); break;
+            case 4: fa_kernel(4, n, ab, ars, aks, bb, ldb, cb, ldc, accumulate); break;
+            case 2: fa_kernel(2, n, ab, ars, aks, bb, ldb, cb, ldc, accumulate); break;
+            default: fa_kernel(1, n, ab, ars, aks, bb, ldb, cb, ldc, accumulate); break;
+            }
+        }
+}
+
 static inline void bw_multiply(int rows, int cols, int K, const float *a, size_t ars, size_t aks, const float *b, size_t ldb, float *c,
                                size_t ldc, int accumulate, bw_trim trim) {
     if (hayai_attend_prompt_avx512()) bw_product512(rows, cols, K, a, ars, aks, b, ldb, c, ldc, accumulate, trim);
-    else fa_product(rows, cols, K, a, ars, aks, b, ldb, c, ldc, accumulate);
+    else bw_product256(rows, cols, K, a, ars, aks, b, ldb, c, ldc, accumulate, trim);
 }
 
 // Whether query row i sees every key of [j0, jLast].
