@@ -343,7 +343,7 @@ void hayai_causal_attention_backward(const float *dout, const float *q, const fl
         }
         memset(dqa, 0, sizeof(float) * (size_t)t * dp);
         for (int j0 = 0; j0 < t; j0 += TK) {
-            const int nk = t - j0 < TK ? t - j0 : TK, jLast = j0 + nk - 1, cols = round16(nk);
+            const int nk = t - j0 < TK ? t - j0 : TK, jLast = j0 + nk - 1;
             const float *ktile = kt + (size_t)j0 * d, *vtile = vt + (size_t)j0 * d;
             for (int tile = j0 / TQ; tile < tiles && tile * TQ < t; tile++) {
                 const int i0 = tile * TQ, rows = t - i0 < TQ ? t - i0 : TQ, last = i0 + rows - 1;
