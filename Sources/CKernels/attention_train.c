@@ -4,16 +4,18 @@
 // Query row i sees keys [first_i, i]: first_i = max(0, i − positions[i], i − window + 1) (the packed
 // document's start and the sliding window, as CausalAttention.firstVisible), so key tiles a query tile
 // cannot see (the causal upper half, earlier documents, keys out of the window) are never multiplied.
-// Scores are kept transposed, Sᵀ (keys, BQ queries), so the mask and the softmax run 8 queries a vector.
+// The forward keeps scores transposed, Sᵀ (keys, BQ queries), so the mask and the running softmax run 8
+// queries a vector; the backward keeps them as S (BQ queries, keys), each row's L and D one broadcast.
 //   forward,  per query tile, over its key tiles:   Sᵀ = K·(scale·Q)ᵀ,  running max m and sum l,
 //             O = O·e^(m_old − m) + P·V;  at the end O /= l,  L = m + log l
 //   backward, per head, per key tile, over the query tiles that see it (D_i = Σ_c dO_ic·O_ic):
-//             Pᵀ = exp(Sᵀ − L),  dV += Pᵀ·dO,  dPᵀ = V·dOᵀ,  dSᵀ = Pᵀ ∘ (dPᵀ − D),
-//             dQ += dS·K,  dK += dSᵀ·Q   (both times scale when written out)
-// Every product goes through simd.h's fa_multiply (AVX-512 where the CPU has it, the same bits as AVX2); rows of d floats are padded to dp = round16(d)
-// where they are its B operand. The group's heads add into the same dK, dV accumulators in order, so
-// the result does not depend on threads. Tested against CausalAttention.referenceForward/Backward
-// (BLAS with stored probabilities) in Tests/TrainingTests/FlashAttentionTests.swift.
+//             S = (scale·Q)·Kᵀ,  P = exp(S − L),  dP = dO·Vᵀ,  dS = P ∘ (dP − D),
+//             dV += Pᵀ·dO,  dK += dSᵀ·Q,  dQ += dS·K   (dK, dQ times scale when written out)
+// The forward's products go through simd.h's fa_multiply, the backward's through bw_multiply (wider register
+// tiles, see below); both run AVX-512 where the CPU has it with the same bits as their AVX2 fallback. Rows
+// of d floats are padded to dp = round16(d) where they are a B operand. The group's heads add into the same
+// dK, dV accumulators in order, so the result does not depend on threads. Tested against
+// CausalAttention.referenceForward/Backward (BLAS with stored probabilities) in Tests/TrainingTests/FlashAttentionTests.swift.
 #include "CKernels.h"
 #include "simd.h"
 #include <math.h>
@@ -26,9 +28,9 @@ static inline size_t padded_rows(int t) { return ((size_t)t + TK - 1) / TK * TK;
 
 size_t hayai_causal_attention_scratch(int t, int d) {
     const size_t tp = padded_rows(t), dp = (size_t)round16(d);
-    // first (tp ints) + per-tile min/max first + Kp, Qp, dOp, dQ, dK, dV (tp·dp each) + Qᵀ, dOᵀ (tp·d each)
-    // + L, D (tp each) + Sᵀ, dPᵀ (TK·TQ each) + the forward's O tile, m, l, alpha.
-    return tp + 2 * (tp / TQ) + 6 * tp * dp + 2 * tp * (size_t)d + 2 * tp + 2 * TK * TQ + TQ * dp + 3 * TQ + 16;
+    // The backward's (the forward needs less): first (tp ints) + per-tile min/max first + Kp, Qp, dOp, dQ, dK, dV
+    // (tp·dp each) + Kᵀ, Vᵀ by key tile and scale·Q (tp·d each) + L, D (tp each) + the S/P and dP/dS tiles (TQ·TK each).
+    return tp + 2 * (tp / TQ) + 6 * tp * dp + 3 * tp * (size_t)d + 2 * tp + 2 * TQ * TK + 16;
 }
 
 // first[i] for the t rows of one sequence; minFirst/maxFirst over each query tile's rows.
@@ -114,6 +116,194 @@ void hayai_causal_attention_forward(const float *q, size_t ldq, const float *k, 
     }
 }
 
+// ---- The backward's products: register tiles of up to 6 × 64 (AVX-512) outputs.
+// C (R, 16·W) (=|+=) A (R, K) · B (K, 16·W), A[r][k] at a[r·ars + k·aks], B's rows ldb apart: R·W accumulators
+// stay in registers across all of K, each k loads W vectors of B and broadcasts R elements of A. Every
+// element is the chain fa_kernel makes (its k in order, from 0 or from C), so the AVX2 fallback (bw_product256,
+// on fa_kernel) gives the same bits.
+__attribute__((target("avx512f"), always_inline)) static inline void bw_tile512(const int R, const int W, int K, const float *a, size_t ars,
+                                                                               size_t aks, const float *b, size_t ldb, float *c, size_t ldc,
+                                                                               int accumulate) {
+    __m512 acc[12][4];
+    for (int r = 0; r < R; r++)
+        for (int w = 0; w < W; w++) acc[r][w] = accumulate ? _mm512_loadu_ps(c + r * ldc + 16 * w) : _mm512_setzero_ps();
+    for (int k = 0; k < K; k++) {
+        __m512 bv[4];
+        for (int w = 0; w < W; w++) bv[w] = _mm512_loadu_ps(b + (size_t)k * ldb + 16 * w);
+        for (int r = 0; r < R; r++) {
+            const __m512 av = _mm512_set1_ps(a[r * ars + k * aks]);
+            for (int w = 0; w < W; w++) acc[r][w] = _mm512_fmadd_ps(av, bv[w], acc[r][w]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int w = 0; w < W; w++) _mm512_storeu_ps(c + r * ldc + 16 * w, acc[r][w]);
+}
+
+// The terms of a product known to be 0 past the causal diagonal, as offsets from a block of rows [r, r + R):
+// only its first round16(r + R + cols) columns are needed (scores: query row i0 + r sees keys up to i0 + r),
+// and only the inner terms [max(0, r + kFrom), min(K, r + R + kTo)) can be nonzero. Leaving out a term whose
+// product is ±0 changes no sum (each accumulator starts at +0 or at such a sum, never −0), so the bits are
+// those of the whole product, whichever blocks the AVX-512 or the AVX2 path leaves out.
+typedef struct { int cols, kFrom, kTo; } bw_trim;
+static const bw_trim bw_whole = {1 << 24, -(1 << 24), 1 << 24};
+
+#define BW_TILE_W(R)                                                                                                               \
+    switch (W) {                                                                                                                   \
+    case 4: bw_tile512(R, 4, K, a, ars, aks, b, ldb, c, ldc, accumulate); break;                                                   \
+    case 3: bw_tile512(R, 3, K, a, ars, aks, b, ldb, c, ldc, accumulate); break;                                                   \
+    case 2: bw_tile512(R, 2, K, a, ars, aks, b, ldb, c, ldc, accumulate); break;                                                   \
+    default: bw_tile512(R, 1, K, a, ars, aks, b, ldb, c, ldc, accumulate); break;                                                  \
+    }
+
+// One block of R (12, 8, 6, 4, 2 or 1) rows and 16·W (W ≤ 4) columns, each a constant in its case so the
+// accumulators stay in registers.
+__attribute__((target("avx512f"))) static inline void bw_block512(int R, int W, int K, const float *a, size_t ars, size_t aks, const float *b,
+                                                                  size_t ldb, float *c, size_t ldc, int accumulate) {
+    switch (R) {
+    case 12: BW_TILE_W(12) break;
+    case 8: BW_TILE_W(8) break;
+    case 6: BW_TILE_W(6) break;
+    case 4: BW_TILE_W(4) break;
+    case 2: BW_TILE_W(2) break;
+    default: BW_TILE_W(1) break;
+    }
+}
+
+// fa_product's contract (cols a multiple of 16) with the wide tiles: passes of 64 columns in blocks of 6 rows,
+// a rest of 48 columns in 8, 32 or 16 columns in 12; the last rows of a pass in 8, 4, 2, 1. With `trim`, each
+// block leaves out the columns and inner terms it says are 0.
+__attribute__((target("avx512f"))) static void bw_product512(int rows, int cols, int K, const float *a, size_t ars, size_t aks, const float *b,
+                                                             size_t ldb, float *c, size_t ldc, int accumulate, bw_trim trim) {
+    for (int j = 0; j < cols; j += 64) {
+        const int wmax = cols - j >= 64 ? 4 : (cols - j) / 16, rmax = wmax == 4 ? 6 : wmax == 3 ? 8 : 12;
+        for (int r = 0, R; r < rows; r += R) {
+            const int left = rows - r;
+            R = left >= rmax ? rmax : rmax > 8 && left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+            const int need = round16(r + R + trim.cols) - j, W = need < 16 * wmax ? need / 16 : wmax;
+            const int k0 = r + trim.kFrom > 0 ? r + trim.kFrom : 0, k1 = r + R + trim.kTo < K ? r + R + trim.kTo : K;
+            if (W <= 0 || (accumulate && k1 <= k0)) continue;   // nothing of this block is needed, or nothing to add
+            bw_block512(R, W, k1 > k0 ? k1 - k0 : 0, a + r * ars + (size_t)k0 * aks, ars, aks, b + (size_t)k0 * ldb + j, ldb, c + r * ldc + j,
+                        ldc, accumulate);
+        }
+    }
+}
+
+// The AVX2 fallback: fa_product's blocks (16 columns, 6 rows, the last rows in 4, 2, 1) through its fa_kernel,
+// with the same trims.
+static void bw_product256(int rows, int cols, int K, const float *a, size_t ars, size_t aks, const float *b, size_t ldb, float *c,
+                          size_t ldc, int accumulate, bw_trim trim) {
+    for (int j = 0; j < cols; j += 16)
+        for (int r = 0, R; r < rows; r += R) {
+            const int left = rows - r;
+            R = left >= 6 ? 6 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+            const int k0 = r + trim.kFrom > 0 ? r + trim.kFrom : 0, k1 = r + R + trim.kTo < K ? r + R + trim.kTo : K;
+            if (round16(r + R + trim.cols) <= j || (accumulate && k1 <= k0)) continue;
+            const int n = k1 > k0 ? k1 - k0 : 0;
+            const float *ab = a + r * ars + (size_t)k0 * aks, *bb = b + (size_t)k0 * ldb + j;
+            float *cb = c + r * ldc + j;
+            switch (R) {
+            case 6: fa_kernel(6, n, ab, ars, aks, bb, ldb, cb, ldc, accumulate); break;
+            case 4: fa_kernel(4, n, ab, ars, aks, bb, ldb, cb, ldc, accumulate); break;
+            case 2: fa_kernel(2, n, ab, ars, aks, bb, ldb, cb, ldc, accumulate); break;
+            default: fa_kernel(1, n, ab, ars, aks, bb, ldb, cb, ldc, accumulate); break;
+            }
+        }
+}
+
+static inline void bw_multiply(int rows, int cols, int K, const float *a, size_t ars, size_t aks, const float *b, size_t ldb, float *c,
+                               size_t ldc, int accumulate, bw_trim trim) {
+    if (hayai_attend_prompt_avx512()) bw_product512(rows, cols, K, a, ars, aks, b, ldb, c, ldc, accumulate, trim);
+    else bw_product256(rows, cols, K, a, ars, aks, b, ldb, c, ldc, accumulate, trim);
+}
+
+// Whether query row i sees every key of [j0, jLast].
+static inline int row_sees_all(int i, int first, int j0, int jLast) { return j0 >= first && jLast <= i; }
+
+// P = exp(S − L_i) (0 where row i does not see the key) and dS = P ∘ (dP − D_i) in place, for `rows` query
+// rows from i0 of a (TQ, TK) tile whose key j0 + j is column j, cols (a multiple of 16) columns. Row i's
+// scores are read only up to round16(i − j0 + 1) (what the trimmed products computed); past it P and dS are 0.
+__attribute__((target("avx512f"))) static void probabilities512(float *sp, float *ds, int rows, int cols, int i0, int j0, int jLast,
+                                                                const int *first, const float *lh, const float *dh) {
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (int r = 0; r < rows; r++) {
+        const int i = i0 + r;
+        const __m512 lv = _mm512_set1_ps(lh[i]), dv = _mm512_set1_ps(dh[i]);
+        const int all = row_sees_all(i, first[i], j0, jLast);
+        const __m512i iv = _mm512_set1_epi32(i), fv = _mm512_set1_epi32(first[i]);
+        const int seen = round16(i - j0 + 1) < cols ? round16(i - j0 + 1) : cols;   // past it every key is hidden from row i
+        for (int c = seen; c < cols; c += 16) {
+            _mm512_storeu_ps(sp + (size_t)r * TK + c, _mm512_setzero_ps());
+            _mm512_storeu_ps(ds + (size_t)r * TK + c, _mm512_setzero_ps());
+        }
+        for (int c = 0; c < seen; c += 16) {
+            float *s = sp + (size_t)r * TK + c, *g = ds + (size_t)r * TK + c;
+            __m512 p = exp16(_mm512_sub_ps(_mm512_loadu_ps(s), lv));
+            if (!all) {
+                const __m512i key = _mm512_add_epi32(_mm512_set1_epi32(j0 + c), iota);
+                const __mmask16 seen = _mm512_cmple_epi32_mask(key, iv) & _mm512_cmpge_epi32_mask(key, fv);
+                p = _mm512_maskz_mov_ps(seen, p);
+            }
+            _mm512_storeu_ps(s, p);
+            _mm512_storeu_ps(g, _mm512_mul_ps(p, _mm512_sub_ps(_mm512_loadu_ps(g), dv)));
+        }
+    }
+}
+
+static void probabilities(float *sp, float *ds, int rows, int cols, int i0, int j0, int jLast, const int *first, const float *lh,
+                          const float *dh) {
+    if (hayai_attend_prompt_avx512()) { probabilities512(sp, ds, rows, cols, i0, j0, jLast, first, lh, dh); return; }
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int r = 0; r < rows; r++) {
+        const int i = i0 + r;
+        const __m256 lv = _mm256_set1_ps(lh[i]), dv = _mm256_set1_ps(dh[i]);
+        const int all = row_sees_all(i, first[i], j0, jLast);
+        const __m256i iv = _mm256_set1_epi32(i), fv = _mm256_set1_epi32(first[i]);
+        const int seen = round16(i - j0 + 1) < cols ? round16(i - j0 + 1) : cols;
+        for (int c = seen; c < cols; c += 8) {
+            _mm256_storeu_ps(sp + (size_t)r * TK + c, _mm256_setzero_ps());
+            _mm256_storeu_ps(ds + (size_t)r * TK + c, _mm256_setzero_ps());
+        }
+        for (int c = 0; c < seen; c += 8) {
+            float *s = sp + (size_t)r * TK + c, *g = ds + (size_t)r * TK + c;
+            __m256 p = exp8(_mm256_sub_ps(_mm256_loadu_ps(s), lv));
+            if (!all) {
+                const __m256i key = _mm256_add_epi32(_mm256_set1_epi32(j0 + c), iota);
+                const __m256i hidden = _mm256_or_si256(_mm256_cmpgt_epi32(key, iv), _mm256_cmpgt_epi32(fv, key));
+                p = _mm256_andnot_ps(_mm256_castsi256_ps(hidden), p);
+            }
+            _mm256_storeu_ps(s, p);
+            _mm256_storeu_ps(g, _mm256_mul_ps(p, _mm256_sub_ps(_mm256_loadu_ps(g), dv)));
+        }
+    }
+}
+
+// The key tile at j0 (nk keys) transposed: out (d, TK), key j0 + j in column j, columns past nk zero.
+// 8 × 8 blocks through registers, the edges one float at a time.
+static void transpose_keys(const float *x, size_t ld, int j0, int nk, int d, float *out) {
+    int j = 0;
+    for (; j + 8 <= nk; j += 8) {
+        const float *row = x + (size_t)(j0 + j) * ld;
+        int c = 0;
+        for (; c + 8 <= d; c += 8) {
+            __m256 r[8], u[8], w[8];
+            for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(row + (size_t)i * ld + c);
+            for (int i = 0; i < 8; i += 2) { u[i] = _mm256_unpacklo_ps(r[i], r[i + 1]); u[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]); }
+            for (int i = 0; i < 8; i += 4) {
+                w[i] = _mm256_shuffle_ps(u[i], u[i + 2], 0x44); w[i + 1] = _mm256_shuffle_ps(u[i], u[i + 2], 0xEE);
+                w[i + 2] = _mm256_shuffle_ps(u[i + 1], u[i + 3], 0x44); w[i + 3] = _mm256_shuffle_ps(u[i + 1], u[i + 3], 0xEE);
+            }
+            for (int i = 0; i < 4; i++) {
+                _mm256_storeu_ps(out + (size_t)(c + i) * TK + j, _mm256_permute2f128_ps(w[i], w[i + 4], 0x20));
+                _mm256_storeu_ps(out + (size_t)(c + i + 4) * TK + j, _mm256_permute2f128_ps(w[i], w[i + 4], 0x31));
+            }
+        }
+        for (; c < d; c++)
+            for (int i = 0; i < 8; i++) out[(size_t)c * TK + j + i] = row[(size_t)i * ld + c];
+    }
+    for (int c = 0; c < d; c++)
+        for (int jj = j; jj < TK; jj++) out[(size_t)c * TK + jj] = jj < nk ? x[(size_t)(j0 + jj) * ld + c] : 0;
+}
+
 void hayai_causal_attention_backward(const float *dout, const float *q, const float *out, size_t ldq, const float *k,
                                      const float *v, size_t ldkv, const float *lse, int t, int d, int group,
                                      const int32_t *positions, int window, float scale, float *scratch, float *dq,
@@ -122,22 +312,24 @@ void hayai_causal_attention_backward(const float *dout, const float *q, const fl
     const int dp = round16(d), tiles = (int)(tp / TQ);
     int *first = (int *)scratch, *minFirst = first + tp, *maxFirst = minFirst + tp / TQ;
     float *kp = scratch + tp + 2 * (tp / TQ), *qp = kp + tp * dp, *dop = qp + tp * dp, *dqa = dop + tp * dp;
-    float *dka = dqa + tp * dp, *dva = dka + tp * dp, *qt = dva + tp * dp, *dot = qt + tp * (size_t)d;
-    float *lh = dot + tp * (size_t)d, *dh = lh + tp, *st = dh + tp, *dpt = st + TK * TQ;
+    float *dka = dqa + tp * dp, *dva = dka + tp * dp, *kt = dva + tp * dp, *vt = kt + tp * (size_t)d, *qs = vt + tp * (size_t)d;
+    float *lh = qs + tp * (size_t)d, *dh = lh + tp, *sp = dh + tp, *ds = sp + TQ * TK;
     visible_starts(t, positions, window, first, minFirst, maxFirst);
     pad_rows(k, ldkv, t, t, d, dp, kp);
+    for (int j0 = 0; j0 < t; j0 += TK) {
+        const int nk = t - j0 < TK ? t - j0 : TK;
+        transpose_keys(k, ldkv, j0, nk, d, kt + (size_t)j0 * d);
+        transpose_keys(v, ldkv, j0, nk, d, vt + (size_t)j0 * d);
+    }
     memset(dka, 0, sizeof(float) * (size_t)t * dp);
     memset(dva, 0, sizeof(float) * (size_t)t * dp);
-    __m256i pos[TQ / 8], firstv[TQ / 8];
     for (int g = 0; g < group; g++) {
         const float *qg = q + (size_t)g * d, *dog = dout + (size_t)g * d, *og = out + (size_t)g * d;
-        // This head's queries and output gradients in the layouts the products read, L and D per row.
+        // This head's queries (scaled for the scores) and output gradients in the layouts the products read, L and D per row.
         pad_rows(qg, ldq, t, (int)tp, d, dp, qp);
         pad_rows(dog, ldq, t, (int)tp, d, dp, dop);
-        for (int tile = 0; tile < tiles; tile++) {
-            transpose_tile(qg, ldq, tile * TQ, t, d, scale, qt + (size_t)tile * d * TQ);
-            transpose_tile(dog, ldq, tile * TQ, t, d, 1, dot + (size_t)tile * d * TQ);
-        }
+        for (int i = 0; i < t; i++)
+            for (int c = 0; c < d; c++) qs[(size_t)i * d + c] = scale * qg[(size_t)i * ldq + c];
         for (int i = 0; i < (int)tp; i++) {
             if (i >= t) { lh[i] = 0; dh[i] = 0; continue; }
             lh[i] = lse[(size_t)g * t + i];
@@ -152,27 +344,26 @@ void hayai_causal_attention_backward(const float *dout, const float *q, const fl
         memset(dqa, 0, sizeof(float) * (size_t)t * dp);
         for (int j0 = 0; j0 < t; j0 += TK) {
             const int nk = t - j0 < TK ? t - j0 : TK, jLast = j0 + nk - 1;
+            const float *ktile = kt + (size_t)j0 * d, *vtile = vt + (size_t)j0 * d;
             for (int tile = j0 / TQ; tile < tiles && tile * TQ < t; tile++) {
-                const int i0 = tile * TQ, rows = t - i0 < TQ ? t - i0 : TQ;
+                const int i0 = tile * TQ, rows = t - i0 < TQ ? t - i0 : TQ, last = i0 + rows - 1;
                 if (minFirst[tile] > jLast) continue;   // no row of this tile sees these keys
-                const int whole = jLast <= i0 && j0 >= maxFirst[tile] && rows == TQ;
-                lane_masks(i0, t, first, pos, firstv);
-                fa_multiply(nk, TQ, d, k + (size_t)j0 * ldkv, ldkv, 1, qt + (size_t)tile * d * TQ, TQ, st, TQ, 0);
-                fa_multiply(nk, TQ, d, v + (size_t)j0 * ldkv, ldkv, 1, dot + (size_t)tile * d * TQ, TQ, dpt, TQ, 0);
-                for (int vv = 0; vv < TQ / 8; vv++) {
-                    const __m256 lv = _mm256_loadu_ps(lh + i0 + 8 * vv), dv8 = _mm256_loadu_ps(dh + i0 + 8 * vv);
-                    for (int j = 0; j < nk; j++) {
-                        float *sj = st + (size_t)j * TQ + 8 * vv, *pj = dpt + (size_t)j * TQ + 8 * vv;
-                        __m256 p = exp8(_mm256_sub_ps(_mm256_loadu_ps(sj), lv));
-                        if (!whole) p = _mm256_andnot_ps(fa_hidden(j0 + j, pos[vv], firstv[vv]), p);
-                        _mm256_storeu_ps(sj, p);
-                        _mm256_storeu_ps(pj, _mm256_mul_ps(p, _mm256_sub_ps(_mm256_loadu_ps(pj), dv8)));
-                    }
-                }
-                // dV (nk, dp) += Pᵀ (nk, rows) · dO (rows, dp);  dK += dSᵀ · Q;  dQ (rows, dp) += dS (rows, nk) · K (nk, dp)
-                fa_multiply(nk, dp, rows, st, TQ, 1, dop + (size_t)i0 * dp, (size_t)dp, dva + (size_t)j0 * dp, (size_t)dp, 1);
-                fa_multiply(nk, dp, rows, dpt, TQ, 1, qp + (size_t)i0 * dp, (size_t)dp, dka + (size_t)j0 * dp, (size_t)dp, 1);
-                fa_multiply(rows, dp, nk, dpt, 1, TQ, kp + (size_t)j0 * dp, (size_t)dp, dqa + (size_t)i0 * dp, (size_t)dp, 1);
+                // Keys j0 + [lo, hi) are the ones some row of the tile sees: past the last row (the causal diagonal) and
+                // before the earliest first key no product is run (their P and dS are 0, and adding 0 changes no sum).
+                const int hi = (last < jLast ? last : jLast) - j0 + 1, lo = minFirst[tile] > j0 ? minFirst[tile] - j0 : 0, cols = round16(hi);
+                // S (rows, cols) = (scale·Q) Kᵀ,  dP = dO Vᵀ,  then P and dS in their place
+                // Within the tile the causal diagonal leaves out more: query row i0 + r needs keys up to i0 + r, key
+                // j0 + lo + r is seen from query row j0 + lo + r on.
+                const int keys = hi - lo, jl = j0 + lo;
+                const bw_trim scores = {i0 - j0, bw_whole.kFrom, bw_whole.kTo}, byKey = {bw_whole.cols, jl - i0, bw_whole.kTo},
+                              byQuery = {bw_whole.cols, bw_whole.kFrom, i0 - jl};
+                bw_multiply(rows, cols, d, qs + (size_t)i0 * d, (size_t)d, 1, ktile, TK, sp, TK, 0, scores);
+                bw_multiply(rows, cols, d, dop + (size_t)i0 * dp, (size_t)dp, 1, vtile, TK, ds, TK, 0, scores);
+                probabilities(sp, ds, rows, cols, i0, j0, j0 + hi - 1, first, lh, dh);
+                // dV (keys, dp) += Pᵀ (keys, rows) · dO (rows, dp);  dK += dSᵀ · Q;  dQ (rows, dp) += dS (rows, keys) · K (keys, dp)
+                bw_multiply(keys, dp, rows, sp + lo, 1, TK, dop + (size_t)i0 * dp, (size_t)dp, dva + (size_t)jl * dp, (size_t)dp, 1, byKey);
+                bw_multiply(keys, dp, rows, ds + lo, 1, TK, qp + (size_t)i0 * dp, (size_t)dp, dka + (size_t)jl * dp, (size_t)dp, 1, byKey);
+                bw_multiply(rows, dp, keys, ds + lo, TK, 1, kp + (size_t)jl * dp, (size_t)dp, dqa + (size_t)i0 * dp, (size_t)dp, 1, byQuery);
             }
         }
         for (int i = 0; i < t; i++)

@@ -136,6 +136,33 @@ final class FlashAttentionTests: XCTestCase {
         }
     }
 
+    /// The backward's AVX-512 register tiles (up to 6 × 64 outputs) and its AVX2 fallback (fa_product's 6 × 16) add
+    /// each element's terms in the same order, so they agree bit for bit: head dims of one to two 64-column passes
+    /// and their rests of 48, 32 and 16 columns (24, 32, 64, 80, 96, 128), partial tiles at both ends, packed
+    /// documents and a window.
+    func testFusedAttentionOnAVX512GivesTheAVX2ResultBitForBit() throws {
+        try XCTSkipUnless(CachedAttention.blockedProductsOnAVX512, "this CPU has no AVX-512")
+        defer { CachedAttention.blockedProductsOnAVX512 = true }
+        let shapes = [Shape(batch: 2, t: 130, heads: 2, kvHeads: 1, d: 24), Shape(batch: 1, t: 97, heads: 3, kvHeads: 3, d: 32),
+                      Shape(batch: 2, t: 130, heads: 4, kvHeads: 1, d: 64, documents: [0, 20, 64, 101]),
+                      Shape(batch: 1, t: 65, heads: 3, kvHeads: 3, d: 80, documents: [0, 1, 2, 40]),
+                      Shape(batch: 1, t: 97, heads: 3, kvHeads: 1, d: 96, window: 33), Shape(batch: 1, t: 70, heads: 2, kvHeads: 1, d: 128)]
+        for (n, s) in shapes.enumerated() {
+            CachedAttention.blockedProductsOnAVX512 = true
+            let wide = run(s, reference: false, seed: 500 + UInt64(n))
+            CachedAttention.blockedProductsOnAVX512 = false
+            XCTAssertFalse(CachedAttention.blockedProductsOnAVX512)
+            let narrow = run(s, reference: false, seed: 500 + UInt64(n))
+            for (name, a, b) in [("out", wide.out, narrow.out), ("lse", wide.saved, narrow.saved), ("dq", wide.dq, narrow.dq),
+                                 ("dk", wide.dk, narrow.dk), ("dv", wide.dv, narrow.dv)] {
+                XCTAssertFalse(a.contains { !$0.isFinite }, "\(name) d \(s.d)")
+                XCTAssertEqual(a.count, b.count)
+                let differing = a.indices.filter { a[$0].bitPattern != b[$0].bitPattern }
+                XCTAssertTrue(differing.isEmpty, "\(name) differs between AVX-512 and AVX2 at \(differing.count) of \(a.count), first \(differing.first.map { "\($0): \(a[$0]) vs \(b[$0])" } ?? ""), d \(s.d) T \(s.t)")
+            }
+        }
+    }
+
     func testHeadDimsPastTheKernelsLimitRunTheReference() {
         let d = CausalAttention.kernelMaxHeadDim + 8
         XCTAssertFalse(CausalAttention.usesKernel(headDim: d))
