@@ -4,6 +4,7 @@
 import Foundation
 import Checkpoints
 import Kernels
+import CKernels
 
 public struct LoRAAdapter: @unchecked Sendable {
     public let a: FloatTensor      // (rank, in)
@@ -25,21 +26,36 @@ public struct LoRAAdapter: @unchecked Sendable {
     /// 0.11–0.35 ms a call); the fixed blocks keep the results the same on any thread count.
     nonisolated(unsafe) public static var rowsPerBlock = 256
 
-    /// Row blocks of `t` rows: (first row, rows), `rowsPerBlock` each, or one row each for `oneByOne`.
-    public static func rowBlocks(_ t: Int, oneByOne: Bool = false) -> [(r0: Int, rows: Int)] {
-        let size = oneByOne ? 1 : rowsPerBlock
-        return stride(from: 0, to: t, by: size).map { ($0, min(size, t - $0)) }
+    /// Row blocks of `t` rows: (first row, rows), `rowsPerBlock` each.
+    public static func rowBlocks(_ t: Int) -> [(r0: Int, rows: Int)] {
+        stride(from: 0, to: t, by: rowsPerBlock).map { ($0, min(rowsPerBlock, t - $0)) }
     }
 
     /// y (t, out) += scale · (dropout(x) Aᵀ) Bᵀ for x: (t, in), in row blocks (see rowsPerBlock), on `pool`'s
-    /// threads when given. `batchInvariant` runs the rows one at a time (sgemm's result for a row can depend
-    /// on how many rows it multiplies at once).
+    /// threads when given. `batchInvariant` takes the rows one by one in C (hayai_lora_rows), each in an order
+    /// of its own: sgemm's result for a row can depend on how many rows it multiplies at once.
     func add(_ x: UnsafePointer<Float>, t: Int, inFeatures: Int, outFeatures: Int, into y: UnsafeMutablePointer<Float>,
              batchInvariant: Bool = false, pool: ThreadPool? = nil) {
         let r = rank
+        func rowByRow(_ input: UnsafePointer<Float>) {
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: r * outFeatures) { buffer in
+                let bt = buffer.baseAddress!, b = self.b.pointer
+                for o in 0..<outFeatures { for k in 0..<r { bt[k * outFeatures + o] = b[o * r + k] } }
+                let pieces = (t + 15) / 16, a = self.a.pointer, scale = self.scale
+                let piece = { (p: Int) in
+                    let r0 = p * 16
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: r) { xa in
+                        hayai_lora_rows(input + r0 * inFeatures, Int32(min(16, t - r0)), Int32(inFeatures), a, Int32(r), bt,
+                                        Int32(outFeatures), scale, y + r0 * outFeatures, xa.baseAddress!)
+                    }
+                }
+                if let pool, pool.threads > 1, pieces > 1 { pool.parallelFor(count: pieces, body: piece) } else { for p in 0..<pieces { piece(p) } }
+            }
+        }
         func run(_ input: UnsafePointer<Float>) {
+            if batchInvariant { return rowByRow(input) }
             withUnsafeTemporaryAllocation(of: Float.self, capacity: t * r) { buffer in
-                let xa = buffer.baseAddress!, blocks = Self.rowBlocks(t, oneByOne: batchInvariant)
+                let xa = buffer.baseAddress!, blocks = Self.rowBlocks(t)
                 let block = { (i: Int) in
                     let (r0, m) = blocks[i]
                     BLAS.gemm(transA: false, transB: true, m: m, n: r, k: inFeatures, a: input + r0 * inFeatures, lda: inFeatures,
@@ -59,6 +75,16 @@ public struct LoRAAdapter: @unchecked Sendable {
         defer { dropped.deallocate() }
         d.apply(x, count: t * inFeatures, salt: dropoutSalt, into: dropped)
         run(dropped)
+    }
+
+    /// `add` without dropout in plain loops, the definition hayai_lora_rows is tested against.
+    func referenceAdd(_ x: UnsafePointer<Float>, t: Int, inFeatures: Int, outFeatures: Int, into y: UnsafeMutablePointer<Float>) {
+        for i in 0..<t {
+            let xa = (0..<rank).map { k in scale * (0..<inFeatures).reduce(Float(0)) { $0 + x[i * inFeatures + $1] * a.pointer[k * inFeatures + $1] } }
+            for o in 0..<outFeatures {
+                y[i * outFeatures + o] += (0..<rank).reduce(Float(0)) { $0 + xa[$1] * b.pointer[o * rank + $1] }
+            }
+        }
     }
 }
 

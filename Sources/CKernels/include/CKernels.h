@@ -190,3 +190,8 @@ void hayai_scale(float *x, size_t n, float scale);
 // v = v·beta2 + (1 − beta2)·g²; p += −stepSize · m / (√v / denomScale + eps).
 void hayai_adamw(float *p, const float *g, float *m, float *v, size_t n, int decay, float decayFactor, float lerpWeight,
                  float beta2, float oneMinusBeta2, float denomScale, float eps, float stepSize);
+
+// A LoRA update row by row (lora.c): y (t, out) += s · (x Aᵀ) Bᵀ for x (t, in), A (r, in) and bt = Bᵀ (r, out),
+// each row in an order of its own (independent of t); xa is r floats of scratch.
+void hayai_lora_rows(const float *x, int t, int in, const float *a, int r, const float *bt, int out, float s, float *y,
+                     float *xa);
