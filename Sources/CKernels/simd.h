@@ -154,13 +154,13 @@ static inline __m256 fa_hidden(int key, __m256i pos, __m256i first) {
     return _mm256_castsi256_ps(_mm256_or_si256(_mm256_cmpgt_epi32(kv, pos), _mm256_cmpgt_epi32(first, kv)));
 }
 
-// One key tile of a running softmax: st holds the tile's scores Sᵀ (nk, FA_BQ), key0 + j on row j, in its
+// One key tile of a running softmax (AVX2, the reference for fa_softmax_tile512 below): st holds the tile's scores Sᵀ (nk, FA_BQ), key0 + j on row j, in its
 // first `lanes` columns (a multiple of 8 covering `rows`: the rest are not computed and are left alone). With
 // `masked`, a lane i sees key j only within [first_i, pos_i] (per vector of 8 lanes); without, every
 // lane sees every key. Updates each lane's running maximum m and sum l, leaves P = exp(S − m) (0 where
 // hidden) in st, and scales the first `rows` rows of the output o (FA_BQ, dp) by e^(m_old − m);
 // alpha: FA_BQ floats of scratch. The caller then adds P·V into o.
-static inline void fa_softmax_tile(float *st, int nk, int lanes, int key0, const __m256i *pos, const __m256i *first, int masked,
+static inline void fa_softmax_tile256(float *st, int nk, int lanes, int key0, const __m256i *pos, const __m256i *first, int masked,
                                    float *m, float *l, float *alpha, float *o, int rows, int dp) {
     for (int v = 0; v < lanes / 8; v++) {
         __m256 mx = _mm256_set1_ps(-INFINITY);
@@ -193,6 +193,78 @@ static inline void fa_softmax_tile(float *st, int nk, int lanes, int key0, const
         const __m256 av = _mm256_set1_ps(alpha[r]);
         for (int c = 0; c < dp; c += 8) _mm256_storeu_ps(orow + c, _mm256_mul_ps(av, _mm256_loadu_ps(orow + c)));
     }
+}
+
+// fa_softmax_tile256 16 lanes a vector (two of its 8-lane position/first vectors): per lane the same operations
+// in the same order (max over the keys, exp16 = exp8, the sum added key by key, the same fused update of l, the
+// same rescale of o), so the bits are fa_softmax_tile256's. NV (1 or 2) vectors of 16 lanes from lane 16·v0 go
+// through each key together: their max and sum chains are independent, so one waits less on the other's latency.
+__attribute__((target("avx512f"), always_inline)) static inline void fa_softmax_lanes512(const int NV, int v0, float *st, int nk, int key0,
+                                                                                        const __m256i *pos, const __m256i *first,
+                                                                                        int masked, float *m, float *l, float *alpha) {
+    const __m512 minusInf = _mm512_set1_ps(-INFINITY);
+    __m512i pv[2], fv[2];
+    __m512 mx[2], mNew[2], sum[2];
+    for (int v = 0; v < NV; v++) {
+        pv[v] = _mm512_inserti64x4(_mm512_castsi256_si512(pos[2 * (v0 + v)]), pos[2 * (v0 + v) + 1], 1);
+        fv[v] = _mm512_inserti64x4(_mm512_castsi256_si512(first[2 * (v0 + v)]), first[2 * (v0 + v) + 1], 1);
+        mx[v] = minusInf;
+    }
+    for (int j = 0; j < nk; j++) {
+        const __m512i kv = _mm512_set1_epi32(key0 + j);
+        for (int v = 0; v < NV; v++) {
+            float *sj = st + (size_t)j * FA_BQ + 16 * (v0 + v);
+            __m512 sv = _mm512_loadu_ps(sj);
+            if (masked) {
+                const __mmask16 hidden = _mm512_cmpgt_epi32_mask(kv, pv[v]) | _mm512_cmpgt_epi32_mask(fv[v], kv);
+                sv = _mm512_mask_mov_ps(sv, hidden, minusInf);
+                _mm512_storeu_ps(sj, sv);
+            }
+            mx[v] = _mm512_max_ps(mx[v], sv);
+        }
+    }
+    for (int v = 0; v < NV; v++) {
+        const __m512 mOld = _mm512_loadu_ps(m + 16 * (v0 + v));
+        mNew[v] = _mm512_max_ps(mOld, mx[v]);
+        _mm512_storeu_ps(m + 16 * (v0 + v), mNew[v]);
+        _mm512_storeu_ps(alpha + 16 * (v0 + v), exp16(_mm512_sub_ps(mOld, mNew[v])));
+        sum[v] = _mm512_setzero_ps();
+    }
+    for (int j = 0; j < nk; j++)
+        for (int v = 0; v < NV; v++) {
+            float *sj = st + (size_t)j * FA_BQ + 16 * (v0 + v);
+            const __m512 sv = _mm512_loadu_ps(sj);
+            __m512 p = exp16(_mm512_sub_ps(sv, mNew[v]));
+            if (masked) p = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(sv, minusInf, _CMP_NEQ_OQ), p);
+            _mm512_storeu_ps(sj, p);
+            sum[v] = _mm512_add_ps(sum[v], p);
+        }
+    for (int v = 0; v < NV; v++) {
+        float *lv = l + 16 * (v0 + v);
+        _mm512_storeu_ps(lv, _mm512_fmadd_ps(_mm512_loadu_ps(lv), _mm512_loadu_ps(alpha + 16 * (v0 + v)), sum[v]));
+    }
+}
+
+// `lanes` a multiple of 16.
+__attribute__((target("avx512f"))) static inline void fa_softmax_tile512(float *st, int nk, int lanes, int key0, const __m256i *pos,
+                                                                         const __m256i *first, int masked, float *m, float *l, float *alpha,
+                                                                         float *o, int rows, int dp) {
+    int v = 0;
+    for (; v + 2 <= lanes / 16; v += 2) fa_softmax_lanes512(2, v, st, nk, key0, pos, first, masked, m, l, alpha);
+    if (v < lanes / 16) fa_softmax_lanes512(1, v, st, nk, key0, pos, first, masked, m, l, alpha);
+    for (int r = 0; r < rows; r++) {
+        if (alpha[r] == 1) continue;
+        float *orow = o + (size_t)r * dp;
+        const __m512 av = _mm512_set1_ps(alpha[r]);
+        for (int c = 0; c < dp; c += 16) _mm512_storeu_ps(orow + c, _mm512_mul_ps(av, _mm512_loadu_ps(orow + c)));
+    }
+}
+
+// The running-softmax step, 16 lanes a vector where the CPU has AVX-512 (the same bits either way).
+static inline void fa_softmax_tile(float *st, int nk, int lanes, int key0, const __m256i *pos, const __m256i *first, int masked,
+                                   float *m, float *l, float *alpha, float *o, int rows, int dp) {
+    if (lanes % 16 == 0 && hayai_attend_prompt_avx512()) fa_softmax_tile512(st, nk, lanes, key0, pos, first, masked, m, l, alpha, o, rows, dp);
+    else fa_softmax_tile256(st, nk, lanes, key0, pos, first, masked, m, l, alpha, o, rows, dp);
 }
 
 // d rounded up to a whole number of fa_product column blocks.
