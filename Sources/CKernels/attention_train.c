@@ -75,47 +75,6 @@ static void transpose_tile(const float *x, size_t ld, int i0, int t, int d, floa
         for (int r = 0; r < TQ; r++) out[(size_t)c * TQ + r] = i0 + r < t ? scale * x[(size_t)(i0 + r) * ld + c] : 0;
 }
 
-void hayai_causal_attention_forward(const float *q, size_t ldq, const float *k, const float *v, size_t ldkv, int t, int d,
-                                    int group, const int32_t *positions, int window, float scale, float *scratch,
-                                    float *out, size_t ldo, float *lse) {
-    const size_t tp = padded_rows(t);
-    const int dp = round16(d);
-    int *first = (int *)scratch, *minFirst = first + tp, *maxFirst = minFirst + tp / TQ;
-    float *vp = scratch + tp + 2 * (tp / TQ), *qt = vp + tp * dp, *st = qt + (size_t)d * TQ, *o = st + TK * TQ;
-    float *m = o + (size_t)TQ * dp, *l = m + TQ, *alpha = l + TQ;
-    visible_starts(t, positions, window, first, minFirst, maxFirst);
-    // V as the B operand of P·V: in place when its rows need no padding.
-    const int directV = d == dp;
-    if (!directV) pad_rows(v, ldkv, t, t, d, dp, vp);
-    const float *vb = directV ? v : vp;
-    const size_t ldv = directV ? ldkv : (size_t)dp;
-    __m256i pos[TQ / 8], firstv[TQ / 8];
-    for (int g = 0; g < group; g++) {
-        for (int i0 = 0, tile = 0; i0 < t; i0 += TQ, tile++) {
-            const int rows = t - i0 < TQ ? t - i0 : TQ, last = i0 + rows - 1;
-            transpose_tile(q + (size_t)g * d, ldq, i0, t, d, scale, qt);
-            lane_masks(i0, t, first, pos, firstv);
-            memset(o, 0, sizeof(float) * (size_t)TQ * dp);
-            for (int r = 0; r < TQ; r++) { m[r] = FA_EMPTY; l[r] = 0; }
-            for (int j0 = minFirst[tile]; j0 <= last; j0 += TK) {
-                const int nk = last + 1 - j0 < TK ? last + 1 - j0 : TK;
-                // Every lane sees every key of the tile: no mask.
-                const int whole = j0 + nk - 1 <= i0 && j0 >= maxFirst[tile] && rows == TQ;
-                fa_multiply(nk, TQ, d, k + (size_t)j0 * ldkv, ldkv, 1, qt, TQ, st, TQ, 0);
-                fa_softmax_tile(st, nk, TQ, j0, pos, firstv, !whole, m, l, alpha, o, rows, dp);
-                fa_multiply(rows, dp, nk, st, 1, TQ, vb + (size_t)j0 * ldv, ldv, o, (size_t)dp, 1);
-            }
-            for (int r = 0; r < rows; r++) {
-                const float inv = 1.0f / l[r];
-                const float *orow = o + (size_t)r * dp;
-                float *dst = out + (size_t)(i0 + r) * ldo + (size_t)g * d;
-                for (int c = 0; c < d; c++) dst[c] = orow[c] * inv;
-                lse[(size_t)g * t + i0 + r] = m[r] + logf(l[r]);
-            }
-        }
-    }
-}
-
 // ---- The backward's products: register tiles of up to 6 × 64 (AVX-512) outputs.
 // C (R, 16·W) (=|+=) A (R, K) · B (K, 16·W), A[r][k] at a[r·ars + k·aks], B's rows ldb apart: R·W accumulators
 // stay in registers across all of K, each k loads W vectors of B and broadcasts R elements of A. Every
@@ -214,6 +173,47 @@ static inline void bw_multiply(int rows, int cols, int K, const float *a, size_t
                                size_t ldc, int accumulate, bw_trim trim) {
     if (hayai_attend_prompt_avx512()) bw_product512(rows, cols, K, a, ars, aks, b, ldb, c, ldc, accumulate, trim);
     else bw_product256(rows, cols, K, a, ars, aks, b, ldb, c, ldc, accumulate, trim);
+}
+
+void hayai_causal_attention_forward(const float *q, size_t ldq, const float *k, const float *v, size_t ldkv, int t, int d,
+                                    int group, const int32_t *positions, int window, float scale, float *scratch,
+                                    float *out, size_t ldo, float *lse) {
+    const size_t tp = padded_rows(t);
+    const int dp = round16(d);
+    int *first = (int *)scratch, *minFirst = first + tp, *maxFirst = minFirst + tp / TQ;
+    float *vp = scratch + tp + 2 * (tp / TQ), *qt = vp + tp * dp, *st = qt + (size_t)d * TQ, *o = st + TK * TQ;
+    float *m = o + (size_t)TQ * dp, *l = m + TQ, *alpha = l + TQ;
+    visible_starts(t, positions, window, first, minFirst, maxFirst);
+    // V as the B operand of P·V: in place when its rows need no padding.
+    const int directV = d == dp;
+    if (!directV) pad_rows(v, ldkv, t, t, d, dp, vp);
+    const float *vb = directV ? v : vp;
+    const size_t ldv = directV ? ldkv : (size_t)dp;
+    __m256i pos[TQ / 8], firstv[TQ / 8];
+    for (int g = 0; g < group; g++) {
+        for (int i0 = 0, tile = 0; i0 < t; i0 += TQ, tile++) {
+            const int rows = t - i0 < TQ ? t - i0 : TQ, last = i0 + rows - 1;
+            transpose_tile(q + (size_t)g * d, ldq, i0, t, d, scale, qt);
+            lane_masks(i0, t, first, pos, firstv);
+            memset(o, 0, sizeof(float) * (size_t)TQ * dp);
+            for (int r = 0; r < TQ; r++) { m[r] = FA_EMPTY; l[r] = 0; }
+            for (int j0 = minFirst[tile]; j0 <= last; j0 += TK) {
+                const int nk = last + 1 - j0 < TK ? last + 1 - j0 : TK;
+                // Every lane sees every key of the tile: no mask.
+                const int whole = j0 + nk - 1 <= i0 && j0 >= maxFirst[tile] && rows == TQ;
+                bw_multiply(nk, TQ, d, k + (size_t)j0 * ldkv, ldkv, 1, qt, TQ, st, TQ, 0, bw_whole);
+                fa_softmax_tile(st, nk, TQ, j0, pos, firstv, !whole, m, l, alpha, o, rows, dp);
+                bw_multiply(rows, dp, nk, st, 1, TQ, vb + (size_t)j0 * ldv, ldv, o, (size_t)dp, 1, bw_whole);
+            }
+            for (int r = 0; r < rows; r++) {
+                const float inv = 1.0f / l[r];
+                const float *orow = o + (size_t)r * dp;
+                float *dst = out + (size_t)(i0 + r) * ldo + (size_t)g * d;
+                for (int c = 0; c < d; c++) dst[c] = orow[c] * inv;
+                lse[(size_t)g * t + i0 + r] = m[r] + logf(l[r]);
+            }
+        }
+    }
 }
 
 // Whether query row i sees every key of [j0, jLast].
