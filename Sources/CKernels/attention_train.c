@@ -69,12 +69,6 @@ static void pad_rows(const float *x, size_t ld, int rows, int rowsPadded, int d,
     }
 }
 
-// The query tile at i0 transposed and scaled: out (d, TQ), lanes past t zero.
-static void transpose_tile(const float *x, size_t ld, int i0, int t, int d, float scale, float *out) {
-    for (int c = 0; c < d; c++)
-        for (int r = 0; r < TQ; r++) out[(size_t)c * TQ + r] = i0 + r < t ? scale * x[(size_t)(i0 + r) * ld + c] : 0;
-}
-
 // ---- The backward's products: register tiles of up to 6 × 64 (AVX-512) outputs.
 // C (R, 16·W) (=|+=) A (R, K) · B (K, 16·W), A[r][k] at a[r·ars + k·aks], B's rows ldb apart: R·W accumulators
 // stay in registers across all of K, each k loads W vectors of B and broadcasts R elements of A. Every
@@ -175,6 +169,34 @@ static inline void bw_multiply(int rows, int cols, int K, const float *a, size_t
     else bw_product256(rows, cols, K, a, ars, aks, b, ldb, c, ldc, accumulate, trim);
 }
 
+// Rows [j0, j0 + nk) transposed: out (d, width), row j0 + j in column j, columns nk..<width zero (a key tile for
+// the backward, width TK; a query tile for the forward, width TQ).
+// 8 × 8 blocks through registers, the edges one float at a time.
+static void transpose_rows(const float *x, size_t ld, int j0, int nk, int d, int width, float *out) {
+    int j = 0;
+    for (; j + 8 <= nk; j += 8) {
+        const float *row = x + (size_t)(j0 + j) * ld;
+        int c = 0;
+        for (; c + 8 <= d; c += 8) {
+            __m256 r[8], u[8], w[8];
+            for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(row + (size_t)i * ld + c);
+            for (int i = 0; i < 8; i += 2) { u[i] = _mm256_unpacklo_ps(r[i], r[i + 1]); u[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]); }
+            for (int i = 0; i < 8; i += 4) {
+                w[i] = _mm256_shuffle_ps(u[i], u[i + 2], 0x44); w[i + 1] = _mm256_shuffle_ps(u[i], u[i + 2], 0xEE);
+                w[i + 2] = _mm256_shuffle_ps(u[i + 1], u[i + 3], 0x44); w[i + 3] = _mm256_shuffle_ps(u[i + 1], u[i + 3], 0xEE);
+            }
+            for (int i = 0; i < 4; i++) {
+                _mm256_storeu_ps(out + (size_t)(c + i) * width + j, _mm256_permute2f128_ps(w[i], w[i + 4], 0x20));
+                _mm256_storeu_ps(out + (size_t)(c + i + 4) * width + j, _mm256_permute2f128_ps(w[i], w[i + 4], 0x31));
+            }
+        }
+        for (; c < d; c++)
+            for (int i = 0; i < 8; i++) out[(size_t)c * width + j + i] = row[(size_t)i * ld + c];
+    }
+    for (int c = 0; c < d; c++)
+        for (int jj = j; jj < width; jj++) out[(size_t)c * width + jj] = jj < nk ? x[(size_t)(j0 + jj) * ld + c] : 0;
+}
+
 void hayai_causal_attention_forward(const float *q, size_t ldq, const float *k, const float *v, size_t ldkv, int t, int d,
                                     int group, const int32_t *positions, int window, float scale, float *scratch,
                                     float *out, size_t ldo, float *lse) {
@@ -193,7 +215,9 @@ void hayai_causal_attention_forward(const float *q, size_t ldq, const float *k, 
     for (int g = 0; g < group; g++) {
         for (int i0 = 0, tile = 0; i0 < t; i0 += TQ, tile++) {
             const int rows = t - i0 < TQ ? t - i0 : TQ, last = i0 + rows - 1;
-            transpose_tile(q + (size_t)g * d, ldq, i0, t, d, scale, qt);
+            // The query tile transposed and scaled, Qᵀ (d, TQ), lanes past t zero.
+            transpose_rows(q + (size_t)g * d, ldq, i0, rows, d, TQ, qt);
+            for (int e = 0; e < d * TQ; e++) qt[e] *= scale;
             lane_masks(i0, t, first, pos, firstv);
             memset(o, 0, sizeof(float) * (size_t)TQ * dp);
             for (int r = 0; r < TQ; r++) { m[r] = FA_EMPTY; l[r] = 0; }
@@ -277,33 +301,6 @@ static void probabilities(float *sp, float *ds, int rows, int cols, int i0, int 
     }
 }
 
-// The key tile at j0 (nk keys) transposed: out (d, TK), key j0 + j in column j, columns past nk zero.
-// 8 × 8 blocks through registers, the edges one float at a time.
-static void transpose_keys(const float *x, size_t ld, int j0, int nk, int d, float *out) {
-    int j = 0;
-    for (; j + 8 <= nk; j += 8) {
-        const float *row = x + (size_t)(j0 + j) * ld;
-        int c = 0;
-        for (; c + 8 <= d; c += 8) {
-            __m256 r[8], u[8], w[8];
-            for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(row + (size_t)i * ld + c);
-            for (int i = 0; i < 8; i += 2) { u[i] = _mm256_unpacklo_ps(r[i], r[i + 1]); u[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]); }
-            for (int i = 0; i < 8; i += 4) {
-                w[i] = _mm256_shuffle_ps(u[i], u[i + 2], 0x44); w[i + 1] = _mm256_shuffle_ps(u[i], u[i + 2], 0xEE);
-                w[i + 2] = _mm256_shuffle_ps(u[i + 1], u[i + 3], 0x44); w[i + 3] = _mm256_shuffle_ps(u[i + 1], u[i + 3], 0xEE);
-            }
-            for (int i = 0; i < 4; i++) {
-                _mm256_storeu_ps(out + (size_t)(c + i) * TK + j, _mm256_permute2f128_ps(w[i], w[i + 4], 0x20));
-                _mm256_storeu_ps(out + (size_t)(c + i + 4) * TK + j, _mm256_permute2f128_ps(w[i], w[i + 4], 0x31));
-            }
-        }
-        for (; c < d; c++)
-            for (int i = 0; i < 8; i++) out[(size_t)c * TK + j + i] = row[(size_t)i * ld + c];
-    }
-    for (int c = 0; c < d; c++)
-        for (int jj = j; jj < TK; jj++) out[(size_t)c * TK + jj] = jj < nk ? x[(size_t)(j0 + jj) * ld + c] : 0;
-}
-
 void hayai_causal_attention_backward(const float *dout, const float *q, const float *out, size_t ldq, const float *k,
                                      const float *v, size_t ldkv, const float *lse, int t, int d, int group,
                                      const int32_t *positions, int window, float scale, float *scratch, float *dq,
@@ -318,8 +315,8 @@ void hayai_causal_attention_backward(const float *dout, const float *q, const fl
     pad_rows(k, ldkv, t, t, d, dp, kp);
     for (int j0 = 0; j0 < t; j0 += TK) {
         const int nk = t - j0 < TK ? t - j0 : TK;
-        transpose_keys(k, ldkv, j0, nk, d, kt + (size_t)j0 * d);
-        transpose_keys(v, ldkv, j0, nk, d, vt + (size_t)j0 * d);
+        transpose_rows(k, ldkv, j0, nk, d, TK, kt + (size_t)j0 * d);
+        transpose_rows(v, ldkv, j0, nk, d, TK, vt + (size_t)j0 * d);
     }
     memset(dka, 0, sizeof(float) * (size_t)t * dp);
     memset(dva, 0, sizeof(float) * (size_t)t * dp);
