@@ -225,9 +225,20 @@ void hayai_causal_attention_forward(const float *q, size_t ldq, const float *k, 
                 const int nk = last + 1 - j0 < TK ? last + 1 - j0 : TK;
                 // Every lane sees every key of the tile: no mask.
                 const int whole = j0 + nk - 1 <= i0 && j0 >= maxFirst[tile] && rows == TQ;
-                bw_multiply(nk, TQ, d, k + (size_t)j0 * ldkv, ldkv, 1, qt, TQ, st, TQ, 0, bw_whole);
+                // Sᵀ (nk, TQ) = K·Qᵀ. Query lanes [16c, 16c + 16) see no key past i0 + 16c + 15 (nor any, past t): in the
+                // tiles the causal diagonal crosses, their block of columns leaves out the key rows after it (the mask
+                // then hides those scores, whatever the tile holds there).
+                const float *ktile = k + (size_t)j0 * ldkv;
+                if (whole || j0 + nk <= i0 + 16) bw_multiply(nk, TQ, d, ktile, ldkv, 1, qt, TQ, st, TQ, 0, bw_whole);
+                else
+                    for (int c = 0; c < TQ && c < rows; c += 16) {
+                        const int n = i0 + c + 16 - j0 < nk ? i0 + c + 16 - j0 : nk;
+                        if (n > 0) bw_multiply(n, 16, d, ktile, ldkv, 1, qt + c, TQ, st + c, TQ, 0, bw_whole);
+                    }
                 fa_softmax_tile(st, nk, TQ, j0, pos, firstv, !whole, m, l, alpha, o, rows, dp);
-                bw_multiply(rows, dp, nk, st, 1, TQ, vb + (size_t)j0 * ldv, ldv, o, (size_t)dp, 1, bw_whole);
+                // O (rows, dp) += P·V: query row i0 + r has P = 0 past key i0 + r, terms the products leave out.
+                const bw_trim causal = {bw_whole.cols, bw_whole.kFrom, i0 - j0};
+                bw_multiply(rows, dp, nk, st, 1, TQ, vb + (size_t)j0 * ldv, ldv, o, (size_t)dp, 1, causal);
             }
             for (int r = 0; r < rows; r++) {
                 const float inv = 1.0f / l[r];
