@@ -4,15 +4,15 @@
 // Query row i sees keys [first_i, i]: first_i = max(0, i − positions[i], i − window + 1) (the packed
 // document's start and the sliding window, as CausalAttention.firstVisible), so key tiles a query tile
 // cannot see (the causal upper half, earlier documents, keys out of the window) are never multiplied.
-// The forward keeps scores transposed, Sᵀ (keys, BQ queries), so the mask and the running softmax run 8
-// queries a vector; the backward keeps them as S (BQ queries, keys), each row's L and D one broadcast.
+// The forward keeps scores transposed, Sᵀ (keys, BQ queries), so the mask and the running softmax run 16
+// queries a vector (8 on AVX2); the backward keeps them as S (BQ queries, keys), each row's L and D one broadcast.
 //   forward,  per query tile, over its key tiles:   Sᵀ = K·(scale·Q)ᵀ,  running max m and sum l,
 //             O = O·e^(m_old − m) + P·V;  at the end O /= l,  L = m + log l
 //   backward, per head, per key tile, over the query tiles that see it (D_i = Σ_c dO_ic·O_ic):
 //             S = (scale·Q)·Kᵀ,  P = exp(S − L),  dP = dO·Vᵀ,  dS = P ∘ (dP − D),
 //             dV += Pᵀ·dO,  dK += dSᵀ·Q,  dQ += dS·K   (dK, dQ times scale when written out)
-// The forward's products go through simd.h's fa_multiply, the backward's through bw_multiply (wider register
-// tiles, see below); both run AVX-512 where the CPU has it with the same bits as their AVX2 fallback. Rows
+// Both passes' products go through bw_multiply (register tiles up to 6 × 64, see below), leaving out terms past
+// the causal diagonal; they run AVX-512 where the CPU has it with the same bits as their AVX2 fallback. Rows
 // of d floats are padded to dp = round16(d) where they are a B operand. The group's heads add into the same
 // dK, dV accumulators in order, so the result does not depend on threads. Tested against
 // CausalAttention.referenceForward/Backward (BLAS with stored probabilities) in Tests/TrainingTests/FlashAttentionTests.swift.
