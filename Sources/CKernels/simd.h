@@ -83,64 +83,7 @@ static inline void fa_product(int rows, int cols, int K, const float *a, size_t 
     }
 }
 
-// The same product on AVX-512 (where hayai_x16_available says the CPU has it): 32 columns per pass,
-// two 16-wide accumulators per row. Every element is the same chain of fused multiply-adds in the
-// same order as in fa_kernel, so the results equal the AVX2 kernel's bit for bit, at half the instructions.
-__attribute__((target("avx512f"), always_inline)) static inline void fa_kernel512(int R, int K, const float *a, size_t ars, size_t aks,
-                                                                                 const float *b, size_t ldb, float *c, size_t ldc,
-                                                                                 int accumulate) {
-    __m512 acc[4][2];
-    for (int r = 0; r < R; r++) {
-        acc[r][0] = accumulate ? _mm512_loadu_ps(c + r * ldc) : _mm512_setzero_ps();
-        acc[r][1] = accumulate ? _mm512_loadu_ps(c + r * ldc + 16) : _mm512_setzero_ps();
-    }
-    for (int k = 0; k < K; k++) {
-        const __m512 b0 = _mm512_loadu_ps(b + (size_t)k * ldb), b1 = _mm512_loadu_ps(b + (size_t)k * ldb + 16);
-        for (int r = 0; r < R; r++) {
-            const __m512 av = _mm512_set1_ps(a[r * ars + k * aks]);
-            acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
-            acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
-        }
-    }
-    for (int r = 0; r < R; r++) { _mm512_storeu_ps(c + r * ldc, acc[r][0]); _mm512_storeu_ps(c + r * ldc + 16, acc[r][1]); }
-}
-
-// 16 columns in one accumulator per row, up to 8 rows: the narrow products (a tile of at most 16 query rows).
-__attribute__((target("avx512f"), always_inline)) static inline void fa_kernel512_16(int R, int K, const float *a, size_t ars, size_t aks,
-                                                                                    const float *b, size_t ldb, float *c, size_t ldc,
-                                                                                    int accumulate) {
-    __m512 acc[8];
-    for (int r = 0; r < R; r++) acc[r] = accumulate ? _mm512_loadu_ps(c + r * ldc) : _mm512_setzero_ps();
-    for (int k = 0; k < K; k++) {
-        const __m512 b0 = _mm512_loadu_ps(b + (size_t)k * ldb);
-        for (int r = 0; r < R; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[r * ars + k * aks]), b0, acc[r]);
-    }
-    for (int r = 0; r < R; r++) _mm512_storeu_ps(c + r * ldc, acc[r]);
-}
-
-__attribute__((target("avx512f"))) static inline void fa_product512(int rows, int cols, int K, const float *a, size_t ars, size_t aks,
-                                                              const float *b, size_t ldb, float *c, size_t ldc, int accumulate) {
-    int j = 0;
-    for (; j + 32 <= cols; j += 32) {
-        int r = 0;
-        for (; r + 4 <= rows; r += 4) fa_kernel512(4, K, a + r * ars, ars, aks, b + j, ldb, c + r * ldc + j, ldc, accumulate);
-        for (; r < rows; r++) fa_kernel512(1, K, a + r * ars, ars, aks, b + j, ldb, c + r * ldc + j, ldc, accumulate);
-    }
-    for (; j < cols; j += 16) {
-        int r = 0;
-        for (; r + 8 <= rows; r += 8) fa_kernel512_16(8, K, a + r * ars, ars, aks, b + j, ldb, c + r * ldc + j, ldc, accumulate);
-        for (; r < rows; r++) fa_kernel512_16(1, K, a + r * ars, ars, aks, b + j, ldb, c + r * ldc + j, ldc, accumulate);
-    }
-}
-
 int hayai_attend_prompt_avx512(void);
-
-// fa_product, on AVX-512 where the CPU has it (the same bits either way).
-static inline void fa_multiply(int rows, int cols, int K, const float *a, size_t ars, size_t aks, const float *b, size_t ldb, float *c,
-                               size_t ldc, int accumulate) {
-    if (hayai_attend_prompt_avx512()) fa_product512(rows, cols, K, a, ars, aks, b, ldb, c, ldc, accumulate);
-    else fa_product(rows, cols, K, a, ars, aks, b, ldb, c, ldc, accumulate);
-}
 
 // The flash-style kernels' tiles: FA_BQ query rows (the lanes of a transposed score tile Sᵀ (keys, FA_BQ),
 // 16 a vector on AVX-512, 8 on AVX2), FA_BK keys.
@@ -269,3 +212,111 @@ static inline void fa_softmax_tile(float *st, int nk, int lanes, int key0, const
 
 // d rounded up to a whole number of fa_product column blocks.
 static inline int round16(int d) { return (d + 15) & ~15; }
+
+// ---- Wide register tiles of up to 6 × 64 (AVX-512) outputs: all the products of the training attention
+// (bw_multiply, with trims) and of the prompt attention (fa_multiply).
+// C (R, 16·W) (=|+=) A (R, K) · B (K, 16·W), A[r][k] at a[r·ars + k·aks], B's rows ldb apart: R·W accumulators
+// stay in registers across all of K, each k loads W vectors of B and broadcasts R elements of A. Every
+// element is the chain fa_kernel makes (its k in order, from 0 or from C), so the AVX2 fallback (bw_product256,
+// on fa_kernel) gives the same bits.
+__attribute__((target("avx512f"), always_inline)) static inline void bw_tile512(const int R, const int W, int K, const float *a, size_t ars,
+                                                                               size_t aks, const float *b, size_t ldb, float *c, size_t ldc,
+                                                                               int accumulate) {
+    __m512 acc[12][4];
+    for (int r = 0; r < R; r++)
+        for (int w = 0; w < W; w++) acc[r][w] = accumulate ? _mm512_loadu_ps(c + r * ldc + 16 * w) : _mm512_setzero_ps();
+    for (int k = 0; k < K; k++) {
+        __m512 bv[4];
+        for (int w = 0; w < W; w++) bv[w] = _mm512_loadu_ps(b + (size_t)k * ldb + 16 * w);
+        for (int r = 0; r < R; r++) {
+            const __m512 av = _mm512_set1_ps(a[r * ars + k * aks]);
+            for (int w = 0; w < W; w++) acc[r][w] = _mm512_fmadd_ps(av, bv[w], acc[r][w]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int w = 0; w < W; w++) _mm512_storeu_ps(c + r * ldc + 16 * w, acc[r][w]);
+}
+
+// The terms of a product known to be 0 past the causal diagonal, as offsets from a block of rows [r, r + R):
+// only its first round16(r + R + cols) columns are needed (scores: query row i0 + r sees keys up to i0 + r),
+// and only the inner terms [max(0, r + kFrom), min(K, r + R + kTo)) can be nonzero. Leaving out a term whose
+// product is ±0 changes no sum (each accumulator starts at +0 or at such a sum, never −0), so the bits are
+// those of the whole product, whichever blocks the AVX-512 or the AVX2 path leaves out.
+typedef struct { int cols, kFrom, kTo; } bw_trim;
+static const bw_trim bw_whole = {1 << 24, -(1 << 24), 1 << 24};
+
+#define BW_TILE_W(R)                                                                                                               \
+    switch (W) {                                                                                                                   \
+    case 4: bw_tile512(R, 4, K, a, ars, aks, b, ldb, c, ldc, accumulate); break;                                                   \
+    case 3: bw_tile512(R, 3, K, a, ars, aks, b, ldb, c, ldc, accumulate); break;                                                   \
+    case 2: bw_tile512(R, 2, K, a, ars, aks, b, ldb, c, ldc, accumulate); break;                                                   \
+    default: bw_tile512(R, 1, K, a, ars, aks, b, ldb, c, ldc, accumulate); break;                                                  \
+    }
+
+// One block of R (12, 8, 6, 4, 2 or 1) rows and 16·W (W ≤ 4) columns, each a constant in its case so the
+// accumulators stay in registers.
+__attribute__((target("avx512f"))) static inline void bw_block512(int R, int W, int K, const float *a, size_t ars, size_t aks, const float *b,
+                                                                  size_t ldb, float *c, size_t ldc, int accumulate) {
+    switch (R) {
+    case 12: BW_TILE_W(12) break;
+    case 8: BW_TILE_W(8) break;
+    case 6: BW_TILE_W(6) break;
+    case 4: BW_TILE_W(4) break;
+    case 2: BW_TILE_W(2) break;
+    default: BW_TILE_W(1) break;
+    }
+}
+
+// fa_product's contract (cols a multiple of 16) with the wide tiles: passes of 64 columns in blocks of 6 rows,
+// a rest of 48 columns in 8, 32 or 16 columns in 12; the last rows of a pass in 8, 4, 2, 1. With `trim`, each
+// block leaves out the columns and inner terms it says are 0.
+__attribute__((target("avx512f"))) static inline void bw_product512(int rows, int cols, int K, const float *a, size_t ars, size_t aks, const float *b,
+                                                             size_t ldb, float *c, size_t ldc, int accumulate, bw_trim trim) {
+    for (int j = 0; j < cols; j += 64) {
+        const int wmax = cols - j >= 64 ? 4 : (cols - j) / 16, rmax = wmax == 4 ? 6 : wmax == 3 ? 8 : 12;
+        for (int r = 0, R; r < rows; r += R) {
+            const int left = rows - r;
+            R = left >= rmax ? rmax : rmax > 8 && left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+            const int need = round16(r + R + trim.cols) - j, W = need < 16 * wmax ? need / 16 : wmax;
+            const int k0 = r + trim.kFrom > 0 ? r + trim.kFrom : 0, k1 = r + R + trim.kTo < K ? r + R + trim.kTo : K;
+            if (W <= 0 || (accumulate && k1 <= k0)) continue;   // nothing of this block is needed, or nothing to add
+            bw_block512(R, W, k1 > k0 ? k1 - k0 : 0, a + r * ars + (size_t)k0 * aks, ars, aks, b + (size_t)k0 * ldb + j, ldb, c + r * ldc + j,
+                        ldc, accumulate);
+        }
+    }
+}
+
+// The AVX2 fallback: fa_product's blocks (16 columns, 6 rows, the last rows in 4, 2, 1) through its fa_kernel,
+// with the same trims.
+static inline void bw_product256(int rows, int cols, int K, const float *a, size_t ars, size_t aks, const float *b, size_t ldb, float *c,
+                          size_t ldc, int accumulate, bw_trim trim) {
+    for (int j = 0; j < cols; j += 16)
+        for (int r = 0, R; r < rows; r += R) {
+            const int left = rows - r;
+            R = left >= 6 ? 6 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+            const int k0 = r + trim.kFrom > 0 ? r + trim.kFrom : 0, k1 = r + R + trim.kTo < K ? r + R + trim.kTo : K;
+            if (round16(r + R + trim.cols) <= j || (accumulate && k1 <= k0)) continue;
+            const int n = k1 > k0 ? k1 - k0 : 0;
+            const float *ab = a + r * ars + (size_t)k0 * aks, *bb = b + (size_t)k0 * ldb + j;
+            float *cb = c + r * ldc + j;
+            switch (R) {
+            case 6: fa_kernel(6, n, ab, ars, aks, bb, ldb, cb, ldc, accumulate); break;
+            case 4: fa_kernel(4, n, ab, ars, aks, bb, ldb, cb, ldc, accumulate); break;
+            case 2: fa_kernel(2, n, ab, ars, aks, bb, ldb, cb, ldc, accumulate); break;
+            default: fa_kernel(1, n, ab, ars, aks, bb, ldb, cb, ldc, accumulate); break;
+            }
+        }
+}
+
+static inline void bw_multiply(int rows, int cols, int K, const float *a, size_t ars, size_t aks, const float *b, size_t ldb, float *c,
+                               size_t ldc, int accumulate, bw_trim trim) {
+    if (hayai_attend_prompt_avx512()) bw_product512(rows, cols, K, a, ars, aks, b, ldb, c, ldc, accumulate, trim);
+    else bw_product256(rows, cols, K, a, ars, aks, b, ldb, c, ldc, accumulate, trim);
+}
+
+// fa_product, on AVX-512 where the CPU has it through the wide tiles (the same bits either way).
+static inline void fa_multiply(int rows, int cols, int K, const float *a, size_t ars, size_t aks, const float *b, size_t ldb, float *c,
+                               size_t ldc, int accumulate) {
+    if (hayai_attend_prompt_avx512()) bw_product512(rows, cols, K, a, ars, aks, b, ldb, c, ldc, accumulate, bw_whole);
+    else fa_product(rows, cols, K, a, ars, aks, b, ldb, c, ldc, accumulate);
+}
