@@ -4,15 +4,15 @@
 // Query row i sees keys [first_i, i]: first_i = max(0, i − positions[i], i − window + 1) (the packed
 // document's start and the sliding window, as CausalAttention.firstVisible), so key tiles a query tile
 // cannot see (the causal upper half, earlier documents, keys out of the window) are never multiplied.
-// The forward keeps scores transposed, Sᵀ (keys, BQ queries), so the mask and the running softmax run 8
-// queries a vector; the backward keeps them as S (BQ queries, keys), each row's L and D one broadcast.
+// The forward keeps scores transposed, Sᵀ (keys, BQ queries), so the mask and the running softmax run 16
+// queries a vector (8 on AVX2); the backward keeps them as S (BQ queries, keys), each row's L and D one broadcast.
 //   forward,  per query tile, over its key tiles:   Sᵀ = K·(scale·Q)ᵀ,  running max m and sum l,
 //             O = O·e^(m_old − m) + P·V;  at the end O /= l,  L = m + log l
 //   backward, per head, per key tile, over the query tiles that see it (D_i = Σ_c dO_ic·O_ic):
 //             S = (scale·Q)·Kᵀ,  P = exp(S − L),  dP = dO·Vᵀ,  dS = P ∘ (dP − D),
 //             dV += Pᵀ·dO,  dK += dSᵀ·Q,  dQ += dS·K   (dK, dQ times scale when written out)
-// The forward's products go through simd.h's fa_multiply, the backward's through bw_multiply (wider register
-// tiles, see below); both run AVX-512 where the CPU has it with the same bits as their AVX2 fallback. Rows
+// Both passes' products go through bw_multiply (register tiles up to 6 × 64, see below), leaving out terms past
+// the causal diagonal; they run AVX-512 where the CPU has it with the same bits as their AVX2 fallback. Rows
 // of d floats are padded to dp = round16(d) where they are a B operand. The group's heads add into the same
 // dK, dV accumulators in order, so the result does not depend on threads. Tested against
 // CausalAttention.referenceForward/Backward (BLAS with stored probabilities) in Tests/TrainingTests/FlashAttentionTests.swift.
@@ -69,10 +69,34 @@ static void pad_rows(const float *x, size_t ld, int rows, int rowsPadded, int d,
     }
 }
 
-// The query tile at i0 transposed and scaled: out (d, TQ), lanes past t zero.
-static void transpose_tile(const float *x, size_t ld, int i0, int t, int d, float scale, float *out) {
+// The products run through simd.h's bw_multiply (register tiles up to 6 × 64 with per-block trims).
+
+// Rows [j0, j0 + nk) transposed: out (d, width), row j0 + j in column j, columns nk..<width zero (a key tile for
+// the backward, width TK; a query tile for the forward, width TQ).
+// 8 × 8 blocks through registers, the edges one float at a time.
+static void transpose_rows(const float *x, size_t ld, int j0, int nk, int d, int width, float *out) {
+    int j = 0;
+    for (; j + 8 <= nk; j += 8) {
+        const float *row = x + (size_t)(j0 + j) * ld;
+        int c = 0;
+        for (; c + 8 <= d; c += 8) {
+            __m256 r[8], u[8], w[8];
+            for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(row + (size_t)i * ld + c);
+            for (int i = 0; i < 8; i += 2) { u[i] = _mm256_unpacklo_ps(r[i], r[i + 1]); u[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]); }
+            for (int i = 0; i < 8; i += 4) {
+                w[i] = _mm256_shuffle_ps(u[i], u[i + 2], 0x44); w[i + 1] = _mm256_shuffle_ps(u[i], u[i + 2], 0xEE);
+                w[i + 2] = _mm256_shuffle_ps(u[i + 1], u[i + 3], 0x44); w[i + 3] = _mm256_shuffle_ps(u[i + 1], u[i + 3], 0xEE);
+            }
+            for (int i = 0; i < 4; i++) {
+                _mm256_storeu_ps(out + (size_t)(c + i) * width + j, _mm256_permute2f128_ps(w[i], w[i + 4], 0x20));
+                _mm256_storeu_ps(out + (size_t)(c + i + 4) * width + j, _mm256_permute2f128_ps(w[i], w[i + 4], 0x31));
+            }
+        }
+        for (; c < d; c++)
+            for (int i = 0; i < 8; i++) out[(size_t)c * width + j + i] = row[(size_t)i * ld + c];
+    }
     for (int c = 0; c < d; c++)
-        for (int r = 0; r < TQ; r++) out[(size_t)c * TQ + r] = i0 + r < t ? scale * x[(size_t)(i0 + r) * ld + c] : 0;
+        for (int jj = j; jj < width; jj++) out[(size_t)c * width + jj] = jj < nk ? x[(size_t)(j0 + jj) * ld + c] : 0;
 }
 
 void hayai_causal_attention_forward(const float *q, size_t ldq, const float *k, const float *v, size_t ldkv, int t, int d,
@@ -93,7 +117,9 @@ void hayai_causal_attention_forward(const float *q, size_t ldq, const float *k, 
     for (int g = 0; g < group; g++) {
         for (int i0 = 0, tile = 0; i0 < t; i0 += TQ, tile++) {
             const int rows = t - i0 < TQ ? t - i0 : TQ, last = i0 + rows - 1;
-            transpose_tile(q + (size_t)g * d, ldq, i0, t, d, scale, qt);
+            // The query tile transposed and scaled, Qᵀ (d, TQ), lanes past t zero.
+            transpose_rows(q + (size_t)g * d, ldq, i0, rows, d, TQ, qt);
+            for (int e = 0; e < d * TQ; e++) qt[e] *= scale;
             lane_masks(i0, t, first, pos, firstv);
             memset(o, 0, sizeof(float) * (size_t)TQ * dp);
             for (int r = 0; r < TQ; r++) { m[r] = FA_EMPTY; l[r] = 0; }
@@ -101,9 +127,20 @@ void hayai_causal_attention_forward(const float *q, size_t ldq, const float *k, 
                 const int nk = last + 1 - j0 < TK ? last + 1 - j0 : TK;
                 // Every lane sees every key of the tile: no mask.
                 const int whole = j0 + nk - 1 <= i0 && j0 >= maxFirst[tile] && rows == TQ;
-                fa_multiply(nk, TQ, d, k + (size_t)j0 * ldkv, ldkv, 1, qt, TQ, st, TQ, 0);
+                // Sᵀ (nk, TQ) = K·Qᵀ. Query lanes [16c, 16c + 16) see no key past i0 + 16c + 15 (nor any, past t): in the
+                // tiles the causal diagonal crosses, their block of columns leaves out the key rows after it (the mask
+                // then hides those scores, whatever the tile holds there).
+                const float *ktile = k + (size_t)j0 * ldkv;
+                if (whole || j0 + nk <= i0 + 16) bw_multiply(nk, TQ, d, ktile, ldkv, 1, qt, TQ, st, TQ, 0, bw_whole);
+                else
+                    for (int c = 0; c < TQ && c < rows; c += 16) {
+                        const int n = i0 + c + 16 - j0 < nk ? i0 + c + 16 - j0 : nk;
+                        if (n > 0) bw_multiply(n, 16, d, ktile, ldkv, 1, qt + c, TQ, st + c, TQ, 0, bw_whole);
+                    }
                 fa_softmax_tile(st, nk, TQ, j0, pos, firstv, !whole, m, l, alpha, o, rows, dp);
-                fa_multiply(rows, dp, nk, st, 1, TQ, vb + (size_t)j0 * ldv, ldv, o, (size_t)dp, 1);
+                // O (rows, dp) += P·V: query row i0 + r has P = 0 past key i0 + r, terms the products leave out.
+                const bw_trim causal = {bw_whole.cols, bw_whole.kFrom, i0 - j0};
+                bw_multiply(rows, dp, nk, st, 1, TQ, vb + (size_t)j0 * ldv, ldv, o, (size_t)dp, 1, causal);
             }
             for (int r = 0; r < rows; r++) {
                 const float inv = 1.0f / l[r];
@@ -114,106 +151,6 @@ void hayai_causal_attention_forward(const float *q, size_t ldq, const float *k, 
             }
         }
     }
-}
-
-// ---- The backward's products: register tiles of up to 6 × 64 (AVX-512) outputs.
-// C (R, 16·W) (=|+=) A (R, K) · B (K, 16·W), A[r][k] at a[r·ars + k·aks], B's rows ldb apart: R·W accumulators
-// stay in registers across all of K, each k loads W vectors of B and broadcasts R elements of A. Every
-// element is the chain fa_kernel makes (its k in order, from 0 or from C), so the AVX2 fallback (bw_product256,
-// on fa_kernel) gives the same bits.
-__attribute__((target("avx512f"), always_inline)) static inline void bw_tile512(const int R, const int W, int K, const float *a, size_t ars,
-                                                                               size_t aks, const float *b, size_t ldb, float *c, size_t ldc,
-                                                                               int accumulate) {
-    __m512 acc[12][4];
-    for (int r = 0; r < R; r++)
-        for (int w = 0; w < W; w++) acc[r][w] = accumulate ? _mm512_loadu_ps(c + r * ldc + 16 * w) : _mm512_setzero_ps();
-    for (int k = 0; k < K; k++) {
-        __m512 bv[4];
-        for (int w = 0; w < W; w++) bv[w] = _mm512_loadu_ps(b + (size_t)k * ldb + 16 * w);
-        for (int r = 0; r < R; r++) {
-            const __m512 av = _mm512_set1_ps(a[r * ars + k * aks]);
-            for (int w = 0; w < W; w++) acc[r][w] = _mm512_fmadd_ps(av, bv[w], acc[r][w]);
-        }
-    }
-    for (int r = 0; r < R; r++)
-        for (int w = 0; w < W; w++) _mm512_storeu_ps(c + r * ldc + 16 * w, acc[r][w]);
-}
-
-// The terms of a product known to be 0 past the causal diagonal, as offsets from a block of rows [r, r + R):
-// only its first round16(r + R + cols) columns are needed (scores: query row i0 + r sees keys up to i0 + r),
-// and only the inner terms [max(0, r + kFrom), min(K, r + R + kTo)) can be nonzero. Leaving out a term whose
-// product is ±0 changes no sum (each accumulator starts at +0 or at such a sum, never −0), so the bits are
-// those of the whole product, whichever blocks the AVX-512 or the AVX2 path leaves out.
-typedef struct { int cols, kFrom, kTo; } bw_trim;
-static const bw_trim bw_whole = {1 << 24, -(1 << 24), 1 << 24};
-
-#define BW_TILE_W(R)                                                                                                               \
-    switch (W) {                                                                                                                   \
-    case 4: bw_tile512(R, 4, K, a, ars, aks, b, ldb, c, ldc, accumulate); break;                                                   \
-    case 3: bw_tile512(R, 3, K, a, ars, aks, b, ldb, c, ldc, accumulate); break;                                                   \
-    case 2: bw_tile512(R, 2, K, a, ars, aks, b, ldb, c, ldc, accumulate); break;                                                   \
-    default: bw_tile512(R, 1, K, a, ars, aks, b, ldb, c, ldc, accumulate); break;                                                  \
-    }
-
-// One block of R (12, 8, 6, 4, 2 or 1) rows and 16·W (W ≤ 4) columns, each a constant in its case so the
-// accumulators stay in registers.
-__attribute__((target("avx512f"))) static inline void bw_block512(int R, int W, int K, const float *a, size_t ars, size_t aks, const float *b,
-                                                                  size_t ldb, float *c, size_t ldc, int accumulate) {
-    switch (R) {
-    case 12: BW_TILE_W(12) break;
-    case 8: BW_TILE_W(8) break;
-    case 6: BW_TILE_W(6) break;
-    case 4: BW_TILE_W(4) break;
-    case 2: BW_TILE_W(2) break;
-    default: BW_TILE_W(1) break;
-    }
-}
-
-// fa_product's contract (cols a multiple of 16) with the wide tiles: passes of 64 columns in blocks of 6 rows,
-// a rest of 48 columns in 8, 32 or 16 columns in 12; the last rows of a pass in 8, 4, 2, 1. With `trim`, each
-// block leaves out the columns and inner terms it says are 0.
-__attribute__((target("avx512f"))) static void bw_product512(int rows, int cols, int K, const float *a, size_t ars, size_t aks, const float *b,
-                                                             size_t ldb, float *c, size_t ldc, int accumulate, bw_trim trim) {
-    for (int j = 0; j < cols; j += 64) {
-        const int wmax = cols - j >= 64 ? 4 : (cols - j) / 16, rmax = wmax == 4 ? 6 : wmax == 3 ? 8 : 12;
-        for (int r = 0, R; r < rows; r += R) {
-            const int left = rows - r;
-            R = left >= rmax ? rmax : rmax > 8 && left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
-            const int need = round16(r + R + trim.cols) - j, W = need < 16 * wmax ? need / 16 : wmax;
-            const int k0 = r + trim.kFrom > 0 ? r + trim.kFrom : 0, k1 = r + R + trim.kTo < K ? r + R + trim.kTo : K;
-            if (W <= 0 || (accumulate && k1 <= k0)) continue;   // nothing of this block is needed, or nothing to add
-            bw_block512(R, W, k1 > k0 ? k1 - k0 : 0, a + r * ars + (size_t)k0 * aks, ars, aks, b + (size_t)k0 * ldb + j, ldb, c + r * ldc + j,
-                        ldc, accumulate);
-        }
-    }
-}
-
-// The AVX2 fallback: fa_product's blocks (16 columns, 6 rows, the last rows in 4, 2, 1) through its fa_kernel,
-// with the same trims.
-static void bw_product256(int rows, int cols, int K, const float *a, size_t ars, size_t aks, const float *b, size_t ldb, float *c,
-                          size_t ldc, int accumulate, bw_trim trim) {
-    for (int j = 0; j < cols; j += 16)
-        for (int r = 0, R; r < rows; r += R) {
-            const int left = rows - r;
-            R = left >= 6 ? 6 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
-            const int k0 = r + trim.kFrom > 0 ? r + trim.kFrom : 0, k1 = r + R + trim.kTo < K ? r + R + trim.kTo : K;
-            if (round16(r + R + trim.cols) <= j || (accumulate && k1 <= k0)) continue;
-            const int n = k1 > k0 ? k1 - k0 : 0;
-            const float *ab = a + r * ars + (size_t)k0 * aks, *bb = b + (size_t)k0 * ldb + j;
-            float *cb = c + r * ldc + j;
-            switch (R) {
-            case 6: fa_kernel(6, n, ab, ars, aks, bb, ldb, cb, ldc, accumulate); break;
-            case 4: fa_kernel(4, n, ab, ars, aks, bb, ldb, cb, ldc, accumulate); break;
-            case 2: fa_kernel(2, n, ab, ars, aks, bb, ldb, cb, ldc, accumulate); break;
-            default: fa_kernel(1, n, ab, ars, aks, bb, ldb, cb, ldc, accumulate); break;
-            }
-        }
-}
-
-static inline void bw_multiply(int rows, int cols, int K, const float *a, size_t ars, size_t aks, const float *b, size_t ldb, float *c,
-                               size_t ldc, int accumulate, bw_trim trim) {
-    if (hayai_attend_prompt_avx512()) bw_product512(rows, cols, K, a, ars, aks, b, ldb, c, ldc, accumulate, trim);
-    else bw_product256(rows, cols, K, a, ars, aks, b, ldb, c, ldc, accumulate, trim);
 }
 
 // Whether query row i sees every key of [j0, jLast].
@@ -277,33 +214,6 @@ static void probabilities(float *sp, float *ds, int rows, int cols, int i0, int 
     }
 }
 
-// The key tile at j0 (nk keys) transposed: out (d, TK), key j0 + j in column j, columns past nk zero.
-// 8 × 8 blocks through registers, the edges one float at a time.
-static void transpose_keys(const float *x, size_t ld, int j0, int nk, int d, float *out) {
-    int j = 0;
-    for (; j + 8 <= nk; j += 8) {
-        const float *row = x + (size_t)(j0 + j) * ld;
-        int c = 0;
-        for (; c + 8 <= d; c += 8) {
-            __m256 r[8], u[8], w[8];
-            for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(row + (size_t)i * ld + c);
-            for (int i = 0; i < 8; i += 2) { u[i] = _mm256_unpacklo_ps(r[i], r[i + 1]); u[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]); }
-            for (int i = 0; i < 8; i += 4) {
-                w[i] = _mm256_shuffle_ps(u[i], u[i + 2], 0x44); w[i + 1] = _mm256_shuffle_ps(u[i], u[i + 2], 0xEE);
-                w[i + 2] = _mm256_shuffle_ps(u[i + 1], u[i + 3], 0x44); w[i + 3] = _mm256_shuffle_ps(u[i + 1], u[i + 3], 0xEE);
-            }
-            for (int i = 0; i < 4; i++) {
-                _mm256_storeu_ps(out + (size_t)(c + i) * TK + j, _mm256_permute2f128_ps(w[i], w[i + 4], 0x20));
-                _mm256_storeu_ps(out + (size_t)(c + i + 4) * TK + j, _mm256_permute2f128_ps(w[i], w[i + 4], 0x31));
-            }
-        }
-        for (; c < d; c++)
-            for (int i = 0; i < 8; i++) out[(size_t)c * TK + j + i] = row[(size_t)i * ld + c];
-    }
-    for (int c = 0; c < d; c++)
-        for (int jj = j; jj < TK; jj++) out[(size_t)c * TK + jj] = jj < nk ? x[(size_t)(j0 + jj) * ld + c] : 0;
-}
-
 void hayai_causal_attention_backward(const float *dout, const float *q, const float *out, size_t ldq, const float *k,
                                      const float *v, size_t ldkv, const float *lse, int t, int d, int group,
                                      const int32_t *positions, int window, float scale, float *scratch, float *dq,
@@ -318,8 +228,8 @@ void hayai_causal_attention_backward(const float *dout, const float *q, const fl
     pad_rows(k, ldkv, t, t, d, dp, kp);
     for (int j0 = 0; j0 < t; j0 += TK) {
         const int nk = t - j0 < TK ? t - j0 : TK;
-        transpose_keys(k, ldkv, j0, nk, d, kt + (size_t)j0 * d);
-        transpose_keys(v, ldkv, j0, nk, d, vt + (size_t)j0 * d);
+        transpose_rows(k, ldkv, j0, nk, d, TK, kt + (size_t)j0 * d);
+        transpose_rows(v, ldkv, j0, nk, d, TK, vt + (size_t)j0 * d);
     }
     memset(dka, 0, sizeof(float) * (size_t)t * dp);
     memset(dva, 0, sizeof(float) * (size_t)t * dp);

@@ -83,67 +83,10 @@ static inline void fa_product(int rows, int cols, int K, const float *a, size_t 
     }
 }
 
-// The same product on AVX-512 (where hayai_x16_available says the CPU has it): 32 columns per pass,
-// two 16-wide accumulators per row. Every element is the same chain of fused multiply-adds in the
-// same order as in fa_kernel, so the results equal the AVX2 kernel's bit for bit, at half the instructions.
-__attribute__((target("avx512f"), always_inline)) static inline void fa_kernel512(int R, int K, const float *a, size_t ars, size_t aks,
-                                                                                 const float *b, size_t ldb, float *c, size_t ldc,
-                                                                                 int accumulate) {
-    __m512 acc[4][2];
-    for (int r = 0; r < R; r++) {
-        acc[r][0] = accumulate ? _mm512_loadu_ps(c + r * ldc) : _mm512_setzero_ps();
-        acc[r][1] = accumulate ? _mm512_loadu_ps(c + r * ldc + 16) : _mm512_setzero_ps();
-    }
-    for (int k = 0; k < K; k++) {
-        const __m512 b0 = _mm512_loadu_ps(b + (size_t)k * ldb), b1 = _mm512_loadu_ps(b + (size_t)k * ldb + 16);
-        for (int r = 0; r < R; r++) {
-            const __m512 av = _mm512_set1_ps(a[r * ars + k * aks]);
-            acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
-            acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
-        }
-    }
-    for (int r = 0; r < R; r++) { _mm512_storeu_ps(c + r * ldc, acc[r][0]); _mm512_storeu_ps(c + r * ldc + 16, acc[r][1]); }
-}
-
-// 16 columns in one accumulator per row, up to 8 rows: the narrow products (a tile of at most 16 query rows).
-__attribute__((target("avx512f"), always_inline)) static inline void fa_kernel512_16(int R, int K, const float *a, size_t ars, size_t aks,
-                                                                                    const float *b, size_t ldb, float *c, size_t ldc,
-                                                                                    int accumulate) {
-    __m512 acc[8];
-    for (int r = 0; r < R; r++) acc[r] = accumulate ? _mm512_loadu_ps(c + r * ldc) : _mm512_setzero_ps();
-    for (int k = 0; k < K; k++) {
-        const __m512 b0 = _mm512_loadu_ps(b + (size_t)k * ldb);
-        for (int r = 0; r < R; r++) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[r * ars + k * aks]), b0, acc[r]);
-    }
-    for (int r = 0; r < R; r++) _mm512_storeu_ps(c + r * ldc, acc[r]);
-}
-
-__attribute__((target("avx512f"))) static inline void fa_product512(int rows, int cols, int K, const float *a, size_t ars, size_t aks,
-                                                              const float *b, size_t ldb, float *c, size_t ldc, int accumulate) {
-    int j = 0;
-    for (; j + 32 <= cols; j += 32) {
-        int r = 0;
-        for (; r + 4 <= rows; r += 4) fa_kernel512(4, K, a + r * ars, ars, aks, b + j, ldb, c + r * ldc + j, ldc, accumulate);
-        for (; r < rows; r++) fa_kernel512(1, K, a + r * ars, ars, aks, b + j, ldb, c + r * ldc + j, ldc, accumulate);
-    }
-    for (; j < cols; j += 16) {
-        int r = 0;
-        for (; r + 8 <= rows; r += 8) fa_kernel512_16(8, K, a + r * ars, ars, aks, b + j, ldb, c + r * ldc + j, ldc, accumulate);
-        for (; r < rows; r++) fa_kernel512_16(1, K, a + r * ars, ars, aks, b + j, ldb, c + r * ldc + j, ldc, accumulate);
-    }
-}
-
 int hayai_attend_prompt_avx512(void);
 
-// fa_product, on AVX-512 where the CPU has it (the same bits either way).
-static inline void fa_multiply(int rows, int cols, int K, const float *a, size_t ars, size_t aks, const float *b, size_t ldb, float *c,
-                               size_t ldc, int accumulate) {
-    if (hayai_attend_prompt_avx512()) fa_product512(rows, cols, K, a, ars, aks, b, ldb, c, ldc, accumulate);
-    else fa_product(rows, cols, K, a, ars, aks, b, ldb, c, ldc, accumulate);
-}
-
 // The flash-style kernels' tiles: FA_BQ query rows (the lanes of a transposed score tile Sᵀ (keys, FA_BQ),
-// 8 a vector), FA_BK keys.
+// 16 a vector on AVX-512, 8 on AVX2), FA_BK keys.
 #define FA_BQ 32
 #define FA_BK 64
 #define FA_EMPTY (-1e30f)   // the running maximum of a query that has seen no key yet
@@ -154,13 +97,13 @@ static inline __m256 fa_hidden(int key, __m256i pos, __m256i first) {
     return _mm256_castsi256_ps(_mm256_or_si256(_mm256_cmpgt_epi32(kv, pos), _mm256_cmpgt_epi32(first, kv)));
 }
 
-// One key tile of a running softmax: st holds the tile's scores Sᵀ (nk, FA_BQ), key0 + j on row j, in its
+// One key tile of a running softmax (AVX2, the reference for fa_softmax_tile512 below): st holds the tile's scores Sᵀ (nk, FA_BQ), key0 + j on row j, in its
 // first `lanes` columns (a multiple of 8 covering `rows`: the rest are not computed and are left alone). With
 // `masked`, a lane i sees key j only within [first_i, pos_i] (per vector of 8 lanes); without, every
 // lane sees every key. Updates each lane's running maximum m and sum l, leaves P = exp(S − m) (0 where
 // hidden) in st, and scales the first `rows` rows of the output o (FA_BQ, dp) by e^(m_old − m);
 // alpha: FA_BQ floats of scratch. The caller then adds P·V into o.
-static inline void fa_softmax_tile(float *st, int nk, int lanes, int key0, const __m256i *pos, const __m256i *first, int masked,
+static inline void fa_softmax_tile256(float *st, int nk, int lanes, int key0, const __m256i *pos, const __m256i *first, int masked,
                                    float *m, float *l, float *alpha, float *o, int rows, int dp) {
     for (int v = 0; v < lanes / 8; v++) {
         __m256 mx = _mm256_set1_ps(-INFINITY);
@@ -195,5 +138,185 @@ static inline void fa_softmax_tile(float *st, int nk, int lanes, int key0, const
     }
 }
 
+// fa_softmax_tile256 16 lanes a vector (two of its 8-lane position/first vectors): per lane the same operations
+// in the same order (max over the keys, exp16 = exp8, the sum added key by key, the same fused update of l, the
+// same rescale of o), so the bits are fa_softmax_tile256's. NV (1 or 2) vectors of 16 lanes from lane 16·v0 go
+// through each key together: their max and sum chains are independent, so one waits less on the other's latency.
+__attribute__((target("avx512f"), always_inline)) static inline void fa_softmax_lanes512(const int NV, int v0, float *st, int nk, int key0,
+                                                                                        const __m256i *pos, const __m256i *first,
+                                                                                        int masked, float *m, float *l, float *alpha) {
+    const __m512 minusInf = _mm512_set1_ps(-INFINITY);
+    __m512i pv[2], fv[2];
+    __m512 mx[2], mNew[2], sum[2];
+    for (int v = 0; v < NV; v++) {
+        pv[v] = _mm512_inserti64x4(_mm512_castsi256_si512(pos[2 * (v0 + v)]), pos[2 * (v0 + v) + 1], 1);
+        fv[v] = _mm512_inserti64x4(_mm512_castsi256_si512(first[2 * (v0 + v)]), first[2 * (v0 + v) + 1], 1);
+        mx[v] = minusInf;
+    }
+    for (int j = 0; j < nk; j++) {
+        const __m512i kv = _mm512_set1_epi32(key0 + j);
+        for (int v = 0; v < NV; v++) {
+            float *sj = st + (size_t)j * FA_BQ + 16 * (v0 + v);
+            __m512 sv = _mm512_loadu_ps(sj);
+            if (masked) {
+                const __mmask16 hidden = _mm512_cmpgt_epi32_mask(kv, pv[v]) | _mm512_cmpgt_epi32_mask(fv[v], kv);
+                sv = _mm512_mask_mov_ps(sv, hidden, minusInf);
+                _mm512_storeu_ps(sj, sv);
+            }
+            mx[v] = _mm512_max_ps(mx[v], sv);
+        }
+    }
+    for (int v = 0; v < NV; v++) {
+        const __m512 mOld = _mm512_loadu_ps(m + 16 * (v0 + v));
+        mNew[v] = _mm512_max_ps(mOld, mx[v]);
+        _mm512_storeu_ps(m + 16 * (v0 + v), mNew[v]);
+        _mm512_storeu_ps(alpha + 16 * (v0 + v), exp16(_mm512_sub_ps(mOld, mNew[v])));
+        sum[v] = _mm512_setzero_ps();
+    }
+    for (int j = 0; j < nk; j++)
+        for (int v = 0; v < NV; v++) {
+            float *sj = st + (size_t)j * FA_BQ + 16 * (v0 + v);
+            const __m512 sv = _mm512_loadu_ps(sj);
+            __m512 p = exp16(_mm512_sub_ps(sv, mNew[v]));
+            if (masked) p = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(sv, minusInf, _CMP_NEQ_OQ), p);
+            _mm512_storeu_ps(sj, p);
+            sum[v] = _mm512_add_ps(sum[v], p);
+        }
+    for (int v = 0; v < NV; v++) {
+        float *lv = l + 16 * (v0 + v);
+        _mm512_storeu_ps(lv, _mm512_fmadd_ps(_mm512_loadu_ps(lv), _mm512_loadu_ps(alpha + 16 * (v0 + v)), sum[v]));
+    }
+}
+
+// `lanes` a multiple of 16.
+__attribute__((target("avx512f"))) static inline void fa_softmax_tile512(float *st, int nk, int lanes, int key0, const __m256i *pos,
+                                                                         const __m256i *first, int masked, float *m, float *l, float *alpha,
+                                                                         float *o, int rows, int dp) {
+    int v = 0;
+    for (; v + 2 <= lanes / 16; v += 2) fa_softmax_lanes512(2, v, st, nk, key0, pos, first, masked, m, l, alpha);
+    if (v < lanes / 16) fa_softmax_lanes512(1, v, st, nk, key0, pos, first, masked, m, l, alpha);
+    for (int r = 0; r < rows; r++) {
+        if (alpha[r] == 1) continue;
+        float *orow = o + (size_t)r * dp;
+        const __m512 av = _mm512_set1_ps(alpha[r]);
+        for (int c = 0; c < dp; c += 16) _mm512_storeu_ps(orow + c, _mm512_mul_ps(av, _mm512_loadu_ps(orow + c)));
+    }
+}
+
+// The running-softmax step, 16 lanes a vector where the CPU has AVX-512 (the same bits either way).
+static inline void fa_softmax_tile(float *st, int nk, int lanes, int key0, const __m256i *pos, const __m256i *first, int masked,
+                                   float *m, float *l, float *alpha, float *o, int rows, int dp) {
+    if (lanes % 16 == 0 && hayai_attend_prompt_avx512()) fa_softmax_tile512(st, nk, lanes, key0, pos, first, masked, m, l, alpha, o, rows, dp);
+    else fa_softmax_tile256(st, nk, lanes, key0, pos, first, masked, m, l, alpha, o, rows, dp);
+}
+
 // d rounded up to a whole number of fa_product column blocks.
 static inline int round16(int d) { return (d + 15) & ~15; }
+
+// ---- Wide register tiles of up to 6 × 64 (AVX-512) outputs: all the products of the training attention
+// (bw_multiply, with trims) and of the prompt attention (fa_multiply).
+// C (R, 16·W) (=|+=) A (R, K) · B (K, 16·W), A[r][k] at a[r·ars + k·aks], B's rows ldb apart: R·W accumulators
+// stay in registers across all of K, each k loads W vectors of B and broadcasts R elements of A. Every
+// element is the chain fa_kernel makes (its k in order, from 0 or from C), so the AVX2 fallback (bw_product256,
+// on fa_kernel) gives the same bits.
+__attribute__((target("avx512f"), always_inline)) static inline void bw_tile512(const int R, const int W, int K, const float *a, size_t ars,
+                                                                               size_t aks, const float *b, size_t ldb, float *c, size_t ldc,
+                                                                               int accumulate) {
+    __m512 acc[12][4];
+    for (int r = 0; r < R; r++)
+        for (int w = 0; w < W; w++) acc[r][w] = accumulate ? _mm512_loadu_ps(c + r * ldc + 16 * w) : _mm512_setzero_ps();
+    for (int k = 0; k < K; k++) {
+        __m512 bv[4];
+        for (int w = 0; w < W; w++) bv[w] = _mm512_loadu_ps(b + (size_t)k * ldb + 16 * w);
+        for (int r = 0; r < R; r++) {
+            const __m512 av = _mm512_set1_ps(a[r * ars + k * aks]);
+            for (int w = 0; w < W; w++) acc[r][w] = _mm512_fmadd_ps(av, bv[w], acc[r][w]);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int w = 0; w < W; w++) _mm512_storeu_ps(c + r * ldc + 16 * w, acc[r][w]);
+}
+
+// The terms of a product known to be 0 past the causal diagonal, as offsets from a block of rows [r, r + R):
+// only its first round16(r + R + cols) columns are needed (scores: query row i0 + r sees keys up to i0 + r),
+// and only the inner terms [max(0, r + kFrom), min(K, r + R + kTo)) can be nonzero. Leaving out a term whose
+// product is ±0 changes no sum (each accumulator starts at +0 or at such a sum, never −0), so the bits are
+// those of the whole product, whichever blocks the AVX-512 or the AVX2 path leaves out.
+typedef struct { int cols, kFrom, kTo; } bw_trim;
+static const bw_trim bw_whole = {1 << 24, -(1 << 24), 1 << 24};
+
+#define BW_TILE_W(R)                                                                                                               \
+    switch (W) {                                                                                                                   \
+    case 4: bw_tile512(R, 4, K, a, ars, aks, b, ldb, c, ldc, accumulate); break;                                                   \
+    case 3: bw_tile512(R, 3, K, a, ars, aks, b, ldb, c, ldc, accumulate); break;                                                   \
+    case 2: bw_tile512(R, 2, K, a, ars, aks, b, ldb, c, ldc, accumulate); break;                                                   \
+    default: bw_tile512(R, 1, K, a, ars, aks, b, ldb, c, ldc, accumulate); break;                                                  \
+    }
+
+// One block of R (12, 8, 6, 4, 2 or 1) rows and 16·W (W ≤ 4) columns, each a constant in its case so the
+// accumulators stay in registers.
+__attribute__((target("avx512f"))) static inline void bw_block512(int R, int W, int K, const float *a, size_t ars, size_t aks, const float *b,
+                                                                  size_t ldb, float *c, size_t ldc, int accumulate) {
+    switch (R) {
+    case 12: BW_TILE_W(12) break;
+    case 8: BW_TILE_W(8) break;
+    case 6: BW_TILE_W(6) break;
+    case 4: BW_TILE_W(4) break;
+    case 2: BW_TILE_W(2) break;
+    default: BW_TILE_W(1) break;
+    }
+}
+
+// fa_product's contract (cols a multiple of 16) with the wide tiles: passes of 64 columns in blocks of 6 rows,
+// a rest of 48 columns in 8, 32 or 16 columns in 12; the last rows of a pass in 8, 4, 2, 1. With `trim`, each
+// block leaves out the columns and inner terms it says are 0.
+__attribute__((target("avx512f"))) static inline void bw_product512(int rows, int cols, int K, const float *a, size_t ars, size_t aks, const float *b,
+                                                             size_t ldb, float *c, size_t ldc, int accumulate, bw_trim trim) {
+    for (int j = 0; j < cols; j += 64) {
+        const int wmax = cols - j >= 64 ? 4 : (cols - j) / 16, rmax = wmax == 4 ? 6 : wmax == 3 ? 8 : 12;
+        for (int r = 0, R; r < rows; r += R) {
+            const int left = rows - r;
+            R = left >= rmax ? rmax : rmax > 8 && left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+            const int need = round16(r + R + trim.cols) - j, W = need < 16 * wmax ? need / 16 : wmax;
+            const int k0 = r + trim.kFrom > 0 ? r + trim.kFrom : 0, k1 = r + R + trim.kTo < K ? r + R + trim.kTo : K;
+            if (W <= 0 || (accumulate && k1 <= k0)) continue;   // nothing of this block is needed, or nothing to add
+            bw_block512(R, W, k1 > k0 ? k1 - k0 : 0, a + r * ars + (size_t)k0 * aks, ars, aks, b + (size_t)k0 * ldb + j, ldb, c + r * ldc + j,
+                        ldc, accumulate);
+        }
+    }
+}
+
+// The AVX2 fallback: fa_product's blocks (16 columns, 6 rows, the last rows in 4, 2, 1) through its fa_kernel,
+// with the same trims.
+static inline void bw_product256(int rows, int cols, int K, const float *a, size_t ars, size_t aks, const float *b, size_t ldb, float *c,
+                          size_t ldc, int accumulate, bw_trim trim) {
+    for (int j = 0; j < cols; j += 16)
+        for (int r = 0, R; r < rows; r += R) {
+            const int left = rows - r;
+            R = left >= 6 ? 6 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+            const int k0 = r + trim.kFrom > 0 ? r + trim.kFrom : 0, k1 = r + R + trim.kTo < K ? r + R + trim.kTo : K;
+            if (round16(r + R + trim.cols) <= j || (accumulate && k1 <= k0)) continue;
+            const int n = k1 > k0 ? k1 - k0 : 0;
+            const float *ab = a + r * ars + (size_t)k0 * aks, *bb = b + (size_t)k0 * ldb + j;
+            float *cb = c + r * ldc + j;
+            switch (R) {
+            case 6: fa_kernel(6, n, ab, ars, aks, bb, ldb, cb, ldc, accumulate); break;
+            case 4: fa_kernel(4, n, ab, ars, aks, bb, ldb, cb, ldc, accumulate); break;
+            case 2: fa_kernel(2, n, ab, ars, aks, bb, ldb, cb, ldc, accumulate); break;
+            default: fa_kernel(1, n, ab, ars, aks, bb, ldb, cb, ldc, accumulate); break;
+            }
+        }
+}
+
+static inline void bw_multiply(int rows, int cols, int K, const float *a, size_t ars, size_t aks, const float *b, size_t ldb, float *c,
+                               size_t ldc, int accumulate, bw_trim trim) {
+    if (hayai_attend_prompt_avx512()) bw_product512(rows, cols, K, a, ars, aks, b, ldb, c, ldc, accumulate, trim);
+    else bw_product256(rows, cols, K, a, ars, aks, b, ldb, c, ldc, accumulate, trim);
+}
+
+// fa_product, on AVX-512 where the CPU has it through the wide tiles (the same bits either way).
+static inline void fa_multiply(int rows, int cols, int K, const float *a, size_t ars, size_t aks, const float *b, size_t ldb, float *c,
+                               size_t ldc, int accumulate) {
+    if (hayai_attend_prompt_avx512()) bw_product512(rows, cols, K, a, ars, aks, b, ldb, c, ldc, accumulate, bw_whole);
+    else fa_product(rows, cols, K, a, ars, aks, b, ldb, c, ldc, accumulate);
+}
