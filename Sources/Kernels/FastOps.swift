@@ -76,6 +76,14 @@ public enum KVStorage: String, CaseIterable, Sendable, CustomStringConvertible {
                            Int32(heads.upperBound), Int32(length), scale, scores, ldScores, out)
     }
 
+    /// Whether `attend` runs an F16 or Q8_0 cache on AVX-512 where the CPU has it (each row's kv-head slice
+    /// widened once for the group's query heads, out kept in registers); the AVX2 path is the one it is
+    /// tested against. Process-wide; tests turn it off to compare.
+    public static var attendOnAVX512: Bool {
+        get { hayai_attend_heads_avx512() != 0 }
+        set { hayai_attend_heads_set_avx512(newValue ? 1 : 0) }
+    }
+
     /// Elements [offset, offset + d) of `rows` cache rows as Float32, (rows, d) row-major.
     public func rowsAsFloat(_ base: UnsafeRawPointer, rowBytes: Int, offset: Int, d: Int, rows: Int, into out: UnsafeMutablePointer<Float>) {
         hayai_kv_rows_to_f32(Int32(ggmlType.rawValue), base, rowBytes, Int32(offset), Int32(d), Int32(rows), out)

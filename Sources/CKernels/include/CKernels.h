@@ -122,6 +122,10 @@ void hayai_rmsnorm(const float *x, int n, const float *weight, float eps, float 
 // of a row. Position by position, so each row is read once; scores has ldScores floats per head.
 void hayai_attend_heads(int type, const float *q, const void *keys, const void *values, size_t rowBytes, int d, int group,
                         int h0, int h1, int length, float scale, float *scores, size_t ldScores, float *out);
+// Whether hayai_attend_heads runs an F16 or Q8_0 cache on AVX-512 (where the CPU has it: rows widened
+// once per kv head, not once per query head); set_avx512(0) gives the AVX2 path (tests compare the two).
+int hayai_attend_heads_avx512(void);
+void hayai_attend_heads_set_avx512(int on);
 void hayai_kv_rows_to_f32(int type, const void *base, size_t rowBytes, int off, int d, int rows, float *out);
 // Prompt attention, blocked with a running softmax (flash-style): query rows [i0, i1) of the new rows q
 // ((t, ·) with ldq floats per row; row i is at position p0 + i) for the `group` query heads of kv
