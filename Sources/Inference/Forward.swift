@@ -261,7 +261,7 @@ public struct DecoderForward {
     /// for one token, QuantizedMatrix.matMul(_:x:t:pool:) for several), then each one's LoRA update and bias as
     /// Linear adds them; otherwise one by one.
     func together(_ l1: Linear, _ y1: UnsafeMutablePointer<Float>, _ l2: Linear, _ y2: UnsafeMutablePointer<Float>,
-                          _ l3: Linear?, _ y3: UnsafeMutablePointer<Float>?, input: UnsafePointer<Float>, rows n: Int) {
+                  _ l3: Linear?, _ y3: UnsafeMutablePointer<Float>?, input: UnsafePointer<Float>, rows n: Int) {
         if let pool, case .quantized(let a, _) = l1.weight, case .quantized(let b, _) = l2.weight {
             var c: QuantizedMatrix?
             if let l3, case .quantized(let m, _) = l3.weight { c = m }

@@ -84,10 +84,20 @@ public final class LocalLanguageModel: LanguageModel {
 
     public func score(context: [Int], continuations: [[Int]]) throws -> [ContinuationScore] {
         guard !context.isEmpty else { throw InferenceError.emptyInput }
-        // A score must not depend on how the rows were grouped into forwards (alone, packed, cached prefix).
-        let wasInvariant = session.batchInvariant
+        return try batchInvariant { try scoreOne(context: context, continuations: continuations) }
+    }
+
+    /// Runs `body` with the session batch-invariant: a score must not depend on how rows were grouped into forwards
+    /// (alone, packed, after a cached prefix).
+    private func batchInvariant<R>(_ body: () throws -> R) rethrows -> R {
+        let was = session.batchInvariant
         session.batchInvariant = true
-        defer { session.batchInvariant = wasInvariant }
+        defer { session.batchInvariant = was }
+        return try body()
+    }
+
+    /// `score(context:continuations:)` once the session is batch-invariant.
+    private func scoreOne(context: [Int], continuations: [[Int]]) throws -> [ContinuationScore] {
         let longest = continuations.map(\.count).max() ?? 0
         guard context.count + longest <= contextLength else {
             throw InferenceError.contextOverflow(tokens: context.count + longest, context: contextLength)
@@ -133,9 +143,11 @@ public final class LocalLanguageModel: LanguageModel {
         guard model.config.slidingWindow == nil, !batch.isEmpty else {
             return try batch.map { try score(context: $0.context, continuations: $0.continuations) }
         }
-        let wasInvariant = session.batchInvariant
-        session.batchInvariant = true
-        defer { session.batchInvariant = wasInvariant }
+        return try batchInvariant { try scorePackedBatch(batch) }
+    }
+
+    /// `score(batch:)` once the session is batch-invariant.
+    private func scorePackedBatch(_ batch: [ScoringRequest]) throws -> [[ContinuationScore]] {
         for r in batch {
             guard !r.context.isEmpty else { throw InferenceError.emptyInput }
             let longest = r.continuations.map(\.count).max() ?? 0
