@@ -27,8 +27,9 @@ public enum ModelIdentity {
         }
         var hash: UInt64 = 0
         for file in files {
-            let mapped = try MappedFile(path: file)
-            hash = ContentHash.hash64(UnsafeRawBufferPointer(start: mapped.base, count: mapped.count), seed: hash)
+            do { hash = try ContentHash.hash64(file: file, seed: hash) } catch let e as ContentHashError {
+                throw WorkbenchError.invalid(e.description)
+            }
             // The file's name takes part, so contents moved between files do not collide.
             let name = Array((file as NSString).lastPathComponent.utf8)
             hash = name.withUnsafeBytes { ContentHash.hash64($0, seed: hash) }

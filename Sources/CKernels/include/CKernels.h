@@ -16,6 +16,12 @@ void hayai_interrupt_clear(void);
 
 // xxHash64-style content hash of `length` bytes (hash.c); model files' identity in the run store.
 uint64_t hayai_hash64(const void *data, size_t length, uint64_t seed);
+// The same hash fed piece by piece: begin, stripes (each call's length a multiple of 32 but the
+// last bytes < 32, which go to end), end. Equal to hayai_hash64 over the concatenation.
+typedef struct { uint64_t v[4]; uint64_t length; uint64_t seed; } hayai_hash64_state;
+void hayai_hash64_begin(hayai_hash64_state *s, uint64_t seed);
+void hayai_hash64_stripes(hayai_hash64_state *s, const void *data, size_t length);
+uint64_t hayai_hash64_end(const hayai_hash64_state *s, const void *tail, size_t tailLength);
 
 // ---- Block layouts, byte for byte as ggml/GGUF store them (ggml-common.h). Half floats are raw
 // IEEE binary16 bits. Sizes are checked by static asserts in quant_dot.c and by the Swift tests.
