@@ -18,8 +18,18 @@ public struct SafetensorsWriter {
         var dtype: String
         var type: GGMLType
         var shape: [Int]
-        var bytes: Data
+        var source: Source
+        var byteCount: Int
     }
+
+    private enum Source {
+        case bytes(Data)
+        /// Float32 values read (and converted to the entry's type) only while `write()` runs.
+        case floats(UnsafeBufferPointer<Float>)
+    }
+
+    /// Floats converted and written at a time for a borrowed tensor stored as F16 or BF16.
+    static let conversionChunk = 1 << 20
 
     public init(path: String, metadata: [String: String] = [:]) { self.path = path; self.metadata = metadata }
 
@@ -29,6 +39,21 @@ public struct SafetensorsWriter {
     /// The bytes are kept until `write()`; to avoid a copy of a large tensor, pass
     /// `Data(bytesNoCopy:count:deallocator: .none)` over memory that outlives the writer.
     public mutating func add(_ name: String, type: GGMLType, shape: [Int], bytes: Data) throws {
+        try add(name, type: type, shape: shape, source: .bytes(bytes), byteCount: bytes.count)
+    }
+
+    /// Adds a tensor whose Float values stay in the caller's memory until `write()` reads them (as F32
+    /// straight, as F16 or BF16 a chunk at a time): a checkpoint of a model's parameters and AdamW's
+    /// moments then costs no second copy of them. The memory must stay valid and unchanged until
+    /// `write()` returns.
+    public mutating func add(_ name: String, shape: [Int], borrowing floats: UnsafeBufferPointer<Float>, as type: GGMLType = .f32) throws {
+        guard [.f32, .f16, .bf16].contains(type) else {
+            throw CheckpointError.unknownDType(path: path, tensor: name, dtype: "\(type) (floats are written as F32, F16 or BF16)")
+        }
+        try add(name, type: type, shape: shape, source: .floats(floats), byteCount: floats.count * type.bytesPerBlock)
+    }
+
+    private mutating func add(_ name: String, type: GGMLType, shape: [Int], source: Source, byteCount: Int) throws {
         guard let dtype = SafetensorsFile.dtypes.first(where: { $0.value == type })?.key else {
             throw CheckpointError.unknownDType(path: path, tensor: name, dtype: "\(type) (safetensors holds only unquantized types)")
         }
@@ -39,10 +64,10 @@ public struct SafetensorsWriter {
         guard let needed = checkedByteCount(shape: shape, elementSize: type.bytesPerBlock) else {
             throw CheckpointError.cannotWrite(path: path, reason: "tensor \(name) has a bad shape \(shape)")
         }
-        guard needed == bytes.count else {
-            throw CheckpointError.cannotWrite(path: path, reason: "tensor \(name): \(dtype)\(shape) needs \(needed) bytes, \(bytes.count) given")
+        guard needed == byteCount else {
+            throw CheckpointError.cannotWrite(path: path, reason: "tensor \(name): \(dtype)\(shape) needs \(needed) bytes, \(byteCount) given")
         }
-        entries[name] = Entry(dtype: dtype, type: type, shape: shape, bytes: bytes)
+        entries[name] = Entry(dtype: dtype, type: type, shape: shape, source: source, byteCount: byteCount)
     }
 
     /// Adds a tensor of Float values stored as F32, F16 or BF16 (rounded to nearest even).
@@ -67,7 +92,7 @@ public struct SafetensorsWriter {
         var offsets: [String: (Int, Int)] = [:]
         var position = 0
         for name in order {
-            let n = entries[name]!.bytes.count
+            let n = entries[name]!.byteCount
             offsets[name] = (position, position + n)
             position += n
         }
@@ -101,7 +126,25 @@ public struct SafetensorsWriter {
         let file = try AtomicFile(path: path)
         let (headerBytes, order) = header()
         try file.write(headerBytes)
-        for name in order { try file.write(entries[name]!.bytes) }
+        var converted: [UInt16] = []
+        for name in order {
+            let e = entries[name]!
+            switch e.source {
+            case .bytes(let data): try file.write(data)
+            case .floats(let floats) where e.type == .f32: try file.write(UnsafeRawBufferPointer(floats))
+            case .floats(let floats):
+                for start in stride(from: 0, to: floats.count, by: Self.conversionChunk) {
+                    let chunk = floats[start..<min(start + Self.conversionChunk, floats.count)]
+                    converted.removeAll(keepingCapacity: true)
+                    if e.type == .f16 {
+                        converted.append(contentsOf: chunk.lazy.map { Float16($0).bitPattern.littleEndian })
+                    } else {
+                        converted.append(contentsOf: chunk.lazy.map { bfloat16Bits($0).littleEndian })
+                    }
+                    try converted.withUnsafeBytes { try file.write($0) }
+                }
+            }
+        }
         try file.commit()
     }
 

@@ -55,8 +55,8 @@ public final class AdamW {
             "eps": String(eps), "weight_decay": String(weightDecay),
         ])
         for t in parameters.tensors {
-            try writer.add(t.name + ".exp_avg", shape: t.shape, floats: Array(UnsafeBufferPointer(start: expAvg + t.offset, count: t.count)))
-            try writer.add(t.name + ".exp_avg_sq", shape: t.shape, floats: Array(UnsafeBufferPointer(start: expAvgSq + t.offset, count: t.count)))
+            try writer.add(t.name + ".exp_avg", shape: t.shape, borrowing: UnsafeBufferPointer(start: expAvg + t.offset, count: t.count))
+            try writer.add(t.name + ".exp_avg_sq", shape: t.shape, borrowing: UnsafeBufferPointer(start: expAvgSq + t.offset, count: t.count))
         }
         try writer.write()
     }

@@ -41,8 +41,7 @@ public struct CheckpointWriter {
             try writeJSON(generationConfigJSON(), to: staging.appendingPathComponent("generation_config.json"))
             var writer = SafetensorsWriter(path: staging.appendingPathComponent("model.safetensors").path, metadata: ["format": "pt"])
             for t in parameters.tensors {
-                let values = Array(UnsafeBufferPointer(start: parameters.values + t.offset, count: t.count))
-                try writer.add(t.name, shape: t.shape, floats: values, as: dtype)
+                try writer.add(t.name, shape: t.shape, borrowing: UnsafeBufferPointer(start: parameters.values + t.offset, count: t.count), as: dtype)
             }
             try writer.write()
             try afterFileWritten?("model.safetensors")

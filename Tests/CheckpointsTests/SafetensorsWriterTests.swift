@@ -6,6 +6,49 @@ import Kernels
 import TestSupport
 
 final class SafetensorsWriterTests: XCTestCase {
+    /// Borrowed floats (read only while `write()` runs, F16/BF16 converted a chunk at a time) give the
+    /// same file as copied ones, across a conversion chunk's edge, and hold no copy of the tensors.
+    func testBorrowedFloatsWriteTheSameFileWithoutACopy() throws {
+        let folder = temporaryFolder(self)
+        var rng = SeededFloats(seed: 2)
+        let big = rng.array(SafetensorsWriter.conversionChunk + 5), small = rng.array(7)
+        var files: [Data] = []
+        for borrowed in [false, true] {
+            let path = folder.appendingPathComponent("m\(borrowed).safetensors").path
+            var writer = SafetensorsWriter(path: path, metadata: ["format": "pt"])
+            for (type, name) in [(GGMLType.f32, "a"), (.f16, "b"), (.bf16, "c")] {
+                for (values, suffix) in [(big, "big"), (small, "small")] {
+                    if borrowed {
+                        try values.withUnsafeBufferPointer { try writer.add("\(name).\(suffix)", shape: [values.count], borrowing: $0, as: type) }
+                    } else {
+                        try writer.add("\(name).\(suffix)", shape: [values.count], floats: values, as: type)
+                    }
+                }
+            }
+            try writer.write()
+            files.append(try Data(contentsOf: URL(fileURLWithPath: path)))
+        }
+        XCTAssertEqual(files[0], files[1])
+        var writer = SafetensorsWriter(path: folder.appendingPathComponent("q.safetensors").path)
+        try small.withUnsafeBufferPointer { p in
+            XCTAssertThrowsError(try writer.add("q", shape: [7], borrowing: p, as: .q8_0))
+            XCTAssertThrowsError(try writer.add("r", shape: [8], borrowing: p))
+        }
+
+        // 64 MiB of floats written as F32 and as BF16: the peak resident set grows by far less than a copy.
+        let floats = UnsafeMutableBufferPointer<Float>.allocate(capacity: 16 << 20)
+        defer { floats.deallocate() }
+        for i in floats.indices { floats[i] = Float(i % 1000) * 0.001 }
+        let increase = try ResidentPeak.increase {
+            var w = SafetensorsWriter(path: folder.appendingPathComponent("big.safetensors").path)
+            try w.add("f32", shape: [floats.count], borrowing: UnsafeBufferPointer(floats))
+            try w.add("bf16", shape: [floats.count], borrowing: UnsafeBufferPointer(floats), as: .bf16)
+            try w.write()
+        }
+        guard let increase else { throw XCTSkip("no /proc/self/clear_refs") }
+        XCTAssertLessThan(increase, 16 << 20, "writing 64 MiB of borrowed floats raised the peak resident set by \(increase >> 20) MiB")
+    }
+
     func testRoundTripKeepsNamesShapesDtypesBytesAndMetadata() throws {
         let folder = temporaryFolder(self)
         let path = folder.appendingPathComponent("model.safetensors").path

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Kernels
+import TestSupport
 
 final class ContentHashTests: XCTestCase {
     private func temporaryFile(_ bytes: [UInt8]) throws -> String {
@@ -31,18 +32,9 @@ final class ContentHashTests: XCTestCase {
         XCTAssertThrowsError(try ContentHash.hash64(file: NSTemporaryDirectory())) { XCTAssertTrue("\($0)".contains("not a regular file")) }
     }
 
-    private static func status(_ key: String) -> Int? {
-        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix(key + ":") }),
-              let kb = Int(line.split(separator: " ").dropFirst().first ?? "") else { return nil }
-        return kb * 1024
-    }
-
     /// Hashing a base model before training must not add the file to the resident set: a 1.6B base
     /// hashed through a second whole-file map peaked 0.9 GB over the memory `train` estimated.
     func testHashingAFileDoesNotHoldItInMemory() throws {
-        // Linux: clear_refs 5 resets the peak resident set (VmHWM) to the current one.
-        guard FileManager.default.isWritableFile(atPath: "/proc/self/clear_refs") else { throw XCTSkip("no /proc/self/clear_refs") }
         let size = 96 << 20
         let path = NSTemporaryDirectory() + "hayai-hash-big-\(UUID().uuidString)"
         XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: nil))
@@ -51,10 +43,9 @@ final class ContentHashTests: XCTestCase {
         let block = Data((0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) })
         for _ in 0..<(size >> 20) { try handle.write(contentsOf: block) }
         try handle.close()
-        try "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
-        guard let before = Self.status("VmRSS") else { throw XCTSkip("no VmRSS") }
-        _ = try ContentHash.hash64(file: path)
-        let peak = try XCTUnwrap(Self.status("VmHWM"))
-        XCTAssertLessThan(peak - before, 32 << 20, "hashing a \(size >> 20) MiB file raised the peak resident set by \((peak - before) >> 20) MiB")
+        guard let increase = try ResidentPeak.increase(during: { _ = try ContentHash.hash64(file: path) }) else {
+            throw XCTSkip("no /proc/self/clear_refs")
+        }
+        XCTAssertLessThan(increase, 32 << 20, "hashing a \(size >> 20) MiB file raised the peak resident set by \(increase >> 20) MiB")
     }
 }
