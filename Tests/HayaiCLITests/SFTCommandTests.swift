@@ -35,6 +35,24 @@ final class SFTCommandTests: XCTestCase {
         XCTAssertTrue(runs.stdout.contains("completed"), runs.stdout)
     }
 
+    /// The memory `train sft` prints (and refuses by) before it starts is what the run then holds: a
+    /// LoRA run on SmolLM2's GGUF peaks within a few percent of it. (Hashing the base through a second
+    /// whole-file map put the 98 MB file in the resident set twice, 10-20% over the estimate.)
+    func testTheMemoryEstimateBoundsTheRunsPeak() throws {
+        let gguf: String
+        do { gguf = try SmolLM2.ggufPath().path } catch { throw XCTSkip("\(error)") }
+        let sft = Fixtures.repoRoot.appendingPathComponent("data/sft/hayai-instruct-bilingual.jsonl").path
+        let r = try HayaiBinary.runMeasured(["train", "sft", "--base", gguf, "--data", sft, "--steps", "1", "--seq-len", "128", "--batch-size", "2",
+                                             "--lora-rank", "4", "--out", scratch.appendingPathComponent("adapter").path,
+                                             "--home", scratch.appendingPathComponent("ws").path])
+        XCTAssertEqual(r.result.status, 0, r.result.stderr)
+        let line = try XCTUnwrap(r.result.stdout.split(separator: "\n").first { $0.contains("memory: ~") }, r.result.stdout)
+        let gb = try XCTUnwrap(Double(line.components(separatedBy: "memory: ~")[1].split(separator: " ")[0]), String(line))
+        let estimate = gb * 1e9
+        XCTAssertLessThan(Double(r.peakRSS), estimate * 1.05 + 20e6, "peak \(r.peakRSS / 1_000_000) MB against \(line)")
+        XCTAssertGreaterThan(Double(r.peakRSS), estimate * 0.8, "the estimate should not be far above the peak either: \(line)")
+    }
+
     /// --profile on a LoRA run beside a quantized base: the table of the steps after the first, with the
     /// frozen base's products (dX only) and the adapters' gradients (dW), and its ops adding up to the step.
     func testProfileOfALoRARunNamesItsOpsAndAddsUpToTheStep() throws {
