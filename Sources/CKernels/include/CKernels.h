@@ -34,10 +34,17 @@ typedef struct { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint16_t d;
 typedef struct { float d; int8_t qs[256]; int16_t bsums[16]; } hayai_block_q8_K;         // 292
 
 // ---- Activation rows of n floats (a whole number of blocks) quantized as the scalar references
-// quantizeBlockQ8_0 / Q8_1 / Q8_K do, bit for bit (quant_act.c). Call only with AVX2, FMA and F16C.
+// quantizeBlockQ8_0 / Q8_1 / Q8_K do, bit for bit (quant_act.c). Call only with AVX2, FMA and F16C;
+// these pick the AVX-512 versions where the CPU has them (hayai_x16_available). The _avx2 and _avx512
+// ones are each path alone (call the latter only where hayai_x16_available() is 1), for tests.
 void hayai_quantize_row_q8_0(const float *x, void *out, int n);
 void hayai_quantize_row_q8_1(const float *x, void *out, int n);
 void hayai_quantize_row_q8_K(const float *x, void *out, int n);
+void hayai_quantize_row_q8_0_avx2(const float *x, void *out, int n);
+void hayai_quantize_row_q8_1_avx2(const float *x, void *out, int n);
+void hayai_quantize_row_q8_K_avx2(const float *x, void *out, int n);
+void hayai_quantize_row_q8_0_avx512(const float *x, void *out, int n);
+void hayai_quantize_row_q8_1_avx512(const float *x, void *out, int n);
 
 // ---- AVX2 dot products of one weight row with one quantized activation row of n elements
 // (n a whole number of blocks). Call only when hayai_cpu_has_avx2() is non-zero.
