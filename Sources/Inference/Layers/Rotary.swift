@@ -13,6 +13,18 @@ public enum RowPositions {
     /// Row r at listed[r]: rows of several sequences packed after one KV cache (PackedRows).
     case listed(UnsafePointer<Int32>)
 
+    /// The positions of rows `first`, `first + 1`, ... (a piece of the batch as a batch of its own);
+    /// nil for sequences of seqLen without packed positions when `first` is not a sequence's start.
+    public func offset(by first: Int) -> RowPositions? {
+        switch self {
+        case .consecutive(let start): return .consecutive(from: start + first)
+        case .perSequence(let seqLen, let packed):
+            if let packed { return .perSequence(seqLen: seqLen, packed: packed + first) }
+            return first % seqLen == 0 ? self : nil
+        case .listed(let positions): return .listed(positions + first)
+        }
+    }
+
     @inline(__always) public func callAsFunction(_ r: Int) -> Int {
         switch self {
         case .consecutive(let start): return start + r
