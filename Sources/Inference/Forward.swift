@@ -148,11 +148,18 @@ public struct DecoderForward {
             LayerNorm.forward(x, t: n, c: c.hiddenSize, weight: w.weight.pointer, bias: w.bias?.pointer, eps: c.normEps, into: out,
                               mean: s.mean, rstd: s.rstd)
         case (.layerNorm, nil):
-            FastOps.layerNorm(x, t: n, c: c.hiddenSize, weight: w.weight.pointer, bias: w.bias?.pointer, eps: c.normEps, into: out)
+            let hidden = c.hiddenSize, eps = c.normEps, weight = w.weight.pointer, bias = w.bias?.pointer
+            split(n, rowsPerPiece: 32) { r in
+                FastOps.layerNorm(x + r.lowerBound * hidden, t: r.count, c: hidden, weight: weight, bias: bias, eps: eps,
+                                  into: out + r.lowerBound * hidden)
+            }
         case (.rmsNorm, let s?):
             RMSNorm.forward(x, t: n, c: c.hiddenSize, weight: w.weight.pointer, eps: c.normEps, into: out, rstd: s.rstd)
         case (.rmsNorm, nil):
-            FastOps.rmsNorm(x, t: n, c: c.hiddenSize, weight: w.weight.pointer, eps: c.normEps, into: out)
+            let hidden = c.hiddenSize, eps = c.normEps, weight = w.weight.pointer
+            split(n, rowsPerPiece: 32) { r in
+                FastOps.rmsNorm(x + r.lowerBound * hidden, t: r.count, c: hidden, weight: weight, eps: eps, into: out + r.lowerBound * hidden)
+            }
         }
     }
 
@@ -315,8 +322,12 @@ public struct DecoderForward {
     /// out = a + b (out may be a).
     private func sum(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
         profile.measure(.residual) {
-            if UnsafePointer(out) != a { out.update(from: a, count: count) }
-            FastOps.add(out, b, count: count)
+            // In pieces of a multiple of 8 elements, as the activation (the kernel's vectors on the same elements).
+            split((count + 7) / 8, rowsPerPiece: 2048) { r in
+                let lo = 8 * r.lowerBound, n = min(count, 8 * r.upperBound) - lo
+                if UnsafePointer(out) != a { (out + lo).update(from: a + lo, count: n) }
+                FastOps.add(out + lo, b + lo, count: n)
+            }
         }
     }
 
@@ -328,7 +339,7 @@ public struct DecoderForward {
     private func sum(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafePointer<Float>,
                      into out: UnsafeMutablePointer<Float>, count: Int) {
         sum(a, b, into: out, count: count)
-        profile.measure(.residual) { FastOps.add(out, c, count: count) }
+        sum(out, c, into: out, count: count)
     }
 }
 
