@@ -204,41 +204,84 @@ Q_AVX512 static inline __m512i round_away_127_x16(__m512 v) {
     const __m512i sign = _mm512_set1_epi32((int)0x80000000), one = _mm512_castps_si512(_mm512_set1_ps(1));
     const __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
     const __m512 frac = _mm512_abs_ps(_mm512_sub_ps(v, t));
-    const __m512 away = _mm512_castsi512_ps(_mm512_or_si512(_mm512_and_si512(_mm512_castps_si512(v), sign), one));
+    // ternary logic 0xEA = (a & b) | c: v's sign bit on 1.0
+    const __m512 away = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_castps_si512(v), sign, one, 0xEA));
     __m512 r = _mm512_mask_add_ps(t, _mm512_cmp_ps_mask(frac, _mm512_set1_ps(0.5f), _CMP_GE_OQ), t, away);
     r = _mm512_max_ps(_mm512_min_ps(r, _mm512_set1_ps(127)), _mm512_set1_ps(-127));
     return _mm512_maskz_cvttps_epi32(_mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), r);
 }
 
+// The same for v = x · (1 / d) with d finite and non-zero and 1 / d finite, the common case: then
+// |v| ≤ |x| · 127 / absmax rounds to at most 127 and v is a number, so no clamp and no NaN test.
+Q_AVX512 static inline __m512i round_away_finite_x16(__m512 v) {
+    const __m512i sign = _mm512_set1_epi32((int)0x80000000), one = _mm512_castps_si512(_mm512_set1_ps(1));
+    const __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __m512 frac = _mm512_abs_ps(_mm512_sub_ps(v, t));
+    const __m512 away = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_castps_si512(v), sign, one, 0xEA));
+    return _mm512_cvttps_epi32(_mm512_mask_add_ps(t, _mm512_cmp_ps_mask(frac, _mm512_set1_ps(0.5f), _CMP_GE_OQ), t, away));
+}
+
+// Eight vectors of 16 lanes -> lane 4j holds the reduction of v[j], lane 4j + 2 that of v[j + 4]
+// (j < 4), through halving steps that each combine two vectors: ~3 instructions a vector where a
+// full reduction of each took ~8. OP is max_epu32 or add_epi32.
+#define REDUCE8(OP, v, out)                                                                                              \
+    do {                                                                                                                 \
+        __m512i p_[4], q_[2];                                                                                            \
+        for (int i_ = 0; i_ < 4; i_++) /* 256-bit halves: lanes 0-7 v[2i], 8-15 v[2i + 1] */                            \
+            p_[i_] = OP(_mm512_shuffle_i32x4(v[2 * i_], v[2 * i_ + 1], 0x44), _mm512_shuffle_i32x4(v[2 * i_], v[2 * i_ + 1], 0xEE)); \
+        for (int i_ = 0; i_ < 2; i_++) /* 128-bit quarters: lanes 4k..4k+3 v[4i + k] */                                  \
+            q_[i_] = OP(_mm512_shuffle_i32x4(p_[2 * i_], p_[2 * i_ + 1], 0x88), _mm512_shuffle_i32x4(p_[2 * i_], p_[2 * i_ + 1], 0xDD)); \
+        /* 64-bit pairs: lanes 4k, 4k + 1 v[k], 4k + 2, 4k + 3 v[k + 4] */                                               \
+        const __m512i r_ = OP(_mm512_unpacklo_epi64(q_[0], q_[1]), _mm512_unpackhi_epi64(q_[0], q_[1]));                  \
+        out = OP(r_, _mm512_shuffle_epi32(r_, _MM_PERM_CDAB));                                                          \
+    } while (0)
+
 // Up to eight blocks of 32 (count ≤ 8): quantize32x8's steps. The absmax is taken on the bit patterns
 // of |x| (for non-negative floats integer order is float order, and NaN patterns lie above +inf), so
-// it also tells whether the block is finite: its largest |x| is below the infinity's pattern.
+// it also tells whether the block is finite: its largest |x| is below the infinity's pattern. Blocks
+// past `count` are read as zeros.
 Q_AVX512 static inline void quantize32_avx512(const float *x, int8_t *qs, size_t blockBytes, int count, float d[8], int sums[8]) {
-    const __m512i magnitude = _mm512_set1_epi32(0x7FFFFFFF);
-    float amax[8] = { 0, 0, 0, 0, 0, 0, 0, 0 }, probe[8] = { 0, 0, 0, 0, 0, 0, 0, 0 };
-    for (int k = 0; k < count; k++) {
+    const __m512i magnitude = _mm512_set1_epi32(0x7FFFFFFF), zeroi = _mm512_setzero_si512();
+    __m512i m[8];
+    for (int k = 0; k < 8; k++) {
+        if (k >= count) { m[k] = zeroi; continue; }
         const __m512i a = _mm512_and_si512(_mm512_loadu_si512((const void *)(x + 32 * k)), magnitude);
         const __m512i b = _mm512_and_si512(_mm512_loadu_si512((const void *)(x + 32 * k + 16)), magnitude);
-        const uint32_t m = _mm512_reduce_max_epu32(_mm512_max_epu32(a, b));
-        memcpy(&amax[k], &m, 4);
-        probe[k] = m < 0x7F800000u ? 0 : NAN;
+        m[k] = _mm512_max_epu32(a, b);
     }
+    __m512i reduced;
+    REDUCE8(_mm512_max_epu32, m, reduced);
+    // Lanes 0, 4, 8, 12 then 2, 6, 10, 14: blocks 0..7 in order.
+    const __m256i amaxBits = _mm512_castsi512_si256(_mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14, 0, 0, 0, 0, 0, 0, 0, 0), reduced));
     const __m256 zero = _mm256_setzero_ps();
-    const __m256 finite = _mm256_cmp_ps(_mm256_loadu_ps(probe), zero, _CMP_EQ_OQ);
-    const __m256 dv = _mm256_blendv_ps(_mm256_set1_ps(NAN), _mm256_div_ps(_mm256_loadu_ps(amax), _mm256_set1_ps(127)), finite);
+    const __m256 finite = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(0x7F800000), amaxBits));
+    const __m256 dv = _mm256_blendv_ps(_mm256_set1_ps(NAN), _mm256_div_ps(_mm256_castsi256_ps(amaxBits), _mm256_set1_ps(127)), finite);
+    // 1 / d where d is finite and non-zero, else 0 (d − d is 0 exactly for finite d).
     const __m256 usable = _mm256_and_ps(_mm256_cmp_ps(_mm256_sub_ps(dv, dv), zero, _CMP_EQ_OQ), _mm256_cmp_ps(dv, zero, _CMP_NEQ_OQ));
     const __m256 idv = _mm256_and_ps(_mm256_div_ps(_mm256_set1_ps(1), dv), usable);
+    // Blocks whose 1 / d is a finite non-zero number take round_away_finite_x16.
+    const int plain = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_sub_ps(idv, idv), zero, _CMP_EQ_OQ)) & _mm256_movemask_ps(usable);
     float id[8];
     _mm256_storeu_ps(d, dv);
     _mm256_storeu_ps(id, idv);
-    for (int k = 0; k < count; k++) {
+    __m512i sum[8];
+    for (int k = 0; k < 8; k++) {
+        if (k >= count) { sum[k] = zeroi; continue; }
         const __m512 s = _mm512_set1_ps(id[k]);
-        const __m512i q0 = round_away_127_x16(_mm512_mul_ps(_mm512_loadu_ps(x + 32 * k), s));
-        const __m512i q1 = round_away_127_x16(_mm512_mul_ps(_mm512_loadu_ps(x + 32 * k + 16), s));
+        const __m512 v0 = _mm512_mul_ps(_mm512_loadu_ps(x + 32 * k), s), v1 = _mm512_mul_ps(_mm512_loadu_ps(x + 32 * k + 16), s);
+        __m512i q0, q1;
+        if (plain >> k & 1) { q0 = round_away_finite_x16(v0); q1 = round_away_finite_x16(v1); }
+        else { q0 = round_away_127_x16(v0); q1 = round_away_127_x16(v1); }
         int8_t *out = qs + k * blockBytes;
         _mm_storeu_si128((__m128i *)out, _mm512_cvtepi32_epi8(q0));
         _mm_storeu_si128((__m128i *)(out + 16), _mm512_cvtepi32_epi8(q1));
-        sums[k] = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+        sum[k] = _mm512_add_epi32(q0, q1);
+    }
+    if (sums) {
+        __m512i total;
+        REDUCE8(_mm512_add_epi32, sum, total);
+        _mm256_storeu_si256((__m256i *)sums, _mm512_castsi512_si256(_mm512_permutexvar_epi32(
+            _mm512_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14, 0, 0, 0, 0, 0, 0, 0, 0), total)));
     }
 }
 
@@ -247,8 +290,7 @@ Q_AVX512 void hayai_quantize_row_q8_0_avx512(const float *x, void *out, int n) {
     for (int b = 0; b < n / 32; b += 8) {
         const int count = n / 32 - b < 8 ? n / 32 - b : 8;
         float d[8];
-        int sums[8];
-        quantize32_avx512(x + 32 * b, y[b].qs, sizeof *y, count, d, sums);
+        quantize32_avx512(x + 32 * b, y[b].qs, sizeof *y, count, d, NULL);
         for (int k = 0; k < count; k++) y[b + k].d = to_half(d[k]);
     }
 }
