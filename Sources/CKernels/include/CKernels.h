@@ -119,6 +119,9 @@ void hayai_softmax_from_lse(float *x, int n, float lse, float scale);
 void hayai_silu_mul(float *up, const float *gate, size_t n);
 // Training's gated SiLU: out = silu(gate) · up, and its backward (dgate, dup overwritten).
 void hayai_silu_mul_into(const float *gate, const float *up, float *out, size_t n);
+// RoPE on one row of `heads` heads of headDim, the first rotaryDim of each rotated by cos/sin (rotaryDim/2 each),
+// pairs (2i, 2i + 1) when adjacent, else (i, i + rotaryDim/2): Ops.rope's arithmetic and bits (rowops.c).
+void hayai_rope_row(float *x, int heads, int headDim, int rotaryDim, const float *cos, const float *sin, int adjacent);
 // Its AVX2 path alone (hayai_silu_mul_into takes 16 lanes at a time where the CPU has AVX-512, the same bits).
 void hayai_silu_mul_into_avx2(const float *gate, const float *up, float *out, size_t n);
 void hayai_silu_mul_backward(const float *dout, const float *gate, const float *up, float *dgate, float *dup, size_t n);
