@@ -321,4 +321,55 @@ void hayai_quantize_row_q8_0(const float *x, void *out, int n) {
 void hayai_quantize_row_q8_1(const float *x, void *out, int n) {
     if (use_avx512()) hayai_quantize_row_q8_1_avx512(x, out, n); else hayai_quantize_row_q8_1_avx2(x, out, n);
 }
-void hayai_quantize_row_q8_K(const float *x, void *out, int n) { hayai_quantize_row_q8_K_avx2(x, out, n); }
+// Q8_K's steps (hayai_quantize_row_q8_K_avx2) on 16 lanes: absmax and finiteness from the bit patterns of
+// |x| as above, the first value of that magnitude as the signed maximum, the unfused x · iscale + 1.5·2²³,
+// and the sixteen sums of 16 quants reduced together.
+Q_AVX512 void hayai_quantize_row_q8_K_avx512(const float *x, void *out, int n) {
+    hayai_block_q8_K *y = out;
+    const __m512i magnitude = _mm512_set1_epi32(0x7FFFFFFF);
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14, 0, 0, 0, 0, 0, 0, 0, 0);
+    for (int b = 0; b < n / 256; b++) {
+        const float *xb = x + 256 * b;
+        hayai_block_q8_K *blk = y + b;
+        __m512i top = _mm512_setzero_si512();
+        for (int i = 0; i < 256; i += 16) top = _mm512_max_epu32(top, _mm512_and_si512(_mm512_loadu_si512((const void *)(xb + i)), magnitude));
+        const uint32_t amaxBits = _mm512_reduce_max_epu32(top);
+        const int finite = amaxBits < 0x7F800000u;
+        // The value of largest magnitude with its sign, the first one on ties (signedAbsMax).
+        float m = 0;
+        if (finite && amaxBits > 0) {
+            const __m512i target = _mm512_set1_epi32((int)amaxBits);
+            for (int i = 0; i < 256; i += 16) {
+                const __mmask16 hits = _mm512_cmpeq_epi32_mask(_mm512_and_si512(_mm512_loadu_si512((const void *)(xb + i)), magnitude), target);
+                if (hits) { m = xb[i + __builtin_ctz(hits)]; break; }
+            }
+        }
+        if (m == 0 || !finite) {
+            blk->d = finite ? 0.0f : NAN;
+            memset(blk->qs, 0, sizeof blk->qs);
+            memset(blk->bsums, 0, sizeof blk->bsums);
+            continue;
+        }
+        const float iscale = -127 / m;
+        const __m512 is = _mm512_set1_ps(iscale);
+        __m512i q[16];
+        for (int k = 0; k < 16; k++) {
+            // ggml's nearest_int as the reference has it (see the AVX2 version).
+            const __m512 v = _mm512_add_ps(_mm512_mul_ps(is, _mm512_loadu_ps(xb + 16 * k)), _mm512_set1_ps(12582912.0f));
+            const __m512i r = _mm512_sub_epi32(_mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(0x007FFFFF)), _mm512_set1_epi32(0x00400000));
+            q[k] = _mm512_max_epi32(_mm512_min_epi32(r, _mm512_set1_epi32(127)), _mm512_set1_epi32(-128));
+            _mm_storeu_si128((__m128i *)(blk->qs + 16 * k), _mm512_cvtepi32_epi8(q[k]));
+        }
+        for (int h = 0; h < 2; h++) {
+            __m512i total;
+            REDUCE8(_mm512_add_epi32, (q + 8 * h), total);
+            _mm_storeu_si128((__m128i *)(blk->bsums + 8 * h),
+                             _mm256_cvtepi32_epi16(_mm512_castsi512_si256(_mm512_permutexvar_epi32(order, total))));
+        }
+        blk->d = 1 / iscale;
+    }
+}
+
+void hayai_quantize_row_q8_K(const float *x, void *out, int n) {
+    if (use_avx512()) hayai_quantize_row_q8_K_avx512(x, out, n); else hayai_quantize_row_q8_K_avx2(x, out, n);
+}

@@ -68,6 +68,7 @@ final class ActivationQuantizationTests: XCTestCase {
         try XCTSkipUnless(hayai_x16_available() != 0, "no AVX-512 on this CPU")
         check(.q8_0, fast: { hayai_quantize_row_q8_0_avx512($0, $1, $2) }, reference: { quantizeBlockQ8_0($0, $1) })
         check(.q8_1, fast: { hayai_quantize_row_q8_1_avx512($0, $1, $2) }, reference: { quantizeBlockQ8_1($0, $1) })
+        check(.q8_K, fast: { hayai_quantize_row_q8_K_avx512($0, $1, $2) }, reference: { quantizeBlockQ8_K($0, $1) })
     }
 
     /// What the products call (the AVX-512 path where the CPU has it) writes the same bytes.

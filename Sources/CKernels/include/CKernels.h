@@ -45,6 +45,7 @@ void hayai_quantize_row_q8_1_avx2(const float *x, void *out, int n);
 void hayai_quantize_row_q8_K_avx2(const float *x, void *out, int n);
 void hayai_quantize_row_q8_0_avx512(const float *x, void *out, int n);
 void hayai_quantize_row_q8_1_avx512(const float *x, void *out, int n);
+void hayai_quantize_row_q8_K_avx512(const float *x, void *out, int n);
 
 // ---- AVX2 dot products of one weight row with one quantized activation row of n elements
 // (n a whole number of blocks). Call only when hayai_cpu_has_avx2() is non-zero.
