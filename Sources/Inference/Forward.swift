@@ -280,13 +280,16 @@ public struct DecoderForward {
         }
     }
 
-    /// Runs `body` over 0..<count in pieces of `rowsPerPiece` on the pool's threads (one call on this
-    /// thread without a pool or with a single piece): for the element-wise and per-row ops between the
-    /// products (RoPE, the MLP's activation), which otherwise leave the second core idle in a prompt.
+    /// Runs `body` over 0..<count on the pool's threads in pieces that start at multiples of `rowsPerPiece`
+    /// (at most 4 a thread: each piece is a turn at the pool's counter; one call on this thread without a pool
+    /// or with a single piece): for the element-wise and per-row ops between the products (RoPE, the MLP's
+    /// activation, norms, residual adds), which otherwise leave the second core idle in a prompt.
     private func split(_ count: Int, rowsPerPiece: Int, _ body: (Range<Int>) -> Void) {
-        let pieces = (count + rowsPerPiece - 1) / rowsPerPiece
-        guard let pool, pool.threads > 1, pieces > 1 else { return body(0..<count) }
-        pool.parallelFor(count: pieces) { p in body(p * rowsPerPiece..<min(count, (p + 1) * rowsPerPiece)) }
+        guard let pool, pool.threads > 1, count > rowsPerPiece else { return body(0..<count) }
+        let wanted = min((count + rowsPerPiece - 1) / rowsPerPiece, 4 * pool.threads)
+        let per = ((count + wanted - 1) / wanted + rowsPerPiece - 1) / rowsPerPiece * rowsPerPiece
+        let pieces = (count + per - 1) / per
+        pool.parallelFor(count: pieces) { p in body(p * per..<min(count, (p + 1) * per)) }
     }
 
     /// Two or three linear layers of the same input: with quantized weights, the input is quantized
