@@ -659,7 +659,7 @@ static void prepare_k4(int nb, const hayai_block_q8_K *x, int32_t *pairs) {
 
 // The K-quants: Q4_K and Q5_K with the sub-block sums' pairs prepared per token, Q6_K without.
 static void dot_k(uint32_t type, int nb, const uint8_t *w, size_t gbytes, int groups, const uint8_t *x, size_t xStride,
-                  int tokens, float *y, size_t ldy) {
+                  const uint8_t *prepared, size_t preparedStride, int tokens, float *y, size_t ldy) {
     int32_t pairBuf[8][4 * nb];
     for (int s = 0; s < tokens;) {
         // Q4_K and Q5_K take 8 tokens at once (x16_k4_t8), Q6_K 4.
@@ -668,8 +668,11 @@ static void dot_k(uint32_t type, int nb, const uint8_t *w, size_t gbytes, int gr
         const int32_t *pairs[8];
         for (int t = 0; t < T; t++) {
             xs[t] = (const hayai_block_q8_K *)(x + (size_t)(s + t) * xStride);
-            if (type != T_Q6_K) prepare_k4(nb, xs[t], pairBuf[t]);
-            pairs[t] = pairBuf[t];
+            if (prepared) pairs[t] = (const int32_t *)(prepared + (size_t)(s + t) * preparedStride);
+            else {
+                if (type != T_Q6_K) prepare_k4(nb, xs[t], pairBuf[t]);
+                pairs[t] = pairBuf[t];
+            }
         }
         for (int g = 0; g < groups; g++) {
             const uint8_t *group = w + (size_t)g * gbytes;
@@ -693,7 +696,7 @@ static void dot_k(uint32_t type, int nb, const uint8_t *w, size_t gbytes, int gr
 }
 
 static void dot_blocks32(uint32_t type, int nb, const uint8_t *w, size_t gbytes, int groups, const uint8_t *x, size_t xStride,
-                         int tokens, float *y, size_t ldy) {
+                         const uint8_t *prepared, size_t preparedStride, int tokens, float *y, size_t ldy) {
     float xdBuf[X16_TOKENS32][nb], xsBuf[X16_TOKENS32][nb];
     int32_t xstartBuf[X16_TOKENS32][nb];
     for (int s = 0; s < tokens;) {
@@ -701,8 +704,14 @@ static void dot_blocks32(uint32_t type, int nb, const uint8_t *w, size_t gbytes,
         x16_tokens32 xt[X16_TOKENS32];
         for (int t = 0; t < T; t++) {
             xt[t].blocks = x + (size_t)(s + t) * xStride;
-            prepare32(type, nb, xt[t].blocks, xdBuf[t], xstartBuf[t], xsBuf[t]);
-            xt[t].xd = xdBuf[t]; xt[t].xstart = xstartBuf[t]; xt[t].xs = xsBuf[t];
+            if (prepared) {
+                // hayai_x16_prepare's row: nb scales, then nb starts (signed types) or nb s (the others).
+                const float *row = (const float *)(prepared + (size_t)(s + t) * preparedStride);
+                xt[t].xd = row; xt[t].xstart = (const int32_t *)(row + nb); xt[t].xs = row + nb;
+            } else {
+                prepare32(type, nb, xt[t].blocks, xdBuf[t], xstartBuf[t], xsBuf[t]);
+                xt[t].xd = xdBuf[t]; xt[t].xstart = xstartBuf[t]; xt[t].xs = xsBuf[t];
+            }
         }
         for (int g = 0; g < groups; g++) {
             const uint8_t *group = w + (size_t)g * gbytes;
@@ -722,13 +731,35 @@ static void dot_blocks32(uint32_t type, int nb, const uint8_t *w, size_t gbytes,
     }
 }
 
-int hayai_x16_dot_rows_tokens(uint32_t type, int nb, const void *w, int groups, const void *x, size_t xStride,
-                              int tokens, float *y, size_t ldy) {
+int hayai_x16_dot_rows_tokens_prepared(uint32_t type, int nb, const void *w, int groups, const void *x, size_t xStride,
+                                       const void *prepared, size_t preparedStride, int tokens, float *y, size_t ldy) {
     if (!hayai_x16_available() || !hayai_x16_supports(type) || nb * block_elements(type) > X16_PREP_MAX) return 0;
     const size_t gbytes = hayai_x16_group_bytes(type, nb);
-    if (is_k_quant(type)) dot_k(type, nb, w, gbytes, groups, x, xStride, tokens, y, ldy);
-    else dot_blocks32(type, nb, w, gbytes, groups, x, xStride, tokens, y, ldy);
+    if (type == T_Q6_K) prepared = NULL;   // Q6_K prepares nothing
+    if (is_k_quant(type)) dot_k(type, nb, w, gbytes, groups, x, xStride, prepared, preparedStride, tokens, y, ldy);
+    else dot_blocks32(type, nb, w, gbytes, groups, x, xStride, prepared, preparedStride, tokens, y, ldy);
     return 1;
+}
+
+int hayai_x16_dot_rows_tokens(uint32_t type, int nb, const void *w, int groups, const void *x, size_t xStride,
+                              int tokens, float *y, size_t ldy) {
+    return hayai_x16_dot_rows_tokens_prepared(type, nb, w, groups, x, xStride, NULL, 0, tokens, y, ldy);
+}
+
+size_t hayai_x16_prepared_bytes(uint32_t type, int nb) {
+    if (type == T_Q6_K) return 0;
+    return is_k_quant(type) ? sizeof(int32_t) * 4 * (size_t)nb : 2 * sizeof(float) * (size_t)nb;
+}
+
+void hayai_x16_prepare(uint32_t type, int nb, const void *x, size_t xStride, int tokens, void *prepared, size_t preparedStride) {
+    for (int t = 0; t < tokens; t++) {
+        const uint8_t *row = (const uint8_t *)x + (size_t)t * xStride;
+        uint8_t *out = (uint8_t *)prepared + (size_t)t * preparedStride;
+        if (type == T_Q6_K) continue;
+        if (is_k_quant(type)) { prepare_k4(nb, (const hayai_block_q8_K *)row, (int32_t *)out); continue; }
+        float *xd = (float *)out;
+        prepare32(type, nb, row, xd, (int32_t *)(xd + nb), xd + nb);
+    }
 }
 
 

@@ -92,6 +92,15 @@ void hayai_x16_dequantize(uint32_t type, int nb, const void *w, int groups, floa
 // the type has no x16 kernel.
 int hayai_x16_dot_rows_tokens(uint32_t type, int nb, const void *w, int groups, const void *x, size_t xStride,
                               int tokens, float *y, size_t ldy);
+// What the kernels derive from each activation row before multiplying (scales as floats, offsets' sums,
+// Q8_K's sub-block sum pairs): hayai_x16_prepared_bytes(type, nb) bytes a row, written for `tokens` rows
+// by hayai_x16_prepare (rows xStride and preparedStride bytes apart). A product whose rows are split into
+// several calls prepares each token once this way instead of once a call: with `prepared` non-NULL,
+// hayai_x16_dot_rows_tokens_prepared reads it for the same tokens as x (same results as without).
+size_t hayai_x16_prepared_bytes(uint32_t type, int nb);
+void hayai_x16_prepare(uint32_t type, int nb, const void *x, size_t xStride, int tokens, void *prepared, size_t preparedStride);
+int hayai_x16_dot_rows_tokens_prepared(uint32_t type, int nb, const void *w, int groups, const void *x, size_t xStride,
+                                       const void *prepared, size_t preparedStride, int tokens, float *y, size_t ldy);
 
 // 8 × `iterations` 512-bit vpdpbusd (64 int8 multiply-adds each) with no memory traffic, for the
 // int8 roofline of `hayai bench`; returns a checksum (0 without AVX512-VNNI).
