@@ -5,7 +5,9 @@
 // operations (absmax / 127, x · (1/d), Float16 rounding of the scales), C's roundf (half away from
 // zero) for Q8_0/Q8_1 and ggml's nearest_int (round half to even) for Q8_K, a NaN scale for a block holding NaN or ±inf.
 // A prompt quantizes every row of its input once per matrix, so on a 2-vCPU machine the scalar
-// Swift loops were a visible share of prompt processing.
+// Swift loops were a visible share of prompt processing, and the AVX2 ones still ~7% of a SmolLM2
+// pp512 on Zen 5 (~3 G floats/s a core): where the CPU has AVX-512 the same operations run 16 lanes
+// wide (below), and hayai_quantize_row_* pick that path.
 #include "CKernels.h"
 #include <immintrin.h>
 #include <math.h>
@@ -105,7 +107,7 @@ static inline void quantize32x8(const float *x, int8_t *qs, size_t blockBytes, f
     }
 }
 
-void hayai_quantize_row_q8_0(const float *x, void *out, int n) {
+void hayai_quantize_row_q8_0_avx2(const float *x, void *out, int n) {
     hayai_block_q8_0 *y = out;
     int b = 0;
     for (; b + 8 <= n / 32; b += 8) {
@@ -121,7 +123,7 @@ void hayai_quantize_row_q8_0(const float *x, void *out, int n) {
     }
 }
 
-void hayai_quantize_row_q8_1(const float *x, void *out, int n) {
+void hayai_quantize_row_q8_1_avx2(const float *x, void *out, int n) {
     hayai_block_q8_1 *y = out;
     int b = 0;
     for (; b + 8 <= n / 32; b += 8) {
@@ -141,7 +143,7 @@ void hayai_quantize_row_q8_1(const float *x, void *out, int n) {
     }
 }
 
-void hayai_quantize_row_q8_K(const float *x, void *out, int n) {
+void hayai_quantize_row_q8_K_avx2(const float *x, void *out, int n) {
     hayai_block_q8_K *y = out;
     const __m256 sign = _mm256_set1_ps(-0.0f);
     for (int b = 0; b < n / 256; b++) {
@@ -190,4 +192,184 @@ void hayai_quantize_row_q8_K(const float *x, void *out, int n) {
         }
         blk->d = 1 / iscale;
     }
+}
+
+
+// ---- AVX-512: the same operations as the AVX2 code above, 16 lanes a vector, so the same bytes.
+
+#define Q_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,f16c,fma")))
+
+// round_away_127 on 16 lanes: trunc, |v − trunc v| ≥ 0.5 adds ±1 with v's sign, clamp to ±127, NaN -> 0.
+Q_AVX512 static inline __m512i round_away_127_x16(__m512 v) {
+    const __m512i sign = _mm512_set1_epi32((int)0x80000000), one = _mm512_castps_si512(_mm512_set1_ps(1));
+    const __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __m512 frac = _mm512_abs_ps(_mm512_sub_ps(v, t));
+    // ternary logic 0xEA = (a & b) | c: v's sign bit on 1.0
+    const __m512 away = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_castps_si512(v), sign, one, 0xEA));
+    __m512 r = _mm512_mask_add_ps(t, _mm512_cmp_ps_mask(frac, _mm512_set1_ps(0.5f), _CMP_GE_OQ), t, away);
+    r = _mm512_max_ps(_mm512_min_ps(r, _mm512_set1_ps(127)), _mm512_set1_ps(-127));
+    return _mm512_maskz_cvttps_epi32(_mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), r);
+}
+
+// The same for v = x · (1 / d) with d finite and non-zero and 1 / d finite, the common case: then
+// |v| ≤ |x| · 127 / absmax rounds to at most 127 and v is a number, so no clamp and no NaN test.
+Q_AVX512 static inline __m512i round_away_finite_x16(__m512 v) {
+    const __m512i sign = _mm512_set1_epi32((int)0x80000000), one = _mm512_castps_si512(_mm512_set1_ps(1));
+    const __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __m512 frac = _mm512_abs_ps(_mm512_sub_ps(v, t));
+    const __m512 away = _mm512_castsi512_ps(_mm512_ternarylogic_epi32(_mm512_castps_si512(v), sign, one, 0xEA));
+    return _mm512_cvttps_epi32(_mm512_mask_add_ps(t, _mm512_cmp_ps_mask(frac, _mm512_set1_ps(0.5f), _CMP_GE_OQ), t, away));
+}
+
+// Eight vectors of 16 lanes -> lane 4j holds the reduction of v[j], lane 4j + 2 that of v[j + 4]
+// (j < 4), through halving steps that each combine two vectors: ~3 instructions a vector where a
+// full reduction of each took ~8. OP is max_epu32 or add_epi32.
+#define REDUCE8(OP, v, out)                                                                                              \
+    do {                                                                                                                 \
+        __m512i p_[4], q_[2];                                                                                            \
+        for (int i_ = 0; i_ < 4; i_++) /* 256-bit halves: lanes 0-7 v[2i], 8-15 v[2i + 1] */                            \
+            p_[i_] = OP(_mm512_shuffle_i32x4(v[2 * i_], v[2 * i_ + 1], 0x44), _mm512_shuffle_i32x4(v[2 * i_], v[2 * i_ + 1], 0xEE)); \
+        for (int i_ = 0; i_ < 2; i_++) /* 128-bit quarters: lanes 4k..4k+3 v[4i + k] */                                  \
+            q_[i_] = OP(_mm512_shuffle_i32x4(p_[2 * i_], p_[2 * i_ + 1], 0x88), _mm512_shuffle_i32x4(p_[2 * i_], p_[2 * i_ + 1], 0xDD)); \
+        /* 64-bit pairs: lanes 4k, 4k + 1 v[k], 4k + 2, 4k + 3 v[k + 4] */                                               \
+        const __m512i r_ = OP(_mm512_unpacklo_epi64(q_[0], q_[1]), _mm512_unpackhi_epi64(q_[0], q_[1]));                  \
+        out = OP(r_, _mm512_shuffle_epi32(r_, _MM_PERM_CDAB));                                                          \
+    } while (0)
+
+// Up to eight blocks of 32 (count ≤ 8): quantize32x8's steps. The absmax is taken on the bit patterns
+// of |x| (for non-negative floats integer order is float order, and NaN patterns lie above +inf), so
+// it also tells whether the block is finite: its largest |x| is below the infinity's pattern. Blocks
+// past `count` are read as zeros.
+Q_AVX512 static inline void quantize32_avx512(const float *x, int8_t *qs, size_t blockBytes, int count, float d[8], int sums[8]) {
+    const __m512i magnitude = _mm512_set1_epi32(0x7FFFFFFF), zeroi = _mm512_setzero_si512();
+    __m512i m[8];
+    for (int k = 0; k < 8; k++) {
+        if (k >= count) { m[k] = zeroi; continue; }
+        const __m512i a = _mm512_and_si512(_mm512_loadu_si512((const void *)(x + 32 * k)), magnitude);
+        const __m512i b = _mm512_and_si512(_mm512_loadu_si512((const void *)(x + 32 * k + 16)), magnitude);
+        m[k] = _mm512_max_epu32(a, b);
+    }
+    __m512i reduced;
+    REDUCE8(_mm512_max_epu32, m, reduced);
+    // Lanes 0, 4, 8, 12 then 2, 6, 10, 14: blocks 0..7 in order.
+    const __m256i amaxBits = _mm512_castsi512_si256(_mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14, 0, 0, 0, 0, 0, 0, 0, 0), reduced));
+    const __m256 zero = _mm256_setzero_ps();
+    const __m256 finite = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(0x7F800000), amaxBits));
+    const __m256 dv = _mm256_blendv_ps(_mm256_set1_ps(NAN), _mm256_div_ps(_mm256_castsi256_ps(amaxBits), _mm256_set1_ps(127)), finite);
+    // 1 / d where d is finite and non-zero, else 0 (d − d is 0 exactly for finite d).
+    const __m256 usable = _mm256_and_ps(_mm256_cmp_ps(_mm256_sub_ps(dv, dv), zero, _CMP_EQ_OQ), _mm256_cmp_ps(dv, zero, _CMP_NEQ_OQ));
+    const __m256 idv = _mm256_and_ps(_mm256_div_ps(_mm256_set1_ps(1), dv), usable);
+    // Blocks whose 1 / d is a finite non-zero number take round_away_finite_x16.
+    const int plain = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_sub_ps(idv, idv), zero, _CMP_EQ_OQ)) & _mm256_movemask_ps(usable);
+    float id[8];
+    _mm256_storeu_ps(d, dv);
+    _mm256_storeu_ps(id, idv);
+    __m512i sum[8];
+    for (int k = 0; k < 8; k++) {
+        if (k >= count) { sum[k] = zeroi; continue; }
+        const __m512 s = _mm512_set1_ps(id[k]);
+        const __m512 v0 = _mm512_mul_ps(_mm512_loadu_ps(x + 32 * k), s), v1 = _mm512_mul_ps(_mm512_loadu_ps(x + 32 * k + 16), s);
+        __m512i q0, q1;
+        if (plain >> k & 1) { q0 = round_away_finite_x16(v0); q1 = round_away_finite_x16(v1); }
+        else { q0 = round_away_127_x16(v0); q1 = round_away_127_x16(v1); }
+        int8_t *out = qs + k * blockBytes;
+        _mm_storeu_si128((__m128i *)out, _mm512_cvtepi32_epi8(q0));
+        _mm_storeu_si128((__m128i *)(out + 16), _mm512_cvtepi32_epi8(q1));
+        sum[k] = _mm512_add_epi32(q0, q1);
+    }
+    if (sums) {
+        __m512i total;
+        REDUCE8(_mm512_add_epi32, sum, total);
+        _mm256_storeu_si256((__m256i *)sums, _mm512_castsi512_si256(_mm512_permutexvar_epi32(
+            _mm512_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14, 0, 0, 0, 0, 0, 0, 0, 0), total)));
+    }
+}
+
+Q_AVX512 void hayai_quantize_row_q8_0_avx512(const float *x, void *out, int n) {
+    hayai_block_q8_0 *y = out;
+    for (int b = 0; b < n / 32; b += 8) {
+        const int count = n / 32 - b < 8 ? n / 32 - b : 8;
+        float d[8];
+        quantize32_avx512(x + 32 * b, y[b].qs, sizeof *y, count, d, NULL);
+        for (int k = 0; k < count; k++) y[b + k].d = to_half(d[k]);
+    }
+}
+
+Q_AVX512 void hayai_quantize_row_q8_1_avx512(const float *x, void *out, int n) {
+    hayai_block_q8_1 *y = out;
+    for (int b = 0; b < n / 32; b += 8) {
+        const int count = n / 32 - b < 8 ? n / 32 - b : 8;
+        float d[8];
+        int sums[8];
+        quantize32_avx512(x + 32 * b, y[b].qs, sizeof *y, count, d, sums);
+        for (int k = 0; k < count; k++) {
+            y[b + k].d = to_half(d[k]);
+            y[b + k].s = to_half((float)sums[k] * d[k]);
+        }
+    }
+}
+
+static int quantize_avx512 = -1;
+static inline int use_avx512(void) {
+    if (quantize_avx512 < 0) quantize_avx512 = hayai_x16_available();
+    return quantize_avx512;
+}
+
+void hayai_quantize_row_q8_0(const float *x, void *out, int n) {
+    if (use_avx512()) hayai_quantize_row_q8_0_avx512(x, out, n); else hayai_quantize_row_q8_0_avx2(x, out, n);
+}
+void hayai_quantize_row_q8_1(const float *x, void *out, int n) {
+    if (use_avx512()) hayai_quantize_row_q8_1_avx512(x, out, n); else hayai_quantize_row_q8_1_avx2(x, out, n);
+}
+// Q8_K's steps (hayai_quantize_row_q8_K_avx2) on 16 lanes: absmax and finiteness from the bit patterns of
+// |x| as above, the first value of that magnitude as the signed maximum, the unfused x · iscale + 1.5·2²³,
+// and the sixteen sums of 16 quants reduced together.
+Q_AVX512 void hayai_quantize_row_q8_K_avx512(const float *x, void *out, int n) {
+    hayai_block_q8_K *y = out;
+    const __m512i magnitude = _mm512_set1_epi32(0x7FFFFFFF);
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14, 0, 0, 0, 0, 0, 0, 0, 0);
+    for (int b = 0; b < n / 256; b++) {
+        const float *xb = x + 256 * b;
+        hayai_block_q8_K *blk = y + b;
+        __m512i top = _mm512_setzero_si512();
+        for (int i = 0; i < 256; i += 16) top = _mm512_max_epu32(top, _mm512_and_si512(_mm512_loadu_si512((const void *)(xb + i)), magnitude));
+        const uint32_t amaxBits = _mm512_reduce_max_epu32(top);
+        const int finite = amaxBits < 0x7F800000u;
+        // The value of largest magnitude with its sign, the first one on ties (signedAbsMax).
+        float m = 0;
+        if (finite && amaxBits > 0) {
+            const __m512i target = _mm512_set1_epi32((int)amaxBits);
+            for (int i = 0; i < 256; i += 16) {
+                const __mmask16 hits = _mm512_cmpeq_epi32_mask(_mm512_and_si512(_mm512_loadu_si512((const void *)(xb + i)), magnitude), target);
+                if (hits) { m = xb[i + __builtin_ctz(hits)]; break; }
+            }
+        }
+        if (m == 0 || !finite) {
+            blk->d = finite ? 0.0f : NAN;
+            memset(blk->qs, 0, sizeof blk->qs);
+            memset(blk->bsums, 0, sizeof blk->bsums);
+            continue;
+        }
+        const float iscale = -127 / m;
+        const __m512 is = _mm512_set1_ps(iscale);
+        __m512i q[16];
+        for (int k = 0; k < 16; k++) {
+            // ggml's nearest_int as the reference has it (see the AVX2 version).
+            const __m512 v = _mm512_add_ps(_mm512_mul_ps(is, _mm512_loadu_ps(xb + 16 * k)), _mm512_set1_ps(12582912.0f));
+            const __m512i r = _mm512_sub_epi32(_mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(0x007FFFFF)), _mm512_set1_epi32(0x00400000));
+            q[k] = _mm512_max_epi32(_mm512_min_epi32(r, _mm512_set1_epi32(127)), _mm512_set1_epi32(-128));
+            _mm_storeu_si128((__m128i *)(blk->qs + 16 * k), _mm512_cvtepi32_epi8(q[k]));
+        }
+        for (int h = 0; h < 2; h++) {
+            __m512i total;
+            REDUCE8(_mm512_add_epi32, (q + 8 * h), total);
+            _mm_storeu_si128((__m128i *)(blk->bsums + 8 * h),
+                             _mm256_cvtepi32_epi16(_mm512_castsi512_si256(_mm512_permutexvar_epi32(order, total))));
+        }
+        blk->d = 1 / iscale;
+    }
+}
+
+void hayai_quantize_row_q8_K(const float *x, void *out, int n) {
+    if (use_avx512()) hayai_quantize_row_q8_K_avx512(x, out, n); else hayai_quantize_row_q8_K_avx2(x, out, n);
 }

@@ -68,10 +68,7 @@ public final class CachedAttention {
         let d = headDim, qDim = heads * d, kvDim = kvHeads * d, heads = self.heads
         let storage = cache.storage, rowBytes = cache.rowBytes
         let keys = cache.keys[l], values = cache.values[l]
-        for r in 0..<t {
-            storage.store(k + r * kvDim, elements: kvDim, into: keys + (p0 + r) * rowBytes)
-            storage.store(v + r * kvDim, elements: kvDim, into: values + (p0 + r) * rowBytes)
-        }
+        cache.store(layer: l, keys: k, values: v, rows: t, at: p0, pool: pool)
 
         let length = p0 + t, scale = 1 / Float(d).squareRoot(), group = heads / kvHeads
         let context = cache.contextLength, slots = min(pool.threads, heads)

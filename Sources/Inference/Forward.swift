@@ -148,11 +148,18 @@ public struct DecoderForward {
             LayerNorm.forward(x, t: n, c: c.hiddenSize, weight: w.weight.pointer, bias: w.bias?.pointer, eps: c.normEps, into: out,
                               mean: s.mean, rstd: s.rstd)
         case (.layerNorm, nil):
-            FastOps.layerNorm(x, t: n, c: c.hiddenSize, weight: w.weight.pointer, bias: w.bias?.pointer, eps: c.normEps, into: out)
+            let hidden = c.hiddenSize, eps = c.normEps, weight = w.weight.pointer, bias = w.bias?.pointer
+            split(n, rowsPerPiece: 32) { r in
+                FastOps.layerNorm(x + r.lowerBound * hidden, t: r.count, c: hidden, weight: weight, bias: bias, eps: eps,
+                                  into: out + r.lowerBound * hidden)
+            }
         case (.rmsNorm, let s?):
             RMSNorm.forward(x, t: n, c: c.hiddenSize, weight: w.weight.pointer, eps: c.normEps, into: out, rstd: s.rstd)
         case (.rmsNorm, nil):
-            FastOps.rmsNorm(x, t: n, c: c.hiddenSize, weight: w.weight.pointer, eps: c.normEps, into: out)
+            let hidden = c.hiddenSize, eps = c.normEps, weight = w.weight.pointer
+            split(n, rowsPerPiece: 32) { r in
+                FastOps.rmsNorm(x + r.lowerBound * hidden, t: r.count, c: hidden, weight: weight, eps: eps, into: out + r.lowerBound * hidden)
+            }
         }
     }
 
@@ -195,10 +202,16 @@ public struct DecoderForward {
         }
         let positions = core.positions
         profile.measure(.rope) {
-            Rotary.forward(a.q, rows: n, heads: heads, headDim: d, rotaryDim: c.rotaryDim, pairing: plan.rope, cos: ropeCos, sin: ropeSin,
-                           positions: positions)
-            Rotary.forward(a.k, rows: n, heads: kvHeads, headDim: d, rotaryDim: c.rotaryDim, pairing: plan.rope, cos: ropeCos, sin: ropeSin,
-                           positions: positions)
+            // Row by row, so any split over the pool gives the same bits.
+            let q = a.q, k = a.k, rotaryDim = c.rotaryDim, pairing = plan.rope, cos = ropeCos, sin = ropeSin
+            let rowsPerPiece = positions.offset(by: 32) == nil ? n : 32
+            split(n, rowsPerPiece: rowsPerPiece) { rows in
+                let shifted = positions.offset(by: rows.lowerBound)!
+                Rotary.forward(q + rows.lowerBound * qDim, rows: rows.count, heads: heads, headDim: d, rotaryDim: rotaryDim, pairing: pairing,
+                               cos: cos, sin: sin, positions: shifted)
+                Rotary.forward(k + rows.lowerBound * kvDim, rows: rows.count, heads: kvHeads, headDim: d, rotaryDim: rotaryDim,
+                               pairing: pairing, cos: cos, sin: sin, positions: shifted)
+            }
         }
         profile.measure(.attentionForward) {
             switch core {
@@ -242,18 +255,41 @@ public struct DecoderForward {
             profile.measure(.upGateForward, flops: Self.flops(n, up) + Self.flops(n, gate)) {
                 together(up, a.up, gate, a.gate, nil, nil, input: input, rows: n)
             }
-            profile.measure(.activation) { GatedSiLU.forward(gate: a.gate, up: a.up, n: count, into: a.act) }
+            profile.measure(.activation) {
+                // In pieces of a multiple of 8 elements: the kernel's 8-wide vectors then fall on the same
+                // elements as in one call, so the bits do not depend on the split.
+                let gate = a.gate, up = a.up, act = a.act
+                split((count + 7) / 8, rowsPerPiece: 2048) { r in
+                    let lo = 8 * r.lowerBound, hi = min(count, 8 * r.upperBound)
+                    GatedSiLU.forward(gate: gate + lo, up: up + lo, n: hi - lo, into: act + lo)
+                }
+            }
         case (.plain(let up), .plain(let tanh)):
             profile.measure(.upGateForward, flops: Self.flops(n, up)) {
                 up(input, t: n, into: a.up, pool: pool, batchInvariant: batchInvariant, adapterPool: adapterPool)
             }
-            profile.measure(.activation) { GELU.forward(a.up, n: count, tanh: tanh, into: a.act) }
+            profile.measure(.activation) {
+                let up = a.up, act = a.act
+                split(count, rowsPerPiece: 16384) { r in GELU.forward(up + r.lowerBound, n: r.count, tanh: tanh, into: act + r.lowerBound) }
+            }
         case (.plain, .gated):
             fatalError("a plain MLP's weights under a gated plan")
         }
         profile.measure(.downForward, flops: Self.flops(n, lw.down)) {
             lw.down(a.act, t: n, into: a.mlpOut, pool: pool, batchInvariant: batchInvariant, adapterPool: adapterPool)
         }
+    }
+
+    /// Runs `body` over 0..<count on the pool's threads in pieces that start at multiples of `rowsPerPiece`
+    /// (at most 4 a thread: each piece is a turn at the pool's counter; one call on this thread without a pool
+    /// or with a single piece): for the element-wise and per-row ops between the products (RoPE, the MLP's
+    /// activation, norms, residual adds), which otherwise leave the second core idle in a prompt.
+    private func split(_ count: Int, rowsPerPiece: Int, _ body: (Range<Int>) -> Void) {
+        guard let pool, pool.threads > 1, count > rowsPerPiece else { return body(0..<count) }
+        let wanted = min((count + rowsPerPiece - 1) / rowsPerPiece, 4 * pool.threads)
+        let per = ((count + wanted - 1) / wanted + rowsPerPiece - 1) / rowsPerPiece * rowsPerPiece
+        let pieces = (count + per - 1) / per
+        pool.parallelFor(count: pieces) { p in body(p * per..<min(count, (p + 1) * per)) }
     }
 
     /// Two or three linear layers of the same input: with quantized weights, the input is quantized
@@ -289,8 +325,12 @@ public struct DecoderForward {
     /// out = a + b (out may be a).
     private func sum(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
         profile.measure(.residual) {
-            if UnsafePointer(out) != a { out.update(from: a, count: count) }
-            FastOps.add(out, b, count: count)
+            // In pieces of a multiple of 8 elements, as the activation (the kernel's vectors on the same elements).
+            split((count + 7) / 8, rowsPerPiece: 2048) { r in
+                let lo = 8 * r.lowerBound, n = min(count, 8 * r.upperBound) - lo
+                if UnsafePointer(out) != a { (out + lo).update(from: a + lo, count: n) }
+                FastOps.add(out + lo, b + lo, count: n)
+            }
         }
     }
 
@@ -302,7 +342,7 @@ public struct DecoderForward {
     private func sum(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafePointer<Float>,
                      into out: UnsafeMutablePointer<Float>, count: Int) {
         sum(a, b, into: out, count: count)
-        profile.measure(.residual) { FastOps.add(out, c, count: count) }
+        sum(out, c, into: out, count: count)
     }
 }
 

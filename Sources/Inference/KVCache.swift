@@ -50,11 +50,16 @@ public final class KVCache {
     public func reset() { count = 0 }
 
     /// Writes t rows of keys and values, (t, kvDim) each, into layer l's slots start..<start+t in the cache's storage
-    /// type (`count` is the caller's to move).
-    func store(layer l: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, rows t: Int, at start: Int) {
-        for r in 0..<t {
-            storage.store(k + r * kvDim, elements: kvDim, into: keys[l] + (start + r) * rowBytes)
-            storage.store(v + r * kvDim, elements: kvDim, into: values[l] + (start + r) * rowBytes)
+    /// type (`count` is the caller's to move); a prompt's rows in pieces over `pool` (each row is converted on its own).
+    func store(layer l: Int, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, rows t: Int, at start: Int, pool: ThreadPool? = nil) {
+        let storage = self.storage, kvDim = self.kvDim, rowBytes = self.rowBytes, keys = self.keys[l], values = self.values[l]
+        let rowsPerPiece = 32, pieces = (t + rowsPerPiece - 1) / rowsPerPiece
+        let body = { (p: Int) in
+            for r in p * rowsPerPiece..<min(t, (p + 1) * rowsPerPiece) {
+                storage.store(k + r * kvDim, elements: kvDim, into: keys + (start + r) * rowBytes)
+                storage.store(v + r * kvDim, elements: kvDim, into: values + (start + r) * rowBytes)
+            }
         }
+        if let pool, pieces > 1 { pool.parallelFor(count: pieces, body: body) } else { for p in 0..<pieces { body(p) } }
     }
 }

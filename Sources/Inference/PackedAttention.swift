@@ -53,7 +53,7 @@ public final class PackedAttention {
     /// to the cache rows of `layer`; `segments` say what each row sees (those outside the t rows are skipped).
     func attend(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, rows t: Int, layer l: Int, start p0: Int,
                 segments: [PackedSegment], into out: UnsafeMutablePointer<Float>) {
-        cache.store(layer: l, keys: k, values: v, rows: t, at: p0)
+        cache.store(layer: l, keys: k, values: v, rows: t, at: p0, pool: pool)
         let d = headDim, qDim = heads * d, heads = self.heads
         let storage = cache.storage, rowBytes = cache.rowBytes, keys = cache.keys[l], values = cache.values[l]
         // Work items are (segment, kv head), the costliest segments first, taken from a shared counter by one

@@ -119,15 +119,16 @@ public struct QuantizedMatrix: @unchecked Sendable {
     /// y[s·ldy + r] = W_r · x_s for rows r0 ..< r0 + n and `tokens` quantized activation rows
     /// `stride` bytes apart, in either layout (for the interleaved one r0 and n are whole groups, as
     /// the chunk sizes hand them out).
+    /// `prepared` (interleaved layout only): hayai_x16_prepare's rows for the same tokens, `preparedStride` bytes apart.
     func dotRows(_ r0: Int, _ n: Int, activations xq: UnsafeRawPointer, stride: Int = 0, tokens: Int = 1,
-                 into y: UnsafeMutablePointer<Float>, ldy: Int = 0) {
+                 into y: UnsafeMutablePointer<Float>, ldy: Int = 0, prepared: UnsafeRawPointer? = nil, preparedStride: Int = 0) {
         switch layout {
         case .rows:
             QuantizedDot.dotRowsTokens(type, count: cols, weights: data + r0 * rowBytes, rowBytes: rowBytes, rows: n,
                                        activations: xq, activationStride: stride, tokens: tokens, into: y + r0, ldy: ldy, path: path)
         case .interleaved16:
-            let done = hayai_x16_dot_rows_tokens(type.rawValue, Int32(cols / type.blockSize), data + r0 * rowBytes, Int32(n / 16),
-                                                 xq, stride, Int32(tokens), y + r0, ldy)
+            let done = hayai_x16_dot_rows_tokens_prepared(type.rawValue, Int32(cols / type.blockSize), data + r0 * rowBytes, Int32(n / 16),
+                                                          xq, stride, prepared, preparedStride, Int32(tokens), y + r0, ldy)
             precondition(done != 0, "x16 kernels unavailable")
         }
     }
@@ -322,10 +323,27 @@ public struct QuantizedMatrix: @unchecked Sendable {
         func run(_ count: Int, _ body: (Int) -> Void) {
             if let pool, threads > 1 { pool.parallelFor(count: count, body: body) } else { for i in 0..<count { body(i) } }
         }
+        // What the interleaved kernels derive from each activation row (scales as floats, sums), once per
+        // token and weight type here rather than once per work unit: a unit of a few groups of a 1536-column
+        // matrix spent ~8% of its time on it (the offsets' sums depend on the weight type, so per type).
+        let preparedTypes = Array(Set(products.compactMap { $0.0.layout == .interleaved16 ? $0.0.type : nil })).sorted { $0.rawValue < $1.rawValue }
+        let preparedStride = preparedTypes.map { hayai_x16_prepared_bytes($0.rawValue, Int32(cols / $0.blockSize)) }.max() ?? 0
+        let prepared = UnsafeMutableRawPointer.allocate(byteCount: max(1, preparedTypes.count * t * preparedStride), alignment: 64)
+        defer { prepared.deallocate() }
+        func preparedRows(_ type: GGMLType) -> UnsafeRawPointer? {
+            guard preparedStride > 0, let i = preparedTypes.firstIndex(of: type) else { return nil }
+            return UnsafeRawPointer(prepared + i * t * preparedStride)
+        }
         // Activations in pieces of 8 rows (one atomic per piece, not per row).
         let rowsPerPiece = 8
         run((t + rowsPerPiece - 1) / rowsPerPiece) { p in
-            for s in (p * rowsPerPiece)..<min(t, (p + 1) * rowsPerPiece) { first.quantizeActivations(x + s * cols, into: xq + s * xqBytes) }
+            let s0 = p * rowsPerPiece, s1 = min(t, s0 + rowsPerPiece)
+            for s in s0..<s1 { first.quantizeActivations(x + s * cols, into: xq + s * xqBytes) }
+            guard preparedStride > 0 else { return }
+            for (i, type) in preparedTypes.enumerated() {
+                hayai_x16_prepare(type.rawValue, Int32(cols / type.blockSize), xq + s0 * xqBytes, xqBytes, Int32(s1 - s0),
+                                  prepared + (i * t + s0) * preparedStride, preparedStride)
+            }
         }
 
         var units: [(product: Int, r0: Int, rows: Int)] = []
@@ -343,7 +361,8 @@ public struct QuantizedMatrix: @unchecked Sendable {
             let u = units[i / blocks], s0 = (i % blocks) * tokenBlock
             let (m, y) = products[u.product]
             m.dotRows(u.r0, u.rows, activations: UnsafeRawPointer(xq + s0 * xqBytes), stride: xqBytes, tokens: min(tokenBlock, t - s0),
-                      into: y + s0 * m.rows, ldy: m.rows)
+                      into: y + s0 * m.rows, ldy: m.rows, prepared: preparedRows(m.type).map { $0 + s0 * preparedStride },
+                      preparedStride: preparedStride)
         }
     }
 

@@ -1,4 +1,4 @@
-// The AVX2 activation quantizers (CKernels/quant_act.c) against the scalar references
+// The AVX2 and AVX-512 activation quantizers (CKernels/quant_act.c) against the scalar references
 // quantizeBlockQ8_0 / Q8_1 / Q8_K, byte for byte: random rows of several magnitudes, exact ties for
 // both rounding rules (half away from zero for Q8_0/Q8_1, half to even for Q8_K), blocks of zeros,
 // NaN, ±infinity, the largest magnitude on both signs, and subnormals.
@@ -37,10 +37,10 @@ final class ActivationQuantizationTests: XCTestCase {
 
     func check(_ act: GGMLType, fast: (UnsafePointer<Float>, UnsafeMutableRawPointer, Int32) -> Void,
                reference: (UnsafePointer<Float>, UnsafeMutableRawPointer) -> Void) {
-        // Whole rows, and for the 32-element types rows 3 and 13 blocks shorter (the quantizers take 8
-        // blocks at a time, then the rest one by one).
+        // Whole rows, and for the 32-element types rows 3, 13 and 55 blocks shorter (the quantizers take 8
+        // blocks at a time, then the rest; 55 leaves 1).
         for seed: UInt64 in [1, 2, 3] {
-            for short in act.blockSize == 32 ? [0, 3, 13] : [0] {
+            for short in act.blockSize == 32 ? [0, 3, 13, 55] : [0] {
                 let x = Array(rows(seed: seed).dropLast(short * 32)), n = x.count
                 let bytes = act.byteCount(elements: n)!
                 var got = [UInt8](repeating: 0xAA, count: bytes), want = [UInt8](repeating: 0x55, count: bytes)
@@ -59,6 +59,20 @@ final class ActivationQuantizationTests: XCTestCase {
     }
 
     func testAVX2QuantizersWriteTheScalarReferencesBytes() {
+        check(.q8_0, fast: { hayai_quantize_row_q8_0_avx2($0, $1, $2) }, reference: { quantizeBlockQ8_0($0, $1) })
+        check(.q8_1, fast: { hayai_quantize_row_q8_1_avx2($0, $1, $2) }, reference: { quantizeBlockQ8_1($0, $1) })
+        check(.q8_K, fast: { hayai_quantize_row_q8_K_avx2($0, $1, $2) }, reference: { quantizeBlockQ8_K($0, $1) })
+    }
+
+    func testAVX512QuantizersWriteTheScalarReferencesBytes() throws {
+        try XCTSkipUnless(hayai_x16_available() != 0, "no AVX-512 on this CPU")
+        check(.q8_0, fast: { hayai_quantize_row_q8_0_avx512($0, $1, $2) }, reference: { quantizeBlockQ8_0($0, $1) })
+        check(.q8_1, fast: { hayai_quantize_row_q8_1_avx512($0, $1, $2) }, reference: { quantizeBlockQ8_1($0, $1) })
+        check(.q8_K, fast: { hayai_quantize_row_q8_K_avx512($0, $1, $2) }, reference: { quantizeBlockQ8_K($0, $1) })
+    }
+
+    /// What the products call (the AVX-512 path where the CPU has it) writes the same bytes.
+    func testDispatchedQuantizersWriteTheScalarReferencesBytes() {
         check(.q8_0, fast: { hayai_quantize_row_q8_0($0, $1, $2) }, reference: { quantizeBlockQ8_0($0, $1) })
         check(.q8_1, fast: { hayai_quantize_row_q8_1($0, $1, $2) }, reference: { quantizeBlockQ8_1($0, $1) })
         check(.q8_K, fast: { hayai_quantize_row_q8_K($0, $1, $2) }, reference: { quantizeBlockQ8_K($0, $1) })

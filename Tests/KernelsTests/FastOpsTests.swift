@@ -1,6 +1,7 @@
 // The AVX2 row operations, dense (F32/F16/BF16) matrix products and KV-cache attention against
 // plain Swift references, on awkward sizes (not multiples of 8 or 32).
 import XCTest
+import CKernels
 import Kernels
 
 final class FastOpsTests: XCTestCase {
@@ -24,6 +25,18 @@ final class FastOpsTests: XCTestCase {
             XCTAssertLessThan(maxDiff(fast, plain), 1e-5, "silu \(n)")
             fast = x; FastOps.add(&fast, w, count: n)
             XCTAssertEqual(fast, zip(x, w).map(+), "add \(n)")
+        }
+    }
+
+    /// The gated SiLU's 16-lane path (where the CPU has AVX-512) writes the AVX2 path's bits, which training's
+    /// exactness tests pin; sizes that leave 8-lane and scalar tails.
+    func testSiluMulGivesTheAVX2PathsBits() {
+        for n in [1, 9, 16, 31, 100, 577, 1536 * 3 + 13] {
+            let g = randomRow(n, seed: UInt64(n)).map { $0 * 12 }, u = randomRow(n, seed: 7)
+            var fast = [Float](repeating: 0, count: n), avx2 = fast
+            hayai_silu_mul_into(g, u, &fast, n)
+            hayai_silu_mul_into_avx2(g, u, &avx2, n)
+            XCTAssertEqual(fast.map(\.bitPattern), avx2.map(\.bitPattern), "n = \(n)")
         }
     }
 

@@ -3,6 +3,7 @@
 // odd and even block counts, one and two threads, one token and several.
 import Foundation
 import XCTest
+import CKernels
 import Kernels
 
 final class QuantInterleavedTests: XCTestCase {
@@ -76,6 +77,73 @@ final class QuantInterleavedTests: XCTestCase {
                     }
                 }
                 _ = owner
+            }
+        }
+    }
+
+    /// hayai_x16_prepare's rows (each token prepared once per product, as QuantizedMatrix.matMul does) give
+    /// the bits of the kernels preparing each call's tokens themselves, for every type and token counts
+    /// that take every kernel width.
+    func testPreparedActivationRowsGiveTheSameBits() throws {
+        try skipUnlessAvailable()
+        for type in types {
+            for (rows, cols) in shapes(type) {
+                let bytes = randomBlocks(type, count: rows * cols, seed: 61 + UInt64(cols))
+                let (m, owner) = try XCTUnwrap(try matrix(bytes, type, rows, cols).interleaved())
+                let t = 13, nb = Int32(cols / type.blockSize), xqBytes = m.activationRowBytes
+                let x = randomRow(t * cols, seed: 62)
+                var xq = [UInt8](repeating: 0, count: t * xqBytes)
+                xq.withUnsafeMutableBytes { q in x.withUnsafeBufferPointer { xb in
+                    for s in 0..<t { m.quantizeActivations(xb.baseAddress! + s * cols, into: q.baseAddress! + s * xqBytes) }
+                } }
+                let stride = hayai_x16_prepared_bytes(type.rawValue, nb) + 4   // a stride other than the row's size
+                var prepared = [UInt8](repeating: 0xEE, count: t * stride)
+                xq.withUnsafeBytes { q in prepared.withUnsafeMutableBytes {
+                    hayai_x16_prepare(type.rawValue, nb, q.baseAddress!, xqBytes, Int32(t), $0.baseAddress!, stride)
+                } }
+                var plain = [Float](repeating: .nan, count: t * rows), viaPrepared = plain
+                withExtendedLifetime(owner) {
+                    xq.withUnsafeBytes { q in
+                        XCTAssertEqual(hayai_x16_dot_rows_tokens(type.rawValue, nb, m.data, Int32(rows / 16), q.baseAddress!, xqBytes, Int32(t),
+                                                                 &plain, rows), 1)
+                        prepared.withUnsafeBytes { p in
+                            XCTAssertEqual(hayai_x16_dot_rows_tokens_prepared(type.rawValue, nb, m.data, Int32(rows / 16), q.baseAddress!, xqBytes,
+                                                                              p.baseAddress!, stride, Int32(t), &viaPrepared, rows), 1)
+                        }
+                    }
+                }
+                XCTAssertEqual(viaPrepared.map(\.bitPattern), plain.map(\.bitPattern), "\(type) \(rows)x\(cols)")
+            }
+        }
+    }
+
+    /// One job over matrices of different types with the same activation format (Q4_0, Q5_0 and Q8_0 all
+    /// take Q8_0 rows, with different offsets in what is prepared): each gets its own type's prepared rows.
+    func testTogetherProductsOfMixedTypesEqualSeparateProducts() throws {
+        try skipUnlessAvailable()
+        let pool = ThreadPool(threads: 2)
+        let rows = 48, cols = 32 * 23, t = 21
+        var matrices: [(QuantizedMatrix, AnyObject)] = []
+        for (i, type) in [GGMLType.q4_0, .q5_0, .q8_0].enumerated() {
+            let bytes = randomBlocks(type, count: rows * cols, seed: 71 + UInt64(i))
+            var (m, owner) = try XCTUnwrap(try matrix(bytes, type, rows, cols).interleaved())
+            m.chunkBytes = 2048
+            matrices.append((m, owner))
+        }
+        let x = randomRow(t * cols, seed: 72)
+        for p in [nil, pool] {
+            let n = t * rows
+            var together = [Float](repeating: .nan, count: matrices.count * n)
+            var separate = [[Float]](repeating: [Float](repeating: .nan, count: n), count: matrices.count)
+            withExtendedLifetime(matrices) {
+                together.withUnsafeMutableBufferPointer { y in
+                    QuantizedMatrix.matMul(matrices.indices.map { (matrices[$0].0, y.baseAddress! + $0 * n) }, x: x, t: t, pool: p,
+                                           strategy: .quantizedDots)
+                }
+                for i in matrices.indices { matrices[i].0.matMul(x: x, t: t, into: &separate[i], pool: p, strategy: .quantizedDots) }
+            }
+            for i in matrices.indices {
+                XCTAssertEqual(together[i * n..<(i + 1) * n].map(\.bitPattern), separate[i].map(\.bitPattern), "\(matrices[i].0.type) threads \(p?.threads ?? 1)")
             }
         }
     }

@@ -40,10 +40,18 @@ typedef struct { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint16_t d;
 typedef struct { float d; int8_t qs[256]; int16_t bsums[16]; } hayai_block_q8_K;         // 292
 
 // ---- Activation rows of n floats (a whole number of blocks) quantized as the scalar references
-// quantizeBlockQ8_0 / Q8_1 / Q8_K do, bit for bit (quant_act.c). Call only with AVX2, FMA and F16C.
+// quantizeBlockQ8_0 / Q8_1 / Q8_K do, bit for bit (quant_act.c). Call only with AVX2, FMA and F16C;
+// these pick the AVX-512 versions where the CPU has them (hayai_x16_available). The _avx2 and _avx512
+// ones are each path alone (call the latter only where hayai_x16_available() is 1), for tests.
 void hayai_quantize_row_q8_0(const float *x, void *out, int n);
 void hayai_quantize_row_q8_1(const float *x, void *out, int n);
 void hayai_quantize_row_q8_K(const float *x, void *out, int n);
+void hayai_quantize_row_q8_0_avx2(const float *x, void *out, int n);
+void hayai_quantize_row_q8_1_avx2(const float *x, void *out, int n);
+void hayai_quantize_row_q8_K_avx2(const float *x, void *out, int n);
+void hayai_quantize_row_q8_0_avx512(const float *x, void *out, int n);
+void hayai_quantize_row_q8_1_avx512(const float *x, void *out, int n);
+void hayai_quantize_row_q8_K_avx512(const float *x, void *out, int n);
 
 // ---- AVX2 dot products of one weight row with one quantized activation row of n elements
 // (n a whole number of blocks). Call only when hayai_cpu_has_avx2() is non-zero.
@@ -90,6 +98,15 @@ void hayai_x16_dequantize(uint32_t type, int nb, const void *w, int groups, floa
 // the type has no x16 kernel.
 int hayai_x16_dot_rows_tokens(uint32_t type, int nb, const void *w, int groups, const void *x, size_t xStride,
                               int tokens, float *y, size_t ldy);
+// What the kernels derive from each activation row before multiplying (scales as floats, offsets' sums,
+// Q8_K's sub-block sum pairs): hayai_x16_prepared_bytes(type, nb) bytes a row, written for `tokens` rows
+// by hayai_x16_prepare (rows xStride and preparedStride bytes apart). A product whose rows are split into
+// several calls prepares each token once this way instead of once a call: with `prepared` non-NULL,
+// hayai_x16_dot_rows_tokens_prepared reads it for the same tokens as x (same results as without).
+size_t hayai_x16_prepared_bytes(uint32_t type, int nb);
+void hayai_x16_prepare(uint32_t type, int nb, const void *x, size_t xStride, int tokens, void *prepared, size_t preparedStride);
+int hayai_x16_dot_rows_tokens_prepared(uint32_t type, int nb, const void *w, int groups, const void *x, size_t xStride,
+                                       const void *prepared, size_t preparedStride, int tokens, float *y, size_t ldy);
 
 // 8 × `iterations` 512-bit vpdpbusd (64 int8 multiply-adds each) with no memory traffic, for the
 // int8 roofline of `hayai bench`; returns a checksum (0 without AVX512-VNNI).
@@ -118,6 +135,11 @@ void hayai_softmax_from_lse(float *x, int n, float lse, float scale);
 void hayai_silu_mul(float *up, const float *gate, size_t n);
 // Training's gated SiLU: out = silu(gate) · up, and its backward (dgate, dup overwritten).
 void hayai_silu_mul_into(const float *gate, const float *up, float *out, size_t n);
+// RoPE on one row of `heads` heads of headDim, the first rotaryDim of each rotated by cos/sin (rotaryDim/2 each),
+// pairs (2i, 2i + 1) when adjacent, else (i, i + rotaryDim/2): Ops.rope's arithmetic and bits (rowops.c).
+void hayai_rope_row(float *x, int heads, int headDim, int rotaryDim, const float *cos, const float *sin, int adjacent);
+// Its AVX2 path alone (hayai_silu_mul_into takes 16 lanes at a time where the CPU has AVX-512, the same bits).
+void hayai_silu_mul_into_avx2(const float *gate, const float *up, float *out, size_t n);
 void hayai_silu_mul_backward(const float *dout, const float *gate, const float *up, float *dgate, float *dup, size_t n);
 void hayai_add(float *x, const float *y, size_t n);
 void hayai_layernorm(const float *x, int n, const float *weight, const float *bias, float eps, float *out);

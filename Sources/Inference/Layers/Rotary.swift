@@ -3,6 +3,7 @@
 // The backward is the rotation by the opposite angle.
 import Checkpoints
 import Kernels
+import CKernels
 
 /// Where each row of a batch sits in its sequence.
 public enum RowPositions {
@@ -12,6 +13,18 @@ public enum RowPositions {
     case perSequence(seqLen: Int, packed: UnsafePointer<Int32>?)
     /// Row r at listed[r]: rows of several sequences packed after one KV cache (PackedRows).
     case listed(UnsafePointer<Int32>)
+
+    /// The positions of rows `first`, `first + 1`, ... (a piece of the batch as a batch of its own);
+    /// nil for sequences of seqLen without packed positions when `first` is not a sequence's start.
+    public func offset(by first: Int) -> RowPositions? {
+        switch self {
+        case .consecutive(let start): return .consecutive(from: start + first)
+        case .perSequence(let seqLen, let packed):
+            if let packed { return .perSequence(seqLen: seqLen, packed: packed + first) }
+            return first % seqLen == 0 ? self : nil
+        case .listed(let positions): return .listed(positions + first)
+        }
+    }
 
     @inline(__always) public func callAsFunction(_ r: Int) -> Int {
         switch self {
@@ -28,10 +41,11 @@ public enum Rotary {
                                cos: UnsafePointer<Float>, sin: UnsafePointer<Float>, positions: RowPositions) {
         guard rotaryDim > 0 else { return }
         let half = rotaryDim / 2, width = heads * headDim
+        // CKernels' row kernel: Ops.rope's arithmetic (and bits), 16 lanes at a time where the CPU has AVX-512.
+        let adjacent: Int32 = pairing == .adjacent ? 1 : 0
         for r in 0..<rows {
             let p = positions(r)
-            Ops.rope(x + r * width, heads: heads, headDim: headDim, rotaryDim: rotaryDim,
-                     cos: cos + p * half, sin: sin + p * half, adjacentPairs: pairing == .adjacent)
+            hayai_rope_row(x + r * width, Int32(heads), Int32(headDim), Int32(rotaryDim), cos + p * half, sin + p * half, adjacent)
         }
     }
 
