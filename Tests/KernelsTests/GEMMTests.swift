@@ -129,14 +129,16 @@ final class GEMMTests: XCTestCase {
     /// result as the kernel it names.
     func testBLASGemmChoosesTheKernelByShapeAndPrecision() throws {
         try XCTSkipUnless(GEMM.isAvailable(.bf16))
-        XCTAssertEqual(BLAS.kernel(m: 2048, n: 576, k: 576), .openBLAS)
+        XCTAssertEqual(BLAS.kernel(m: 2048, n: 576, k: 576), .hayaiF32)
+        XCTAssertEqual(BLAS.kernel(m: 256, n: 32, k: 256), .openBLAS, "one panel wide: OpenBLAS's f32 was faster")
+        XCTAssertEqual(BLAS.kernel(m: 16, n: 576, k: 2048), .openBLAS)
         XCTAssertEqual(BLAS.kernel(m: 2048, n: 576, k: 576, precision: .bf16), .hayaiBF16)
         XCTAssertEqual(BLAS.kernel(m: 256, n: 32, k: 256, precision: .bf16), .openBLAS, "one panel wide: OpenBLAS's f32 was faster")
         XCTAssertEqual(BLAS.kernel(m: 16, n: 576, k: 2048, precision: .bf16), .openBLAS)
         XCTAssertEqual(BLAS.precision, .f32)
-        // A shape the f32 table gives to hayai runs there (the table is empty today; this checks the routing).
+        // A shape the f32 rule gives to hayai runs there (a table that takes only this one checks the routing).
         BLAS.hayaiF32Shapes = { m, _, _ in m == 70 }
-        defer { BLAS.hayaiF32Shapes = { _, _, _ in false } }
+        defer { BLAS.hayaiF32Shapes = BLAS.defaultHayaiF32Shapes }
         XCTAssertEqual(BLAS.kernel(m: 70, n: 90, k: 80), .hayaiF32)
         var rng = SplitMix64(seed: 11)
         let (m, n, k) = (70, 90, 80)
@@ -151,5 +153,22 @@ final class GEMMTests: XCTestCase {
             XCTAssertEqual(viaBLAS.map(\.bitPattern), direct.map(\.bitPattern), "\(precision)")
         }
         XCTAssertEqual(BLAS.precision, .f32, "withPrecision restores the setting")
+    }
+
+    /// BLAS.linear (the dense forward's x·Wᵀ, training's included) runs the kernel BLAS.gemm picks: hayai's f32 for a
+    /// shape it takes, to the bit, accumulating when asked.
+    func testLinearRunsTheKernelGemmPicks() throws {
+        try XCTSkipUnless(GEMM.isAvailable(.f32))
+        let (t, inFeatures, outFeatures) = (70, 83, 97)
+        XCTAssertEqual(BLAS.kernel(m: t, n: outFeatures, k: inFeatures), .hayaiF32)
+        var rng = SplitMix64(seed: 5)
+        let x = randomMatrix(t * inFeatures, &rng), w = randomMatrix(outFeatures * inFeatures, &rng), start = randomMatrix(t * outFeatures, &rng)
+        for accumulate in [false, true] {
+            var viaLinear = start, direct = start
+            BLAS.linear(x, t: t, w, inFeatures: inFeatures, outFeatures: outFeatures, into: &viaLinear, accumulate: accumulate)
+            GEMM.run(precision: .f32, transA: false, transB: true, m: t, n: outFeatures, k: inFeatures, a: x, lda: inFeatures, b: w,
+                     ldb: inFeatures, beta: accumulate ? 1 : 0, c: &direct, ldc: outFeatures, pool: nil)
+            XCTAssertEqual(viaLinear.map(\.bitPattern), direct.map(\.bitPattern), "accumulate \(accumulate)")
+        }
     }
 }
