@@ -155,6 +155,36 @@ final class GEMMTests: XCTestCase {
         XCTAssertEqual(BLAS.precision, .f32, "withPrecision restores the setting")
     }
 
+    /// A deep product with a small C (a weight gradient's shape) runs in segments of k, one per task, added in order:
+    /// it matches the reference in both precisions and every layout, gives the same bits on one thread and on two, and
+    /// a shallow or wide product is not split.
+    func testDeepProductsSplitOverKMatchTheReferenceAndTheThreadCountDoesNotMatter() throws {
+        XCTAssertEqual(GEMM.depthSegments(precision: .f32, m: 256, n: 256, k: 4096), 4)
+        XCTAssertEqual(GEMM.depthSegments(precision: .f32, m: 256, n: 256, k: 1024), 1, "four blocks of k: not split")
+        XCTAssertEqual(GEMM.depthSegments(precision: .f32, m: 8000, n: 256, k: 4096), 1, "C too large for scratch")
+        XCTAssertEqual(GEMM.depthSegments(precision: .bf16, m: 256, n: 256, k: 2048), 1, "bf16 blocks hold 512 k")
+        let pool = ThreadPool(threads: 2)
+        for precision in GEMMPrecision.allCases {
+            try XCTSkipUnless(GEMM.isAvailable(precision))
+            let (m, n, k) = (37, 45, precision == .f32 ? 2101 : 4203)
+            XCTAssertEqual(GEMM.depthSegments(precision: precision, m: m, n: n, k: k), 4)
+            for transA in [false, true] {
+                for transB in [false, true] {
+                    check(precision, transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, beta: 1, pad: 3, pool: pool, seed: 21)
+                    var rng = SplitMix64(seed: 22)
+                    let lda = transA ? m : k, ldb = transB ? k : n
+                    let a = randomMatrix(m * k, &rng), b = randomMatrix(k * n, &rng), c0 = randomMatrix(m * n, &rng)
+                    var one = c0, two = c0
+                    GEMM.run(precision: precision, transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
+                             beta: 1, c: &one, ldc: n, pool: nil)
+                    GEMM.run(precision: precision, transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
+                             beta: 1, c: &two, ldc: n, pool: pool)
+                    XCTAssertEqual(one.map(\.bitPattern), two.map(\.bitPattern), "\(precision) transA \(transA) transB \(transB)")
+                }
+            }
+        }
+    }
+
     /// BLAS.linear (the dense forward's x·Wᵀ, training's included) runs the kernel BLAS.gemm picks: hayai's f32 for a
     /// shape it takes, to the bit, accumulating when asked.
     func testLinearRunsTheKernelGemmPicks() throws {
