@@ -50,6 +50,18 @@ GEMM_TARGET static inline void pair_to_bf16(const float *r0, const float *r1, in
     _mm512_mask_storeu_epi32(out, m, pairs);
 }
 
+// Four rows of 8 floats, transposed: out[j] holds column j of the rows in its low 128 bits and column j + 4 in
+// its high 128 bits (unpack, then shuffle within each 128-bit lane).
+GEMM_TARGET static inline void transpose4x8(const float *r0, const float *r1, const float *r2, const float *r3, __m256 out[4]) {
+    __m256 a = _mm256_loadu_ps(r0), b = _mm256_loadu_ps(r1), c = _mm256_loadu_ps(r2), d = _mm256_loadu_ps(r3);
+    __m256 ab0 = _mm256_unpacklo_ps(a, b), ab1 = _mm256_unpackhi_ps(a, b);   // a0 b0 a1 b1 | a4 b4 a5 b5;  a2 b2 a3 b3 | a6 b6 a7 b7
+    __m256 cd0 = _mm256_unpacklo_ps(c, d), cd1 = _mm256_unpackhi_ps(c, d);
+    out[0] = _mm256_shuffle_ps(ab0, cd0, 0x44);   // a0 b0 c0 d0 | a4 b4 c4 d4
+    out[1] = _mm256_shuffle_ps(ab0, cd0, 0xEE);   // a1 b1 c1 d1 | a5 b5 c5 d5
+    out[2] = _mm256_shuffle_ps(ab1, cd1, 0x44);
+    out[3] = _mm256_shuffle_ps(ab1, cd1, 0xEE);
+}
+
 // op(B)[p0 .. p0+kc) × [j0 .. j0+nr) (nr ≤ 32) as one f32 panel of kc × 32.
 GEMM_TARGET static void pack_b_f32(int transB, const float *b, size_t ldb, int p0, int kc, int j0, int nr, float *panel) {
     if (!transB) {
@@ -60,11 +72,27 @@ GEMM_TARGET static void pack_b_f32(int transB, const float *b, size_t ldb, int p
             _mm512_storeu_ps(panel + p * NR + 16, _mm512_maskz_loadu_ps(m1, row + 16));
         }
     } else {
-        // op(B)[p][j] = B[j][p]: column j of the panel is a contiguous row of B.
-        if (nr < NR) memset(panel, 0, sizeof(float) * (size_t)kc * NR);
-        for (int j = 0; j < nr; j++) {
-            const float *src = b + (size_t)(j0 + j) * ldb + p0;
-            for (int p = 0; p < kc; p++) panel[p * NR + j] = src[p];
+        // op(B)[p][j] = B[j][p]: column j of the panel is a contiguous row of B. A full panel goes eight k at a
+        // time through 4 × 8 transposes; the rest (and a narrower panel) element by element.
+        const float *src = b + (size_t)j0 * ldb + p0;
+        int p = 0;
+        if (nr == NR) {
+            for (; p + 8 <= kc; p += 8) {
+                float *out = panel + (size_t)p * NR;
+                for (int q = 0; q < NR / 4; q++) {
+                    const float *r = src + (size_t)(4 * q) * ldb + p;
+                    __m256 g[4];
+                    transpose4x8(r, r + ldb, r + 2 * ldb, r + 3 * ldb, g);
+                    for (int j = 0; j < 4; j++) {
+                        _mm_storeu_ps(out + j * NR + 4 * q, _mm256_castps256_ps128(g[j]));
+                        _mm_storeu_ps(out + (j + 4) * NR + 4 * q, _mm256_extractf128_ps(g[j], 1));
+                    }
+                }
+            }
+        }
+        for (; p < kc; p++) {
+#pragma clang loop vectorize(disable)
+            for (int j = 0; j < NR; j++) panel[p * NR + j] = j < nr ? src[(size_t)j * ldb + p] : 0;
         }
     }
 }
@@ -90,19 +118,39 @@ void hayai_gemm_pack_b(int bf16, int transB, const float *b, size_t ldb, int p0,
 }
 
 // op(A)[i0 .. i0+mr) × [p0 .. p0+kc) (mr ≤ 12) as an f32 micro-panel of kc × 12.
-static void pack_a_f32(int transA, const float *a, size_t lda, int i0, int mr, int p0, int kc, float *panel) {
-    if (mr < MR) memset(panel, 0, sizeof(float) * (size_t)kc * MR);
+GEMM_TARGET static void pack_a_f32(int transA, const float *a, size_t lda, int i0, int mr, int p0, int kc, float *panel) {
     if (transA) {
-        // op(A)[i][p] = A[p][i]: a row of the panel is a contiguous piece of a row of A.
+        // op(A)[i][p] = A[p][i]: a row of the panel is a contiguous piece of a row of A (lanes past mr zero).
+        __mmask16 m = lanes(mr);
         for (int p = 0; p < kc; p++) {
-            const float *src = a + (size_t)(p0 + p) * lda + i0;
-            for (int i = 0; i < mr; i++) panel[p * MR + i] = src[i];
+            _mm512_mask_storeu_ps(panel + p * MR, 0x0FFF, _mm512_maskz_loadu_ps(m, a + (size_t)(p0 + p) * lda + i0));
         }
-    } else {
-        for (int i = 0; i < mr; i++) {
-            const float *src = a + (size_t)(i0 + i) * lda + p0;
-            for (int p = 0; p < kc; p++) panel[p * MR + i] = src[p];
+        return;
+    }
+    const float *src = a + (size_t)i0 * lda + p0;
+    int p = 0;
+    if (mr == MR) {
+        // Eight k at a time: three 4 × 8 transposes give the eight panel rows of 12 (the compiler's own
+        // vectorisation of the scalar loop below used scatters, slow on Zen).
+        for (; p + 8 <= kc; p += 8) {
+            __m256 g[3][4];
+            for (int q = 0; q < 3; q++) {
+                const float *r = src + (size_t)(4 * q) * lda + p;
+                transpose4x8(r, r + lda, r + 2 * lda, r + 3 * lda, g[q]);
+            }
+            float *out = panel + (size_t)p * MR;
+            for (int j = 0; j < 4; j++) {
+                for (int q = 0; q < 3; q++) {
+                    _mm_storeu_ps(out + j * MR + 4 * q, _mm256_castps256_ps128(g[q][j]));
+                    _mm_storeu_ps(out + (j + 4) * MR + 4 * q, _mm256_extractf128_ps(g[q][j], 1));
+                }
+            }
         }
+    }
+    // What is left (the last kc % 8, or every k of a panel shorter than 12 rows), element by element.
+    for (; p < kc; p++) {
+#pragma clang loop vectorize(disable)
+        for (int i = 0; i < MR; i++) panel[p * MR + i] = i < mr ? src[(size_t)i * lda + p] : 0;
     }
 }
 
@@ -124,8 +172,18 @@ static void pack_a_f32(int transA, const float *a, size_t lda, int i0, int mr, i
         }                                                                                              \
     } while (0)
 
+// C's tile into the cache while the k loop runs: its rows are ldc apart, and the store (and, with beta, the load)
+// at the end otherwise waits on them (perf showed the tile's beta loads as a tenth of the kernel's time).
+static inline void prefetch_tile(const float *c, size_t ldc, int mr) {
+    for (int i = 0; i < mr; i++) {
+        _mm_prefetch((const char *)(c + (size_t)i * ldc), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + (size_t)i * ldc + 16), _MM_HINT_T0);
+    }
+}
+
 GEMM_TARGET static void kernel_f32(int kc, const float *ap, const float *bp, float *c, size_t ldc, int mr, int nr,
                                    float alpha, float beta) {
+    prefetch_tile(c, ldc, mr);
     __m512 acc[MR][2];
     for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
     for (int p = 0; p < kc; p++) {
@@ -144,6 +202,7 @@ GEMM_TARGET static void kernel_f32(int kc, const float *ap, const float *bp, flo
 
 GEMM_TARGET static void kernel_bf16(int pairs, const uint32_t *ap, const uint32_t *bp, float *c, size_t ldc, int mr, int nr,
                                     float alpha, float beta) {
+    prefetch_tile(c, ldc, mr);
     __m512 acc[MR][2];
     for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
     for (int q = 0; q < pairs; q++) {

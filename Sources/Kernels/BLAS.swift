@@ -21,7 +21,8 @@ public enum BLAS {
         return try body()
     }
 
-    /// y (T, out) = x (T, in) · wᵀ (+ y when accumulate). Uses sgemv for one row: sgemm with M=1 is slow.
+    /// y (T, out) = x (T, in) · wᵀ (+ y when accumulate). Uses sgemv for one row: sgemm with M=1 is slow;
+    /// more rows go through `gemm`, so the kernel it picks for the shape runs (training's forward included).
     /// x: (t, inFeatures), w: (outFeatures, inFeatures) -> y: (t, outFeatures)
     public static func linear(_ x: UnsafePointer<Float>, t: Int, _ w: UnsafePointer<Float>, inFeatures: Int, outFeatures: Int,
                               into y: UnsafeMutablePointer<Float>, accumulate: Bool = false) {
@@ -29,8 +30,8 @@ public enum BLAS {
         if t == 1 {
             cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(outFeatures), Int32(inFeatures), 1, w, Int32(inFeatures), x, 1, beta, y, 1)
         } else {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(t), Int32(outFeatures), Int32(inFeatures),
-                        1, x, Int32(inFeatures), w, Int32(inFeatures), beta, y, Int32(outFeatures))
+            gemm(transA: false, transB: true, m: t, n: outFeatures, k: inFeatures, a: x, lda: inFeatures, b: w, ldb: inFeatures,
+                 beta: beta, c: y, ldc: outFeatures)
         }
     }
 
@@ -58,11 +59,11 @@ public enum BLAS {
     /// Which kernel `gemm` runs for a shape, in the current precision.
     public enum GEMMKernel: String, Sendable { case openBLAS, hayaiF32, hayaiBF16 }
 
-    /// bf16 runs hayai's kernel (OpenBLAS has none) except where C is one 32-column panel wide or narrower
-    /// (attention's P·V with head dim 32, LoRA's rank-r products): there it measured slower than OpenBLAS's f32
-    /// (0.75–0.81×), which also rounds nothing. f32 runs hayai's kernel for the shapes in `hayaiF32Shapes`, those
-    /// where it measured faster than OpenBLAS: `hayai bench --gemm` found none (README, "hayai's GEMM": 0.66–1.03×
-    /// OpenBLAS's GFLOP per CPU-second on one thread), so f32 stays on OpenBLAS and gives the same bits as before hayai's kernel existed.
+    /// hayai's kernel runs both precisions (OpenBLAS has no bf16) except where C is one 32-column panel wide or
+    /// narrower (attention's P·V with head dim 32, LoRA's rank-r products): there OpenBLAS's f32 measured faster
+    /// (bf16 0.75–0.81×, f32 0.88×). Elsewhere hayai's f32 measured 1.3–2.7× OpenBLAS on one thread and 1.3–2.9× on
+    /// two (`hayai bench --gemm` on the 2-vCPU Zen 5 VM, README "hayai's GEMM"): its AVX-512 micro-kernel against
+    /// OpenBLAS's AVX2 one (OPENBLAS_CORETYPE=Haswell). `hayaiF32Shapes` says which f32 shapes it takes.
     /// Shape only, never the thread count, so results do not depend on `-t`.
     public static func kernel(m: Int, n: Int, k: Int, precision: GEMMPrecision = BLAS.precision) -> GEMMKernel {
         if precision == .bf16, GEMM.isAvailable(.bf16), min(m, n) > GEMM.nr { return .hayaiBF16 }
@@ -70,8 +71,9 @@ public enum BLAS {
         return .openBLAS
     }
 
-    /// The f32 shapes hayai's kernel takes from OpenBLAS: none until a quiet machine shows one it wins.
-    nonisolated(unsafe) static var hayaiF32Shapes: (Int, Int, Int) -> Bool = { _, _, _ in false }
+    /// The f32 shapes hayai's kernel takes from OpenBLAS: every C wider and taller than one 32-column panel.
+    nonisolated(unsafe) static var hayaiF32Shapes: (Int, Int, Int) -> Bool = defaultHayaiF32Shapes
+    static let defaultHayaiF32Shapes: (Int, Int, Int) -> Bool = { m, n, _ in min(m, n) > GEMM.nr }
 
     /// General C (m, n) = alpha · op(A) · op(B) + beta · C, row-major with explicit leading dimensions.
     /// Runs hayai's kernel on a pool of `threads` threads or OpenBLAS, as `kernel(m:n:k:)` says.

@@ -8,6 +8,8 @@
 // a few 12-row micro-panels each (one index per task); every task packs its own A micro-panels on the stack.
 // The blocks are split evenly (k = 576 → 2 × 288, not 512 + 64), and every element of C adds its k in the
 // same order however the tasks are shared out, so the same call gives the same bits on 1 or 2 threads.
+// A deep product with a small C (weight gradients: k = B·T tokens) is first split into 4 segments of k
+// (depthSegments, by shape only), each run whole on one thread and added to C in segment order.
 import Foundation
 import CKernels
 
@@ -49,12 +51,49 @@ public enum GEMM {
     public static func run(precision: GEMMPrecision, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
                            a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                            beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, pool: ThreadPool?) {
+        run(precision: precision, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+            beta: beta, c: c, ldc: ldc, pool: pool, splitsDepth: true)
+    }
+
+    /// How many segments of k a product is split into (1: none): a deep product with a small C (a weight gradient,
+    /// out × in over B·T tokens) has few row tasks per packed block and two pool round trips per block of k, so its
+    /// segments run whole on one thread each, into C and into scratch added after in order. Shape only.
+    static func depthSegments(precision: GEMMPrecision, m: Int, n: Int, k: Int) -> Int {
+        let kBlocks = (k + maxDepth(precision) - 1) / maxDepth(precision)
+        guard kBlocks >= 8, m * n <= 1 << 20 else { return 1 }
+        return 4
+    }
+
+    private static func run(precision: GEMMPrecision, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                            a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                            beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, pool: ThreadPool?, splitsDepth: Bool) {
         precondition(isAvailable(precision), "GEMM.run needs AVX512\(precision == .bf16 ? "-BF16" : "")")
         guard m > 0, n > 0 else { return }
         if k == 0 || alpha == 0 {
             for i in 0..<m {
                 let row = c + i * ldc
                 for j in 0..<n { row[j] = beta == 0 ? 0 : beta * row[j] }
+            }
+            return
+        }
+        let segments = splitsDepth ? depthSegments(precision: precision, m: m, n: n, k: k) : 1
+        if segments > 1 {
+            // Segment s takes k in [s·k/S, (s+1)·k/S) rounded to even; segment 0 writes C (with beta), the others
+            // scratch, added to C in segment order: the same sums whichever thread runs which segment.
+            let scratch = SegmentScratch.take(floats: (segments - 1) * m * n)
+            defer { SegmentScratch.give(scratch) }
+            func bound(_ s: Int) -> Int { s == segments ? k : (s * k / segments) / 2 * 2 }
+            let body = { (s: Int) in
+                let p0 = bound(s), depth = bound(s + 1) - p0
+                let aAt = transA ? a + p0 * lda : a + p0, bAt = transB ? b + p0 : b + p0 * ldb
+                run(precision: precision, transA: transA, transB: transB, m: m, n: n, k: depth, alpha: alpha, a: aAt, lda: lda, b: bAt,
+                    ldb: ldb, beta: s == 0 ? beta : 0, c: s == 0 ? c : scratch.pointer + (s - 1) * m * n, ldc: s == 0 ? ldc : n,
+                    pool: nil, splitsDepth: false)
+            }
+            if let pool { pool.parallelFor(count: segments, body: body) } else { for s in 0..<segments { body(s) } }
+            for s in 1..<segments {
+                let partial = scratch.pointer + (s - 1) * m * n
+                for i in 0..<m { hayai_add(c + i * ldc, partial + i * n, n) }
             }
             return
         }
@@ -144,6 +183,27 @@ private enum PackBuffers {
     }
 
     static func give(_ buffer: UnsafeMutableRawPointer) {
+        lock.lock()
+        spare.append(buffer)
+        lock.unlock()
+    }
+}
+
+/// Scratch for the k segments of a split product, kept between calls (grown when a call needs more), so the
+/// hot loop allocates nothing after the first call of the largest size.
+private enum SegmentScratch {
+    struct Buffer { let pointer: UnsafeMutablePointer<Float>; let count: Int }
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var spare: [Buffer] = []
+
+    static func take(floats: Int) -> Buffer {
+        lock.lock()
+        defer { lock.unlock() }
+        if let i = spare.firstIndex(where: { $0.count >= floats }) { return spare.remove(at: i) }
+        return Buffer(pointer: .allocate(capacity: floats), count: floats)
+    }
+
+    static func give(_ buffer: Buffer) {
         lock.lock()
         spare.append(buffer)
         lock.unlock()

@@ -38,9 +38,10 @@ public enum ModelFLOPs {
     }
 
     /// The arithmetic peak (FLOP/s) of `threads` cores in `precision`: each thread runs the GEMM's
-    /// peak loop (only multiply-adds on registers: 24 zmm FMAs, or vdpbf16ps for bf16) in bursts of
-    /// ~1 ms, best of 40. A burst that another process interrupts is slower and does not count, so
-    /// the figure holds on a shared machine, where a 1024³ sgemm measured a third of the peak.
+    /// peak loop (only multiply-adds on registers: 24 zmm FMAs, or vdpbf16ps for bf16) in 40 bursts of
+    /// ~0.3 ms, timing them itself; the peak is the best burst of any thread times the threads. A burst that another process
+    /// interrupts is slower and does not count, so the figure holds on a shared machine, where a 1024³
+    /// sgemm measured a third of the peak.
     /// Without the AVX-512 kernels, the best sgemm rate stands in.
     public static func measureArithmeticPeak(threads: Int, precision: GEMMPrecision) -> Double {
         guard GEMM.isAvailable(precision) else {

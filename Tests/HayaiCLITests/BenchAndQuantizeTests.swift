@@ -37,6 +37,23 @@ final class BenchAndQuantizeTests: XCTestCase {
         XCTAssertTrue(r.stderr.contains("read"), "progress (bandwidth) goes to standard error")
     }
 
+    /// `bench --peak --json`: one object per -t with the f32 and bf16 peaks and how they were measured (what
+    /// scripts/bench-train-vs-torch reads for MFU); it takes no model and refuses one.
+    func testPeakPrintsTheMeasuredArithmeticPeaksAsJSON() throws {
+        let r = try HayaiBinary.run(["bench", "--peak", "-t", "1,2", "-r", "1", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let rows = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]], r.stdout)
+        XCTAssertEqual(rows.map { $0["threads"] as? Int }, [1, 2])
+        for row in rows {
+            XCTAssertGreaterThan(row["f32_flops"] as? Double ?? 0, 1e9, "\(row)")
+            XCTAssertNotNil(row["bf16_flops"] as? Double, "\(row)")
+            XCTAssertTrue((row["method"] as? String ?? "").contains("best burst of any thread"), "\(row)")
+        }
+        let refused = try HayaiBinary.run(["bench", "--peak", "--synthetic", "tiny", "--type", "q8_0"])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("--peak takes no MODEL"), refused.stderr)
+    }
+
     func testBenchTableHasTheRooflineColumns() throws {
         let r = try HayaiBinary.run(["bench", "--synthetic", "tiny", "--type", "q8_0", "-p", "8", "-n", "4", "-t", "1", "-r", "1"])
         XCTAssertEqual(r.status, 0, r.stderr)

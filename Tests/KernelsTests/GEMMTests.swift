@@ -129,14 +129,16 @@ final class GEMMTests: XCTestCase {
     /// result as the kernel it names.
     func testBLASGemmChoosesTheKernelByShapeAndPrecision() throws {
         try XCTSkipUnless(GEMM.isAvailable(.bf16))
-        XCTAssertEqual(BLAS.kernel(m: 2048, n: 576, k: 576), .openBLAS)
+        XCTAssertEqual(BLAS.kernel(m: 2048, n: 576, k: 576), .hayaiF32)
+        XCTAssertEqual(BLAS.kernel(m: 256, n: 32, k: 256), .openBLAS, "one panel wide: OpenBLAS's f32 was faster")
+        XCTAssertEqual(BLAS.kernel(m: 16, n: 576, k: 2048), .openBLAS)
         XCTAssertEqual(BLAS.kernel(m: 2048, n: 576, k: 576, precision: .bf16), .hayaiBF16)
         XCTAssertEqual(BLAS.kernel(m: 256, n: 32, k: 256, precision: .bf16), .openBLAS, "one panel wide: OpenBLAS's f32 was faster")
         XCTAssertEqual(BLAS.kernel(m: 16, n: 576, k: 2048, precision: .bf16), .openBLAS)
         XCTAssertEqual(BLAS.precision, .f32)
-        // A shape the f32 table gives to hayai runs there (the table is empty today; this checks the routing).
+        // A shape the f32 rule gives to hayai runs there (a table that takes only this one checks the routing).
         BLAS.hayaiF32Shapes = { m, _, _ in m == 70 }
-        defer { BLAS.hayaiF32Shapes = { _, _, _ in false } }
+        defer { BLAS.hayaiF32Shapes = BLAS.defaultHayaiF32Shapes }
         XCTAssertEqual(BLAS.kernel(m: 70, n: 90, k: 80), .hayaiF32)
         var rng = SplitMix64(seed: 11)
         let (m, n, k) = (70, 90, 80)
@@ -151,5 +153,52 @@ final class GEMMTests: XCTestCase {
             XCTAssertEqual(viaBLAS.map(\.bitPattern), direct.map(\.bitPattern), "\(precision)")
         }
         XCTAssertEqual(BLAS.precision, .f32, "withPrecision restores the setting")
+    }
+
+    /// A deep product with a small C (a weight gradient's shape) runs in segments of k, one per task, added in order:
+    /// it matches the reference in both precisions and every layout, gives the same bits on one thread and on two, and
+    /// a shallow or wide product is not split.
+    func testDeepProductsSplitOverKMatchTheReferenceAndTheThreadCountDoesNotMatter() throws {
+        XCTAssertEqual(GEMM.depthSegments(precision: .f32, m: 256, n: 256, k: 4096), 4)
+        XCTAssertEqual(GEMM.depthSegments(precision: .f32, m: 256, n: 256, k: 1024), 1, "four blocks of k: not split")
+        XCTAssertEqual(GEMM.depthSegments(precision: .f32, m: 8000, n: 256, k: 4096), 1, "C too large for scratch")
+        XCTAssertEqual(GEMM.depthSegments(precision: .bf16, m: 256, n: 256, k: 2048), 1, "bf16 blocks hold 512 k")
+        let pool = ThreadPool(threads: 2)
+        for precision in GEMMPrecision.allCases {
+            try XCTSkipUnless(GEMM.isAvailable(precision))
+            let (m, n, k) = (37, 45, precision == .f32 ? 2101 : 4203)
+            XCTAssertEqual(GEMM.depthSegments(precision: precision, m: m, n: n, k: k), 4)
+            for transA in [false, true] {
+                for transB in [false, true] {
+                    check(precision, transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, beta: 1, pad: 3, pool: pool, seed: 21)
+                    var rng = SplitMix64(seed: 22)
+                    let lda = transA ? m : k, ldb = transB ? k : n
+                    let a = randomMatrix(m * k, &rng), b = randomMatrix(k * n, &rng), c0 = randomMatrix(m * n, &rng)
+                    var one = c0, two = c0
+                    GEMM.run(precision: precision, transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
+                             beta: 1, c: &one, ldc: n, pool: nil)
+                    GEMM.run(precision: precision, transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
+                             beta: 1, c: &two, ldc: n, pool: pool)
+                    XCTAssertEqual(one.map(\.bitPattern), two.map(\.bitPattern), "\(precision) transA \(transA) transB \(transB)")
+                }
+            }
+        }
+    }
+
+    /// BLAS.linear (the dense forward's x·Wᵀ, training's included) runs the kernel BLAS.gemm picks: hayai's f32 for a
+    /// shape it takes, to the bit, accumulating when asked.
+    func testLinearRunsTheKernelGemmPicks() throws {
+        try XCTSkipUnless(GEMM.isAvailable(.f32))
+        let (t, inFeatures, outFeatures) = (70, 83, 97)
+        XCTAssertEqual(BLAS.kernel(m: t, n: outFeatures, k: inFeatures), .hayaiF32)
+        var rng = SplitMix64(seed: 5)
+        let x = randomMatrix(t * inFeatures, &rng), w = randomMatrix(outFeatures * inFeatures, &rng), start = randomMatrix(t * outFeatures, &rng)
+        for accumulate in [false, true] {
+            var viaLinear = start, direct = start
+            BLAS.linear(x, t: t, w, inFeatures: inFeatures, outFeatures: outFeatures, into: &viaLinear, accumulate: accumulate)
+            GEMM.run(precision: .f32, transA: false, transB: true, m: t, n: outFeatures, k: inFeatures, a: x, lda: inFeatures, b: w,
+                     ldb: inFeatures, beta: accumulate ? 1 : 0, c: &direct, ldc: outFeatures, pool: nil)
+            XCTAssertEqual(viaLinear.map(\.bitPattern), direct.map(\.bitPattern), "accumulate \(accumulate)")
+        }
     }
 }

@@ -37,6 +37,10 @@ struct BenchCommand: ParsableCommand {
             and OpenBLAS's sgemm, alternating, on each -t, in GFLOP/s and as a share of the f32 FMA or \
             bf16 vdpbf16ps peak measured on the same threads, and in GFLOP per second of the process's CPU \
             time (what a kernel does while it runs, on a machine shared with other work).
+
+            --peak (no model) measures only those arithmetic peaks on each -t: the f32 FMA and bf16 \
+            vdpbf16ps FLOP/s of that many threads, each running multiply-adds on registers; with --json \
+            one object per thread count (scripts read the f32 peak to report MFU).
             """)
 
     @Argument(help: "A Hugging Face model folder or a .gguf file (or use --synthetic).")
@@ -72,6 +76,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Time training's matrix products (hayai f32 / bf16 GEMM vs OpenBLAS) instead of a model.")
     var gemm = false
 
+    @Flag(help: "Measure only the f32 FMA and bf16 arithmetic peaks of -t threads (with --json: one object per -t).")
+    var peak = false
+
     static func list(_ s: String, _ flag: String, min: Int) throws -> [Int] {
         let items = s.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard !items.isEmpty, items.allSatisfy({ $0 != nil && $0! >= min }) else {
@@ -81,6 +88,12 @@ struct BenchCommand: ParsableCommand {
     }
 
     func validate() throws {
+        if peak {
+            guard model == nil, synthetic == nil, !profile, !gemm else { throw ValidationError("--peak takes no MODEL, --synthetic, --profile or --gemm") }
+            guard repetitions >= 1 else { throw ValidationError("-r must be at least 1") }
+            for t in try Self.list(threads, "-t", min: 1) { try CLI.checkThreads(t) }
+            return
+        }
         if gemm {
             guard model == nil, synthetic == nil, !profile, !json else { throw ValidationError("--gemm takes no MODEL, --synthetic, --profile or --json") }
             guard repetitions >= 1 else { throw ValidationError("-r must be at least 1") }
@@ -113,6 +126,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        if peak { return try runPeak() }
         if gemm { return try runGEMM() }
         let prompts = try Self.list(prompt, "-p", min: 0).filter { $0 > 0 }
         let gens = try Self.list(generate, "-n", min: 0).filter { $0 > 0 }
@@ -298,6 +312,24 @@ struct BenchCommand: ParsableCommand {
     static func paramLabel(_ n: Int) -> String {
         n >= 1_000_000_000 ? String(format: "%.2f B", Double(n) / 1e9) : n >= 1_000_000 ? String(format: "%.2f M", Double(n) / 1e6)
             : String(format: "%.2f K", Double(n) / 1e3)
+    }
+
+    /// The f32 and bf16 peaks of each -t (bf16 0 where the CPU lacks AVX512-BF16). Each is the best of -r × 10
+    /// bursts of ~13 ms, so a burst another process interrupts does not count.
+    func runPeak() throws {
+        let (iterations, repeats) = (2_000_000, 10 * repetitions)
+        var objects: [String] = []
+        for t in try Self.list(threads, "-t", min: 1) {
+            let f32 = GEMM.isAvailable(.f32) ? GEMMBenchmark.peak(bf16: false, threads: t, iterations: iterations, repeats: repeats) : 0
+            let bf16 = GEMM.isAvailable(.bf16) ? GEMMBenchmark.peak(bf16: true, threads: t, iterations: iterations, repeats: repeats) : 0
+            let method = GEMMBenchmark.peakMethod(iterations: iterations, repeats: repeats)
+            if json {
+                objects.append("{\"threads\":\(t),\"f32_flops\":\(JSON.number(f32)),\"bf16_flops\":\(JSON.number(bf16)),\"method\":\(JSON.string(method))}")
+            } else {
+                print("\(t) thread(s): f32 FMA \(CLI.fixed(f32 / 1e9, 1)) GFLOP/s, bf16 \(CLI.fixed(bf16 / 1e9, 1)) GFLOP/s (\(method))")
+            }
+        }
+        if json { print("[" + objects.joined(separator: ",") + "]") }
     }
 
     func runGEMM() throws {
