@@ -301,9 +301,9 @@ void hayai_x16_dequantize(uint32_t type, int nb, const void *w, int groups, floa
 static inline int32_t load_i32(const void *p) { int32_t v; memcpy(&v, p, 4); return v; }
 
 // One token's Q5_K kernel asks for the weights ahead of use itself: without it a core streamed Q5_K
-// groups from memory at 20–30 GB/s against ~43 for Q4_K's (the hardware prefetchers fell behind on
-// its pattern; the 5th bits' 8 extra loads per block were not the cause: skipping them changed
-// nothing). Each of a block's four passes requests a quarter of the block's bytes
+// groups from memory at 8–20 GB/s against ~43 for Q4_K's (the hardware prefetchers fell behind on
+// its pattern; neither the 5th bits' work, skipped for a try, nor storing them before the scales
+// changed that). Each of a block's four passes requests a quarter of the block's bytes
 // X16_PREFETCH_AHEAD bytes further on (the group's blocks and the next group follow each other in
 // memory; past the end of the matrix a prefetch reads nothing and does not fault). Zen 5, one core,
 // 5632 × 2048 one token, 12 matrices in turn: ~20 GB/s -> ~45 at 8 KiB ahead (2, 4, 12, 16, 24 KiB:
