@@ -202,6 +202,35 @@ final class QuantInterleavedTests: XCTestCase {
         }
     }
 
+    /// The one-token Q5_K kernel requests weights a few KiB ahead of the block it multiplies; at the
+    /// end of a matrix that lies right before an unmapped page the requests must neither fault nor
+    /// change the products. Q4_K and Q6_K placed the same way for comparison.
+    func testOneTokenProductsOfAMatrixEndingAtAnUnmappedPageEqualTheReference() throws {
+        try skipUnlessAvailable()
+        let page = Int(sysconf(Int32(_SC_PAGESIZE))), guardBytes = 16 * page
+        for type in [GGMLType.q5_K, .q4_K, .q6_K] {
+            let (rows, cols) = (32, 256 * 3)
+            let bytes = try quantized(type, randomRow(rows * cols, seed: 61, scale: 0.05))
+            let x = randomRow(cols, seed: 62)
+            let reference = try matrix(bytes, type, rows, cols, path: .scalar)
+            var expected = [Float](repeating: 0, count: rows)
+            reference.matVec(x: x, into: &expected, pool: nil)
+            let mapped = (bytes.count + page - 1) / page * page
+            let region = try XCTUnwrap(mmap(nil, mapped + guardBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0))
+            XCTAssertNotEqual(region, MAP_FAILED)
+            defer { munmap(region, mapped + guardBytes) }
+            XCTAssertEqual(mprotect(region + mapped, guardBytes, PROT_NONE), 0)
+            let packed = try matrix(bytes, type, rows, cols).interleaved(into: region + mapped - bytes.count)   // ends at the guard
+            for pool in [nil, ThreadPool(threads: 2)] as [ThreadPool?] {
+                var y = [Float](repeating: .nan, count: rows)
+                packed.matVec(x: x, into: &y, pool: pool)
+                for r in 0..<rows {
+                    XCTAssertEqual(y[r], expected[r], accuracy: 1e-4 * max(1, abs(expected[r])), "\(type) row \(r)")
+                }
+            }
+        }
+    }
+
     func testOnlyWholeGroupsOfSupportedTypesOnTheFastPathInterleave() throws {
         try skipUnlessAvailable()
         let bytes = [UInt8](repeating: 0, count: 64 * 1024)
