@@ -80,19 +80,20 @@ public enum GEMM {
         if segments > 1 {
             // Segment s takes k in [s·k/S, (s+1)·k/S) rounded to even; segment 0 writes C (with beta), the others
             // scratch, added to C in segment order: the same sums whichever thread runs which segment.
-            let scratch = SegmentScratch.take(floats: (segments - 1) * m * n)
-            defer { SegmentScratch.give(scratch) }
+            let buffer = SpareBuffers.segments.take(bytes: (segments - 1) * m * n * MemoryLayout<Float>.stride)
+            defer { SpareBuffers.segments.give(buffer) }
+            let scratch = buffer.pointer.assumingMemoryBound(to: Float.self)
             func bound(_ s: Int) -> Int { s == segments ? k : (s * k / segments) / 2 * 2 }
             let body = { (s: Int) in
                 let p0 = bound(s), depth = bound(s + 1) - p0
                 let aAt = transA ? a + p0 * lda : a + p0, bAt = transB ? b + p0 : b + p0 * ldb
                 run(precision: precision, transA: transA, transB: transB, m: m, n: n, k: depth, alpha: alpha, a: aAt, lda: lda, b: bAt,
-                    ldb: ldb, beta: s == 0 ? beta : 0, c: s == 0 ? c : scratch.pointer + (s - 1) * m * n, ldc: s == 0 ? ldc : n,
+                    ldb: ldb, beta: s == 0 ? beta : 0, c: s == 0 ? c : scratch + (s - 1) * m * n, ldc: s == 0 ? ldc : n,
                     pool: nil, splitsDepth: false)
             }
             if let pool { pool.parallelFor(count: segments, body: body) } else { for s in 0..<segments { body(s) } }
             for s in 1..<segments {
-                let partial = scratch.pointer + (s - 1) * m * n
+                let partial = scratch + (s - 1) * m * n
                 for i in 0..<m { hayai_add(c + i * ldc, partial + i * n, n) }
             }
             return
@@ -107,8 +108,8 @@ public enum GEMM {
         let panelsPerTask = max(1, min(8, rowPanels / (3 * threads)))
         let rowsPerTask = panelsPerTask * mr
         let tasks = (m + rowsPerTask - 1) / rowsPerTask
-        let packed = PackBuffers.take()
-        defer { PackBuffers.give(packed) }
+        let buffer = SpareBuffers.packs.take(bytes: GEMM.packedBytes), packed = buffer.pointer
+        defer { SpareBuffers.packs.give(buffer) }
         func parallel(_ count: Int, _ body: (Int) -> Void) {
             if let pool { pool.parallelFor(count: count, body: body) } else { for i in 0..<count { body(i) } }
         }
@@ -170,40 +171,23 @@ public enum GEMM {
     nonisolated(unsafe) private static var pool: ThreadPool?
 }
 
-/// Packed-B buffers (512 KiB, 64-byte aligned) kept between calls, so the hot loop allocates nothing
-/// after the first call; a call made while another holds the spare gets a new one.
-private enum PackBuffers {
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var spare: [UnsafeMutableRawPointer] = []
+/// Buffers kept between calls, so the hot loop allocates nothing after the first call of the largest size;
+/// a call made while another holds the spare gets a new one. `packs`: packed-B blocks (512 KiB, 64-byte
+/// aligned); `segments`: the scratch of a product split over k (grown when a call needs more).
+private final class SpareBuffers: @unchecked Sendable {
+    static let packs = SpareBuffers(), segments = SpareBuffers()
+    struct Buffer { let pointer: UnsafeMutableRawPointer; let bytes: Int }
+    private let lock = NSLock()
+    private var spare: [Buffer] = []
 
-    static func take() -> UnsafeMutableRawPointer {
+    func take(bytes: Int) -> Buffer {
         lock.lock()
         defer { lock.unlock() }
-        return spare.popLast() ?? UnsafeMutableRawPointer.allocate(byteCount: GEMM.packedBytes, alignment: 64)
+        if let i = spare.lastIndex(where: { $0.bytes >= bytes }) { return spare.remove(at: i) }
+        return Buffer(pointer: .allocate(byteCount: bytes, alignment: 64), bytes: bytes)
     }
 
-    static func give(_ buffer: UnsafeMutableRawPointer) {
-        lock.lock()
-        spare.append(buffer)
-        lock.unlock()
-    }
-}
-
-/// Scratch for the k segments of a split product, kept between calls (grown when a call needs more), so the
-/// hot loop allocates nothing after the first call of the largest size.
-private enum SegmentScratch {
-    struct Buffer { let pointer: UnsafeMutablePointer<Float>; let count: Int }
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var spare: [Buffer] = []
-
-    static func take(floats: Int) -> Buffer {
-        lock.lock()
-        defer { lock.unlock() }
-        if let i = spare.firstIndex(where: { $0.count >= floats }) { return spare.remove(at: i) }
-        return Buffer(pointer: .allocate(capacity: floats), count: floats)
-    }
-
-    static func give(_ buffer: Buffer) {
+    func give(_ buffer: Buffer) {
         lock.lock()
         spare.append(buffer)
         lock.unlock()
