@@ -75,8 +75,7 @@ public struct SafetensorsWriter {
         let bytes: Data
         switch type {
         case .f32: bytes = floats.withUnsafeBytes { Data($0) }
-        case .f16: bytes = floats.map { Float16($0).bitPattern.littleEndian }.withUnsafeBytes { Data($0) }
-        case .bf16: bytes = floats.map { bfloat16Bits($0).littleEndian }.withUnsafeBytes { Data($0) }
+        case .f16, .bf16: bytes = floats.map { Self.bits16($0, as: type) }.withUnsafeBytes { Data($0) }
         default:
             throw CheckpointError.unknownDType(path: path, tensor: name, dtype: "\(type) (floats are written as F32, F16 or BF16)")
         }
@@ -136,16 +135,17 @@ public struct SafetensorsWriter {
                 for start in stride(from: 0, to: floats.count, by: Self.conversionChunk) {
                     let chunk = floats[start..<min(start + Self.conversionChunk, floats.count)]
                     converted.removeAll(keepingCapacity: true)
-                    if e.type == .f16 {
-                        converted.append(contentsOf: chunk.lazy.map { Float16($0).bitPattern.littleEndian })
-                    } else {
-                        converted.append(contentsOf: chunk.lazy.map { bfloat16Bits($0).littleEndian })
-                    }
+                    converted.append(contentsOf: chunk.lazy.map { Self.bits16($0, as: e.type) })
                     try converted.withUnsafeBytes { try file.write($0) }
                 }
             }
         }
         try file.commit()
+    }
+
+    /// A float as F16 or BF16 (rounded to nearest even), little-endian bits.
+    static func bits16(_ x: Float, as type: GGMLType) -> UInt16 {
+        (type == .f16 ? Float16(x).bitPattern : bfloat16Bits(x)).littleEndian
     }
 
     static func byteOrder(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
