@@ -131,9 +131,5 @@ extension HayaiBinary {
     }
 
     /// The VmHWM (peak resident set) of a running process in kB, nil once it has exited.
-    static func highWaterKB(pid: pid_t) -> Int? {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return nil }
-        return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
-    }
+    static func highWaterKB(pid: pid_t) -> Int? { ResidentPeak.statusKB("VmHWM", process: "\(pid)") }
 }

@@ -4,12 +4,14 @@
 import Foundation
 
 public enum ResidentPeak {
-    static func status(_ key: String) -> Int? {
-        guard let text = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix(key + ":") }),
-              let kb = Int(line.split(separator: " ").dropFirst().first ?? "") else { return nil }
-        return kb * 1024
+    /// A "Key: N kB" line of /proc/PROCESS/status in kB (PROCESS: "self" or a pid); nil where there is none.
+    static func statusKB(_ key: String, process: String = "self") -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/\(process)/status", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix(key + ":") }) else { return nil }
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
     }
+
+    static func status(_ key: String) -> Int? { statusKB(key).map { $0 * 1024 } }
 
     /// Bytes by which `work` raised the peak resident set over the resident set before it (nil: not measurable here).
     public static func increase(during work: () throws -> Void) throws -> Int? {
