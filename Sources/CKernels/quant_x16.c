@@ -509,9 +509,12 @@ ZMM_TARGET static inline void x16_k4_t8(int five, int nb, const uint8_t *group, 
         for (int t = 0; t < T; t++) sums[t] = zero;
         for (int p = 0; p < 4; p++) {
             const __m512i pairs = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(part + K4_MINS + 32 * p)));
-            const __m128i pairShift = _mm_cvtsi32_si128(2 * p);
             for (int half = 0; half < 2; half++) {
                 const int s = 2 * p + half;
+                // Q5_K: bit s of each qh byte to bit 4 by one rotation of the 32-bit lanes by 4 − s
+                // (mod 32: bit 4 of a byte then comes from bit s of the same byte), which the
+                // ternary logic masks; a shift would take a count per direction (s < 4, s > 4).
+                const __m512i rotation = _mm512_set1_epi32((4 - s) & 31);
                 const __m512i l = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(part + K4_LOW + 16 * (s & 3))));
                 const __m512i lo = p < 2 ? _mm512_and_si512(l, low4) : _mm512_srli_epi32(l, 4);
                 const __m512i sc = _mm512_or_si512(lo, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(pairs, half ? 22 : 6), two), 4));
@@ -520,8 +523,8 @@ ZMM_TARGET static inline void x16_k4_t8(int five, int nb, const uint8_t *group, 
                     const __m512i w = _mm512_loadu_si512((const void *)(nibbles + 64 * (8 * p + i)));
                     u[i] = half ? _mm512_and_si512(_mm512_srli_epi16(w, 4), low) : _mm512_and_si512(w, low);
                     if (five) {
-                        const __m512i qh = _mm512_srl_epi16(_mm512_loadu_si512((const void *)(part + K4_QH + 64 * i)), pairShift);
-                        u[i] = _mm512_ternarylogic_epi32(u[i], _mm512_slli_epi16(qh, half ? 3 : 4), bit4, 0xF8);
+                        const __m512i qh = _mm512_rolv_epi32(_mm512_loadu_si512((const void *)(part + K4_QH + 64 * i)), rotation);
+                        u[i] = _mm512_ternarylogic_epi32(u[i], qh, bit4, 0xF8);
                     }
                 }
                 for (int t = 0; t < T; t++) {
