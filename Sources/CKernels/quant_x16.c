@@ -603,16 +603,19 @@ ZMM_TARGET static inline void x16_q6_K(int nb, const uint8_t *group, int T, cons
 }
 
 // Q6_K against 8 tokens: the same integer totals and float steps as x16_q6_K (so the same
-// results bit for bit), one sub-block at a time. Its four units are unpacked once and shared by all
-// eight tokens (x16_q6_K's four tokens left ~0.8 unpacking instructions per vpdpbusd beside the
-// vpdpbusd on the vector ports), and each token's sum starts at −32·Σx of the sub-block, prepared
-// per token (see prepare_q6), which a broadcast load supplies instead of a vpsubd. The tokens' rows
-// are reached by stepping one pointer by their strides, and the float accumulators live in y,
-// touched once per super-block. Zen 5, one core, 80 × 2048 against 512 tokens: ~52% -> ~63% of the
-// int8 peak (an array of row pointers: ~60%). Sixteen tokens ran slower (33–55%): the compiler
-// either kept the totals in memory or hoisted other sub-blocks' unpacking and spilled.
-ZMM_TARGET static inline void x16_q6_K_t8(int nb, const uint8_t *group, const uint8_t *x, size_t xStride, const uint8_t *starts,
-                                          size_t startStride, float *y, size_t ldy) {
+// results bit for bit). Each pass j unpacks two sub-blocks at a time (j + 4k and j + 4k + 8, the low
+// and high nibbles of the same ql registers) and shares them among the eight tokens, where
+// x16_q6_K's four tokens left ~0.8 unpacking instructions per vpdpbusd. The offsets −32·Σx are not
+// subtracted per sub-block but added per pass, one vpdpwssd per pair of sub-blocks: the pair's
+// scales interleaved per row, times 32, against the token's negated sub-block sums (prepare_q6).
+// The tokens' rows are reached by stepping one pointer by their strides, and the float
+// accumulators live in y, touched once per super-block. Zen 5, one core, 80 × 2048 against 512
+// tokens, % of the int8 peak: x16_q6_K ~52; one sub-block at a time with a vpsubd-free start
+// (a broadcast per sub-block and token) ~63; these vpdpwssd ~66; two sub-blocks at a time ~67. An
+// array of row pointers (~60), sixteen tokens (33–55: the compiler kept the totals in memory or
+// hoisted unpacking and spilled) and the four sub-blocks' loop unrolled (~50) ran slower.
+ZMM_TARGET static inline void x16_q6_K_t8(int nb, const uint8_t *group, const uint8_t *x, size_t xStride, const uint8_t *sumPairs,
+                                          size_t pairStride, float *y, size_t ldy) {
     enum { T = 8 };
     const __m512i low = _mm512_set1_epi8(0x0F), top = _mm512_set1_epi8(0x30), zero = _mm512_setzero_si512();
     for (int t = 0; t < T; t++) _mm512_storeu_ps(y + t * ldy, _mm512_setzero_ps());
@@ -623,23 +626,40 @@ ZMM_TARGET static inline void x16_q6_K_t8(int nb, const uint8_t *group, const ui
         for (int t = 0; t < T; t++) total[t] = zero;
         for (int j = 0; j < 4; j++) {
             const uint8_t *pass = part + 832 * j;
-            for (int k = 0; k < 4; k++) {   // sub-block j + 4k: units h = 4j + i, low or high nibbles of ql register h or h + 16
-                __m512i u[4];
+            for (int k = 0; k < 2; k++) {
+                // Sub-blocks j + 4k and j + 4k + 8: the low and high nibbles of ql registers h (k = 0)
+                // or h + 16 (k = 1) for units h = 4j + i, the top bits from the same qh registers.
+                __m512i u[2][4];
                 for (int i = 0; i < 4; i++) {
-                    const __m512i q = _mm512_loadu_si512((const void *)(pass + 192 * i + 64 * (k & 1)));
+                    const __m512i q = _mm512_loadu_si512((const void *)(pass + 192 * i + 64 * k));
                     const __m512i hb = _mm512_loadu_si512((const void *)(pass + 192 * i + 128));
-                    const __m512i nibble = k < 2 ? _mm512_and_si512(q, low) : _mm512_and_si512(_mm512_srli_epi16(q, 4), low);
-                    const __m512i high = k == 0 ? _mm512_slli_epi16(hb, 4) : k == 1 ? _mm512_slli_epi16(hb, 2) : k == 2 ? hb : _mm512_srli_epi16(hb, 2);
-                    u[i] = _mm512_ternarylogic_epi32(nibble, high, top, 0xF8);   // a | (b & c)
+                    // unit | top bits: ternary logic 0xF8 = a | (b & c)
+                    u[0][i] = _mm512_ternarylogic_epi32(_mm512_and_si512(q, low), _mm512_slli_epi16(hb, k ? 2 : 4), top, 0xF8);
+                    u[1][i] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(q, 4), low), k ? _mm512_srli_epi16(hb, 2) : hb, top, 0xF8);
                 }
-                const __m512i scale = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(pass + 768 + 16 * k)));
+                const __m512i scale0 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(pass + 768 + 16 * k)));
+                const __m512i scale1 = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(pass + 768 + 16 * k + 32)));
                 const uint8_t *xq = x + (size_t)b * sizeof(hayai_block_q8_K) + offsetof(hayai_block_q8_K, qs) + 16 * j + 64 * k;
-                const uint8_t *start = starts + sizeof(int32_t) * (16 * (size_t)b + j + 4 * k);
-                for (int t = 0; t < T; t++, xq += xStride, start += startStride) {
-                    __m512i sum = _mm512_dpbusd_epi32(_mm512_set1_epi32(load_i32(start)), u[0], _mm512_set1_epi32(load_i32(xq)));
-                    for (int i = 1; i < 4; i++) sum = _mm512_dpbusd_epi32(sum, u[i], _mm512_set1_epi32(load_i32(xq + 4 * i)));
-                    total[t] = _mm512_add_epi32(total[t], _mm512_mullo_epi32(sum, scale));
+                for (int t = 0; t < T; t++, xq += xStride) {
+                    __m512i s0 = _mm512_dpbusd_epi32(zero, u[0][0], _mm512_set1_epi32(load_i32(xq)));
+                    __m512i s1 = _mm512_dpbusd_epi32(zero, u[1][0], _mm512_set1_epi32(load_i32(xq + 128)));
+                    for (int i = 1; i < 4; i++) {
+                        s0 = _mm512_dpbusd_epi32(s0, u[0][i], _mm512_set1_epi32(load_i32(xq + 4 * i)));
+                        s1 = _mm512_dpbusd_epi32(s1, u[1][i], _mm512_set1_epi32(load_i32(xq + 128 + 4 * i)));
+                    }
+                    total[t] = _mm512_add_epi32(total[t], _mm512_add_epi32(_mm512_mullo_epi32(s0, scale0), _mm512_mullo_epi32(s1, scale1)));
                 }
+            }
+            // The offsets of sub-blocks (j, j + 4) and (j + 8, j + 12): their scales interleaved per row
+            // and widened to 16 bits (times 32) against the token's pair (−Σx, −Σx').
+            for (int h = 0; h < 2; h++) {
+                const __m128i s0 = _mm_loadu_si128((const __m128i *)(pass + 768 + 32 * h));
+                const __m128i s1 = _mm_loadu_si128((const __m128i *)(pass + 768 + 32 * h + 16));
+                const __m256i pair8 = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi8(s0, s1)), _mm_unpackhi_epi8(s0, s1), 1);
+                const __m512i pair = _mm512_slli_epi16(_mm512_cvtepi8_epi16(pair8), 5);
+                const uint8_t *sums = sumPairs + sizeof(int32_t) * (8 * (size_t)b + 2 * j + h);
+                for (int t = 0; t < T; t++, sums += pairStride)
+                    total[t] = _mm512_dpwssd_epi32(total[t], pair, _mm512_set1_epi32(load_i32(sums)));
             }
         }
         const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)scales));
@@ -690,8 +710,8 @@ X16_TARGET static void q5_K_x16_t8(int nb, const uint8_t *group, const hayai_blo
     }
 Q6_KERNEL(q6_K_x16_t1, 1)
 Q6_KERNEL(q6_K_x16_t4, 4)
-X16_TARGET static void q6_K_x16_t8(int nb, const uint8_t *group, const uint8_t *x, size_t xStride, const uint8_t *starts,
-                                  size_t startStride, float *y, size_t ldy) { x16_q6_K_t8(nb, group, x, xStride, starts, startStride, y, ldy); }
+X16_TARGET static void q6_K_x16_t8(int nb, const uint8_t *group, const uint8_t *x, size_t xStride, const uint8_t *sumPairs,
+                                  size_t pairStride, float *y, size_t ldy) { x16_q6_K_t8(nb, group, x, xStride, sumPairs, pairStride, y, ldy); }
 
 #define X16_PREP_MAX 65536  // activation elements prepared on the stack per token
 #define X16_TOKENS 4
@@ -730,25 +750,29 @@ static void prepare_k4(int nb, const hayai_block_q8_K *x, int32_t *pairs) {
         }
 }
 
-// A token's Q8_K row -> per super-block its 16 sub-blocks' −32·Σ x (|Σ| ≤ 16·128), where the Q6_K
-// kernel taking 8 tokens starts each sub-block's sum.
-static void prepare_q6(int nb, const hayai_block_q8_K *x, int32_t *starts) {
+// A token's Q8_K row -> per super-block and pass j of the Q6_K kernel taking 8 tokens the negated
+// sums (|Σ| ≤ 16·128) of sub-blocks (j, j + 4) and of (j + 8, j + 12), as two int16 in one int32 each.
+static void prepare_q6(int nb, const hayai_block_q8_K *x, int32_t *pairs) {
     for (int b = 0; b < nb; b++)
-        for (int s = 0; s < 16; s++) starts[16 * b + s] = -32 * (int32_t)x[b].bsums[s];
+        for (int j = 0; j < 4; j++)
+            for (int h = 0; h < 2; h++) {
+                const int16_t *bs = x[b].bsums + j + 8 * h;
+                pairs[8 * b + 2 * j + h] = (int32_t)((uint32_t)(uint16_t)(-bs[0]) | (uint32_t)(uint16_t)(-bs[4]) << 16);
+            }
 }
 
-// The K-quants with what each token needs prepared: Q4_K and Q5_K the sub-block sums' pairs, Q6_K the
-// sums' starts (read only by its 8-token kernel).
+// The K-quants with what each token needs prepared: the sub-block sums' pairs (Q6_K's negated, read
+// only by its 8-token kernel).
 static void dot_k(uint32_t type, int nb, const uint8_t *w, size_t gbytes, int groups, const uint8_t *x, size_t xStride,
                   const uint8_t *prepared, size_t preparedStride, int tokens, float *y, size_t ldy) {
-    const int words = type == T_Q6_K ? 16 * nb : 4 * nb;   // prepared int32 per token
+    const int words = type == T_Q6_K ? 8 * nb : 4 * nb;   // prepared int32 per token
     int32_t preparedBuf[8][words];
     for (int s = 0; s < tokens;) {
         // 8 tokens at once (x16_k4_t8, x16_q6_K_t8), then 4, then 1.
         const int T = tokens - s >= 8 ? 8 : tokens - s >= X16_TOKENS ? X16_TOKENS : 1;
         const hayai_block_q8_K *xs[8];
         const int32_t *pairs[8];
-        const size_t startStride = prepared ? preparedStride : sizeof(int32_t) * (size_t)words;
+        const size_t pairStride = prepared ? preparedStride : sizeof(int32_t) * (size_t)words;
         for (int t = 0; t < T; t++) {
             xs[t] = (const hayai_block_q8_K *)(x + (size_t)(s + t) * xStride);
             if (prepared) pairs[t] = (const int32_t *)(prepared + (size_t)(s + t) * preparedStride);
@@ -772,7 +796,7 @@ static void dot_k(uint32_t type, int nb, const uint8_t *w, size_t gbytes, int gr
                 else if (four) q5_K_x16_t4(nb, group, xs, pairs, ys); else q5_K_x16_t1(nb, group, xs, pairs, ys);
                 break;
             default:
-                if (T == 8) q6_K_x16_t8(nb, group, (const uint8_t *)xs[0], xStride, (const uint8_t *)pairs[0], startStride, ys[0], ldy);
+                if (T == 8) q6_K_x16_t8(nb, group, (const uint8_t *)xs[0], xStride, (const uint8_t *)pairs[0], pairStride, ys[0], ldy);
                 else if (four) q6_K_x16_t4(nb, group, xs, ys); else q6_K_x16_t1(nb, group, xs, ys);
                 break;
             }
@@ -832,7 +856,7 @@ int hayai_x16_dot_rows_tokens(uint32_t type, int nb, const void *w, int groups, 
 }
 
 size_t hayai_x16_prepared_bytes(uint32_t type, int nb) {
-    if (type == T_Q6_K) return sizeof(int32_t) * 16 * (size_t)nb;
+    if (type == T_Q6_K) return sizeof(int32_t) * 8 * (size_t)nb;
     return is_k_quant(type) ? sizeof(int32_t) * 4 * (size_t)nb : 2 * sizeof(float) * (size_t)nb;
 }
 
