@@ -777,7 +777,8 @@ static void dot_k(uint32_t type, int nb, const uint8_t *w, size_t gbytes, int gr
             xs[t] = (const hayai_block_q8_K *)(x + (size_t)(s + t) * xStride);
             if (prepared) pairs[t] = (const int32_t *)(prepared + (size_t)(s + t) * preparedStride);
             else {
-                if (type == T_Q6_K) prepare_q6(nb, xs[t], preparedBuf[t]); else prepare_k4(nb, xs[t], preparedBuf[t]);
+                if (type != T_Q6_K) prepare_k4(nb, xs[t], preparedBuf[t]);
+                else if (T == 8) prepare_q6(nb, xs[t], preparedBuf[t]);   // Q6_K's other kernels read none
                 pairs[t] = preparedBuf[t];
             }
         }
