@@ -5,7 +5,9 @@
 // (partial rotary, GQA with biases and a parallel residual) on long random prompts in batches, so
 // the cache already holds a prefix when the next batch attends.
 import XCTest
+import Foundation
 import Basics
+import CKernels
 import Kernels
 import Checkpoints
 @testable import Inference
@@ -14,7 +16,7 @@ import TestSupport
 final class BlockedAttentionTests: XCTestCase {
     /// Outputs of `calls` successive attends (rows each) through one cache, with the given kernel.
     func attendOutputs(kernel: CachedAttention.PromptKernel, storage: KVStorage, heads: Int, kvHeads: Int, d: Int, window: Int?,
-                       calls: [Int], threads: Int, seed: UInt64) -> [Float] {
+                       calls: [Int], threads: Int, seed: UInt64, oneQueryBlocked: Bool = false) -> [Float] {
         let total = calls.reduce(0, +), qDim = heads * d, kvDim = kvHeads * d
         var rng = SeededRandom(seed: seed)
         func random(_ n: Int, _ scale: Float) -> [Float] { (0..<n).map { _ in Float.random(in: -scale...scale, using: &rng) } }
@@ -26,6 +28,7 @@ final class BlockedAttentionTests: XCTestCase {
         let attention = CachedAttention(cache: cache, heads: heads, kvHeads: kvHeads, headDim: d, slidingWindow: window,
                                         batch: calls.max()!, pool: pool)
         attention.promptKernel = kernel
+        attention.oneQueryBlocked = oneQueryBlocked
         var out = [Float](repeating: .nan, count: total * qDim)
         var p0 = 0
         for rows in calls {
@@ -86,6 +89,56 @@ final class BlockedAttentionTests: XCTestCase {
                 }
             }
         }
+    }
+
+    /// Query tiles that end one short of, on, and one past the 32-row and 64-key tile edges (1, 31, 33, 63, 65, 200
+    /// rows), alone and after a cached prefix of 37 (so key tiles start mid-prefix and most are whole, with no mask),
+    /// for query groups of 1, 3 and 4 heads a kv head, causal and with windows of 45 (shorter than a key tile) and 100
+    /// (a key tile wholly before the first query that the last query's window has partly left), on every cache type.
+    /// One row goes through the blocked kernel too (oneQueryBlocked).
+    func testBlockedMatchesFullScoresAtTileEdgesForEveryGroupAndCache() {
+        let d = 32, kvHeads = 2
+        var n = 0
+        for rows in [1, 31, 33, 63, 65, 200] {
+            for prefix in [0, 37] {
+                for group in [1, 3, 4] {
+                    for window in [nil, 45, 100] as [Int?] {
+                        for storage in KVStorage.allCases where storage.rowBytes(kvHeads * d) != nil {
+                            let calls = prefix > 0 ? [prefix, rows] : [rows], threads = 1 + n % 2
+                            n += 1
+                            let label = "rows \(rows) after \(prefix) group \(group) window \(String(describing: window)) \(storage) t\(threads)"
+                            func run(_ kernel: CachedAttention.PromptKernel) -> [Float] {
+                                attendOutputs(kernel: kernel, storage: storage, heads: group * kvHeads, kvHeads: kvHeads, d: d, window: window,
+                                              calls: calls, threads: threads, seed: UInt64(n), oneQueryBlocked: rows == 1)
+                            }
+                            let reference = run(.fullScores), blocked = run(.blocked)
+                            XCTAssertFalse(blocked.contains { !$0.isFinite }, label)
+                            XCTAssertLessThan(maxAbsDiff(blocked[...], reference[...]), 2e-5, label)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The prompt kernel's softmax works in base 2 (Q carries log2(e)): its 2^x is within 2e-7 of the true value
+    /// relative to it on x ≤ 0 (clamped at −125, so −∞ gives a tiny positive number the mask then zeroes), and the
+    /// AVX-512 version gives the AVX2 one's bits.
+    func testPromptExp2IsAccurateAndTheSameOnAVX2AndAVX512() {
+        var x = (0...200_000).map { -130 * Float($0) / 200_000 }
+        x += [-.infinity, -0.0, 0, -1e30, -1 / 32, -0.5, -0.5000001, -124.5, -125.5]
+        var wide = [Float](repeating: .nan, count: x.count), narrow = wide
+        hayai_attend_prompt_exp2(x, &wide, Int32(x.count), 1)
+        hayai_attend_prompt_exp2(x, &narrow, Int32(x.count), 0)
+        var worst = 0.0
+        for (xi, yi) in zip(x, narrow) {
+            let expected = Foundation.exp2(Double(max(xi, -125)))
+            worst = max(worst, abs(Double(yi) - expected) / expected)
+        }
+        XCTAssertLessThan(worst, 2e-7)
+        XCTAssertEqual(narrow[x.count - 9], Float(Foundation.exp2(-125.0)))   // −∞
+        XCTAssertEqual(narrow[x.count - 7], 1)
+        XCTAssertEqual(wide.map(\.bitPattern), narrow.map(\.bitPattern))
     }
 
     /// The reference path really is another computation: a blocked kernel that ignored the mask
