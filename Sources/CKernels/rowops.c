@@ -602,7 +602,7 @@ int hayai_attend_prompt_avx512(void) {
     return fa_use_avx512;
 }
 
-// 2^x as the prompt attention's softmax computes it (x ≤ 0): fa_exp2_16 where `avx512` asks for it and the CPU
+// 2^x as the prompt attention's softmax computes it (x ≤ FA_LAZY = 8): fa_exp2_16 where `avx512` asks for it and the CPU
 // has it, else fa_exp2_8 (the same bits); tests hold both to the accuracy and to each other.
 __attribute__((target("avx512f"))) static void hayai_attend_prompt_exp2_512(const float *x, float *y, int n) {
     int i = 0;

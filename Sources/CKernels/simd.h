@@ -5,6 +5,7 @@
 #include <immintrin.h>
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 
 static inline float hsum8(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -50,7 +51,7 @@ __attribute__((target("avx512f"))) static inline __m512 exp16(__m512 x) {
     return _mm512_mul_ps(y, _mm512_castsi512_ps(e));
 }
 
-// ---- 2^x for x ≤ 0, the prompt attention's softmax (its scores are in base 2: Q carries log2(e)): x clamped
+// ---- 2^x for x ≤ FA_LAZY, the prompt attention's softmax (its scores are in base 2: Q carries log2(e)): x clamped
 // to ≥ −125, n = round(x), f = x − n (exact) in [−0.5, 0.5], 2^f by Cephes exp2f's degree-6 polynomial (relative
 // error ~2e-7, exp8's), times 2^n. Against exp8 this leaves out the multiply by log2(e) and its two-step reduction
 // (Q was scaled once per tile instead). 2^f ≥ 2^−0.5 and n ≥ −125 keep every result normal, so the exponent
@@ -116,6 +117,11 @@ static inline void fa_product(int rows, int cols, int K, const float *a, size_t 
 
 int hayai_attend_prompt_avx512(void);
 
+// In base 2 the running maximum of a query moves only when a key tile's maximum passes it by more than FA_LAZY
+// (the tile's P are then ≤ 2^FA_LAZY, far from overflowing a sum): in most tiles of a long prompt no query's
+// maximum moves and O is left as it is (the result is the same up to rounding: O and l carry the same factor).
+#define FA_LAZY 8.0f
+
 // The flash-style kernels' tiles: FA_BQ query rows (the lanes of a transposed score tile Sᵀ (keys, FA_BQ),
 // 16 a vector on AVX-512, 8 on AVX2), FA_BK keys.
 #define FA_BQ 32
@@ -149,7 +155,9 @@ __attribute__((always_inline)) static inline void fa_softmax_tile256(float *st, 
             }
             mx = _mm256_max_ps(mx, sv);
         }
-        const __m256 mOld = _mm256_loadu_ps(m + 8 * v), mNew = _mm256_max_ps(mOld, mx);
+        const __m256 mOld = _mm256_loadu_ps(m + 8 * v);
+        const __m256 mNew = base2 ? _mm256_blendv_ps(mOld, mx, _mm256_cmp_ps(mx, _mm256_add_ps(mOld, _mm256_set1_ps(FA_LAZY)), _CMP_GT_OQ))
+                                  : _mm256_max_ps(mOld, mx);
         _mm256_storeu_ps(m + 8 * v, mNew);
         _mm256_storeu_ps(alpha + 8 * v, base2 ? fa_exp2_8(_mm256_sub_ps(mOld, mNew)) : exp8(_mm256_sub_ps(mOld, mNew)));
         __m256 sum = _mm256_setzero_ps();
@@ -163,8 +171,12 @@ __attribute__((always_inline)) static inline void fa_softmax_tile256(float *st, 
         }
         _mm256_storeu_ps(l + 8 * v, _mm256_fmadd_ps(_mm256_loadu_ps(l + 8 * v), _mm256_loadu_ps(alpha + 8 * v), sum));
     }
-    for (int r = 0; r < rows; r++) {
-        if (alpha[r] == 1) continue;
+    // The rows whose maximum moved (alpha ≠ 1), as bits.
+    uint64_t moved = 0;
+    for (int v = 0; v < lanes / 8; v++)
+        moved |= (uint64_t)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(alpha + 8 * v), _mm256_set1_ps(1), _CMP_NEQ_UQ)) << (8 * v);
+    for (moved &= (2ull << (rows - 1)) - 1; moved; moved &= moved - 1) {
+        const int r = __builtin_ctzll(moved);
         float *orow = o + (size_t)r * dp;
         const __m256 av = _mm256_set1_ps(alpha[r]);
         for (int c = 0; c < dp; c += 8) _mm256_storeu_ps(orow + c, _mm256_mul_ps(av, _mm256_loadu_ps(orow + c)));
@@ -202,7 +214,8 @@ __attribute__((target("avx512f"), always_inline)) static inline void fa_softmax_
     }
     for (int v = 0; v < NV; v++) {
         const __m512 mOld = _mm512_loadu_ps(m + 16 * (v0 + v));
-        mNew[v] = _mm512_max_ps(mOld, mx[v]);
+        mNew[v] = base2 ? _mm512_mask_blend_ps(_mm512_cmp_ps_mask(mx[v], _mm512_add_ps(mOld, _mm512_set1_ps(FA_LAZY)), _CMP_GT_OQ), mOld, mx[v])
+                        : _mm512_max_ps(mOld, mx[v]);
         _mm512_storeu_ps(m + 16 * (v0 + v), mNew[v]);
         const __m512 shift = _mm512_sub_ps(mOld, mNew[v]);
         _mm512_storeu_ps(alpha + 16 * (v0 + v), base2 ? fa_exp2_16(shift) : exp16(shift));
@@ -231,8 +244,11 @@ __attribute__((target("avx512f"), always_inline)) static inline void fa_softmax_
     int v = 0;
     for (; v + 2 <= lanes / 16; v += 2) fa_softmax_lanes512(2, v, st, nk, key0, pos, first, masked, m, l, alpha, base2);
     if (v < lanes / 16) fa_softmax_lanes512(1, v, st, nk, key0, pos, first, masked, m, l, alpha, base2);
-    for (int r = 0; r < rows; r++) {
-        if (alpha[r] == 1) continue;
+    uint64_t moved = 0;
+    for (v = 0; v < lanes / 16; v++)
+        moved |= (uint64_t)_mm512_cmp_ps_mask(_mm512_loadu_ps(alpha + 16 * v), _mm512_set1_ps(1), _CMP_NEQ_UQ) << (16 * v);
+    for (moved &= (2ull << (rows - 1)) - 1; moved; moved &= moved - 1) {
+        const int r = __builtin_ctzll(moved);
         float *orow = o + (size_t)r * dp;
         const __m512 av = _mm512_set1_ps(alpha[r]);
         for (int c = 0; c < dp; c += 16) _mm512_storeu_ps(orow + c, _mm512_mul_ps(av, _mm512_loadu_ps(orow + c)));
