@@ -38,7 +38,8 @@ public final class CachedAttention {
         get { hayai_attend_prompt_avx512() != 0 }
         set { hayai_attend_prompt_set_avx512(newValue ? 1 : 0) }
     }
-    /// Per thread the blocked kernel's tiles (hayai_attend_prompt_scratch floats each).
+    /// Per thread the blocked kernel's tiles (hayai_attend_prompt_scratch floats each, rounded up to whole cache
+    /// lines from a line boundary: one thread's running sums share no line with the next thread's Qᵀ).
     private let tileScratch: UnsafeMutablePointer<Float>
     private let tileScratchFloats: Int
     /// The next work item of a blocked prompt attention, taken by the pool's threads in turn.
@@ -52,8 +53,9 @@ public final class CachedAttention {
         scores.initialize(repeating: 0, count: max(batch * slots, heads) * context)
         kvWide = .allocate(capacity: slots * 2 * context * headDim)
         kvWide.initialize(repeating: 0, count: slots * 2 * context * headDim)
-        tileScratchFloats = hayai_attend_prompt_scratch(Int32(headDim), Int32(heads / kvHeads))
-        tileScratch = .allocate(capacity: max(1, pool.threads) * tileScratchFloats)
+        tileScratchFloats = (hayai_attend_prompt_scratch(Int32(headDim), Int32(heads / kvHeads)) + 15) / 16 * 16
+        tileScratch = UnsafeMutableRawPointer.allocate(byteCount: max(1, pool.threads) * tileScratchFloats * MemoryLayout<Float>.size,
+                                                       alignment: 64).bindMemory(to: Float.self, capacity: max(1, pool.threads) * tileScratchFloats)
         tileScratch.initialize(repeating: 0, count: max(1, pool.threads) * tileScratchFloats)
         nextItem = .allocate(capacity: 1)
         nextItem.initialize(to: 0)
