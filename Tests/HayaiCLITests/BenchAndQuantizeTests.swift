@@ -54,6 +54,19 @@ final class BenchAndQuantizeTests: XCTestCase {
         XCTAssertTrue(refused.stderr.contains("--peak takes no MODEL"), refused.stderr)
     }
 
+    func testAPromptOrGenerationAsLongAsTheContextRunsAndOneMoreIsRefused() throws {
+        // The tiny shape's context is 256 positions: pp256 and tg256 use positions 0..<256.
+        let fits = try HayaiBinary.run(["bench", "--synthetic", "tiny", "--type", "q8_0", "-p", "256", "-n", "256", "-t", "1", "-r", "1", "--json"])
+        XCTAssertEqual(fits.status, 0, fits.stderr)
+        XCTAssertTrue(fits.stdout.contains("\"pp256\"") && fits.stdout.contains("\"tg256\""), fits.stdout)
+        for (flag, label) in [("-p", "prompt"), ("-n", "generation")] {
+            let args = flag == "-p" ? ["-p", "257", "-n", "0"] : ["-p", "0", "-n", "257"]
+            let refused = try HayaiBinary.run(["bench", "--synthetic", "tiny", "--type", "q8_0", "-t", "1", "-r", "1"] + args)
+            XCTAssertNotEqual(refused.status, 0)
+            XCTAssertTrue(refused.stderr.contains("\(label) length 257 does not fit the model's context of 256"), refused.stderr)
+        }
+    }
+
     func testBenchTableHasTheRooflineColumns() throws {
         let r = try HayaiBinary.run(["bench", "--synthetic", "tiny", "--type", "q8_0", "-p", "8", "-n", "4", "-t", "1", "-r", "1"])
         XCTAssertEqual(r.status, 0, r.stderr)

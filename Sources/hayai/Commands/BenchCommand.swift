@@ -146,7 +146,8 @@ struct BenchCommand: ParsableCommand {
         }
         CLI.printError("load average: \(load)")
         let c = m.config
-        for (label, n) in [("prompt", prompts.max() ?? 0), ("generation", gens.max() ?? 0)] where n >= c.maxPositions {
+        // A ppN takes positions 0..<N and a tgN steps through 0..<N: N = the model's context still fits.
+        for (label, n) in [("prompt", prompts.max() ?? 0), ("generation", gens.max() ?? 0)] where n > c.maxPositions {
             throw UserError("\(label) length \(n) does not fit the model's context of \(c.maxPositions)")
         }
         let weights = m.weights
