@@ -95,6 +95,9 @@ public final class ThreadPool: @unchecked Sendable {
 /// that handshake safe: either the worker sees the job closed, or the caller sees the worker inside.
 private final class PoolState: @unchecked Sendable {
     private enum Slot: Int, CaseIterable { case generation, next, done, open, active, sleepers, callerWaiting, stop, busy }
+    /// Each slot on a cache line of its own (8 Ints apart): the counters that every index updates (`next`, `done`)
+    /// would otherwise pull the line that idle workers spin on (`generation`) away from them, and back.
+    private static let slotStride = 8
     private let atomics: UnsafeMutablePointer<Int>
     private let spinNanoseconds: UInt64
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
@@ -106,8 +109,9 @@ private final class PoolState: @unchecked Sendable {
 
     init(workers: Int, spinNanoseconds: UInt64) {
         self.spinNanoseconds = spinNanoseconds
-        atomics = .allocate(capacity: Slot.allCases.count)
-        atomics.initialize(repeating: 0, count: Slot.allCases.count)
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: Slot.allCases.count * Self.slotStride * MemoryLayout<Int>.stride, alignment: 64)
+        atomics = raw.bindMemory(to: Int.self, capacity: Slot.allCases.count * Self.slotStride)
+        atomics.initialize(repeating: 0, count: Slot.allCases.count * Self.slotStride)
         job.initialize(to: nil)
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(workCond, nil)
@@ -118,10 +122,10 @@ private final class PoolState: @unchecked Sendable {
         pthread_mutex_destroy(mutex); pthread_cond_destroy(workCond); pthread_cond_destroy(doneCond)
         mutex.deallocate(); workCond.deallocate(); doneCond.deallocate()
         job.deinitialize(count: 1); job.deallocate()
-        atomics.deallocate()
+        UnsafeMutableRawPointer(atomics).deallocate()
     }
 
-    @inline(__always) private func ptr(_ s: Slot) -> UnsafeMutablePointer<Int> { atomics + s.rawValue }
+    @inline(__always) private func ptr(_ s: Slot) -> UnsafeMutablePointer<Int> { atomics + s.rawValue * Self.slotStride }
     @inline(__always) private func load(_ s: Slot) -> Int { hayai_atomic_load(ptr(s)) }
     @inline(__always) private func store(_ s: Slot, _ v: Int) { hayai_atomic_store(ptr(s), v) }
     @inline(__always) @discardableResult private func add(_ s: Slot, _ v: Int) -> Int { hayai_atomic_fetch_add(ptr(s), v) }
@@ -184,16 +188,21 @@ private final class PoolState: @unchecked Sendable {
         job.pointee = nil
     }
 
+    /// Takes indices until none is left, then adds how many it did to `done` at once (one update of the
+    /// shared counter per thread and job, not per index).
     @inline(__always) private func work(_ body: (Int) -> Void, _ count: Int) {
+        var did = 0
         while true {
             let i = add(.next, 1)
-            if i >= count { return }
+            if i >= count { break }
             body(i)
-            if add(.done, 1) == count - 1 && load(.callerWaiting) != 0 {
-                pthread_mutex_lock(mutex)
-                pthread_cond_signal(doneCond)
-                pthread_mutex_unlock(mutex)
-            }
+            did += 1
+        }
+        guard did > 0 else { return }
+        if add(.done, did) + did == count && load(.callerWaiting) != 0 {
+            pthread_mutex_lock(mutex)
+            pthread_cond_signal(doneCond)
+            pthread_mutex_unlock(mutex)
         }
     }
 
