@@ -1,8 +1,10 @@
-// A pool of persistent worker threads for the kernels: `parallelFor` hands out indices 0..<count to
-// the caller's thread and the workers through one atomic counter, so uneven chunks and a core
-// taken by another process balance themselves. Idle workers spin briefly (the next matrix-vector
-// product usually follows within microseconds), then block on a condition variable: with two
-// cores shared with other work, pools that only spin collapse (10–30× slower, measured on a 2-vCPU VM).
+// A pool of persistent worker threads for the kernels: `parallelFor` gives the caller's thread and each
+// worker a contiguous share of the indices 0..<count (so consecutive jobs over the same rows keep each
+// row on one core) and an atomic counter per share, from which a thread that has finished its own takes
+// the others' indices, so uneven chunks and a core taken by another process balance themselves. Idle
+// workers spin briefly (the next matrix-vector product usually follows within microseconds), then
+// block on a condition variable: with two cores shared with other work, pools that only spin collapse
+// (10–30× slower, measured on a 2-vCPU VM).
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -71,7 +73,8 @@ public final class ThreadPool: @unchecked Sendable {
     }
 
     /// Calls `body(i)` once for every i in 0..<count, spread over the pool's threads; returns when
-    /// all calls have returned. Calls run concurrently, in no particular order. A nested call (from
+    /// all calls have returned. Calls run concurrently, in no particular order (each thread starts at the
+    /// beginning of its share, thread k of n at count·k/n, the caller being 0). A nested call (from
     /// inside `body`) or a call while another thread is using the pool runs inline on its caller.
     public func parallelFor(count: Int, body: (Int) -> Void) {
         if threads == 1 || count <= 1 || !state.tryAcquire() {
