@@ -101,11 +101,21 @@ public struct DecoderForward {
 
     /// Every layer in order over n rows; layer l reads and writes `activations(l)`. `beforeLayer` runs
     /// between layers, where stopping leaves no half-written state (inference checks `Interrupt` there).
+    /// Where layer l + 1 reads what layer l writes and keeps no norm statistics, layer l's last residual
+    /// add also writes layer l + 1's first norm (one pass over the rows instead of two).
     public func layers(_ w: DecoderWeights, rows n: Int, activations: (Int) -> LayerActivations, attention: (Int) -> AttentionCore,
                        beforeLayer: () throws -> Void) rethrows {
+        var inputNormed = false
         for l in 0..<config.numLayers {
             try beforeLayer()
-            layer(w.layers[l], activations(l), rows: n, attention: attention(l))
+            let a = activations(l)
+            var next: NormTarget?
+            if l + 1 < config.numLayers {
+                let b = activations(l + 1)
+                if b.input == a.output, b.ln1Stats == nil { next = NormTarget(norm: w.layers[l + 1].attnNorm, into: b.ln1, stats: nil) }
+            }
+            layer(w.layers[l], a, rows: n, attention: attention(l), inputNormed: inputNormed, normNext: next)
+            inputNormed = next != nil
         }
     }
 
@@ -114,24 +124,31 @@ public struct DecoderForward {
         layers(w, rows: n, activations: activations, attention: attention, beforeLayer: {})
     }
 
-    /// One decoder layer over n rows.
-    public func layer(_ lw: LayerWeights, _ a: LayerActivations, rows n: Int, attention core: AttentionCore) {
-        let hidden = config.hiddenSize
-        norm(lw.attnNorm, a.input, rows: n, into: a.ln1, stats: a.ln1Stats)
+    /// A norm to apply to a residual sum as it is written: into (n, hidden), with or without statistics.
+    public struct NormTarget {
+        public let norm: Norm
+        public let into: UnsafeMutablePointer<Float>
+        public let stats: NormStats?
+    }
+
+    /// One decoder layer over n rows. `inputNormed`: a.ln1 already holds the attention norm of a.input (the
+    /// previous layer wrote it); `normNext`: also apply the next layer's attention norm to a.output.
+    public func layer(_ lw: LayerWeights, _ a: LayerActivations, rows n: Int, attention core: AttentionCore,
+                      inputNormed: Bool = false, normNext: NormTarget? = nil) {
+        if !inputNormed { norm(lw.attnNorm, a.input, rows: n, into: a.ln1, stats: a.ln1Stats) }
         attention(lw, a, input: a.ln1, rows: n, core: core)
         switch lw.wiring {
         case .sequential(let mlpNorm):
-            sum(a.input, a.attnOut, into: a.mid, count: n * hidden)
-            norm(mlpNorm, a.mid, rows: n, into: a.ln2, stats: a.ln2Stats)
+            sum(a.input, a.attnOut, nil, into: a.mid, rows: n, then: NormTarget(norm: mlpNorm, into: a.ln2, stats: a.ln2Stats))
             mlp(lw, a, input: a.ln2, rows: n)
-            sum(a.mid, a.mlpOut, into: a.output, count: n * hidden)
+            sum(a.mid, a.mlpOut, nil, into: a.output, rows: n, then: normNext)
         case .parallel(let mlpNorm):
             norm(mlpNorm, a.input, rows: n, into: a.ln2, stats: a.ln2Stats)
             mlp(lw, a, input: a.ln2, rows: n)
-            sum(a.input, a.attnOut, a.mlpOut, into: a.output, count: n * hidden)
+            sum(a.input, a.attnOut, a.mlpOut, into: a.output, rows: n, then: normNext)
         case .parallelSharedNorm:
             mlp(lw, a, input: a.ln1, rows: n)
-            sum(a.input, a.attnOut, a.mlpOut, into: a.output, count: n * hidden)
+            sum(a.input, a.attnOut, a.mlpOut, into: a.output, rows: n, then: normNext)
         }
     }
 
@@ -322,6 +339,37 @@ public struct DecoderForward {
         if let l3, let y3 { l3(input, t: n, into: y3, pool: pool, batchInvariant: batchInvariant, adapterPool: adapterPool) }
     }
 
+    /// out = a + b (+ c) over n rows of hidden (out may be a), then, when `then` is given, its norm of out.
+    /// Without statistics the two are one pass over the pool, row by row (each row is normalised while the
+    /// add has it in cache); the kernels are the same as apart (FastOps.add, FastOps's norms, each row in one
+    /// call), so the bits are too. With statistics (training) the norm keeps them and runs on its own.
+    private func sum(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafePointer<Float>?,
+                     into out: UnsafeMutablePointer<Float>, rows n: Int, then target: NormTarget?) {
+        let hidden = config.hiddenSize
+        guard let target, target.stats == nil else {
+            sum(a, b, into: out, count: n * hidden)
+            if let c { sum(out, c, into: out, count: n * hidden) }
+            if let target { norm(target.norm, out, rows: n, into: target.into, stats: target.stats) }
+            return
+        }
+        profile.measure(.norms) {
+            let kind = plan.norm, eps = config.normEps, weight = target.norm.weight.pointer, bias = target.norm.bias?.pointer
+            let normed = target.into
+            split(n, rowsPerPiece: 32) { rows in
+                for r in rows {
+                    let o = out + r * hidden
+                    if UnsafePointer(o) != a + r * hidden { o.update(from: a + r * hidden, count: hidden) }
+                    FastOps.add(o, b + r * hidden, count: hidden)
+                    if let c { FastOps.add(o, c + r * hidden, count: hidden) }
+                    switch kind {
+                    case .layerNorm: FastOps.layerNorm(o, t: 1, c: hidden, weight: weight, bias: bias, eps: eps, into: normed + r * hidden)
+                    case .rmsNorm: FastOps.rmsNorm(o, t: 1, c: hidden, weight: weight, eps: eps, into: normed + r * hidden)
+                    }
+                }
+            }
+        }
+    }
+
     /// out = a + b (out may be a).
     private func sum(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
         profile.measure(.residual) {
@@ -337,13 +385,6 @@ public struct DecoderForward {
     /// FLOPs of n rows through a linear layer: 2·n·in·out (a LoRA adapter's few are left out).
     @inline(__always) public static func flops(_ n: Int, _ l: Linear) -> Double { flops(n, l.outFeatures, l.inFeatures) }
     @inline(__always) public static func flops(_ n: Int, _ rows: Int, _ cols: Int) -> Double { 2 * Double(n) * Double(rows) * Double(cols) }
-
-    /// out = a + b + c (out may be a).
-    private func sum(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafePointer<Float>,
-                     into out: UnsafeMutablePointer<Float>, count: Int) {
-        sum(a, b, into: out, count: count)
-        sum(out, c, into: out, count: count)
-    }
 }
 
 /// Splitting a fused q/k/v projection's rows and merging their gradients back, in either layout.

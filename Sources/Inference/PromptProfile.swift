@@ -1,7 +1,8 @@
 // Where the time of processing a prompt goes, op by op (`hayai bench --profile`): each kind of op of
 // a forward pass over t tokens is run on its own, with the model's own matrices, shapes and thread
-// pool, and timed; the forward pass itself is timed too. The ops between the products (attention:
-// q·k, softmax, ·v and the KV cache writes; rotary; residual adds and copies; the MLP's activation)
+// pool, and timed; the forward pass itself is timed too. The ops between the products (norms and the
+// residual adds fused with them; attention: q·k, softmax, ·v and the KV cache writes; rotary; other
+// residual adds and copies; the MLP's activation)
 // are timed inside forward passes with a StepProfile attached, and what nothing explains (the pool's
 // synchronisation, the products' imbalance between threads) is the remainder. Ops run in isolation
 // see warmer caches than inside the pass, so the shares are a guide to what bounds prompt
@@ -134,25 +135,11 @@ public struct PromptProfile: Sendable {
             entries.append(Entry(op: "  of which activation quantization", seconds: seconds, multiplyAdds: 0, included: true))
         }
 
-        // Norms: two per layer (one with a parallel residual and no second norm), the final one on the last row.
-        let norms = w.layers.flatMap { l -> [Norm] in
-            switch l.wiring {
-            case .sequential(let mlpNorm), .parallel(let mlpNorm): return [l.attnNorm, mlpNorm]
-            case .parallelSharedNorm: return [l.attnNorm]
-            }
-        }
-        let normSeconds = best {
-            for n in norms {
-                switch c.norm {
-                case .layerNorm: FastOps.layerNorm(x, t: t, c: hidden, weight: n.weight.pointer, bias: n.bias?.pointer, eps: c.normEps, into: y)
-                case .rmsNorm: FastOps.rmsNorm(x, t: t, c: hidden, weight: n.weight.pointer, eps: c.normEps, into: y)
-                }
-            }
-        }
-        entries.append(Entry(op: "norms", seconds: normSeconds, multiplyAdds: 0, included: false))
         let embedding = best { for (r, id) in ids.enumerated() { w.embedding.copyRow(id, into: y + r * hidden) } }
         entries.append(Entry(op: "embedding lookup", seconds: embedding, multiplyAdds: 0, included: false))
-        for (op, name) in [(StepProfile.Op.attentionForward, "attention: q·k, softmax, ·v, KV cache writes"), (.rope, "rotary"),
+        // Norms inside the forward too: there they run over the pool, most of them with the residual add before them.
+        for (op, name) in [(StepProfile.Op.norms, "norms (and the residual adds fused with them)"),
+                           (.attentionForward, "attention: q·k, softmax, ·v, KV cache writes"), (.rope, "rotary"),
                            (.residual, "residual adds and copies"), (.activation, "mlp activation")] {
             entries.append(Entry(op: name, seconds: inForward[op] ?? 0, multiplyAdds: 0, included: false))
         }

@@ -357,8 +357,10 @@ public struct QuantizedMatrix: @unchecked Sendable {
         let wantedBlocks = threads == 1 ? 1 : (Self.unitsPerThread * threads + units.count - 1) / units.count
         let blocks0 = max(1, min((t + 7) / 8, wantedBlocks))
         let tokenBlock = ((t + blocks0 - 1) / blocks0 + 7) / 8 * 8, blocks = (t + tokenBlock - 1) / tokenBlock
+        // Token block by token block: the pool gives each thread a contiguous share of the indices, so a thread
+        // works on the same tokens as in the quantization above (and the row-split ops around the product).
         run(units.count * blocks) { i in
-            let u = units[i / blocks], s0 = (i % blocks) * tokenBlock
+            let u = units[i % units.count], s0 = (i / units.count) * tokenBlock
             let (m, y) = products[u.product]
             m.dotRows(u.r0, u.rows, activations: UnsafeRawPointer(xq + s0 * xqBytes), stride: xqBytes, tokens: min(tokenBlock, t - s0),
                       into: y + s0 * m.rows, ldy: m.rows, prepared: preparedRows(m.type).map { $0 + s0 * preparedStride },

@@ -1,8 +1,10 @@
-// A pool of persistent worker threads for the kernels: `parallelFor` hands out indices 0..<count to
-// the caller's thread and the workers through one atomic counter, so uneven chunks and a core
-// taken by another process balance themselves. Idle workers spin briefly (the next matrix-vector
-// product usually follows within microseconds), then block on a condition variable: with two
-// cores shared with other work, pools that only spin collapse (10–30× slower, measured on a 2-vCPU VM).
+// A pool of persistent worker threads for the kernels: `parallelFor` gives the caller's thread and each
+// worker a contiguous share of the indices 0..<count (so consecutive jobs over the same rows keep each
+// row on one core) and an atomic counter per share, from which a thread that has finished its own takes
+// the others' indices, so uneven chunks and a core taken by another process balance themselves. Idle
+// workers spin briefly (the next matrix-vector product usually follows within microseconds), then
+// block on a condition variable: with two cores shared with other work, pools that only spin collapse
+// (10–30× slower, measured on a 2-vCPU VM).
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -57,6 +59,7 @@ public final class ThreadPool: @unchecked Sendable {
             workers.append(tid)
         }
         threads = workers.count + 1
+        state.participants = threads
     }
 
     /// Processor cores available to this process.
@@ -70,7 +73,8 @@ public final class ThreadPool: @unchecked Sendable {
     }
 
     /// Calls `body(i)` once for every i in 0..<count, spread over the pool's threads; returns when
-    /// all calls have returned. Calls run concurrently, in no particular order. A nested call (from
+    /// all calls have returned. Calls run concurrently, in no particular order (each thread starts at the
+    /// beginning of its share, thread k of n at count·k/n, the caller being 0). A nested call (from
     /// inside `body`) or a call while another thread is using the pool runs inline on its caller.
     public func parallelFor(count: Int, body: (Int) -> Void) {
         if threads == 1 || count <= 1 || !state.tryAcquire() {
@@ -94,8 +98,19 @@ public final class ThreadPool: @unchecked Sendable {
 /// `active` == 0) before the job's closure goes out of scope. Sequentially consistent atomics make
 /// that handshake safe: either the worker sees the job closed, or the caller sees the worker inside.
 private final class PoolState: @unchecked Sendable {
-    private enum Slot: Int, CaseIterable { case generation, next, done, open, active, sleepers, callerWaiting, stop, busy }
+    private enum Slot: Int, CaseIterable { case generation, done, open, active, sleepers, callerWaiting, stop, busy, workerIDs }
+    /// Each slot on a cache line of its own (8 Ints apart), and each thread's share (below) too: the counters
+    /// that every index updates would otherwise pull the line that idle workers spin on (`generation`) away
+    /// from them, and back.
+    private static let slotStride = 8
     private let atomics: UnsafeMutablePointer<Int>
+    /// Per thread (the caller is 0, workers 1...): its share of the open job's indices, [next, end) at
+    /// shares[k · slotStride] and shares[k · slotStride + 1]. A thread takes indices from its own share
+    /// first, then from the others'; `next` is atomic, `end` written while the job is closed.
+    private let shares: UnsafeMutablePointer<Int>
+    /// Threads that take part in a job (the caller and the workers that started); set before the first job.
+    var participants = 1
+    private let maxParticipants: Int
     private let spinNanoseconds: UInt64
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let workCond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
@@ -106,8 +121,13 @@ private final class PoolState: @unchecked Sendable {
 
     init(workers: Int, spinNanoseconds: UInt64) {
         self.spinNanoseconds = spinNanoseconds
-        atomics = .allocate(capacity: Slot.allCases.count)
-        atomics.initialize(repeating: 0, count: Slot.allCases.count)
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: Slot.allCases.count * Self.slotStride * MemoryLayout<Int>.stride, alignment: 64)
+        atomics = raw.bindMemory(to: Int.self, capacity: Slot.allCases.count * Self.slotStride)
+        atomics.initialize(repeating: 0, count: Slot.allCases.count * Self.slotStride)
+        maxParticipants = workers + 1
+        shares = UnsafeMutableRawPointer.allocate(byteCount: maxParticipants * Self.slotStride * MemoryLayout<Int>.stride, alignment: 64)
+            .bindMemory(to: Int.self, capacity: maxParticipants * Self.slotStride)
+        shares.initialize(repeating: 0, count: maxParticipants * Self.slotStride)
         job.initialize(to: nil)
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(workCond, nil)
@@ -118,10 +138,11 @@ private final class PoolState: @unchecked Sendable {
         pthread_mutex_destroy(mutex); pthread_cond_destroy(workCond); pthread_cond_destroy(doneCond)
         mutex.deallocate(); workCond.deallocate(); doneCond.deallocate()
         job.deinitialize(count: 1); job.deallocate()
-        atomics.deallocate()
+        UnsafeMutableRawPointer(atomics).deallocate()
+        UnsafeMutableRawPointer(shares).deallocate()
     }
 
-    @inline(__always) private func ptr(_ s: Slot) -> UnsafeMutablePointer<Int> { atomics + s.rawValue }
+    @inline(__always) private func ptr(_ s: Slot) -> UnsafeMutablePointer<Int> { atomics + s.rawValue * Self.slotStride }
     @inline(__always) private func load(_ s: Slot) -> Int { hayai_atomic_load(ptr(s)) }
     @inline(__always) private func store(_ s: Slot, _ v: Int) { hayai_atomic_store(ptr(s), v) }
     @inline(__always) @discardableResult private func add(_ s: Slot, _ v: Int) -> Int { hayai_atomic_fetch_add(ptr(s), v) }
@@ -158,7 +179,14 @@ private final class PoolState: @unchecked Sendable {
     func run(count: Int, body: @escaping (Int) -> Void) {
         job.pointee = body
         jobCount = count
-        store(.next, 0)
+        // Contiguous shares: thread k starts at count·k/threads. Jobs that split the same rows the same way
+        // (a norm, then the quantization of its output, then the products' token blocks) so give each
+        // thread the rows it wrote itself, from its own cache, unless it had to take over the other's.
+        let threads = participants
+        for k in 0..<threads {
+            hayai_atomic_store(shares + k * Self.slotStride, count * k / threads)
+            shares[k * Self.slotStride + 1] = count * (k + 1) / threads
+        }
         store(.done, 0)
         store(.open, 1)
         add(.generation, 1)
@@ -167,7 +195,7 @@ private final class PoolState: @unchecked Sendable {
             pthread_cond_broadcast(workCond)
             pthread_mutex_unlock(mutex)
         }
-        work(body, count)
+        work(body, count, thread: 0)
         if !spin(until: { load(.done) == count }) {
             pthread_mutex_lock(mutex)
             store(.callerWaiting, 1)
@@ -184,20 +212,32 @@ private final class PoolState: @unchecked Sendable {
         job.pointee = nil
     }
 
-    @inline(__always) private func work(_ body: (Int) -> Void, _ count: Int) {
-        while true {
-            let i = add(.next, 1)
-            if i >= count { return }
-            body(i)
-            if add(.done, 1) == count - 1 && load(.callerWaiting) != 0 {
-                pthread_mutex_lock(mutex)
-                pthread_cond_signal(doneCond)
-                pthread_mutex_unlock(mutex)
+    /// Takes indices from its own share until none is left there, then from the other threads' shares
+    /// (a thread that another process delays is relieved of its work), then adds how many it did to
+    /// `done` at once (one update of the shared counter per thread and job, not per index).
+    @inline(__always) private func work(_ body: (Int) -> Void, _ count: Int, thread: Int) {
+        var did = 0
+        let threads = participants
+        for j in 0..<threads {
+            let k = (thread + j) % threads
+            let next = shares + k * Self.slotStride, end = shares[k * Self.slotStride + 1]
+            while true {
+                let i = hayai_atomic_fetch_add(next, 1)
+                if i >= end { break }
+                body(i)
+                did += 1
             }
+        }
+        guard did > 0 else { return }
+        if add(.done, did) + did == count && load(.callerWaiting) != 0 {
+            pthread_mutex_lock(mutex)
+            pthread_cond_signal(doneCond)
+            pthread_mutex_unlock(mutex)
         }
     }
 
     func workerLoop() {
+        let thread = add(.workerIDs, 1) + 1
         var seen = 0
         while true {
             if !spin(until: { load(.generation) != seen }) {
@@ -210,7 +250,7 @@ private final class PoolState: @unchecked Sendable {
             seen = load(.generation)
             if load(.stop) != 0 { return }
             add(.active, 1)
-            if load(.open) != 0, let body = job.pointee { work(body, jobCount) }
+            if load(.open) != 0, let body = job.pointee { work(body, jobCount, thread: thread) }
             add(.active, -1)
         }
     }

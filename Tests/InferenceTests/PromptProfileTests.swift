@@ -21,7 +21,7 @@ final class PromptProfileTests: XCTestCase {
         XCTAssertEqual(profile.threads, 2)
         // q (256 rows), k and v (128 each) of every layer, 96 tokens of 256 inputs.
         XCTAssertEqual(try entry("matrices: attention q, k, v").multiplyAdds, Double(2 * 96 * (256 + 128 + 128) * 256))
-        for name in ["attention: q·k, softmax", "rotary", "residual adds", "mlp activation"] {
+        for name in ["norms", "attention: q·k, softmax", "rotary", "residual adds", "mlp activation"] {
             let e = try entry(name)
             XCTAssertGreaterThan(e.seconds, 0, name)
             XCTAssertLessThan(e.seconds, 10 * profile.forwardSeconds, name)

@@ -1,6 +1,9 @@
 // The thread pool runs every index exactly once, survives heavy repeated use without hanging,
-// runs inline for one thread and for nested calls, and shuts down cleanly.
+// runs inline for one thread and for nested calls, shuts down cleanly, and starts each thread on
+// its own contiguous share of a job.
 import XCTest
+import Foundation
+import CKernels
 @testable import Kernels
 
 final class ThreadPoolTests: XCTestCase {
@@ -88,6 +91,30 @@ final class ThreadPoolTests: XCTestCase {
             }
         }
         XCTAssertEqual(partial.reduce(0, +), x.reduce(0, +))
+    }
+
+    func testEachThreadStartsOnItsOwnContiguousShare() {
+        // The caller holds its first index until the worker has run one: the worker's first index is then
+        // the start of its own share (count / 2 of two threads), not the caller's next one.
+        let pool = ThreadPool(threads: 2)
+        let count = 64
+        let firstOfWorker = UnsafeMutablePointer<Int>.allocate(capacity: 1)
+        firstOfWorker.initialize(to: -1)
+        defer { firstOfWorker.deallocate() }
+        let caller = pthread_self()
+        var callerRanZero = false
+        pool.parallelFor(count: count) { i in
+            if pthread_equal(pthread_self(), caller) != 0 {
+                guard i == 0 else { return }
+                callerRanZero = true
+                let start = Date()
+                while hayai_atomic_load(firstOfWorker) < 0 && Date().timeIntervalSince(start) < 10 { hayai_cpu_relax() }
+            } else if hayai_atomic_load(firstOfWorker) < 0 {
+                hayai_atomic_store(firstOfWorker, i)
+            }
+        }
+        XCTAssertTrue(callerRanZero)
+        XCTAssertEqual(firstOfWorker.pointee, count / 2)
     }
 }
 

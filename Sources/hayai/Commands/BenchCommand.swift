@@ -293,7 +293,7 @@ struct BenchCommand: ParsableCommand {
     /// One profile as a table: seconds, share of the forward pass and, for products, multiply-adds/s
     /// and their share of the int8 peak.
     static func printProfile(_ p: PromptProfile, int8: Double?) {
-        print("profile pp\(p.tokens) t=\(p.threads): forward \(CLI.fixed(p.forwardSeconds * 1000, 1)) ms (products and norms timed on their own, best of 3; the ops between them inside forward passes)")
+        print("profile pp\(p.tokens) t=\(p.threads): forward \(CLI.fixed(p.forwardSeconds * 1000, 1)) ms (products timed on their own, best of 3; norms and the other ops between them inside forward passes)")
         var table = [["op", "ms", "of forward", "G multiply-adds/s", "of int8 peak"]]
         func row(_ op: String, _ s: Double, _ macs: Double) {
             let rate = macs > 0 ? macs / s : 0
