@@ -577,17 +577,24 @@ void hayai_dequantize_q4_0(const void *src, float *dst, size_t n) {
 // key tiles, with a running softmax per query (its maximum m, its sum l, its output rescaled when m
 // grows), so no row of scores longer than a key tile exists and keys no query of the tile sees are
 // never read or multiplied. Each head's queries are transposed and scaled once per tile,
-// Qᵀ (d, BQ) = scale · q; per key tile the kv head's keys and values are widened to floats once,
+// Qᵀ (d, BQ) = log2(e) · scale · q, so the scores are in base 2 and the softmax's exponentials need no
+// reduction by ln 2; per key tile the kv head's keys and values are widened to floats once,
 // K (BK, d) and V (BK, dp), and every query head of the group uses them:
 //   Sᵀ (BK, BQ) = K · Qᵀ                       scores of the tile, one row per key
-//   P = exp(Sᵀ − m), masked                    causal / sliding window, 8 queries per vector
-//   O_h (rows, dp) = O_h · e^(m_old − m) + P · V
-// Both products run through simd.h's register-blocked fa_multiply (AVX-512 where the CPU has it, else
+//   P = 2^(Sᵀ − m), masked                     causal / sliding window, 16 queries a vector (AVX2: 8)
+//   O_h (rows, dp) = O_h · 2^(m_old − m) + P · V
+// Key tiles that every query of the tile sees whole (all but the last one or two of a long prompt) skip
+// the mask; in the others the products leave out what the causal diagonal hides.
+// Both products run through simd.h's register-blocked fa_multiply / bw_multiply (AVX-512 where the CPU has it, else
 // AVX2; the same bits either way). dp is d rounded up to 16 (the values' pad columns are zero).
 
+// Query tiles of FA_BQ rows per call: each key tile, widened and brought into cache once, serves all of
+// them (and the group's heads), which halves the key and value traffic of a head that has no group.
+#define FA_PROMPT_TILES 2
+
 size_t hayai_attend_prompt_scratch(int d, int group) {
-    const size_t dp = (size_t)round16(d);
-    return (size_t)group * d * FA_BQ + FA_BK * (size_t)d + FA_BK * dp + FA_BK * FA_BQ + (size_t)group * FA_BQ * (dp + 2) + FA_BQ;
+    const size_t dp = (size_t)round16(d), states = (size_t)FA_PROMPT_TILES * group;
+    return states * d * FA_BQ + FA_BK * (size_t)d + FA_BK * dp + FA_BK * FA_BQ + states * FA_BQ * (dp + 2) + FA_BQ;
 }
 
 // fa_product on AVX-512 where the CPU has it (hayai_attend_prompt_set_avx512(0) turns that off, for tests);
@@ -597,6 +604,26 @@ void hayai_attend_prompt_set_avx512(int on) { fa_use_avx512 = on && hayai_x16_av
 int hayai_attend_prompt_avx512(void) {
     if (fa_use_avx512 < 0) fa_use_avx512 = hayai_x16_available();
     return fa_use_avx512;
+}
+
+// 2^x as the prompt attention's softmax computes it (x ≤ FA_LAZY = 8): fa_exp2_16 where `avx512` asks for it and the CPU
+// has it, else fa_exp2_8 (the same bits); tests hold both to the accuracy and to each other.
+__attribute__((target("avx512f"))) static void hayai_attend_prompt_exp2_512(const float *x, float *y, int n) {
+    int i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, fa_exp2_16(_mm512_loadu_ps(x + i)));
+    if (i < n) {
+        const __mmask16 k = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(y + i, k, fa_exp2_16(_mm512_maskz_loadu_ps(k, x + i)));
+    }
+}
+void hayai_attend_prompt_exp2(const float *x, float *y, int n, int avx512) {
+    if (avx512 && hayai_x16_available()) { hayai_attend_prompt_exp2_512(x, y, n); return; }
+    for (int i = 0; i < n; i += 8) {
+        float in[8] = {0}, res[8];
+        for (int j = 0; j < 8 && i + j < n; j++) in[j] = x[i + j];
+        _mm256_storeu_ps(res, fa_exp2_8(_mm256_loadu_ps(in)));
+        for (int j = 0; j < 8 && i + j < n; j++) y[i + j] = res[j];
+    }
 }
 
 // Elements [off, off + d) of one cache row as floats (Q8_0 blocks that the head's slice covers whole
@@ -621,62 +648,97 @@ static void kv_row_to_f32(int type, const void *row, int off, int d, float *out)
 void hayai_attend_prompt(int type, const float *q, size_t ldq, const void *keys, const void *values, size_t rowBytes, int d,
                          int group, int kvh, int p0, int i0, int i1, int window, float scale, float *scratch, float *out,
                          size_t ldo) {
-    // cq: the query columns the scores compute, the tile's rows rounded up to 16 (a continuation of a few
-    // tokens after a long context, as eval packs them, no longer pays for 32).
-    const int dp = round16(d), rows = i1 - i0, cq = round16(rows);
-    float *qt = scratch, *kr = qt + (size_t)group * d * FA_BQ, *vt = kr + (size_t)FA_BK * d, *st = vt + (size_t)FA_BK * dp;
-    float *o = st + FA_BK * FA_BQ, *m = o + (size_t)group * FA_BQ * dp, *l = m + group * FA_BQ, *alpha = l + group * FA_BQ;
-    memset(o, 0, sizeof(float) * (size_t)group * FA_BQ * dp);
-    memset(vt, 0, sizeof(float) * (size_t)FA_BK * dp);
-    for (int i = 0; i < group * FA_BQ; i++) { m[i] = FA_EMPTY; l[i] = 0; }
-    for (int g = 0; g < group; g++) {
-        const float *qh = q + (size_t)i0 * ldq + (size_t)(kvh * group + g) * d;
-        float *qtg = qt + (size_t)g * d * FA_BQ;
-        for (int c = 0; c < d; c++)
-            for (int r = 0; r < FA_BQ; r++) qtg[(size_t)c * FA_BQ + r] = r < rows ? scale * qh[(size_t)r * ldq + c] : 0;
+    const int dp = round16(d), tiles = (i1 - i0 + FA_BQ - 1) / FA_BQ, states = tiles * group;
+    // One state per (query tile u, head g), at u·group + g: Qᵀ, O, m, l.
+    float *qt = scratch, *kr = qt + (size_t)FA_PROMPT_TILES * group * d * FA_BQ, *vt = kr + (size_t)FA_BK * d, *st = vt + (size_t)FA_BK * dp;
+    float *o = st + FA_BK * FA_BQ, *m = o + (size_t)FA_PROMPT_TILES * group * FA_BQ * dp, *l = m + FA_PROMPT_TILES * group * FA_BQ;
+    float *alpha = l + FA_PROMPT_TILES * group * FA_BQ;
+    memset(o, 0, sizeof(float) * (size_t)states * FA_BQ * dp);
+    // The widened values' pad columns (d < dp) stay zero.
+    if (d != dp) memset(vt, 0, sizeof(float) * (size_t)FA_BK * dp);
+    for (int i = 0; i < states * FA_BQ; i++) { m[i] = FA_EMPTY; l[i] = 0; }
+    // Scores in base 2: Qᵀ carries log2(e), so the softmax's exponentials are 2^x (fa_exp2_16).
+    const float scale2 = scale * 1.44269504088896341f;
+    // Per query tile u: its rows from ui0, cq (its rows rounded up to 16: the query columns the scores compute,
+    // so a continuation of a few tokens after a long context, as eval packs them, does not pay for 32), each
+    // lane's position and first visible key, and the keys it sees, [firstKey, endKey). Every query of the tile
+    // sees the keys up to pFirst (its first query's position) that are not before `shut` (its last query's
+    // first visible key, with a window).
+    int ui0[FA_PROMPT_TILES], rows[FA_PROMPT_TILES], cq[FA_PROMPT_TILES], pFirst[FA_PROMPT_TILES], firstKey[FA_PROMPT_TILES];
+    int endKey[FA_PROMPT_TILES], shut[FA_PROMPT_TILES];
+    __m256i pos[FA_PROMPT_TILES][FA_BQ / 8], first[FA_PROMPT_TILES][FA_BQ / 8];
+    for (int u = 0; u < tiles; u++) {
+        ui0[u] = i0 + u * FA_BQ;
+        rows[u] = i1 - ui0[u] < FA_BQ ? i1 - ui0[u] : FA_BQ;
+        cq[u] = round16(rows[u]);
+        pFirst[u] = p0 + ui0[u];
+        const int pLast = pFirst[u] + rows[u] - 1;
+        firstKey[u] = window > 0 && pFirst[u] - window + 1 > 0 ? pFirst[u] - window + 1 : 0;
+        endKey[u] = pLast + 1;
+        shut[u] = window > 0 ? pLast - window + 1 : 0;
+        for (int v = 0; v < FA_BQ / 8; v++) {
+            pos[u][v] = _mm256_add_epi32(_mm256_set1_epi32(pFirst[u] + 8 * v), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            first[u][v] = window > 0 ? _mm256_sub_epi32(pos[u][v], _mm256_set1_epi32(window - 1)) : _mm256_set1_epi32(-1);
+        }
+        for (int g = 0; g < group; g++)
+            fa_transpose_scaled(q + (size_t)ui0[u] * ldq + (size_t)(kvh * group + g) * d, ldq, rows[u], d, scale2,
+                                qt + (size_t)(u * group + g) * d * FA_BQ);
     }
-    // Per query lane: its position and its first visible key.
-    __m256i pos[FA_BQ / 8], first[FA_BQ / 8];
-    for (int v = 0; v < FA_BQ / 8; v++) {
-        pos[v] = _mm256_add_epi32(_mm256_set1_epi32(p0 + i0 + 8 * v), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-        first[v] = window > 0 ? _mm256_sub_epi32(pos[v], _mm256_set1_epi32(window - 1)) : _mm256_set1_epi32(-1);
-    }
-    // Keys the tile's queries see: from the first query's first visible one to the last query.
-    const int firstKey = window > 0 && p0 + i0 - window + 1 > 0 ? p0 + i0 - window + 1 : 0, endKey = p0 + i1;
     const char *kb = keys, *vb = values;
     // An F32 cache is multiplied where it lies (keys always, values when d needs no padding).
     const size_t ldRow = rowBytes / sizeof(float);
     const int directK = type == 0, directV = type == 0 && d == dp;
-    for (int j0 = firstKey; j0 < endKey; j0 += FA_BK) {
-        const int nk = endKey - j0 < FA_BK ? endKey - j0 : FA_BK;
-        for (int j = 0; j < nk; j++) {
+    for (int j0 = firstKey[0]; j0 < endKey[tiles - 1]; j0 += FA_BK) {
+        const int nkAll = endKey[tiles - 1] - j0 < FA_BK ? endKey[tiles - 1] - j0 : FA_BK;
+        for (int j = 0; j < nkAll; j++) {
             if (!directK) kv_row_to_f32(type, kb + (size_t)(j0 + j) * rowBytes, kvh * d, d, kr + (size_t)j * d);
             if (!directV) kv_row_to_f32(type, vb + (size_t)(j0 + j) * rowBytes, kvh * d, d, vt + (size_t)j * dp);
         }
         const float *kTile = directK ? (const float *)(kb + (size_t)j0 * rowBytes) + (size_t)kvh * d : kr;
         const float *vTile = directV ? (const float *)(vb + (size_t)j0 * rowBytes) + (size_t)kvh * d : vt;
         const size_t ldK = directK ? ldRow : (size_t)d, ldV = directV ? ldRow : (size_t)dp;
+        for (int u = 0; u < tiles; u++) {
+            if (j0 >= endKey[u] || j0 + nkAll <= firstKey[u]) continue;   // no key of this tile that u's queries see
+            const int nk = endKey[u] - j0 < nkAll ? endKey[u] - j0 : nkAll, P = pFirst[u];
+            // Every query of tile u sees every key of this key tile: no mask (most tiles of a long prompt).
+            const int whole = j0 + nk - 1 <= P && j0 >= shut[u];
+            // P·V's terms that the mask makes 0: query row r sees keys of the tile up to P + r − j0 and, with a
+            // window, from P + r − window + 1 − j0 (bw_trim's offsets from a block's first row).
+            const bw_trim visible = {bw_whole.cols, window > 0 ? P - window + 1 - j0 : bw_whole.kFrom, P - j0};
+            for (int g = 0; g < group; g++) {
+                const int sIdx = u * group + g;
+                float *oh = o + (size_t)sIdx * FA_BQ * dp, *mh = m + sIdx * FA_BQ, *lh = l + sIdx * FA_BQ;
+                const float *qtg = qt + (size_t)sIdx * d * FA_BQ;
+                // Sᵀ (nk, cq) = K·Qᵀ. Query lanes [16c, 16c + 16) see no key past P + 16c + 15: where the causal
+                // diagonal crosses the tile, their block of columns leaves out the key rows after it (the mask then
+                // hides those scores, whatever the tile holds there).
+                if (whole || j0 + nk <= P + 16) fa_multiply(nk, cq[u], d, kTile, ldK, 1, qtg, FA_BQ, st, FA_BQ, 0);
+                else
+                    for (int c = 0; c < cq[u]; c += 16) {
+                        const int n = P + c + 16 - j0 < nk ? P + c + 16 - j0 : nk;
+                        if (n > 0) fa_multiply(n, 16, d, kTile, ldK, 1, qtg + c, FA_BQ, st + c, FA_BQ, 0);
+                    }
+                // Mask what query lane i may not see (key j0 + j outside [first_i, pos_i]), then the running softmax.
+                fa_softmax_tile_exp2(st, nk, cq[u], j0, pos[u], first[u], !whole, mh, lh, alpha, oh, rows[u], dp);
+                if (whole) fa_multiply(rows[u], dp, nk, st, 1, FA_BQ, vTile, ldV, oh, (size_t)dp, 1);
+                else bw_multiply(rows[u], dp, nk, st, 1, FA_BQ, vTile, ldV, oh, (size_t)dp, 1, visible);
+            }
+        }
+    }
+    for (int u = 0; u < tiles; u++)
         for (int g = 0; g < group; g++) {
-            float *oh = o + (size_t)g * FA_BQ * dp, *mh = m + g * FA_BQ, *lh = l + g * FA_BQ;
-            fa_multiply(nk, cq, d, kTile, ldK, 1, qt + (size_t)g * d * FA_BQ, FA_BQ, st, FA_BQ, 0);
-            // Mask what query lane i may not see (key j0 + j outside [first_i, pos_i]), then the running softmax.
-            fa_softmax_tile(st, nk, cq, j0, pos, first, 1, mh, lh, alpha, oh, rows, dp);
-            fa_multiply(rows, dp, nk, st, 1, FA_BQ, vTile, ldV, oh, (size_t)dp, 1);
+            const int h = kvh * group + g, sIdx = u * group + g;
+            for (int r = 0; r < rows[u]; r++) {
+                const float inv = 1.0f / l[sIdx * FA_BQ + r];
+                const float *orow = o + ((size_t)sIdx * FA_BQ + r) * dp;
+                float *dst = out + (size_t)(ui0[u] + r) * ldo + (size_t)h * d;
+                for (int c = 0; c < d; c++) dst[c] = orow[c] * inv;
+            }
         }
-    }
-    for (int g = 0; g < group; g++) {
-        const int h = kvh * group + g;
-        for (int r = 0; r < rows; r++) {
-            const float inv = 1.0f / l[g * FA_BQ + r];
-            const float *orow = o + ((size_t)g * FA_BQ + r) * dp;
-            float *dst = out + (size_t)(i0 + r) * ldo + (size_t)h * d;
-            for (int c = 0; c < d; c++) dst[c] = orow[c] * inv;
-        }
-    }
 }
 
-// Query rows per tile of hayai_attend_prompt.
-int hayai_attend_prompt_tile(void) { return FA_BQ; }
+// Query rows per call of hayai_attend_prompt.
+int hayai_attend_prompt_tile(void) { return FA_PROMPT_TILES * FA_BQ; }
 
 // ---- RoPE on one row of `heads` heads (Ops.rope's arithmetic: y_a = x_a·cos − x_b·sin, y_b = x_b·cos + x_a·sin,
 // each product rounded on its own, no FMA), so the same bits; pairs (2i, 2i + 1) when `adjacent`, else

@@ -1,10 +1,11 @@
 // AVX2 helpers shared by the C kernels (private to CKernels: not in include/): a horizontal sum,
-// a vectorized exp, and the register-blocked product the flash-style attention kernels (rowops.c's
+// a vectorized exp (and the prompt attention's 2^x), and the register-blocked product the flash-style attention kernels (rowops.c's
 // prompt attention, attention_train.c's training forward and backward) run all their tiles through.
 #pragma once
 #include <immintrin.h>
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 
 static inline float hsum8(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -50,6 +51,37 @@ __attribute__((target("avx512f"))) static inline __m512 exp16(__m512 x) {
     return _mm512_mul_ps(y, _mm512_castsi512_ps(e));
 }
 
+// ---- 2^x for x ≤ FA_LAZY, the prompt attention's softmax (its scores are in base 2: Q carries log2(e)): x clamped
+// to ≥ −125, n = round(x), f = x − n (exact) in [−0.5, 0.5], 2^f by Cephes exp2f's degree-6 polynomial (relative
+// error ~2e-7, exp8's), times 2^n. Against exp8 this leaves out the multiply by log2(e) and its two-step reduction
+// (Q was scaled once per tile instead). 2^f ≥ 2^−0.5 and n ≥ −125 keep every result normal, so the exponent
+// added as bits (AVX2) and _mm512_scalef_ps (AVX-512) give the same bits.
+static inline __m256 fa_exp2_8(__m256 x) {
+    x = _mm256_max_ps(x, _mm256_set1_ps(-125.0f));
+    const __m256 n = _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), f = _mm256_sub_ps(x, n);
+    __m256 y = _mm256_set1_ps(1.535336188319500E-4f);
+    y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(1.339887440266574E-3f));
+    y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(9.618437357674640E-3f));
+    y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(5.550332471162809E-2f));
+    y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(2.402264791363012E-1f));
+    y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(6.931472028550421E-1f));
+    y = _mm256_fmadd_ps(y, f, _mm256_set1_ps(1.0f));
+    return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(y), _mm256_slli_epi32(_mm256_cvtps_epi32(n), 23)));
+}
+
+__attribute__((target("avx512f"))) static inline __m512 fa_exp2_16(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-125.0f));
+    const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), f = _mm512_sub_ps(x, n);
+    __m512 y = _mm512_set1_ps(1.535336188319500E-4f);
+    y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(1.339887440266574E-3f));
+    y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(9.618437357674640E-3f));
+    y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(5.550332471162809E-2f));
+    y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(2.402264791363012E-1f));
+    y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(6.931472028550421E-1f));
+    y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(y, n);
+}
+
 // C[r][0..16) (=|+=) Σ_k A[r·ars + k·aks] · B[k][0..16) for r < R (R ≤ 6: 12 accumulators, enough in
 // flight for two FMA pipes of latency 4). Each element adds its k in order whatever R is, so how rows
 // are grouped does not change a bit of the result.
@@ -85,6 +117,11 @@ static inline void fa_product(int rows, int cols, int K, const float *a, size_t 
 
 int hayai_attend_prompt_avx512(void);
 
+// In base 2 the running maximum of a query moves only when a key tile's maximum passes it by more than FA_LAZY
+// (the tile's P are then ≤ 2^FA_LAZY, far from overflowing a sum): in most tiles of a long prompt no query's
+// maximum moves and O is left as it is (the result is the same up to rounding: O and l carry the same factor).
+#define FA_LAZY 8.0f
+
 // The flash-style kernels' tiles: FA_BQ query rows (the lanes of a transposed score tile Sᵀ (keys, FA_BQ),
 // 16 a vector on AVX-512, 8 on AVX2), FA_BK keys.
 #define FA_BQ 32
@@ -102,9 +139,11 @@ static inline __m256 fa_hidden(int key, __m256i pos, __m256i first) {
 // `masked`, a lane i sees key j only within [first_i, pos_i] (per vector of 8 lanes); without, every
 // lane sees every key. Updates each lane's running maximum m and sum l, leaves P = exp(S − m) (0 where
 // hidden) in st, and scales the first `rows` rows of the output o (FA_BQ, dp) by e^(m_old − m);
-// alpha: FA_BQ floats of scratch. The caller then adds P·V into o.
-static inline void fa_softmax_tile256(float *st, int nk, int lanes, int key0, const __m256i *pos, const __m256i *first, int masked,
-                                   float *m, float *l, float *alpha, float *o, int rows, int dp) {
+// alpha: FA_BQ floats of scratch. The caller then adds P·V into o. With base2, the scores, m and the
+// exponentials are in base 2 (P = 2^(S − m), fa_exp2_8) for scores that carry log2(e); else exp8.
+__attribute__((always_inline)) static inline void fa_softmax_tile256(float *st, int nk, int lanes, int key0, const __m256i *pos,
+                                                                    const __m256i *first, int masked, float *m, float *l, float *alpha,
+                                                                    float *o, int rows, int dp, const int base2) {
     for (int v = 0; v < lanes / 8; v++) {
         __m256 mx = _mm256_set1_ps(-INFINITY);
         for (int j = 0; j < nk; j++) {
@@ -116,22 +155,28 @@ static inline void fa_softmax_tile256(float *st, int nk, int lanes, int key0, co
             }
             mx = _mm256_max_ps(mx, sv);
         }
-        const __m256 mOld = _mm256_loadu_ps(m + 8 * v), mNew = _mm256_max_ps(mOld, mx);
+        const __m256 mOld = _mm256_loadu_ps(m + 8 * v);
+        const __m256 mNew = base2 ? _mm256_blendv_ps(mOld, mx, _mm256_cmp_ps(mx, _mm256_add_ps(mOld, _mm256_set1_ps(FA_LAZY)), _CMP_GT_OQ))
+                                  : _mm256_max_ps(mOld, mx);
         _mm256_storeu_ps(m + 8 * v, mNew);
-        _mm256_storeu_ps(alpha + 8 * v, exp8(_mm256_sub_ps(mOld, mNew)));
+        _mm256_storeu_ps(alpha + 8 * v, base2 ? fa_exp2_8(_mm256_sub_ps(mOld, mNew)) : exp8(_mm256_sub_ps(mOld, mNew)));
         __m256 sum = _mm256_setzero_ps();
         for (int j = 0; j < nk; j++) {
             float *sj = st + (size_t)j * FA_BQ + 8 * v;
             const __m256 sv = _mm256_loadu_ps(sj);
-            __m256 p = exp8(_mm256_sub_ps(sv, mNew));
+            __m256 p = base2 ? fa_exp2_8(_mm256_sub_ps(sv, mNew)) : exp8(_mm256_sub_ps(sv, mNew));
             if (masked) p = _mm256_and_ps(p, _mm256_cmp_ps(sv, _mm256_set1_ps(-INFINITY), _CMP_NEQ_OQ));
             _mm256_storeu_ps(sj, p);
             sum = _mm256_add_ps(sum, p);
         }
         _mm256_storeu_ps(l + 8 * v, _mm256_fmadd_ps(_mm256_loadu_ps(l + 8 * v), _mm256_loadu_ps(alpha + 8 * v), sum));
     }
-    for (int r = 0; r < rows; r++) {
-        if (alpha[r] == 1) continue;
+    // The rows whose maximum moved (alpha ≠ 1), as bits.
+    uint64_t moved = 0;
+    for (int v = 0; v < lanes / 8; v++)
+        moved |= (uint64_t)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(alpha + 8 * v), _mm256_set1_ps(1), _CMP_NEQ_UQ)) << (8 * v);
+    for (moved &= (2ull << (rows - 1)) - 1; moved; moved &= moved - 1) {
+        const int r = __builtin_ctzll(moved);
         float *orow = o + (size_t)r * dp;
         const __m256 av = _mm256_set1_ps(alpha[r]);
         for (int c = 0; c < dp; c += 8) _mm256_storeu_ps(orow + c, _mm256_mul_ps(av, _mm256_loadu_ps(orow + c)));
@@ -144,7 +189,8 @@ static inline void fa_softmax_tile256(float *st, int nk, int lanes, int key0, co
 // through each key together: their max and sum chains are independent, so one waits less on the other's latency.
 __attribute__((target("avx512f"), always_inline)) static inline void fa_softmax_lanes512(const int NV, int v0, float *st, int nk, int key0,
                                                                                         const __m256i *pos, const __m256i *first,
-                                                                                        int masked, float *m, float *l, float *alpha) {
+                                                                                        int masked, float *m, float *l, float *alpha,
+                                                                                        const int base2) {
     const __m512 minusInf = _mm512_set1_ps(-INFINITY);
     __m512i pv[2], fv[2];
     __m512 mx[2], mNew[2], sum[2];
@@ -168,16 +214,18 @@ __attribute__((target("avx512f"), always_inline)) static inline void fa_softmax_
     }
     for (int v = 0; v < NV; v++) {
         const __m512 mOld = _mm512_loadu_ps(m + 16 * (v0 + v));
-        mNew[v] = _mm512_max_ps(mOld, mx[v]);
+        mNew[v] = base2 ? _mm512_mask_blend_ps(_mm512_cmp_ps_mask(mx[v], _mm512_add_ps(mOld, _mm512_set1_ps(FA_LAZY)), _CMP_GT_OQ), mOld, mx[v])
+                        : _mm512_max_ps(mOld, mx[v]);
         _mm512_storeu_ps(m + 16 * (v0 + v), mNew[v]);
-        _mm512_storeu_ps(alpha + 16 * (v0 + v), exp16(_mm512_sub_ps(mOld, mNew[v])));
+        const __m512 shift = _mm512_sub_ps(mOld, mNew[v]);
+        _mm512_storeu_ps(alpha + 16 * (v0 + v), base2 ? fa_exp2_16(shift) : exp16(shift));
         sum[v] = _mm512_setzero_ps();
     }
     for (int j = 0; j < nk; j++)
         for (int v = 0; v < NV; v++) {
             float *sj = st + (size_t)j * FA_BQ + 16 * (v0 + v);
             const __m512 sv = _mm512_loadu_ps(sj);
-            __m512 p = exp16(_mm512_sub_ps(sv, mNew[v]));
+            __m512 p = base2 ? fa_exp2_16(_mm512_sub_ps(sv, mNew[v])) : exp16(_mm512_sub_ps(sv, mNew[v]));
             if (masked) p = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(sv, minusInf, _CMP_NEQ_OQ), p);
             _mm512_storeu_ps(sj, p);
             sum[v] = _mm512_add_ps(sum[v], p);
@@ -189,25 +237,79 @@ __attribute__((target("avx512f"), always_inline)) static inline void fa_softmax_
 }
 
 // `lanes` a multiple of 16.
-__attribute__((target("avx512f"))) static inline void fa_softmax_tile512(float *st, int nk, int lanes, int key0, const __m256i *pos,
-                                                                         const __m256i *first, int masked, float *m, float *l, float *alpha,
-                                                                         float *o, int rows, int dp) {
+__attribute__((target("avx512f"), always_inline)) static inline void fa_softmax_tile512(float *st, int nk, int lanes, int key0,
+                                                                                        const __m256i *pos, const __m256i *first, int masked,
+                                                                                        float *m, float *l, float *alpha, float *o, int rows,
+                                                                                        int dp, const int base2) {
     int v = 0;
-    for (; v + 2 <= lanes / 16; v += 2) fa_softmax_lanes512(2, v, st, nk, key0, pos, first, masked, m, l, alpha);
-    if (v < lanes / 16) fa_softmax_lanes512(1, v, st, nk, key0, pos, first, masked, m, l, alpha);
-    for (int r = 0; r < rows; r++) {
-        if (alpha[r] == 1) continue;
+    for (; v + 2 <= lanes / 16; v += 2) fa_softmax_lanes512(2, v, st, nk, key0, pos, first, masked, m, l, alpha, base2);
+    if (v < lanes / 16) fa_softmax_lanes512(1, v, st, nk, key0, pos, first, masked, m, l, alpha, base2);
+    uint64_t moved = 0;
+    for (v = 0; v < lanes / 16; v++)
+        moved |= (uint64_t)_mm512_cmp_ps_mask(_mm512_loadu_ps(alpha + 16 * v), _mm512_set1_ps(1), _CMP_NEQ_UQ) << (16 * v);
+    for (moved &= (2ull << (rows - 1)) - 1; moved; moved &= moved - 1) {
+        const int r = __builtin_ctzll(moved);
         float *orow = o + (size_t)r * dp;
         const __m512 av = _mm512_set1_ps(alpha[r]);
         for (int c = 0; c < dp; c += 16) _mm512_storeu_ps(orow + c, _mm512_mul_ps(av, _mm512_loadu_ps(orow + c)));
     }
 }
 
+// fa_softmax_tile512 in base e and in base 2, each compiled on its own.
+__attribute__((target("avx512f"))) static inline void fa_softmax_tile512e(float *st, int nk, int lanes, int key0, const __m256i *pos,
+                                                                          const __m256i *first, int masked, float *m, float *l,
+                                                                          float *alpha, float *o, int rows, int dp) {
+    fa_softmax_tile512(st, nk, lanes, key0, pos, first, masked, m, l, alpha, o, rows, dp, 0);
+}
+__attribute__((target("avx512f"))) static inline void fa_softmax_tile512b2(float *st, int nk, int lanes, int key0, const __m256i *pos,
+                                                                           const __m256i *first, int masked, float *m, float *l,
+                                                                           float *alpha, float *o, int rows, int dp) {
+    fa_softmax_tile512(st, nk, lanes, key0, pos, first, masked, m, l, alpha, o, rows, dp, 1);
+}
+
 // The running-softmax step, 16 lanes a vector where the CPU has AVX-512 (the same bits either way).
 static inline void fa_softmax_tile(float *st, int nk, int lanes, int key0, const __m256i *pos, const __m256i *first, int masked,
                                    float *m, float *l, float *alpha, float *o, int rows, int dp) {
-    if (lanes % 16 == 0 && hayai_attend_prompt_avx512()) fa_softmax_tile512(st, nk, lanes, key0, pos, first, masked, m, l, alpha, o, rows, dp);
-    else fa_softmax_tile256(st, nk, lanes, key0, pos, first, masked, m, l, alpha, o, rows, dp);
+    if (lanes % 16 == 0 && hayai_attend_prompt_avx512()) fa_softmax_tile512e(st, nk, lanes, key0, pos, first, masked, m, l, alpha, o, rows, dp);
+    else fa_softmax_tile256(st, nk, lanes, key0, pos, first, masked, m, l, alpha, o, rows, dp, 0);
+}
+
+// fa_softmax_tile in base 2 (scores that carry log2(e), P = 2^(S − m)): the prompt attention's, whose
+// exponentials then need no range reduction by ln 2.
+static inline void fa_softmax_tile_exp2(float *st, int nk, int lanes, int key0, const __m256i *pos, const __m256i *first, int masked,
+                                        float *m, float *l, float *alpha, float *o, int rows, int dp) {
+    if (lanes % 16 == 0 && hayai_attend_prompt_avx512()) fa_softmax_tile512b2(st, nk, lanes, key0, pos, first, masked, m, l, alpha, o, rows, dp);
+    else fa_softmax_tile256(st, nk, lanes, key0, pos, first, masked, m, l, alpha, o, rows, dp, 1);
+}
+
+// Qᵀ (d, FA_BQ) of a query tile, scaled: out[c·FA_BQ + r] = scale · x[r·ld + c] for r < rows (≤ FA_BQ), 0 for
+// the lanes past them. 8 × 8 blocks go through registers (AVX2 unpack/shuffle/permute), the rest one element at a
+// time; each element is the one product either way.
+static inline void fa_transpose_scaled(const float *x, size_t ld, int rows, int d, float scale, float *out) {
+    const __m256 sv = _mm256_set1_ps(scale);
+    int r0 = 0;
+    for (; r0 + 8 <= rows; r0 += 8) {
+        int c = 0;
+        for (; c + 8 <= d; c += 8) {
+            __m256 a[8], t[8], u[8];
+            for (int i = 0; i < 8; i++) a[i] = _mm256_mul_ps(sv, _mm256_loadu_ps(x + (size_t)(r0 + i) * ld + c));
+            for (int i = 0; i < 8; i += 2) { t[i] = _mm256_unpacklo_ps(a[i], a[i + 1]); t[i + 1] = _mm256_unpackhi_ps(a[i], a[i + 1]); }
+            for (int i = 0; i < 8; i += 4) {
+                u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+                u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+                u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+                u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+            }
+            for (int i = 0; i < 4; i++) {
+                _mm256_storeu_ps(out + (size_t)(c + i) * FA_BQ + r0, _mm256_permute2f128_ps(u[i], u[i + 4], 0x20));
+                _mm256_storeu_ps(out + (size_t)(c + i + 4) * FA_BQ + r0, _mm256_permute2f128_ps(u[i], u[i + 4], 0x31));
+            }
+        }
+        for (; c < d; c++)
+            for (int i = 0; i < 8; i++) out[(size_t)c * FA_BQ + r0 + i] = scale * x[(size_t)(r0 + i) * ld + c];
+    }
+    for (int c = 0; c < d; c++)
+        for (int r = r0; r < FA_BQ; r++) out[(size_t)c * FA_BQ + r] = r < rows ? scale * x[(size_t)r * ld + c] : 0;
 }
 
 // d rounded up to a whole number of fa_product column blocks.

@@ -1,7 +1,7 @@
 // Inference's attention core: the new tokens' keys and values go into the KV cache, then every new
 // query attends over the cached positions and the new ones before it. One token reads each cache row
 // once for a range of heads. Several run blocked, flash-style (`PromptKernel.blocked`, C in
-// CKernels/rowops.c): tiles of 32 queries against tiles of 64 keys with a running softmax, so no
+// CKernels/rowops.c): tiles of 32 queries (two a work item) against tiles of 64 keys with a running softmax, so no
 // (t, length) score matrix exists and keys a tile of queries cannot see are never multiplied; the
 // full-score path (per head, sgemm over every cached position, then a masked softmax) stays as the
 // reference the blocked one is tested against.
@@ -38,7 +38,8 @@ public final class CachedAttention {
         get { hayai_attend_prompt_avx512() != 0 }
         set { hayai_attend_prompt_set_avx512(newValue ? 1 : 0) }
     }
-    /// Per thread the blocked kernel's tiles (hayai_attend_prompt_scratch floats each).
+    /// Per thread the blocked kernel's tiles (hayai_attend_prompt_scratch floats each, rounded up to whole cache
+    /// lines from a line boundary: one thread's running sums share no line with the next thread's Qᵀ).
     private let tileScratch: UnsafeMutablePointer<Float>
     private let tileScratchFloats: Int
     /// The next work item of a blocked prompt attention, taken by the pool's threads in turn.
@@ -52,8 +53,9 @@ public final class CachedAttention {
         scores.initialize(repeating: 0, count: max(batch * slots, heads) * context)
         kvWide = .allocate(capacity: slots * 2 * context * headDim)
         kvWide.initialize(repeating: 0, count: slots * 2 * context * headDim)
-        tileScratchFloats = hayai_attend_prompt_scratch(Int32(headDim), Int32(heads / kvHeads))
-        tileScratch = .allocate(capacity: max(1, pool.threads) * tileScratchFloats)
+        tileScratchFloats = (hayai_attend_prompt_scratch(Int32(headDim), Int32(heads / kvHeads)) + 15) / 16 * 16
+        tileScratch = UnsafeMutableRawPointer.allocate(byteCount: max(1, pool.threads) * tileScratchFloats * MemoryLayout<Float>.size,
+                                                       alignment: 64).bindMemory(to: Float.self, capacity: max(1, pool.threads) * tileScratchFloats)
         tileScratch.initialize(repeating: 0, count: max(1, pool.threads) * tileScratchFloats)
         nextItem = .allocate(capacity: 1)
         nextItem.initialize(to: 0)
@@ -135,9 +137,12 @@ public final class CachedAttention {
         }
     }
 
-    /// Several queries through hayai_attend_prompt: work items are (query tile, kv head), the last
-    /// tiles (the most keys) first, taken from a shared counter by one loop per thread so that each
-    /// thread keeps its own scratch and a thread that starts late takes fewer.
+    /// Several queries through hayai_attend_prompt: work items are (query rows, kv head), one kv head's
+    /// after another and in each the last rows (the most keys) first, taken from a shared counter by one
+    /// loop per thread so that each thread keeps its own scratch and a thread that starts late takes fewer.
+    /// One head at a time keeps its keys and values in cache from one item to the next (a layer's cache
+    /// can outgrow L3: 32 MiB for 32 kv heads of 64 at 2048 positions), and the last items are still the
+    /// smallest, so the threads finish together.
     private func attendBlocked(q: UnsafePointer<Float>, rows t: Int, layer l: Int, start p0: Int, into out: UnsafeMutablePointer<Float>) {
         let d = headDim, qDim = heads * d, group = heads / kvHeads, kvHeads = self.kvHeads
         let type = Int32(cache.storage.ggmlType.rawValue), rowBytes = cache.rowBytes
@@ -151,7 +156,7 @@ public final class CachedAttention {
             while true {
                 let i = hayai_atomic_fetch_add(next, 1)
                 if i >= items { return }
-                let tileIndex = tiles - 1 - i / kvHeads, kvh = i % kvHeads
+                let kvh = i / tiles, tileIndex = tiles - 1 - i % tiles
                 let i0 = tileIndex * tile, i1 = min(t, i0 + tile)
                 hayai_attend_prompt(type, q, qDim, keys, values, rowBytes, Int32(d), Int32(group), Int32(kvh), Int32(p0),
                                     Int32(i0), Int32(i1), window, scale, scratch + slot * scratchFloats, out, qDim)

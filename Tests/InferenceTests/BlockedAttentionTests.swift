@@ -5,7 +5,9 @@
 // (partial rotary, GQA with biases and a parallel residual) on long random prompts in batches, so
 // the cache already holds a prefix when the next batch attends.
 import XCTest
+import Foundation
 import Basics
+import CKernels
 import Kernels
 import Checkpoints
 @testable import Inference
@@ -14,18 +16,26 @@ import TestSupport
 final class BlockedAttentionTests: XCTestCase {
     /// Outputs of `calls` successive attends (rows each) through one cache, with the given kernel.
     func attendOutputs(kernel: CachedAttention.PromptKernel, storage: KVStorage, heads: Int, kvHeads: Int, d: Int, window: Int?,
-                       calls: [Int], threads: Int, seed: UInt64) -> [Float] {
+                       calls: [Int], threads: Int, seed: UInt64, oneQueryBlocked: Bool = false, keyGrowth: Float = 0) -> [Float] {
         let total = calls.reduce(0, +), qDim = heads * d, kvDim = kvHeads * d
         var rng = SeededRandom(seed: seed)
         func random(_ n: Int, _ scale: Float) -> [Float] { (0..<n).map { _ in Float.random(in: -scale...scale, using: &rng) } }
         // Large logits (|q·k| up to ~d) so the running maximum moves between key tiles.
-        let q = random(total * qDim, 1.5), k = random(total * kvDim, 1.5), v = random(total * kvDim, 1)
+        var q = random(total * qDim, 1.5), k = random(total * kvDim, 1.5)
+        let v = random(total * kvDim, 1)
+        // With keyGrowth, positive queries and keys that grow with their position: each query's scores rise along
+        // the keys, so its running maximum keeps moving.
+        if keyGrowth != 0 {
+            q = q.map { abs($0) }
+            for p in 0..<total { for e in 0..<kvDim { k[p * kvDim + e] += keyGrowth * Float(p) } }
+        }
         let cache = KVCache(layers: 2, contextLength: total + 3, kvDim: kvDim, storage: storage)
         XCTAssertEqual(cache.storage, storage)
         let pool = ThreadPool(threads: threads)
         let attention = CachedAttention(cache: cache, heads: heads, kvHeads: kvHeads, headDim: d, slidingWindow: window,
                                         batch: calls.max()!, pool: pool)
         attention.promptKernel = kernel
+        attention.oneQueryBlocked = oneQueryBlocked
         var out = [Float](repeating: .nan, count: total * qDim)
         var p0 = 0
         for rows in calls {
@@ -86,6 +96,78 @@ final class BlockedAttentionTests: XCTestCase {
                 }
             }
         }
+    }
+
+    /// Query tiles that end one short of, on, and one past the 32-row and 64-key tile edges (1, 31, 33, 63, 65, 200
+    /// rows), alone and after a cached prefix of 37 (so key tiles start mid-prefix and most are whole, with no mask),
+    /// for query groups of 1, 3 and 4 heads a kv head, causal and with windows of 45 (shorter than a key tile) and 100
+    /// (a key tile wholly before the first query that the last query's window has partly left), on every cache type.
+    /// One row goes through the blocked kernel too (oneQueryBlocked).
+    func testBlockedMatchesFullScoresAtTileEdgesForEveryGroupAndCache() {
+        let d = 32, kvHeads = 2
+        var n = 0
+        for rows in [1, 31, 33, 63, 65, 200] {
+            for prefix in [0, 37] {
+                for group in [1, 3, 4] {
+                    for window in [nil, 45, 100] as [Int?] {
+                        for storage in KVStorage.allCases where storage.rowBytes(kvHeads * d) != nil {
+                            let calls = prefix > 0 ? [prefix, rows] : [rows], threads = 1 + n % 2
+                            n += 1
+                            let label = "rows \(rows) after \(prefix) group \(group) window \(String(describing: window)) \(storage) t\(threads)"
+                            func run(_ kernel: CachedAttention.PromptKernel) -> [Float] {
+                                attendOutputs(kernel: kernel, storage: storage, heads: group * kvHeads, kvHeads: kvHeads, d: d, window: window,
+                                              calls: calls, threads: threads, seed: UInt64(n), oneQueryBlocked: rows == 1)
+                            }
+                            let reference = run(.fullScores), blocked = run(.blocked)
+                            XCTAssertFalse(blocked.contains { !$0.isFinite }, label)
+                            XCTAssertLessThan(maxAbsDiff(blocked[...], reference[...]), 2e-5, label)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Scores that rise along the keys: by ~1 a key tile (the running maximum stays, P reaches up to 2^8 before
+    /// it moves) and by ~40 (it moves at every tile, O rescaled; ~130 over the prompt, so a maximum that lagged
+    /// by more than 2^128 allows would overflow), after a prefix and without, with a window.
+    func testBlockedMatchesFullScoresWhenTheMaximumKeepsRising() {
+        for growth: Float in [0.004, 0.15] {
+            for (calls, window) in [([150], nil), ([70, 130], nil), ([200], 100)] as [([Int], Int?)] {
+                for storage in [KVStorage.f32, .q8_0] {
+                    let label = "growth \(growth) calls \(calls) window \(String(describing: window)) \(storage)"
+                    func run(_ kernel: CachedAttention.PromptKernel) -> [Float] {
+                        attendOutputs(kernel: kernel, storage: storage, heads: 6, kvHeads: 2, d: 32, window: window, calls: calls,
+                                      threads: 2, seed: 5, keyGrowth: growth)
+                    }
+                    let reference = run(.fullScores), blocked = run(.blocked)
+                    XCTAssertFalse(blocked.contains { !$0.isFinite }, label)
+                    // Scores up to ~130 carry rounding errors of ~1e-5 in either path (float products, summed in other
+                    // orders), so P does too: a looser bound than elsewhere, still far below a lost rescale.
+                    XCTAssertLessThan(maxAbsDiff(blocked[...], reference[...]), growth > 0.01 ? 1e-4 : 2e-5, label)
+                }
+            }
+        }
+    }
+
+    /// The prompt kernel's softmax works in base 2 (Q carries log2(e)): its 2^x is within 2e-7 of the true value
+    /// relative to it on x ≤ 8 (a key tile may pass the running maximum by 8 before it moves; clamped at −125, so −∞
+    /// gives a tiny positive number the mask then zeroes), and the AVX-512 version gives the AVX2 one's bits.
+    func testPromptExp2IsAccurateAndTheSameOnAVX2AndAVX512() {
+        var x = (0...200_000).map { 8 - 138 * Float($0) / 200_000 }
+        x += [-.infinity, -0.0, 0, -1e30, -1 / 32, -0.5, -0.5000001, -124.5, -125.5]
+        var wide = [Float](repeating: .nan, count: x.count), narrow = wide
+        hayai_attend_prompt_exp2(x, &wide, Int32(x.count), 1)
+        hayai_attend_prompt_exp2(x, &narrow, Int32(x.count), 0)
+        var worst = 0.0
+        for (xi, yi) in zip(x, narrow) {
+            let expected = Foundation.exp2(Double(max(xi, -125)))
+            worst = max(worst, abs(Double(yi) - expected) / expected)
+        }
+        XCTAssertLessThan(worst, 2e-7)
+        XCTAssertEqual(narrow[x.count - 9], Float(Foundation.exp2(-125.0)))   // −∞
+        XCTAssertEqual(narrow[x.count - 7], 1)
+        XCTAssertEqual(wide.map(\.bitPattern), narrow.map(\.bitPattern))
     }
 
     /// The reference path really is another computation: a blocked kernel that ignored the mask

@@ -170,6 +170,9 @@ void hayai_attend_prompt(int type, const float *q, size_t ldq, const void *keys,
 // the AVX2 ones bit for bit); set_avx512(0) makes them AVX2 (tests compare the two).
 int hayai_attend_prompt_avx512(void);
 void hayai_attend_prompt_set_avx512(int on);
+// 2^x (x ≤ 8) as hayai_attend_prompt's softmax computes it (its scores are in base 2), on AVX-512 where `avx512`
+// asks for it and the CPU has it (the same bits either way); for tests.
+void hayai_attend_prompt_exp2(const float *x, float *y, int n, int avx512);
 // Training's causal attention, flash-style (attention_train.c): one sequence's t rows and one kv head's
 // `group` query heads (q, out, dout, dq: head g at column g·d of rows ldq apart; k, v, dk, dv: rows ldkv
 // apart). Row i sees keys max(0, i − positions[i], i − window + 1) ... i (positions may be NULL, window 0:
