@@ -84,6 +84,52 @@ final class PackedScoringTests: XCTestCase {
         }
     }
 
+    /// Few-shot eval items as a 3-shot task sends them: `count` items of `shared` + 30 + step·i tokens behind a
+    /// shared description, each with short continuations.
+    static func fewShotItems(shared n: Int, step: Int, count: Int = 5, vocabulary: Int = 1999) -> [ScoringRequest] {
+        var state: UInt64 = 0x9E3779B97F4A7C15
+        func token() -> Int { state = state &* 6364136223846793005 &+ 1442695040888963407; return Int(state >> 33) % vocabulary + 1 }
+        let shared = (0..<n).map { _ in token() }
+        return (0..<count).map { i in
+            ScoringRequest(context: shared + (0..<(30 + step * i)).map { _ in token() },
+                           continuations: [[token(), token(), token()], [token()], [token(), token()]])
+        }
+    }
+
+    /// Packed and blocked against each item alone through the full-score attention (sgemm scores, masked
+    /// softmax): the packed-against-alone tests above run the blocked kernel on both sides, so a defect it has
+    /// everywhere would pass them.
+    func assertPackedMatchesTheFullScoreReference(_ model: Model, _ requests: [ScoringRequest], _ what: String,
+                                                  file: StaticString = #filePath, line: UInt = #line) throws {
+        for threads in [1, 2] {
+            var runtime = RuntimeOptions()
+            runtime.threads = threads
+            let reference = try LocalLanguageModel(model: model, runtime: runtime)
+            reference.session.promptAttention = .fullScores
+            let alone = try requests.map { r -> [ContinuationScore] in
+                reference.session.reset()
+                return try reference.score(context: r.context, continuations: r.continuations)
+            }
+            let lm = try LocalLanguageModel(model: model, runtime: runtime)
+            assertSame(try lm.score(batch: requests), alone, "\(what), \(threads) threads", file: file, line: line)
+        }
+    }
+
+    func testPackedFewShotItemsMatchTheFullScoreReference() throws {
+        // 90-250 tokens behind a shared 60 (the fixture's context is 256).
+        let model = try Model.load(path: Fixtures.fixture("stablelm-tiny-gqa-bias-parallel").path)
+        try assertPackedMatchesTheFullScoreReference(model, Self.fewShotItems(shared: 60, step: 40), "tiny GQA fixture")
+    }
+
+    func testPackedFewShotItemsOnSmolLM2MatchTheFullScoreReference() throws {
+        // SmolLM2's shape (9 heads of 64, 3 kv heads) at a JCommonsenseQA 3-shot prompt's length: 150-330 tokens
+        // behind a shared 120. Its weights dequantized to Float32: with the Q4_1 weights every product quantizes
+        // its input rows to 8 bits, and a difference at the rounding level (the blocked kernel against the
+        // full-score one) flips some of those roundings and moves a log-likelihood by up to ~0.25 through 30 layers.
+        let model = try SmolLM2Tests.model(dequantized: true)
+        try assertPackedMatchesTheFullScoreReference(model, Self.fewShotItems(shared: 120, step: 45), "SmolLM2 (F32)")
+    }
+
     func testAfterABatchTheCacheHoldsOnlyTheSharedPrefix() throws {
         let lm = try LocalLanguageModel(path: Fixtures.fixture("stablelm-tiny").path)
         let a = ScoringRequest(context: [5, 6, 7, 8, 9], continuations: [[10, 11]])
