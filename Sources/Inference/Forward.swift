@@ -158,25 +158,27 @@ public struct DecoderForward {
         profile.measure(.norms) { normUntimed(w, x, rows: n, into: out, stats: stats) }
     }
 
+    /// Rows `rows` of x through the norm without statistics (FastOps's kernels, which give a row the same bits
+    /// whether it runs alone or with others).
+    private func normRows(_ w: Norm, _ x: UnsafePointer<Float>, _ rows: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+        let hidden = config.hiddenSize, eps = config.normEps, at = rows.lowerBound * hidden
+        switch plan.norm {
+        case .layerNorm:
+            FastOps.layerNorm(x + at, t: rows.count, c: hidden, weight: w.weight.pointer, bias: w.bias?.pointer, eps: eps, into: out + at)
+        case .rmsNorm: FastOps.rmsNorm(x + at, t: rows.count, c: hidden, weight: w.weight.pointer, eps: eps, into: out + at)
+        }
+    }
+
     private func normUntimed(_ w: Norm, _ x: UnsafePointer<Float>, rows n: Int, into out: UnsafeMutablePointer<Float>, stats: NormStats?) {
         let c = config
         switch (plan.norm, stats) {
         case (.layerNorm, let s?):
             LayerNorm.forward(x, t: n, c: c.hiddenSize, weight: w.weight.pointer, bias: w.bias?.pointer, eps: c.normEps, into: out,
                               mean: s.mean, rstd: s.rstd)
-        case (.layerNorm, nil):
-            let hidden = c.hiddenSize, eps = c.normEps, weight = w.weight.pointer, bias = w.bias?.pointer
-            split(n, rowsPerPiece: 32) { r in
-                FastOps.layerNorm(x + r.lowerBound * hidden, t: r.count, c: hidden, weight: weight, bias: bias, eps: eps,
-                                  into: out + r.lowerBound * hidden)
-            }
         case (.rmsNorm, let s?):
             RMSNorm.forward(x, t: n, c: c.hiddenSize, weight: w.weight.pointer, eps: c.normEps, into: out, rstd: s.rstd)
-        case (.rmsNorm, nil):
-            let hidden = c.hiddenSize, eps = c.normEps, weight = w.weight.pointer
-            split(n, rowsPerPiece: 32) { r in
-                FastOps.rmsNorm(x + r.lowerBound * hidden, t: r.count, c: hidden, weight: weight, eps: eps, into: out + r.lowerBound * hidden)
-            }
+        case (_, nil):
+            split(n, rowsPerPiece: 32) { r in normRows(w, x, r, into: out) }
         }
     }
 
@@ -341,8 +343,8 @@ public struct DecoderForward {
 
     /// out = a + b (+ c) over n rows of hidden (out may be a), then, when `then` is given, its norm of out.
     /// Without statistics the two are one pass over the pool, row by row (each row is normalised while the
-    /// add has it in cache); the kernels are the same as apart (FastOps.add, FastOps's norms, each row in one
-    /// call), so the bits are too. With statistics (training) the norm keeps them and runs on its own.
+    /// add has it in cache); the kernels are the same as apart (FastOps.add, then normRows on the row), so
+    /// the bits are too. With statistics (training) the norm keeps them and runs on its own.
     private func sum(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafePointer<Float>?,
                      into out: UnsafeMutablePointer<Float>, rows n: Int, then target: NormTarget?) {
         let hidden = config.hiddenSize
@@ -353,18 +355,13 @@ public struct DecoderForward {
             return
         }
         profile.measure(.norms) {
-            let kind = plan.norm, eps = config.normEps, weight = target.norm.weight.pointer, bias = target.norm.bias?.pointer
-            let normed = target.into
             split(n, rowsPerPiece: 32) { rows in
                 for r in rows {
                     let o = out + r * hidden
                     if UnsafePointer(o) != a + r * hidden { o.update(from: a + r * hidden, count: hidden) }
                     FastOps.add(o, b + r * hidden, count: hidden)
                     if let c { FastOps.add(o, c + r * hidden, count: hidden) }
-                    switch kind {
-                    case .layerNorm: FastOps.layerNorm(o, t: 1, c: hidden, weight: weight, bias: bias, eps: eps, into: normed + r * hidden)
-                    case .rmsNorm: FastOps.rmsNorm(o, t: 1, c: hidden, weight: weight, eps: eps, into: normed + r * hidden)
-                    }
+                    normRows(target.norm, out, r..<(r + 1), into: target.into)
                 }
             }
         }
