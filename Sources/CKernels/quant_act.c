@@ -24,6 +24,13 @@ static inline float hmax8(__m256 v) {
 }
 
 // Whether every one of the n floats (a multiple of 8) is finite: x · 0 is 0 exactly then.
+// A Q8_K block whose values are all zero (d 0) or not all finite (d NaN): no quants, no sums.
+static inline void q8_K_empty(hayai_block_q8_K *blk, int finite) {
+    blk->d = finite ? 0.0f : NAN;
+    memset(blk->qs, 0, sizeof blk->qs);
+    memset(blk->bsums, 0, sizeof blk->bsums);
+}
+
 static inline int all_finite(const float *x, int n) {
     __m256 probe = _mm256_setzero_ps();
     for (int i = 0; i < n; i += 8) probe = _mm256_add_ps(probe, _mm256_mul_ps(_mm256_loadu_ps(x + i), _mm256_setzero_ps()));
@@ -163,9 +170,7 @@ void hayai_quantize_row_q8_K_avx2(const float *x, void *out, int n) {
             }
         }
         if (m == 0 || !finite) {
-            blk->d = finite ? 0.0f : NAN;
-            memset(blk->qs, 0, sizeof blk->qs);
-            memset(blk->bsums, 0, sizeof blk->bsums);
+            q8_K_empty(blk, finite);
             continue;
         }
         const float iscale = -127 / m;
@@ -345,9 +350,7 @@ Q_AVX512 void hayai_quantize_row_q8_K_avx512(const float *x, void *out, int n) {
             }
         }
         if (m == 0 || !finite) {
-            blk->d = finite ? 0.0f : NAN;
-            memset(blk->qs, 0, sizeof blk->qs);
-            memset(blk->bsums, 0, sizeof blk->bsums);
+            q8_K_empty(blk, finite);
             continue;
         }
         const float iscale = -127 / m;
