@@ -877,19 +877,28 @@ void hayai_x16_prepare(uint32_t type, int nb, const void *x, size_t xStride, int
 }
 
 
-// ---- The machine's int8 multiply-add peak for `hayai bench`: `iterations` rounds of 8 independent
-// 512-bit vpdpbusd (64 multiply-adds each); returns a checksum so the loop is not removed.
-__attribute__((target("avx512f,avx512bw,avx512vnni")))
-int32_t hayai_x16_vnni_peak(long iterations) {
-    if (!hayai_x16_available()) return 0;
-    __m512i a[8];
-    const __m512i u = _mm512_set1_epi8(1), s = _mm512_set1_epi8(-1);
-    for (int i = 0; i < 8; i++) a[i] = _mm512_set1_epi32(i);
-    for (long n = 0; n < iterations; n++) {
-        for (int i = 0; i < 8; i++) a[i] = _mm512_dpbusd_epi32(a[i], u, s);
-        __asm__("" : "+v"(a[0]), "+v"(a[1]), "+v"(a[2]), "+v"(a[3]), "+v"(a[4]), "+v"(a[5]), "+v"(a[6]), "+v"(a[7]));
+// ---- The machine's int8 multiply-add peak for `hayai bench`: `iterations` rounds of `chains` (8 or 24)
+// independent 512-bit vpdpbusd (64 multiply-adds each); returns a checksum so the loop is not removed.
+// Zen 5 needs more than 8 chains to issue two a cycle (measured, one core: 4 chains ~285 G
+// multiply-adds/s, 8 ~535, 12 to 24 ~570–580): with 8 the bound read ~7% low, so the kernels' shares of
+// it read ~7% high. `hayai bench` uses 24, as its FMA ceiling does; 8 is kept to show the difference.
+#define VNNI_PEAK_LOOP(N)                                                                                      \
+    {                                                                                                          \
+        __m512i a[N];                                                                                          \
+        for (int i = 0; i < N; i++) a[i] = _mm512_set1_epi32(i);                                               \
+        for (long n = 0; n < iterations; n++) {                                                                \
+            _Pragma("clang loop unroll(full)") for (int i = 0; i < N; i++) a[i] = _mm512_dpbusd_epi32(a[i], u, s); \
+            __asm__ volatile("" : "+v"(s));                                                                    \
+        }                                                                                                      \
+        __m512i t = a[0];                                                                                      \
+        for (int i = 1; i < N; i++) t = _mm512_add_epi32(t, a[i]);                                             \
+        return _mm512_reduce_add_epi32(t);                                                                     \
     }
-    __m512i t = a[0];
-    for (int i = 1; i < 8; i++) t = _mm512_add_epi32(t, a[i]);
-    return _mm512_reduce_add_epi32(t);
+__attribute__((target("avx512f,avx512bw,avx512vnni")))
+int32_t hayai_x16_vnni_peak(int chains, long iterations) {
+    if (!hayai_x16_available()) return 0;
+    const __m512i u = _mm512_set1_epi8(1);
+    __m512i s = _mm512_set1_epi8(-1);
+    if (chains == 8) VNNI_PEAK_LOOP(8)
+    VNNI_PEAK_LOOP(24)
 }

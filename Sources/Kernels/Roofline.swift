@@ -100,16 +100,23 @@ public enum Roofline {
         guard QuantizedMatrix.interleavingAvailable else { return nil }
         lock.lock(); defer { lock.unlock() }
         if let r = int8Cache[threads] { return r }
+        let rate = measureInt8MACs(threads: threads, chains: 24)
+        int8Cache[threads] = rate
+        return rate
+    }
+
+    /// The rate of `chains` (8 or 24) independent vpdpbusd chains a thread, measured now (no cache):
+    /// `int8MACs` uses 24, enough to issue at the full rate (8 were too few on Zen 5, see quant_x16.c).
+    public static func measureInt8MACs(threads: Int, chains: Int) -> Double {
+        precondition(chains == 8 || chains == 24)
         let pool = ThreadPool(threads: threads, spinMicroseconds: 0)
-        let iterations = 4_000_000
+        let iterations = 32_000_000 / chains
         var best = Double.infinity
         for _ in 0..<5 {
             let t0 = now()
-            pool.parallelFor(count: threads) { _ in _ = hayai_x16_vnni_peak(iterations) }
+            pool.parallelFor(count: threads) { _ in _ = hayai_x16_vnni_peak(Int32(chains), iterations) }
             best = min(best, now() - t0)
         }
-        let rate = Double(threads) * Double(iterations) * 8 * 64 / best
-        int8Cache[threads] = rate
-        return rate
+        return Double(threads) * Double(iterations) * Double(chains) * 64 / best
     }
 }

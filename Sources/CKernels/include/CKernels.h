@@ -108,9 +108,9 @@ void hayai_x16_prepare(uint32_t type, int nb, const void *x, size_t xStride, int
 int hayai_x16_dot_rows_tokens_prepared(uint32_t type, int nb, const void *w, int groups, const void *x, size_t xStride,
                                        const void *prepared, size_t preparedStride, int tokens, float *y, size_t ldy);
 
-// 8 × `iterations` 512-bit vpdpbusd (64 int8 multiply-adds each) with no memory traffic, for the
-// int8 roofline of `hayai bench`; returns a checksum (0 without AVX512-VNNI).
-int32_t hayai_x16_vnni_peak(long iterations);
+// `chains` (8 or 24) × `iterations` independent 512-bit vpdpbusd (64 int8 multiply-adds each) with no
+// memory traffic, for the int8 roofline of `hayai bench`; returns a checksum (0 without AVX512-VNNI).
+int32_t hayai_x16_vnni_peak(int chains, long iterations);
 
 // ---- Atomics for the thread pool (sequentially consistent).
 long hayai_atomic_load(const long *p);
