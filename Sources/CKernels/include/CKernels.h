@@ -34,6 +34,7 @@ typedef struct { uint16_t d; uint8_t qs[16]; } hayai_block_q4_0;                
 typedef struct { uint16_t d; uint16_t m; uint8_t qs[16]; } hayai_block_q4_1;             // 20
 typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[16]; } hayai_block_q5_0;          // 22
 typedef struct { uint16_t d; uint16_t m; uint8_t qh[4]; uint8_t qs[16]; } hayai_block_q5_1; // 24
+typedef struct { uint8_t scales[16]; uint8_t qs[64]; uint16_t d; uint16_t dmin; } hayai_block_q2_K; // 84
 typedef struct { uint16_t d; uint16_t dmin; uint8_t scales[12]; uint8_t qs[128]; } hayai_block_q4_K; // 144
 typedef struct { uint16_t d; uint16_t dmin; uint8_t scales[12]; uint8_t qh[32]; uint8_t qs[128]; } hayai_block_q5_K; // 176
 typedef struct { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint16_t d; } hayai_block_q6_K; // 210
@@ -60,6 +61,7 @@ float hayai_avx2_dot_q4_0_q8_0(int n, const void *w, const void *x);
 float hayai_avx2_dot_q4_1_q8_1(int n, const void *w, const void *x);
 float hayai_avx2_dot_q5_0_q8_0(int n, const void *w, const void *x);
 float hayai_avx2_dot_q5_1_q8_1(int n, const void *w, const void *x);
+float hayai_avx2_dot_q2_K_q8_K(int n, const void *w, const void *x);
 float hayai_avx2_dot_q4_K_q8_K(int n, const void *w, const void *x);
 float hayai_avx2_dot_q5_K_q8_K(int n, const void *w, const void *x);
 float hayai_avx2_dot_q6_K_q8_K(int n, const void *w, const void *x);
