@@ -721,53 +721,63 @@ ZMM_TARGET static inline void x16_q6_K_t8(int nb, const uint8_t *group, const ui
 
 // Q2_K rows of one group against T tokens' Q8_K rows (`xStride` bytes apart). Per super-block and 16
 // rows: eight passes p over the sub-block pairs (2p, 2p + 1), whose units are bits 2·(p & 3) of the
-// same eight quant registers; a sub-block's integer sum Σ q·x (four vpdpbusd) is multiplied by the
-// rows' 4-bit scales in int32, and after the passes the minimum's term Σ_s m[s]·Σ_{sub-block s} x
-// comes from Q8_K's bsums, read in place as int16 pairs (2p, 2p + 1) with one vpdpwssd per pass.
-// The super-block's two totals are scaled by d·d8 and dmin·d8 in float, as ggml does; every token
-// count takes the same integer sums and float steps, so the same bits.
+// same eight quant registers. The 4-bit scale goes into the weights: q·sc ≤ 45 is still an unsigned
+// byte for vpdpbusd, so a vpshufb per unit looks q up in a table of (0, sc, 2sc, 3sc) per row (one
+// vpmulld by 0x03020100 per sub-block builds it: no carries below 4·45), and every sub-block's
+// products add into one int32 sum per row and token with no multiply per token. After the passes
+// the minimum's term Σ_s m[s]·Σ_{sub-block s} x comes from Q8_K's bsums, read in place as int16 pairs
+// (2p, 2p + 1), one vpdpwssd per pass. The super-block's two totals are scaled by d·d8 and dmin·d8 in
+// float, as ggml does; every token count takes the same integer totals and float steps, so the same
+// bits. A token's products run in 8 / T chains (at least 2 per token), so that one token alone does
+// not wait on one chain of vpdpbusd.
 ZMM_TARGET static inline void x16_q2_K(int nb, const uint8_t *group, int T, const uint8_t *x, size_t xStride, float *y, size_t ldy) {
     const size_t hb = 64, pb = part_bytes(T_Q2_K);
+    const int chains = T >= 8 ? 1 : T >= 4 ? 2 : 4;
     const __m512i three = _mm512_set1_epi8(3), zero = _mm512_setzero_si512();
-    const __m512i low4 = _mm512_set1_epi32(0xF), mins4 = _mm512_set1_epi16(0xF);
+    const __m512i low4 = _mm512_set1_epi32(0xF), mins4 = _mm512_set1_epi16(0xF), levels = _mm512_set1_epi32(0x03020100);
+    // Byte e of row r indexes byte 4·(r & 3) + q of its 128-bit lane: row r's table entry q.
+    const __m512i rowBase = _mm512_set4_epi32(0x0C0C0C0C, 0x08080808, 0x04040404, 0);
     __m512 acc[8];
     for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
     for (int b = 0; b < nb; b++) {
         const uint8_t *part = group + part_offset(b, nb, hb, pb), *header = group + header_offset(b, hb, pb);
         const uint8_t *xb = x + (size_t)b * sizeof(hayai_block_q8_K);
-        __m512i sums[8];
-        for (int t = 0; t < T; t++) sums[t] = zero;
+        __m512i sums[8][4];
+        for (int t = 0; t < T; t++) for (int c = 0; c < chains; c++) sums[t][c] = zero;
         for (int p = 0; p < 8; p++) {
             // Lane r of `pairs`: the scale bytes of sub-blocks 2p and 2p + 1 as two int16.
             const __m512i pairs = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(part + Q2_SCALES + 32 * p)));
-            const __m512i sc0 = _mm512_and_si512(pairs, low4), sc1 = _mm512_and_si512(_mm512_srli_epi32(pairs, 16), low4);
+            const __m512i table0 = _mm512_mullo_epi32(_mm512_and_si512(pairs, low4), levels);
+            const __m512i table1 = _mm512_mullo_epi32(_mm512_and_si512(_mm512_srli_epi32(pairs, 16), low4), levels);
             const __m128i shift = _mm_cvtsi32_si128(2 * (p & 3));
             const uint8_t *regs = part + Q2_QS + 64 * 8 * (p >> 2);
             __m512i u[8];
-            for (int i = 0; i < 8; i++) u[i] = _mm512_and_si512(_mm512_srl_epi16(_mm512_loadu_si512((const void *)(regs + 64 * i)), shift), three);
-            const uint8_t *xq = xb + offsetof(hayai_block_q8_K, qs) + 32 * p;
-            for (int t = 0; t < T; t++, xq += xStride) {
-                __m512i a0 = _mm512_dpbusd_epi32(zero, u[0], _mm512_set1_epi32(load_i32(xq + 0)));
-                __m512i a1 = _mm512_dpbusd_epi32(zero, u[4], _mm512_set1_epi32(load_i32(xq + 16)));
-                for (int i = 1; i < 4; i++) {
-                    a0 = _mm512_dpbusd_epi32(a0, u[i], _mm512_set1_epi32(load_i32(xq + 4 * i)));
-                    a1 = _mm512_dpbusd_epi32(a1, u[i + 4], _mm512_set1_epi32(load_i32(xq + 16 + 4 * i)));
-                }
-                sums[t] = _mm512_add_epi32(sums[t], _mm512_add_epi32(_mm512_mullo_epi32(a0, sc0), _mm512_mullo_epi32(a1, sc1)));
+            for (int i = 0; i < 8; i++) {
+                const __m512i q = _mm512_srl_epi16(_mm512_loadu_si512((const void *)(regs + 64 * i)), shift);
+                // rowBase | (q & 3): ternary logic 0xF8 = a | (b & c)
+                u[i] = _mm512_shuffle_epi8(i < 4 ? table0 : table1, _mm512_ternarylogic_epi32(rowBase, q, three, 0xF8));
             }
+            const uint8_t *xq = xb + offsetof(hayai_block_q8_K, qs) + 32 * p;
+            for (int t = 0; t < T; t++, xq += xStride)
+                for (int i = 0; i < 8; i++)
+                    sums[t][i % chains] = _mm512_dpbusd_epi32(sums[t][i % chains], u[i], _mm512_set1_epi32(load_i32(xq + 4 * i)));
+        }
+        __m512i mp[8];
+        for (int p = 0; p < 8; p++) {
+            const __m512i pairs = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(part + Q2_SCALES + 32 * p)));
+            mp[p] = _mm512_and_si512(_mm512_srli_epi16(pairs, 4), mins4);
         }
         const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)header));
         const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(header + 32)));
         const uint8_t *xt = xb;
         for (int t = 0; t < T; t++, xt += xStride) {
             __m512i mins = zero;
-            for (int p = 0; p < 8; p++) {
-                const __m512i pairs = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(part + Q2_SCALES + 32 * p)));
-                const __m512i mp = _mm512_and_si512(_mm512_srli_epi16(pairs, 4), mins4);
-                mins = _mm512_dpwssd_epi32(mins, mp, _mm512_set1_epi32(load_i32(xt + offsetof(hayai_block_q8_K, bsums) + 4 * p)));
-            }
+            for (int p = 0; p < 8; p++)
+                mins = _mm512_dpwssd_epi32(mins, mp[p], _mm512_set1_epi32(load_i32(xt + offsetof(hayai_block_q8_K, bsums) + 4 * p)));
+            __m512i total = sums[t][0];
+            for (int c = 1; c < chains; c++) total = _mm512_add_epi32(total, sums[t][c]);
             const __m512 d8 = _mm512_set1_ps(*(const float *)xt);
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[t]), _mm512_mul_ps(d, d8), acc[t]);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total), _mm512_mul_ps(d, d8), acc[t]);
             acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mins), _mm512_mul_ps(dmin, d8), acc[t]);
         }
     }
