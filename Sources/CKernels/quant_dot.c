@@ -248,16 +248,27 @@ float hayai_avx2_dot_q2_K_q8_K(int n, const void *vw, const void *vx) {
     const hayai_block_q8_K *x = vx;
     const int nb = n / HAYAI_QK_K;
     const __m256i m3 = _mm256_set1_epi8(3);
+    const __m128i low4 = _mm_set1_epi8(0x0F);
+    // Slice j of a 128-element half: 16-bit scale 2j in the low 128 bits, 2j + 1 in the high ones.
+    const __m256i pick[4] = {
+        _mm256_set_epi64x(0x0302030203020302, 0x0302030203020302, 0x0100010001000100, 0x0100010001000100),
+        _mm256_set_epi64x(0x0706070607060706, 0x0706070607060706, 0x0504050405040504, 0x0504050405040504),
+        _mm256_set_epi64x(0x0B0A0B0A0B0A0B0A, 0x0B0A0B0A0B0A0B0A, 0x0908090809080908, 0x0908090809080908),
+        _mm256_set_epi64x(0x0F0E0F0E0F0E0F0E, 0x0F0E0F0E0F0E0F0E, 0x0D0C0D0C0D0C0D0C, 0x0D0C0D0C0D0C0D0C),
+    };
     __m256 acc = _mm256_setzero_ps();
     float summ = 0;
     for (int i = 0; i < nb; i++) {
         const __m128i scales = _mm_loadu_si128((const __m128i *)w[i].scales);
-        const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(scales, 4), _mm_set1_epi8(0x0F)));
+        const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(scales, 4), low4));
         const __m256i mp = _mm256_madd_epi16(mins, load32(x[i].bsums));
         __m128i m4 = _mm_add_epi32(_mm256_castsi256_si128(mp), _mm256_extracti128_si256(mp, 1));
         m4 = _mm_add_epi32(m4, _mm_shuffle_epi32(m4, 0x4E));
         m4 = _mm_add_epi32(m4, _mm_shuffle_epi32(m4, 0xB1));
         summ += x[i].d * f16(w[i].dmin) * (float)_mm_cvtsi128_si32(m4);
+        // The 16 scales as 16-bit: sub-blocks 0..7 (the first half) and 8..15, each in both 128-bit lanes.
+        const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(scales, low4));
+        const __m256i halves[2] = { _mm256_permute2x128_si256(sc16, sc16, 0x00), _mm256_permute2x128_si256(sc16, sc16, 0x11) };
         const int8_t *q8 = x[i].qs;
         __m256i sumi = _mm256_setzero_si256();
         for (int half = 0; half < 2; half++) {
@@ -265,10 +276,7 @@ float hayai_avx2_dot_q2_K_q8_K(int n, const void *vw, const void *vx) {
             for (int j = 0; j < 4; j++) {
                 const __m256i q = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * j), m3);
                 const __m256i p = _mm256_maddubs_epi16(q, load32(q8 + 128 * half + 32 * j));
-                // Lanes 0..7 take sub-block 8·half + 2j, lanes 8..15 sub-block 8·half + 2j + 1.
-                const int s = 8 * half + 2 * j;
-                const __m256i sc = _mm256_set_m128i(_mm_set1_epi16(w[i].scales[s + 1] & 0xF), _mm_set1_epi16(w[i].scales[s] & 0xF));
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, sc));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, _mm256_shuffle_epi8(halves[half], pick[j])));
             }
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(x[i].d * f16(w[i].d)), _mm256_cvtepi32_ps(sumi), acc);
