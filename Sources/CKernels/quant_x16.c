@@ -728,8 +728,8 @@ ZMM_TARGET static inline void x16_q6_K_t8(int nb, const uint8_t *group, const ui
 // the minimum's term Σ_s m[s]·Σ_{sub-block s} x comes from Q8_K's bsums, read in place as int16 pairs
 // (2p, 2p + 1), one vpdpwssd per pass. The super-block's two totals are scaled by d·d8 and dmin·d8 in
 // float, as ggml does; every token count takes the same integer totals and float steps, so the same
-// bits. A token's products run in 8 / T chains (at least 2 per token), so that one token alone does
-// not wait on one chain of vpdpbusd. One token requests the weights ahead as Q5_K's kernel does
+// bits. A token's products run in 4, 2 or 1 chains for 1, 4 or 8 tokens, so that few tokens do not
+// wait on one chain of vpdpbusd. One token requests the weights ahead as Q5_K's kernel does
 // (prefetch_quarter, a quarter of the block every other pass): Zen 5, one thread, bench --synthetic
 // stablelm-2-1.6b --type q2_k, tg128 went from ~75% to ~81% of the live read bound.
 ZMM_TARGET static inline void x16_q2_K(int nb, const uint8_t *group, int T, const uint8_t *x, size_t xStride, float *y, size_t ldy) {
