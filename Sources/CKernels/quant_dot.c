@@ -13,6 +13,7 @@ _Static_assert(sizeof(hayai_block_q4_0) == 18, "q4_0 layout");
 _Static_assert(sizeof(hayai_block_q4_1) == 20, "q4_1 layout");
 _Static_assert(sizeof(hayai_block_q5_0) == 22, "q5_0 layout");
 _Static_assert(sizeof(hayai_block_q5_1) == 24, "q5_1 layout");
+_Static_assert(sizeof(hayai_block_q2_K) == 84, "q2_K layout");
 _Static_assert(sizeof(hayai_block_q4_K) == 144, "q4_K layout");
 _Static_assert(sizeof(hayai_block_q5_K) == 176, "q5_K layout");
 _Static_assert(sizeof(hayai_block_q6_K) == 210, "q6_K layout");
@@ -232,6 +233,51 @@ float hayai_avx2_dot_q5_K_q8_K(int n, const void *vw, const void *vx) {
             p0 = _mm256_madd_epi16(p0, _mm256_set1_epi16(sc[2 * j]));
             p1 = _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * j + 1]));
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(x[i].d * f16(w[i].d)), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum(acc) - summ;
+}
+
+// Q2_K: per 128 elements one 32-byte register of 2-bit quants, bits 2j..2j+1 being elements 32j..32j+31;
+// each 32-element slice spans two 16-element sub-blocks (the register's halves), so one madd with
+// the two scales (as 16-bit, one per half) weights maddubs's pair sums. The minimum's term is
+// Σ m·bsums over the 16 sub-blocks, Q8_K's bsums being exactly their sums.
+float hayai_avx2_dot_q2_K_q8_K(int n, const void *vw, const void *vx) {
+    const hayai_block_q2_K *w = vw;
+    const hayai_block_q8_K *x = vx;
+    const int nb = n / HAYAI_QK_K;
+    const __m256i m3 = _mm256_set1_epi8(3);
+    const __m128i low4 = _mm_set1_epi8(0x0F);
+    // Slice j of a 128-element half: 16-bit scale 2j in the low 128 bits, 2j + 1 in the high ones.
+    const __m256i pick[4] = {
+        _mm256_set_epi64x(0x0302030203020302, 0x0302030203020302, 0x0100010001000100, 0x0100010001000100),
+        _mm256_set_epi64x(0x0706070607060706, 0x0706070607060706, 0x0504050405040504, 0x0504050405040504),
+        _mm256_set_epi64x(0x0B0A0B0A0B0A0B0A, 0x0B0A0B0A0B0A0B0A, 0x0908090809080908, 0x0908090809080908),
+        _mm256_set_epi64x(0x0F0E0F0E0F0E0F0E, 0x0F0E0F0E0F0E0F0E, 0x0D0C0D0C0D0C0D0C, 0x0D0C0D0C0D0C0D0C),
+    };
+    __m256 acc = _mm256_setzero_ps();
+    float summ = 0;
+    for (int i = 0; i < nb; i++) {
+        const __m128i scales = _mm_loadu_si128((const __m128i *)w[i].scales);
+        const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(scales, 4), low4));
+        const __m256i mp = _mm256_madd_epi16(mins, load32(x[i].bsums));
+        __m128i m4 = _mm_add_epi32(_mm256_castsi256_si128(mp), _mm256_extracti128_si256(mp, 1));
+        m4 = _mm_add_epi32(m4, _mm_shuffle_epi32(m4, 0x4E));
+        m4 = _mm_add_epi32(m4, _mm_shuffle_epi32(m4, 0xB1));
+        summ += x[i].d * f16(w[i].dmin) * (float)_mm_cvtsi128_si32(m4);
+        // The 16 scales as 16-bit: sub-blocks 0..7 (the first half) and 8..15, each in both 128-bit lanes.
+        const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(scales, low4));
+        const __m256i halves[2] = { _mm256_permute2x128_si256(sc16, sc16, 0x00), _mm256_permute2x128_si256(sc16, sc16, 0x11) };
+        const int8_t *q8 = x[i].qs;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int half = 0; half < 2; half++) {
+            const __m256i bits = load32(w[i].qs + 32 * half);
+            for (int j = 0; j < 4; j++) {
+                const __m256i q = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * j), m3);
+                const __m256i p = _mm256_maddubs_epi16(q, load32(q8 + 128 * half + 32 * j));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, _mm256_shuffle_epi8(halves[half], pick[j])));
+            }
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(x[i].d * f16(w[i].d)), _mm256_cvtepi32_ps(sumi), acc);
     }
@@ -511,6 +557,7 @@ int hayai_avx2_dot_rows(uint32_t type, int n, const void *w, size_t rowBytes, in
     case 6: f = hayai_avx2_dot_q5_0_q8_0; break;
     case 7: f = hayai_avx2_dot_q5_1_q8_1; break;
     case 8: f = hayai_avx2_dot_q8_0_q8_0; break;
+    case 10: f = hayai_avx2_dot_q2_K_q8_K; break;
     case 12: f = hayai_avx2_dot_q4_K_q8_K; break;
     case 13: f = hayai_avx2_dot_q5_K_q8_K; break;
     case 14: f = hayai_avx2_dot_q6_K_q8_K; break;

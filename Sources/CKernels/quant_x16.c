@@ -1,5 +1,5 @@
 // Quantized weights interleaved by 16 rows ("x16"), multiplied with AVX512-VNNI: Q4_0, Q4_1, Q5_0,
-// Q5_1 and Q8_0 (blocks of 32) and Q4_K, Q5_K and Q6_K (super-blocks of 256).
+// Q5_1 and Q8_0 (blocks of 32) and Q2_K, Q4_K, Q5_K and Q6_K (super-blocks of 256).
 //
 // The GGUF layout keeps each row's blocks together, so a row-at-a-time dot product converts every
 // block's scale, multiplies its integers into a vector that holds one row's partial sums and has to
@@ -15,7 +15,7 @@
 // a core streamed less than half of its read bandwidth):
 //   pair p = blocks 2p, 2p + 1:  header(2p) header(2p + 1) part(2p) part(2p + 1)
 //   header(b)  16 half floats (32 bytes): block b's scale d of rows 0..15; for the types with a
-//              minimum (Q4_1, Q5_1: m; Q4_K, Q5_K: dmin) 16 more half floats follow (64 bytes).
+//              minimum (Q4_1, Q5_1: m; Q2_K, Q4_K, Q5_K: dmin) 16 more half floats follow (64 bytes).
 //   part(b)    everything else of the block's 16 rows; every part is a multiple of 64 bytes.
 //   An odd last block is header then part.
 // The 32-element types share one unit layout: unit u (u < 8) of a row is elements [4u, 4u + 4) of
@@ -27,7 +27,7 @@
 //   Q5_0, Q5_1   part = a qh register (64 bytes), then the 4 nibble registers. Row r's 4 qh bytes
 //                are rearranged so that bit k of byte e is the 5th bit of element 4k + e: unit k's
 //                5th bits are then bit k of each byte, one shift away from bit 4.
-// K-quants: see k4_pack_row (Q4_K, Q5_K) and q6_K_pack_row (Q6_K).
+// K-quants: see k4_pack_row (Q4_K, Q5_K), q6_K_pack_row (Q6_K) and q2_K_pack_row (Q2_K).
 // Integer sums are exact: Σ (q − o)·x = Σ q·x − o·Σ x for the offset o of the signed types (8, 16,
 // 32, or 128 for Q8_0's flipped bytes), the activation sums being computed once per call (Q8_K
 // carries them, Q8_1 carries d·Σ q for the minimum's term); so results equal the scalar references
@@ -46,9 +46,10 @@
 #define T_Q4_K 12
 #define T_Q5_K 13
 #define T_Q6_K 14
+#define T_Q2_K 10
 
-static int is_k_quant(uint32_t type) { return type == T_Q4_K || type == T_Q5_K || type == T_Q6_K; }
-static int has_min(uint32_t type) { return type == T_Q4_1 || type == T_Q5_1 || type == T_Q4_K || type == T_Q5_K; }
+static int is_k_quant(uint32_t type) { return type == T_Q4_K || type == T_Q5_K || type == T_Q6_K || type == T_Q2_K; }
+static int has_min(uint32_t type) { return type == T_Q4_1 || type == T_Q5_1 || type == T_Q4_K || type == T_Q5_K || type == T_Q2_K; }
 static int is_q5(uint32_t type) { return type == T_Q5_0 || type == T_Q5_1; }
 // Bytes of one block's header for 16 rows (d, and m or dmin where the type has a minimum).
 static size_t header_bytes(uint32_t type) { return has_min(type) ? 64 : 32; }
@@ -60,6 +61,7 @@ static size_t part_bytes(uint32_t type) {
     case T_Q8_0: return 512;
     case T_Q4_K: return 2240;   // 192 bytes of scales and mins, 2048 of nibbles
     case T_Q5_K: return 2752;   // the same and 512 bytes of 5th bits
+    case T_Q2_K: return 1280;   // 256 bytes of scales and mins, 1024 of 2-bit quants
     default: return 3328;       // Q6_K
     }
 }
@@ -76,7 +78,7 @@ size_t hayai_x16_group_bytes(uint32_t type, int nb) { return (size_t)nb * (heade
 
 int hayai_x16_supports(uint32_t type) {
     switch (type) {
-    case T_Q4_0: case T_Q4_1: case T_Q5_0: case T_Q5_1: case T_Q8_0: case T_Q4_K: case T_Q5_K: case T_Q6_K: return 1;
+    case T_Q4_0: case T_Q4_1: case T_Q5_0: case T_Q5_1: case T_Q8_0: case T_Q4_K: case T_Q5_K: case T_Q6_K: case T_Q2_K: return 1;
     default: return 0;
     }
 }
@@ -194,6 +196,32 @@ static int k4_value(uint32_t type, const uint8_t *part, int r, int j) {
     return q;
 }
 
+// Q2_K part of 16 rows. Sub-block s (elements 16s..16s+15) has one byte per row, a 4-bit scale (low
+// nibble) and a 4-bit minimum (high nibble), as GGUF stores it; the 2-bit quants stay in GGUF's order.
+//   Q2_SCALES (256 bytes)  byte 32·p + 2r + i = the byte of sub-block 2p + i (p < 8, i < 2): widened
+//                          to 16 bits, lane r holds the pair of sub-blocks 2p, 2p + 1, whose minimums
+//                          meet Q8_K's bsums pair (2p, 2p + 1) in one vpdpwssd.
+//   Q2_QS (1024 bytes)     16 registers: register 8h + i holds qs[32h + 4i .. 32h + 4i + 3] of each
+//                          row. Bits 2j..2j+1 of those bytes are elements 128h + 32j + 4i.. + 3, so
+//                          pass p = 4h + j takes bits 2j of registers 8h..8h+7: units i < 4 are
+//                          sub-block 2p, units i ≥ 4 sub-block 2p + 1, against activations 32p + 4i.
+#define Q2_SCALES 0
+#define Q2_QS 256
+
+static void q2_K_pack_row(const hayai_block_q2_K *blk, int r, uint8_t *part) {
+    for (int s = 0; s < 16; s++) part[Q2_SCALES + 32 * (s >> 1) + 2 * r + (s & 1)] = blk->scales[s];
+    for (int l = 0; l < 64; l++) part[Q2_QS + 64 * (l >> 2) + 4 * r + (l & 3)] = blk->qs[l];
+}
+
+// Scale byte (scale | min << 4) of sub-block s of row r.
+static int q2_K_scale_byte(const uint8_t *part, int r, int s) { return part[Q2_SCALES + 32 * (s >> 1) + 2 * r + (s & 1)]; }
+
+// Element e (0..255) of row r, 0..3.
+static int q2_K_value(const uint8_t *part, int r, int e) {
+    const int h = e >> 7, j = (e >> 5) & 3, l = e & 31;
+    return (part[Q2_QS + 64 * (8 * h + (l >> 2)) + 4 * r + (l & 3)] >> (2 * j)) & 3;
+}
+
 // Row r of a 32-element block (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) into the part.
 static void block32_pack_row(uint32_t type, const uint8_t *blk, int r, uint8_t *part) {
     if (type == T_Q8_0) {
@@ -239,6 +267,13 @@ void hayai_x16_pack(uint32_t type, int nb, const void *src, size_t rowBytes, int
                     q6_K_pack_row((const hayai_block_q6_K *)blk, r, part);
                     continue;
                 }
+                if (type == T_Q2_K) {
+                    const hayai_block_q2_K *q2 = (const hayai_block_q2_K *)blk;
+                    memcpy(header + 2 * r, &q2->d, 2);
+                    memcpy(header + 32 + 2 * r, &q2->dmin, 2);
+                    q2_K_pack_row(q2, r, part);
+                    continue;
+                }
                 memcpy(header + 2 * r, blk, 2);                        // d
                 if (has_min(type)) memcpy(header + 32 + 2 * r, blk + 2, 2);  // m or dmin
                 if (type == T_Q4_K) k4_pack_row(type, blk + 4, NULL, blk + 16, r, part);
@@ -271,6 +306,14 @@ void hayai_x16_dequantize_row(uint32_t type, int nb, const void *group, int lane
                 k4_scale_min(part, lane, s, &sc, &mn);
                 const float d1 = d * (float)sc, m1 = m * (float)mn;
                 for (int l = 0; l < 32; l++) o[32 * s + l] = d1 * (float)k4_value(type, part, lane, 32 * s + l) - m1;
+            }
+            continue;
+        }
+        if (type == T_Q2_K) {
+            for (int s = 0; s < 16; s++) {
+                const int byte = q2_K_scale_byte(part, lane, s);
+                const float dl = d * (float)(byte & 0xF), ml = m * (float)(byte >> 4);
+                for (int l = 0; l < 16; l++) o[16 * s + l] = dl * (float)q2_K_value(part, lane, 16 * s + l) - ml;
             }
             continue;
         }
@@ -676,6 +719,74 @@ ZMM_TARGET static inline void x16_q6_K_t8(int nb, const uint8_t *group, const ui
     }
 }
 
+// Q2_K rows of one group against T tokens' Q8_K rows (`xStride` bytes apart). Per super-block and 16
+// rows: eight passes p over the sub-block pairs (2p, 2p + 1), whose units are bits 2·(p & 3) of the
+// same eight quant registers. The 4-bit scale goes into the weights: q·sc ≤ 45 is still an unsigned
+// byte for vpdpbusd, so a vpshufb per unit looks q up in a table of (0, sc, 2sc, 3sc) per row (one
+// vpmulld by 0x03020100 per sub-block builds it: no carries below 4·45), and every sub-block's
+// products add into one int32 sum per row and token with no multiply per token. After the passes
+// the minimum's term Σ_s m[s]·Σ_{sub-block s} x comes from Q8_K's bsums, read in place as int16 pairs
+// (2p, 2p + 1), one vpdpwssd per pass. The super-block's two totals are scaled by d·d8 and dmin·d8 in
+// float, as ggml does; every token count takes the same integer totals and float steps, so the same
+// bits. A token's products run in 4, 2 or 1 chains for 1, 4 or 8 tokens, so that few tokens do not
+// wait on one chain of vpdpbusd. One token requests the weights ahead as Q5_K's kernel does
+// (prefetch_quarter, a quarter of the block every other pass): Zen 5, one thread, bench --synthetic
+// stablelm-2-1.6b --type q2_k, tg128 went from ~75% to ~81% of the live read bound.
+ZMM_TARGET static inline void x16_q2_K(int nb, const uint8_t *group, int T, const uint8_t *x, size_t xStride, float *y, size_t ldy) {
+    const size_t hb = 64, pb = part_bytes(T_Q2_K);
+    const int chains = T >= 8 ? 1 : T >= 4 ? 2 : 4;
+    const __m512i three = _mm512_set1_epi8(3), zero = _mm512_setzero_si512();
+    const __m512i low4 = _mm512_set1_epi32(0xF), mins4 = _mm512_set1_epi16(0xF), levels = _mm512_set1_epi32(0x03020100);
+    // Byte e of row r indexes byte 4·(r & 3) + q of its 128-bit lane: row r's table entry q.
+    const __m512i rowBase = _mm512_set4_epi32(0x0C0C0C0C, 0x08080808, 0x04040404, 0);
+    __m512 acc[8];
+    for (int t = 0; t < T; t++) acc[t] = _mm512_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *part = group + part_offset(b, nb, hb, pb), *header = group + header_offset(b, hb, pb);
+        const uint8_t *xb = x + (size_t)b * sizeof(hayai_block_q8_K);
+        __m512i sums[8][4];
+        for (int t = 0; t < T; t++) for (int c = 0; c < chains; c++) sums[t][c] = zero;
+        for (int p = 0; p < 8; p++) {
+            // Lane r of `pairs`: the scale bytes of sub-blocks 2p and 2p + 1 as two int16.
+            const __m512i pairs = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(part + Q2_SCALES + 32 * p)));
+            const __m512i table0 = _mm512_mullo_epi32(_mm512_and_si512(pairs, low4), levels);
+            const __m512i table1 = _mm512_mullo_epi32(_mm512_and_si512(_mm512_srli_epi32(pairs, 16), low4), levels);
+            const __m128i shift = _mm_cvtsi32_si128(2 * (p & 3));
+            const uint8_t *regs = part + Q2_QS + 64 * 8 * (p >> 2);
+            if (T == 1 && (p & 1) == 0) prefetch_quarter(group, b, hb + pb, p >> 1);
+            __m512i u[8];
+            for (int i = 0; i < 8; i++) {
+                const __m512i q = _mm512_srl_epi16(_mm512_loadu_si512((const void *)(regs + 64 * i)), shift);
+                // rowBase | (q & 3): ternary logic 0xF8 = a | (b & c)
+                u[i] = _mm512_shuffle_epi8(i < 4 ? table0 : table1, _mm512_ternarylogic_epi32(rowBase, q, three, 0xF8));
+            }
+            const uint8_t *xq = xb + offsetof(hayai_block_q8_K, qs) + 32 * p;
+            for (int t = 0; t < T; t++, xq += xStride)
+                for (int i = 0; i < 8; i++)
+                    sums[t][i % chains] = _mm512_dpbusd_epi32(sums[t][i % chains], u[i], _mm512_set1_epi32(load_i32(xq + 4 * i)));
+        }
+        __m512i mp[8];
+        for (int p = 0; p < 8; p++) {
+            const __m512i pairs = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(part + Q2_SCALES + 32 * p)));
+            mp[p] = _mm512_and_si512(_mm512_srli_epi16(pairs, 4), mins4);
+        }
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)header));
+        const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(header + 32)));
+        const uint8_t *xt = xb;
+        for (int t = 0; t < T; t++, xt += xStride) {
+            __m512i mins = zero;
+            for (int p = 0; p < 8; p++)
+                mins = _mm512_dpwssd_epi32(mins, mp[p], _mm512_set1_epi32(load_i32(xt + offsetof(hayai_block_q8_K, bsums) + 4 * p)));
+            __m512i total = sums[t][0];
+            for (int c = 1; c < chains; c++) total = _mm512_add_epi32(total, sums[t][c]);
+            const __m512 d8 = _mm512_set1_ps(*(const float *)xt);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total), _mm512_mul_ps(d, d8), acc[t]);
+            acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mins), _mm512_mul_ps(dmin, d8), acc[t]);
+        }
+    }
+    for (int t = 0; t < T; t++) _mm512_storeu_ps(y + t * ldy, acc[t]);
+}
+
 // One kernel per type and token count, so that the type's branches and T fold away.
 #define X16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,f16c")))
 #define BLOCKS32_KERNEL(NAME, TYPE, T)                                                                \
@@ -716,6 +827,14 @@ Q6_KERNEL(q6_K_x16_t1, 1)
 Q6_KERNEL(q6_K_x16_t4, 4)
 X16_TARGET static void q6_K_x16_t8(int nb, const uint8_t *group, const uint8_t *x, size_t xStride, const uint8_t *sumPairs,
                                   size_t pairStride, float *y, size_t ldy) { x16_q6_K_t8(nb, group, x, xStride, sumPairs, pairStride, y, ldy); }
+
+#define Q2_KERNEL(NAME, T)                                                                                             \
+    X16_TARGET static void NAME(int nb, const uint8_t *group, const uint8_t *x, size_t xStride, float *y, size_t ldy) { \
+        x16_q2_K(nb, group, T, x, xStride, y, ldy);                                                                    \
+    }
+Q2_KERNEL(q2_K_x16_t1, 1)
+Q2_KERNEL(q2_K_x16_t4, 4)
+Q2_KERNEL(q2_K_x16_t8, 8)
 
 #define X16_PREP_MAX 65536  // activation elements prepared on the stack per token
 #define X16_TOKENS 4
@@ -810,6 +929,23 @@ static void dot_k(uint32_t type, int nb, const uint8_t *w, size_t gbytes, int gr
     }
 }
 
+// Q2_K needs nothing prepared: Q8_K's bsums are already its sub-blocks' sums, in pairs.
+static void dot_q2_K(int nb, const uint8_t *w, size_t gbytes, int groups, const uint8_t *x, size_t xStride, int tokens,
+                     float *y, size_t ldy) {
+    for (int s = 0; s < tokens;) {
+        const int T = tokens - s >= 8 ? 8 : tokens - s >= X16_TOKENS ? X16_TOKENS : 1;
+        const uint8_t *xs = x + (size_t)s * xStride;
+        for (int g = 0; g < groups; g++) {
+            const uint8_t *group = w + (size_t)g * gbytes;
+            float *ys = y + (size_t)s * ldy + (size_t)g * X16;
+            if (T == 8) q2_K_x16_t8(nb, group, xs, xStride, ys, ldy);
+            else if (T == X16_TOKENS) q2_K_x16_t4(nb, group, xs, xStride, ys, ldy);
+            else q2_K_x16_t1(nb, group, xs, xStride, ys, ldy);
+        }
+        s += T;
+    }
+}
+
 static void dot_blocks32(uint32_t type, int nb, const uint8_t *w, size_t gbytes, int groups, const uint8_t *x, size_t xStride,
                          const uint8_t *prepared, size_t preparedStride, int tokens, float *y, size_t ldy) {
     float xdBuf[X16_TOKENS32][nb], xsBuf[X16_TOKENS32][nb];
@@ -850,7 +986,8 @@ int hayai_x16_dot_rows_tokens_prepared(uint32_t type, int nb, const void *w, int
                                        const void *prepared, size_t preparedStride, int tokens, float *y, size_t ldy) {
     if (!hayai_x16_available() || !hayai_x16_supports(type) || nb * block_elements(type) > X16_PREP_MAX) return 0;
     const size_t gbytes = hayai_x16_group_bytes(type, nb);
-    if (is_k_quant(type)) dot_k(type, nb, w, gbytes, groups, x, xStride, prepared, preparedStride, tokens, y, ldy);
+    if (type == T_Q2_K) dot_q2_K(nb, w, gbytes, groups, x, xStride, tokens, y, ldy);
+    else if (is_k_quant(type)) dot_k(type, nb, w, gbytes, groups, x, xStride, prepared, preparedStride, tokens, y, ldy);
     else dot_blocks32(type, nb, w, gbytes, groups, x, xStride, prepared, preparedStride, tokens, y, ldy);
     return 1;
 }
@@ -862,6 +999,7 @@ int hayai_x16_dot_rows_tokens(uint32_t type, int nb, const void *w, int groups, 
 
 size_t hayai_x16_prepared_bytes(uint32_t type, int nb) {
     if (type == T_Q6_K) return sizeof(int32_t) * 8 * (size_t)nb;
+    if (type == T_Q2_K) return 0;
     return is_k_quant(type) ? sizeof(int32_t) * 4 * (size_t)nb : 2 * sizeof(float) * (size_t)nb;
 }
 
@@ -870,6 +1008,7 @@ void hayai_x16_prepare(uint32_t type, int nb, const void *x, size_t xStride, int
         const uint8_t *row = (const uint8_t *)x + (size_t)t * xStride;
         uint8_t *out = (uint8_t *)prepared + (size_t)t * preparedStride;
         if (type == T_Q6_K) { prepare_q6(nb, (const hayai_block_q8_K *)row, (int32_t *)out); continue; }
+        if (type == T_Q2_K) continue;
         if (is_k_quant(type)) { prepare_k4(nb, (const hayai_block_q8_K *)row, (int32_t *)out); continue; }
         float *xd = (float *)out;
         prepare32(type, nb, row, xd, (int32_t *)(xd + nb), xd + nb);

@@ -9,12 +9,17 @@
 //   - q5_k_m: the same with Q5_K, and Q6_K for a fused attn_qkv.
 //   - q4_k / q5_k / q6_k put every matrix in that type (llama.cpp's Q4_K_S/Q5_K_S also bump a few
 //     early attn_v/ffn_down layers; hayai does not).
+//   - q2_k: Q2_K, with more bits where llama-quantize's Q2_K gives them: attn_v (Q4_K when the model
+//     has ≥ 4 query heads per KV head, else Q3_K), attn_output and ffn_down (Q3_K). hayai does not
+//     multiply Q3_K yet, so those get Q4_K, the next type up that loads (a file somewhat larger than
+//     llama.cpp's Q2_K, never less precise).
 //   - Rows that are not whole blocks fall back as llama-quantize does (Q4_K→Q5_0, Q5_K→Q5_1,
-//     Q6_K→Q8_0), and to F16 where even 32-blocks do not fit (what the converter writes).
+//     Q6_K→Q8_0; Q2_K→Q4_0, llama.cpp's choice before IQ4_NL, which hayai does not multiply), and to
+//     F16 where even 32-blocks do not fit (what the converter writes).
 import Kernels
 
 public enum QuantizeTarget: String, CaseIterable, Sendable, CustomStringConvertible {
-    case q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, q4_k_m, q5_k_m, f16, f32
+    case q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q4_k, q5_k, q6_k, q4_k_m, q5_k_m, f16, f32
 
     /// The type most matrices get.
     public var baseType: GGMLType {
@@ -24,6 +29,7 @@ public enum QuantizeTarget: String, CaseIterable, Sendable, CustomStringConverti
         case .q4_1: return .q4_1
         case .q5_0: return .q5_0
         case .q5_1: return .q5_1
+        case .q2_k: return .q2_K
         case .q4_k, .q4_k_m: return .q4_K
         case .q5_k, .q5_k_m: return .q5_K
         case .q6_k: return .q6_K
@@ -42,6 +48,7 @@ public enum QuantizeTarget: String, CaseIterable, Sendable, CustomStringConverti
         case .q8_0: return 7
         case .q5_0: return 8
         case .q5_1: return 9
+        case .q2_k: return 10    // MOSTLY_Q2_K
         case .q4_k: return 14    // MOSTLY_Q4_K_S
         case .q4_k_m: return 15
         case .q5_k_m: return 17
@@ -76,12 +83,17 @@ public enum QuantizationPlan {
             } else if name.hasSuffix(".attn_qkv.weight") {
                 type = target == .q4_k_m ? .q5_K : .q6_K
             }
+        } else if target == .q2_k, layer != nil {
+            if name.hasSuffix(".attn_v.weight") || name.hasSuffix(".attn_output.weight") || name.hasSuffix(".ffn_down.weight") {
+                type = .q4_K
+            }
         }
         if cols % type.blockSize != 0 {
             switch type {
             case .q4_K: type = .q5_0
             case .q5_K: type = .q5_1
             case .q6_K: type = .q8_0
+            case .q2_K: type = .q4_0
             default: break
             }
             if cols % type.blockSize != 0 { type = .f16 }

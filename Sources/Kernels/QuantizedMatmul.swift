@@ -8,7 +8,7 @@
 // weight row is an integer dot product with them; rows are split over the thread pool in chunks of
 // about `chunkBytes` of weights, handed out dynamically.
 //
-// Matrices of every type with a quantized dot (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K) can
+// Matrices of every type with a quantized dot (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q4_K, Q5_K, Q6_K) can
 // be repacked once (`interleaved()`) into groups of 16 rows whose blocks are interleaved for
 // AVX512-VNNI (CKernels/quant_x16.c): same size, no row reductions, several times the per-core
 // throughput of the row layout. Inference does this at load where the

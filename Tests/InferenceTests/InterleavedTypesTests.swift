@@ -26,14 +26,16 @@ final class InterleavedTypesTests: XCTestCase {
         let vocab = config.vocabSize
         // The synthetic weights draw the same random values for every type: .f32 is them unquantized.
         let exact = try InferenceSession(model: Model.synthetic(config: config, target: .f32, seed: 3)).forward(ids, logits: .all)
-        for target in [QuantizeTarget.q4_k_m, .q5_k_m, .q4_1, .q5_0, .q5_1] {
+        for target in [QuantizeTarget.q4_k_m, .q5_k_m, .q4_1, .q5_0, .q5_1, .q2_k] {
             let fast = try Model.synthetic(config: config, target: target, seed: 3)
             let rows = try Model.synthetic(config: config, target: target, seed: 3, interleave: false)
-            // Q4_K_M / Q5_K_M: layer 1 (the last eighth) has Q6_K attn_v and ffn_down, the output is Q6_K.
+            // Q4_K_M / Q5_K_M: layer 1 (the last eighth) has Q6_K attn_v and ffn_down, the output is Q6_K;
+            // Q2_K: Q2_K up, Q4_K ffn_down.
             XCTAssertTrue(fast.weights.layers[0].mlp.up.weight.isInterleaved, "\(target)")
             XCTAssertTrue(fast.weights.layers[1].down.weight.isInterleaved, "\(target)")
             XCTAssertTrue(fast.weights.output.isInterleaved, "\(target)")
             XCTAssertFalse(rows.weights.layers[0].mlp.up.weight.isInterleaved)
+            if target == .q2_k { XCTAssertEqual(fast.weights.layers[0].mlp.up.weight.typeName, "Q2_K") }
             let expected = try InferenceSession(model: rows).forward(ids, logits: .all)
             let got = try InferenceSession(model: fast).forward(ids, logits: .all)
             let formatError = maxAbsDiff(expected[...], exact[...])
@@ -55,6 +57,16 @@ extension InterleavedTypesTests {
     /// tensor falls back to a 32-element type) gives the row layout's logits on the interleaved fast
     /// path, for a 21-token prompt (the kernels' 8 + 8 + 4 + 1 token splits) and token by token.
     func testAQ4_K_MFileFromQuantizeGivesTheRowLayoutsLogits() throws {
+        try checkFileFromQuantize(.q4_k_m, upType: .q4_K)
+    }
+
+    /// The same for `--type q2_k` (Q2_K with Q4_K attn_v, attn_output and ffn_down, Q6_K output): a
+    /// file with Q2_K tensors loads and runs on the fast path.
+    func testAQ2_KFileFromQuantizeGivesTheRowLayoutsLogits() throws {
+        try checkFileFromQuantize(.q2_k, upType: .q2_K)
+    }
+
+    private func checkFileFromQuantize(_ target: QuantizeTarget, upType: GGMLType) throws {
         try XCTSkipUnless(QuantizedMatrix.interleavingAvailable, "this CPU has no AVX512-VNNI")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hayai-kquant-\(UUID().uuidString)")
         let folder = dir.appendingPathComponent("model")
@@ -89,10 +101,10 @@ extension InterleavedTypesTests {
             try add(p + "mlp.down_proj.weight", [hidden, inter])
         }
         try writer.write()
-        let out = dir.appendingPathComponent("q4_k_m.gguf").path
-        try GGUFExport.quantize(input: folder.path, output: out, target: .q4_k_m)
+        let out = dir.appendingPathComponent("\(target).gguf").path
+        try GGUFExport.quantize(input: folder.path, output: out, target: target)
         let file = try GGUFFile(path: out)
-        XCTAssertEqual(file.tensorInfos["blk.0.ffn_up.weight"]?.type, .q4_K)
+        XCTAssertEqual(file.tensorInfos["blk.0.ffn_up.weight"]?.type, upType)
         XCTAssertEqual(file.tensorInfos["output.weight"]?.type, .q6_K)
 
         let fast = try Model.load(path: out), rows = try Model.load(path: out, interleave: false)
@@ -108,7 +120,7 @@ extension InterleavedTypesTests {
         for id in ids { last = Array(try session.step(id)) }
         let formatError = maxAbsDiff(expected[...], exact[...])
         let prompt = maxAbsDiff(got[...], expected[...]), decode = maxAbsDiff(last[...], expected[((ids.count - 1) * vocab)...])
-        print("q4_k_m file: interleaved vs rows, prompt \(prompt), decode \(decode); rows vs unquantized \(formatError)")
+        print("\(target) file: interleaved vs rows, prompt \(prompt), decode \(decode); rows vs unquantized \(formatError)")
         XCTAssertGreaterThan(formatError, 0.01, "the format's error is measurable")
         XCTAssertLessThan(prompt, 0.1 * formatError, "prompt")
         XCTAssertLessThan(decode, 0.1 * formatError, "decode")

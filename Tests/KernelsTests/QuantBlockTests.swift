@@ -12,6 +12,7 @@ final class QuantBlockTests: XCTestCase {
         XCTAssertEqual(MemoryLayout<hayai_block_q4_1>.size, GGMLType.q4_1.bytesPerBlock)
         XCTAssertEqual(MemoryLayout<hayai_block_q5_0>.size, GGMLType.q5_0.bytesPerBlock)
         XCTAssertEqual(MemoryLayout<hayai_block_q5_1>.size, GGMLType.q5_1.bytesPerBlock)
+        XCTAssertEqual(MemoryLayout<hayai_block_q2_K>.size, GGMLType.q2_K.bytesPerBlock)
         XCTAssertEqual(MemoryLayout<hayai_block_q4_K>.size, GGMLType.q4_K.bytesPerBlock)
         XCTAssertEqual(MemoryLayout<hayai_block_q5_K>.size, GGMLType.q5_K.bytesPerBlock)
         XCTAssertEqual(MemoryLayout<hayai_block_q6_K>.size, GGMLType.q6_K.bytesPerBlock)
@@ -21,6 +22,7 @@ final class QuantBlockTests: XCTestCase {
         XCTAssertEqual(MemoryLayout<hayai_block_q5_1>.offset(of: \.qs), 8)
         XCTAssertEqual(MemoryLayout<hayai_block_q5_K>.offset(of: \.qs), 48)
         XCTAssertEqual(MemoryLayout<hayai_block_q6_K>.offset(of: \.d), 208)
+        XCTAssertEqual(MemoryLayout<hayai_block_q2_K>.offset(of: \.d), 80)
         XCTAssertEqual(MemoryLayout<hayai_block_q8_K>.offset(of: \.bsums), 260)
     }
 

@@ -10,6 +10,7 @@ final class QuantRoundTripTests: XCTestCase {
         .q8_0: 0.01, .q8_1: 0.01, .q8_K: 0.02, .q6_K: 0.03,
         .q5_0: 0.06, .q5_1: 0.05, .q5_K: 0.05,
         .q4_0: 0.11, .q4_1: 0.10, .q4_K: 0.10,
+        .q2_K: 0.35,   // measured 0.31: two bits leave little
     ]
 
     func testRoundTripErrorIsWithinBudgetForEveryType() throws {
@@ -106,6 +107,30 @@ final class QuantRoundTripTests: XCTestCase {
                 let scales = Array(bytes[type.bytesPerBlock * b + 4 ..< type.bytesPerBlock * b + 16])
                 let six = scales.withUnsafeBufferPointer { q in (0..<8).map { scaleMinK4($0, q.baseAddress!).scale } }
                 XCTAssertEqual(six.max(), 63, "\(type) block \(b)")
+            }
+        }
+    }
+    func testQ2_KLargestScaleAndMinGetCodeFifteen() throws {
+        // ggml's Q2_K: d = largest sub-block scale / 15 and dmin = largest min / 15, so those two
+        // quantize to 15; every code is then refitted to the stored 4-bit scale and min.
+        let x = randomRow(256 * 3, seed: 22, scale: 0.05)
+        let bytes = try quantized(.q2_K, x)
+        let back = try dequantized(.q2_K, bytes, count: x.count)
+        for b in 0..<3 {
+            let scales = bytes[84 * b ..< 84 * b + 16]
+            XCTAssertEqual(scales.map { $0 & 0xF }.max(), 15, "block \(b)")
+            XCTAssertEqual(scales.map { $0 >> 4 }.max(), 15, "block \(b)")
+            let d = Float(Float16(bitPattern: UInt16(bytes[84 * b + 80]) | UInt16(bytes[84 * b + 81]) << 8))
+            let dmin = Float(Float16(bitPattern: UInt16(bytes[84 * b + 82]) | UInt16(bytes[84 * b + 83]) << 8))
+            for j in 0..<16 {
+                let sc = scales[84 * b + j], dl = d * Float(sc & 0xF), ml = dmin * Float(sc >> 4)
+                guard dl > 0 else { continue }
+                for i in 0..<16 {
+                    // The nearest of the sub-block's four levels (codes clamp to 0...3).
+                    let e = 256 * b + 16 * j + i
+                    let best = (0...3).map { abs(dl * Float($0) - ml - x[e]) }.min()!
+                    XCTAssertEqual(abs(back[e] - x[e]), best, accuracy: 1e-6, "block \(b) element \(16 * j + i)")
+                }
             }
         }
     }

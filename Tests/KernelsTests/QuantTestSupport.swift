@@ -65,6 +65,9 @@ func randomBlocks(_ type: GGMLType, count: Int, seed: UInt64) -> [UInt8] {
         case .q4_1, .q5_1, .q4_K, .q5_K:
             setF16(o, Float.random(in: 0.001...0.05, using: &rng))
             setF16(o + 2, Float.random(in: -0.5...0.5, using: &rng))
+        case .q2_K:
+            setF16(o + 80, Float.random(in: 0.001...0.05, using: &rng))
+            setF16(o + 82, Float.random(in: -0.1...0.1, using: &rng))
         case .q6_K: setF16(o + 208, Float.random(in: 0.0001...0.005, using: &rng))
         default: fatalError("no random blocks for \(type)")
         }

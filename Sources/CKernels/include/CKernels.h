@@ -34,6 +34,7 @@ typedef struct { uint16_t d; uint8_t qs[16]; } hayai_block_q4_0;                
 typedef struct { uint16_t d; uint16_t m; uint8_t qs[16]; } hayai_block_q4_1;             // 20
 typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[16]; } hayai_block_q5_0;          // 22
 typedef struct { uint16_t d; uint16_t m; uint8_t qh[4]; uint8_t qs[16]; } hayai_block_q5_1; // 24
+typedef struct { uint8_t scales[16]; uint8_t qs[64]; uint16_t d; uint16_t dmin; } hayai_block_q2_K; // 84
 typedef struct { uint16_t d; uint16_t dmin; uint8_t scales[12]; uint8_t qs[128]; } hayai_block_q4_K; // 144
 typedef struct { uint16_t d; uint16_t dmin; uint8_t scales[12]; uint8_t qh[32]; uint8_t qs[128]; } hayai_block_q5_K; // 176
 typedef struct { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint16_t d; } hayai_block_q6_K; // 210
@@ -60,6 +61,7 @@ float hayai_avx2_dot_q4_0_q8_0(int n, const void *w, const void *x);
 float hayai_avx2_dot_q4_1_q8_1(int n, const void *w, const void *x);
 float hayai_avx2_dot_q5_0_q8_0(int n, const void *w, const void *x);
 float hayai_avx2_dot_q5_1_q8_1(int n, const void *w, const void *x);
+float hayai_avx2_dot_q2_K_q8_K(int n, const void *w, const void *x);
 float hayai_avx2_dot_q4_K_q8_K(int n, const void *w, const void *x);
 float hayai_avx2_dot_q5_K_q8_K(int n, const void *w, const void *x);
 float hayai_avx2_dot_q6_K_q8_K(int n, const void *w, const void *x);
@@ -78,13 +80,13 @@ int hayai_cpu_has_avx512vnni(void);
 // Lets tests turn the VNNI variant off (0) and on again (1) to check both; results are identical.
 void hayai_allow_vnni(int allowed);
 
-// ---- Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K weights interleaved by 16 rows for
+// ---- Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q4_K, Q5_K and Q6_K weights interleaved by 16 rows for
 // AVX512-VNNI (quant_x16.c explains the layouts). A group is 16 rows of nb blocks, hayai_x16_group_bytes(type, nb) bytes (as many as 16
 // GGUF rows).
 // Non-zero when the CPU runs the x16 kernels (AVX512 F/BW/VL/VNNI).
 int hayai_x16_available(void);
 // Non-zero for the GGML types with an x16 layout (Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8,
-// Q4_K = 12, Q5_K = 13, Q6_K = 14).
+// Q2_K = 10, Q4_K = 12, Q5_K = 13, Q6_K = 14).
 int hayai_x16_supports(uint32_t type);
 size_t hayai_x16_group_bytes(uint32_t type, int nb);
 // `groups` × 16 GGUF rows (rowBytes apart) -> the interleaved layout at dst.

@@ -96,6 +96,28 @@ public func dequantizeReference(_ type: GGMLType, _ src: UnsafeRawPointer, _ dst
             let qs = (block + 4).assumingMemoryBound(to: Int8.self)
             for j in 0..<32 { dst[b * 32 + j] = d * Float(qs[j]) }
         }
+    case .q2_K:
+        // block: 16 bytes scales (per 16 elements: low nibble scale, high nibble min), 64 bytes of
+        // 2-bit quants, f16 d, f16 dmin. Per 128 elements: bits 2j..2j+1 of qs[l] are element 32j + l
+        // (l < 32). x = d·sc·q − dmin·m.
+        for b in 0..<blocks {
+            let block = src + b * 84
+            let d = readF16(block, 80), dmin = readF16(block, 82)
+            let scales = block.assumingMemoryBound(to: UInt8.self)
+            var out = dst + b * 256
+            for half in 0..<2 {
+                let qs = (block + 16 + 32 * half).assumingMemoryBound(to: UInt8.self)
+                for j in 0..<4 {
+                    let shift = UInt8(2 * j)
+                    for g in 0..<2 {
+                        let sc = scales[8 * half + 2 * j + g]
+                        let dl = d * Float(sc & 0xF), ml = dmin * Float(sc >> 4)
+                        for l in 16 * g..<16 * g + 16 { out[l] = dl * Float((qs[l] >> shift) & 3) - ml }
+                    }
+                    out += 32
+                }
+            }
+        }
     case .q4_K:
         // block: f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 128 bytes nibbles. Each 64 elements
         // take 32 bytes: low nibbles are sub-block 2i, high nibbles 2i+1; x = d*sc*q - dmin*m.

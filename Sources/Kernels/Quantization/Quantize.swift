@@ -14,7 +14,7 @@ public enum QuantizeError: Error, CustomStringConvertible {
 }
 
 /// The types `quantizeReference` can write.
-public let referenceQuantizableTypes: [GGMLType] = [.q8_0, .q8_1, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q5_K, .q6_K, .q8_K]
+public let referenceQuantizableTypes: [GGMLType] = [.q8_0, .q8_1, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q4_K, .q5_K, .q6_K, .q8_K]
 
 /// Quantizes `count` floats at `src` into `count / type.blockSize` blocks of `type` at `dst`
 /// (`type.byteCount(elements: count)` bytes). Inputs must be finite.
@@ -33,6 +33,7 @@ public func quantizeReference(_ type: GGMLType, _ src: UnsafePointer<Float>, _ d
         case .q4_1: quantizeBlockQ4_1(x, y)
         case .q5_0: quantizeBlockQ5_0(x, y)
         case .q5_1: quantizeBlockQ5_1(x, y)
+        case .q2_K: quantizeBlockQ2_K(x, y)
         case .q4_K: quantizeBlockQ4_K(x, y)
         case .q5_K: quantizeBlockQ5_K(x, y)
         case .q6_K: quantizeBlockQ6_K(x, y)
@@ -211,6 +212,60 @@ private func quantizeSuperBlockK4(_ x: UnsafePointer<Float>, _ y: UnsafeMutableR
         let dm = dmin * Float(m)
         for i in 0..<32 {
             L[32 * j + i] = UInt8(max(0, min(nmax, nearestInt((x[32 * j + i] + dm) / dj))))
+        }
+    }
+}
+
+/// ggml's `quantize_row_q2_K_ref`: per 16 elements a 2-bit code grid fitted by make_qkx2_quants
+/// (weights |x|, absolute error), the 16 scales and 16 mins then quantized to 4 bits against the
+/// largest of each (d = max scale / 15, dmin = max min / 15), and the codes re-fitted to those.
+private func quantizeBlockQ2_K(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
+    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 256) { L in
+        let L = L.baseAddress!
+        var weights = [Float](repeating: 0, count: 16)
+        var Laux = [UInt8](repeating: 0, count: 16)
+        var scales = [Float](repeating: 0, count: 16), mins = [Float](repeating: 0, count: 16)
+        var maxScale: Float = 0, maxMin: Float = 0
+        for j in 0..<16 {
+            let xs = x + 16 * j
+            for l in 0..<16 { weights[l] = abs(xs[l]) }
+            let (scale, minV) = makeQKX2Quants(n: 16, nmax: 3, x: xs, weights: weights, L: L + 16 * j, Laux: &Laux,
+                                                rmin: -0.5, rdelta: 0.1, nstep: 15, useMad: true)
+            scales[j] = scale
+            mins[j] = minV
+            if scale > maxScale { maxScale = scale }
+            if minV > maxMin { maxMin = minV }
+        }
+        let sc = y.assumingMemoryBound(to: UInt8.self)
+        // Codes of at most 15 (the largest value maps to exactly 15), written as ggml's `(uint8_t)l`.
+        if maxScale > 0 {
+            let iscale = 15 / maxScale
+            for j in 0..<16 { sc[j] = UInt8(truncatingIfNeeded: nearestInt(iscale * scales[j])) }
+            writeF16(y, 80, maxScale / 15)
+        } else {
+            for j in 0..<16 { sc[j] = 0 }
+            writeF16(y, 80, 0)
+        }
+        if maxMin > 0 {
+            let iscale = 15 / maxMin
+            for j in 0..<16 { sc[j] |= UInt8(truncatingIfNeeded: nearestInt(iscale * mins[j]) << 4) }
+            writeF16(y, 82, maxMin / 15)
+        } else {
+            writeF16(y, 82, 0)
+        }
+        let d = readF16(y, 80), dmin = readF16(y, 82)
+        for j in 0..<16 {
+            let dl = d * Float(sc[j] & 0xF)
+            if dl == 0 { continue }
+            let dm = dmin * Float(sc[j] >> 4)
+            for i in 0..<16 { L[16 * j + i] = UInt8(max(0, min(3, nearestInt((x[16 * j + i] + dm) / dl)))) }
+        }
+        let qs = sc + 16
+        for half in 0..<2 {
+            for l in 0..<32 {
+                let e = 128 * half + l
+                qs[32 * half + l] = L[e] | (L[e + 32] << 2) | (L[e + 64] << 4) | (L[e + 96] << 6)
+            }
         }
     }
 }

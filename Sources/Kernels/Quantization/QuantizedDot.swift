@@ -20,14 +20,14 @@ public enum QuantizedDot {
     public static var bestPath: Path { hasAVX2 ? .avx2 : .scalar }
 
     /// Weight types with a quantized dot product.
-    public static let supportedTypes: [GGMLType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q5_K, .q6_K]
+    public static let supportedTypes: [GGMLType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q4_K, .q5_K, .q6_K]
 
     /// The format activations are quantized to before a dot with weights of `type`; nil if unsupported.
     public static func activationType(for type: GGMLType) -> GGMLType? {
         switch type {
         case .q8_0, .q4_0, .q5_0: return .q8_0
         case .q4_1, .q5_1: return .q8_1
-        case .q4_K, .q5_K, .q6_K: return .q8_K
+        case .q2_K, .q4_K, .q5_K, .q6_K: return .q8_K
         default: return nil
         }
     }
@@ -43,6 +43,7 @@ public enum QuantizedDot {
         case (.avx2, .q4_1): return hayai_avx2_dot_q4_1_q8_1(n, weights, activations)
         case (.avx2, .q5_0): return hayai_avx2_dot_q5_0_q8_0(n, weights, activations)
         case (.avx2, .q5_1): return hayai_avx2_dot_q5_1_q8_1(n, weights, activations)
+        case (.avx2, .q2_K): return hayai_avx2_dot_q2_K_q8_K(n, weights, activations)
         case (.avx2, .q4_K): return hayai_avx2_dot_q4_K_q8_K(n, weights, activations)
         case (.avx2, .q5_K): return hayai_avx2_dot_q5_K_q8_K(n, weights, activations)
         case (.avx2, .q6_K): return hayai_avx2_dot_q6_K_q8_K(n, weights, activations)
@@ -51,6 +52,7 @@ public enum QuantizedDot {
         case (.scalar, .q4_1): return QuantizedDotReference.q4_1(count, weights, activations)
         case (.scalar, .q5_0): return QuantizedDotReference.q5_0(count, weights, activations)
         case (.scalar, .q5_1): return QuantizedDotReference.q5_1(count, weights, activations)
+        case (.scalar, .q2_K): return QuantizedDotReference.q2_K(count, weights, activations)
         case (.scalar, .q4_K): return QuantizedDotReference.q4_K(count, weights, activations)
         case (.scalar, .q5_K): return QuantizedDotReference.q5_K(count, weights, activations)
         case (.scalar, .q6_K): return QuantizedDotReference.q6_K(count, weights, activations)

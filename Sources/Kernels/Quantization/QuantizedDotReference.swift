@@ -76,6 +76,28 @@ enum QuantizedDotReference {
         return sum
     }
 
+    /// Q2_K: Σ over 16 sub-blocks of d·sc·Σ q·q8 − dmin·m·Σ q8, each sub-block's Σ q8 being one of
+    /// Q8_K's bsums; both integer totals are scaled by d8 in float once per super-block, as ggml does.
+    static func q2_K(_ n: Int, _ w: UnsafeRawPointer, _ x: UnsafeRawPointer) -> Float {
+        var sum: Float = 0
+        for b in 0..<n / 256 {
+            let wb = w + 84 * b, xb = x + 292 * b
+            var sumi = 0, summ = 0
+            for s in 0..<16 {
+                let sc = u8(wb, s)
+                summ += (sc >> 4) * Int(xb.loadUnaligned(fromByteOffset: 260 + 2 * s, as: Int16.self))
+                // Sub-block s: elements 16s..16s+15, in byte qs[32·(s/8) + 16·(s%2) + l] at bits 2·((s/2)%4).
+                let shift = 2 * ((s / 2) % 4), qs = 16 + 32 * (s / 8) + 16 * (s % 2)
+                var isum = 0
+                for l in 0..<16 { isum += ((u8(wb, qs + l) >> shift) & 3) * i8(xb, 4 + 16 * s + l) }
+                sumi += (sc & 0xF) * isum
+            }
+            let d8 = xb.loadUnaligned(as: Float.self)
+            sum += d8 * readF16(wb, 80) * Float(sumi) - d8 * readF16(wb, 82) * Float(summ)
+        }
+        return sum
+    }
+
     /// Q4_K and Q5_K: Σ over 8 sub-blocks of d·sc·Σ q·q8 − dmin·m·Σ q8, the last sum from Q8_K's bsums.
     private static func k4(_ n: Int, _ w: UnsafeRawPointer, _ x: UnsafeRawPointer, fiveBit: Bool) -> Float {
         let size = fiveBit ? 176 : 144, qsOffset = fiveBit ? 48 : 16
