@@ -37,6 +37,7 @@ typedef struct { uint16_t d; uint16_t m; uint8_t qh[4]; uint8_t qs[16]; } hayai_
 typedef struct { uint16_t d; uint16_t dmin; uint8_t scales[12]; uint8_t qs[128]; } hayai_block_q4_K; // 144
 typedef struct { uint16_t d; uint16_t dmin; uint8_t scales[12]; uint8_t qh[32]; uint8_t qs[128]; } hayai_block_q5_K; // 176
 typedef struct { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint16_t d; } hayai_block_q6_K; // 210
+typedef struct { uint8_t hmask[32]; uint8_t qs[64]; uint8_t scales[12]; uint16_t d; } hayai_block_q3_K; // 110
 typedef struct { float d; int8_t qs[256]; int16_t bsums[16]; } hayai_block_q8_K;         // 292
 
 // ---- Activation rows of n floats (a whole number of blocks) quantized as the scalar references
@@ -63,6 +64,7 @@ float hayai_avx2_dot_q5_1_q8_1(int n, const void *w, const void *x);
 float hayai_avx2_dot_q4_K_q8_K(int n, const void *w, const void *x);
 float hayai_avx2_dot_q5_K_q8_K(int n, const void *w, const void *x);
 float hayai_avx2_dot_q6_K_q8_K(int n, const void *w, const void *x);
+float hayai_avx2_dot_q3_K_q8_K(int n, const void *w, const void *x);
 
 // Dots of `rows` consecutive weight rows (rowBytes apart) with one activation row: y[r] = w_r · x.
 // `type` is the GGML type number of the weights; returns 0 when the type has no AVX2 kernel.

@@ -20,7 +20,7 @@ public enum QuantizedDot {
     public static var bestPath: Path { hasAVX2 ? .avx2 : .scalar }
 
     /// Weight types with a quantized dot product.
-    public static let supportedTypes: [GGMLType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q5_K, .q6_K]
+    public static let supportedTypes: [GGMLType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q4_K, .q5_K, .q6_K, .q3_K]
 
     /// The format activations are quantized to before a dot with weights of `type`; nil if unsupported.
     public static func activationType(for type: GGMLType) -> GGMLType? {
@@ -28,6 +28,7 @@ public enum QuantizedDot {
         case .q8_0, .q4_0, .q5_0: return .q8_0
         case .q4_1, .q5_1: return .q8_1
         case .q4_K, .q5_K, .q6_K: return .q8_K
+        case .q3_K: return .q8_K
         default: return nil
         }
     }
@@ -46,6 +47,7 @@ public enum QuantizedDot {
         case (.avx2, .q4_K): return hayai_avx2_dot_q4_K_q8_K(n, weights, activations)
         case (.avx2, .q5_K): return hayai_avx2_dot_q5_K_q8_K(n, weights, activations)
         case (.avx2, .q6_K): return hayai_avx2_dot_q6_K_q8_K(n, weights, activations)
+        case (.avx2, .q3_K): return hayai_avx2_dot_q3_K_q8_K(n, weights, activations)
         case (.scalar, .q8_0): return QuantizedDotReference.q8_0(count, weights, activations)
         case (.scalar, .q4_0): return QuantizedDotReference.q4_0(count, weights, activations)
         case (.scalar, .q4_1): return QuantizedDotReference.q4_1(count, weights, activations)
@@ -54,6 +56,7 @@ public enum QuantizedDot {
         case (.scalar, .q4_K): return QuantizedDotReference.q4_K(count, weights, activations)
         case (.scalar, .q5_K): return QuantizedDotReference.q5_K(count, weights, activations)
         case (.scalar, .q6_K): return QuantizedDotReference.q6_K(count, weights, activations)
+        case (.scalar, .q3_K): return QuantizedDotReference.q3_K(count, weights, activations)
         default: fatalError("no quantized dot product for \(type)")
         }
     }
