@@ -80,13 +80,13 @@ int hayai_cpu_has_avx512vnni(void);
 // Lets tests turn the VNNI variant off (0) and on again (1) to check both; results are identical.
 void hayai_allow_vnni(int allowed);
 
-// ---- Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K weights interleaved by 16 rows for
+// ---- Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q3_K, Q4_K, Q5_K and Q6_K weights interleaved by 16 rows for
 // AVX512-VNNI (quant_x16.c explains the layouts). A group is 16 rows of nb blocks, hayai_x16_group_bytes(type, nb) bytes (as many as 16
 // GGUF rows).
 // Non-zero when the CPU runs the x16 kernels (AVX512 F/BW/VL/VNNI).
 int hayai_x16_available(void);
 // Non-zero for the GGML types with an x16 layout (Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8,
-// Q4_K = 12, Q5_K = 13, Q6_K = 14).
+// Q3_K = 11, Q4_K = 12, Q5_K = 13, Q6_K = 14).
 int hayai_x16_supports(uint32_t type);
 size_t hayai_x16_group_bytes(uint32_t type, int nb);
 // `groups` × 16 GGUF rows (rowBytes apart) -> the interleaved layout at dst.
