@@ -7,14 +7,18 @@
 //   - q4_k_m: Q4_K, with Q6_K for attn_v and ffn_down in the layers use_more_bits picks (the first
 //     and last eighth and every third layer between: about half of them), Q5_K for a fused attn_qkv.
 //   - q5_k_m: the same with Q5_K, and Q6_K for a fused attn_qkv.
+//   - q3_k_m: Q3_K, with Q5_K for attn_v in layers 0 and 1 and Q4_K in the others, Q5_K for ffn_down in
+//     the first sixteenth of the layers and Q4_K in the others, Q4_K for attn_output and a fused attn_qkv
+//     (llama-quantize's Q3_K_M for every architecture but Falcon).
 //   - q4_k / q5_k / q6_k put every matrix in that type (llama.cpp's Q4_K_S/Q5_K_S also bump a few
 //     early attn_v/ffn_down layers; hayai does not).
 //   - Rows that are not whole blocks fall back as llama-quantize does (Q4_K→Q5_0, Q5_K→Q5_1,
-//     Q6_K→Q8_0), and to F16 where even 32-blocks do not fit (what the converter writes).
+//     Q6_K→Q8_0), and to F16 where even 32-blocks do not fit (what the converter writes). Q3_K falls
+//     back to Q4_0: llama-quantize takes IQ4_NL, a 4.5-bit 32-block type hayai does not multiply.
 import Kernels
 
 public enum QuantizeTarget: String, CaseIterable, Sendable, CustomStringConvertible {
-    case q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, q4_k_m, q5_k_m, f16, f32
+    case q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, q4_k_m, q5_k_m, q3_k_m, f16, f32
 
     /// The type most matrices get.
     public var baseType: GGMLType {
@@ -27,6 +31,7 @@ public enum QuantizeTarget: String, CaseIterable, Sendable, CustomStringConverti
         case .q4_k, .q4_k_m: return .q4_K
         case .q5_k, .q5_k_m: return .q5_K
         case .q6_k: return .q6_K
+        case .q3_k_m: return .q3_K
         case .f16: return .f16
         case .f32: return .f32
         }
@@ -47,6 +52,7 @@ public enum QuantizeTarget: String, CaseIterable, Sendable, CustomStringConverti
         case .q5_k_m: return 17
         case .q5_k: return 16    // MOSTLY_Q5_K_S
         case .q6_k: return 18
+        case .q3_k_m: return 12   // MOSTLY_Q3_K_M
         }
     }
 
@@ -76,12 +82,21 @@ public enum QuantizationPlan {
             } else if name.hasSuffix(".attn_qkv.weight") {
                 type = target == .q4_k_m ? .q5_K : .q6_K
             }
+        } else if target == .q3_k_m, let layer {
+            if name.hasSuffix(".attn_v.weight") {
+                type = layer < 2 ? .q5_K : .q4_K
+            } else if name.hasSuffix(".ffn_down.weight") {
+                type = layer < layerCount / 16 ? .q5_K : .q4_K
+            } else if name.hasSuffix(".attn_output.weight") || name.hasSuffix(".attn_qkv.weight") {
+                type = .q4_K
+            }
         }
         if cols % type.blockSize != 0 {
             switch type {
             case .q4_K: type = .q5_0
             case .q5_K: type = .q5_1
             case .q6_K: type = .q8_0
+            case .q3_K: type = .q4_0
             default: break
             }
             if cols % type.blockSize != 0 { type = .f16 }

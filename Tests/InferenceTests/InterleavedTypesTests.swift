@@ -26,7 +26,7 @@ final class InterleavedTypesTests: XCTestCase {
         let vocab = config.vocabSize
         // The synthetic weights draw the same random values for every type: .f32 is them unquantized.
         let exact = try InferenceSession(model: Model.synthetic(config: config, target: .f32, seed: 3)).forward(ids, logits: .all)
-        for target in [QuantizeTarget.q4_k_m, .q5_k_m, .q4_1, .q5_0, .q5_1] {
+        for target in [QuantizeTarget.q4_k_m, .q5_k_m, .q4_1, .q5_0, .q5_1, .q3_k_m] {
             let fast = try Model.synthetic(config: config, target: target, seed: 3)
             let rows = try Model.synthetic(config: config, target: target, seed: 3, interleave: false)
             // Q4_K_M / Q5_K_M: layer 1 (the last eighth) has Q6_K attn_v and ffn_down, the output is Q6_K.
@@ -34,6 +34,9 @@ final class InterleavedTypesTests: XCTestCase {
             XCTAssertTrue(fast.weights.layers[1].down.weight.isInterleaved, "\(target)")
             XCTAssertTrue(fast.weights.output.isInterleaved, "\(target)")
             XCTAssertFalse(rows.weights.layers[0].mlp.up.weight.isInterleaved)
+            if target == .q3_k_m, case .quantized(let up, _) = fast.weights.layers[0].mlp.up.weight {
+                XCTAssertEqual(up.type, .q3_K, "Q3_K_M's ffn_up is Q3_K")
+            }
             let expected = try InferenceSession(model: rows).forward(ids, logits: .all)
             let got = try InferenceSession(model: fast).forward(ids, logits: .all)
             let formatError = maxAbsDiff(expected[...], exact[...])
