@@ -199,20 +199,20 @@ static int k4_value(uint32_t type, const uint8_t *part, int r, int j) {
 // Q3_K part of 16 rows. Element 32k + l (k < 8, l < 32) of a row has 2 low bits at bit 2(k % 4) of
 // GGUF's qs[32(k / 4) + l] and its 3rd bit at bit k of hmask[l]; sub-block s (elements 16s..16s+15)
 // has a 6-bit scale sc[s] (stored minus 32). The kernel reads in eight passes k, pass k covering
-// elements 32k..32k+31 = sub-blocks 2k and 2k + 1:
+// elements 32k..32k+31 = sub-blocks 2k and 2k + 1, as 8 units i (elements 32k + 4i..32k + 4i + 3).
+// A unit's codes are stored whole (v = 2 low bits | 3rd bit << 2, 0..7), eight codes to three bytes, so that
+// a unit takes one to four instructions to unpack and the part keeps GGUF's size:
 //   Q3_SC_LOW (128 bytes)  byte 32p + 2r + e = low 4 bits of sc[2p + e] | low 4 bits of sc[2p + 8 + e] << 4
 //                          (p < 4, e < 2): widened to 16 bits, lane r holds pass p's (low nibbles) or pass
 //                          p + 4's (high nibbles) pair of scales, for vpdpwssd.
 //   Q3_SC_HIGH (64 bytes)  the 32 bits of lane r: bits 2k, 2k + 1 = top bits of sc[2k], bits 16 + 2k,
 //                          17 + 2k = those of sc[2k + 1]: one shift by 2k puts pass k's pair in place.
-//   Q3_HMASK (512 bytes)   8 registers: register i holds hmask[4i..4i+3] of each row (lane r).
-//   Q3_QS (1024 bytes)     16 registers: register c holds qs[4c..4c+3] of each row, so unit (k, i) =
-//                          elements 32k + 4i..32k + 4i + 3 (i < 8) is register 8(k / 4) + i at shift
-//                          2(k % 4) with the 3rd bits of hmask register i at bit k.
+//   Q3_UNITS (1536 bytes)  pass k at 192k: registers X, Y, Z (64 bytes each); byte 4r + e of each holds
+//                          element e of row r's units: X = v0 | v1 << 3 | (v6 & 3) << 6,
+//                          Y = v2 | v3 << 3 | (v7 & 3) << 6, Z = v4 | v5 << 3 | (v6 >> 2) << 6 | (v7 >> 2) << 7.
 #define Q3_SC_LOW 0
 #define Q3_SC_HIGH 128
-#define Q3_HMASK 192
-#define Q3_QS 704
+#define Q3_UNITS 192
 
 static void q3_K_pack_row(const hayai_block_q3_K *blk, int r, uint8_t *part) {
     uint8_t sc[16];
@@ -225,8 +225,19 @@ static void q3_K_pack_row(const hayai_block_q3_K *blk, int r, uint8_t *part) {
         for (int e = 0; e < 2; e++) part[Q3_SC_LOW + 32 * p + 2 * r + e] = (sc[2 * p + e] & 0xF) | ((sc[2 * p + 8 + e] & 0xF) << 4);
     for (int s = 0; s < 16; s++) high |= (uint32_t)(sc[s] >> 4) << (16 * (s & 1) + 2 * (s >> 1));
     memcpy(part + Q3_SC_HIGH + 4 * r, &high, 4);
-    for (int l = 0; l < 32; l++) part[Q3_HMASK + 64 * (l >> 2) + 4 * r + (l & 3)] = blk->hmask[l];
-    for (int l = 0; l < 64; l++) part[Q3_QS + 64 * (l >> 2) + 4 * r + (l & 3)] = blk->qs[l];
+    for (int k = 0; k < 8; k++) {
+        uint8_t *xyz = part + Q3_UNITS + 192 * k + 4 * r;
+        for (int e = 0; e < 4; e++) {
+            uint8_t v[8];
+            for (int i = 0; i < 8; i++) {
+                const int l = 4 * i + e;   // element 32k + l
+                v[i] = ((blk->qs[32 * (k >> 2) + l] >> (2 * (k & 3))) & 3) | (((blk->hmask[l] >> k) & 1) << 2);
+            }
+            xyz[e] = v[0] | v[1] << 3 | (v[6] & 3) << 6;
+            xyz[64 + e] = v[2] | v[3] << 3 | (v[7] & 3) << 6;
+            xyz[128 + e] = v[4] | v[5] << 3 | (v[6] >> 2) << 6 | (v[7] >> 2) << 7;
+        }
+    }
 }
 
 // The 6-bit scale of sub-block s of row r (before its offset of 32).
@@ -240,10 +251,21 @@ static int q3_K_scale(const uint8_t *part, int r, int s) {
 
 // Element j (0..255) of row r, signed (−4..3).
 static int q3_K_value(const uint8_t *part, int r, int j) {
-    const int k = j >> 5, l = j & 31;
-    const uint8_t q = part[Q3_QS + 64 * (8 * (k >> 2) + (l >> 2)) + 4 * r + (l & 3)];
-    const uint8_t h = part[Q3_HMASK + 64 * (l >> 2) + 4 * r + (l & 3)];
-    return ((q >> (2 * (k & 3))) & 3) - (((h >> k) & 1) ? 0 : 4);
+    const int k = j >> 5, i = (j >> 2) & 7;
+    const uint8_t *xyz = part + Q3_UNITS + 192 * k + 4 * r + (j & 3);
+    const uint8_t X = xyz[0], Y = xyz[64], Z = xyz[128];
+    int v;
+    switch (i) {
+    case 0: v = X & 7; break;
+    case 1: v = (X >> 3) & 7; break;
+    case 2: v = Y & 7; break;
+    case 3: v = (Y >> 3) & 7; break;
+    case 4: v = Z & 7; break;
+    case 5: v = (Z >> 3) & 7; break;
+    case 6: v = (X >> 6) | ((Z >> 6) & 1) << 2; break;
+    default: v = (Y >> 6) | (Z >> 7) << 2; break;
+    }
+    return v - 4;
 }
 
 // Row r of a 32-element block (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) into the part.
@@ -741,15 +763,15 @@ ZMM_TARGET static inline void x16_q6_K_t8(int nb, const uint8_t *group, const ui
 }
 
 // Q3_K rows of one group against T tokens' Q8_K rows (T = 1, 4 or 8, the same code and so the same
-// bits for every T). Per super-block and 16 rows: eight passes k over elements 32k..32k+31; a unit is
-// the 2 low bits | the 3rd bit << 2, an unsigned q in 0..7 standing for q − 4, against vpdpbusd. The
+// bits for every T). Per super-block and 16 rows: eight passes k over elements 32k..32k+31, whose 8
+// units are unpacked from three registers into unsigned q in 0..7 standing for q − 4, against vpdpbusd. The
 // two sub-blocks' sums Σ q·x (|Σ| ≤ 16·7·128, so int16) are paired per row and multiplied by their
 // scales − 32 with one vpdpwssd, and the offsets −4·Σx with a second: the scales times 4 against the
 // token's negated sub-block sums (prepare_q3). The super-block's integer total is scaled by d·d8 in
 // float, as ggml computes it; the float accumulators live in y, touched once per super-block.
 ZMM_TARGET static inline void x16_q3_K(int T, int nb, const uint8_t *group, const uint8_t *x, size_t xStride,
                                        const uint8_t *sumPairs, size_t pairStride, float *y, size_t ldy) {
-    const __m512i three = _mm512_set1_epi8(3), bit2 = _mm512_set1_epi8(4), zero = _mm512_setzero_si512();
+    const __m512i three = _mm512_set1_epi8(3), seven = _mm512_set1_epi8(7), bit2 = _mm512_set1_epi8(4), zero = _mm512_setzero_si512();
     const __m512i lowNibbles = _mm512_set1_epi16(0xF), highPair = _mm512_set1_epi32(0x00030003), offset = _mm512_set1_epi16(32);
     for (int t = 0; t < T; t++) _mm512_storeu_ps(y + t * ldy, _mm512_setzero_ps());
     for (int b = 0; b < nb; b++) {
@@ -765,16 +787,21 @@ ZMM_TARGET static inline void x16_q3_K(int T, int nb, const uint8_t *group, cons
             const __m512i hi = _mm512_and_si512(_mm512_srl_epi32(high, _mm_cvtsi32_si128(2 * k)), highPair);
             const __m512i sc = _mm512_sub_epi16(_mm512_or_si512(lo, _mm512_slli_epi16(hi, 4)), offset);
             const __m512i sc4 = _mm512_slli_epi16(sc, 2);
-            // Bit k of each hmask byte to bit 2 by one rotation of the 32-bit lanes by 2 − k (mod 32).
-            const __m512i rotation = _mm512_set1_epi32((2 - k) & 31);
-            const __m128i shift = _mm_cvtsi32_si128(2 * (k & 3));
-            const uint8_t *qs = part + Q3_QS + 64 * 8 * (k >> 2);
+            // The 8 units from X, Y, Z (see q3_K_pack_row); the 16-bit shifts carry bits across bytes
+            // only into bits that the masks clear.
+            const uint8_t *xyz = part + Q3_UNITS + 192 * k;
+            const __m512i X = _mm512_loadu_si512((const void *)xyz), Y = _mm512_loadu_si512((const void *)(xyz + 64));
+            const __m512i Z = _mm512_loadu_si512((const void *)(xyz + 128));
             __m512i u[8];
-            for (int i = 0; i < 8; i++) {
-                const __m512i q = _mm512_and_si512(_mm512_srl_epi16(_mm512_loadu_si512((const void *)(qs + 64 * i)), shift), three);
-                const __m512i h = _mm512_rolv_epi32(_mm512_loadu_si512((const void *)(part + Q3_HMASK + 64 * i)), rotation);
-                u[i] = _mm512_ternarylogic_epi32(q, h, bit2, 0xF8);   // q | (h & 4)
-            }
+            u[0] = _mm512_and_si512(X, seven);
+            u[1] = _mm512_and_si512(_mm512_srli_epi16(X, 3), seven);
+            u[2] = _mm512_and_si512(Y, seven);
+            u[3] = _mm512_and_si512(_mm512_srli_epi16(Y, 3), seven);
+            u[4] = _mm512_and_si512(Z, seven);
+            u[5] = _mm512_and_si512(_mm512_srli_epi16(Z, 3), seven);
+            // bits 6-7 of X (Y) | bit 6 (7) of Z moved to bit 2: ternary logic 0xF8 = a | (b & c)
+            u[6] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(X, 6), three), _mm512_srli_epi16(Z, 4), bit2, 0xF8);
+            u[7] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(Y, 6), three), _mm512_srli_epi16(Z, 5), bit2, 0xF8);
             const uint8_t *xq = x + (size_t)b * sizeof(hayai_block_q8_K) + offsetof(hayai_block_q8_K, qs) + 32 * k;
             const uint8_t *sums = sumPairs + sizeof(int32_t) * (8 * (size_t)b + k);
             for (int t = 0; t < T; t++, xq += xStride, sums += pairStride) {
