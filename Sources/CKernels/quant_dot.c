@@ -17,6 +17,7 @@ _Static_assert(sizeof(hayai_block_q2_K) == 84, "q2_K layout");
 _Static_assert(sizeof(hayai_block_q4_K) == 144, "q4_K layout");
 _Static_assert(sizeof(hayai_block_q5_K) == 176, "q5_K layout");
 _Static_assert(sizeof(hayai_block_q6_K) == 210, "q6_K layout");
+_Static_assert(sizeof(hayai_block_q3_K) == 110, "q3_K layout");
 _Static_assert(sizeof(hayai_block_q8_K) == 292, "q8_K layout");
 
 // Half -> float. Not _cvtsh_ss: clang lowers it to vpinsrw into whatever register is free, which
@@ -316,6 +317,52 @@ float hayai_avx2_dot_q6_K_q8_K(int n, const void *vw, const void *vx) {
     return hsum(acc);
 }
 
+// Q3_K: the 2 low bits and the 3rd bit (hmask) make an unsigned q in 0..7 standing for q − 4:
+// Σ (q − 4)·q8 = maddubs(q, q8) − 4·Σ q8, the last sums per 16 elements being Q8_K's bsums. The 16
+// six-bit scales unpack to int8 as ggml's x86 kernel does (kmask1/kmask2), minus 32.
+static inline __m128i q3_K_scales(const uint8_t *s12) {
+    uint32_t a[4];
+    memcpy(a, s12, 12);
+    const uint32_t m2 = 0x03030303, m4 = 0x0f0f0f0f, top = a[2];
+    a[2] = ((a[0] >> 4) & m4) | (((top >> 4) & m2) << 4);
+    a[3] = ((a[1] >> 4) & m4) | (((top >> 6) & m2) << 4);
+    a[0] = (a[0] & m4) | ((top & m2) << 4);
+    a[1] = (a[1] & m4) | (((top >> 2) & m2) << 4);
+    return _mm_sub_epi8(_mm_loadu_si128((const __m128i *)a), _mm_set1_epi8(32));
+}
+
+float hayai_avx2_dot_q3_K_q8_K(int n, const void *vw, const void *vx) {
+    const hayai_block_q3_K *w = vw;
+    const hayai_block_q8_K *x = vx;
+    const int nb = n / HAYAI_QK_K;
+    const __m256i low2 = _mm256_set1_epi8(3), bit2 = _mm256_set1_epi8(4);
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < nb; i++) {
+        const __m128i sc8 = q3_K_scales(w[i].scales);
+        const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
+        int16_t sc[16];
+        _mm256_storeu_si256((__m256i *)sc, sc16);
+        const __m256i hbits = load32(w[i].hmask);
+        const int8_t *q8 = x[i].qs;
+        // The offsets: −4·Σ_j sc_j·bsums_j, as 8 int32 partial sums.
+        __m256i sumi = _mm256_slli_epi32(_mm256_madd_epi16(load32(x[i].bsums), sc16), 2);
+        sumi = _mm256_sub_epi32(_mm256_setzero_si256(), sumi);
+        for (int half = 0; half < 2; half++) {
+            const __m256i q3 = load32(w[i].qs + 32 * half);
+            for (int s = 0; s < 4; s++) {
+                const int k = 4 * half + s;   // elements 32k..32k+31: sub-blocks 2k and 2k + 1
+                const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(q3, 2 * s), low2);
+                const __m256i hi = _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(hbits, k), 2), bit2);
+                const __m256i p = _mm256_maddubs_epi16(_mm256_or_si256(lo, hi), load32(q8 + 32 * k));
+                const __m256i scale = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scale));
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(x[i].d * f16(w[i].d)), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum(acc);
+}
+
 // ---- Many rows against one activation row. Per-activation-block values that every row needs are
 // computed once per call: the activation scale as float, and for Q4_0 the offset 8·d8·Σq8, which lets
 // the nibbles stay unsigned (Σ (q − 8)·q8 = Σ q·q8 − 8·Σ q8) and saves the sign trick. Where the CPU
@@ -561,6 +608,7 @@ int hayai_avx2_dot_rows(uint32_t type, int n, const void *w, size_t rowBytes, in
     case 12: f = hayai_avx2_dot_q4_K_q8_K; break;
     case 13: f = hayai_avx2_dot_q5_K_q8_K; break;
     case 14: f = hayai_avx2_dot_q6_K_q8_K; break;
+    case 11: f = hayai_avx2_dot_q3_K_q8_K; break;
     default: return 0;
     }
     const char *row = w;

@@ -1,5 +1,5 @@
 // Quantized weights interleaved by 16 rows ("x16"), multiplied with AVX512-VNNI: Q4_0, Q4_1, Q5_0,
-// Q5_1 and Q8_0 (blocks of 32) and Q2_K, Q4_K, Q5_K and Q6_K (super-blocks of 256).
+// Q5_1 and Q8_0 (blocks of 32) and Q2_K, Q3_K, Q4_K, Q5_K and Q6_K (super-blocks of 256).
 //
 // The GGUF layout keeps each row's blocks together, so a row-at-a-time dot product converts every
 // block's scale, multiplies its integers into a vector that holds one row's partial sums and has to
@@ -27,7 +27,7 @@
 //   Q5_0, Q5_1   part = a qh register (64 bytes), then the 4 nibble registers. Row r's 4 qh bytes
 //                are rearranged so that bit k of byte e is the 5th bit of element 4k + e: unit k's
 //                5th bits are then bit k of each byte, one shift away from bit 4.
-// K-quants: see k4_pack_row (Q4_K, Q5_K), q6_K_pack_row (Q6_K) and q2_K_pack_row (Q2_K).
+// K-quants: see k4_pack_row (Q4_K, Q5_K), q6_K_pack_row (Q6_K), q2_K_pack_row (Q2_K) and q3_K_pack_row (Q3_K).
 // Integer sums are exact: Σ (q − o)·x = Σ q·x − o·Σ x for the offset o of the signed types (8, 16,
 // 32, or 128 for Q8_0's flipped bytes), the activation sums being computed once per call (Q8_K
 // carries them, Q8_1 carries d·Σ q for the minimum's term); so results equal the scalar references
@@ -47,8 +47,9 @@
 #define T_Q5_K 13
 #define T_Q6_K 14
 #define T_Q2_K 10
+#define T_Q3_K 11
 
-static int is_k_quant(uint32_t type) { return type == T_Q4_K || type == T_Q5_K || type == T_Q6_K || type == T_Q2_K; }
+static int is_k_quant(uint32_t type) { return type == T_Q4_K || type == T_Q5_K || type == T_Q6_K || type == T_Q2_K || type == T_Q3_K; }
 static int has_min(uint32_t type) { return type == T_Q4_1 || type == T_Q5_1 || type == T_Q4_K || type == T_Q5_K || type == T_Q2_K; }
 static int is_q5(uint32_t type) { return type == T_Q5_0 || type == T_Q5_1; }
 // Bytes of one block's header for 16 rows (d, and m or dmin where the type has a minimum).
@@ -62,6 +63,7 @@ static size_t part_bytes(uint32_t type) {
     case T_Q4_K: return 2240;   // 192 bytes of scales and mins, 2048 of nibbles
     case T_Q5_K: return 2752;   // the same and 512 bytes of 5th bits
     case T_Q2_K: return 1280;   // 256 bytes of scales and mins, 1024 of 2-bit quants
+    case T_Q3_K: return 1728;   // 192 bytes of scales, 512 of 3rd bits, 1024 of 2-bit pairs
     default: return 3328;       // Q6_K
     }
 }
@@ -78,7 +80,7 @@ size_t hayai_x16_group_bytes(uint32_t type, int nb) { return (size_t)nb * (heade
 
 int hayai_x16_supports(uint32_t type) {
     switch (type) {
-    case T_Q4_0: case T_Q4_1: case T_Q5_0: case T_Q5_1: case T_Q8_0: case T_Q4_K: case T_Q5_K: case T_Q6_K: case T_Q2_K: return 1;
+    case T_Q4_0: case T_Q4_1: case T_Q5_0: case T_Q5_1: case T_Q8_0: case T_Q4_K: case T_Q5_K: case T_Q6_K: case T_Q2_K: case T_Q3_K: return 1;
     default: return 0;
     }
 }
@@ -222,6 +224,78 @@ static int q2_K_value(const uint8_t *part, int r, int e) {
     return (part[Q2_QS + 64 * (8 * h + (l >> 2)) + 4 * r + (l & 3)] >> (2 * j)) & 3;
 }
 
+// Q3_K part of 16 rows. Element 32k + l (k < 8, l < 32) of a row has 2 low bits at bit 2(k % 4) of
+// GGUF's qs[32(k / 4) + l] and its 3rd bit at bit k of hmask[l]; sub-block s (elements 16s..16s+15)
+// has a 6-bit scale sc[s] (stored minus 32). The kernel reads in eight passes k, pass k covering
+// elements 32k..32k+31 = sub-blocks 2k and 2k + 1, as 8 units i (elements 32k + 4i..32k + 4i + 3).
+// A unit's codes are stored whole (v = 2 low bits | 3rd bit << 2, 0..7), eight codes to three bytes, so that
+// a unit takes one to four instructions to unpack and the part keeps GGUF's size:
+//   Q3_SC_LOW (128 bytes)  byte 32p + 2r + e = low 4 bits of sc[2p + e] | low 4 bits of sc[2p + 8 + e] << 4
+//                          (p < 4, e < 2): widened to 16 bits, lane r holds pass p's (low nibbles) or pass
+//                          p + 4's (high nibbles) pair of scales, for vpdpwssd.
+//   Q3_SC_HIGH (64 bytes)  the 32 bits of lane r: bits 2k, 2k + 1 = top bits of sc[2k], bits 16 + 2k,
+//                          17 + 2k = those of sc[2k + 1]: one shift by 2k puts pass k's pair in place.
+//   Q3_UNITS (1536 bytes)  pass k at 192k: registers X, Y, Z (64 bytes each); byte 4r + e of each holds
+//                          element e of row r's units: X = v0 | v1 << 3 | (v6 & 3) << 6,
+//                          Y = v2 | v3 << 3 | (v7 & 3) << 6, Z = v4 | v5 << 3 | (v6 >> 2) << 6 | (v7 >> 2) << 7.
+#define Q3_SC_LOW 0
+#define Q3_SC_HIGH 128
+#define Q3_UNITS 192
+
+static void q3_K_pack_row(const hayai_block_q3_K *blk, int r, uint8_t *part) {
+    uint8_t sc[16];
+    for (int s = 0; s < 16; s++) {
+        const uint8_t low = s < 8 ? blk->scales[s] & 0xF : blk->scales[s - 8] >> 4;
+        sc[s] = low | (((blk->scales[8 + s % 4] >> (2 * (s / 4))) & 3) << 4);
+    }
+    uint32_t high = 0;
+    for (int p = 0; p < 4; p++)
+        for (int e = 0; e < 2; e++) part[Q3_SC_LOW + 32 * p + 2 * r + e] = (sc[2 * p + e] & 0xF) | ((sc[2 * p + 8 + e] & 0xF) << 4);
+    for (int s = 0; s < 16; s++) high |= (uint32_t)(sc[s] >> 4) << (16 * (s & 1) + 2 * (s >> 1));
+    memcpy(part + Q3_SC_HIGH + 4 * r, &high, 4);
+    for (int k = 0; k < 8; k++) {
+        uint8_t *xyz = part + Q3_UNITS + 192 * k + 4 * r;
+        for (int e = 0; e < 4; e++) {
+            uint8_t v[8];
+            for (int i = 0; i < 8; i++) {
+                const int l = 4 * i + e;   // element 32k + l
+                v[i] = ((blk->qs[32 * (k >> 2) + l] >> (2 * (k & 3))) & 3) | (((blk->hmask[l] >> k) & 1) << 2);
+            }
+            xyz[e] = v[0] | v[1] << 3 | (v[6] & 3) << 6;
+            xyz[64 + e] = v[2] | v[3] << 3 | (v[7] & 3) << 6;
+            xyz[128 + e] = v[4] | v[5] << 3 | (v[6] >> 2) << 6 | (v[7] >> 2) << 7;
+        }
+    }
+}
+
+// The 6-bit scale of sub-block s of row r (before its offset of 32).
+static int q3_K_scale(const uint8_t *part, int r, int s) {
+    const int k = s >> 1, e = s & 1;
+    const uint8_t low = part[Q3_SC_LOW + 32 * (k & 3) + 2 * r + e];
+    uint32_t high;
+    memcpy(&high, part + Q3_SC_HIGH + 4 * r, 4);
+    return (k < 4 ? low & 0xF : low >> 4) | (((high >> (16 * e + 2 * k)) & 3) << 4);
+}
+
+// Element j (0..255) of row r, signed (−4..3).
+static int q3_K_value(const uint8_t *part, int r, int j) {
+    const int k = j >> 5, i = (j >> 2) & 7;
+    const uint8_t *xyz = part + Q3_UNITS + 192 * k + 4 * r + (j & 3);
+    const uint8_t X = xyz[0], Y = xyz[64], Z = xyz[128];
+    int v;
+    switch (i) {
+    case 0: v = X & 7; break;
+    case 1: v = (X >> 3) & 7; break;
+    case 2: v = Y & 7; break;
+    case 3: v = (Y >> 3) & 7; break;
+    case 4: v = Z & 7; break;
+    case 5: v = (Z >> 3) & 7; break;
+    case 6: v = (X >> 6) | ((Z >> 6) & 1) << 2; break;
+    default: v = (Y >> 6) | (Z >> 7) << 2; break;
+    }
+    return v - 4;
+}
+
 // Row r of a 32-element block (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) into the part.
 static void block32_pack_row(uint32_t type, const uint8_t *blk, int r, uint8_t *part) {
     if (type == T_Q8_0) {
@@ -262,6 +336,11 @@ void hayai_x16_pack(uint32_t type, int nb, const void *src, size_t rowBytes, int
             for (int b = 0; b < nb; b++) {
                 uint8_t *part = out + part_offset(b, nb, hb, pb), *header = out + header_offset(b, hb, pb);
                 const uint8_t *blk = row + (size_t)b * bytes;
+                if (type == T_Q3_K) {
+                    memcpy(header + 2 * r, &((const hayai_block_q3_K *)blk)->d, 2);
+                    q3_K_pack_row((const hayai_block_q3_K *)blk, r, part);
+                    continue;
+                }
                 if (type == T_Q6_K) {
                     memcpy(header + 2 * r, &((const hayai_block_q6_K *)blk)->d, 2);
                     q6_K_pack_row((const hayai_block_q6_K *)blk, r, part);
@@ -314,6 +393,13 @@ void hayai_x16_dequantize_row(uint32_t type, int nb, const void *group, int lane
                 const int byte = q2_K_scale_byte(part, lane, s);
                 const float dl = d * (float)(byte & 0xF), ml = m * (float)(byte >> 4);
                 for (int l = 0; l < 16; l++) o[16 * s + l] = dl * (float)q2_K_value(part, lane, 16 * s + l) - ml;
+            }
+            continue;
+        }
+        if (type == T_Q3_K) {
+            for (int s = 0; s < 16; s++) {
+                const float dl = d * (float)(q3_K_scale(part, lane, s) - 32);
+                for (int l = 0; l < 16; l++) o[16 * s + l] = dl * (float)q3_K_value(part, lane, 16 * s + l);
             }
             continue;
         }
@@ -787,6 +873,71 @@ ZMM_TARGET static inline void x16_q2_K(int nb, const uint8_t *group, int T, cons
     for (int t = 0; t < T; t++) _mm512_storeu_ps(y + t * ldy, acc[t]);
 }
 
+// Q3_K rows of one group against T tokens' Q8_K rows (T = 1, 4 or 8, the same code and so the same
+// bits for every T). Per super-block and 16 rows: eight passes k over elements 32k..32k+31, whose 8
+// units are unpacked from three registers into unsigned q in 0..7 standing for q − 4, against vpdpbusd. The
+// two sub-blocks' sums Σ q·x (|Σ| ≤ 16·7·128, so int16) are paired per row and multiplied by their
+// scales − 32 with one vpdpwssd, and the offsets −4·Σx with a second: the scales times 4 against the
+// token's negated sub-block sums (prepare_q3). The super-block's integer total is scaled by d·d8 in
+// float, as ggml computes it; the float accumulators live in y, touched once per super-block.
+ZMM_TARGET static inline void x16_q3_K(int T, int nb, const uint8_t *group, const uint8_t *x, size_t xStride,
+                                       const uint8_t *sumPairs, size_t pairStride, float *y, size_t ldy) {
+    const __m512i three = _mm512_set1_epi8(3), seven = _mm512_set1_epi8(7), bit2 = _mm512_set1_epi8(4), zero = _mm512_setzero_si512();
+    const __m512i lowNibbles = _mm512_set1_epi16(0xF), highPair = _mm512_set1_epi32(0x00030003), offset = _mm512_set1_epi16(32);
+    for (int t = 0; t < T; t++) _mm512_storeu_ps(y + t * ldy, _mm512_setzero_ps());
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *part = group + part_offset(b, nb, 32, 1728);
+        const uint16_t *scales = (const uint16_t *)(group + header_offset(b, 32, 1728));
+        const __m512i high = _mm512_loadu_si512((const void *)(part + Q3_SC_HIGH));
+        __m512i total[8];
+        for (int t = 0; t < T; t++) total[t] = zero;
+        for (int k = 0; k < 8; k++) {
+            // Lane r: (sc[2k] − 32, sc[2k + 1] − 32) as int16, and the same times 4 for the offsets.
+            const __m512i low = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(part + Q3_SC_LOW + 32 * (k & 3))));
+            const __m512i lo = k < 4 ? _mm512_and_si512(low, lowNibbles) : _mm512_srli_epi16(low, 4);
+            const __m512i hi = _mm512_and_si512(_mm512_srl_epi32(high, _mm_cvtsi32_si128(2 * k)), highPair);
+            const __m512i sc = _mm512_sub_epi16(_mm512_or_si512(lo, _mm512_slli_epi16(hi, 4)), offset);
+            const __m512i sc4 = _mm512_slli_epi16(sc, 2);
+            // The 8 units from X, Y, Z (see q3_K_pack_row); the 16-bit shifts carry bits across bytes
+            // only into bits that the masks clear.
+            const uint8_t *xyz = part + Q3_UNITS + 192 * k;
+            const __m512i X = _mm512_loadu_si512((const void *)xyz), Y = _mm512_loadu_si512((const void *)(xyz + 64));
+            const __m512i Z = _mm512_loadu_si512((const void *)(xyz + 128));
+            __m512i u[8];
+            u[0] = _mm512_and_si512(X, seven);
+            u[1] = _mm512_and_si512(_mm512_srli_epi16(X, 3), seven);
+            u[2] = _mm512_and_si512(Y, seven);
+            u[3] = _mm512_and_si512(_mm512_srli_epi16(Y, 3), seven);
+            u[4] = _mm512_and_si512(Z, seven);
+            u[5] = _mm512_and_si512(_mm512_srli_epi16(Z, 3), seven);
+            // bits 6-7 of X (Y) | bit 6 (7) of Z moved to bit 2: ternary logic 0xF8 = a | (b & c)
+            u[6] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(X, 6), three), _mm512_srli_epi16(Z, 4), bit2, 0xF8);
+            u[7] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(Y, 6), three), _mm512_srli_epi16(Z, 5), bit2, 0xF8);
+            const uint8_t *xq = x + (size_t)b * sizeof(hayai_block_q8_K) + offsetof(hayai_block_q8_K, qs) + 32 * k;
+            const uint8_t *sums = sumPairs + sizeof(int32_t) * (8 * (size_t)b + k);
+            for (int t = 0; t < T; t++, xq += xStride, sums += pairStride) {
+                __m512i a0 = _mm512_dpbusd_epi32(zero, u[0], _mm512_set1_epi32(load_i32(xq + 0)));
+                __m512i a1 = _mm512_dpbusd_epi32(zero, u[4], _mm512_set1_epi32(load_i32(xq + 16)));
+                for (int i = 1; i < 4; i++) {
+                    a0 = _mm512_dpbusd_epi32(a0, u[i], _mm512_set1_epi32(load_i32(xq + 4 * i)));
+                    a1 = _mm512_dpbusd_epi32(a1, u[i + 4], _mm512_set1_epi32(load_i32(xq + 16 + 4 * i)));
+                }
+                // (a0, a1) as int16 in each 32-bit lane: a0's low half, a1 shifted up.
+                const __m512i pair = _mm512_mask_blend_epi16(0xAAAAAAAA, a0, _mm512_slli_epi32(a1, 16));
+                total[t] = _mm512_dpwssd_epi32(total[t], pair, sc);
+                total[t] = _mm512_dpwssd_epi32(total[t], sc4, _mm512_set1_epi32(load_i32(sums)));
+            }
+        }
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)scales));
+        const uint8_t *xd = x + (size_t)b * sizeof(hayai_block_q8_K);
+        for (int t = 0; t < T; t++) {
+            float *yt = y + t * ldy;
+            const __m512 d8 = _mm512_set1_ps(*(const float *)(xd + t * xStride));
+            _mm512_storeu_ps(yt, _mm512_fmadd_ps(_mm512_cvtepi32_ps(total[t]), _mm512_mul_ps(d, d8), _mm512_loadu_ps(yt)));
+        }
+    }
+}
+
 // One kernel per type and token count, so that the type's branches and T fold away.
 #define X16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,f16c")))
 #define BLOCKS32_KERNEL(NAME, TYPE, T)                                                                \
@@ -836,6 +987,13 @@ Q2_KERNEL(q2_K_x16_t1, 1)
 Q2_KERNEL(q2_K_x16_t4, 4)
 Q2_KERNEL(q2_K_x16_t8, 8)
 
+#define Q3_KERNEL(NAME, T)                                                                                           \
+    X16_TARGET static void NAME(int nb, const uint8_t *group, const uint8_t *x, size_t xStride, const uint8_t *sumPairs, \
+                                size_t pairStride, float *y, size_t ldy) { x16_q3_K(T, nb, group, x, xStride, sumPairs, pairStride, y, ldy); }
+Q3_KERNEL(q3_K_x16_t1, 1)
+Q3_KERNEL(q3_K_x16_t4, 4)
+Q3_KERNEL(q3_K_x16_t8, 8)
+
 #define X16_PREP_MAX 65536  // activation elements prepared on the stack per token
 #define X16_TOKENS 4
 
@@ -882,6 +1040,41 @@ static void prepare_q6(int nb, const hayai_block_q8_K *x, int32_t *pairs) {
                 const int16_t *bs = x[b].bsums + j + 8 * h;
                 pairs[8 * b + 2 * j + h] = (int32_t)((uint32_t)(uint16_t)(-bs[0]) | (uint32_t)(uint16_t)(-bs[4]) << 16);
             }
+}
+
+// A token's Q8_K row -> per super-block and pass k of the Q3_K kernels the negated sums (|Σ| ≤ 16·128)
+// of sub-blocks 2k and 2k + 1, as two int16 in one int32.
+static void prepare_q3(int nb, const hayai_block_q8_K *x, int32_t *pairs) {
+    for (int b = 0; b < nb; b++)
+        for (int k = 0; k < 8; k++) {
+            const int16_t *bs = x[b].bsums + 2 * k;
+            pairs[8 * b + k] = (int32_t)((uint32_t)(uint16_t)(-bs[0]) | (uint32_t)(uint16_t)(-bs[1]) << 16);
+        }
+}
+
+// Q3_K: 8 tokens at once, then 4, then 1, each token's sub-block sums prepared once a call (or read).
+static void dot_q3_K(int nb, const uint8_t *w, size_t gbytes, int groups, const uint8_t *x, size_t xStride,
+                     const uint8_t *prepared, size_t preparedStride, int tokens, float *y, size_t ldy) {
+    int32_t preparedBuf[8][8 * nb];
+    for (int s = 0; s < tokens;) {
+        const int T = tokens - s >= 8 ? 8 : tokens - s >= X16_TOKENS ? X16_TOKENS : 1;
+        const uint8_t *xs = x + (size_t)s * xStride, *pairs = (const uint8_t *)preparedBuf[0];
+        size_t pairStride = sizeof(preparedBuf[0]);
+        if (prepared) {
+            pairs = prepared + (size_t)s * preparedStride;
+            pairStride = preparedStride;
+        } else {
+            for (int t = 0; t < T; t++) prepare_q3(nb, (const hayai_block_q8_K *)(xs + (size_t)t * xStride), preparedBuf[t]);
+        }
+        for (int g = 0; g < groups; g++) {
+            const uint8_t *group = w + (size_t)g * gbytes;
+            float *ys = y + (size_t)s * ldy + (size_t)g * X16;
+            if (T == 8) q3_K_x16_t8(nb, group, xs, xStride, pairs, pairStride, ys, ldy);
+            else if (T == X16_TOKENS) q3_K_x16_t4(nb, group, xs, xStride, pairs, pairStride, ys, ldy);
+            else q3_K_x16_t1(nb, group, xs, xStride, pairs, pairStride, ys, ldy);
+        }
+        s += T;
+    }
 }
 
 // The K-quants with what each token needs prepared: the sub-block sums' pairs (Q6_K's negated, read
@@ -987,6 +1180,7 @@ int hayai_x16_dot_rows_tokens_prepared(uint32_t type, int nb, const void *w, int
     if (!hayai_x16_available() || !hayai_x16_supports(type) || nb * block_elements(type) > X16_PREP_MAX) return 0;
     const size_t gbytes = hayai_x16_group_bytes(type, nb);
     if (type == T_Q2_K) dot_q2_K(nb, w, gbytes, groups, x, xStride, tokens, y, ldy);
+    else if (type == T_Q3_K) dot_q3_K(nb, w, gbytes, groups, x, xStride, prepared, preparedStride, tokens, y, ldy);
     else if (is_k_quant(type)) dot_k(type, nb, w, gbytes, groups, x, xStride, prepared, preparedStride, tokens, y, ldy);
     else dot_blocks32(type, nb, w, gbytes, groups, x, xStride, prepared, preparedStride, tokens, y, ldy);
     return 1;
@@ -998,7 +1192,7 @@ int hayai_x16_dot_rows_tokens(uint32_t type, int nb, const void *w, int groups, 
 }
 
 size_t hayai_x16_prepared_bytes(uint32_t type, int nb) {
-    if (type == T_Q6_K) return sizeof(int32_t) * 8 * (size_t)nb;
+    if (type == T_Q6_K || type == T_Q3_K) return sizeof(int32_t) * 8 * (size_t)nb;
     if (type == T_Q2_K) return 0;
     return is_k_quant(type) ? sizeof(int32_t) * 4 * (size_t)nb : 2 * sizeof(float) * (size_t)nb;
 }
@@ -1009,6 +1203,7 @@ void hayai_x16_prepare(uint32_t type, int nb, const void *x, size_t xStride, int
         uint8_t *out = (uint8_t *)prepared + (size_t)t * preparedStride;
         if (type == T_Q6_K) { prepare_q6(nb, (const hayai_block_q8_K *)row, (int32_t *)out); continue; }
         if (type == T_Q2_K) continue;
+        if (type == T_Q3_K) { prepare_q3(nb, (const hayai_block_q8_K *)row, (int32_t *)out); continue; }
         if (is_k_quant(type)) { prepare_k4(nb, (const hayai_block_q8_K *)row, (int32_t *)out); continue; }
         float *xd = (float *)out;
         prepare32(type, nb, row, xd, (int32_t *)(xd + nb), xd + nb);

@@ -7,6 +7,9 @@
 //   - q4_k_m: Q4_K, with Q6_K for attn_v and ffn_down in the layers use_more_bits picks (the first
 //     and last eighth and every third layer between: about half of them), Q5_K for a fused attn_qkv.
 //   - q5_k_m: the same with Q5_K, and Q6_K for a fused attn_qkv.
+//   - q3_k_m: Q3_K, with Q5_K for attn_v in layers 0 and 1 and Q4_K in the others, Q5_K for ffn_down in
+//     the first sixteenth of the layers and Q4_K in the others, Q4_K for attn_output and a fused attn_qkv
+//     (llama-quantize's Q3_K_M for every architecture but Falcon).
 //   - q4_k / q5_k / q6_k put every matrix in that type (llama.cpp's Q4_K_S/Q5_K_S also bump a few
 //     early attn_v/ffn_down layers; hayai does not).
 //   - q2_k: Q2_K, with more bits where llama-quantize's Q2_K gives them: attn_v (Q4_K when the model
@@ -14,12 +17,12 @@
 //     multiply Q3_K yet, so those get Q4_K, the next type up that loads (a file somewhat larger than
 //     llama.cpp's Q2_K, never less precise).
 //   - Rows that are not whole blocks fall back as llama-quantize does (Q4_K→Q5_0, Q5_K→Q5_1,
-//     Q6_K→Q8_0; Q2_K→Q4_0, llama.cpp's choice before IQ4_NL, which hayai does not multiply), and to
-//     F16 where even 32-blocks do not fit (what the converter writes).
+//     Q6_K→Q8_0; Q2_K and Q3_K→Q4_0, llama.cpp's choice before IQ4_NL, which hayai does not multiply),
+//     and to F16 where even 32-blocks do not fit (what the converter writes).
 import Kernels
 
 public enum QuantizeTarget: String, CaseIterable, Sendable, CustomStringConvertible {
-    case q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q4_k, q5_k, q6_k, q4_k_m, q5_k_m, f16, f32
+    case q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q4_k, q5_k, q6_k, q4_k_m, q5_k_m, q3_k_m, f16, f32
 
     /// The type most matrices get.
     public var baseType: GGMLType {
@@ -33,6 +36,7 @@ public enum QuantizeTarget: String, CaseIterable, Sendable, CustomStringConverti
         case .q4_k, .q4_k_m: return .q4_K
         case .q5_k, .q5_k_m: return .q5_K
         case .q6_k: return .q6_K
+        case .q3_k_m: return .q3_K
         case .f16: return .f16
         case .f32: return .f32
         }
@@ -54,6 +58,7 @@ public enum QuantizeTarget: String, CaseIterable, Sendable, CustomStringConverti
         case .q5_k_m: return 17
         case .q5_k: return 16    // MOSTLY_Q5_K_S
         case .q6_k: return 18
+        case .q3_k_m: return 12   // MOSTLY_Q3_K_M
         }
     }
 
@@ -87,13 +92,21 @@ public enum QuantizationPlan {
             if name.hasSuffix(".attn_v.weight") || name.hasSuffix(".attn_output.weight") || name.hasSuffix(".ffn_down.weight") {
                 type = .q4_K
             }
+        } else if target == .q3_k_m, let layer {
+            if name.hasSuffix(".attn_v.weight") {
+                type = layer < 2 ? .q5_K : .q4_K
+            } else if name.hasSuffix(".ffn_down.weight") {
+                type = layer < layerCount / 16 ? .q5_K : .q4_K
+            } else if name.hasSuffix(".attn_output.weight") || name.hasSuffix(".attn_qkv.weight") {
+                type = .q4_K
+            }
         }
         if cols % type.blockSize != 0 {
             switch type {
             case .q4_K: type = .q5_0
             case .q5_K: type = .q5_1
             case .q6_K: type = .q8_0
-            case .q2_K: type = .q4_0
+            case .q2_K, .q3_K: type = .q4_0
             default: break
             }
             if cols % type.blockSize != 0 { type = .f16 }

@@ -26,7 +26,7 @@ final class InterleavedTypesTests: XCTestCase {
         let vocab = config.vocabSize
         // The synthetic weights draw the same random values for every type: .f32 is them unquantized.
         let exact = try InferenceSession(model: Model.synthetic(config: config, target: .f32, seed: 3)).forward(ids, logits: .all)
-        for target in [QuantizeTarget.q4_k_m, .q5_k_m, .q4_1, .q5_0, .q5_1, .q2_k] {
+        for target in [QuantizeTarget.q4_k_m, .q5_k_m, .q4_1, .q5_0, .q5_1, .q2_k, .q3_k_m] {
             let fast = try Model.synthetic(config: config, target: target, seed: 3)
             let rows = try Model.synthetic(config: config, target: target, seed: 3, interleave: false)
             // Q4_K_M / Q5_K_M: layer 1 (the last eighth) has Q6_K attn_v and ffn_down, the output is Q6_K;
@@ -36,6 +36,7 @@ final class InterleavedTypesTests: XCTestCase {
             XCTAssertTrue(fast.weights.output.isInterleaved, "\(target)")
             XCTAssertFalse(rows.weights.layers[0].mlp.up.weight.isInterleaved)
             if target == .q2_k { XCTAssertEqual(fast.weights.layers[0].mlp.up.weight.typeName, "Q2_K") }
+            if target == .q3_k_m { XCTAssertEqual(fast.weights.layers[0].mlp.up.weight.typeName, "Q3_K") }
             let expected = try InferenceSession(model: rows).forward(ids, logits: .all)
             let got = try InferenceSession(model: fast).forward(ids, logits: .all)
             let formatError = maxAbsDiff(expected[...], exact[...])

@@ -46,7 +46,7 @@ final class QuantizeExportTests: XCTestCase {
         // not whole 256-blocks, so its K types fall back to Q5_0/Q5_1/Q8_0 as llama-quantize does.
         let bounds: [QuantizeTarget: Float] = [.f32: 1e-5, .f16: 5e-3, .q8_0: 0.15, .q6_k: 0.15, .q5_0: 1.0, .q5_1: 1.0, .q5_k: 1.0,
                                                .q5_k_m: 1.0, .q4_k: 1.0, .q4_k_m: 1.0, .q4_0: 2.0, .q4_1: 2.0,
-                                               .q2_k: 2.0]
+                                               .q2_k: 2.0, .q3_k_m: 2.0]
         for target in QuantizeTarget.allCases {
             let out = dir.appendingPathComponent("t.\(target).gguf").path
             try GGUFExport.quantize(input: folder, output: out, target: target)
@@ -80,6 +80,17 @@ final class QuantizeExportTests: XCTestCase {
         XCTAssertEqual(plan("blk.4.attn_qkv.weight", 2048, .q5_k_m), .q6_K)
         XCTAssertEqual(plan("blk.4.attn_qkv.weight", 2048, .q4_k_m), .q5_K)
         XCTAssertEqual(plan("blk.0.ffn_down.weight", 176, .q8_0), .f16)       // rows not whole blocks
+        XCTAssertEqual(plan("blk.3.attn_q.weight", 2048, .q3_k_m), .q3_K)     // Q3_K_M
+        XCTAssertEqual(plan("blk.3.ffn_up.weight", 2048, .q3_k_m), .q3_K)
+        XCTAssertEqual(plan("blk.1.attn_v.weight", 2048, .q3_k_m), .q5_K)     // the first two attn_v
+        XCTAssertEqual(plan("blk.2.attn_v.weight", 2048, .q3_k_m), .q4_K)
+        XCTAssertEqual(plan("blk.0.ffn_down.weight", 2048, .q3_k_m), .q5_K)   // first sixteenth (24 / 16 = 1 layer)
+        XCTAssertEqual(plan("blk.1.ffn_down.weight", 2048, .q3_k_m), .q4_K)
+        XCTAssertEqual(plan("blk.23.ffn_down.weight", 2048, .q3_k_m), .q4_K)
+        XCTAssertEqual(plan("blk.7.attn_output.weight", 2048, .q3_k_m), .q4_K)
+        XCTAssertEqual(plan("blk.7.attn_qkv.weight", 2048, .q3_k_m), .q4_K)
+        XCTAssertEqual(plan("output.weight", 2048, .q3_k_m), .q6_K)
+        XCTAssertEqual(plan("blk.3.attn_k.weight", 160, .q3_k_m), .q4_0)      // Q3_K fallback
         XCTAssertEqual(plan("blk.0.ffn_up.weight", 160, .q4_k), .q5_0)        // K fallback
         XCTAssertEqual(plan("blk.7.ffn_up.weight", 2048, .q2_k), .q2_K)
         XCTAssertEqual(plan("blk.7.attn_qkv.weight", 2048, .q2_k), .q2_K)

@@ -7,7 +7,7 @@ import CKernels
 import Kernels
 
 final class QuantInterleavedTests: XCTestCase {
-    private let types: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q2_K, .q4_K, .q5_K, .q6_K]
+    private let types: [GGMLType] = [.q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
 
     private func skipUnlessAvailable() throws {
         try XCTSkipUnless(QuantizedMatrix.interleavingAvailable, "this CPU has no AVX512-VNNI")
@@ -208,7 +208,7 @@ final class QuantInterleavedTests: XCTestCase {
     func testOneTokenProductsOfAMatrixEndingAtAnUnmappedPageEqualTheReference() throws {
         try skipUnlessAvailable()
         let page = Int(sysconf(Int32(_SC_PAGESIZE))), guardBytes = 16 * page
-        for type in [GGMLType.q5_K, .q4_K, .q6_K, .q2_K] {
+        for type in [GGMLType.q5_K, .q4_K, .q6_K, .q2_K, .q3_K] {
             let (rows, cols) = (32, 256 * 3)
             let bytes = try quantized(type, randomRow(rows * cols, seed: 61, scale: 0.05))
             let x = randomRow(cols, seed: 62)

@@ -11,6 +11,7 @@ final class QuantRoundTripTests: XCTestCase {
         .q5_0: 0.06, .q5_1: 0.05, .q5_K: 0.05,
         .q4_0: 0.11, .q4_1: 0.10, .q4_K: 0.10,
         .q2_K: 0.35,   // measured 0.31: two bits leave little
+        .q3_K: 0.22,
     ]
 
     func testRoundTripErrorIsWithinBudgetForEveryType() throws {
@@ -130,6 +131,29 @@ final class QuantRoundTripTests: XCTestCase {
                     let e = 256 * b + 16 * j + i
                     let best = (0...3).map { abs(dl * Float($0) - ml - x[e]) }.min()!
                     XCTAssertEqual(abs(back[e] - x[e]), best, accuracy: 1e-6, "block \(b) element \(16 * j + i)")
+                }
+            }
+        }
+    }
+
+    func testQ3_KScaleOfLargestMagnitudeIsCodeZeroAndCodesMatchTheScales() throws {
+        // ggml's rule: d = −max/32 for the sub-block scale of largest magnitude, so that scale stores
+        // as 6-bit code 0 (−32 after the offset) and no code lies outside 0..63; each element's
+        // 3-bit code is then the nearest of −4..3 to x / (d·(sc − 32)).
+        let x = randomRow(256 * 3, seed: 22, scale: 0.05)
+        let bytes = try quantized(.q3_K, x)
+        let back = try dequantized(.q3_K, bytes, count: x.count)
+        for b in 0..<3 {
+            let block = Array(bytes[110 * b ..< 110 * b + 110])
+            let six = block.withUnsafeBufferPointer { p in (0..<16).map { scaleQ3K($0, p.baseAddress! + 96) } }
+            XCTAssertEqual(six.min(), 0, "block \(b)")
+            let d = Float(Float16(bitPattern: UInt16(block[108]) | UInt16(block[109]) << 8))
+            for j in 0..<16 {
+                let dj = d * Float(six[j] - 32)
+                guard dj != 0 else { continue }
+                for i in 16 * j ..< 16 * j + 16 {
+                    let expected = dj * Float(max(-4, min(3, Int((x[256 * b + i] / dj).rounded(.toNearestOrEven)))))
+                    XCTAssertEqual(back[256 * b + i], expected, "block \(b) element \(i)")
                 }
             }
         }

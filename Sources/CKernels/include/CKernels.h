@@ -38,6 +38,7 @@ typedef struct { uint8_t scales[16]; uint8_t qs[64]; uint16_t d; uint16_t dmin; 
 typedef struct { uint16_t d; uint16_t dmin; uint8_t scales[12]; uint8_t qs[128]; } hayai_block_q4_K; // 144
 typedef struct { uint16_t d; uint16_t dmin; uint8_t scales[12]; uint8_t qh[32]; uint8_t qs[128]; } hayai_block_q5_K; // 176
 typedef struct { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint16_t d; } hayai_block_q6_K; // 210
+typedef struct { uint8_t hmask[32]; uint8_t qs[64]; uint8_t scales[12]; uint16_t d; } hayai_block_q3_K; // 110
 typedef struct { float d; int8_t qs[256]; int16_t bsums[16]; } hayai_block_q8_K;         // 292
 
 // ---- Activation rows of n floats (a whole number of blocks) quantized as the scalar references
@@ -65,6 +66,7 @@ float hayai_avx2_dot_q2_K_q8_K(int n, const void *w, const void *x);
 float hayai_avx2_dot_q4_K_q8_K(int n, const void *w, const void *x);
 float hayai_avx2_dot_q5_K_q8_K(int n, const void *w, const void *x);
 float hayai_avx2_dot_q6_K_q8_K(int n, const void *w, const void *x);
+float hayai_avx2_dot_q3_K_q8_K(int n, const void *w, const void *x);
 
 // Dots of `rows` consecutive weight rows (rowBytes apart) with one activation row: y[r] = w_r · x.
 // `type` is the GGML type number of the weights; returns 0 when the type has no AVX2 kernel.
@@ -80,13 +82,13 @@ int hayai_cpu_has_avx512vnni(void);
 // Lets tests turn the VNNI variant off (0) and on again (1) to check both; results are identical.
 void hayai_allow_vnni(int allowed);
 
-// ---- Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q4_K, Q5_K and Q6_K weights interleaved by 16 rows for
+// ---- Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K and Q6_K weights interleaved by 16 rows for
 // AVX512-VNNI (quant_x16.c explains the layouts). A group is 16 rows of nb blocks, hayai_x16_group_bytes(type, nb) bytes (as many as 16
 // GGUF rows).
 // Non-zero when the CPU runs the x16 kernels (AVX512 F/BW/VL/VNNI).
 int hayai_x16_available(void);
 // Non-zero for the GGML types with an x16 layout (Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8,
-// Q2_K = 10, Q4_K = 12, Q5_K = 13, Q6_K = 14).
+// Q2_K = 10, Q3_K = 11, Q4_K = 12, Q5_K = 13, Q6_K = 14).
 int hayai_x16_supports(uint32_t type);
 size_t hayai_x16_group_bytes(uint32_t type, int nb);
 // `groups` × 16 GGUF rows (rowBytes apart) -> the interleaved layout at dst.

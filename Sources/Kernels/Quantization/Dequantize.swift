@@ -118,6 +118,26 @@ public func dequantizeReference(_ type: GGMLType, _ src: UnsafeRawPointer, _ dst
                 }
             }
         }
+    case .q3_K:
+        // block: hmask[32], qs[64], 12 bytes of 6-bit scales, f16 d. Element 32k + l (k < 8, l < 32) has
+        // its 2 low bits at bit 2(k%4) of qs[32(k/4) + l] and its 3rd bit at bit k of hmask[l]; q is
+        // the 2 bits, minus 4 where the 3rd bit is clear. Sub-block j (16 elements): x = d·(sc_j − 32)·q.
+        for b in 0..<blocks {
+            let block = src + b * 110
+            let d = readF16(block, 108)
+            let hmask = block.assumingMemoryBound(to: UInt8.self)
+            let qs = (block + 32).assumingMemoryBound(to: UInt8.self)
+            let scales = (block + 96).assumingMemoryBound(to: UInt8.self)
+            let out = dst + b * 256
+            for j in 0..<16 {
+                let dl = d * Float(scaleQ3K(j, scales) - 32)
+                for e in 16 * j..<16 * j + 16 {
+                    let k = e / 32, l = e % 32
+                    let low = Int((qs[32 * (k / 4) + l] >> UInt8(2 * (k % 4))) & 3)
+                    out[e] = dl * Float(low - ((hmask[l] >> UInt8(k)) & 1 != 0 ? 0 : 4))
+                }
+            }
+        }
     case .q4_K:
         // block: f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 128 bytes nibbles. Each 64 elements
         // take 32 bytes: low nibbles are sub-block 2i, high nibbles 2i+1; x = d*sc*q - dmin*m.

@@ -24,6 +24,14 @@ public let superBlockSize = 256
     return ((q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4), (q[j + 4] >> 4) | ((q[j] >> 6) << 4))
 }
 
+/// Six-bit scale of sub-block `j` (0..<16) from Q3_K's 12 packed bytes, before its offset of 32: the low
+/// nibbles of bytes 0..7 are scales 0..7, their high nibbles scales 8..15, and bits 2(j/4), 2(j/4)+1 of
+/// byte 8 + j%4 are the top two bits.
+@inline(__always) func scaleQ3K(_ j: Int, _ q: UnsafePointer<UInt8>) -> Int {
+    let low = j < 8 ? q[j] & 0xF : q[j - 8] >> 4
+    return Int(low | (((q[8 + j % 4] >> UInt8(2 * (j / 4))) & 3) << 4))
+}
+
 /// Packs 8 six-bit scales and mins into Q4_K/Q5_K's 12 bytes (the inverse of `scaleMinK4`).
 func packScalesK4(_ ls: [UInt8], _ lm: [UInt8], into q: UnsafeMutablePointer<UInt8>) {
     for j in 0..<8 {
@@ -147,4 +155,50 @@ func makeQXQuants(n: Int, nmax: Int, x: UnsafePointer<Float>, L: UnsafeMutablePo
         }
     }
     return scale
+}
+
+/// ggml's `make_q3_quants` with do_rmse (what `quantize_row_q3_K_ref` uses): symmetric codes L in
+/// 0..<2·nmax standing for L − nmax, started at the scale −nmax / (the signed largest value), then
+/// up to 5 rounds that move single codes where that raises (Σ w·x·l)² / Σ w·l² (w = x²).
+func makeQ3Quants(n: Int, nmax: Int, x: UnsafePointer<Float>, L: UnsafeMutablePointer<Int8>) -> Float {
+    var maxV: Float = 0, amax: Float = 0
+    for i in 0..<n {
+        let ax = abs(x[i])
+        if ax > amax { amax = ax; maxV = x[i] }
+    }
+    if amax < 1e-15 {  // GROUP_MAX_EPS
+        for i in 0..<n { L[i] = 0 }
+        return 0
+    }
+    let iscale = Float(-nmax) / maxV
+    var sumLX: Float = 0, sumL2: Float = 0
+    for i in 0..<n {
+        let l = max(-nmax, min(nmax - 1, nearestInt(iscale * x[i])))
+        L[i] = Int8(l)
+        let w = x[i] * x[i]
+        sumLX += w * x[i] * Float(l)
+        sumL2 += w * Float(l) * Float(l)
+    }
+    for _ in 0..<5 {
+        var changed = 0
+        for i in 0..<n {
+            let w = x[i] * x[i]
+            var slx = sumLX - w * x[i] * Float(L[i])
+            if slx > 0 {
+                var sl2 = sumL2 - w * Float(L[i]) * Float(L[i])
+                let newL = max(-nmax, min(nmax - 1, nearestInt(x[i] * sl2 / slx)))
+                if newL != Int(L[i]) {
+                    slx += w * x[i] * Float(newL)
+                    sl2 += w * Float(newL) * Float(newL)
+                    if sl2 > 0 && slx * slx * sumL2 > sumLX * sumLX * sl2 {
+                        L[i] = Int8(newL); sumLX = slx; sumL2 = sl2
+                        changed += 1
+                    }
+                }
+            }
+        }
+        if changed == 0 { break }
+    }
+    for i in 0..<n { L[i] += Int8(nmax) }
+    return sumLX / sumL2
 }

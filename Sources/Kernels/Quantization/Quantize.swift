@@ -14,7 +14,7 @@ public enum QuantizeError: Error, CustomStringConvertible {
 }
 
 /// The types `quantizeReference` can write.
-public let referenceQuantizableTypes: [GGMLType] = [.q8_0, .q8_1, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q4_K, .q5_K, .q6_K, .q8_K]
+public let referenceQuantizableTypes: [GGMLType] = [.q8_0, .q8_1, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K]
 
 /// Quantizes `count` floats at `src` into `count / type.blockSize` blocks of `type` at `dst`
 /// (`type.byteCount(elements: count)` bytes). Inputs must be finite.
@@ -37,6 +37,7 @@ public func quantizeReference(_ type: GGMLType, _ src: UnsafePointer<Float>, _ d
         case .q4_K: quantizeBlockQ4_K(x, y)
         case .q5_K: quantizeBlockQ5_K(x, y)
         case .q6_K: quantizeBlockQ6_K(x, y)
+        case .q3_K: quantizeBlockQ3_K(x, y)
         case .q8_K: quantizeBlockQ8_K(x, y)
         default: fatalError("unreachable")
         }
@@ -337,6 +338,56 @@ private func quantizeBlockQ6_K(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawP
                 ql[64 * half + l] = q1 | (q3 << 4)
                 ql[64 * half + l + 32] = q2 | (q4 << 4)
                 qh[32 * half + l] = (U[j + l] >> 4) | ((U[j + l + 32] >> 4) << 2) | ((U[j + l + 64] >> 4) << 4) | ((U[j + l + 96] >> 4) << 6)
+            }
+        }
+    }
+}
+
+/// ggml's `quantize_row_q3_K_ref`: codes per sub-block of 16 by `makeQ3Quants`, the 16 sub-block scales
+/// to 6 bits (offset 32) against the one of largest magnitude (d = −max/32), then every code again
+/// against its rounded scale; a sub-block whose scale rounds to 0 keeps its first codes.
+private func quantizeBlockQ3_K(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
+    withUnsafeTemporaryAllocation(of: Int8.self, capacity: 256) { L in
+        let L = L.baseAddress!
+        var scales = [Float](repeating: 0, count: 16)
+        var maxScale: Float = 0, amax: Float = 0
+        for j in 0..<16 {
+            scales[j] = makeQ3Quants(n: 16, nmax: 4, x: x + 16 * j, L: L + 16 * j)
+            if abs(scales[j]) > amax { amax = abs(scales[j]); maxScale = scales[j] }
+        }
+        let packed = (y + 96).assumingMemoryBound(to: UInt8.self)
+        packed.initialize(repeating: 0, count: 12)
+        if maxScale != 0 {
+            let iscale = -32 / maxScale
+            for j in 0..<16 {
+                let l = UInt8(max(-32, min(31, nearestInt(iscale * scales[j]))) + 32)
+                if j < 8 { packed[j] = l & 0xF } else { packed[j - 8] |= (l & 0xF) << 4 }
+                packed[8 + j % 4] |= (l >> 4) << UInt8(2 * (j / 4))
+            }
+            writeF16(y, 108, 1 / iscale)
+        } else {
+            writeF16(y, 108, 0)
+        }
+        let d = readF16(y, 108)
+        for j in 0..<16 {
+            let dj = d * Float(scaleQ3K(j, packed) - 32)
+            if dj == 0 { continue }
+            for i in 0..<16 { L[16 * j + i] = Int8(max(-4, min(3, nearestInt(x[16 * j + i] / dj))) + 4) }
+        }
+        // The 3rd bit of element 32k + l is bit k of hmask[l]; the 2 low bits of elements l, l + 32,
+        // l + 64, l + 96 of each 128 share qs byte l (of that half).
+        let hmask = y.assumingMemoryBound(to: UInt8.self)
+        hmask.initialize(repeating: 0, count: 32)
+        for e in 0..<256 where L[e] > 3 {
+            hmask[e % 32] |= UInt8(1) << UInt8(e / 32)
+            L[e] -= 4
+        }
+        let qs = (y + 32).assumingMemoryBound(to: UInt8.self)
+        let U = UnsafeRawPointer(L).assumingMemoryBound(to: UInt8.self)
+        for half in 0..<2 {
+            let j = 128 * half
+            for l in 0..<32 {
+                qs[32 * half + l] = U[j + l] | (U[j + l + 32] << 2) | (U[j + l + 64] << 4) | (U[j + l + 96] << 6)
             }
         }
     }

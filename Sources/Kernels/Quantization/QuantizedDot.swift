@@ -20,14 +20,14 @@ public enum QuantizedDot {
     public static var bestPath: Path { hasAVX2 ? .avx2 : .scalar }
 
     /// Weight types with a quantized dot product.
-    public static let supportedTypes: [GGMLType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q4_K, .q5_K, .q6_K]
+    public static let supportedTypes: [GGMLType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
 
     /// The format activations are quantized to before a dot with weights of `type`; nil if unsupported.
     public static func activationType(for type: GGMLType) -> GGMLType? {
         switch type {
         case .q8_0, .q4_0, .q5_0: return .q8_0
         case .q4_1, .q5_1: return .q8_1
-        case .q2_K, .q4_K, .q5_K, .q6_K: return .q8_K
+        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K: return .q8_K
         default: return nil
         }
     }
@@ -47,6 +47,7 @@ public enum QuantizedDot {
         case (.avx2, .q4_K): return hayai_avx2_dot_q4_K_q8_K(n, weights, activations)
         case (.avx2, .q5_K): return hayai_avx2_dot_q5_K_q8_K(n, weights, activations)
         case (.avx2, .q6_K): return hayai_avx2_dot_q6_K_q8_K(n, weights, activations)
+        case (.avx2, .q3_K): return hayai_avx2_dot_q3_K_q8_K(n, weights, activations)
         case (.scalar, .q8_0): return QuantizedDotReference.q8_0(count, weights, activations)
         case (.scalar, .q4_0): return QuantizedDotReference.q4_0(count, weights, activations)
         case (.scalar, .q4_1): return QuantizedDotReference.q4_1(count, weights, activations)
@@ -56,6 +57,7 @@ public enum QuantizedDot {
         case (.scalar, .q4_K): return QuantizedDotReference.q4_K(count, weights, activations)
         case (.scalar, .q5_K): return QuantizedDotReference.q5_K(count, weights, activations)
         case (.scalar, .q6_K): return QuantizedDotReference.q6_K(count, weights, activations)
+        case (.scalar, .q3_K): return QuantizedDotReference.q3_K(count, weights, activations)
         default: fatalError("no quantized dot product for \(type)")
         }
     }

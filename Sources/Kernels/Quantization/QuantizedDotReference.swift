@@ -129,6 +129,29 @@ enum QuantizedDotReference {
     static func q4_K(_ n: Int, _ w: UnsafeRawPointer, _ x: UnsafeRawPointer) -> Float { k4(n, w, x, fiveBit: false) }
     static func q5_K(_ n: Int, _ w: UnsafeRawPointer, _ x: UnsafeRawPointer) -> Float { k4(n, w, x, fiveBit: true) }
 
+    /// Q3_K: per sub-block of 16 the integer Σ q·q8 (q in −4..3) times the sub-block's scale − 32, summed
+    /// over the super-block in integers, then one float multiply by d·d8 (ggml_vec_dot_q3_K_q8_K).
+    static func q3_K(_ n: Int, _ w: UnsafeRawPointer, _ x: UnsafeRawPointer) -> Float {
+        var sum: Float = 0
+        for b in 0..<n / 256 {
+            let wb = w + 110 * b, xb = x + 292 * b
+            let scales = (wb + 96).assumingMemoryBound(to: UInt8.self)
+            var sumi = 0
+            for j in 0..<16 {
+                var s = 0
+                for e in 16 * j..<16 * j + 16 {
+                    let k = e / 32, l = e % 32
+                    let low = (u8(wb, 32 + 32 * (k / 4) + l) >> (2 * (k % 4))) & 3
+                    let q = low - ((u8(wb, l) >> k) & 1 != 0 ? 0 : 4)
+                    s += q * i8(xb, 4 + e)
+                }
+                sumi += (scaleQ3K(j, scales) - 32) * s
+            }
+            sum += xb.loadUnaligned(as: Float.self) * readF16(wb, 108) * Float(sumi)
+        }
+        return sum
+    }
+
     static func q6_K(_ n: Int, _ w: UnsafeRawPointer, _ x: UnsafeRawPointer) -> Float {
         var sum: Float = 0
         for b in 0..<n / 256 {
