@@ -13,9 +13,7 @@
 //   - q4_k / q5_k / q6_k put every matrix in that type (llama.cpp's Q4_K_S/Q5_K_S also bump a few
 //     early attn_v/ffn_down layers; hayai does not).
 //   - q2_k: Q2_K, with more bits where llama-quantize's Q2_K gives them: attn_v (Q4_K when the model
-//     has ≥ 4 query heads per KV head, else Q3_K), attn_output and ffn_down (Q3_K). hayai does not
-//     multiply Q3_K yet, so those get Q4_K, the next type up that loads (a file somewhat larger than
-//     llama.cpp's Q2_K, never less precise).
+//     has ≥ 4 query heads per KV head, else Q3_K), attn_output and ffn_down (Q3_K).
 //   - Rows that are not whole blocks fall back as llama-quantize does (Q4_K→Q5_0, Q5_K→Q5_1,
 //     Q6_K→Q8_0; Q2_K and Q3_K→Q4_0, llama.cpp's choice before IQ4_NL, which hayai does not multiply),
 //     and to F16 where even 32-blocks do not fit (what the converter writes).
@@ -73,7 +71,9 @@ public enum QuantizationPlan {
 
     /// The type of the tensor `name` (GGUF name) of `shape` (row-major, [rows, cols] for a matrix).
     /// `hasOutput`: whether the model has its own output.weight (else token_embd plays its part).
-    public static func type(for name: String, shape: [Int], target: QuantizeTarget, layerCount: Int, hasOutput: Bool) -> GGMLType {
+    /// `queryHeadsPerKVHead`: llama.cpp's n_gqa (q2_k gives attn_v more bits from 4 up).
+    public static func type(for name: String, shape: [Int], target: QuantizeTarget, layerCount: Int, hasOutput: Bool,
+                            queryHeadsPerKVHead: Int) -> GGMLType {
         guard shape.count >= 2, target != .f32 else { return .f32 }
         if target == .f16 { return .f16 }
         let cols = shape.last!
@@ -89,8 +89,10 @@ public enum QuantizationPlan {
                 type = target == .q4_k_m ? .q5_K : .q6_K
             }
         } else if target == .q2_k, layer != nil {
-            if name.hasSuffix(".attn_v.weight") || name.hasSuffix(".attn_output.weight") || name.hasSuffix(".ffn_down.weight") {
-                type = .q4_K
+            if name.hasSuffix(".attn_v.weight") {
+                type = queryHeadsPerKVHead >= 4 ? .q4_K : .q3_K
+            } else if name.hasSuffix(".attn_output.weight") || name.hasSuffix(".ffn_down.weight") {
+                type = .q3_K
             }
         } else if target == .q3_k_m, let layer {
             if name.hasSuffix(".attn_v.weight") {

@@ -30,7 +30,7 @@ final class InterleavedTypesTests: XCTestCase {
             let fast = try Model.synthetic(config: config, target: target, seed: 3)
             let rows = try Model.synthetic(config: config, target: target, seed: 3, interleave: false)
             // Q4_K_M / Q5_K_M: layer 1 (the last eighth) has Q6_K attn_v and ffn_down, the output is Q6_K;
-            // Q2_K: Q2_K up, Q4_K ffn_down.
+            // Q2_K: Q2_K up, Q3_K ffn_down.
             XCTAssertTrue(fast.weights.layers[0].mlp.up.weight.isInterleaved, "\(target)")
             XCTAssertTrue(fast.weights.layers[1].down.weight.isInterleaved, "\(target)")
             XCTAssertTrue(fast.weights.output.isInterleaved, "\(target)")
@@ -61,7 +61,7 @@ extension InterleavedTypesTests {
         try checkFileFromQuantize(.q4_k_m, upType: .q4_K)
     }
 
-    /// The same for `--type q2_k` (Q2_K with Q4_K attn_v, attn_output and ffn_down, Q6_K output): a
+    /// The same for `--type q2_k` (Q2_K with Q3_K attn_v, attn_output and ffn_down, Q6_K output): a
     /// file with Q2_K tensors loads and runs on the fast path.
     func testAQ2_KFileFromQuantizeGivesTheRowLayoutsLogits() throws {
         try checkFileFromQuantize(.q2_k, upType: .q2_K)

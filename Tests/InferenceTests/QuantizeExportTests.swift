@@ -64,7 +64,7 @@ final class QuantizeExportTests: XCTestCase {
 
     func testPlanFollowsLlamaQuantizeRules() {
         let plan = { (name: String, cols: Int, t: QuantizeTarget) in
-            QuantizationPlan.type(for: name, shape: [64, cols], target: t, layerCount: 24, hasOutput: true)
+            QuantizationPlan.type(for: name, shape: [64, cols], target: t, layerCount: 24, hasOutput: true, queryHeadsPerKVHead: 1)
         }
         XCTAssertEqual(plan("output.weight", 2048, .q4_0), .q6_K)
         XCTAssertEqual(plan("output.weight", 2048, .q8_0), .q8_0)
@@ -94,13 +94,15 @@ final class QuantizeExportTests: XCTestCase {
         XCTAssertEqual(plan("blk.0.ffn_up.weight", 160, .q4_k), .q5_0)        // K fallback
         XCTAssertEqual(plan("blk.7.ffn_up.weight", 2048, .q2_k), .q2_K)
         XCTAssertEqual(plan("blk.7.attn_qkv.weight", 2048, .q2_k), .q2_K)
-        XCTAssertEqual(plan("blk.7.attn_v.weight", 2048, .q2_k), .q4_K)       // llama-quantize: Q4_K or Q3_K
-        XCTAssertEqual(plan("blk.7.attn_output.weight", 2048, .q2_k), .q4_K)  // llama-quantize: Q3_K
-        XCTAssertEqual(plan("blk.7.ffn_down.weight", 2048, .q2_k), .q4_K)     // llama-quantize: Q3_K
+        XCTAssertEqual(plan("blk.7.attn_v.weight", 2048, .q2_k), .q3_K)       // fewer than 4 query heads per KV head
+        XCTAssertEqual(QuantizationPlan.type(for: "blk.7.attn_v.weight", shape: [64, 2048], target: .q2_k, layerCount: 24, hasOutput: true,
+                                             queryHeadsPerKVHead: 4), .q4_K)
+        XCTAssertEqual(plan("blk.7.attn_output.weight", 2048, .q2_k), .q3_K)
+        XCTAssertEqual(plan("blk.7.ffn_down.weight", 2048, .q2_k), .q3_K)
         XCTAssertEqual(plan("output.weight", 2048, .q2_k), .q6_K)
         XCTAssertEqual(plan("token_embd.weight", 2048, .q2_k), .q2_K)
         XCTAssertEqual(plan("blk.0.ffn_up.weight", 160, .q2_k), .q4_0)        // Q2_K fallback
-        XCTAssertEqual(QuantizationPlan.type(for: "blk.0.attn_norm.weight", shape: [64], target: .q4_0, layerCount: 2, hasOutput: true), .f32)
+        XCTAssertEqual(QuantizationPlan.type(for: "blk.0.attn_norm.weight", shape: [64], target: .q4_0, layerCount: 2, hasOutput: true, queryHeadsPerKVHead: 1), .f32)
         let half = (0..<24).filter { QuantizationPlan.useMoreBits(layer: $0, of: 24) }.count
         XCTAssertEqual(half, 12)   // "half of attn_v/ffn_down"
     }

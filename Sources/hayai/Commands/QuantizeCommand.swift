@@ -18,8 +18,8 @@ struct QuantizeCommand: ParsableCommand {
             Types: q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q4_k q5_k q6_k q4_k_m q5_k_m q3_k_m f16 f32. Norms and biases stay F32; \
             output.weight is Q6_K for the 2/3/4/5/6-bit types (as llama-quantize); q4_k_m and q5_k_m put about \
             half of the attn_v and ffn_down matrices in Q6_K; q3_k_m puts attn_v, ffn_down and attn_output in \
-            Q4_K (Q5_K for the first layers' attn_v and ffn_down); q2_k puts attn_v, attn_output and ffn_down in \
-            Q4_K (llama-quantize's Q2_K uses Q3_K for some of them); rows that are not whole blocks fall back to \
+            Q4_K (Q5_K for the first layers' attn_v and ffn_down); q2_k puts attn_output and ffn_down in Q3_K \
+            and attn_v in Q3_K (Q4_K with 4 or more query heads per KV head), as llama-quantize's Q2_K; rows that are not whole blocks fall back to \
             a 32-block type or F16. Progress goes to standard error.
 
             --synthetic NAME writes random weights of a published shape (\(SyntheticShape.allCases.map(\.rawValue).joined(separator: ", ")); \
