@@ -10,6 +10,7 @@ final class QuantRoundTripTests: XCTestCase {
         .q8_0: 0.01, .q8_1: 0.01, .q8_K: 0.02, .q6_K: 0.03,
         .q5_0: 0.06, .q5_1: 0.05, .q5_K: 0.05,
         .q4_0: 0.11, .q4_1: 0.10, .q4_K: 0.10,
+        .iq4_nl: 0.10, .iq4_xs: 0.10,
     ]
 
     func testRoundTripErrorIsWithinBudgetForEveryType() throws {
