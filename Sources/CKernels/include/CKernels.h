@@ -38,6 +38,8 @@ typedef struct { uint16_t d; uint16_t dmin; uint8_t scales[12]; uint8_t qs[128];
 typedef struct { uint16_t d; uint16_t dmin; uint8_t scales[12]; uint8_t qh[32]; uint8_t qs[128]; } hayai_block_q5_K; // 176
 typedef struct { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint16_t d; } hayai_block_q6_K; // 210
 typedef struct { float d; int8_t qs[256]; int16_t bsums[16]; } hayai_block_q8_K;         // 292
+typedef struct { uint16_t d; uint8_t qs[16]; } hayai_block_iq4_nl;                       // 18: codes into kvalues
+typedef struct { uint16_t d; uint16_t scales_h; uint8_t scales_l[4]; uint8_t qs[128]; } hayai_block_iq4_xs; // 136
 
 // ---- Activation rows of n floats (a whole number of blocks) quantized as the scalar references
 // quantizeBlockQ8_0 / Q8_1 / Q8_K do, bit for bit (quant_act.c). Call only with AVX2, FMA and F16C;
@@ -63,6 +65,8 @@ float hayai_avx2_dot_q5_1_q8_1(int n, const void *w, const void *x);
 float hayai_avx2_dot_q4_K_q8_K(int n, const void *w, const void *x);
 float hayai_avx2_dot_q5_K_q8_K(int n, const void *w, const void *x);
 float hayai_avx2_dot_q6_K_q8_K(int n, const void *w, const void *x);
+float hayai_avx2_dot_iq4_nl_q8_0(int n, const void *w, const void *x);
+float hayai_avx2_dot_iq4_xs_q8_K(int n, const void *w, const void *x);
 
 // Dots of `rows` consecutive weight rows (rowBytes apart) with one activation row: y[r] = w_r · x.
 // `type` is the GGML type number of the weights; returns 0 when the type has no AVX2 kernel.
