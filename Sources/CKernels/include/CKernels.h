@@ -88,7 +88,7 @@ void hayai_allow_vnni(int allowed);
 // Non-zero when the CPU runs the x16 kernels (AVX512 F/BW/VL/VNNI).
 int hayai_x16_available(void);
 // Non-zero for the GGML types with an x16 layout (Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8,
-// Q4_K = 12, Q5_K = 13, Q6_K = 14).
+// Q4_K = 12, Q5_K = 13, Q6_K = 14; IQ4_NL = 20, IQ4_XS = 23).
 int hayai_x16_supports(uint32_t type);
 size_t hayai_x16_group_bytes(uint32_t type, int nb);
 // `groups` × 16 GGUF rows (rowBytes apart) -> the interleaved layout at dst.
