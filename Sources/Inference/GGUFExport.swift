@@ -37,7 +37,8 @@ public enum GGUFExport {
         let layers = plan.config.numLayers
         let hasOutput = plan.tensors.contains { $0.name == "output.weight" }
         for (i, t) in plan.tensors.enumerated() {
-            let type = QuantizationPlan.type(for: t.name, shape: t.shape, target: target, layerCount: layers, hasOutput: hasOutput)
+            let type = QuantizationPlan.type(for: t.name, shape: t.shape, target: target, layerCount: layers, hasOutput: hasOutput,
+                                             queryGroups: plan.config.numHeads / plan.config.numKVHeads)
             let bytes: Data
             if t.transform == nil, t.info.type == type, t.info.shape == t.shape {
                 bytes = Data(bytes: t.source.rawData(t.info), count: t.info.byteCount)     // already in that type

@@ -91,7 +91,8 @@ extension Model {
     public func quantized(to target: QuantizeTarget) throws -> Model {
         let tied = config.tieWordEmbeddings
         let w = try weights.mapMatrices(tied: tied) { name, m in
-            let type = QuantizationPlan.type(for: name, shape: [m.rows, m.cols], target: target, layerCount: config.numLayers, hasOutput: !tied)
+            let type = QuantizationPlan.type(for: name, shape: [m.rows, m.cols], target: target, layerCount: config.numLayers, hasOutput: !tied,
+                                             queryGroups: config.numHeads / config.numKVHeads)
             let values = m.floats()
             return try values.withUnsafeBufferPointer { try WeightMatrix.encoding($0.baseAddress!, rows: m.rows, cols: m.cols, as: type) }
         }
@@ -140,7 +141,8 @@ extension Model {
             FloatTensor(values: (0..<shape.reduce(1, *)).map { _ in v + Float.random(in: -0.02...0.02, using: &rng) }, shape: shape)
         }
         func matrix(_ name: String, _ rows: Int, _ cols: Int) throws -> WeightMatrix {
-            let type = QuantizationPlan.type(for: name, shape: [rows, cols], target: target, layerCount: c.numLayers, hasOutput: !c.tieWordEmbeddings)
+            let type = QuantizationPlan.type(for: name, shape: [rows, cols], target: target, layerCount: c.numLayers, hasOutput: !c.tieWordEmbeddings,
+                                             queryGroups: c.numHeads / c.numKVHeads)
             let block = min(rows, 64)
             let scale = 1 / Float(cols).squareRoot()
             let sample = (0..<block * cols).map { _ in Float.random(in: -scale...scale, using: &rng) * 1.7 }

@@ -9,12 +9,16 @@
 //   - q5_k_m: the same with Q5_K, and Q6_K for a fused attn_qkv.
 //   - q4_k / q5_k / q6_k put every matrix in that type (llama.cpp's Q4_K_S/Q5_K_S also bump a few
 //     early attn_v/ffn_down layers; hayai does not).
+//   - iq4_nl / iq4_xs: that type, with Q5_K for attn_v where four or more query heads share a KV
+//     head and for ffn_down in the first eighth of the layers (llama-quantize without an importance
+//     matrix, which is how hayai quantizes).
 //   - Rows that are not whole blocks fall back as llama-quantize does (Q4_K→Q5_0, Q5_K→Q5_1,
-//     Q6_K→Q8_0), and to F16 where even 32-blocks do not fit (what the converter writes).
+//     Q6_K→Q8_0, IQ4_XS→IQ4_NL), and to F16 where even 32-blocks do not fit (what the converter writes).
 import Kernels
 
 public enum QuantizeTarget: String, CaseIterable, Sendable, CustomStringConvertible {
     case q8_0, q4_0, q4_1, q5_0, q5_1, q4_k, q5_k, q6_k, q4_k_m, q5_k_m, f16, f32
+    case iq4_nl, iq4_xs
 
     /// The type most matrices get.
     public var baseType: GGMLType {
@@ -27,6 +31,8 @@ public enum QuantizeTarget: String, CaseIterable, Sendable, CustomStringConverti
         case .q4_k, .q4_k_m: return .q4_K
         case .q5_k, .q5_k_m: return .q5_K
         case .q6_k: return .q6_K
+        case .iq4_nl: return .iq4_nl
+        case .iq4_xs: return .iq4_xs
         case .f16: return .f16
         case .f32: return .f32
         }
@@ -47,6 +53,8 @@ public enum QuantizeTarget: String, CaseIterable, Sendable, CustomStringConverti
         case .q5_k_m: return 17
         case .q5_k: return 16    // MOSTLY_Q5_K_S
         case .q6_k: return 18
+        case .iq4_nl: return 25  // MOSTLY_IQ4_NL
+        case .iq4_xs: return 30  // MOSTLY_IQ4_XS
         }
     }
 
@@ -61,7 +69,9 @@ public enum QuantizationPlan {
 
     /// The type of the tensor `name` (GGUF name) of `shape` (row-major, [rows, cols] for a matrix).
     /// `hasOutput`: whether the model has its own output.weight (else token_embd plays its part).
-    public static func type(for name: String, shape: [Int], target: QuantizeTarget, layerCount: Int, hasOutput: Bool) -> GGMLType {
+    /// `queryGroups`: attention heads per KV head (llama.cpp's n_gqa), 1 without grouped-query attention.
+    public static func type(for name: String, shape: [Int], target: QuantizeTarget, layerCount: Int, hasOutput: Bool,
+                            queryGroups: Int = 1) -> GGMLType {
         guard shape.count >= 2, target != .f32 else { return .f32 }
         if target == .f16 { return .f16 }
         let cols = shape.last!
@@ -76,12 +86,16 @@ public enum QuantizationPlan {
             } else if name.hasSuffix(".attn_qkv.weight") {
                 type = target == .q4_k_m ? .q5_K : .q6_K
             }
+        } else if target == .iq4_nl || target == .iq4_xs, let layer {
+            if name.hasSuffix(".attn_v.weight") && queryGroups >= 4 { type = .q5_K }
+            if name.hasSuffix(".ffn_down.weight") && layer < layerCount / 8 { type = .q5_K }
         }
         if cols % type.blockSize != 0 {
             switch type {
             case .q4_K: type = .q5_0
             case .q5_K: type = .q5_1
             case .q6_K: type = .q8_0
+            case .iq4_xs: type = .iq4_nl
             default: break
             }
             if cols % type.blockSize != 0 { type = .f16 }

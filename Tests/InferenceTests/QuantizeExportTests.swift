@@ -45,7 +45,8 @@ final class QuantizeExportTests: XCTestCase {
         // q8_0 and q6_k (Q8_0 here) 0.099, 5-bit 0.54–0.59, 4-bit up to ~1.1). The tiny model's rows of 64 are
         // not whole 256-blocks, so its K types fall back to Q5_0/Q5_1/Q8_0 as llama-quantize does.
         let bounds: [QuantizeTarget: Float] = [.f32: 1e-5, .f16: 5e-3, .q8_0: 0.15, .q6_k: 0.15, .q5_0: 1.0, .q5_1: 1.0, .q5_k: 1.0,
-                                               .q5_k_m: 1.0, .q4_k: 1.0, .q4_k_m: 1.0, .q4_0: 2.0, .q4_1: 2.0]
+                                               .q5_k_m: 1.0, .q4_k: 1.0, .q4_k_m: 1.0, .q4_0: 2.0, .q4_1: 2.0,
+                                               .iq4_nl: 2.0, .iq4_xs: 2.0]
         for target in QuantizeTarget.allCases {
             let out = dir.appendingPathComponent("t.\(target).gguf").path
             try GGUFExport.quantize(input: folder, output: out, target: target)
@@ -80,6 +81,16 @@ final class QuantizeExportTests: XCTestCase {
         XCTAssertEqual(plan("blk.4.attn_qkv.weight", 2048, .q4_k_m), .q5_K)
         XCTAssertEqual(plan("blk.0.ffn_down.weight", 176, .q8_0), .f16)       // rows not whole blocks
         XCTAssertEqual(plan("blk.0.ffn_up.weight", 160, .q4_k), .q5_0)        // K fallback
+        XCTAssertEqual(plan("output.weight", 2048, .iq4_xs), .q6_K)
+        XCTAssertEqual(plan("blk.2.ffn_down.weight", 2048, .iq4_xs), .q5_K)   // first eighth (24 / 8 = 3 layers)
+        XCTAssertEqual(plan("blk.3.ffn_down.weight", 2048, .iq4_nl), .iq4_nl)
+        XCTAssertEqual(plan("blk.5.ffn_down.weight", 2048, .iq4_xs), .iq4_xs) // no use_more_bits for IQ4
+        XCTAssertEqual(plan("blk.0.ffn_up.weight", 160, .iq4_xs), .iq4_nl)    // IQ4_XS fallback
+        XCTAssertEqual(plan("blk.0.attn_v.weight", 2048, .iq4_xs), .iq4_xs)   // no grouped-query attention
+        for (groups, type) in [(2, GGMLType.iq4_xs), (4, .q5_K), (8, .q5_K)] {
+            XCTAssertEqual(QuantizationPlan.type(for: "blk.9.attn_v.weight", shape: [64, 2048], target: .iq4_xs, layerCount: 24,
+                                                 hasOutput: true, queryGroups: groups), type, "\(groups) query heads per KV head")
+        }
         XCTAssertEqual(QuantizationPlan.type(for: "blk.0.attn_norm.weight", shape: [64], target: .q4_0, layerCount: 2, hasOutput: true), .f32)
         let half = (0..<24).filter { QuantizationPlan.useMoreBits(layer: $0, of: 24) }.count
         XCTAssertEqual(half, 12)   // "half of attn_v/ffn_down"
