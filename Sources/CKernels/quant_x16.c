@@ -411,6 +411,12 @@ ZMM_TARGET static inline void x16_blocks32(uint32_t type, int nb, const uint8_t 
     for (int b = 0; b < nb; b++) {
         const uint8_t *q = group + part_offset(b, nb, hb, pb);
         const uint8_t *header = group + header_offset(b, hb, pb);
+        if (type == T_IQ4_NL && T == 1 && (b & 1) == 0) {
+            // A block pair's 9 cache lines, X16_PREFETCH_AHEAD on (as the IQ4_XS and Q5_K kernels ask):
+            // Zen 5, one core, 5632 × 2048 one token, 12 matrices in turn, ~38 -> ~42-43 GB/s.
+            const char *ahead = (const char *)((uintptr_t)group + (size_t)b * (hb + pb) + X16_PREFETCH_AHEAD);   // may lie past the matrix
+            for (int l = 0; l < 9; l++) _mm_prefetch(ahead + 64 * l, _MM_HINT_NTA);
+        }
         __m512i u[8];
         if (type == T_Q8_0) {
             for (int k = 0; k < 8; k++) u[k] = _mm512_loadu_si512((const void *)(q + 64 * k));

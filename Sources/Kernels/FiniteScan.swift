@@ -6,7 +6,8 @@
 
 public enum FiniteScan {
     /// The index of the first non-finite element (a block's first element for quantized types), or nil.
-    /// `elements` is the tensor's element count; types without float fields (integers, the IQ types other than IQ4_NL and IQ4_XS) are not scanned.
+    /// `elements` is the tensor's element count; types without float fields (integers, the IQ types but IQ4_NL
+    /// and IQ4_XS) are not scanned.
     public static func firstNonFinite(_ type: GGMLType, _ data: UnsafeRawPointer, elements: Int) -> Int? {
         switch type {
         case .f32: return firstNonFiniteF32(data, count: elements)

@@ -82,9 +82,10 @@ func quantizeBlockIQ4_NL(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer
 
 /// One IQ4_XS super-block (ggml's quantize_iq4_xs without importance weights): each sub-block's best
 /// scale as for IQ4_NL, the super-block's d = −(the signed scale of largest magnitude) / 32, the 6-bit
-/// ls − 32 = nearest(scale / d) clamped to −32...31, and codes against the stored d·(ls − 32).
+/// ls − 32 = nearest(scale / d) clamped to −32...31, and codes against d·(ls − 32) (d before its rounding
+/// to half precision, as ggml does).
 func quantizeBlockIQ4_XS(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer) {
-    var scales = [Float](repeating: 0, count: 8)
+    var scales = SIMD8<Float>()
     var maxScale: Float = 0, amaxScale: Float = 0
     for ib in 0..<8 {
         scales[ib] = iq4BlockScale(x + 32 * ib)
