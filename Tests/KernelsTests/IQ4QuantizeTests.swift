@@ -17,6 +17,33 @@ final class IQ4QuantizeTests: XCTestCase {
         XCTAssertEqual(nearestIQ4Code(-115.51), 0)
     }
 
+    /// ggml's best_index_int8 as written there: a binary search for the neighbouring pair, then the nearer.
+    private func bestIndex(_ x: Float) -> Int {
+        if x <= table[0] { return 0 }
+        if x >= table[15] { return 15 }
+        var ml = 0, mu = 15
+        while mu - ml > 1 {
+            let mav = (ml + mu) / 2
+            if x < table[mav] { mu = mav } else { ml = mav }
+        }
+        return x - table[mu - 1] < table[mu] - x ? mu - 1 : mu
+    }
+
+    func testNearestCodeIsGGMLsBinarySearchEverywhere() {
+        var xs: [Float] = [0, -0.0, .infinity, -.infinity, 1e30, -1e30]
+        for k in 0..<15 {
+            let mid = (table[k] + table[k + 1]) / 2
+            var v = mid
+            for _ in 0..<4 { xs += [v, v.nextUp, v.nextDown]; v = v.nextDown }
+            v = mid
+            for _ in 0..<4 { v = v.nextUp; xs.append(v) }
+            xs += [table[k], table[k].nextUp, table[k].nextDown]
+        }
+        var rng = SplitMix64(seed: 17)
+        for _ in 0..<20000 { xs.append(Float.random(in: -160...160, using: &rng)) }
+        for x in xs { XCTAssertEqual(Int(nearestIQ4Code(x)), bestIndex(x), "x = \(x)") }
+    }
+
     func testIQ4_NLValuesOnTheGridSurviveExactly() throws {
         // x = c·table[code]: the search's scale −max / table[0] = c fits with no error, so d = c exactly.
         for (b, c) in [Float(0.5), 0.015625, 3].enumerated() {

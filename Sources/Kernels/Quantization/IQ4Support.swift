@@ -23,16 +23,19 @@ let iq4nlValues: SIMD16<Int8> = [-127, -104, -83, -65, -49, -35, -22, -10, 1, 13
 /// ggml's GROUP_MAX_EPS: a block whose largest magnitude is below it quantizes to zero.
 private let groupMaxEps: Float = 1e-15
 
+/// Table values k (lanes 0..14) and k + 1 of each neighbouring pair; lane 15 is never counted.
+private let iq4PairLow = SIMD16<Float>((0..<16).map { $0 < 15 ? Float(iq4nlValues[$0]) : .infinity })
+private let iq4PairHigh = SIMD16<Float>((0..<16).map { $0 < 15 ? Float(iq4nlValues[$0 + 1]) : .infinity })
+
 /// The code whose table value is nearest to `x` (ggml's best_index_int8; ties go to the larger value).
-func nearestIQ4Code(_ x: Float) -> UInt8 {
-    if x <= Float(iq4nlValues[0]) { return 0 }
-    if x >= Float(iq4nlValues[15]) { return 15 }
-    var low = 0, high = 15
-    while high - low > 1 {
-        let mid = (low + high) / 2
-        if x < Float(iq4nlValues[mid]) { high = mid } else { low = mid }
-    }
-    return UInt8(x - Float(iq4nlValues[high - 1]) < Float(iq4nlValues[high]) - x ? high - 1 : high)
+/// best_index_int8 searches the pair (k, k + 1) around x and takes k + 1 unless x − table[k] <
+/// table[k + 1] − x; the same test over all 15 pairs holds exactly for the pairs below x's, so the code
+/// is the number of pairs that pass it: one comparison of 16 lanes instead of a branchy search, which
+/// took most of the quantizer's time. Inputs must be finite (or ±infinity: codes 0 and 15).
+@inline(__always) func nearestIQ4Code(_ x: Float) -> UInt8 {
+    let v = SIMD16<Float>(repeating: x)
+    let above = (v - iq4PairLow) .>= (iq4PairHigh - v)
+    return UInt8(truncatingIfNeeded: SIMD16<Int32>(repeating: 0).replacing(with: 1, where: above).wrappedSum())
 }
 
 /// The scale of 32 values (weights x², ntry 7): start from −max / table[0] and refit by least squares,
