@@ -15,7 +15,8 @@
 // a core streamed less than half of its read bandwidth):
 //   pair p = blocks 2p, 2p + 1:  header(2p) header(2p + 1) part(2p) part(2p + 1)
 //   header(b)  16 half floats (32 bytes): block b's scale d of rows 0..15; for the types with a
-//              minimum (Q4_1, Q5_1: m; Q4_K, Q5_K: dmin) 16 more half floats follow (64 bytes).
+//              minimum (Q4_1, Q5_1: m; Q4_K, Q5_K: dmin) 16 more half floats follow (64 bytes);
+//              IQ4_XS's 6-bit scales follow too (128 bytes, see iq4_xs_pack_row).
 //   part(b)    everything else of the block's 16 rows; every part is a multiple of 64 bytes.
 //   An odd last block is header then part.
 // The 32-element types share one unit layout: unit u (u < 8) of a row is elements [4u, 4u + 4) of
