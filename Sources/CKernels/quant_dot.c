@@ -19,6 +19,8 @@ _Static_assert(sizeof(hayai_block_q5_K) == 176, "q5_K layout");
 _Static_assert(sizeof(hayai_block_q6_K) == 210, "q6_K layout");
 _Static_assert(sizeof(hayai_block_q3_K) == 110, "q3_K layout");
 _Static_assert(sizeof(hayai_block_q8_K) == 292, "q8_K layout");
+_Static_assert(sizeof(hayai_block_iq4_nl) == 18, "iq4_nl layout");
+_Static_assert(sizeof(hayai_block_iq4_xs) == 136, "iq4_xs layout");
 
 // Half -> float. Not _cvtsh_ss: clang lowers it to vpinsrw into whatever register is free, which
 // can be an accumulator, chaining every block's scale onto the previous FMA (measured: Q4_0 ran at
@@ -363,6 +365,69 @@ float hayai_avx2_dot_q3_K_q8_K(int n, const void *vw, const void *vx) {
     return hsum(acc);
 }
 
+// ---- IQ4_NL and IQ4_XS: 4-bit codes into a non-linear table (kvalues, Kernels/Quantization/
+// IQ4Support.swift), looked up 32 at a time with one vpshufb. Table values lie in −127..113 and the
+// activation quants in −128..127, so the sign trick goes the other way than dot_i8's: maddubs(|x|,
+// t·sign x) has −t ≤ 127 and |x| ≤ 128 (−128 read unsigned), every pair sum within int16 and exact.
+
+static inline __m256i iq4_table(void) {
+    return _mm256_broadcastsi128_si256(_mm_setr_epi8(-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113));
+}
+
+// The 32 table values of 16 bytes of codes (elements 0..15 low nibbles, 16..31 high nibbles).
+static inline __m256i iq4_values(__m256i table, const uint8_t *qs) { return _mm256_shuffle_epi8(table, nibbles32(qs)); }
+
+// Σ t·x over each pair of bytes as int16, t a table value, x an activation quant.
+static inline __m256i iq4_pairs(__m256i t, __m256i x) {
+    return _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(t, x));
+}
+
+float hayai_avx2_dot_iq4_nl_q8_0(int n, const void *vw, const void *vx) {
+    const hayai_block_iq4_nl *w = vw;
+    const hayai_block_q8_0 *x = vx;
+    const int nb = n / HAYAI_QK;
+    const __m256i table = iq4_table(), ones = _mm256_set1_epi16(1);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 1 < nb; i += 2) {
+        __m256i p0 = _mm256_madd_epi16(iq4_pairs(iq4_values(table, w[i].qs), load32(x[i].qs)), ones);
+        __m256i p1 = _mm256_madd_epi16(iq4_pairs(iq4_values(table, w[i + 1].qs), load32(x[i + 1].qs)), ones);
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(w[i].d) * f16(x[i].d)), _mm256_cvtepi32_ps(p0), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(f16(w[i + 1].d) * f16(x[i + 1].d)), _mm256_cvtepi32_ps(p1), acc1);
+    }
+    for (; i < nb; i++) {
+        __m256i p = _mm256_madd_epi16(iq4_pairs(iq4_values(table, w[i].qs), load32(x[i].qs)), ones);
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(w[i].d) * f16(x[i].d)), _mm256_cvtepi32_ps(p), acc0);
+    }
+    return hsum(_mm256_add_ps(acc0, acc1));
+}
+
+// IQ4_XS: each sub-block's int16 pair sums multiplied by its ls − 32 in the madd, the super-block's
+// integer total by d·d8 in float.
+float hayai_avx2_dot_iq4_xs_q8_K(int n, const void *vw, const void *vx) {
+    const hayai_block_iq4_xs *w = vw;
+    const hayai_block_q8_K *x = vx;
+    const int nb = n / HAYAI_QK_K;
+    const __m256i table = iq4_table();
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < nb; i++) {
+        const uint8_t *qs = w[i].qs;
+        const int8_t *q8 = x[i].qs;
+        unsigned h = w[i].scales_h;
+        __m256i sumi0 = _mm256_setzero_si256(), sumi1 = _mm256_setzero_si256();
+        for (int ib = 0; ib < 8; ib += 2, h >>= 4) {
+            const int ls0 = ((w[i].scales_l[ib / 2] & 0xF) | ((h << 4) & 0x30)) - 32;
+            const int ls1 = ((w[i].scales_l[ib / 2] >> 4) | ((h << 2) & 0x30)) - 32;
+            __m256i p0 = iq4_pairs(iq4_values(table, qs + 16 * ib), load32(q8 + 32 * ib));
+            __m256i p1 = iq4_pairs(iq4_values(table, qs + 16 * ib + 16), load32(q8 + 32 * ib + 32));
+            sumi0 = _mm256_add_epi32(sumi0, _mm256_madd_epi16(p0, _mm256_set1_epi16((short)ls0)));
+            sumi1 = _mm256_add_epi32(sumi1, _mm256_madd_epi16(p1, _mm256_set1_epi16((short)ls1)));
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(w[i].d) * x[i].d), _mm256_cvtepi32_ps(_mm256_add_epi32(sumi0, sumi1)), acc);
+    }
+    return hsum(acc);
+}
+
 // ---- Many rows against one activation row. Per-activation-block values that every row needs are
 // computed once per call: the activation scale as float, and for Q4_0 the offset 8·d8·Σq8, which lets
 // the nibbles stay unsigned (Σ (q − 8)·q8 = Σ q·q8 − 8·Σ q8) and saves the sign trick. Where the CPU
@@ -609,6 +674,8 @@ int hayai_avx2_dot_rows(uint32_t type, int n, const void *w, size_t rowBytes, in
     case 13: f = hayai_avx2_dot_q5_K_q8_K; break;
     case 14: f = hayai_avx2_dot_q6_K_q8_K; break;
     case 11: f = hayai_avx2_dot_q3_K_q8_K; break;
+    case 20: f = hayai_avx2_dot_iq4_nl_q8_0; break;
+    case 23: f = hayai_avx2_dot_iq4_xs_q8_K; break;
     default: return 0;
     }
     const char *row = w;

@@ -1,5 +1,5 @@
 // Quantized weights interleaved by 16 rows ("x16"), multiplied with AVX512-VNNI: Q4_0, Q4_1, Q5_0,
-// Q5_1 and Q8_0 (blocks of 32) and Q2_K, Q3_K, Q4_K, Q5_K and Q6_K (super-blocks of 256).
+// Q5_1, Q8_0 and IQ4_NL (blocks of 32) and Q2_K, Q3_K, Q4_K, Q5_K, Q6_K and IQ4_XS (super-blocks of 256).
 //
 // The GGUF layout keeps each row's blocks together, so a row-at-a-time dot product converts every
 // block's scale, multiplies its integers into a vector that holds one row's partial sums and has to
@@ -15,7 +15,8 @@
 // a core streamed less than half of its read bandwidth):
 //   pair p = blocks 2p, 2p + 1:  header(2p) header(2p + 1) part(2p) part(2p + 1)
 //   header(b)  16 half floats (32 bytes): block b's scale d of rows 0..15; for the types with a
-//              minimum (Q4_1, Q5_1: m; Q2_K, Q4_K, Q5_K: dmin) 16 more half floats follow (64 bytes).
+//              minimum (Q4_1, Q5_1: m; Q2_K, Q4_K, Q5_K: dmin) 16 more half floats follow (64 bytes);
+//              IQ4_XS's 6-bit scales follow too (128 bytes, see iq4_xs_pack_row).
 //   part(b)    everything else of the block's 16 rows; every part is a multiple of 64 bytes.
 //   An odd last block is header then part.
 // The 32-element types share one unit layout: unit u (u < 8) of a row is elements [4u, 4u + 4) of
@@ -24,10 +25,12 @@
 //                multiplies unsigned weight bytes).
 //   Q4_0, Q4_1   part = 4 registers of the block's qs as GGUF orders them: register k holds
 //                qs[4k..4k+3] of each row, low nibbles = unit k, high nibbles = unit k + 4.
+//   IQ4_NL       as Q4_0; the nibbles are codes, looked up (vpshufb) as table value + 128 (1..241).
 //   Q5_0, Q5_1   part = a qh register (64 bytes), then the 4 nibble registers. Row r's 4 qh bytes
 //                are rearranged so that bit k of byte e is the 5th bit of element 4k + e: unit k's
 //                5th bits are then bit k of each byte, one shift away from bit 4.
-// K-quants: see k4_pack_row (Q4_K, Q5_K), q6_K_pack_row (Q6_K), q2_K_pack_row (Q2_K) and q3_K_pack_row (Q3_K).
+// K-quants: see k4_pack_row (Q4_K, Q5_K), q6_K_pack_row (Q6_K), q2_K_pack_row (Q2_K) and q3_K_pack_row (Q3_K);
+// IQ4_XS: see iq4_xs_pack_row.
 // Integer sums are exact: Σ (q − o)·x = Σ q·x − o·Σ x for the offset o of the signed types (8, 16,
 // 32, or 128 for Q8_0's flipped bytes), the activation sums being computed once per call (Q8_K
 // carries them, Q8_1 carries d·Σ q for the minimum's term); so results equal the scalar references
@@ -48,18 +51,22 @@
 #define T_Q6_K 14
 #define T_Q2_K 10
 #define T_Q3_K 11
+#define T_IQ4_NL 20
+#define T_IQ4_XS 23
 
 static int is_k_quant(uint32_t type) { return type == T_Q4_K || type == T_Q5_K || type == T_Q6_K || type == T_Q2_K || type == T_Q3_K; }
 static int has_min(uint32_t type) { return type == T_Q4_1 || type == T_Q5_1 || type == T_Q4_K || type == T_Q5_K || type == T_Q2_K; }
 static int is_q5(uint32_t type) { return type == T_Q5_0 || type == T_Q5_1; }
 // Bytes of one block's header for 16 rows (d, and m or dmin where the type has a minimum).
-static size_t header_bytes(uint32_t type) { return has_min(type) ? 64 : 32; }
+static size_t header_bytes(uint32_t type) { return type == T_IQ4_XS ? 128 : has_min(type) ? 64 : 32; }
 // Bytes of one block's part for 16 rows: everything but the header.
 static size_t part_bytes(uint32_t type) {
     switch (type) {
     case T_Q4_0: case T_Q4_1: return 256;
     case T_Q5_0: case T_Q5_1: return 320;
     case T_Q8_0: return 512;
+    case T_IQ4_NL: return 256;
+    case T_IQ4_XS: return 2048;
     case T_Q4_K: return 2240;   // 192 bytes of scales and mins, 2048 of nibbles
     case T_Q5_K: return 2752;   // the same and 512 bytes of 5th bits
     case T_Q2_K: return 1280;   // 256 bytes of scales and mins, 1024 of 2-bit quants
@@ -68,7 +75,7 @@ static size_t part_bytes(uint32_t type) {
     }
 }
 // Elements per block.
-static int block_elements(uint32_t type) { return is_k_quant(type) ? 256 : 32; }
+static int block_elements(uint32_t type) { return is_k_quant(type) || type == T_IQ4_XS ? 256 : 32; }
 
 // Offsets of block b's header and part inside a group (pairs of blocks, see the layout above).
 static inline size_t header_offset(int b, size_t hb, size_t pb) { return (size_t)(b >> 1) * (2 * hb + 2 * pb) + (size_t)(b & 1) * hb; }
@@ -81,6 +88,7 @@ size_t hayai_x16_group_bytes(uint32_t type, int nb) { return (size_t)nb * (heade
 int hayai_x16_supports(uint32_t type) {
     switch (type) {
     case T_Q4_0: case T_Q4_1: case T_Q5_0: case T_Q5_1: case T_Q8_0: case T_Q4_K: case T_Q5_K: case T_Q6_K: case T_Q2_K: case T_Q3_K: return 1;
+    case T_IQ4_NL: case T_IQ4_XS: return 1;
     default: return 0;
     }
 }
@@ -296,13 +304,47 @@ static int q3_K_value(const uint8_t *part, int r, int j) {
     return v - 4;
 }
 
-// Row r of a 32-element block (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) into the part.
+// The IQ4 codes' values (ggml's kvalues_iq4nl) and, for vpdpbusd's unsigned operand, the same + 128.
+static const int8_t iq4_values[16] = { -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113 };
+static const uint8_t iq4_values128[16] = { 1, 24, 45, 63, 79, 93, 106, 118, 129, 141, 153, 166, 181, 197, 217, 241 };
+
+// IQ4_XS block of 16 rows. The header (128 bytes) holds d of rows 0..15 (16 half floats), then each
+// row's scales_l (4 bytes at 32 + 4r: lane r's bits 4s..4s+3 are the low bits of sub-block s's scale),
+// then each row's scales_h (2 bytes at 96 + 2r: bits 2s, 2s + 1 are its top bits): the block's bytes
+// but its codes, so the part stays 64-byte aligned. The part is 32 registers: register 4s + i holds
+// qs[16s + 4i .. 16s + 4i + 3] of each row, low nibbles = elements 32s + 4i.. (unit i of sub-block s),
+// high nibbles = elements 32s + 16 + 4i.. (unit i + 4), as GGUF pairs them.
+#define XS_SCALES_L 32
+#define XS_SCALES_H 96
+static void iq4_xs_pack_row(const hayai_block_iq4_xs *blk, int r, uint8_t *header, uint8_t *part) {
+    memcpy(header + 2 * r, &blk->d, 2);
+    memcpy(header + XS_SCALES_L + 4 * r, blk->scales_l, 4);
+    memcpy(header + XS_SCALES_H + 2 * r, &blk->scales_h, 2);
+    for (int l = 0; l < 128; l++) part[64 * (l >> 2) + 4 * r + (l & 3)] = blk->qs[l];
+}
+
+// The 6-bit scale ls of sub-block s of row r (the stored value, ls − 32 being the multiplier).
+static int iq4_xs_scale(const uint8_t *header, int r, int s) {
+    uint32_t low; uint16_t high;
+    memcpy(&low, header + XS_SCALES_L + 4 * r, 4);
+    memcpy(&high, header + XS_SCALES_H + 2 * r, 2);
+    return (int)(((low >> (4 * s)) & 0xF) | (((uint32_t)high >> (2 * s)) & 3) << 4);
+}
+
+// The code of element j (0..255) of row r.
+static int iq4_xs_code(const uint8_t *part, int r, int j) {
+    const int s = j >> 5, l = j & 15;
+    const uint8_t byte = part[64 * (4 * s + (l >> 2)) + 4 * r + (l & 3)];
+    return (j & 16) ? byte >> 4 : byte & 0xF;
+}
+
+// Row r of a 32-element block (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, IQ4_NL) into the part.
 static void block32_pack_row(uint32_t type, const uint8_t *blk, int r, uint8_t *part) {
     if (type == T_Q8_0) {
         for (int j = 0; j < 32; j++) part[((j >> 2) * X16 + r) * 4 + (j & 3)] = blk[2 + j] ^ 0x80;
         return;
     }
-    const uint8_t *qs = blk + (type == T_Q4_0 ? 2 : type == T_Q4_1 ? 4 : type == T_Q5_0 ? 6 : 8);
+    const uint8_t *qs = blk + (type == T_Q4_0 || type == T_IQ4_NL ? 2 : type == T_Q4_1 ? 4 : type == T_Q5_0 ? 6 : 8);
     uint8_t *nibbles = part;
     if (is_q5(type)) {
         uint32_t qh;
@@ -317,7 +359,7 @@ static void block32_pack_row(uint32_t type, const uint8_t *blk, int r, uint8_t *
     for (int j = 0; j < 16; j++) nibbles[((j >> 2) * X16 + r) * 4 + (j & 3)] = qs[j];
 }
 
-// Element j (0..31) of row r, unsigned (Q8_0: the signed value).
+// Element j (0..31) of row r, unsigned (Q8_0: the signed value; IQ4_NL: the code).
 static int block32_value(uint32_t type, const uint8_t *part, int r, int j) {
     if (type == T_Q8_0) return (int8_t)(part[((j >> 2) * X16 + r) * 4 + (j & 3)] ^ 0x80);
     const int k = j & 15;
@@ -336,6 +378,10 @@ void hayai_x16_pack(uint32_t type, int nb, const void *src, size_t rowBytes, int
             for (int b = 0; b < nb; b++) {
                 uint8_t *part = out + part_offset(b, nb, hb, pb), *header = out + header_offset(b, hb, pb);
                 const uint8_t *blk = row + (size_t)b * bytes;
+                if (type == T_IQ4_XS) {
+                    iq4_xs_pack_row((const hayai_block_iq4_xs *)blk, r, header, part);
+                    continue;
+                }
                 if (type == T_Q3_K) {
                     memcpy(header + 2 * r, &((const hayai_block_q3_K *)blk)->d, 2);
                     q3_K_pack_row((const hayai_block_q3_K *)blk, r, part);
@@ -379,6 +425,13 @@ void hayai_x16_dequantize_row(uint32_t type, int nb, const void *group, int lane
         const float d = half_to_float(h), m = half_to_float(hm);
         const uint8_t *part = (const uint8_t *)group + part_offset(b, nb, hb, pb);
         float *o = out + (size_t)b * n;
+        if (type == T_IQ4_XS) {
+            for (int s = 0; s < 8; s++) {
+                const float dl = d * (float)(iq4_xs_scale(header, lane, s) - 32);
+                for (int l = 0; l < 32; l++) o[32 * s + l] = dl * (float)iq4_values[iq4_xs_code(part, lane, 32 * s + l)];
+            }
+            continue;
+        }
         if (type == T_Q4_K || type == T_Q5_K) {
             for (int s = 0; s < 8; s++) {
                 int sc, mn;
@@ -409,6 +462,7 @@ void hayai_x16_dequantize_row(uint32_t type, int nb, const void *group, int lane
             case T_Q8_0: o[j] = d * (float)block32_value(type, part, lane, j); break;
             case T_Q4_0: o[j] = d * (float)(block32_value(type, part, lane, j) - 8); break;
             case T_Q5_0: o[j] = d * (float)(block32_value(type, part, lane, j) - 16); break;
+            case T_IQ4_NL: o[j] = d * (float)iq4_values[block32_value(type, part, lane, j)]; break;
             default: o[j] = d * (float)block32_value(type, part, lane, j) + m; break;   // Q4_1, Q5_1
             }
         }
@@ -488,6 +542,12 @@ ZMM_TARGET static inline void x16_blocks32(uint32_t type, int nb, const uint8_t 
     for (int b = 0; b < nb; b++) {
         const uint8_t *q = group + part_offset(b, nb, hb, pb);
         const uint8_t *header = group + header_offset(b, hb, pb);
+        if (type == T_IQ4_NL && T == 1 && (b & 1) == 0) {
+            // A block pair's 9 cache lines, X16_PREFETCH_AHEAD on (as the IQ4_XS and Q5_K kernels ask):
+            // Zen 5, one core, 5632 × 2048 one token, 12 matrices in turn, ~38 -> ~42-43 GB/s.
+            const char *ahead = (const char *)((uintptr_t)group + (size_t)b * (hb + pb) + X16_PREFETCH_AHEAD);   // may lie past the matrix
+            for (int l = 0; l < 9; l++) _mm_prefetch(ahead + 64 * l, _MM_HINT_NTA);
+        }
         __m512i u[8];
         if (type == T_Q8_0) {
             for (int k = 0; k < 8; k++) u[k] = _mm512_loadu_si512((const void *)(q + 64 * k));
@@ -502,6 +562,10 @@ ZMM_TARGET static inline void x16_blocks32(uint32_t type, int nb, const uint8_t 
                 const __m512i qh = _mm512_loadu_si512((const void *)q);
                 // u | (bits & 0x10): ternary logic 0xF8 = a | (b & c)
                 for (int k = 0; k < 8; k++) u[k] = _mm512_ternarylogic_epi32(u[k], bit_to_4(qh, k), bit4, 0xF8);
+            }
+            if (type == T_IQ4_NL) {
+                const __m512i table = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)iq4_values128));
+                for (int k = 0; k < 8; k++) u[k] = _mm512_shuffle_epi8(table, u[k]);
             }
         }
         const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)header));
@@ -938,6 +1002,61 @@ ZMM_TARGET static inline void x16_q3_K(int T, int nb, const uint8_t *group, cons
     }
 }
 
+// IQ4_XS rows of one group against T tokens' Q8_K rows (`x` the first token's row, the others xStride
+// bytes apart). Per super-block and sub-block s: the 8 units of the 16 rows are looked up as table
+// value + 128 (one vpshufb each) and multiplied with vpdpbusd; each token's sum starts at its prepared
+// −128·Σx over the sub-block (prepare_iq4_xs, one broadcast), so it ends as the exact Σ table·x, which
+// is multiplied by the rows' ls − 32 in int32; the super-block's total is scaled by d·d8 in float, as
+// ggml computes it. The float accumulators live in y, touched once per super-block. One token asks for
+// the weights ahead of use as Q5_K's kernel does (a quarter block every other sub-block, 8 KiB ahead):
+// Zen 5, one core, 5632 × 2048 one token, 12 matrices in turn, ~31 GB/s -> ~44–48 (4, 12, 16 KiB
+// ahead: 42, 47–50, 46–47; Q4_K ~40 in the same minutes).
+ZMM_TARGET static inline void x16_iq4_xs(int nb, const uint8_t *group, int T, const uint8_t *x, size_t xStride,
+                                         const uint8_t *starts, size_t startStride, float *y, size_t ldy) {
+    const __m512i low = _mm512_set1_epi8(0x0F), zero = _mm512_setzero_si512();
+    const __m512i low4 = _mm512_set1_epi32(0xF), top2 = _mm512_set1_epi32(0x30), bias = _mm512_set1_epi32(32);
+    const __m512i table = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)iq4_values128));
+    for (int t = 0; t < T; t++) _mm512_storeu_ps(y + t * ldy, _mm512_setzero_ps());
+    for (int b = 0; b < nb; b++) {
+        const uint8_t *header = group + header_offset(b, 128, 2048), *part = group + part_offset(b, nb, 128, 2048);
+        const __m512i scalesL = _mm512_loadu_si512((const void *)(header + XS_SCALES_L));
+        // scales_h widened to 32 bits and shifted by 4: bits 2s, 2s + 1 then sit at 4, 5 after a shift by 2s.
+        const __m512i scalesH = _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(header + XS_SCALES_H))), 4);
+        __m512i total[X16_TOKENS32];
+        for (int t = 0; t < T; t++) total[t] = zero;
+        for (int s = 0; s < 8; s++) {
+            // ls − 32 of sub-block s, rows in lanes: low bits | top bits (ternary logic 0xF8 = a | (b & c)).
+            const __m512i ls = _mm512_sub_epi32(_mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi32(scalesL, 4 * s), low4),
+                                                                          _mm512_srli_epi32(scalesH, 2 * s), top2, 0xF8), bias);
+            if (T == 1 && (s & 1) == 0) prefetch_quarter(group, b, 128 + 2048, s >> 1);
+            __m512i u[8];
+            for (int i = 0; i < 4; i++) {
+                const __m512i w = _mm512_loadu_si512((const void *)(part + 64 * (4 * s + i)));
+                u[i] = _mm512_shuffle_epi8(table, _mm512_and_si512(w, low));
+                u[i + 4] = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(w, 4), low));
+            }
+            const uint8_t *xq = x + (size_t)b * sizeof(hayai_block_q8_K) + offsetof(hayai_block_q8_K, qs) + 32 * s;
+            const uint8_t *start = starts + sizeof(int32_t) * (8 * (size_t)b + s);
+            for (int t = 0; t < T; t++, xq += xStride, start += startStride) {
+                __m512i a0 = _mm512_dpbusd_epi32(_mm512_set1_epi32(load_i32(start)), u[0], _mm512_set1_epi32(load_i32(xq)));
+                __m512i a1 = _mm512_dpbusd_epi32(zero, u[4], _mm512_set1_epi32(load_i32(xq + 16)));
+                for (int i = 1; i < 4; i++) {
+                    a0 = _mm512_dpbusd_epi32(a0, u[i], _mm512_set1_epi32(load_i32(xq + 4 * i)));
+                    a1 = _mm512_dpbusd_epi32(a1, u[i + 4], _mm512_set1_epi32(load_i32(xq + 16 + 4 * i)));
+                }
+                total[t] = _mm512_add_epi32(total[t], _mm512_mullo_epi32(_mm512_add_epi32(a0, a1), ls));
+            }
+        }
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)header));
+        const uint8_t *xd = x + (size_t)b * sizeof(hayai_block_q8_K);
+        for (int t = 0; t < T; t++, xd += xStride) {
+            float *yt = y + t * ldy;
+            const __m512 d8 = _mm512_set1_ps(*(const float *)xd);
+            _mm512_storeu_ps(yt, _mm512_fmadd_ps(_mm512_cvtepi32_ps(total[t]), _mm512_mul_ps(d, d8), _mm512_loadu_ps(yt)));
+        }
+    }
+}
+
 // One kernel per type and token count, so that the type's branches and T fold away.
 #define X16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,f16c")))
 #define BLOCKS32_KERNEL(NAME, TYPE, T)                                                                \
@@ -959,6 +1078,9 @@ BLOCKS32_KERNEL(q5_1_x16_t8, T_Q5_1, 8)
 BLOCKS32_KERNEL(q8_0_x16_t1, T_Q8_0, 1)
 BLOCKS32_KERNEL(q8_0_x16_t4, T_Q8_0, 4)
 BLOCKS32_KERNEL(q8_0_x16_t8, T_Q8_0, 8)
+BLOCKS32_KERNEL(iq4_nl_x16_t1, T_IQ4_NL, 1)
+BLOCKS32_KERNEL(iq4_nl_x16_t4, T_IQ4_NL, 4)
+BLOCKS32_KERNEL(iq4_nl_x16_t8, T_IQ4_NL, 8)
 #define K4_KERNEL(NAME, FIVE, T)                                                                                     \
     X16_TARGET static void NAME(int nb, const uint8_t *group, const hayai_block_q8_K *const *x, const int32_t *const *bs, \
                                 float *const *y) { x16_k4(FIVE, nb, group, T, x, bs, y); }
@@ -994,6 +1116,13 @@ Q3_KERNEL(q3_K_x16_t1, 1)
 Q3_KERNEL(q3_K_x16_t4, 4)
 Q3_KERNEL(q3_K_x16_t8, 8)
 
+#define IQ4_XS_KERNEL(NAME, T)                                                                                        \
+    X16_TARGET static void NAME(int nb, const uint8_t *group, const uint8_t *x, size_t xStride, const uint8_t *starts,   \
+                                size_t startStride, float *y, size_t ldy) { x16_iq4_xs(nb, group, T, x, xStride, starts, startStride, y, ldy); }
+IQ4_XS_KERNEL(iq4_xs_x16_t1, 1)
+IQ4_XS_KERNEL(iq4_xs_x16_t4, 4)
+IQ4_XS_KERNEL(iq4_xs_x16_t8, 8)
+
 #define X16_PREP_MAX 65536  // activation elements prepared on the stack per token
 #define X16_TOKENS 4
 
@@ -1015,6 +1144,7 @@ static void prepare32(uint32_t type, int nb, const uint8_t *x, float *xd, int32_
         for (int b = 0; b < nb; b++) { xd[b] = half_to_float(blk[b].d); xs[b] = half_to_float(blk[b].s); }
         return;
     }
+    // Q8_0's flipped bytes and IQ4_NL's table values + 128 both take 128.
     const int bias = type == T_Q4_0 ? 8 : type == T_Q5_0 ? 16 : 128;
     const hayai_block_q8_0 *blk = (const hayai_block_q8_0 *)x;
     for (int b = 0; b < nb; b++) { xd[b] = half_to_float(blk[b].d); xstart[b] = MAGIC_BITS - bias * sum32(blk[b].qs); }
@@ -1072,6 +1202,40 @@ static void dot_q3_K(int nb, const uint8_t *w, size_t gbytes, int groups, const 
             if (T == 8) q3_K_x16_t8(nb, group, xs, xStride, pairs, pairStride, ys, ldy);
             else if (T == X16_TOKENS) q3_K_x16_t4(nb, group, xs, xStride, pairs, pairStride, ys, ldy);
             else q3_K_x16_t1(nb, group, xs, xStride, pairs, pairStride, ys, ldy);
+        }
+        s += T;
+    }
+}
+
+// A token's Q8_K row -> per super-block and sub-block s the IQ4_XS kernel's sum start −128·Σx over
+// the sub-block's 32 quants (the kernel looks the codes up as table value + 128).
+static void prepare_iq4_xs(int nb, const hayai_block_q8_K *x, int32_t *starts) {
+    for (int b = 0; b < nb; b++)
+        for (int s = 0; s < 8; s++) starts[8 * b + s] = -128 * (x[b].bsums[2 * s] + x[b].bsums[2 * s + 1]);
+}
+
+// IQ4_XS with each token's sum starts prepared (or taken from `prepared`): 8 tokens at once, then 4, then 1.
+static void dot_iq4_xs(int nb, const uint8_t *w, size_t gbytes, int groups, const uint8_t *x, size_t xStride,
+                       const uint8_t *prepared, size_t preparedStride, int tokens, float *y, size_t ldy) {
+    int32_t startBuf[X16_TOKENS32][8 * nb];
+    for (int s = 0; s < tokens;) {
+        const int T = tokens - s >= 8 ? 8 : tokens - s >= X16_TOKENS ? X16_TOKENS : 1;
+        const uint8_t *xs = x + (size_t)s * xStride, *starts;
+        size_t startStride;
+        if (prepared) {
+            starts = prepared + (size_t)s * preparedStride;
+            startStride = preparedStride;
+        } else {
+            for (int t = 0; t < T; t++) prepare_iq4_xs(nb, (const hayai_block_q8_K *)(xs + (size_t)t * xStride), startBuf[t]);
+            starts = (const uint8_t *)startBuf[0];
+            startStride = sizeof(startBuf[0]);
+        }
+        for (int g = 0; g < groups; g++) {
+            const uint8_t *group = w + (size_t)g * gbytes;
+            float *ys = y + (size_t)s * ldy + (size_t)g * X16;
+            if (T == 8) iq4_xs_x16_t8(nb, group, xs, xStride, starts, startStride, ys, ldy);
+            else if (T == X16_TOKENS) iq4_xs_x16_t4(nb, group, xs, xStride, starts, startStride, ys, ldy);
+            else iq4_xs_x16_t1(nb, group, xs, xStride, starts, startStride, ys, ldy);
         }
         s += T;
     }
@@ -1167,6 +1331,7 @@ static void dot_blocks32(uint32_t type, int nb, const uint8_t *w, size_t gbytes,
             case T_Q4_1: BLOCKS32_CALL(q4_1_x16); break;
             case T_Q5_0: BLOCKS32_CALL(q5_0_x16); break;
             case T_Q5_1: BLOCKS32_CALL(q5_1_x16); break;
+            case T_IQ4_NL: BLOCKS32_CALL(iq4_nl_x16); break;
             default: BLOCKS32_CALL(q8_0_x16); break;
             }
 #undef BLOCKS32_CALL
@@ -1179,7 +1344,8 @@ int hayai_x16_dot_rows_tokens_prepared(uint32_t type, int nb, const void *w, int
                                        const void *prepared, size_t preparedStride, int tokens, float *y, size_t ldy) {
     if (!hayai_x16_available() || !hayai_x16_supports(type) || nb * block_elements(type) > X16_PREP_MAX) return 0;
     const size_t gbytes = hayai_x16_group_bytes(type, nb);
-    if (type == T_Q2_K) dot_q2_K(nb, w, gbytes, groups, x, xStride, tokens, y, ldy);
+    if (type == T_IQ4_XS) dot_iq4_xs(nb, w, gbytes, groups, x, xStride, prepared, preparedStride, tokens, y, ldy);
+    else if (type == T_Q2_K) dot_q2_K(nb, w, gbytes, groups, x, xStride, tokens, y, ldy);
     else if (type == T_Q3_K) dot_q3_K(nb, w, gbytes, groups, x, xStride, prepared, preparedStride, tokens, y, ldy);
     else if (is_k_quant(type)) dot_k(type, nb, w, gbytes, groups, x, xStride, prepared, preparedStride, tokens, y, ldy);
     else dot_blocks32(type, nb, w, gbytes, groups, x, xStride, prepared, preparedStride, tokens, y, ldy);
@@ -1192,6 +1358,7 @@ int hayai_x16_dot_rows_tokens(uint32_t type, int nb, const void *w, int groups, 
 }
 
 size_t hayai_x16_prepared_bytes(uint32_t type, int nb) {
+    if (type == T_IQ4_XS) return sizeof(int32_t) * 8 * (size_t)nb;
     if (type == T_Q6_K || type == T_Q3_K) return sizeof(int32_t) * 8 * (size_t)nb;
     if (type == T_Q2_K) return 0;
     return is_k_quant(type) ? sizeof(int32_t) * 4 * (size_t)nb : 2 * sizeof(float) * (size_t)nb;
@@ -1201,6 +1368,7 @@ void hayai_x16_prepare(uint32_t type, int nb, const void *x, size_t xStride, int
     for (int t = 0; t < tokens; t++) {
         const uint8_t *row = (const uint8_t *)x + (size_t)t * xStride;
         uint8_t *out = (uint8_t *)prepared + (size_t)t * preparedStride;
+        if (type == T_IQ4_XS) { prepare_iq4_xs(nb, (const hayai_block_q8_K *)row, (int32_t *)out); continue; }
         if (type == T_Q6_K) { prepare_q6(nb, (const hayai_block_q8_K *)row, (int32_t *)out); continue; }
         if (type == T_Q2_K) continue;
         if (type == T_Q3_K) { prepare_q3(nb, (const hayai_block_q8_K *)row, (int32_t *)out); continue; }

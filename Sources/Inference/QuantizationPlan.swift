@@ -14,13 +14,17 @@
 //     early attn_v/ffn_down layers; hayai does not).
 //   - q2_k: Q2_K, with more bits where llama-quantize's Q2_K gives them: attn_v (Q4_K when the model
 //     has ≥ 4 query heads per KV head, else Q3_K), attn_output and ffn_down (Q3_K).
+//   - iq4_nl / iq4_xs: that type, with Q5_K for attn_v where four or more query heads share a KV
+//     head and for ffn_down in the first eighth of the layers (llama-quantize without an importance
+//     matrix, which is how hayai quantizes).
 //   - Rows that are not whole blocks fall back as llama-quantize does (Q4_K→Q5_0, Q5_K→Q5_1,
-//     Q6_K→Q8_0; Q2_K and Q3_K→Q4_0, llama.cpp's choice before IQ4_NL, which hayai does not multiply),
-//     and to F16 where even 32-blocks do not fit (what the converter writes).
+//     Q6_K→Q8_0, Q2_K, Q3_K and IQ4_XS→IQ4_NL), and to F16 where even 32-blocks do not fit (what the
+//     converter writes).
 import Kernels
 
 public enum QuantizeTarget: String, CaseIterable, Sendable, CustomStringConvertible {
     case q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q4_k, q5_k, q6_k, q4_k_m, q5_k_m, q3_k_m, f16, f32
+    case iq4_nl, iq4_xs
 
     /// The type most matrices get.
     public var baseType: GGMLType {
@@ -35,6 +39,8 @@ public enum QuantizeTarget: String, CaseIterable, Sendable, CustomStringConverti
         case .q5_k, .q5_k_m: return .q5_K
         case .q6_k: return .q6_K
         case .q3_k_m: return .q3_K
+        case .iq4_nl: return .iq4_nl
+        case .iq4_xs: return .iq4_xs
         case .f16: return .f16
         case .f32: return .f32
         }
@@ -57,6 +63,8 @@ public enum QuantizeTarget: String, CaseIterable, Sendable, CustomStringConverti
         case .q5_k: return 16    // MOSTLY_Q5_K_S
         case .q6_k: return 18
         case .q3_k_m: return 12   // MOSTLY_Q3_K_M
+        case .iq4_nl: return 25  // MOSTLY_IQ4_NL
+        case .iq4_xs: return 30  // MOSTLY_IQ4_XS
         }
     }
 
@@ -71,7 +79,7 @@ public enum QuantizationPlan {
 
     /// The type of the tensor `name` (GGUF name) of `shape` (row-major, [rows, cols] for a matrix).
     /// `hasOutput`: whether the model has its own output.weight (else token_embd plays its part).
-    /// `queryHeadsPerKVHead`: llama.cpp's n_gqa (q2_k gives attn_v more bits from 4 up).
+    /// `queryHeadsPerKVHead`: llama.cpp's n_gqa (q2_k, iq4_nl and iq4_xs give attn_v more bits from 4 up).
     public static func type(for name: String, shape: [Int], target: QuantizeTarget, layerCount: Int, hasOutput: Bool,
                             queryHeadsPerKVHead: Int) -> GGMLType {
         guard shape.count >= 2, target != .f32 else { return .f32 }
@@ -102,13 +110,16 @@ public enum QuantizationPlan {
             } else if name.hasSuffix(".attn_output.weight") || name.hasSuffix(".attn_qkv.weight") {
                 type = .q4_K
             }
+        } else if target == .iq4_nl || target == .iq4_xs, let layer {
+            if name.hasSuffix(".attn_v.weight") && queryHeadsPerKVHead >= 4 { type = .q5_K }
+            if name.hasSuffix(".ffn_down.weight") && layer < layerCount / 8 { type = .q5_K }
         }
         if cols % type.blockSize != 0 {
             switch type {
             case .q4_K: type = .q5_0
             case .q5_K: type = .q5_1
             case .q6_K: type = .q8_0
-            case .q2_K, .q3_K: type = .q4_0
+            case .q2_K, .q3_K, .iq4_xs: type = .iq4_nl
             default: break
             }
             if cols % type.blockSize != 0 { type = .f16 }

@@ -6,7 +6,8 @@
 
 public enum FiniteScan {
     /// The index of the first non-finite element (a block's first element for quantized types), or nil.
-    /// `elements` is the tensor's element count; types without float fields (integers, IQ types) are not scanned.
+    /// `elements` is the tensor's element count; types without float fields (integers, the IQ types but IQ4_NL
+    /// and IQ4_XS) are not scanned.
     public static func firstNonFinite(_ type: GGMLType, _ data: UnsafeRawPointer, elements: Int) -> Int? {
         switch type {
         case .f32: return firstNonFiniteF32(data, count: elements)
@@ -32,6 +33,7 @@ public enum FiniteScan {
         case .q2_K: return [80, 82]      // scales[16], qs[64], then d, dmin
         case .q3_K: return [108]         // hmask[32], qs[64], scales[12], then d
         case .q6_K: return [208]         // ql[128], qh[64], scales[16], then d
+        case .iq4_xs: return [0]         // d, then scales_h, scales_l[4], qs[128]
         default: return nil
         }
     }

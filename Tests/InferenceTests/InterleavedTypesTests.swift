@@ -128,6 +128,46 @@ extension InterleavedTypesTests {
     }
 }
 
+extension InterleavedTypesTests {
+    /// IQ4_NL and IQ4_XS models laid out as `hayai quantize --type iq4_nl / iq4_xs` writes them (with
+    /// four query heads per KV head attn_v is Q5_K; the output is Q6_K) give the row layout's logits on
+    /// the interleaved fast path, for a 21-token prompt (the kernels' 8 + 8 + 4 + 1 token splits) and
+    /// token by token.
+    func testIQ4ModelsGiveTheRowLayoutsLogits() throws {
+        try XCTSkipUnless(QuantizedMatrix.interleavingAvailable, "this CPU has no AVX512-VNNI")
+        var config = self.config
+        config.numKVHeads = 1
+        let vocab = config.vocabSize
+        let ids = (0..<21).map { ($0 * 37 + 5) % vocab }
+        let exact = try InferenceSession(model: Model.synthetic(config: config, target: .f32, seed: 3)).forward(ids, logits: .all)
+        func type(_ m: WeightMatrix) -> GGMLType? {
+            if case .quantized(let q, _) = m { return q.type }
+            return nil
+        }
+        for (target, base) in [(QuantizeTarget.iq4_nl, GGMLType.iq4_nl), (.iq4_xs, .iq4_xs)] {
+            let fast = try Model.synthetic(config: config, target: target, seed: 3)
+            let rows = try Model.synthetic(config: config, target: target, seed: 3, interleave: false)
+            XCTAssertEqual(type(fast.weights.layers[1].mlp.up.weight), base, "\(target)")
+            XCTAssertEqual(type(fast.weights.layers[1].down.weight), base, "\(target)")
+            if case .matrix(let v)? = fast.weights.weight(.v, 1) { XCTAssertEqual(type(v), .q5_K, "\(target)") } else { XCTFail("attn_v") }
+            XCTAssertEqual(type(fast.weights.output), .q6_K, "\(target)")
+            for layer in fast.weights.layers { for (role, l) in layer.linears { XCTAssertTrue(l.weight.isInterleaved, "\(target) \(role)") } }
+            XCTAssertFalse(rows.weights.layers[1].mlp.up.weight.isInterleaved)
+            let expected = try InferenceSession(model: rows).forward(ids, logits: .all)
+            let got = try InferenceSession(model: fast).forward(ids, logits: .all)
+            let session = InferenceSession(model: fast)
+            var last: [Float] = []
+            for id in ids { last = Array(try session.step(id)) }
+            let formatError = maxAbsDiff(expected[...], exact[...])
+            let prompt = maxAbsDiff(got[...], expected[...]), decode = maxAbsDiff(last[...], expected[((ids.count - 1) * vocab)...])
+            print("\(target): interleaved vs rows, prompt \(prompt), decode \(decode); rows vs unquantized \(formatError)")
+            XCTAssertGreaterThan(formatError, 0.01, "\(target): the format's error is measurable")
+            XCTAssertLessThan(prompt, 0.1 * formatError, "\(target) prompt")
+            XCTAssertLessThan(decode, 0.1 * formatError, "\(target) decode")
+        }
+    }
+}
+
 /// `Model.synthetic` builds every weight the DecoderPlan lists, so any variant of the family runs
 /// (fused GPT-NeoX qkv with biases, per-head q/k norms, StableLM's shared-norm parallel block, tied heads).
 final class SyntheticModelTests: XCTestCase {

@@ -46,7 +46,7 @@ final class QuantizeExportTests: XCTestCase {
         // not whole 256-blocks, so its K types fall back to Q5_0/Q5_1/Q8_0 as llama-quantize does.
         let bounds: [QuantizeTarget: Float] = [.f32: 1e-5, .f16: 5e-3, .q8_0: 0.15, .q6_k: 0.15, .q5_0: 1.0, .q5_1: 1.0, .q5_k: 1.0,
                                                .q5_k_m: 1.0, .q4_k: 1.0, .q4_k_m: 1.0, .q4_0: 2.0, .q4_1: 2.0,
-                                               .q2_k: 2.0, .q3_k_m: 2.0]
+                                               .q2_k: 2.0, .q3_k_m: 2.0, .iq4_nl: 2.0, .iq4_xs: 2.0]
         for target in QuantizeTarget.allCases {
             let out = dir.appendingPathComponent("t.\(target).gguf").path
             try GGUFExport.quantize(input: folder, output: out, target: target)
@@ -90,7 +90,7 @@ final class QuantizeExportTests: XCTestCase {
         XCTAssertEqual(plan("blk.7.attn_output.weight", 2048, .q3_k_m), .q4_K)
         XCTAssertEqual(plan("blk.7.attn_qkv.weight", 2048, .q3_k_m), .q4_K)
         XCTAssertEqual(plan("output.weight", 2048, .q3_k_m), .q6_K)
-        XCTAssertEqual(plan("blk.3.attn_k.weight", 160, .q3_k_m), .q4_0)      // Q3_K fallback
+        XCTAssertEqual(plan("blk.3.attn_k.weight", 160, .q3_k_m), .iq4_nl)    // Q3_K fallback
         XCTAssertEqual(plan("blk.0.ffn_up.weight", 160, .q4_k), .q5_0)        // K fallback
         XCTAssertEqual(plan("blk.7.ffn_up.weight", 2048, .q2_k), .q2_K)
         XCTAssertEqual(plan("blk.7.attn_qkv.weight", 2048, .q2_k), .q2_K)
@@ -101,7 +101,17 @@ final class QuantizeExportTests: XCTestCase {
         XCTAssertEqual(plan("blk.7.ffn_down.weight", 2048, .q2_k), .q3_K)
         XCTAssertEqual(plan("output.weight", 2048, .q2_k), .q6_K)
         XCTAssertEqual(plan("token_embd.weight", 2048, .q2_k), .q2_K)
-        XCTAssertEqual(plan("blk.0.ffn_up.weight", 160, .q2_k), .q4_0)        // Q2_K fallback
+        XCTAssertEqual(plan("blk.0.ffn_up.weight", 160, .q2_k), .iq4_nl)      // Q2_K fallback
+        XCTAssertEqual(plan("output.weight", 2048, .iq4_xs), .q6_K)
+        XCTAssertEqual(plan("blk.2.ffn_down.weight", 2048, .iq4_xs), .q5_K)   // first eighth (24 / 8 = 3 layers)
+        XCTAssertEqual(plan("blk.3.ffn_down.weight", 2048, .iq4_nl), .iq4_nl)
+        XCTAssertEqual(plan("blk.5.ffn_down.weight", 2048, .iq4_xs), .iq4_xs) // no use_more_bits for IQ4
+        XCTAssertEqual(plan("blk.0.ffn_up.weight", 160, .iq4_xs), .iq4_nl)    // IQ4_XS fallback
+        XCTAssertEqual(plan("blk.0.attn_v.weight", 2048, .iq4_xs), .iq4_xs)   // no grouped-query attention
+        for (groups, type) in [(2, GGMLType.iq4_xs), (4, .q5_K), (8, .q5_K)] {
+            XCTAssertEqual(QuantizationPlan.type(for: "blk.9.attn_v.weight", shape: [64, 2048], target: .iq4_xs, layerCount: 24,
+                                                 hasOutput: true, queryHeadsPerKVHead: groups), type, "\(groups) query heads per KV head")
+        }
         XCTAssertEqual(QuantizationPlan.type(for: "blk.0.attn_norm.weight", shape: [64], target: .q4_0, layerCount: 2, hasOutput: true, queryHeadsPerKVHead: 1), .f32)
         let half = (0..<24).filter { QuantizationPlan.useMoreBits(layer: $0, of: 24) }.count
         XCTAssertEqual(half, 12)   // "half of attn_v/ffn_down"

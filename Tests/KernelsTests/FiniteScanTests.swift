@@ -41,7 +41,8 @@ final class FiniteScanTests: XCTestCase {
 
     func testQuantizedBlockScales() {
         let cases: [(GGMLType, Int)] = [(.q4_0, 0), (.q4_1, 2), (.q5_0, 0), (.q5_1, 2), (.q8_0, 0), (.q4_K, 0), (.q4_K, 2),
-                                        (.q5_K, 2), (.q6_K, 208), (.q2_K, 80), (.q2_K, 82), (.q3_K, 108)]
+                                        (.q5_K, 2), (.q6_K, 208), (.q2_K, 80), (.q2_K, 82), (.q3_K, 108),
+                                        (.iq4_nl, 0), (.iq4_xs, 0)]
         for (type, offset) in cases {
             let n = 5000 * type.blockSize
             blocks(type, count: 5000, nanAt: nil, offset: offset).withUnsafeBytes {

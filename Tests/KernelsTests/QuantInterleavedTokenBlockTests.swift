@@ -6,7 +6,7 @@ import CKernels
 import Kernels
 
 final class QuantInterleavedTokenBlockTests: XCTestCase {
-    private let types: [GGMLType] = [.q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_0, .q4_1]
+    private let types: [GGMLType] = [.q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_0, .q4_1, .iq4_nl, .iq4_xs]
 
     /// (rows, blocks per row): one group, one block; one group, an odd count; several groups, odd.
     private let shapes = [(16, 1), (16, 3), (48, 5)]

@@ -12,6 +12,7 @@ final class QuantRoundTripTests: XCTestCase {
         .q4_0: 0.11, .q4_1: 0.10, .q4_K: 0.10,
         .q2_K: 0.35,   // measured 0.31: two bits leave little
         .q3_K: 0.22,
+        .iq4_nl: 0.10, .iq4_xs: 0.10,
     ]
 
     func testRoundTripErrorIsWithinBudgetForEveryType() throws {

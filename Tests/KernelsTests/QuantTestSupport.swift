@@ -70,6 +70,7 @@ func randomBlocks(_ type: GGMLType, count: Int, seed: UInt64) -> [UInt8] {
             setF16(o + 82, Float.random(in: -0.1...0.1, using: &rng))
         case .q6_K: setF16(o + 208, Float.random(in: 0.0001...0.005, using: &rng))
         case .q3_K: setF16(o + 108, Float.random(in: 0.0001...0.005, using: &rng))
+        case .iq4_nl, .iq4_xs: setF16(o, Float.random(in: 0.0001...0.005, using: &rng))
         default: fatalError("no random blocks for \(type)")
         }
     }

@@ -40,6 +40,8 @@ typedef struct { uint16_t d; uint16_t dmin; uint8_t scales[12]; uint8_t qh[32]; 
 typedef struct { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; uint16_t d; } hayai_block_q6_K; // 210
 typedef struct { uint8_t hmask[32]; uint8_t qs[64]; uint8_t scales[12]; uint16_t d; } hayai_block_q3_K; // 110
 typedef struct { float d; int8_t qs[256]; int16_t bsums[16]; } hayai_block_q8_K;         // 292
+typedef struct { uint16_t d; uint8_t qs[16]; } hayai_block_iq4_nl;                       // 18: codes into kvalues
+typedef struct { uint16_t d; uint16_t scales_h; uint8_t scales_l[4]; uint8_t qs[128]; } hayai_block_iq4_xs; // 136
 
 // ---- Activation rows of n floats (a whole number of blocks) quantized as the scalar references
 // quantizeBlockQ8_0 / Q8_1 / Q8_K do, bit for bit (quant_act.c). Call only with AVX2, FMA and F16C;
@@ -67,6 +69,8 @@ float hayai_avx2_dot_q4_K_q8_K(int n, const void *w, const void *x);
 float hayai_avx2_dot_q5_K_q8_K(int n, const void *w, const void *x);
 float hayai_avx2_dot_q6_K_q8_K(int n, const void *w, const void *x);
 float hayai_avx2_dot_q3_K_q8_K(int n, const void *w, const void *x);
+float hayai_avx2_dot_iq4_nl_q8_0(int n, const void *w, const void *x);
+float hayai_avx2_dot_iq4_xs_q8_K(int n, const void *w, const void *x);
 
 // Dots of `rows` consecutive weight rows (rowBytes apart) with one activation row: y[r] = w_r · x.
 // `type` is the GGML type number of the weights; returns 0 when the type has no AVX2 kernel.
@@ -88,7 +92,7 @@ void hayai_allow_vnni(int allowed);
 // Non-zero when the CPU runs the x16 kernels (AVX512 F/BW/VL/VNNI).
 int hayai_x16_available(void);
 // Non-zero for the GGML types with an x16 layout (Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8,
-// Q2_K = 10, Q3_K = 11, Q4_K = 12, Q5_K = 13, Q6_K = 14).
+// Q2_K = 10, Q3_K = 11, Q4_K = 12, Q5_K = 13, Q6_K = 14; IQ4_NL = 20, IQ4_XS = 23).
 int hayai_x16_supports(uint32_t type);
 size_t hayai_x16_group_bytes(uint32_t type, int nb);
 // `groups` × 16 GGUF rows (rowBytes apart) -> the interleaved layout at dst.

@@ -202,6 +202,34 @@ public func dequantizeReference(_ type: GGMLType, _ src: UnsafeRawPointer, _ dst
                 out += 128; ql += 64; qh += 32; sc += 8
             }
         }
+    case .iq4_nl:
+        // block: f16 d, uint8 qs[16]; low nibbles are elements 0..15, high nibbles 16..31, each a code
+        // into the non-linear table (IQ4Support.swift); x = d * table[q]
+        for b in 0..<blocks {
+            let block = src + b * 18
+            let d = readF16(block, 0)
+            let qs = (block + 2).assumingMemoryBound(to: UInt8.self)
+            for j in 0..<16 {
+                dst[b * 32 + j] = d * Float(iq4nlValue(qs[j]))
+                dst[b * 32 + j + 16] = d * Float(iq4nlValue(qs[j] >> 4))
+            }
+        }
+    case .iq4_xs:
+        // block: f16 d, u16 scales_h, uint8 scales_l[4], uint8 qs[128]; sub-block ib (32 elements) has the
+        // 6-bit scale ls (iq4xsScale) and its 16 qs bytes laid out as IQ4_NL's; x = (d * (ls - 32)) * table[q]
+        for b in 0..<blocks {
+            let block = src + b * 136
+            let d = readF16(block, 0)
+            let qs = (block + 8).assumingMemoryBound(to: UInt8.self)
+            let out = dst + b * 256
+            for ib in 0..<8 {
+                let dl = d * Float(iq4xsScale(block, ib) - 32)
+                for j in 0..<16 {
+                    out[32 * ib + j] = dl * Float(iq4nlValue(qs[16 * ib + j]))
+                    out[32 * ib + j + 16] = dl * Float(iq4nlValue(qs[16 * ib + j] >> 4))
+                }
+            }
+        }
     case .q8_K:
         // block: f32 d, int8 qs[256], int16 bsums[16] (sums of 16 quants, used only by dot products)
         for b in 0..<blocks {

@@ -14,7 +14,8 @@ public enum QuantizeError: Error, CustomStringConvertible {
 }
 
 /// The types `quantizeReference` can write.
-public let referenceQuantizableTypes: [GGMLType] = [.q8_0, .q8_1, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K]
+public let referenceQuantizableTypes: [GGMLType] = [.q8_0, .q8_1, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K,
+                                                    .iq4_nl, .iq4_xs]
 
 /// Quantizes `count` floats at `src` into `count / type.blockSize` blocks of `type` at `dst`
 /// (`type.byteCount(elements: count)` bytes). Inputs must be finite.
@@ -39,6 +40,8 @@ public func quantizeReference(_ type: GGMLType, _ src: UnsafePointer<Float>, _ d
         case .q6_K: quantizeBlockQ6_K(x, y)
         case .q3_K: quantizeBlockQ3_K(x, y)
         case .q8_K: quantizeBlockQ8_K(x, y)
+        case .iq4_nl: quantizeBlockIQ4_NL(x, y)
+        case .iq4_xs: quantizeBlockIQ4_XS(x, y)
         default: fatalError("unreachable")
         }
     }

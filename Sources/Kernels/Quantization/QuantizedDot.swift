@@ -2,8 +2,8 @@
 // dispatched to the AVX2 kernels (CKernels) or the portable scalar references.
 //
 // Activation formats follow ggml's CPU backend so the integer math is llama.cpp's:
-// Q8_0 for Q8_0/Q4_0/Q5_0, Q8_1 for Q4_1/Q5_1 (its s = d·Σq carries the weight minimum's
-// term, Σ m·x ≈ m·s, exactly as ggml computes it), Q8_K for the K-quants.
+// Q8_0 for Q8_0/Q4_0/Q5_0/IQ4_NL, Q8_1 for Q4_1/Q5_1 (its s = d·Σq carries the weight minimum's
+// term, Σ m·x ≈ m·s, exactly as ggml computes it), Q8_K for the K-quants and IQ4_XS.
 import CKernels
 
 public enum QuantizedDot {
@@ -20,14 +20,16 @@ public enum QuantizedDot {
     public static var bestPath: Path { hasAVX2 ? .avx2 : .scalar }
 
     /// Weight types with a quantized dot product.
-    public static let supportedTypes: [GGMLType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
+    public static let supportedTypes: [GGMLType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K,
+                                                   .iq4_nl, .iq4_xs]
 
     /// The format activations are quantized to before a dot with weights of `type`; nil if unsupported.
     public static func activationType(for type: GGMLType) -> GGMLType? {
         switch type {
         case .q8_0, .q4_0, .q5_0: return .q8_0
+        case .iq4_nl: return .q8_0
         case .q4_1, .q5_1: return .q8_1
-        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K: return .q8_K
+        case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs: return .q8_K
         default: return nil
         }
     }
@@ -48,6 +50,8 @@ public enum QuantizedDot {
         case (.avx2, .q5_K): return hayai_avx2_dot_q5_K_q8_K(n, weights, activations)
         case (.avx2, .q6_K): return hayai_avx2_dot_q6_K_q8_K(n, weights, activations)
         case (.avx2, .q3_K): return hayai_avx2_dot_q3_K_q8_K(n, weights, activations)
+        case (.avx2, .iq4_nl): return hayai_avx2_dot_iq4_nl_q8_0(n, weights, activations)
+        case (.avx2, .iq4_xs): return hayai_avx2_dot_iq4_xs_q8_K(n, weights, activations)
         case (.scalar, .q8_0): return QuantizedDotReference.q8_0(count, weights, activations)
         case (.scalar, .q4_0): return QuantizedDotReference.q4_0(count, weights, activations)
         case (.scalar, .q4_1): return QuantizedDotReference.q4_1(count, weights, activations)
@@ -58,6 +62,8 @@ public enum QuantizedDot {
         case (.scalar, .q5_K): return QuantizedDotReference.q5_K(count, weights, activations)
         case (.scalar, .q6_K): return QuantizedDotReference.q6_K(count, weights, activations)
         case (.scalar, .q3_K): return QuantizedDotReference.q3_K(count, weights, activations)
+        case (.scalar, .iq4_nl): return QuantizedDotReference.iq4_nl(count, weights, activations)
+        case (.scalar, .iq4_xs): return QuantizedDotReference.iq4_xs(count, weights, activations)
         default: fatalError("no quantized dot product for \(type)")
         }
     }

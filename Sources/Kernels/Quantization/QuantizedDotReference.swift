@@ -152,6 +152,40 @@ enum QuantizedDotReference {
         return sum
     }
 
+    /// IQ4_NL · Q8_0: per block the integer Σ table[q]·x, times d·d8.
+    static func iq4_nl(_ n: Int, _ w: UnsafeRawPointer, _ x: UnsafeRawPointer) -> Float {
+        var sum: Float = 0
+        for b in 0..<n / 32 {
+            let wb = w + 18 * b, xb = x + 34 * b
+            var sumi = 0
+            for j in 0..<16 {
+                let q = UInt8(u8(wb, 2 + j))
+                sumi += iq4nlValue(q) * i8(xb, 2 + j) + iq4nlValue(q >> 4) * i8(xb, 2 + j + 16)
+            }
+            sum += Float(sumi) * (readF16(wb, 0) * readF16(xb, 0))
+        }
+        return sum
+    }
+
+    /// IQ4_XS · Q8_K: per super-block the integer Σ over sub-blocks of (ls − 32)·Σ table[q]·x, times d·d8.
+    static func iq4_xs(_ n: Int, _ w: UnsafeRawPointer, _ x: UnsafeRawPointer) -> Float {
+        var sum: Float = 0
+        for b in 0..<n / 256 {
+            let wb = w + 136 * b, xb = x + 292 * b
+            var sumi = 0
+            for ib in 0..<8 {
+                var s = 0
+                for j in 0..<16 {
+                    let q = UInt8(u8(wb, 8 + 16 * ib + j))
+                    s += iq4nlValue(q) * i8(xb, 4 + 32 * ib + j) + iq4nlValue(q >> 4) * i8(xb, 4 + 32 * ib + 16 + j)
+                }
+                sumi += (iq4xsScale(wb, ib) - 32) * s
+            }
+            sum += (readF16(wb, 0) * xb.loadUnaligned(as: Float.self)) * Float(sumi)
+        }
+        return sum
+    }
+
     static func q6_K(_ n: Int, _ w: UnsafeRawPointer, _ x: UnsafeRawPointer) -> Float {
         var sum: Float = 0
         for b in 0..<n / 256 {

@@ -15,12 +15,14 @@ struct QuantizeCommand: ParsableCommand {
             From a folder the file has the keys, tensor names and layouts llama.cpp's converter writes; \
             from a GGUF the metadata is kept and only the tensor types change.
 
-            Types: q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q4_k q5_k q6_k q4_k_m q5_k_m q3_k_m f16 f32. Norms and biases stay F32; \
-            output.weight is Q6_K for the 2/3/4/5/6-bit types (as llama-quantize); q4_k_m and q5_k_m put about \
-            half of the attn_v and ffn_down matrices in Q6_K; q3_k_m puts attn_v, ffn_down and attn_output in \
-            Q4_K (Q5_K for the first layers' attn_v and ffn_down); q2_k puts attn_output and ffn_down in Q3_K \
-            and attn_v in Q3_K (Q4_K with 4 or more query heads per KV head), as llama-quantize's Q2_K; rows that are not whole blocks fall back to \
-            a 32-block type or F16. Progress goes to standard error.
+            Types: q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q4_k q5_k q6_k q4_k_m q5_k_m q3_k_m iq4_nl iq4_xs f16 f32. Norms and \
+            biases stay F32; output.weight is Q6_K for the 2/3/4/5/6-bit types (as llama-quantize); q4_k_m and q5_k_m \
+            put about half of the attn_v and ffn_down matrices in Q6_K; q3_k_m puts attn_v, ffn_down and attn_output \
+            in Q4_K (Q5_K for the first layers' attn_v and ffn_down); q2_k puts attn_output and ffn_down in Q3_K and \
+            attn_v in Q3_K (Q4_K with 4 or more query heads per KV head), as llama-quantize's Q2_K; iq4_nl and iq4_xs \
+            put the first eighth of the ffn_down matrices, and attn_v where 4 or more query heads share a KV head, in \
+            Q5_K (llama-quantize without an importance matrix); rows that are not whole blocks fall back to a 32-block \
+            type or F16. Progress goes to standard error.
 
             --synthetic NAME writes random weights of a published shape (\(SyntheticShape.allCases.map(\.rawValue).joined(separator: ", ")); \
             as `hayai bench --synthetic` builds them) with the tokenizer of --vocab (a GGUF, e.g. a vocab-only one), \
