@@ -67,7 +67,26 @@ extension InterleavedTypesTests {
         try checkFileFromQuantize(.q2_k, upType: .q2_K)
     }
 
-    private func checkFileFromQuantize(_ target: QuantizeTarget, upType: GGMLType) throws {
+    /// `--type q3_k_m`: the rows are whole 256-element super-blocks, so attn_q/k and ffn_gate/up stay
+    /// Q3_K (as in llama.cpp's Q3_K_S/M/L and Q2_K files); attn_v is Q5_K in the first two layers and
+    /// ffn_down Q4_K after the first sixteenth.
+    func testAQ3_K_MFileFromQuantizeGivesTheRowLayoutsLogits() throws {
+        try checkFileFromQuantize(.q3_k_m, upType: .q3_K, types: [
+            "blk.0.attn_q.weight": .q3_K, "blk.1.attn_k.weight": .q3_K, "blk.0.ffn_gate.weight": .q3_K,
+            "blk.1.attn_v.weight": .q5_K, "blk.1.ffn_down.weight": .q4_K,
+        ])
+    }
+
+    /// `--type iq4_xs`: IQ4_XS tensors from a file (two layers: no first eighth whose ffn_down gets Q5_K;
+    /// two query heads per KV head: attn_v stays IQ4_XS).
+    func testAnIQ4_XSFileFromQuantizeGivesTheRowLayoutsLogits() throws {
+        try checkFileFromQuantize(.iq4_xs, upType: .iq4_xs, types: [
+            "blk.0.ffn_down.weight": .iq4_xs, "blk.1.attn_q.weight": .iq4_xs, "blk.1.attn_v.weight": .iq4_xs,
+        ])
+    }
+
+    /// `types`: more tensors whose type the file must have.
+    private func checkFileFromQuantize(_ target: QuantizeTarget, upType: GGMLType, types: [String: GGMLType] = [:]) throws {
         try XCTSkipUnless(QuantizedMatrix.interleavingAvailable, "this CPU has no AVX512-VNNI")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hayai-kquant-\(UUID().uuidString)")
         let folder = dir.appendingPathComponent("model")
@@ -106,6 +125,7 @@ extension InterleavedTypesTests {
         try GGUFExport.quantize(input: folder.path, output: out, target: target)
         let file = try GGUFFile(path: out)
         XCTAssertEqual(file.tensorInfos["blk.0.ffn_up.weight"]?.type, upType)
+        for (name, type) in types { XCTAssertEqual(file.tensorInfos[name]?.type, type, name) }
         XCTAssertEqual(file.tensorInfos["output.weight"]?.type, .q6_K)
 
         let fast = try Model.load(path: out), rows = try Model.load(path: out, interleave: false)
