@@ -119,12 +119,20 @@ final class QuantInterleavedTests: XCTestCase {
 
     /// One job over matrices of different types with the same activation format (Q4_0, Q5_0 and Q8_0 all
     /// take Q8_0 rows, with different offsets in what is prepared): each gets its own type's prepared rows.
+    /// Matrices of different types over one activation format in one job (a Q4_K_M or Q3_K_M layer's
+    /// q, k and v; the K-quants and IQ4_XS each prepare their own rows from the same Q8_K input): each
+    /// gets its own product's bits, on one thread and two.
     func testTogetherProductsOfMixedTypesEqualSeparateProducts() throws {
         try skipUnlessAvailable()
+        try checkTogether([.q4_0, .q5_0, .q8_0, .iq4_nl], cols: 32 * 23)
+        try checkTogether([.q2_K, .q3_K, .q3_K, .q4_K, .q5_K, .q6_K, .iq4_xs], cols: 256 * 3)
+    }
+
+    private func checkTogether(_ types: [GGMLType], cols: Int) throws {
         let pool = ThreadPool(threads: 2)
-        let rows = 48, cols = 32 * 23, t = 21
+        let rows = 48, t = 21
         var matrices: [(QuantizedMatrix, AnyObject)] = []
-        for (i, type) in [GGMLType.q4_0, .q5_0, .q8_0].enumerated() {
+        for (i, type) in types.enumerated() {
             let bytes = randomBlocks(type, count: rows * cols, seed: 71 + UInt64(i))
             var (m, owner) = try XCTUnwrap(try matrix(bytes, type, rows, cols).interleaved())
             m.chunkBytes = 2048
