@@ -37,17 +37,7 @@ final class InterleavedTypesTests: XCTestCase {
             XCTAssertFalse(rows.weights.layers[0].mlp.up.weight.isInterleaved)
             if target == .q2_k { XCTAssertEqual(fast.weights.layers[0].mlp.up.weight.typeName, "Q2_K") }
             if target == .q3_k_m { XCTAssertEqual(fast.weights.layers[0].mlp.up.weight.typeName, "Q3_K") }
-            let expected = try InferenceSession(model: rows).forward(ids, logits: .all)
-            let got = try InferenceSession(model: fast).forward(ids, logits: .all)
-            let formatError = maxAbsDiff(expected[...], exact[...])
-            let session = InferenceSession(model: fast)
-            var last: [Float] = []
-            for id in ids { last = Array(try session.step(id)) }
-            let prompt = maxAbsDiff(got[...], expected[...]), decode = maxAbsDiff(last[...], expected[((ids.count - 1) * vocab)...])
-            print("\(target): interleaved vs rows, prompt \(prompt), decode \(decode); rows vs unquantized \(formatError)")
-            XCTAssertGreaterThan(formatError, 0.01, "\(target): the format's error is measurable")
-            XCTAssertLessThan(prompt, 0.1 * formatError, "\(target) prompt")
-            XCTAssertLessThan(decode, 0.1 * formatError, "\(target) decode")
+            try assertFastPathGivesTheRowLayoutsLogits(fast: fast, rows: rows, exact: exact, ids: ids, vocab: vocab, "\(target)")
         }
     }
 }
@@ -134,6 +124,13 @@ extension InterleavedTypesTests {
         XCTAssertFalse(rows.weights.layers[0].mlp.up.weight.isInterleaved)
         let ids = (0..<21).map { ($0 * 37 + 5) % vocab }
         let exact = try InferenceSession(model: Model.load(path: folder.path)).forward(ids, logits: .all)
+        try assertFastPathGivesTheRowLayoutsLogits(fast: fast, rows: rows, exact: exact, ids: ids, vocab: vocab, "\(target) file")
+    }
+
+    /// The interleaved model's logits against the row layout's, for `ids` as one prompt and token by token,
+    /// held to a tenth of the format's own error (the row layout against `exact`, the unquantized logits).
+    func assertFastPathGivesTheRowLayoutsLogits(fast: Model, rows: Model, exact: [Float], ids: [Int], vocab: Int, _ label: String,
+                                                file: StaticString = #filePath, line: UInt = #line) throws {
         let expected = try InferenceSession(model: rows).forward(ids, logits: .all)
         let got = try InferenceSession(model: fast).forward(ids, logits: .all)
         let session = InferenceSession(model: fast)
@@ -141,10 +138,10 @@ extension InterleavedTypesTests {
         for id in ids { last = Array(try session.step(id)) }
         let formatError = maxAbsDiff(expected[...], exact[...])
         let prompt = maxAbsDiff(got[...], expected[...]), decode = maxAbsDiff(last[...], expected[((ids.count - 1) * vocab)...])
-        print("\(target) file: interleaved vs rows, prompt \(prompt), decode \(decode); rows vs unquantized \(formatError)")
-        XCTAssertGreaterThan(formatError, 0.01, "the format's error is measurable")
-        XCTAssertLessThan(prompt, 0.1 * formatError, "prompt")
-        XCTAssertLessThan(decode, 0.1 * formatError, "decode")
+        print("\(label): interleaved vs rows, prompt \(prompt), decode \(decode); rows vs unquantized \(formatError)")
+        XCTAssertGreaterThan(formatError, 0.01, "\(label): the format's error is measurable", file: file, line: line)
+        XCTAssertLessThan(prompt, 0.1 * formatError, "\(label) prompt", file: file, line: line)
+        XCTAssertLessThan(decode, 0.1 * formatError, "\(label) decode", file: file, line: line)
     }
 }
 
@@ -173,17 +170,7 @@ extension InterleavedTypesTests {
             XCTAssertEqual(type(fast.weights.output), .q6_K, "\(target)")
             for layer in fast.weights.layers { for (role, l) in layer.linears { XCTAssertTrue(l.weight.isInterleaved, "\(target) \(role)") } }
             XCTAssertFalse(rows.weights.layers[1].mlp.up.weight.isInterleaved)
-            let expected = try InferenceSession(model: rows).forward(ids, logits: .all)
-            let got = try InferenceSession(model: fast).forward(ids, logits: .all)
-            let session = InferenceSession(model: fast)
-            var last: [Float] = []
-            for id in ids { last = Array(try session.step(id)) }
-            let formatError = maxAbsDiff(expected[...], exact[...])
-            let prompt = maxAbsDiff(got[...], expected[...]), decode = maxAbsDiff(last[...], expected[((ids.count - 1) * vocab)...])
-            print("\(target): interleaved vs rows, prompt \(prompt), decode \(decode); rows vs unquantized \(formatError)")
-            XCTAssertGreaterThan(formatError, 0.01, "\(target): the format's error is measurable")
-            XCTAssertLessThan(prompt, 0.1 * formatError, "\(target) prompt")
-            XCTAssertLessThan(decode, 0.1 * formatError, "\(target) decode")
+            try assertFastPathGivesTheRowLayoutsLogits(fast: fast, rows: rows, exact: exact, ids: ids, vocab: vocab, "\(target)")
         }
     }
 }

@@ -115,15 +115,21 @@ func makeQKX2Quants(n: Int, nmax: Int, x: UnsafePointer<Float>, weights: UnsafeP
     return (scale, -minV)
 }
 
-/// ggml's `make_qx_quants` with rmse_type 1 and no importance weights (what `quantize_row_q6_K_ref`
-/// uses): symmetric codes L in 0..<2·nmax standing for L − nmax, weighted by x², trying 18 scales.
-func makeQXQuants(n: Int, nmax: Int, x: UnsafePointer<Float>, L: UnsafeMutablePointer<Int8>) -> Float {
+/// The value of largest magnitude among x[0..<n] (the first of equals), nil when every magnitude is
+/// below ggml's GROUP_MAX_EPS (1e-15): such a group quantizes to zeros.
+private func signedLargest(_ n: Int, _ x: UnsafePointer<Float>) -> Float? {
     var maxV: Float = 0, amax: Float = 0
     for i in 0..<n {
         let ax = abs(x[i])
         if ax > amax { amax = ax; maxV = x[i] }
     }
-    if amax < 1e-15 {  // GROUP_MAX_EPS
+    return amax < 1e-15 ? nil : maxV
+}
+
+/// ggml's `make_qx_quants` with rmse_type 1 and no importance weights (what `quantize_row_q6_K_ref`
+/// uses): symmetric codes L in 0..<2·nmax standing for L − nmax, weighted by x², trying 18 scales.
+func makeQXQuants(n: Int, nmax: Int, x: UnsafePointer<Float>, L: UnsafeMutablePointer<Int8>) -> Float {
+    guard let maxV = signedLargest(n, x) else {
         for i in 0..<n { L[i] = 0 }
         return 0
     }
@@ -161,12 +167,7 @@ func makeQXQuants(n: Int, nmax: Int, x: UnsafePointer<Float>, L: UnsafeMutablePo
 /// 0..<2·nmax standing for L − nmax, started at the scale −nmax / (the signed largest value), then
 /// up to 5 rounds that move single codes where that raises (Σ w·x·l)² / Σ w·l² (w = x²).
 func makeQ3Quants(n: Int, nmax: Int, x: UnsafePointer<Float>, L: UnsafeMutablePointer<Int8>) -> Float {
-    var maxV: Float = 0, amax: Float = 0
-    for i in 0..<n {
-        let ax = abs(x[i])
-        if ax > amax { amax = ax; maxV = x[i] }
-    }
-    if amax < 1e-15 {  // GROUP_MAX_EPS
+    guard let maxV = signedLargest(n, x) else {
         for i in 0..<n { L[i] = 0 }
         return 0
     }
