@@ -542,11 +542,14 @@ ZMM_TARGET static inline void x16_blocks32(uint32_t type, int nb, const uint8_t 
     for (int b = 0; b < nb; b++) {
         const uint8_t *q = group + part_offset(b, nb, hb, pb);
         const uint8_t *header = group + header_offset(b, hb, pb);
-        if (type == T_IQ4_NL && T == 1 && (b & 1) == 0) {
-            // A block pair's 9 cache lines, X16_PREFETCH_AHEAD on (as the IQ4_XS and Q5_K kernels ask):
-            // Zen 5, one core, 5632 × 2048 one token, 12 matrices in turn, ~38 -> ~42-43 GB/s.
+        if (T == 1 && type != T_Q8_0 && (b & 1) == 0) {
+            // A block pair's cache lines, X16_PREFETCH_AHEAD on (as the IQ4_XS and Q5_K kernels ask):
+            // Zen 5, one core, 5632 × 2048 one token, 12 matrices in turn, IQ4_NL ~38 -> ~42-43 GB/s;
+            // bench --synthetic stablelm-2-1.6b tg128, one thread, alternating: Q4_0 40.4, 40.7 -> 44.1,
+            // 42.3 t/s, Q4_1 37.2, 38.1 -> 38.9, 38.9, Q5_0 34.9, 34.8 -> 35.9, 35.8. Q8_0, already at
+            // ~93% of the read bound, lost 3-4% (26.3 -> 25.6, 25.1) and does without.
             const char *ahead = (const char *)((uintptr_t)group + (size_t)b * (hb + pb) + X16_PREFETCH_AHEAD);   // may lie past the matrix
-            for (int l = 0; l < 9; l++) _mm_prefetch(ahead + 64 * l, _MM_HINT_NTA);
+            for (size_t l = 0; l < (2 * (hb + pb) + 63) / 64; l++) _mm_prefetch(ahead + 64 * l, _MM_HINT_NTA);
         }
         __m512i u[8];
         if (type == T_Q8_0) {
