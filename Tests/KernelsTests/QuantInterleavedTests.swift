@@ -216,8 +216,8 @@ final class QuantInterleavedTests: XCTestCase {
     func testOneTokenProductsOfAMatrixEndingAtAnUnmappedPageEqualTheReference() throws {
         try skipUnlessAvailable()
         let page = Int(sysconf(Int32(_SC_PAGESIZE))), guardBytes = 16 * page
-        // The one-token kernels that ask for the weights ahead (Q5_K, Q2_K, IQ4_XS, the 32-element types but
-        // Q8_0), and Q4_K, Q6_K and Q3_K, which do not.
+        // The one-token kernels that ask for the weights ahead (Q5_K, Q2_K, Q3_K, IQ4_XS, the 32-element types
+        // but Q8_0), and Q4_K and Q6_K, which do not.
         for type in [GGMLType.q5_K, .q4_K, .q6_K, .q2_K, .q3_K, .iq4_xs, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl] {
             let (rows, cols) = (32, 256 * 3)
             let bytes = try quantized(type, randomRow(rows * cols, seed: 61, scale: 0.05))
