@@ -100,13 +100,16 @@ public enum Roofline {
         guard QuantizedMatrix.interleavingAvailable else { return nil }
         lock.lock(); defer { lock.unlock() }
         if let r = int8Cache[threads] { return r }
-        let rate = measureInt8MACs(threads: threads, chains: 24)
+        let rate = measureInt8MACs(threads: threads, chains: int8PeakChains)
         int8Cache[threads] = rate
         return rate
     }
 
-    /// The rate of `chains` (8 or 24) independent vpdpbusd chains a thread, measured now (no cache):
-    /// `int8MACs` uses 24, enough to issue at the full rate (8 were too few on Zen 5, see quant_x16.c).
+    /// Independent vpdpbusd chains a thread in the probe `int8MACs` measures: enough to issue at the full
+    /// rate (8 were too few on Zen 5, see quant_x16.c).
+    public static let int8PeakChains = 24
+
+    /// The rate of `chains` (8 or 24) independent vpdpbusd chains a thread, measured now (no cache).
     public static func measureInt8MACs(threads: Int, chains: Int) -> Double {
         precondition(chains == 8 || chains == 24)
         let pool = ThreadPool(threads: threads, spinMicroseconds: 0)
