@@ -1189,27 +1189,27 @@ static void prepare_q3(int nb, const hayai_block_q8_K *x, int32_t *pairs) {
         }
 }
 
-// Q3_K: 8 tokens at once, then 4, then 1, each token's sub-block sums prepared once a call (or read).
-static void dot_q3_K(int nb, const uint8_t *w, size_t gbytes, int groups, const uint8_t *x, size_t xStride,
-                     const uint8_t *prepared, size_t preparedStride, int tokens, float *y, size_t ldy) {
-    int32_t preparedBuf[8][8 * nb];
+// Q3_K and IQ4_XS: eight int32 a block prepared per token (prepare_q3's sub-block sum pairs, prepare_iq4_xs's
+// starts), read from `prepared` when the caller prepared them, else prepared here per 8, 4 or 1 tokens.
+typedef void (*x16_prepare8_fn)(int nb, const hayai_block_q8_K *x, int32_t *out);
+typedef void (*x16_prepared_kernel_fn)(int nb, const uint8_t *group, const uint8_t *x, size_t xStride, const uint8_t *prepared,
+                                       size_t preparedStride, float *y, size_t ldy);
+static void dot_prepared8(x16_prepare8_fn prepare, x16_prepared_kernel_fn t8, x16_prepared_kernel_fn t4, x16_prepared_kernel_fn t1,
+                          int nb, const uint8_t *w, size_t gbytes, int groups, const uint8_t *x, size_t xStride,
+                          const uint8_t *prepared, size_t preparedStride, int tokens, float *y, size_t ldy) {
+    int32_t buf[8][8 * nb];
     for (int s = 0; s < tokens;) {
         const int T = tokens - s >= 8 ? 8 : tokens - s >= X16_TOKENS ? X16_TOKENS : 1;
-        const uint8_t *xs = x + (size_t)s * xStride, *pairs = (const uint8_t *)preparedBuf[0];
-        size_t pairStride = sizeof(preparedBuf[0]);
+        const uint8_t *xs = x + (size_t)s * xStride, *rows = (const uint8_t *)buf[0];
+        size_t rowStride = sizeof(buf[0]);
         if (prepared) {
-            pairs = prepared + (size_t)s * preparedStride;
-            pairStride = preparedStride;
+            rows = prepared + (size_t)s * preparedStride;
+            rowStride = preparedStride;
         } else {
-            for (int t = 0; t < T; t++) prepare_q3(nb, (const hayai_block_q8_K *)(xs + (size_t)t * xStride), preparedBuf[t]);
+            for (int t = 0; t < T; t++) prepare(nb, (const hayai_block_q8_K *)(xs + (size_t)t * xStride), buf[t]);
         }
-        for (int g = 0; g < groups; g++) {
-            const uint8_t *group = w + (size_t)g * gbytes;
-            float *ys = y + (size_t)s * ldy + (size_t)g * X16;
-            if (T == 8) q3_K_x16_t8(nb, group, xs, xStride, pairs, pairStride, ys, ldy);
-            else if (T == X16_TOKENS) q3_K_x16_t4(nb, group, xs, xStride, pairs, pairStride, ys, ldy);
-            else q3_K_x16_t1(nb, group, xs, xStride, pairs, pairStride, ys, ldy);
-        }
+        const x16_prepared_kernel_fn kernel = T == 8 ? t8 : T == X16_TOKENS ? t4 : t1;
+        for (int g = 0; g < groups; g++) kernel(nb, w + (size_t)g * gbytes, xs, xStride, rows, rowStride, y + (size_t)s * ldy + (size_t)g * X16, ldy);
         s += T;
     }
 }
@@ -1219,33 +1219,6 @@ static void dot_q3_K(int nb, const uint8_t *w, size_t gbytes, int groups, const 
 static void prepare_iq4_xs(int nb, const hayai_block_q8_K *x, int32_t *starts) {
     for (int b = 0; b < nb; b++)
         for (int s = 0; s < 8; s++) starts[8 * b + s] = -128 * (x[b].bsums[2 * s] + x[b].bsums[2 * s + 1]);
-}
-
-// IQ4_XS with each token's sum starts prepared (or taken from `prepared`): 8 tokens at once, then 4, then 1.
-static void dot_iq4_xs(int nb, const uint8_t *w, size_t gbytes, int groups, const uint8_t *x, size_t xStride,
-                       const uint8_t *prepared, size_t preparedStride, int tokens, float *y, size_t ldy) {
-    int32_t startBuf[X16_TOKENS32][8 * nb];
-    for (int s = 0; s < tokens;) {
-        const int T = tokens - s >= 8 ? 8 : tokens - s >= X16_TOKENS ? X16_TOKENS : 1;
-        const uint8_t *xs = x + (size_t)s * xStride, *starts;
-        size_t startStride;
-        if (prepared) {
-            starts = prepared + (size_t)s * preparedStride;
-            startStride = preparedStride;
-        } else {
-            for (int t = 0; t < T; t++) prepare_iq4_xs(nb, (const hayai_block_q8_K *)(xs + (size_t)t * xStride), startBuf[t]);
-            starts = (const uint8_t *)startBuf[0];
-            startStride = sizeof(startBuf[0]);
-        }
-        for (int g = 0; g < groups; g++) {
-            const uint8_t *group = w + (size_t)g * gbytes;
-            float *ys = y + (size_t)s * ldy + (size_t)g * X16;
-            if (T == 8) iq4_xs_x16_t8(nb, group, xs, xStride, starts, startStride, ys, ldy);
-            else if (T == X16_TOKENS) iq4_xs_x16_t4(nb, group, xs, xStride, starts, startStride, ys, ldy);
-            else iq4_xs_x16_t1(nb, group, xs, xStride, starts, startStride, ys, ldy);
-        }
-        s += T;
-    }
 }
 
 // The K-quants with what each token needs prepared: the sub-block sums' pairs (Q6_K's negated, read
@@ -1351,9 +1324,11 @@ int hayai_x16_dot_rows_tokens_prepared(uint32_t type, int nb, const void *w, int
                                        const void *prepared, size_t preparedStride, int tokens, float *y, size_t ldy) {
     if (!hayai_x16_available() || !hayai_x16_supports(type) || nb * block_elements(type) > X16_PREP_MAX) return 0;
     const size_t gbytes = hayai_x16_group_bytes(type, nb);
-    if (type == T_IQ4_XS) dot_iq4_xs(nb, w, gbytes, groups, x, xStride, prepared, preparedStride, tokens, y, ldy);
+    if (type == T_IQ4_XS) dot_prepared8(prepare_iq4_xs, iq4_xs_x16_t8, iq4_xs_x16_t4, iq4_xs_x16_t1, nb, w, gbytes, groups, x, xStride,
+                                        prepared, preparedStride, tokens, y, ldy);
     else if (type == T_Q2_K) dot_q2_K(nb, w, gbytes, groups, x, xStride, tokens, y, ldy);
-    else if (type == T_Q3_K) dot_q3_K(nb, w, gbytes, groups, x, xStride, prepared, preparedStride, tokens, y, ldy);
+    else if (type == T_Q3_K) dot_prepared8(prepare_q3, q3_K_x16_t8, q3_K_x16_t4, q3_K_x16_t1, nb, w, gbytes, groups, x, xStride,
+                                           prepared, preparedStride, tokens, y, ldy);
     else if (is_k_quant(type)) dot_k(type, nb, w, gbytes, groups, x, xStride, prepared, preparedStride, tokens, y, ldy);
     else dot_blocks32(type, nb, w, gbytes, groups, x, xStride, prepared, preparedStride, tokens, y, ldy);
     return 1;
